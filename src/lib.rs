@@ -1,0 +1,15 @@
+//! reslab: a training laboratory for one question: why do skip connections and batch
+//! normalisation let deep networks train?
+//!
+//! Layers (see `DESIGN.md` in the shared folder): [`spec`] (plain serde data), [`data`],
+//! [`model`] (burn modules with probes), [`train`] (the loop on a worker thread),
+//! [`metrics`] (the run history), [`cli`].
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod data;
+pub mod metrics;
+pub mod model;
+pub mod spec;
+pub mod train;

@@ -1,0 +1,126 @@
+//! The small host-side records a run produces: plain data, no burn, no egui.
+
+use serde::{Deserialize, Serialize};
+
+/// Number of histogram bins in [`ActStats`].
+pub const HIST_BINS: usize = 32;
+
+/// Names of everything a run's probes report on, sent once when a run starts. Records list
+/// their entries in the same order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunLayout {
+    /// Layer names, input to output.
+    pub layers: Vec<String>,
+    /// Names of the BatchNorm layers, in order.
+    pub batch_norms: Vec<String>,
+    /// Channels of each BatchNorm layer.
+    pub batch_norm_channels: Vec<usize>,
+    /// Names of the layers that receive a skip, in skip order.
+    pub skips: Vec<String>,
+    /// Stable names of the trainable tensors, in module order.
+    pub params: Vec<String>,
+}
+
+/// One optimiser step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Steps completed, counting this one (1-based).
+    pub step: u64,
+    /// Training loss of the batch (before the update).
+    pub loss: f32,
+    /// Batch accuracy in [0, 1]; NaN for regression.
+    pub accuracy: f32,
+    /// Learning rate used.
+    pub lr: f32,
+    /// Throughput of this step.
+    pub samples_per_sec: f32,
+    /// Global gradient norm over all trainable tensors.
+    pub grad_norm: f32,
+}
+
+/// Statistics of one layer's output over a batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActStats {
+    /// Mean.
+    pub mean: f32,
+    /// Population standard deviation.
+    pub std: f32,
+    /// Minimum.
+    pub min: f32,
+    /// Maximum.
+    pub max: f32,
+    /// Fraction of values ≤ 0 (dead ReLUs after an activation).
+    pub frac_nonpos: f32,
+    /// Counts of 32 equal bins over `[min, max]`.
+    pub hist: Vec<u32>,
+}
+
+/// State of one BatchNorm layer, per channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BnStats {
+    /// Running mean.
+    pub running_mean: Vec<f32>,
+    /// Running (biased) variance.
+    pub running_var: Vec<f32>,
+    /// Scale γ.
+    pub gamma: Vec<f32>,
+    /// Shift β.
+    pub beta: Vec<f32>,
+}
+
+/// Norms at one skip, over the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkipStats {
+    /// ‖f‖: the residual branch before the scale α.
+    pub branch_norm: f32,
+    /// ‖shortcut(x)‖.
+    pub shortcut_norm: f32,
+    /// The branch scale α.
+    pub alpha: f32,
+    /// Values the norms run over (batch × sample size), to turn norms into mean squares.
+    pub numel: u64,
+}
+
+impl SkipStats {
+    /// ‖α·f‖ / ‖shortcut‖: how much the block changes its input.
+    pub fn ratio(&self) -> f32 {
+        self.alpha.abs() * self.branch_norm / self.shortcut_norm
+    }
+}
+
+/// Statistics of one trainable tensor at one step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamStats {
+    /// ‖∂L/∂w‖.
+    pub grad_norm: f32,
+    /// ‖w‖ before the step.
+    pub weight_norm: f32,
+    /// ‖w_after − w_before‖ / ‖w_before‖.
+    pub update_ratio: f32,
+}
+
+/// Everything a probe step records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    /// The step (as in [`StepRecord::step`]).
+    pub step: u64,
+    /// One entry per layer of [`RunLayout::layers`].
+    pub layers: Vec<ActStats>,
+    /// One entry per layer of [`RunLayout::batch_norms`], after this step's forward pass.
+    pub batch_norms: Vec<BnStats>,
+    /// One entry per skip of [`RunLayout::skips`].
+    pub skips: Vec<SkipStats>,
+    /// One entry per tensor of [`RunLayout::params`].
+    pub params: Vec<ParamStats>,
+}
+
+/// A validation pass.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// The step after which it ran.
+    pub step: u64,
+    /// Mean validation loss.
+    pub loss: f32,
+    /// Validation accuracy in [0, 1]; NaN for regression.
+    pub accuracy: f32,
+}

@@ -1,0 +1,236 @@
+//! Construction of a [`Model`] from a [`ValidSpec`], with seeded host-side initialisation.
+
+use super::{Model, Net, NodeModule, SkipModule};
+use crate::spec::{Init, LayerOp, Shape, Shortcut, ValidSpec};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn normal(rng: &mut ChaCha8Rng) -> f32 {
+    let u1: f32 = 1.0 - rng.random::<f32>();
+    let u2: f32 = rng.random::<f32>();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+}
+
+/// Standard deviation of a weight initialisation.
+pub fn init_std(init: Init, fan_in: usize, fan_out: usize) -> f32 {
+    match init {
+        Init::He => (2.0 / fan_in as f32).sqrt(),
+        Init::Xavier => (2.0 / (fan_in + fan_out) as f32).sqrt(),
+        Init::Zero => 0.0,
+    }
+}
+
+fn host_normal(rng: &mut ChaCha8Rng, n: usize, std: f32) -> Vec<f32> {
+    if std == 0.0 {
+        return vec![0.0; n];
+    }
+    (0..n).map(|_| std * normal(rng)).collect()
+}
+
+fn param<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+    Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), device))
+}
+
+/// Builds the module for a valid spec on `device`, initialised from `seed`.
+///
+/// Weights are drawn on the host from a ChaCha8 generator seeded with `seed` and the layer index,
+/// so a seed gives the same network on every backend. Linear weights are `[in, out]`, conv
+/// weights `[out, in, k, k]`; biases are zero unless the layer asks for `bias_std`; BatchNorm
+/// starts with γ = 1, β = 0, running mean 0 and running variance 1.
+pub fn build(spec: &ValidSpec, device: &Device, seed: u64) -> Model {
+    let mut nodes = Vec::with_capacity(spec.layers.len());
+    let mut input = spec.input;
+    for (i, (layer, info)) in spec.spec.layers.iter().zip(&spec.layers).enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
+        let mut node = NodeModule {
+            linear: None,
+            conv: None,
+            bn: None,
+        };
+        let bias = |rng: &mut ChaCha8Rng, n: usize| host_normal(rng, n, layer.bias_std);
+        match &layer.op {
+            LayerOp::Linear { out, bias: has_bias } => {
+                let d = input.numel();
+                let mut lin = LinearConfig::new(d, *out).with_bias(*has_bias).init(device);
+                let std = init_std(layer.init, d, *out);
+                lin.weight = param(host_normal(&mut rng, d * out, std), [d, *out], device);
+                if *has_bias {
+                    lin.bias = Some(param(bias(&mut rng, *out), [*out], device));
+                }
+                node.linear = Some(lin);
+            }
+            LayerOp::Head { outputs } => {
+                let d = input.numel();
+                let mut lin = LinearConfig::new(d, *outputs).init(device);
+                let std = init_std(layer.init, d, *outputs);
+                lin.weight = param(host_normal(&mut rng, d * outputs, std), [d, *outputs], device);
+                lin.bias = Some(param(bias(&mut rng, *outputs), [*outputs], device));
+                node.linear = Some(lin);
+            }
+            LayerOp::Conv2d {
+                out,
+                kernel,
+                stride,
+                padding,
+                bias: has_bias,
+            } => {
+                let c = input.channels();
+                let mut conv = Conv2dConfig::new([c, *out], [*kernel, *kernel])
+                    .with_stride([*stride, *stride])
+                    .with_padding(PaddingConfig2d::Explicit(
+                        *padding, *padding, *padding, *padding,
+                    ))
+                    .with_bias(*has_bias)
+                    .init(device);
+                let fan_in = c * kernel * kernel;
+                let std = init_std(layer.init, fan_in, out * kernel * kernel);
+                conv.weight = param(
+                    host_normal(&mut rng, out * fan_in, std),
+                    [*out, c, *kernel, *kernel],
+                    device,
+                );
+                if *has_bias {
+                    conv.bias = Some(param(bias(&mut rng, *out), [*out], device));
+                }
+                node.conv = Some(conv);
+            }
+            LayerOp::BatchNorm { momentum, epsilon } => {
+                node.bn = Some(
+                    BatchNormConfig::new(input.channels())
+                        .with_momentum(*momentum)
+                        .with_epsilon(*epsilon)
+                        .init(device),
+                );
+            }
+            LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
+        }
+        nodes.push(node);
+        input = info.output;
+    }
+    let mut skips = Vec::with_capacity(spec.skips.len());
+    for (k, (skip, info)) in spec.spec.skips.iter().zip(&spec.skips).enumerate() {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (k as u64 + 1));
+        let mut module = SkipModule {
+            proj_linear: None,
+            proj_conv: None,
+            proj_bn: None,
+            alpha: skip
+                .scale
+                .learnable
+                .then(|| param(vec![skip.scale.value], [1], device)),
+        };
+        if let Shortcut::Projection { batch_norm } = skip.shortcut {
+            let (cin, cout) = (info.from_shape.channels(), info.to_shape.channels());
+            let std = init_std(Init::He, cin, cout);
+            match info.from_shape {
+                Shape::Flat(_) => {
+                    let mut lin = LinearConfig::new(cin, cout).with_bias(false).init(device);
+                    lin.weight = param(host_normal(&mut rng, cin * cout, std), [cin, cout], device);
+                    module.proj_linear = Some(lin);
+                }
+                Shape::Image(..) => {
+                    let mut conv = Conv2dConfig::new([cin, cout], [1, 1])
+                        .with_stride([info.stride, info.stride])
+                        .with_bias(false)
+                        .init(device);
+                    conv.weight = param(
+                        host_normal(&mut rng, cin * cout, std),
+                        [cout, cin, 1, 1],
+                        device,
+                    );
+                    module.proj_conv = Some(conv);
+                }
+            }
+            if batch_norm {
+                module.proj_bn = Some(BatchNormConfig::new(cout).init(device));
+            }
+        }
+        skips.push(module);
+    }
+    Model::new(Net { nodes, skips }, spec.clone())
+}
+
+/// One trainable tensor of a model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamEntry {
+    /// burn's module path, e.g. `nodes.3.linear.weight`.
+    pub module_path: String,
+    /// The stable name, e.g. `block1.fc.weight`.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+}
+
+struct Collector<'a> {
+    spec: &'a ValidSpec,
+    path: Vec<String>,
+    out: Vec<ParamEntry>,
+}
+
+impl ModuleVisitor for Collector<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        // BatchNorm running statistics are visited as floats too; they are buffers, not
+        // trainable tensors.
+        if self
+            .path
+            .last()
+            .is_some_and(|s| s == "running_mean" || s == "running_var")
+        {
+            return;
+        }
+        let module_path = self.path.join(".");
+        self.out.push(ParamEntry {
+            name: stable_name(self.spec, &self.path),
+            module_path,
+            shape: param.shape().dims::<D>().to_vec(),
+        });
+    }
+}
+
+/// Maps burn's module path (as a list of segments) to the stable parameter name.
+///
+/// Node parameters become `<layer>.weight`, `<layer>.bias`, `<layer>.gamma`, `<layer>.beta`;
+/// skip parameters `<target>.shortcut.weight`, `<target>.shortcut.bn.gamma`, `<target>.alpha`.
+pub fn stable_name(spec: &ValidSpec, path: &[String]) -> String {
+    let seg = |i: usize| path.get(i).map(String::as_str).unwrap_or("");
+    let index: usize = seg(1).parse().unwrap_or(usize::MAX);
+    match seg(0) {
+        "nodes" if index < spec.layers.len() => {
+            let layer = &spec.layers[index].name;
+            format!("{layer}.{}", path.last().map(String::as_str).unwrap_or(""))
+        }
+        "skips" if index < spec.skips.len() => {
+            let to = &spec.layers[spec.skips[index].to].name;
+            match seg(2) {
+                "alpha" => format!("{to}.alpha"),
+                "proj_bn" => format!("{to}.shortcut.bn.{}", seg(3)),
+                _ => format!("{to}.shortcut.{}", seg(3)),
+            }
+        }
+        _ => path.join("."),
+    }
+}
+
+/// Every trainable tensor of a model, in module order, with its stable name.
+pub fn param_layout(model: &Model) -> Vec<ParamEntry> {
+    let mut c = Collector {
+        spec: &model.spec,
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    model.net.visit(&mut c);
+    c.out
+}

@@ -1,0 +1,417 @@
+//! Builds a burn module from a validated [`NetSpec`](crate::spec::NetSpec) on a runtime
+//! [`Device`] and runs it forward with probes on or off.
+//!
+//! Every layer and parameter has a stable path name taken from the spec (e.g.
+//! `stage2.block1.conv2.weight`), used in probes, gradient statistics and weight files.
+
+mod build;
+mod device;
+pub mod probe;
+
+pub use build::{build, param_layout};
+pub use device::{DeviceError, make_device};
+
+use crate::spec::{Activation, LayerOp, Shape, Shortcut, ValidSpec};
+use burn::module::{Module, Param};
+use burn::nn::{BatchNorm, Linear, conv::Conv2d};
+use burn::tensor::{Tensor, activation, s};
+use probe::{layer_stats, sum_sq};
+
+/// The trainable state of one node: at most one of `linear` and `conv`, an optional `bn`.
+#[derive(Module, Debug)]
+pub struct NodeModule {
+    /// Linear or Head weights, `weight: [in, out]`.
+    pub linear: Option<Linear>,
+    /// Conv2d weights, `weight: [out, in, k, k]`.
+    pub conv: Option<Conv2d>,
+    /// BatchNorm parameters and running statistics.
+    pub bn: Option<BatchNorm>,
+}
+
+/// The trainable state of one skip: an optional projection (and its BN), an optional α.
+#[derive(Module, Debug)]
+pub struct SkipModule {
+    /// Projection of a flat shortcut, `weight: [in, out]`, no bias.
+    pub proj_linear: Option<Linear>,
+    /// 1×1 projection of an image shortcut, `weight: [out, in, 1, 1]`.
+    pub proj_conv: Option<Conv2d>,
+    /// BatchNorm after the projection.
+    pub proj_bn: Option<BatchNorm>,
+    /// A learnable branch scale α, `[1]`.
+    pub alpha: Option<Param<Tensor<1>>>,
+}
+
+/// The burn module: one [`NodeModule`] per layer and one [`SkipModule`] per skip.
+#[derive(Module, Debug)]
+pub struct Net {
+    /// One entry per layer of the spec, in order.
+    pub nodes: Vec<NodeModule>,
+    /// One entry per skip of the spec, in order.
+    pub skips: Vec<SkipModule>,
+}
+
+/// A network ready to run: the burn module and the validated spec it was built from.
+#[derive(Debug)]
+pub struct Model {
+    /// The trainable module.
+    pub net: Net,
+    /// The spec with inferred shapes.
+    pub spec: ValidSpec,
+    /// Whether each layer's output feeds a later skip (so the forward pass keeps it).
+    keep: Vec<bool>,
+}
+
+/// An activation between layers.
+#[derive(Clone, Debug)]
+pub enum Act {
+    /// `[batch, features]`
+    Flat(Tensor<2>),
+    /// `[batch, channels, height, width]`
+    Image(Tensor<4>),
+}
+
+impl Act {
+    fn stats(&self) -> Tensor<1> {
+        match self {
+            Act::Flat(t) => layer_stats(t.clone()),
+            Act::Image(t) => layer_stats(t.clone()),
+        }
+    }
+
+    fn sum_sq(&self) -> Tensor<1> {
+        match self {
+            Act::Flat(t) => sum_sq(t.clone()),
+            Act::Image(t) => sum_sq(t.clone()),
+        }
+    }
+
+    fn add(self, other: Act) -> Act {
+        match (self, other) {
+            (Act::Flat(a), Act::Flat(b)) => Act::Flat(a + b),
+            (Act::Image(a), Act::Image(b)) => Act::Image(a + b),
+            _ => unreachable!("validation guarantees matching ranks"),
+        }
+    }
+
+    fn mul_scalar(self, s: f32) -> Act {
+        match self {
+            Act::Flat(a) => Act::Flat(a.mul_scalar(s)),
+            Act::Image(a) => Act::Image(a.mul_scalar(s)),
+        }
+    }
+
+    fn mul_alpha(self, alpha: Tensor<1>) -> Act {
+        match self {
+            Act::Flat(a) => Act::Flat(a * alpha.reshape([1, 1])),
+            Act::Image(a) => Act::Image(a * alpha.reshape([1, 1, 1, 1])),
+        }
+    }
+}
+
+/// On-device probe tensors of one forward pass, read back in one transaction.
+#[derive(Debug, Default)]
+pub struct ForwardProbes {
+    /// Per layer `[mean, std, min, max, frac ≤ 0, hist[32]]` of its output (after its skip).
+    pub layers: Vec<Tensor<1>>,
+    /// Per skip `[sum((f_to)²), sum(shortcut²), α]`: the residual branch before scaling, the
+    /// shortcut, and the branch scale.
+    pub skips: Vec<Tensor<1>>,
+    /// Per skip, the number of values the sums run over (batch × sample size).
+    pub skip_numel: Vec<usize>,
+}
+
+/// What a forward pass records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Nothing: the fast path.
+    Off,
+    /// Layer statistics and skip norms.
+    On,
+}
+
+/// Block deletion for lesion studies: layers in `[start, end]` pass their input through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lesion {
+    /// First deleted layer.
+    pub start: usize,
+    /// Last deleted layer (inclusive); its skip still adds the shortcut.
+    pub end: usize,
+}
+
+impl Model {
+    pub(crate) fn new(net: Net, spec: ValidSpec) -> Self {
+        let mut keep = vec![false; spec.layers.len()];
+        for s in &spec.skips {
+            if let Some(f) = s.from {
+                keep[f] = true;
+            }
+        }
+        Self { net, spec, keep }
+    }
+
+    /// A copy for evaluation: no autodiff, batch norm in inference mode (running statistics).
+    pub fn valid(&self) -> Model {
+        Model {
+            net: self.net.valid(),
+            spec: self.spec.clone(),
+            keep: self.keep.clone(),
+        }
+    }
+
+    /// Replaces the module (e.g. after an optimiser step), keeping the spec.
+    pub fn with_net(self, net: Net) -> Model {
+        Model { net, ..self }
+    }
+
+    /// Runs the network: `[batch, sample...] -> [batch, outputs]`.
+    pub fn forward(&self, input: Act) -> Tensor<2> {
+        self.forward_with(input, Probe::Off, None).0
+    }
+
+    /// Runs the network, recording probes when asked and optionally deleting a block.
+    pub fn forward_with(
+        &self,
+        input: Act,
+        probe: Probe,
+        lesion: Option<Lesion>,
+    ) -> (Tensor<2>, ForwardProbes) {
+        let mut probes = ForwardProbes::default();
+        let n_skips = self.spec.skips.len();
+        probes.skips = Vec::with_capacity(n_skips);
+        let mut skip_slots: Vec<Option<(Tensor<1>, usize)>> = vec![None; n_skips];
+        let keep_input = self.spec.skips.iter().any(|s| s.from.is_none());
+        let input_kept = keep_input.then(|| input.clone());
+        let mut kept: Vec<Option<Act>> = vec![None; self.spec.layers.len()];
+        let mut cur = input;
+        for (i, (layer, node)) in self
+            .spec
+            .spec
+            .layers
+            .iter()
+            .zip(self.net.nodes.iter())
+            .enumerate()
+        {
+            let deleted = lesion.is_some_and(|l| (l.start..=l.end).contains(&i));
+            let branch_input = cur;
+            let mut y = if deleted {
+                branch_input.clone()
+            } else {
+                apply(&layer.op, node, branch_input.clone())
+            };
+            if let Some(k) = self.spec.layers[i].skip_in {
+                let info = &self.spec.skips[k];
+                let source = match info.from {
+                    None => input_kept.clone().expect("input kept for skips"),
+                    Some(f) => kept[f].clone().expect("source kept for skips"),
+                };
+                let sc = self.shortcut(k, source);
+                let spec_skip = &self.spec.spec.skips[k];
+                let deleted_branch = lesion.is_some_and(|l| l.end == i);
+                if probe == Probe::On {
+                    let alpha_t = match &self.net.skips[k].alpha {
+                        Some(a) => a.val().inner(),
+                        None => Tensor::<1>::from_floats(
+                            [spec_skip.scale.value],
+                            &sc_device(&sc).inner(),
+                        ),
+                    };
+                    let b = if deleted_branch {
+                        Tensor::<1>::zeros([1], &sc_device(&sc).inner())
+                    } else {
+                        y.sum_sq()
+                    };
+                    let v = Tensor::cat(vec![b, sc.sum_sq(), alpha_t], 0);
+                    let numel = match &sc {
+                        Act::Flat(t) => t.shape().num_elements(),
+                        Act::Image(t) => t.shape().num_elements(),
+                    };
+                    skip_slots[k] = Some((v, numel));
+                }
+                y = if deleted_branch {
+                    // A deleted block contributes nothing: the output is the shortcut alone.
+                    sc
+                } else {
+                    let scaled = match &self.net.skips[k].alpha {
+                        Some(a) => y.mul_alpha(a.val()),
+                        None if spec_skip.scale.value == 1.0 => y,
+                        None => y.mul_scalar(spec_skip.scale.value),
+                    };
+                    scaled.add(sc)
+                };
+            }
+            if probe == Probe::On {
+                probes.layers.push(y.stats());
+            }
+            if self.keep[i] {
+                kept[i] = Some(y.clone());
+            }
+            cur = y;
+        }
+        for slot in skip_slots.into_iter().flatten() {
+            probes.skips.push(slot.0);
+            probes.skip_numel.push(slot.1);
+        }
+        let out = match cur {
+            Act::Flat(t) => t,
+            Act::Image(_) => unreachable!("validation guarantees a flat output"),
+        };
+        (out, probes)
+    }
+
+    fn shortcut(&self, k: usize, x: Act) -> Act {
+        let info = &self.spec.skips[k];
+        let module = &self.net.skips[k];
+        match (self.spec.spec.skips[k].shortcut, x) {
+            (Shortcut::Identity, x) => x,
+            (Shortcut::ZeroPad, Act::Flat(t)) => {
+                let [b, d] = t.dims();
+                let target = info.to_shape.channels();
+                if target == d {
+                    Act::Flat(t)
+                } else {
+                    let pad = Tensor::<2>::zeros([b, target - d], &t.device());
+                    Act::Flat(Tensor::cat(vec![t, pad], 1))
+                }
+            }
+            (Shortcut::ZeroPad, Act::Image(t)) => {
+                let s = info.stride;
+                let t = if s > 1 {
+                    t.slice(s![.., .., ..;s, ..;s])
+                } else {
+                    t
+                };
+                let [b, c, h, w] = t.dims();
+                let target = info.to_shape.channels();
+                if target == c {
+                    Act::Image(t)
+                } else {
+                    let pad = Tensor::<4>::zeros([b, target - c, h, w], &t.device());
+                    Act::Image(Tensor::cat(vec![t, pad], 1))
+                }
+            }
+            (Shortcut::Projection { .. }, Act::Flat(t)) => {
+                let lin = module.proj_linear.as_ref().expect("projection built");
+                let y = lin.forward(t);
+                Act::Flat(match &module.proj_bn {
+                    Some(bn) => bn.forward(y),
+                    None => y,
+                })
+            }
+            (Shortcut::Projection { .. }, Act::Image(t)) => {
+                let conv = module.proj_conv.as_ref().expect("projection built");
+                let y = conv.forward(t);
+                Act::Image(match &module.proj_bn {
+                    Some(bn) => bn.forward(y),
+                    None => y,
+                })
+            }
+        }
+    }
+
+    /// Names of the layers, in order.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.spec.layers.iter().map(|l| l.name.clone()).collect()
+    }
+
+    /// Indices of the BatchNorm layers.
+    pub fn batch_norm_layers(&self) -> Vec<usize> {
+        self.net
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.bn.is_some())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Per BatchNorm layer `[running_mean[C], running_var[C], gamma[C], beta[C]]` on the device.
+    pub fn batch_norm_state(&self) -> Vec<Tensor<1>> {
+        self.net
+            .nodes
+            .iter()
+            .filter_map(|n| n.bn.as_ref())
+            .map(|bn| {
+                Tensor::cat(
+                    vec![
+                        bn.running_mean.value_sync().inner(),
+                        bn.running_var.value_sync().inner(),
+                        bn.gamma.val().inner(),
+                        bn.beta.val().inner(),
+                    ],
+                    0,
+                )
+            })
+            .collect()
+    }
+}
+
+fn sc_device(a: &Act) -> burn::tensor::Device {
+    match a {
+        Act::Flat(t) => t.device(),
+        Act::Image(t) => t.device(),
+    }
+}
+
+fn apply(op: &LayerOp, node: &NodeModule, x: Act) -> Act {
+    match (op, x) {
+        (LayerOp::Linear { .. } | LayerOp::Head { .. }, Act::Flat(t)) => {
+            Act::Flat(node.linear.as_ref().expect("linear built").forward(t))
+        }
+        (LayerOp::Conv2d { .. }, Act::Image(t)) => {
+            Act::Image(node.conv.as_ref().expect("conv built").forward(t))
+        }
+        (LayerOp::BatchNorm { .. }, Act::Flat(t)) => {
+            Act::Flat(node.bn.as_ref().expect("bn built").forward(t))
+        }
+        (LayerOp::BatchNorm { .. }, Act::Image(t)) => {
+            Act::Image(node.bn.as_ref().expect("bn built").forward(t))
+        }
+        (LayerOp::Activation { function }, Act::Flat(t)) => Act::Flat(activate(*function, t)),
+        (LayerOp::Activation { function }, Act::Image(t)) => Act::Image(activate(*function, t)),
+        (LayerOp::GlobalAvgPool, Act::Image(t)) => {
+            let [b, c, h, w] = t.dims();
+            Act::Flat(t.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]))
+        }
+        (LayerOp::Flatten, Act::Image(t)) => {
+            let [b, c, h, w] = t.dims();
+            Act::Flat(t.reshape([b, c * h * w]))
+        }
+        (LayerOp::Flatten, x) => x,
+        _ => unreachable!("validation guarantees op/input agreement"),
+    }
+}
+
+fn activate<const D: usize>(f: Activation, t: Tensor<D>) -> Tensor<D> {
+    match f {
+        Activation::Relu => activation::relu(t),
+        Activation::Tanh => activation::tanh(t),
+        Activation::Sigmoid => activation::sigmoid(t),
+        Activation::Gelu => activation::gelu(t),
+        Activation::Identity => t,
+    }
+}
+
+/// Turns a batch of host samples `[batch × numel]` into an input activation of `shape`.
+pub fn input_from_host(
+    data: Vec<f32>,
+    batch: usize,
+    shape: Shape,
+    device: &burn::tensor::Device,
+) -> Act {
+    use burn::tensor::TensorData;
+    match shape {
+        Shape::Flat(d) => Act::Flat(Tensor::from_data(TensorData::new(data, [batch, d]), device)),
+        Shape::Image(c, h, w) => Act::Image(Tensor::from_data(
+            TensorData::new(data, [batch, c, h, w]),
+            device,
+        )),
+    }
+}
+
+/// An empty module, used while the real one is moved through the optimiser.
+pub(crate) fn placeholder_net() -> Net {
+    Net {
+        nodes: Vec::new(),
+        skips: Vec::new(),
+    }
+}

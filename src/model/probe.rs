@@ -1,0 +1,47 @@
+//! On-device reductions that turn tensors into the small statistics the panels show.
+
+use burn::tensor::{IndexingUpdateOp, Tensor};
+
+/// Number of histogram bins of a layer probe.
+pub const HIST_BINS: usize = 32;
+/// Values per layer probe: mean, std, min, max, fraction ≤ 0, then the histogram counts.
+pub const LAYER_STATS_LEN: usize = 5 + HIST_BINS;
+
+/// Reduces a tensor to `[mean, std, min, max, frac ≤ 0, hist[32]]`, all on its device.
+///
+/// - `std` is the population standard deviation `sqrt(mean((x - mean)²))`.
+/// - The histogram has 32 equal bins over `[min, max]`; bin `k` counts values with
+///   `floor((x - min) / (max - min) · 32) = k`, the maximum falling in the last bin. When all
+///   values are equal every value is counted in bin 0.
+///
+/// The input is taken out of the autodiff graph first, so probing never changes gradients.
+pub fn layer_stats<const D: usize>(x: Tensor<D>) -> Tensor<1> {
+    let n = x.shape().num_elements();
+    let x: Tensor<1> = x.inner().reshape([n]);
+    let mean = x.clone().mean();
+    let centered = x.clone() - mean.clone();
+    let std = centered.square().mean().sqrt();
+    let min = x.clone().min();
+    let max = x.clone().max();
+    let frac = x.clone().lower_equal_elem(0.0).float().mean();
+    let width = (max.clone() - min.clone()).clamp_min(f32::MIN_POSITIVE);
+    let scale = width.recip().mul_scalar(HIST_BINS as f32);
+    let idx = ((x.clone() - min.clone()) * scale)
+        .floor()
+        .clamp(0.0, (HIST_BINS - 1) as f32)
+        .int();
+    let device = x.device();
+    let counts = Tensor::<1>::zeros([HIST_BINS], &device).scatter(
+        0,
+        idx,
+        Tensor::<1>::ones([n], &device),
+        IndexingUpdateOp::Add,
+    );
+    Tensor::cat(vec![mean, std, min, max, frac, counts], 0)
+}
+
+/// `sum(x²)` of a tensor as a `[1]` tensor, out of the autodiff graph.
+pub fn sum_sq<const D: usize>(x: Tensor<D>) -> Tensor<1> {
+    let n = x.shape().num_elements();
+    x.inner().reshape([n]).square().sum()
+}

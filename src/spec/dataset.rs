@@ -1,0 +1,230 @@
+//! Dataset descriptors: plain serde data. The `data` module turns them into samples.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Which data a run trains on, and how it is split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetSpec {
+    /// Where the samples come from.
+    pub source: DataSource,
+    /// Fraction of the samples held out for validation (when the source has no test split).
+    #[serde(default = "default_validation")]
+    pub validation_fraction: f64,
+    /// Seed of the generator (synthetic sets) and of the train/validation split.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_validation() -> f64 {
+    0.2
+}
+
+/// The source of the samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DataSource {
+    /// Interleaved 2-D spirals, one arm per class.
+    Spirals {
+        /// Number of samples.
+        samples: usize,
+        /// Number of arms (classes).
+        classes: usize,
+        /// Standard deviation of the Gaussian noise added to each point.
+        noise: f32,
+    },
+    /// Two concentric circles.
+    Circles {
+        /// Number of samples.
+        samples: usize,
+        /// Noise standard deviation.
+        noise: f32,
+    },
+    /// Two interleaved half moons.
+    Moons {
+        /// Number of samples.
+        samples: usize,
+        /// Noise standard deviation.
+        noise: f32,
+    },
+    /// The sign of x·y.
+    Xor {
+        /// Number of samples.
+        samples: usize,
+        /// Noise standard deviation.
+        noise: f32,
+    },
+    /// A checkerboard of `tiles × tiles` squares in [-1, 1]², two colours.
+    Checkerboard {
+        /// Number of samples.
+        samples: usize,
+        /// Tiles per side.
+        tiles: usize,
+        /// Noise standard deviation.
+        noise: f32,
+    },
+    /// An n-class mixture of unit Gaussians in d dimensions with random centres.
+    Gaussians {
+        /// Number of samples.
+        samples: usize,
+        /// Number of classes.
+        classes: usize,
+        /// Dimension.
+        dim: usize,
+        /// Standard deviation of the class centres (larger: easier).
+        spread: f32,
+    },
+    /// 1-D regression: y = sin(3x) + 0.3x + noise on x ∈ [-2, 2].
+    Regression1d {
+        /// Number of samples.
+        samples: usize,
+        /// Noise standard deviation.
+        noise: f32,
+    },
+    /// The 10,000 MNIST digits shipped in `assets/mnist10k`.
+    Mnist10k,
+    /// Full MNIST in IDX files (`train-images-idx3-ubyte[.gz]`, ...) in a folder.
+    MnistDir {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// Fashion-MNIST in IDX files in a folder (same file names as MNIST).
+    FashionDir {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// CIFAR-10 binary batches (`data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin`).
+    Cifar10Dir {
+        /// The folder.
+        dir: PathBuf,
+    },
+}
+
+/// Why a dataset name cannot be parsed.
+#[derive(Clone, Debug, PartialEq, Error)]
+pub enum DatasetNameError {
+    /// Not a known name.
+    #[error("unknown dataset \"{0}\"; use spirals, circles, moons, xor, checkerboard, gaussians, regression, mnist, mnist:DIR, fashion:DIR or cifar10:DIR")]
+    Unknown(String),
+    /// A folder source without a folder.
+    #[error("dataset \"{0}\" needs a folder after the colon, e.g. {0}:/data/{0}")]
+    MissingDir(String),
+}
+
+impl DatasetSpec {
+    /// A descriptor with the default validation fraction and seed 0.
+    pub fn new(source: DataSource) -> Self {
+        Self {
+            source,
+            validation_fraction: default_validation(),
+            seed: 0,
+        }
+    }
+
+    /// Parses a CLI name: `spirals`, `circles`, `moons`, `xor`, `checkerboard`, `gaussians`,
+    /// `regression`, `mnist` (the shipped 10k), `mnist:DIR`, `fashion:DIR`, `cifar10:DIR`.
+    pub fn from_name(name: &str) -> Result<Self, DatasetNameError> {
+        let (kind, dir) = match name.split_once(':') {
+            Some((k, d)) => (k, Some(d)),
+            None => (name, None),
+        };
+        let folder = |make: fn(PathBuf) -> DataSource| match dir {
+            Some(d) if !d.is_empty() => Ok(make(PathBuf::from(d))),
+            _ => Err(DatasetNameError::MissingDir(kind.to_string())),
+        };
+        let source = match (kind, dir) {
+            ("spirals", None) => DataSource::Spirals {
+                samples: 2000,
+                classes: 2,
+                noise: 0.05,
+            },
+            ("circles", None) => DataSource::Circles {
+                samples: 2000,
+                noise: 0.05,
+            },
+            ("moons", None) => DataSource::Moons {
+                samples: 2000,
+                noise: 0.1,
+            },
+            ("xor", None) => DataSource::Xor {
+                samples: 2000,
+                noise: 0.05,
+            },
+            ("checkerboard", None) => DataSource::Checkerboard {
+                samples: 4000,
+                tiles: 4,
+                noise: 0.0,
+            },
+            ("gaussians", None) => DataSource::Gaussians {
+                samples: 4000,
+                classes: 5,
+                dim: 10,
+                spread: 1.5,
+            },
+            ("regression", None) => DataSource::Regression1d {
+                samples: 1000,
+                noise: 0.1,
+            },
+            ("mnist", None) => DataSource::Mnist10k,
+            ("mnist", Some(_)) => folder(|dir| DataSource::MnistDir { dir })?,
+            ("fashion", _) => folder(|dir| DataSource::FashionDir { dir })?,
+            ("cifar10", _) => folder(|dir| DataSource::Cifar10Dir { dir })?,
+            _ => return Err(DatasetNameError::Unknown(name.to_string())),
+        };
+        Ok(Self::new(source))
+    }
+
+    /// A short name for tables and titles.
+    pub fn label(&self) -> String {
+        match &self.source {
+            DataSource::Spirals { classes, .. } => format!("spirals ({classes} arms)"),
+            DataSource::Circles { .. } => "circles".into(),
+            DataSource::Moons { .. } => "moons".into(),
+            DataSource::Xor { .. } => "xor".into(),
+            DataSource::Checkerboard { tiles, .. } => format!("checkerboard {tiles}×{tiles}"),
+            DataSource::Gaussians { classes, dim, .. } => {
+                format!("gaussians ({classes} classes, {dim}-D)")
+            }
+            DataSource::Regression1d { .. } => "1-D regression".into(),
+            DataSource::Mnist10k => "MNIST-10k".into(),
+            DataSource::MnistDir { dir } => format!("MNIST ({})", dir.display()),
+            DataSource::FashionDir { dir } => format!("Fashion-MNIST ({})", dir.display()),
+            DataSource::Cifar10Dir { dir } => format!("CIFAR-10 ({})", dir.display()),
+        }
+    }
+}
+
+impl DatasetSpec {
+    /// The input shape and output width a network needs for this data, known without loading
+    /// it (folder sources assume the standard 28×28 and 32×32 formats; loading checks them).
+    pub fn expected_io(&self) -> (super::InputShape, usize) {
+        use super::InputShape;
+        let flat = |features| InputShape::Flat { features };
+        match &self.source {
+            DataSource::Spirals { classes, .. } => (flat(2), *classes),
+            DataSource::Circles { .. }
+            | DataSource::Moons { .. }
+            | DataSource::Xor { .. }
+            | DataSource::Checkerboard { .. } => (flat(2), 2),
+            DataSource::Gaussians { classes, dim, .. } => (flat(*dim), *classes),
+            DataSource::Regression1d { .. } => (flat(1), 1),
+            DataSource::Mnist10k | DataSource::MnistDir { .. } | DataSource::FashionDir { .. } => (
+                InputShape::Image {
+                    channels: 1,
+                    height: 28,
+                    width: 28,
+                },
+                10,
+            ),
+            DataSource::Cifar10Dir { .. } => (
+                InputShape::Image {
+                    channels: 3,
+                    height: 32,
+                    width: 32,
+                },
+                10,
+            ),
+        }
+    }
+}

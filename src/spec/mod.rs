@@ -1,0 +1,20 @@
+//! What a run is made of, as plain serde data: the network ([`NetSpec`]), the training
+//! configuration ([`TrainConfig`]) and the dataset ([`DatasetSpec`]); presets; validation with
+//! shape inference. This module imports neither burn nor egui.
+
+mod config;
+mod dataset;
+mod net;
+mod presets;
+mod validate;
+
+pub use config::{ConfigError, DeviceChoice, Duration, OptimizerSpec, Schedule, TrainConfig};
+pub use dataset::{DataSource, DatasetNameError, DatasetSpec};
+pub use net::{
+    Activation, BranchScale, INPUT_NODE, Init, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,
+    SkipSpec,
+};
+pub use presets::{PRESET_EXAMPLES, PresetError, PresetOptions, cifar, mlp, preact, preset};
+pub use validate::{
+    LayerInfo, MAX_PARAMETERS, Shape, SkipInfo, SpecError, ValidSpec, validate,
+};

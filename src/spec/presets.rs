@@ -1,0 +1,290 @@
+//! Named preset networks.
+//!
+//! - `mlp-plain-N`, `mlp-res-N`: the reference script's MLP: `Linear(d → width) → ReLU`, then
+//!   N blocks `Linear → BN → (+x) → ReLU` (the skip only in `mlp-res`), then a head. BN can be
+//!   switched off in [`PresetOptions`]; without BN the skip goes into the block's Linear.
+//! - `cifar-plain-N`, `cifar-resnet-N` (N = 6n + 2): He et al. 2016's CIFAR layout: a 3×3 conv
+//!   with 16 filters, three stages of n basic blocks (2n conv layers) with 16/32/64 filters,
+//!   stride 2 at the start of stages 2 and 3, global average pool, head.
+//! - `preact-resnet-N` (N = 6n + 2): the same stages with pre-activation blocks
+//!   (He et al. 2016b, *Identity Mappings in Deep Residual Networks*).
+
+use super::net::{
+    Activation, BranchScale, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,
+    SkipSpec,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Options that presets take beside their name.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PresetOptions {
+    /// Input shape; `None` uses the preset's natural input (784 features for MLPs, 3×32×32 for
+    /// CIFAR nets).
+    pub input: Option<InputShape>,
+    /// Number of classes of the head.
+    pub classes: usize,
+    /// Hidden width of MLPs.
+    pub width: usize,
+    /// Whether blocks use batch normalisation.
+    pub batch_norm: bool,
+    /// Shortcut used where a residual block changes shape (CIFAR nets).
+    pub shortcut: Shortcut,
+    /// Branch scale α of every skip.
+    pub scale: BranchScale,
+    /// Activation used in blocks (ReLU in all the papers).
+    pub activation: Activation,
+}
+
+impl Default for PresetOptions {
+    fn default() -> Self {
+        Self {
+            input: None,
+            classes: 10,
+            width: 128,
+            batch_norm: true,
+            shortcut: Shortcut::Projection { batch_norm: true },
+            scale: BranchScale::default(),
+            activation: Activation::Relu,
+        }
+    }
+}
+
+/// Why a preset name could not be built.
+#[derive(Clone, Debug, PartialEq, Error)]
+pub enum PresetError {
+    /// No preset family has this name.
+    #[error("unknown preset \"{0}\"; known families: mlp-plain-N, mlp-res-N, cifar-plain-N, cifar-resnet-N, preact-resnet-N")]
+    Unknown(String),
+    /// The depth is not allowed for the family.
+    #[error("preset \"{name}\": {reason}")]
+    BadDepth {
+        /// The preset name.
+        name: String,
+        /// What is allowed.
+        reason: String,
+    },
+}
+
+/// Example names of every preset family, for listings.
+pub const PRESET_EXAMPLES: &[&str] = &[
+    "mlp-plain-8",
+    "mlp-res-8",
+    "mlp-plain-20",
+    "mlp-res-20",
+    "mlp-plain-32",
+    "mlp-res-32",
+    "cifar-plain-20",
+    "cifar-resnet-20",
+    "cifar-plain-56",
+    "cifar-resnet-56",
+    "cifar-resnet-110",
+    "preact-resnet-20",
+];
+
+/// Builds a preset by name, e.g. `mlp-res-20` or `cifar-resnet-56`.
+pub fn preset(name: &str, opts: &PresetOptions) -> Result<NetSpec, PresetError> {
+    let (family, depth) = name
+        .rsplit_once('-')
+        .ok_or_else(|| PresetError::Unknown(name.to_string()))?;
+    let n: usize = depth.parse().map_err(|_| PresetError::BadDepth {
+        name: name.to_string(),
+        reason: format!("\"{depth}\" is not a number"),
+    })?;
+    let bad = |reason: &str| PresetError::BadDepth {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    match family {
+        "mlp-plain" | "mlp-res" => {
+            if n == 0 || n > 1000 {
+                return Err(bad("N must be between 1 and 1000"));
+            }
+            Ok(mlp(name, n, family == "mlp-res", opts))
+        }
+        "cifar-plain" | "cifar-resnet" | "preact-resnet" => {
+            if n < 8 || (n - 2) % 6 != 0 || n > 1202 {
+                return Err(bad(
+                    "N must be 6n + 2 for n ≥ 1 (8, 14, 20, 32, 44, 56, 110, ...)",
+                ));
+            }
+            let blocks = (n - 2) / 6;
+            Ok(if family == "preact-resnet" {
+                preact(name, blocks, opts)
+            } else {
+                cifar(name, blocks, family == "cifar-resnet", opts)
+            })
+        }
+        _ => Err(PresetError::Unknown(name.to_string())),
+    }
+}
+
+fn skip(from: &str, to: &str, shortcut: Shortcut, scale: BranchScale) -> SkipSpec {
+    SkipSpec {
+        from: from.to_string(),
+        to: to.to_string(),
+        shortcut,
+        scale,
+    }
+}
+
+/// An MLP with `blocks` hidden blocks after the input layer.
+pub fn mlp(name: &str, blocks: usize, residual: bool, opts: &PresetOptions) -> NetSpec {
+    let input = opts.input.unwrap_or(InputShape::Flat { features: 784 });
+    let mut layers = Vec::new();
+    if matches!(input, InputShape::Image { .. }) {
+        layers.push(LayerSpec::new("flatten", LayerOp::Flatten));
+    }
+    layers.push(LayerSpec::linear("input.fc", opts.width));
+    layers.push(LayerSpec::activation("input.act", opts.activation));
+    let mut skips = Vec::new();
+    let mut prev = "input.act".to_string();
+    for b in 1..=blocks {
+        let fc = format!("block{b}.fc");
+        layers.push(LayerSpec::linear(&fc, opts.width));
+        let end = if opts.batch_norm {
+            let bn = format!("block{b}.bn");
+            layers.push(LayerSpec::batch_norm(&bn));
+            bn
+        } else {
+            fc
+        };
+        if residual {
+            skips.push(skip(&prev, &end, Shortcut::Identity, opts.scale));
+        }
+        let act = format!("block{b}.act");
+        layers.push(LayerSpec::activation(&act, opts.activation));
+        prev = act;
+    }
+    layers.push(LayerSpec::new(
+        "head",
+        LayerOp::Head {
+            outputs: opts.classes,
+        },
+    ));
+    NetSpec {
+        name: name.to_string(),
+        input,
+        layers,
+        skips,
+    }
+}
+
+fn image_input(opts: &PresetOptions) -> InputShape {
+    opts.input.unwrap_or(InputShape::Image {
+        channels: 3,
+        height: 32,
+        width: 32,
+    })
+}
+
+fn stem(layers: &mut Vec<LayerSpec>, opts: &PresetOptions, with_post: bool) {
+    layers.push(LayerSpec::conv("stem.conv", 16, 3, 1, 1));
+    if with_post {
+        if opts.batch_norm {
+            layers.push(LayerSpec::batch_norm("stem.bn"));
+        }
+        layers.push(LayerSpec::activation("stem.act", opts.activation));
+    }
+}
+
+fn tail(layers: &mut Vec<LayerSpec>, opts: &PresetOptions) {
+    layers.push(LayerSpec::new("pool", LayerOp::GlobalAvgPool));
+    layers.push(LayerSpec::new(
+        "head",
+        LayerOp::Head {
+            outputs: opts.classes,
+        },
+    ));
+}
+
+/// He et al. 2016's CIFAR network with `n` basic blocks per stage (depth 6n + 2).
+pub fn cifar(name: &str, n: usize, residual: bool, opts: &PresetOptions) -> NetSpec {
+    let mut layers = Vec::new();
+    let mut skips = Vec::new();
+    stem(&mut layers, opts, true);
+    let mut prev = "stem.act".to_string();
+    let mut channels = 16;
+    for (s, width) in [16usize, 32, 64].into_iter().enumerate() {
+        for b in 1..=n {
+            let stride = if b == 1 && s > 0 { 2 } else { 1 };
+            let p = format!("stage{}.block{b}", s + 1);
+            layers.push(LayerSpec::conv(format!("{p}.conv1"), width, 3, stride, 1));
+            if opts.batch_norm {
+                layers.push(LayerSpec::batch_norm(format!("{p}.bn1")));
+            }
+            layers.push(LayerSpec::activation(format!("{p}.act1"), opts.activation));
+            layers.push(LayerSpec::conv(format!("{p}.conv2"), width, 3, 1, 1));
+            let end = if opts.batch_norm {
+                layers.push(LayerSpec::batch_norm(format!("{p}.bn2")));
+                format!("{p}.bn2")
+            } else {
+                format!("{p}.conv2")
+            };
+            if residual {
+                let shortcut = if stride != 1 || channels != width {
+                    opts.shortcut
+                } else {
+                    Shortcut::Identity
+                };
+                skips.push(skip(&prev, &end, shortcut, opts.scale));
+            }
+            let act = format!("{p}.act2");
+            layers.push(LayerSpec::activation(&act, opts.activation));
+            prev = act;
+            channels = width;
+        }
+    }
+    tail(&mut layers, opts);
+    NetSpec {
+        name: name.to_string(),
+        input: image_input(opts),
+        layers,
+        skips,
+    }
+}
+
+/// A pre-activation ResNet with `n` blocks per stage (depth 6n + 2).
+pub fn preact(name: &str, n: usize, opts: &PresetOptions) -> NetSpec {
+    let mut layers = Vec::new();
+    let mut skips = Vec::new();
+    stem(&mut layers, opts, false);
+    let mut prev = "stem.conv".to_string();
+    let mut channels = 16;
+    for (s, width) in [16usize, 32, 64].into_iter().enumerate() {
+        for b in 1..=n {
+            let stride = if b == 1 && s > 0 { 2 } else { 1 };
+            let p = format!("stage{}.block{b}", s + 1);
+            if opts.batch_norm {
+                layers.push(LayerSpec::batch_norm(format!("{p}.bn1")));
+            }
+            layers.push(LayerSpec::activation(format!("{p}.act1"), opts.activation));
+            layers.push(LayerSpec::conv(format!("{p}.conv1"), width, 3, stride, 1));
+            if opts.batch_norm {
+                layers.push(LayerSpec::batch_norm(format!("{p}.bn2")));
+            }
+            layers.push(LayerSpec::activation(format!("{p}.act2"), opts.activation));
+            let end = format!("{p}.conv2");
+            layers.push(LayerSpec::conv(&end, width, 3, 1, 1));
+            let shortcut = if stride != 1 || channels != width {
+                opts.shortcut
+            } else {
+                Shortcut::Identity
+            };
+            skips.push(skip(&prev, &end, shortcut, opts.scale));
+            prev = end;
+            channels = width;
+        }
+    }
+    if opts.batch_norm {
+        layers.push(LayerSpec::batch_norm("post.bn"));
+    }
+    layers.push(LayerSpec::activation("post.act", opts.activation));
+    tail(&mut layers, opts);
+    NetSpec {
+        name: name.to_string(),
+        input: image_input(opts),
+        layers,
+        skips,
+    }
+}

@@ -1,0 +1,321 @@
+//! The training loop on a worker thread, its control (pause, resume, stop) and its events.
+//!
+//! [`spawn`] validates the spec and config, then starts a thread that loads the data, builds
+//! the model and runs [`Session`] step by step, sending [`TrainEvent`]s.
+//!
+//! # Event policy
+//!
+//! The worker never waits on the consumer: events go into an unbounded channel, and each event
+//! is a small host-side record (a step is 32 bytes; a probe is about 40 floats per layer plus the
+//! BN channels). A consumer that falls behind only delays its own display; nothing is dropped,
+//! so the history a consumer builds is complete. The waker is called at most every 30 ms while
+//! steps stream, and always after the first and the last event, so a UI repaints at ≤ ~30 Hz.
+
+mod optim;
+mod session;
+
+pub use optim::{Optimizer, SlotState, StepReductions};
+pub use session::{Session, StepOutcome};
+
+use crate::data::{self, DataError};
+use crate::metrics::{EvalRecord, ProbeRecord, RunLayout, StepRecord};
+use crate::model::{DeviceError, make_device};
+use crate::spec::{ConfigError, DatasetSpec, NetSpec, SpecError, TrainConfig, validate};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Why a run could not start or go on.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// The network spec is invalid.
+    #[error("network: {0}")]
+    Spec(#[from] SpecError),
+    /// The training config is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The data could not be loaded.
+    #[error("data: {0}")]
+    Data(#[from] DataError),
+    /// The device is not available.
+    #[error("{0}")]
+    Device(#[from] DeviceError),
+    /// The network does not fit the data.
+    #[error("the network does not fit the data: {0}")]
+    Mismatch(String),
+    /// The worker thread panicked.
+    #[error("the training thread failed: {0}")]
+    Panicked(String),
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// All steps done.
+    Completed,
+    /// Stopped on request.
+    Stopped,
+    /// A non-finite loss or gradient.
+    Diverged,
+}
+
+/// What the worker reports. All host-side, small.
+#[derive(Clone, Debug)]
+pub enum TrainEvent {
+    /// The run started: what it reports on and how long it runs.
+    Started {
+        /// Names of layers, BN layers, skips and tensors.
+        layout: RunLayout,
+        /// Steps the run will take.
+        total_steps: u64,
+        /// The device, in words.
+        device: String,
+        /// Training samples.
+        train_samples: usize,
+        /// Validation samples.
+        valid_samples: usize,
+    },
+    /// One step.
+    Step(StepRecord),
+    /// A probe step's statistics.
+    Probe(Box<ProbeRecord>),
+    /// A validation pass.
+    Eval(EvalRecord),
+    /// The first non-finite loss or gradient; the run stops after this step.
+    Diverged {
+        /// The step.
+        step: u64,
+        /// `loss` or the tensor whose gradient is not finite.
+        tensor: String,
+        /// The value.
+        value: f32,
+    },
+    /// The run ended (completed, stopped or diverged).
+    Finished {
+        /// Steps completed.
+        step: u64,
+        /// Why.
+        reason: EndReason,
+    },
+    /// The run could not start or go on.
+    Failed(String),
+}
+
+/// Shared control flags of a run.
+#[derive(Debug, Default)]
+struct Control {
+    stop: AtomicBool,
+    paused: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// A running training thread.
+pub struct RunHandle {
+    events: Receiver<TrainEvent>,
+    control: Arc<Control>,
+    thread: Option<JoinHandle<Result<Session, TrainError>>>,
+}
+
+/// A repaint request from the worker; the app fills it with `ctx.request_repaint()`.
+pub type Waker = Box<dyn Fn() + Send + 'static>;
+
+impl RunHandle {
+    /// Pauses after the current step.
+    pub fn pause(&self) {
+        *self.control.paused.lock().expect("control lock") = true;
+    }
+
+    /// Resumes a paused run.
+    pub fn resume(&self) {
+        *self.control.paused.lock().expect("control lock") = false;
+        self.control.wake.notify_all();
+    }
+
+    /// Whether the run is paused.
+    pub fn is_paused(&self) -> bool {
+        *self.control.paused.lock().expect("control lock")
+    }
+
+    /// Asks the run to stop after the current step (also wakes a paused run).
+    pub fn stop(&self) {
+        self.control.stop.store(true, Ordering::SeqCst);
+        self.resume();
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_next(&self) -> Option<TrainEvent> {
+        match self.events.try_recv() {
+            Ok(e) => Some(e),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+        }
+    }
+
+    /// Waits up to `timeout` for the next event.
+    pub fn next_timeout(&self, timeout: Duration) -> Option<TrainEvent> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// Takes waiting events for at most `budget` of wall time (the UI's per-frame budget).
+    pub fn drain(&self, budget: Duration) -> Vec<TrainEvent> {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        while start.elapsed() < budget {
+            match self.try_next() {
+                Some(e) => out.push(e),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Whether the worker thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits for the worker and hands back the session (model, optimiser, step counter).
+    /// Events not yet taken stay readable through [`RunHandle::events`].
+    pub fn join(mut self) -> (Result<Session, TrainError>, Receiver<TrainEvent>) {
+        let result = match self.thread.take() {
+            Some(t) => t.join().unwrap_or_else(|e| {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(TrainError::Panicked(msg))
+            }),
+            None => Err(TrainError::Panicked("already joined".into())),
+        };
+        (result, self.events)
+    }
+
+    /// The event channel.
+    pub fn events(&self) -> &Receiver<TrainEvent> {
+        &self.events
+    }
+}
+
+struct Emitter {
+    tx: Sender<TrainEvent>,
+    waker: Waker,
+    last_wake: Option<Instant>,
+}
+
+impl Emitter {
+    fn send(&mut self, e: TrainEvent, force_wake: bool) {
+        // A receiver that has gone away is not an error: the run goes on and can still be
+        // joined, e.g. by a CLI that only wants the final session.
+        let _ = self.tx.send(e);
+        let due = self
+            .last_wake
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(30));
+        if force_wake || due {
+            (self.waker)();
+            self.last_wake = Some(Instant::now());
+        }
+    }
+}
+
+/// Starts a run on a worker thread.
+///
+/// The spec and config are checked here, so a bad one is an immediate error; data loading and
+/// model building happen on the worker, and their failures arrive as [`TrainEvent::Failed`].
+pub fn spawn(
+    spec: NetSpec,
+    config: TrainConfig,
+    dataset: DatasetSpec,
+    waker: Waker,
+) -> Result<RunHandle, TrainError> {
+    let valid = validate(&spec)?;
+    config.validate()?;
+    let control = Arc::new(Control::default());
+    let (tx, rx) = channel();
+    let ctl = control.clone();
+    let thread = std::thread::Builder::new()
+        .name("reslab-train".into())
+        .spawn(move || {
+            let mut em = Emitter {
+                tx,
+                waker,
+                last_wake: None,
+            };
+            let session = (|| {
+                let device = make_device(config.device, true)?;
+                let data = data::load(&dataset)?;
+                Session::new(&valid, &config, data, device)
+            })();
+            match session {
+                Ok(s) => Ok(run_loop(s, &ctl, &mut em)),
+                Err(e) => {
+                    em.send(TrainEvent::Failed(e.to_string()), true);
+                    Err(e)
+                }
+            }
+        })
+        .map_err(|e| TrainError::Panicked(e.to_string()))?;
+    Ok(RunHandle {
+        events: rx,
+        control,
+        thread: Some(thread),
+    })
+}
+
+fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter) -> Session {
+    em.send(
+        TrainEvent::Started {
+            layout: s.layout.clone(),
+            total_steps: s.total_steps,
+            device: format!("{:?}", s.device),
+            train_samples: s.data.train.len,
+            valid_samples: s.data.valid.len,
+        },
+        true,
+    );
+    let reason = loop {
+        {
+            let mut paused = ctl.paused.lock().expect("control lock");
+            while *paused && !ctl.stop.load(Ordering::SeqCst) {
+                paused = ctl.wake.wait(paused).expect("control lock");
+            }
+        }
+        if ctl.stop.load(Ordering::SeqCst) {
+            break EndReason::Stopped;
+        }
+        if s.is_done() {
+            break EndReason::Completed;
+        }
+        let out = s.train_step();
+        let step = out.record.step;
+        em.send(TrainEvent::Step(out.record), false);
+        if let Some(p) = out.probe {
+            em.send(TrainEvent::Probe(Box::new(p)), false);
+        }
+        if let Some((tensor, value)) = out.diverged {
+            em.send(
+                TrainEvent::Diverged {
+                    step,
+                    tensor,
+                    value,
+                },
+                true,
+            );
+            break EndReason::Diverged;
+        }
+        let eval_due = s.config.eval_every > 0 && step % s.config.eval_every == 0;
+        if eval_due || s.is_done() {
+            em.send(TrainEvent::Eval(s.evaluate()), false);
+        }
+    };
+    em.send(
+        TrainEvent::Finished {
+            step: s.step,
+            reason,
+        },
+        true,
+    );
+    s
+}

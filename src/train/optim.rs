@@ -1,0 +1,203 @@
+//! Optimisers with PyTorch's update rules, applied through burn's module mapper.
+//!
+//! The state (momentum buffers, Adam moments) is kept per tensor under its stable name as a flat
+//! `[numel]` tensor, so it can be saved beside the weights and a resumed run continues exactly.
+//!
+//! - SGD: `g' = g + wd·w`; `b = μ·b + g'` (first step `b = g'`); `d = g' + μ·b` (Nesterov) or
+//!   `d = b`; `w ← w − lr·d`. With μ = 0, `d = g'`.
+//! - Adam: `g' = g + wd·w`; `m = β₁m + (1−β₁)g'`; `v = β₂v + (1−β₂)g'²`;
+//!   `w ← w − lr·(m/(1−β₁ᵗ)) / (sqrt(v/(1−β₂ᵗ)) + ε)`.
+//! - AdamW: `w ← w·(1 − lr·wd)`, then the Adam update with `g`.
+
+use crate::spec::OptimizerSpec;
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Gradients, Tensor};
+use std::collections::HashMap;
+
+/// State of one tensor.
+#[derive(Clone, Debug)]
+pub struct SlotState {
+    /// Momentum buffer (SGD) or first moment (Adam).
+    pub m: Option<Tensor<1>>,
+    /// Second moment (Adam).
+    pub v: Option<Tensor<1>>,
+}
+
+/// An optimiser and its state.
+#[derive(Clone, Debug)]
+pub struct Optimizer {
+    /// Which rule.
+    pub spec: OptimizerSpec,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Steps taken (Adam's bias correction uses it).
+    pub steps: u64,
+    /// Per-tensor state keyed by burn's module path.
+    pub state: HashMap<String, SlotState>,
+}
+
+/// On-device reductions gathered during a step, one `[1]` tensor per trainable tensor.
+#[derive(Debug, Default)]
+pub struct StepReductions {
+    /// `sum(g²)` per tensor (0 for a tensor without gradient).
+    pub grad_sq: Vec<Tensor<1>>,
+    /// `sum(w²)` before the step, when probing.
+    pub weight_sq: Vec<Tensor<1>>,
+    /// `sum((w_after − w_before)²)`, when probing.
+    pub update_sq: Vec<Tensor<1>>,
+}
+
+struct StepMapper<'a> {
+    opt: &'a mut Optimizer,
+    grads: &'a Gradients,
+    lr: f64,
+    probe: bool,
+    path: Vec<String>,
+    out: StepReductions,
+}
+
+impl Optimizer {
+    /// A fresh optimiser.
+    pub fn new(spec: OptimizerSpec, weight_decay: f64) -> Self {
+        Self {
+            spec,
+            weight_decay,
+            steps: 0,
+            state: HashMap::new(),
+        }
+    }
+
+    /// Applies one update to every tensor of `module` that has a gradient in `grads`.
+    pub fn step<M: Module>(
+        &mut self,
+        module: M,
+        grads: &Gradients,
+        lr: f64,
+        probe: bool,
+    ) -> (M, StepReductions) {
+        self.steps += 1;
+        let mut mapper = StepMapper {
+            opt: self,
+            grads,
+            lr,
+            probe,
+            path: Vec::new(),
+            out: StepReductions::default(),
+        };
+        let module = module.map(&mut mapper);
+        (module, mapper.out)
+    }
+
+    fn update(&mut self, key: &str, w: Tensor<1>, g: Tensor<1>, lr: f64) -> Tensor<1> {
+        let wd = self.weight_decay;
+        let t = self.steps as i32;
+        let slot = self.state.entry(key.to_string()).or_insert(SlotState {
+            m: None,
+            v: None,
+        });
+        match self.spec {
+            OptimizerSpec::Sgd { momentum, nesterov } => {
+                let g = if wd > 0.0 {
+                    g + w.clone().mul_scalar(wd)
+                } else {
+                    g
+                };
+                let d = if momentum > 0.0 {
+                    let buf = match slot.m.take() {
+                        Some(b) => b.mul_scalar(momentum) + g.clone(),
+                        None => g.clone(),
+                    };
+                    slot.m = Some(buf.clone());
+                    if nesterov {
+                        g + buf.mul_scalar(momentum)
+                    } else {
+                        buf
+                    }
+                } else {
+                    g
+                };
+                w - d.mul_scalar(lr)
+            }
+            OptimizerSpec::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            }
+            | OptimizerSpec::AdamW {
+                beta1,
+                beta2,
+                epsilon,
+            } => {
+                let decoupled = matches!(self.spec, OptimizerSpec::AdamW { .. });
+                let (w, g) = if wd > 0.0 && decoupled {
+                    (w.mul_scalar(1.0 - lr * wd), g)
+                } else if wd > 0.0 {
+                    let g = g + w.clone().mul_scalar(wd);
+                    (w, g)
+                } else {
+                    (w, g)
+                };
+                let m = match slot.m.take() {
+                    Some(m) => m.mul_scalar(beta1) + g.clone().mul_scalar(1.0 - beta1),
+                    None => g.clone().mul_scalar(1.0 - beta1),
+                };
+                let v = match slot.v.take() {
+                    Some(v) => v.mul_scalar(beta2) + g.square().mul_scalar(1.0 - beta2),
+                    None => g.square().mul_scalar(1.0 - beta2),
+                };
+                slot.m = Some(m.clone());
+                slot.v = Some(v.clone());
+                let bc1 = 1.0 - beta1.powi(t);
+                let bc2 = 1.0 - beta2.powi(t);
+                let denom = v.mul_scalar(1.0 / bc2).sqrt().add_scalar(epsilon);
+                w - (m.mul_scalar(lr / bc1) / denom)
+            }
+        }
+    }
+}
+
+impl ModuleMapper for StepMapper<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        // BatchNorm running statistics pass through mappers as floats; they are buffers that
+        // the optimiser neither updates nor reports.
+        if !tensor.is_require_grad() {
+            return Param::from_mapped_value(id, tensor, mapper);
+        }
+        let device = tensor.device();
+        let Some(grad) = tensor.grad(self.grads) else {
+            let zero = Tensor::<1>::zeros([1], &device.clone().inner());
+            self.out.grad_sq.push(zero.clone());
+            if self.probe {
+                self.out.weight_sq.push(crate::model::probe::sum_sq(tensor.clone()));
+                self.out.update_sq.push(zero);
+            }
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let require_grad = tensor.is_require_grad();
+        let shape = tensor.shape();
+        let n = shape.num_elements();
+        let w: Tensor<1> = tensor.inner().reshape([n]);
+        let g: Tensor<1> = grad.reshape([n]);
+        self.out.grad_sq.push(g.clone().square().sum());
+        let key = self.path.join(".");
+        let new = self.opt.update(&key, w.clone(), g, self.lr);
+        if self.probe {
+            self.out.weight_sq.push(w.clone().square().sum());
+            self.out.update_sq.push((new.clone() - w).square().sum());
+        }
+        let mut t: Tensor<D> = Tensor::from_inner(new.reshape(shape));
+        if require_grad {
+            t = t.require_grad();
+        }
+        Param::from_mapped_value(id, t, mapper)
+    }
+}

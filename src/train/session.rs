@@ -1,0 +1,363 @@
+//! A training session: the model, optimiser, data and step counter, driven one step at a time.
+//! The worker thread, the benchmark and the tests all drive runs through it.
+
+use super::optim::{Optimizer, StepReductions};
+use super::TrainError;
+use crate::data::{BatchSampler, Dataset, Split, Targets, Task};
+use crate::metrics::{
+    ActStats, BnStats, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout, SkipStats,
+    StepRecord,
+};
+use crate::model::probe::LAYER_STATS_LEN;
+use crate::model::{Act, Model, Probe, build, input_from_host, param_layout};
+use crate::spec::{TrainConfig, ValidSpec};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
+use std::time::Instant;
+
+/// What one step produced.
+#[derive(Clone, Debug)]
+pub struct StepOutcome {
+    /// The step record.
+    pub record: StepRecord,
+    /// The probe record, on probe steps.
+    pub probe: Option<ProbeRecord>,
+    /// The first non-finite value: the tensor name (`loss` or a parameter) and the value.
+    pub diverged: Option<(String, f32)>,
+}
+
+/// A run in progress.
+pub struct Session {
+    /// The model on the training (autodiff) device.
+    pub model: Model,
+    /// The optimiser and its state.
+    pub optimizer: Optimizer,
+    /// The training configuration.
+    pub config: TrainConfig,
+    /// The data.
+    pub data: Dataset,
+    /// The batch order.
+    pub sampler: BatchSampler,
+    /// Steps completed.
+    pub step: u64,
+    /// Total steps of the run.
+    pub total_steps: u64,
+    /// The training device (autodiff enabled).
+    pub device: Device,
+    /// What probes report on.
+    pub layout: RunLayout,
+    batch_x: Vec<f32>,
+}
+
+fn loss_and_correct(logits: Tensor<2>, task: Task, y: &Targets, idx: &[usize], device: &Device) -> (Tensor<1>, Option<Tensor<1>>) {
+    let b = idx.len();
+    match (task, y) {
+        (Task::Classification { .. }, Targets::Classes(c)) => {
+            let labels: Vec<i64> = idx.iter().map(|&i| c[i] as i64).collect();
+            let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [b, 1]), device);
+            let logp = log_softmax(logits.clone(), 1);
+            let loss = logp.gather(1, labels.clone()).mean().neg();
+            let correct = logits
+                .inner()
+                .argmax(1)
+                .equal(labels.inner())
+                .float()
+                .sum();
+            (loss, Some(correct))
+        }
+        (Task::Regression { outputs }, Targets::Values(v)) => {
+            let mut t = Vec::with_capacity(b * outputs);
+            for &i in idx {
+                t.extend_from_slice(&v[i * outputs..(i + 1) * outputs]);
+            }
+            let target = Tensor::<2>::from_data(TensorData::new(t, [b, outputs]), device);
+            ((logits - target).square().mean(), None)
+        }
+        _ => unreachable!("targets match the task"),
+    }
+}
+
+fn gather_x(split: &Split, idx: &[usize], out: &mut Vec<f32>) {
+    let numel = split.sample_numel();
+    out.clear();
+    for &i in idx {
+        out.extend_from_slice(&split.x[i * numel..(i + 1) * numel]);
+    }
+}
+
+fn cat_or_empty(v: Vec<Tensor<1>>, device: &Device) -> Tensor<1> {
+    if v.is_empty() {
+        Tensor::<1>::zeros([0], device)
+    } else {
+        Tensor::cat(v, 0)
+    }
+}
+
+fn floats(d: TensorData) -> Vec<f32> {
+    d.try_into_vec_as::<f32>().unwrap_or_default()
+}
+
+impl Session {
+    /// Builds the model and optimiser for a valid spec and loaded data on `device`.
+    pub fn new(
+        spec: &ValidSpec,
+        config: &TrainConfig,
+        data: Dataset,
+        device: Device,
+    ) -> Result<Self, TrainError> {
+        config.validate()?;
+        if spec.input != data.sample_shape {
+            return Err(TrainError::Mismatch(format!(
+                "the network takes inputs of shape {} but {} samples have shape {}",
+                spec.input, data.name, data.sample_shape
+            )));
+        }
+        if spec.output_features() != data.task.outputs() {
+            return Err(TrainError::Mismatch(format!(
+                "the network ends with {} outputs but {} needs {}",
+                spec.output_features(),
+                data.name,
+                data.task.outputs()
+            )));
+        }
+        let model = build(spec, &device, config.seed);
+        let layout = RunLayout {
+            layers: model.layer_names(),
+            batch_norms: model
+                .batch_norm_layers()
+                .into_iter()
+                .map(|i| spec.layers[i].name.clone())
+                .collect(),
+            batch_norm_channels: model
+                .batch_norm_layers()
+                .into_iter()
+                .map(|i| spec.layers[i].output.channels())
+                .collect(),
+            skips: spec
+                .skips
+                .iter()
+                .map(|s| spec.layers[s.to].name.clone())
+                .collect(),
+            params: param_layout(&model).into_iter().map(|p| p.name).collect(),
+        };
+        let total_steps = config.total_steps(data.train.len);
+        let sampler = BatchSampler::new(data.train.len, config.batch_size, config.seed);
+        Ok(Self {
+            model,
+            optimizer: Optimizer::new(config.optimizer, config.weight_decay),
+            config: config.clone(),
+            data,
+            sampler,
+            step: 0,
+            total_steps,
+            device,
+            layout,
+            batch_x: Vec::new(),
+        })
+    }
+
+    /// Whether step `step` (1-based) records probes.
+    pub fn is_probe_step(&self, step: u64) -> bool {
+        self.config.probe_every > 0 && (step % self.config.probe_every == 0 || step == 1)
+    }
+
+    /// Runs one optimiser step and reads its records back in one transaction.
+    pub fn train_step(&mut self) -> StepOutcome {
+        let started = Instant::now();
+        let step = self.step + 1;
+        let probe = self.is_probe_step(step);
+        let lr = self.config.lr_at(self.step, self.total_steps);
+        let idx: Vec<usize> = self.sampler.next_batch().to_vec();
+        let b = idx.len();
+        gather_x(&self.data.train, &idx, &mut self.batch_x);
+        let x = input_from_host(
+            self.batch_x.clone(),
+            b,
+            self.data.sample_shape,
+            &self.device,
+        );
+        let (logits, fprobes) = self.model.net_forward(x, probe);
+        let (loss, correct) =
+            loss_and_correct(logits, self.data.task, &self.data.train.y, &idx, &self.device);
+        let grads = loss.backward();
+        let bn_state = if probe {
+            self.model.batch_norm_state()
+        } else {
+            Vec::new()
+        };
+        let placeholder = crate::model::placeholder_net();
+        let net = std::mem::replace(&mut self.model.net, placeholder);
+        let (net, red): (_, StepReductions) = self.optimizer.step(net, &grads, lr, probe);
+        self.model.net = net;
+        self.step = step;
+
+        let inner = self.device.clone().inner();
+        let n_params = red.grad_sq.len();
+        let mut tx = Transaction::default()
+            .register(loss.inner())
+            .register(correct.unwrap_or_else(|| Tensor::<1>::zeros([1], &inner)))
+            .register(cat_or_empty(red.grad_sq, &inner));
+        if probe {
+            tx = tx
+                .register(cat_or_empty(fprobes.layers, &inner))
+                .register(cat_or_empty(fprobes.skips, &inner))
+                .register(cat_or_empty(bn_state, &inner))
+                .register(cat_or_empty(red.weight_sq, &inner))
+                .register(cat_or_empty(red.update_sq, &inner));
+        }
+        let mut data = tx.execute().into_iter().map(floats);
+        let loss_v = data.next().and_then(|v| v.first().copied()).unwrap_or(f32::NAN);
+        let correct_v = data.next().and_then(|v| v.first().copied()).unwrap_or(0.0);
+        let grad_sq = data.next().unwrap_or_default();
+        let accuracy = match self.data.task {
+            Task::Classification { .. } => correct_v / b as f32,
+            Task::Regression { .. } => f32::NAN,
+        };
+        let grad_norm = grad_sq.iter().map(|&v| v as f64).sum::<f64>().sqrt() as f32;
+        let mut diverged = None;
+        if !loss_v.is_finite() {
+            diverged = Some(("loss".to_string(), loss_v));
+        } else if let Some(i) = grad_sq.iter().position(|v| !v.is_finite()) {
+            diverged = Some((format!("{} (gradient)", self.layout.params[i]), grad_sq[i]));
+        }
+        let probe_record = if probe {
+            let layers = data.next().unwrap_or_default();
+            let skips = data.next().unwrap_or_default();
+            let bns = data.next().unwrap_or_default();
+            let w_sq = data.next().unwrap_or_default();
+            let u_sq = data.next().unwrap_or_default();
+            Some(self.probe_record(step, &layers, &skips, &fprobes.skip_numel, &bns, &grad_sq, &w_sq, &u_sq))
+        } else {
+            None
+        };
+        debug_assert_eq!(n_params, self.layout.params.len());
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        StepOutcome {
+            record: StepRecord {
+                step,
+                loss: loss_v,
+                accuracy,
+                lr: lr as f32,
+                samples_per_sec: (b as f64 / secs) as f32,
+                grad_norm,
+            },
+            probe: probe_record,
+            diverged,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn probe_record(
+        &self,
+        step: u64,
+        layers: &[f32],
+        skips: &[f32],
+        skip_numel: &[usize],
+        bns: &[f32],
+        grad_sq: &[f32],
+        w_sq: &[f32],
+        u_sq: &[f32],
+    ) -> ProbeRecord {
+        let layers = layers
+            .chunks_exact(LAYER_STATS_LEN)
+            .map(|c| ActStats {
+                mean: c[0],
+                std: c[1],
+                min: c[2],
+                max: c[3],
+                frac_nonpos: c[4],
+                hist: c[5..5 + HIST_BINS].iter().map(|&v| v as u32).collect(),
+            })
+            .collect();
+        let skips = skips
+            .chunks_exact(3)
+            .zip(skip_numel)
+            .map(|(c, &n)| SkipStats {
+                branch_norm: c[0].sqrt(),
+                shortcut_norm: c[1].sqrt(),
+                alpha: c[2],
+                numel: n as u64,
+            })
+            .collect();
+        let mut batch_norms = Vec::new();
+        let mut off = 0;
+        for &c in &self.layout.batch_norm_channels {
+            let take = |k: usize| bns.get(off + k * c..off + (k + 1) * c).unwrap_or(&[]).to_vec();
+            batch_norms.push(BnStats {
+                running_mean: take(0),
+                running_var: take(1),
+                gamma: take(2),
+                beta: take(3),
+            });
+            off += 4 * c;
+        }
+        let params = (0..grad_sq.len())
+            .map(|i| {
+                let w = w_sq.get(i).copied().unwrap_or(0.0).sqrt();
+                let u = u_sq.get(i).copied().unwrap_or(0.0).sqrt();
+                ParamStats {
+                    grad_norm: grad_sq[i].sqrt(),
+                    weight_norm: w,
+                    update_ratio: if w > 0.0 { u / w } else { f32::NAN },
+                }
+            })
+            .collect();
+        ProbeRecord {
+            step,
+            layers,
+            batch_norms,
+            skips,
+            params,
+        }
+    }
+
+    /// Mean loss and accuracy on the validation split, BN in inference mode.
+    pub fn evaluate(&self) -> EvalRecord {
+        let model = self.model.valid();
+        let device = self.device.clone().inner();
+        let split = &self.data.valid;
+        let chunk = 500;
+        let mut loss_sum = Tensor::<1>::zeros([1], &device);
+        let mut correct = Tensor::<1>::zeros([1], &device);
+        let mut buf = Vec::new();
+        let all: Vec<usize> = (0..split.len).collect();
+        for idx in all.chunks(chunk) {
+            gather_x(split, idx, &mut buf);
+            let x = input_from_host(buf.clone(), idx.len(), self.data.sample_shape, &device);
+            let logits = model.forward(x);
+            let (l, c) = loss_and_correct(logits, self.data.task, &split.y, idx, &device);
+            loss_sum = loss_sum + l.mul_scalar(idx.len() as f32);
+            if let Some(c) = c {
+                correct = correct + c;
+            }
+        }
+        let mut out = Transaction::default()
+            .register(loss_sum)
+            .register(correct)
+            .execute()
+            .into_iter()
+            .map(floats);
+        let n = split.len.max(1) as f32;
+        let loss = out.next().and_then(|v| v.first().copied()).unwrap_or(f32::NAN) / n;
+        let c = out.next().and_then(|v| v.first().copied()).unwrap_or(0.0);
+        EvalRecord {
+            step: self.step,
+            loss,
+            accuracy: match self.data.task {
+                Task::Classification { .. } => c / n,
+                Task::Regression { .. } => f32::NAN,
+            },
+        }
+    }
+
+    /// Whether the run has done all its steps.
+    pub fn is_done(&self) -> bool {
+        self.step >= self.total_steps
+    }
+}
+
+impl Model {
+    fn net_forward(&self, x: Act, probe: bool) -> (Tensor<2>, crate::model::ForwardProbes) {
+        self.forward_with(x, if probe { Probe::On } else { Probe::Off }, None)
+    }
+}

@@ -1,0 +1,252 @@
+//! The model, probes, optimiser and session: every statistic against a hand computation.
+
+use burn::module::{ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use reslab::data::{Dataset, Split, Targets, Task};
+use reslab::model::probe::{HIST_BINS, layer_stats};
+use reslab::model::{Act, Probe, build, param_layout};
+use reslab::spec::*;
+use reslab::train::{Optimizer, Session};
+
+fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec_as::<f32>().unwrap()
+}
+
+#[test]
+fn layer_stats_match_a_hand_computation() {
+    let device = Device::flex();
+    let x = Tensor::<2>::from_data(
+        TensorData::new(vec![-2.0f32, 0.0, 1.0, 3.0, 3.0, 7.0], [2, 3]),
+        &device,
+    );
+    let s = floats(layer_stats(x));
+    assert_eq!(s.len(), 5 + HIST_BINS);
+    // mean 2, population variance (16 + 4 + 1 + 1 + 1 + 25) / 6 = 8
+    assert!((s[0] - 2.0).abs() < 1e-6);
+    assert!((s[1] - 8f32.sqrt()).abs() < 1e-5);
+    assert_eq!((s[2], s[3]), (-2.0, 7.0));
+    // -2 and 0 are ≤ 0
+    assert!((s[4] - 2.0 / 6.0).abs() < 1e-6);
+    // bins of width 9/32 from -2: -2 -> 0, 0 -> floor(2·32/9) = 7, 1 -> 10, 3 -> 17 (twice),
+    // 7 -> 32 clamped to 31.
+    let hist = &s[5..];
+    let mut expected = [0f32; HIST_BINS];
+    for b in [0, 7, 10, 17, 17, 31] {
+        expected[b] += 1.0;
+    }
+    assert_eq!(hist, expected.as_slice());
+}
+
+#[test]
+fn constant_tensor_goes_to_bin_zero() {
+    let device = Device::flex();
+    let s = floats(layer_stats(Tensor::<1>::from_floats([5.0, 5.0, 5.0], &device)));
+    assert_eq!((s[0], s[1], s[2], s[3], s[4]), (5.0, 0.0, 5.0, 5.0, 0.0));
+    assert_eq!(s[5], 3.0);
+    assert_eq!(s[6..].iter().sum::<f32>(), 0.0);
+}
+
+fn dataset(x: Vec<f32>, labels: Vec<u32>, features: usize, classes: usize) -> Dataset {
+    let n = labels.len();
+    let split = Split {
+        x,
+        y: Targets::Classes(labels),
+        len: n,
+    };
+    Dataset {
+        name: "hand".into(),
+        sample_shape: Shape::Flat(features),
+        task: Task::Classification { classes },
+        valid: split.clone(),
+        train: split,
+    }
+}
+
+/// BN sits directly on the input, so its batch statistics depend only on the data, and the
+/// running statistics after 3 steps follow burn's rule from the batches the sampler drew.
+#[test]
+fn batch_norm_running_stats_follow_the_update_rule_after_three_steps() {
+    let spec = NetSpec {
+        name: "bn".into(),
+        input: InputShape::Flat { features: 2 },
+        layers: vec![
+            LayerSpec::batch_norm("bn"),
+            LayerSpec::new("head", LayerOp::Head { outputs: 2 }),
+        ],
+        skips: vec![],
+    };
+    let x: Vec<f32> = (0..16).map(|i| ((i * 7) % 11) as f32 * 0.5 - 1.0).collect();
+    let labels: Vec<u32> = (0..8).map(|i| i % 2).collect();
+    let data = dataset(x.clone(), labels, 2, 2);
+    let config = TrainConfig {
+        batch_size: 4,
+        duration: Duration::Steps(3),
+        probe_every: 1,
+        ..TrainConfig::default()
+    };
+    let valid = validate(&spec).unwrap();
+    let mut s = Session::new(&valid, &config, data, Device::flex().autodiff()).unwrap();
+    let mut sampler = reslab::data::BatchSampler::new(8, 4, config.seed);
+    let (mut rm, mut rv) = ([0f64; 2], [1f64; 2]);
+    let mut last = None;
+    for _ in 0..3 {
+        let out = s.train_step();
+        let idx = sampler.next_batch().to_vec();
+        for c in 0..2 {
+            let vals: Vec<f64> = idx.iter().map(|&i| x[i * 2 + c] as f64).collect();
+            let mean = vals.iter().sum::<f64>() / 4.0;
+            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0;
+            rm[c] = 0.9 * rm[c] + 0.1 * mean;
+            rv[c] = 0.9 * rv[c] + 0.1 * var;
+        }
+        last = out.probe;
+    }
+    let bn = &last.unwrap().batch_norms[0];
+    for c in 0..2 {
+        assert!((bn.running_mean[c] as f64 - rm[c]).abs() < 1e-5, "{bn:?} vs {rm:?}");
+        assert!((bn.running_var[c] as f64 - rv[c]).abs() < 1e-5, "{bn:?} vs {rv:?}");
+    }
+}
+
+struct GradNorms<'a> {
+    grads: &'a burn::tensor::Gradients,
+    out: Vec<f32>,
+}
+
+impl ModuleVisitor for GradNorms<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if !param.val().is_require_grad() {
+            return; // BN running statistics
+        }
+        let g = param.val().grad(self.grads).expect("every parameter has a gradient");
+        let sq: f64 = floats(g).iter().map(|&v| (v as f64).powi(2)).sum();
+        self.out.push(sq.sqrt() as f32);
+    }
+}
+
+#[test]
+fn gradient_norms_equal_the_norms_of_burns_gradients() {
+    use burn::module::Module;
+    let spec = preset(
+        "mlp-res-3",
+        &PresetOptions {
+            input: Some(InputShape::Flat { features: 5 }),
+            width: 6,
+            classes: 3,
+            ..PresetOptions::default()
+        },
+    )
+    .unwrap();
+    let valid = validate(&spec).unwrap();
+    let device = Device::flex().autodiff();
+    let model = build(&valid, &device, 3);
+    let x = reslab::model::input_from_host((0..40).map(|i| (i as f32).sin()).collect(), 8, Shape::Flat(5), &device);
+    let (logits, _) = model.forward_with(x, Probe::Off, None);
+    let loss = logits.square().mean();
+    let grads = loss.backward();
+    let mut v = GradNorms {
+        grads: &grads,
+        out: Vec::new(),
+    };
+    model.net.visit(&mut v);
+    let mut opt = Optimizer::new(OptimizerSpec::Sgd { momentum: 0.0, nesterov: false }, 0.0);
+    let (_, red) = opt.step(model.net, &grads, 0.1, true);
+    let ours: Vec<f32> = red.grad_sq.into_iter().map(|t| floats(t)[0].sqrt()).collect();
+    assert_eq!(ours.len(), v.out.len());
+    assert_eq!(ours.len(), param_layout(&build(&valid, &device, 3)).len());
+    for (a, b) in ours.iter().zip(&v.out) {
+        assert!((a - b).abs() <= 1e-5 * b.max(1.0), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn sgd_momentum_and_adam_updates_match_hand_computation() {
+    use burn::nn::LinearConfig;
+    let device = Device::flex().autodiff();
+    let mut lin = LinearConfig::new(2, 1).with_bias(false).init(&device);
+    lin.weight = Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.0f32, 2.0], [2, 1]), &device));
+    // loss = sum(x·W) with x = [3, 4] gives dL/dW = [3, 4] at every step.
+    let x = Tensor::<2>::from_data(TensorData::new(vec![3.0f32, 4.0], [1, 2]), &device);
+    let mut opt = Optimizer::new(OptimizerSpec::Sgd { momentum: 0.9, nesterov: false }, 0.0);
+    for _ in 0..2 {
+        let grads = lin.forward(x.clone()).sum().backward();
+        lin = opt.step(lin, &grads, 0.1, false).0;
+    }
+    // buf1 = g, w1 = w0 - 0.1 g; buf2 = 0.9 g + g = 1.9 g, w2 = w1 - 0.19 g = w0 - 0.29 g.
+    let w = floats(lin.weight.val());
+    assert!((w[0] - (1.0 - 0.29 * 3.0)).abs() < 1e-6, "{w:?}");
+    assert!((w[1] - (2.0 - 0.29 * 4.0)).abs() < 1e-6, "{w:?}");
+
+    let mut lin2 = LinearConfig::new(2, 1).with_bias(false).init(&device);
+    lin2.weight = Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.0f32, 2.0], [2, 1]), &device));
+    let mut adam = Optimizer::new(OptimizerSpec::adam(), 0.0);
+    let grads = lin2.forward(x.clone()).sum().backward();
+    lin2 = adam.step(lin2, &grads, 0.01, false).0;
+    // First Adam step: m̂ = g, v̂ = g², so w -= lr · g / (|g| + ε) ≈ lr · sign(g).
+    let w = floats(lin2.weight.val());
+    assert!((w[0] - 0.99).abs() < 1e-6 && (w[1] - 1.99).abs() < 1e-6, "{w:?}");
+}
+
+#[test]
+fn layers_and_parameters_have_stable_path_names() {
+    let valid = validate(&preset("cifar-resnet-20", &PresetOptions::default()).unwrap()).unwrap();
+    let model = build(&valid, &Device::flex(), 0);
+    let names: Vec<String> = param_layout(&model).into_iter().map(|p| p.name).collect();
+    for expected in [
+        "stem.conv.weight",
+        "stage2.block1.conv2.weight",
+        "stage2.block1.bn2.gamma",
+        "stage3.block3.bn2.beta",
+        "stage2.block1.bn2.shortcut.weight",
+        "stage2.block1.bn2.shortcut.bn.gamma",
+        "head.weight",
+        "head.bias",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len(), "names are unique");
+}
+
+#[test]
+fn he_init_has_the_expected_variance_and_seeds_repeat() {
+    let spec = preset("mlp-plain-1", &PresetOptions { width: 256, ..PresetOptions::default() }).unwrap();
+    let valid = validate(&spec).unwrap();
+    let a = build(&valid, &Device::flex(), 11);
+    let b = build(&valid, &Device::flex(), 11);
+    let c = build(&valid, &Device::flex(), 12);
+    let w = |m: &reslab::model::Model, i: usize| floats(m.net.nodes[i].linear.as_ref().unwrap().weight.val());
+    let wa = w(&a, 0);
+    assert_eq!(wa, w(&b, 0));
+    assert_ne!(wa, w(&c, 0));
+    let var = wa.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / wa.len() as f64;
+    // He normal on fan_in 784: variance 2 / 784.
+    assert!((var / (2.0 / 784.0) - 1.0).abs() < 0.02, "{var}");
+}
+
+#[test]
+fn skip_probes_report_branch_and_shortcut_norms() {
+    // fc (zero init) with a skip from the input: the branch is zero, the shortcut is the input.
+    let mut fc = LayerSpec::linear("fc", 3);
+    fc.init = Init::Zero;
+    let spec = NetSpec {
+        name: "s".into(),
+        input: InputShape::Flat { features: 3 },
+        layers: vec![fc, LayerSpec::new("head", LayerOp::Head { outputs: 2 })],
+        skips: vec![SkipSpec::identity("input", "fc")],
+    };
+    let valid = validate(&spec).unwrap();
+    let device = Device::flex();
+    let model = build(&valid, &device, 0);
+    let x = reslab::model::input_from_host(vec![1.0, 2.0, 2.0, 0.0, 0.0, 0.0], 2, Shape::Flat(3), &device);
+    let (_, p) = model.forward_with(x, Probe::On, None);
+    let s = floats(p.skips[0].clone());
+    assert_eq!(s, vec![0.0, 9.0, 1.0]);
+    assert_eq!(p.skip_numel, vec![6]);
+    let fc_stats = floats(p.layers[0].clone());
+    // The output of fc is the input itself: mean 5/6.
+    assert!((fc_stats[0] - 5.0 / 6.0).abs() < 1e-6);
+    let _ = Act::Flat(Tensor::<2>::zeros([1, 1], &device));
+}
