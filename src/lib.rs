@@ -6,6 +6,9 @@
 //! [`metrics`] (the run history), [`cli`].
 
 #![warn(missing_docs)]
+// Errors here carry the node, field and shapes they are about so that messages can name them;
+// they travel on cold paths only, so their size does not matter.
+#![allow(clippy::result_large_err)]
 
 pub mod cli;
 pub mod data;

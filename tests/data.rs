@@ -56,11 +56,20 @@ fn shipped_mnist10k_has_the_documented_class_counts() {
             counts[l as usize] += 1;
         }
     }
-    assert_eq!(counts, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+    assert_eq!(
+        counts,
+        [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+    );
     // Normalised with training statistics: the training pixels have mean 0 and std 1.
     let n = d.train.x.len() as f64;
     let mean = d.train.x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = d.train.x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let var = d
+        .train
+        .x
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
     assert!(mean.abs() < 1e-4, "{mean}");
     assert!((var.sqrt() - 1.0).abs() < 1e-3, "{var}");
 }
@@ -113,17 +122,38 @@ fn malformed_idx_headers_name_the_field() {
     let e = parse_idx(Path::new("x"), &[1, 2, 8, 1, 0, 0, 0, 0]).unwrap_err();
     assert!(matches!(e, DataError::BadHeader { field: "magic", .. }));
     let e = parse_idx(Path::new("x"), &[0, 0, 0x0D, 1, 0, 0, 0, 0]).unwrap_err();
-    assert!(matches!(e, DataError::BadHeader { field: "data type", .. }));
+    assert!(matches!(
+        e,
+        DataError::BadHeader {
+            field: "data type",
+            ..
+        }
+    ));
     let e = parse_idx(Path::new("x"), &[0, 0, 8, 9]).unwrap_err();
-    assert!(matches!(e, DataError::BadHeader { field: "number of dimensions", .. }));
+    assert!(matches!(
+        e,
+        DataError::BadHeader {
+            field: "number of dimensions",
+            ..
+        }
+    ));
     let mut extra = idx1(&[1, 2]);
     extra.push(7);
     let e = parse_idx(Path::new("x"), &extra).unwrap_err();
-    assert!(matches!(e, DataError::BadHeader { field: "dimension sizes", .. }));
+    assert!(matches!(
+        e,
+        DataError::BadHeader {
+            field: "dimension sizes",
+            ..
+        }
+    ));
     // A header announcing 4 billion values does not allocate them: it is reported as truncated.
     let mut huge = vec![0, 0, 8, 1];
     huge.extend(u32::MAX.to_be_bytes());
-    assert!(matches!(parse_idx(Path::new("x"), &huge), Err(DataError::Truncated { .. })));
+    assert!(matches!(
+        parse_idx(Path::new("x"), &huge),
+        Err(DataError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -155,13 +185,34 @@ fn idx_folder_errors_name_files() {
         (&idx3(2, 1, 1, &[0, 0]), &idx1(&[0, 0])),
     );
     let e = load(&DatasetSpec::new(DataSource::MnistDir { dir: dir.clone() })).unwrap_err();
-    assert!(matches!(e, DataError::CountMismatch { image_count: 2, label_count: 3, .. }));
+    assert!(matches!(
+        e,
+        DataError::CountMismatch {
+            image_count: 2,
+            label_count: 3,
+            ..
+        }
+    ));
     // A label file with an image header.
-    std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), gz(&idx3(2, 1, 1, &[0, 0]))).unwrap();
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte.gz"),
+        gz(&idx3(2, 1, 1, &[0, 0])),
+    )
+    .unwrap();
     let e = load(&DatasetSpec::new(DataSource::MnistDir { dir: dir.clone() })).unwrap_err();
-    assert!(matches!(e, DataError::BadHeader { field: "number of dimensions", .. }));
+    assert!(matches!(
+        e,
+        DataError::BadHeader {
+            field: "number of dimensions",
+            ..
+        }
+    ));
     // A broken gzip stream.
-    std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte.gz"),
+        [0x1f, 0x8b, 8, 0, 1, 2, 3],
+    )
+    .unwrap();
     let e = load(&DatasetSpec::new(DataSource::MnistDir { dir: dir.clone() })).unwrap_err();
     assert!(matches!(e, DataError::Gzip { .. }), "{e}");
     // Missing files.
@@ -191,7 +242,10 @@ fn cifar_batches_load_and_bad_ones_name_the_offset() {
     b1.extend(cifar_record(1, 128));
     std::fs::write(dir.join("data_batch_1.bin"), &b1).unwrap();
     std::fs::write(dir.join("test_batch.bin"), cifar_record(9, 10)).unwrap();
-    let d = load(&DatasetSpec::new(DataSource::Cifar10Dir { dir: dir.clone() })).unwrap();
+    let d = load(&DatasetSpec::new(DataSource::Cifar10Dir {
+        dir: dir.clone(),
+    }))
+    .unwrap();
     assert_eq!(d.sample_shape, Shape::Image(3, 32, 32));
     assert_eq!((d.train.len, d.valid.len), (3, 1));
     assert_eq!(d.train.y, Targets::Classes(vec![3, 7, 1]));
@@ -199,11 +253,28 @@ fn cifar_batches_load_and_bad_ones_name_the_offset() {
     let mut trunc = b1.clone();
     trunc.truncate(3073 * 2 + 100);
     let e = parse_cifar_batch(Path::new("b.bin"), &trunc).unwrap_err();
-    assert!(matches!(e, DataError::Truncated { offset: 6146, available: 100, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            DataError::Truncated {
+                offset: 6146,
+                available: 100,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let mut badlabel = b1.clone();
     badlabel[3073] = 10;
     let e = parse_cifar_batch(Path::new("b.bin"), &badlabel).unwrap_err();
-    assert!(matches!(e, DataError::BadLabel { offset: 3073, label: 10, .. }));
+    assert!(matches!(
+        e,
+        DataError::BadLabel {
+            offset: 3073,
+            label: 10,
+            ..
+        }
+    ));
     assert!(matches!(
         parse_cifar_batch(Path::new("b.bin"), &[]),
         Err(DataError::Truncated { offset: 0, .. })
@@ -224,7 +295,14 @@ fn synthetic_sets_are_deterministic_per_seed_and_balanced() {
     assert_ne!(load(&other).unwrap().train.x, a.train.x);
     assert_eq!(a.train.len + a.valid.len, 2000);
     assert_eq!(a.valid.len, 400);
-    for name in ["circles", "moons", "xor", "checkerboard", "gaussians", "regression"] {
+    for name in [
+        "circles",
+        "moons",
+        "xor",
+        "checkerboard",
+        "gaussians",
+        "regression",
+    ] {
         let d = load(&DatasetSpec::from_name(name).unwrap()).unwrap();
         assert!(d.train.x.iter().all(|v| v.is_finite()), "{name}");
         assert!(d.train.len > d.valid.len, "{name}");
@@ -272,7 +350,10 @@ fn generator_parameters_are_checked() {
     s.validation_fraction = 1.5;
     assert!(matches!(
         load(&s),
-        Err(DataError::BadParameter { field: "validation_fraction", .. })
+        Err(DataError::BadParameter {
+            field: "validation_fraction",
+            ..
+        })
     ));
 }
 

@@ -40,7 +40,10 @@ fn layer_stats_match_a_hand_computation() {
 #[test]
 fn constant_tensor_goes_to_bin_zero() {
     let device = Device::flex();
-    let s = floats(layer_stats(Tensor::<1>::from_floats([5.0, 5.0, 5.0], &device)));
+    let s = floats(layer_stats(Tensor::<1>::from_floats(
+        [5.0, 5.0, 5.0],
+        &device,
+    )));
     assert_eq!((s[0], s[1], s[2], s[3], s[4]), (5.0, 0.0, 5.0, 5.0, 0.0));
     assert_eq!(s[5], 3.0);
     assert_eq!(s[6..].iter().sum::<f32>(), 0.0);
@@ -103,8 +106,14 @@ fn batch_norm_running_stats_follow_the_update_rule_after_three_steps() {
     }
     let bn = &last.unwrap().batch_norms[0];
     for c in 0..2 {
-        assert!((bn.running_mean[c] as f64 - rm[c]).abs() < 1e-5, "{bn:?} vs {rm:?}");
-        assert!((bn.running_var[c] as f64 - rv[c]).abs() < 1e-5, "{bn:?} vs {rv:?}");
+        assert!(
+            (bn.running_mean[c] as f64 - rm[c]).abs() < 1e-5,
+            "{bn:?} vs {rm:?}"
+        );
+        assert!(
+            (bn.running_var[c] as f64 - rv[c]).abs() < 1e-5,
+            "{bn:?} vs {rv:?}"
+        );
     }
 }
 
@@ -118,7 +127,10 @@ impl ModuleVisitor for GradNorms<'_> {
         if !param.val().is_require_grad() {
             return; // BN running statistics
         }
-        let g = param.val().grad(self.grads).expect("every parameter has a gradient");
+        let g = param
+            .val()
+            .grad(self.grads)
+            .expect("every parameter has a gradient");
         let sq: f64 = floats(g).iter().map(|&v| (v as f64).powi(2)).sum();
         self.out.push(sq.sqrt() as f32);
     }
@@ -140,7 +152,12 @@ fn gradient_norms_equal_the_norms_of_burns_gradients() {
     let valid = validate(&spec).unwrap();
     let device = Device::flex().autodiff();
     let model = build(&valid, &device, 3);
-    let x = reslab::model::input_from_host((0..40).map(|i| (i as f32).sin()).collect(), 8, Shape::Flat(5), &device);
+    let x = reslab::model::input_from_host(
+        (0..40).map(|i| (i as f32).sin()).collect(),
+        8,
+        Shape::Flat(5),
+        &device,
+    );
     let (logits, _) = model.forward_with(x, Probe::Off, None);
     let loss = logits.square().mean();
     let grads = loss.backward();
@@ -149,9 +166,19 @@ fn gradient_norms_equal_the_norms_of_burns_gradients() {
         out: Vec::new(),
     };
     model.net.visit(&mut v);
-    let mut opt = Optimizer::new(OptimizerSpec::Sgd { momentum: 0.0, nesterov: false }, 0.0);
+    let mut opt = Optimizer::new(
+        OptimizerSpec::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+        },
+        0.0,
+    );
     let (_, red) = opt.step(model.net, &grads, 0.1, true);
-    let ours: Vec<f32> = red.grad_sq.into_iter().map(|t| floats(t)[0].sqrt()).collect();
+    let ours: Vec<f32> = red
+        .grad_sq
+        .into_iter()
+        .map(|t| floats(t)[0].sqrt())
+        .collect();
     assert_eq!(ours.len(), v.out.len());
     assert_eq!(ours.len(), param_layout(&build(&valid, &device, 3)).len());
     for (a, b) in ours.iter().zip(&v.out) {
@@ -164,10 +191,19 @@ fn sgd_momentum_and_adam_updates_match_hand_computation() {
     use burn::nn::LinearConfig;
     let device = Device::flex().autodiff();
     let mut lin = LinearConfig::new(2, 1).with_bias(false).init(&device);
-    lin.weight = Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.0f32, 2.0], [2, 1]), &device));
+    lin.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![1.0f32, 2.0], [2, 1]),
+        &device,
+    ));
     // loss = sum(x·W) with x = [3, 4] gives dL/dW = [3, 4] at every step.
     let x = Tensor::<2>::from_data(TensorData::new(vec![3.0f32, 4.0], [1, 2]), &device);
-    let mut opt = Optimizer::new(OptimizerSpec::Sgd { momentum: 0.9, nesterov: false }, 0.0);
+    let mut opt = Optimizer::new(
+        OptimizerSpec::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+        },
+        0.0,
+    );
     for _ in 0..2 {
         let grads = lin.forward(x.clone()).sum().backward();
         lin = opt.step(lin, &grads, 0.1, false).0;
@@ -178,13 +214,19 @@ fn sgd_momentum_and_adam_updates_match_hand_computation() {
     assert!((w[1] - (2.0 - 0.29 * 4.0)).abs() < 1e-6, "{w:?}");
 
     let mut lin2 = LinearConfig::new(2, 1).with_bias(false).init(&device);
-    lin2.weight = Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.0f32, 2.0], [2, 1]), &device));
+    lin2.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![1.0f32, 2.0], [2, 1]),
+        &device,
+    ));
     let mut adam = Optimizer::new(OptimizerSpec::adam(), 0.0);
     let grads = lin2.forward(x.clone()).sum().backward();
     lin2 = adam.step(lin2, &grads, 0.01, false).0;
     // First Adam step: m̂ = g, v̂ = g², so w -= lr · g / (|g| + ε) ≈ lr · sign(g).
     let w = floats(lin2.weight.val());
-    assert!((w[0] - 0.99).abs() < 1e-6 && (w[1] - 1.99).abs() < 1e-6, "{w:?}");
+    assert!(
+        (w[0] - 0.99).abs() < 1e-6 && (w[1] - 1.99).abs() < 1e-6,
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -202,7 +244,10 @@ fn layers_and_parameters_have_stable_path_names() {
         "head.weight",
         "head.bias",
     ] {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
     }
     let mut sorted = names.clone();
     sorted.sort();
@@ -212,12 +257,21 @@ fn layers_and_parameters_have_stable_path_names() {
 
 #[test]
 fn he_init_has_the_expected_variance_and_seeds_repeat() {
-    let spec = preset("mlp-plain-1", &PresetOptions { width: 256, ..PresetOptions::default() }).unwrap();
+    let spec = preset(
+        "mlp-plain-1",
+        &PresetOptions {
+            width: 256,
+            ..PresetOptions::default()
+        },
+    )
+    .unwrap();
     let valid = validate(&spec).unwrap();
     let a = build(&valid, &Device::flex(), 11);
     let b = build(&valid, &Device::flex(), 11);
     let c = build(&valid, &Device::flex(), 12);
-    let w = |m: &reslab::model::Model, i: usize| floats(m.net.nodes[i].linear.as_ref().unwrap().weight.val());
+    let w = |m: &reslab::model::Model, i: usize| {
+        floats(m.net.nodes[i].linear.as_ref().unwrap().weight.val())
+    };
     let wa = w(&a, 0);
     assert_eq!(wa, w(&b, 0));
     assert_ne!(wa, w(&c, 0));
@@ -240,7 +294,12 @@ fn skip_probes_report_branch_and_shortcut_norms() {
     let valid = validate(&spec).unwrap();
     let device = Device::flex();
     let model = build(&valid, &device, 0);
-    let x = reslab::model::input_from_host(vec![1.0, 2.0, 2.0, 0.0, 0.0, 0.0], 2, Shape::Flat(3), &device);
+    let x = reslab::model::input_from_host(
+        vec![1.0, 2.0, 2.0, 0.0, 0.0, 0.0],
+        2,
+        Shape::Flat(3),
+        &device,
+    );
     let (_, p) = model.forward_with(x, Probe::On, None);
     let s = floats(p.skips[0].clone());
     assert_eq!(s, vec![0.0, 9.0, 1.0]);

@@ -11,7 +11,10 @@ fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
         if p.is_dir() {
             sources(&p, out);
         } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push((p.display().to_string(), std::fs::read_to_string(&p).unwrap()));
+            out.push((
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            ));
         }
     }
 }
@@ -27,16 +30,24 @@ fn mentions(text: &str, krate: &str) -> bool {
 }
 
 fn check(module: &str, forbidden: &[&str]) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(module);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(module);
     let mut files = Vec::new();
     sources(&root, &mut files);
     if root.with_extension("rs").is_file() {
         let p = root.with_extension("rs");
-        files.push((p.display().to_string(), std::fs::read_to_string(&p).unwrap()));
+        files.push((
+            p.display().to_string(),
+            std::fs::read_to_string(&p).unwrap(),
+        ));
     }
     for (path, text) in files {
         for f in forbidden {
-            assert!(!mentions(&text, f), "{path} uses {f}, which the layer rules forbid");
+            assert!(
+                !mentions(&text, f),
+                "{path} uses {f}, which the layer rules forbid"
+            );
         }
     }
 }
@@ -44,7 +55,17 @@ fn check(module: &str, forbidden: &[&str]) {
 #[test]
 fn plain_data_modules_import_neither_burn_nor_egui() {
     for m in ["spec", "metrics", "runfile"] {
-        check(m, &["burn", "egui", "eframe", "crate::ui", "crate::model", "crate::train"]);
+        check(
+            m,
+            &[
+                "burn",
+                "egui",
+                "eframe",
+                "crate::ui",
+                "crate::model",
+                "crate::train",
+            ],
+        );
     }
 }
 
@@ -57,6 +78,23 @@ fn engine_modules_never_import_egui_or_the_ui() {
 
 #[test]
 fn model_and_data_do_not_reach_up_the_stack() {
-    check("model", &["crate::train", "crate::data", "crate::metrics", "crate::cli"]);
-    check("data", &["crate::model", "crate::train", "crate::metrics", "crate::cli", "burn"]);
+    check(
+        "model",
+        &[
+            "crate::train",
+            "crate::data",
+            "crate::metrics",
+            "crate::cli",
+        ],
+    );
+    check(
+        "data",
+        &[
+            "crate::model",
+            "crate::train",
+            "crate::metrics",
+            "crate::cli",
+            "burn",
+        ],
+    );
 }

@@ -54,13 +54,25 @@ fn probe_records_become_series_with_hand_computed_reductions() {
     assert_eq!(h.get("bn_mean_median", "bn").unwrap().values, vec![2.0]);
     assert_eq!(h.get("bn_mean_max", "bn").unwrap().values, vec![10.0]);
     assert_eq!(h.get("bn_var_median", "bn").unwrap().values, vec![3.0]);
-    assert_eq!(h.get(series::BN_GAMMA_MEAN, "bn").unwrap().values, vec![1.2]);
+    assert_eq!(
+        h.get(series::BN_GAMMA_MEAN, "bn").unwrap().values,
+        vec![1.2]
+    );
     assert_eq!(h.get("bn_mean_ch1", "bn").unwrap().values, vec![-1.0]);
-    assert!(h.get("bn_mean_ch4", "bn").is_none(), "only 4 tracked channels");
+    assert!(
+        h.get("bn_mean_ch4", "bn").is_none(),
+        "only 4 tracked channels"
+    );
     // ‖α·f‖ / ‖x‖ = 0.5 · 3 / 4
     assert_eq!(h.get(series::SKIP_RATIO, "bn").unwrap().values, vec![0.375]);
-    assert_eq!(h.get(series::GRAD_NORM, "fc.weight").unwrap().values, vec![0.1]);
-    assert_eq!(h.get(series::GRAD_NORM, "fc.weight").unwrap().steps, vec![10]);
+    assert_eq!(
+        h.get(series::GRAD_NORM, "fc.weight").unwrap().values,
+        vec![0.1]
+    );
+    assert_eq!(
+        h.get(series::GRAD_NORM, "fc.weight").unwrap().steps,
+        vec![10]
+    );
     assert_eq!(h.latest_probe.as_ref().unwrap().step, 10);
 }
 
@@ -93,12 +105,17 @@ fn steps_and_evals_append_in_order() {
 fn decimation_keeps_each_buckets_min_and_max() {
     let s = Series {
         steps: (0..1000).collect(),
-        values: (0..1000).map(|i| if i == 537 { 100.0 } else { (i % 10) as f32 }).collect(),
+        values: (0..1000)
+            .map(|i| if i == 537 { 100.0 } else { (i % 10) as f32 })
+            .collect(),
     };
     let d = s.decimated(100);
     assert!(d.len() <= 100);
     assert!(d.iter().any(|p| p == &[537.0, 100.0]), "the spike survives");
-    assert!(d.windows(2).all(|w| w[0][0] <= w[1][0]), "steps stay ordered");
+    assert!(
+        d.windows(2).all(|w| w[0][0] <= w[1][0]),
+        "steps stay ordered"
+    );
     let short = Series {
         steps: vec![1, 2],
         values: vec![3.0, 4.0],
@@ -112,7 +129,10 @@ fn a_history_round_trips_through_json_and_reindexes() {
     h.push_probe(probe(1));
     let json = serde_json::to_string(&h).unwrap();
     let mut back: History = serde_json::from_str(&json).unwrap();
-    assert!(back.get(series::ACT_MEAN, "fc").is_none(), "index not serialised");
+    assert!(
+        back.get(series::ACT_MEAN, "fc").is_none(),
+        "index not serialised"
+    );
     back.reindex();
     assert_eq!(back.get(series::ACT_MEAN, "fc").unwrap().values, vec![0.5]);
     assert_eq!(back.points(), h.points());

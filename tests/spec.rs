@@ -26,7 +26,11 @@ fn cifar_resnet_20_with_option_a_has_the_papers_269722_parameters() {
     // stem 432 + 32, stage1 13824 + 192, stage2 50688 + 384, stage3 202752 + 768, fc 650.
     assert_eq!(v.total_params(), 269_722);
     assert_eq!(v.output_features(), 10);
-    let last_conv = v.layers.iter().find(|l| l.name == "stage3.block3.conv2").unwrap();
+    let last_conv = v
+        .layers
+        .iter()
+        .find(|l| l.name == "stage3.block3.conv2")
+        .unwrap();
     assert_eq!(last_conv.output, Shape::Image(64, 8, 8));
 }
 
@@ -77,10 +81,22 @@ fn preact_resnet_validates_and_every_preset_example_builds() {
 #[test]
 fn preset_names_are_checked() {
     let o = PresetOptions::default();
-    assert!(matches!(preset("resnet-20", &o), Err(PresetError::Unknown(_))));
-    assert!(matches!(preset("cifar-resnet-21", &o), Err(PresetError::BadDepth { .. })));
-    assert!(matches!(preset("mlp-res-x", &o), Err(PresetError::BadDepth { .. })));
-    assert!(matches!(preset("mlp-res-0", &o), Err(PresetError::BadDepth { .. })));
+    assert!(matches!(
+        preset("resnet-20", &o),
+        Err(PresetError::Unknown(_))
+    ));
+    assert!(matches!(
+        preset("cifar-resnet-21", &o),
+        Err(PresetError::BadDepth { .. })
+    ));
+    assert!(matches!(
+        preset("mlp-res-x", &o),
+        Err(PresetError::BadDepth { .. })
+    ));
+    assert!(matches!(
+        preset("mlp-res-0", &o),
+        Err(PresetError::BadDepth { .. })
+    ));
 }
 
 #[test]
@@ -155,13 +171,20 @@ fn zero_and_absurd_sizes_name_the_node() {
     );
     let mut s = mlp_spec();
     s.layers[2] = LayerSpec::linear("fc2", 1_000_000);
-    assert!(matches!(validate(&s), Err(SpecError::TooLarge { node, field: "out", .. }) if node == "fc2"));
+    assert!(
+        matches!(validate(&s), Err(SpecError::TooLarge { node, field: "out", .. }) if node == "fc2")
+    );
     let mut s = mlp_spec();
     s.input = InputShape::Flat { features: 0 };
     assert!(matches!(validate(&s), Err(SpecError::ZeroSize { node, .. }) if node == "input"));
     let mut s = mlp_spec();
-    s.layers = (0..10_001).map(|i| LayerSpec::relu(format!("a{i}"))).collect();
-    assert!(matches!(validate(&s), Err(SpecError::TooManyLayers { count: 10_001 })));
+    s.layers = (0..10_001)
+        .map(|i| LayerSpec::relu(format!("a{i}")))
+        .collect();
+    assert!(matches!(
+        validate(&s),
+        Err(SpecError::TooManyLayers { count: 10_001 })
+    ));
 }
 
 #[test]
@@ -184,7 +207,8 @@ fn wrong_input_kinds_and_bad_values_are_reported() {
     s.layers.insert(0, LayerSpec::conv("c", 4, 3, 1, 1));
     assert!(matches!(validate(&s), Err(SpecError::WrongInput { node, .. }) if node == "c"));
     let mut s = mlp_spec();
-    s.layers.insert(0, LayerSpec::new("pool", LayerOp::GlobalAvgPool));
+    s.layers
+        .insert(0, LayerSpec::new("pool", LayerOp::GlobalAvgPool));
     assert!(matches!(validate(&s), Err(SpecError::WrongInput { node, .. }) if node == "pool"));
     let mut s = mlp_spec();
     s.layers[1] = LayerSpec::new(
@@ -194,10 +218,22 @@ fn wrong_input_kinds_and_bad_values_are_reported() {
             epsilon: 1e-5,
         },
     );
-    assert!(matches!(validate(&s), Err(SpecError::BadValue { field: "momentum", .. })));
+    assert!(matches!(
+        validate(&s),
+        Err(SpecError::BadValue {
+            field: "momentum",
+            ..
+        })
+    ));
     let mut s = mlp_spec();
     s.layers[0].bias_std = -1.0;
-    assert!(matches!(validate(&s), Err(SpecError::BadValue { field: "bias_std", .. })));
+    assert!(matches!(
+        validate(&s),
+        Err(SpecError::BadValue {
+            field: "bias_std",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -230,14 +266,24 @@ fn skip_errors_name_the_skip_and_nodes() {
         })
     );
     s.skips = vec![SkipSpec::identity("fc2", "fc2")];
-    assert!(matches!(validate(&s), Err(SpecError::SkipOntoItself { .. })));
+    assert!(matches!(
+        validate(&s),
+        Err(SpecError::SkipOntoItself { .. })
+    ));
     s.skips = vec![SkipSpec::identity("fc2", "fc1")];
     assert!(matches!(validate(&s), Err(SpecError::SkipBackward { .. })));
     s.skips = vec![
         SkipSpec::identity("fc1", "fc2"),
         SkipSpec::identity("act1", "fc2"),
     ];
-    assert!(matches!(validate(&s), Err(SpecError::DuplicateSkipTarget { index: 1, other: 0, .. })));
+    assert!(matches!(
+        validate(&s),
+        Err(SpecError::DuplicateSkipTarget {
+            index: 1,
+            other: 0,
+            ..
+        })
+    ));
     let mut bad = SkipSpec::identity("fc1", "fc2");
     bad.scale.value = f32::NAN;
     s.skips = vec![bad];
@@ -263,7 +309,10 @@ fn skip_shape_mismatch_needs_a_projection() {
         shortcut: Shortcut::ZeroPad,
         ..SkipSpec::identity("fc2", "head")
     }];
-    assert!(matches!(validate(&s), Err(SpecError::SkipShapeMismatch { .. })));
+    assert!(matches!(
+        validate(&s),
+        Err(SpecError::SkipShapeMismatch { .. })
+    ));
 }
 
 #[test]
@@ -296,10 +345,19 @@ fn train_config_ranges_are_checked() {
     assert!(ok.validate().is_ok());
     let mut c = ok.clone();
     c.lr = -1.0;
-    assert!(matches!(c.validate(), Err(ConfigError::BadValue { field: "lr", .. })));
+    assert!(matches!(
+        c.validate(),
+        Err(ConfigError::BadValue { field: "lr", .. })
+    ));
     let mut c = ok.clone();
     c.batch_size = 0;
-    assert!(matches!(c.validate(), Err(ConfigError::BadValue { field: "batch_size", .. })));
+    assert!(matches!(
+        c.validate(),
+        Err(ConfigError::BadValue {
+            field: "batch_size",
+            ..
+        })
+    ));
     let mut c = ok.clone();
     c.optimizer = OptimizerSpec::Sgd {
         momentum: 1.0,

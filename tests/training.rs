@@ -100,7 +100,11 @@ fn residual_mlp_without_bn_diverges_at_depth_32() {
     let dataset = DatasetSpec::new(DataSource::Mnist10k);
     let res = mlp("mlp-res-32", &dataset, 64, false);
     let (losses, diverged) = run(&mut session(&res, &depth_config(0.01), &dataset));
-    assert!(diverged, "expected divergence; losses end at {:?}", losses.last());
+    assert!(
+        diverged,
+        "expected divergence; losses end at {:?}",
+        losses.last()
+    );
 }
 
 #[test]
@@ -120,7 +124,11 @@ fn the_same_seed_repeats_the_loss_sequence_and_another_seed_does_not() {
     assert_ne!(a, c);
 }
 
-fn collect(handle: &reslab::train::RunHandle, history: &mut History, timeout: Wall) -> Vec<TrainEvent> {
+fn collect(
+    handle: &reslab::train::RunHandle,
+    history: &mut History,
+    timeout: Wall,
+) -> Vec<TrainEvent> {
     let start = Instant::now();
     let mut events = Vec::new();
     while start.elapsed() < timeout {
@@ -212,7 +220,10 @@ fn stop_ends_within_a_step_and_keeps_the_history() {
         panic!("no Finished event: {events:?}");
     };
     assert_eq!(*reason, EndReason::Stopped);
-    assert!(*step <= asked_at + 1, "stopped at {step}, asked at {asked_at}");
+    assert!(
+        *step <= asked_at + 1,
+        "stopped at {step}, asked at {asked_at}"
+    );
     let loss = history.get("loss", "").unwrap();
     assert_eq!(loss.len() as u64, *step);
     assert_eq!(loss.steps, (1..=*step as u32).collect::<Vec<_>>());
@@ -258,7 +269,15 @@ fn an_invalid_spec_or_mismatched_head_is_refused() {
     let dataset = DatasetSpec::from_name("spirals").unwrap();
     let mut spec = mlp("mlp-res-2", &dataset, 16, true);
     spec.layers.clear();
-    assert!(spawn(spec, TrainConfig::default(), dataset.clone(), Box::new(|| {})).is_err());
+    assert!(
+        spawn(
+            spec,
+            TrainConfig::default(),
+            dataset.clone(),
+            Box::new(|| {})
+        )
+        .is_err()
+    );
     // A head of 10 on a 2-class set: refused when the session starts, as a Failed event.
     let wrong = preset(
         "mlp-res-2",

@@ -5,8 +5,8 @@ use super::{CliError, bad_input, runtime};
 use crate::data::{Dataset, Split, Targets, Task};
 use crate::model::make_device;
 use crate::spec::{
-    DeviceChoice, Duration, InputShape, NetSpec, OptimizerSpec, PresetOptions, Shape,
-    TrainConfig, preset, validate,
+    DeviceChoice, Duration, InputShape, NetSpec, OptimizerSpec, PresetOptions, Shape, TrainConfig,
+    preset, validate,
 };
 use crate::train::Session;
 use rand::{Rng, SeedableRng};
@@ -20,7 +20,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Comma-separated models: mlp-plain-20, mlp-res-20, cifar-plain-20, cifar-resnet-20.
-    #[arg(long, default_value = "mlp-plain-20,mlp-res-20,cifar-plain-20,cifar-resnet-20")]
+    #[arg(
+        long,
+        default_value = "mlp-plain-20,mlp-res-20,cifar-plain-20,cifar-resnet-20"
+    )]
     pub models: String,
     /// Comma-separated probe intervals (0 = probes off).
     #[arg(long, default_value = "0,1,10")]
@@ -70,7 +73,9 @@ pub fn random_dataset(shape: Shape, n: usize, classes: usize, seed: u64) -> Data
             (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
         })
         .collect();
-    let y: Vec<u32> = (0..n).map(|_| rng.random_range(0..classes as u32)).collect();
+    let y: Vec<u32> = (0..n)
+        .map(|_| rng.random_range(0..classes as u32))
+        .collect();
     let split = Split {
         x,
         y: Targets::Classes(y),
@@ -108,7 +113,8 @@ pub fn measure(
     batch: usize,
     device: DeviceChoice,
 ) -> Result<BenchResult, CliError> {
-    let spec = reference_spec(model).ok_or_else(|| bad_input(format!("unknown bench model \"{model}\"")))?;
+    let spec = reference_spec(model)
+        .ok_or_else(|| bad_input(format!("unknown bench model \"{model}\"")))?;
     let valid = validate(&spec).map_err(runtime)?;
     let config = TrainConfig {
         optimizer: OptimizerSpec::Sgd {
@@ -157,7 +163,10 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .collect::<Result<_, _>>()
         .map_err(|e| bad_input(format!("--probe-every: {e}")))?;
     if !args.json {
-        println!("{:<16} {:>11} {:>12} {:>10}", "model", "probe_every", "samples/s", "ms/step");
+        println!(
+            "{:<16} {:>11} {:>12} {:>10}",
+            "model", "probe_every", "samples/s", "ms/step"
+        );
     }
     for model in args.models.split(',').map(str::trim) {
         let steps = if args.steps > 0 {

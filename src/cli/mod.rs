@@ -5,8 +5,8 @@
 mod bench;
 
 use crate::spec::{
-    DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec, PRESET_EXAMPLES, PresetOptions, TrainConfig,
-    validate,
+    DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec, PRESET_EXAMPLES, PresetOptions,
+    TrainConfig, validate,
 };
 use crate::train::{TrainEvent, spawn};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -25,13 +25,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a network headless and print its progress.
-    #[command(after_help = "Examples:\n  reslab train --preset mlp-res-20 --dataset mnist --steps 400\n  reslab train --preset mlp-plain-32 --dataset mnist --width 64 --lr 0.05\n  reslab train --spec my-net.json --dataset spirals --steps 2000")]
+    #[command(
+        after_help = "Examples:\n  reslab train --preset mlp-res-20 --dataset mnist --steps 400\n  reslab train --preset mlp-plain-32 --dataset mnist --width 64 --lr 0.05\n  reslab train --spec my-net.json --dataset spirals --steps 2000"
+    )]
     Train(TrainArgs),
     /// List the preset networks with their parameter counts.
     #[command(after_help = "Example:\n  reslab presets")]
     Presets,
     /// Measure training throughput of the reference models (see BENCHMARKS.md).
-    #[command(after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100")]
+    #[command(
+        after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100"
+    )]
     Bench(bench::BenchArgs),
 }
 
@@ -117,14 +121,22 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Resu
 pub fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Presets => {
-            println!("{:<20} {:>12} {:>16}", "preset", "parameters", "FLOPs/sample");
+            println!(
+                "{:<20} {:>12} {:>16}",
+                "preset", "parameters", "FLOPs/sample"
+            );
             for name in PRESET_EXAMPLES {
-                let spec = crate::spec::preset(name, &PresetOptions::default())
-                    .map_err(runtime)?;
+                let spec = crate::spec::preset(name, &PresetOptions::default()).map_err(runtime)?;
                 let v = validate(&spec).map_err(runtime)?;
-                println!("{name:<20} {:>12} {:>16}", v.total_params(), v.total_flops());
+                println!(
+                    "{name:<20} {:>12} {:>16}",
+                    v.total_params(),
+                    v.total_flops()
+                );
             }
-            println!("\nAny depth works: mlp-plain-N / mlp-res-N for N ≥ 1, cifar-plain-N / cifar-resnet-N / preact-resnet-N for N = 6n + 2.");
+            println!(
+                "\nAny depth works: mlp-plain-N / mlp-res-N for N ≥ 1, cifar-plain-N / cifar-resnet-N / preact-resnet-N for N = 6n + 2."
+            );
             Ok(())
         }
         Command::Bench(args) => bench::run(&args),
@@ -176,10 +188,7 @@ fn train(args: TrainArgs) -> Result<(), CliError> {
     let regression = matches!(dataset.source, DataSource::Regression1d { .. });
     let handle = spawn(spec, config, dataset, Box::new(|| {})).map_err(bad_input)?;
     let mut total = 0;
-    loop {
-        let Some(event) = handle.next_timeout(std::time::Duration::from_secs(3600)) else {
-            break;
-        };
+    while let Some(event) = handle.next_timeout(std::time::Duration::from_secs(3600)) {
         match event {
             TrainEvent::Started {
                 total_steps,

@@ -54,7 +54,9 @@ pub enum DataError {
         reason: String,
     },
     /// The file ends before the data its header announces.
-    #[error("{path}: truncated at byte {offset}: {what} needs {needed} bytes, the file has {available}")]
+    #[error(
+        "{path}: truncated at byte {offset}: {what} needs {needed} bytes, the file has {available}"
+    )]
     Truncated {
         /// The file.
         path: PathBuf,
@@ -195,11 +197,7 @@ pub struct RawData {
 impl Split {
     /// Selects samples by index.
     pub fn subset(&self, indices: &[usize]) -> Split {
-        let numel = if self.len == 0 {
-            0
-        } else {
-            self.x.len() / self.len
-        };
+        let numel = self.sample_numel();
         let mut x = Vec::with_capacity(indices.len() * numel);
         for &i in indices {
             x.extend_from_slice(&self.x[i * numel..(i + 1) * numel]);
@@ -207,7 +205,7 @@ impl Split {
         let y = match &self.y {
             Targets::Classes(c) => Targets::Classes(indices.iter().map(|&i| c[i]).collect()),
             Targets::Values(v) => {
-                let k = if self.len == 0 { 0 } else { v.len() / self.len };
+                let k = v.len().checked_div(self.len).unwrap_or(0);
                 let mut out = Vec::with_capacity(indices.len() * k);
                 for &i in indices {
                     out.extend_from_slice(&v[i * k..(i + 1) * k]);
@@ -224,11 +222,7 @@ impl Split {
 
     /// Per-sample feature count.
     pub fn sample_numel(&self) -> usize {
-        if self.len == 0 {
-            0
-        } else {
-            self.x.len() / self.len
-        }
+        self.x.len().checked_div(self.len).unwrap_or(0)
     }
 }
 

@@ -193,10 +193,8 @@ pub(crate) fn generate(source: &DataSource, seed: u64) -> Result<RawData, DataEr
         DataSource::Mnist10k
         | DataSource::MnistDir { .. }
         | DataSource::FashionDir { .. }
-        | DataSource::Cifar10Dir { .. } => Err(bad(
-            "source",
-            "file-based",
-            "not a synthetic source",
-        )),
+        | DataSource::Cifar10Dir { .. } => {
+            Err(bad("source", "file-based", "not a synthetic source"))
+        }
     }
 }

@@ -183,9 +183,10 @@ fn median(v: &[f32]) -> f32 {
 }
 
 fn min_max(v: &[f32]) -> (f32, f32) {
-    v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
-        (lo.min(x), hi.max(x))
-    })
+    v.iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
 }
 
 fn mean(v: &[f32]) -> f32 {

@@ -45,7 +45,8 @@ pub fn build(spec: &ValidSpec, device: &Device, seed: u64) -> Model {
     let mut nodes = Vec::with_capacity(spec.layers.len());
     let mut input = spec.input;
     for (i, (layer, info)) in spec.spec.layers.iter().zip(&spec.layers).enumerate() {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
         let mut node = NodeModule {
             linear: None,
             conv: None,
@@ -53,7 +54,10 @@ pub fn build(spec: &ValidSpec, device: &Device, seed: u64) -> Model {
         };
         let bias = |rng: &mut ChaCha8Rng, n: usize| host_normal(rng, n, layer.bias_std);
         match &layer.op {
-            LayerOp::Linear { out, bias: has_bias } => {
+            LayerOp::Linear {
+                out,
+                bias: has_bias,
+            } => {
                 let d = input.numel();
                 let mut lin = LinearConfig::new(d, *out).with_bias(*has_bias).init(device);
                 let std = init_std(layer.init, d, *out);
@@ -67,7 +71,11 @@ pub fn build(spec: &ValidSpec, device: &Device, seed: u64) -> Model {
                 let d = input.numel();
                 let mut lin = LinearConfig::new(d, *outputs).init(device);
                 let std = init_std(layer.init, d, *outputs);
-                lin.weight = param(host_normal(&mut rng, d * outputs, std), [d, *outputs], device);
+                lin.weight = param(
+                    host_normal(&mut rng, d * outputs, std),
+                    [d, *outputs],
+                    device,
+                );
                 lin.bias = Some(param(bias(&mut rng, *outputs), [*outputs], device));
                 node.linear = Some(lin);
             }

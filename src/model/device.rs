@@ -28,7 +28,7 @@ pub fn make_device(choice: DeviceChoice, autodiff: bool) -> Result<Device, Devic
                 (device, v)
             });
             match probe {
-                Ok((device, v)) if v == 3.0 => device,
+                Ok((device, 3.0)) => device,
                 Ok((_, v)) => {
                     return Err(DeviceError::GpuUnavailable(format!(
                         "a test sum gave {v} instead of 3"

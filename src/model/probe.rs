@@ -17,20 +17,26 @@ pub const LAYER_STATS_LEN: usize = 5 + HIST_BINS;
 /// The input is taken out of the autodiff graph first, so probing never changes gradients.
 pub fn layer_stats<const D: usize>(x: Tensor<D>) -> Tensor<1> {
     let n = x.shape().num_elements();
-    let x: Tensor<1> = x.inner().reshape([n]);
+    // Reductions run on the tensor in its own shape: flattening a strided tensor would copy it.
+    let x = x.inner();
+    let ones = [1usize; D];
     let mean = x.clone().mean();
-    let centered = x.clone() - mean.clone();
-    let std = centered.square().mean().sqrt();
+    let std = (x.clone() - mean.clone().reshape(ones))
+        .square()
+        .mean()
+        .sqrt();
     let min = x.clone().min();
     let max = x.clone().max();
     let frac = x.clone().lower_equal_elem(0.0).float().mean();
     let width = (max.clone() - min.clone()).clamp_min(f32::MIN_POSITIVE);
     let scale = width.recip().mul_scalar(HIST_BINS as f32);
-    let idx = ((x.clone() - min.clone()) * scale)
-        .floor()
-        .clamp(0.0, (HIST_BINS - 1) as f32)
-        .int();
-    let device = x.device();
+    // (x - min) · scale is ≥ 0, so the integer cast truncates like floor; the maximum lands on
+    // 32 and is clamped into the last bin.
+    let idx: Tensor<1, burn::tensor::Int> = ((x - min.clone().reshape(ones)) * scale.reshape(ones))
+        .clamp_max((HIST_BINS - 1) as f32)
+        .int()
+        .reshape([n]);
+    let device = idx.device();
     let counts = Tensor::<1>::zeros([HIST_BINS], &device).scatter(
         0,
         idx,
@@ -42,6 +48,5 @@ pub fn layer_stats<const D: usize>(x: Tensor<D>) -> Tensor<1> {
 
 /// `sum(x²)` of a tensor as a `[1]` tensor, out of the autodiff graph.
 pub fn sum_sq<const D: usize>(x: Tensor<D>) -> Tensor<1> {
-    let n = x.shape().num_elements();
-    x.inner().reshape([n]).square().sum()
+    x.inner().square().sum()
 }

@@ -105,7 +105,9 @@ pub enum DataSource {
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum DatasetNameError {
     /// Not a known name.
-    #[error("unknown dataset \"{0}\"; use spirals, circles, moons, xor, checkerboard, gaussians, regression, mnist, mnist:DIR, fashion:DIR or cifar10:DIR")]
+    #[error(
+        "unknown dataset \"{0}\"; use spirals, circles, moons, xor, checkerboard, gaussians, regression, mnist, mnist:DIR, fashion:DIR or cifar10:DIR"
+    )]
     Unknown(String),
     /// A folder source without a folder.
     #[error("dataset \"{0}\" needs a folder after the colon, e.g. {0}:/data/{0}")]

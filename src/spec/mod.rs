@@ -15,6 +15,4 @@ pub use net::{
     SkipSpec,
 };
 pub use presets::{PRESET_EXAMPLES, PresetError, PresetOptions, cifar, mlp, preact, preset};
-pub use validate::{
-    LayerInfo, MAX_PARAMETERS, Shape, SkipInfo, SpecError, ValidSpec, validate,
-};
+pub use validate::{LayerInfo, MAX_PARAMETERS, Shape, SkipInfo, SpecError, ValidSpec, validate};

@@ -10,8 +10,7 @@
 //!   (He et al. 2016b, *Identity Mappings in Deep Residual Networks*).
 
 use super::net::{
-    Activation, BranchScale, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,
-    SkipSpec,
+    Activation, BranchScale, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut, SkipSpec,
 };
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -54,7 +53,9 @@ impl Default for PresetOptions {
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum PresetError {
     /// No preset family has this name.
-    #[error("unknown preset \"{0}\"; known families: mlp-plain-N, mlp-res-N, cifar-plain-N, cifar-resnet-N, preact-resnet-N")]
+    #[error(
+        "unknown preset \"{0}\"; known families: mlp-plain-N, mlp-res-N, cifar-plain-N, cifar-resnet-N, preact-resnet-N"
+    )]
     Unknown(String),
     /// The depth is not allowed for the family.
     #[error("preset \"{name}\": {reason}")]
@@ -103,7 +104,7 @@ pub fn preset(name: &str, opts: &PresetOptions) -> Result<NetSpec, PresetError> 
             Ok(mlp(name, n, family == "mlp-res", opts))
         }
         "cifar-plain" | "cifar-resnet" | "preact-resnet" => {
-            if n < 8 || (n - 2) % 6 != 0 || n > 1202 {
+            if n < 8 || !(n - 2).is_multiple_of(6) || n > 1202 {
                 return Err(bad(
                     "N must be 6n + 2 for n ≥ 1 (8, 14, 20, 32, 44, 56, 110, ...)",
                 ));

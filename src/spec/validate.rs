@@ -147,7 +147,9 @@ pub enum SpecError {
         hint: &'static str,
     },
     /// A convolution whose output would be empty.
-    #[error("{node}: a {kernel}×{kernel} kernel with padding {padding} does not fit the {got} input")]
+    #[error(
+        "{node}: a {kernel}×{kernel} kernel with padding {padding} does not fit the {got} input"
+    )]
     KernelTooLarge {
         /// The node.
         node: String,
@@ -159,7 +161,9 @@ pub enum SpecError {
         got: Shape,
     },
     /// The network output is not a flat vector.
-    #[error("{node}: the network must end with a flat output (add a pooling or flatten layer and a head); it ends with {got}")]
+    #[error(
+        "{node}: the network must end with a flat output (add a pooling or flatten layer and a head); it ends with {got}"
+    )]
     OutputNotFlat {
         /// The last node.
         node: String,
@@ -167,7 +171,9 @@ pub enum SpecError {
         got: Shape,
     },
     /// More parameters than [`MAX_PARAMETERS`].
-    #[error("the network has {total} parameters, more than the lab's limit of {MAX_PARAMETERS}; the largest layer is {largest} ({largest_params})")]
+    #[error(
+        "the network has {total} parameters, more than the lab's limit of {MAX_PARAMETERS}; the largest layer is {largest} ({largest_params})"
+    )]
     TooManyParameters {
         /// Total parameters.
         total: u64,
@@ -193,7 +199,9 @@ pub enum SpecError {
         node: String,
     },
     /// A skip that goes backward.
-    #[error("skip #{index}: the edge from \"{from}\" to \"{to}\" goes backward; a skip must go to a later node")]
+    #[error(
+        "skip #{index}: the edge from \"{from}\" to \"{to}\" goes backward; a skip must go to a later node"
+    )]
     SkipBackward {
         /// Skip position.
         index: usize,
@@ -213,7 +221,9 @@ pub enum SpecError {
         other: usize,
     },
     /// Shapes differ and the shortcut cannot bridge them.
-    #[error("skip #{index} into \"{to}\": {from} has shape {from_shape} but {to} has {to_shape}; {reason}")]
+    #[error(
+        "skip #{index} into \"{to}\": {from} has shape {from_shape} but {to} has {to_shape}; {reason}"
+    )]
     SkipShapeMismatch {
         /// Skip position.
         index: usize,
@@ -440,7 +450,10 @@ pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
             LayerOp::Linear { out, bias } => {
                 check_size(node, "out", *out, MAX_WIDTH)?;
                 let Shape::Flat(d) = shape else {
-                    return Err(wrong("a flat", "; add a flatten or global average pool first"));
+                    return Err(wrong(
+                        "a flat",
+                        "; add a flatten or global average pool first",
+                    ));
                 };
                 let p = (d * out) as u64 + if *bias { *out as u64 } else { 0 };
                 (Shape::Flat(*out), p, 2 * (d * out) as u64)
@@ -448,7 +461,10 @@ pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
             LayerOp::Head { outputs } => {
                 check_size(node, "outputs", *outputs, MAX_WIDTH)?;
                 let Shape::Flat(d) = shape else {
-                    return Err(wrong("a flat", "; add a flatten or global average pool first"));
+                    return Err(wrong(
+                        "a flat",
+                        "; add a flatten or global average pool first",
+                    ));
                 };
                 (
                     Shape::Flat(*outputs),
@@ -508,11 +524,7 @@ pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
                         reason: "must be a finite number > 0",
                     });
                 }
-                (
-                    shape,
-                    2 * shape.channels() as u64,
-                    4 * shape.numel() as u64,
-                )
+                (shape, 2 * shape.channels() as u64, 4 * shape.numel() as u64)
             }
             LayerOp::Activation { .. } => (shape, 0, shape.numel() as u64),
             LayerOp::GlobalAvgPool => {
@@ -555,7 +567,10 @@ pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
         spec: spec.clone(),
         input,
         layers,
-        skips: skips.into_iter().map(|s| s.expect("every skip resolved")).collect(),
+        skips: skips
+            .into_iter()
+            .map(|s| s.expect("every skip resolved"))
+            .collect(),
     };
     let total = valid.total_params();
     if total > MAX_PARAMETERS {
@@ -653,9 +668,7 @@ fn skip_info(
             }
         }
         _ => {
-            return Err(mismatch(
-                "one side is an image and the other a flat vector",
-            ));
+            return Err(mismatch("one side is an image and the other a flat vector"));
         }
     };
     Ok(SkipInfo {

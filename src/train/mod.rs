@@ -22,7 +22,7 @@ use crate::metrics::{EvalRecord, ProbeRecord, RunLayout, StepRecord};
 use crate::model::{DeviceError, make_device};
 use crate::spec::{ConfigError, DatasetSpec, NetSpec, SpecError, TrainConfig, validate};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -147,10 +147,7 @@ impl RunHandle {
 
     /// The next event, if one is waiting.
     pub fn try_next(&self) -> Option<TrainEvent> {
-        match self.events.try_recv() {
-            Ok(e) => Some(e),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.events.try_recv().ok()
     }
 
     /// Waits up to `timeout` for the next event.
@@ -305,7 +302,7 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter) -> Session {
             );
             break EndReason::Diverged;
         }
-        let eval_due = s.config.eval_every > 0 && step % s.config.eval_every == 0;
+        let eval_due = s.config.eval_every > 0 && step.is_multiple_of(s.config.eval_every);
         if eval_due || s.is_done() {
             em.send(TrainEvent::Eval(s.evaluate()), false);
         }

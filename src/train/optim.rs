@@ -88,13 +88,18 @@ impl Optimizer {
         (module, mapper.out)
     }
 
-    fn update(&mut self, key: &str, w: Tensor<1>, g: Tensor<1>, lr: f64) -> Tensor<1> {
+    /// One update of one tensor. The state is stored flat and reshaped to the tensor's shape
+    /// here; both are contiguous, so neither reshape copies.
+    fn update<const D: usize>(&mut self, key: &str, w: Tensor<D>, g: Tensor<D>, lr: f64) -> Tensor<D> {
+        let dims = w.dims();
+        let n = w.shape().num_elements();
+        let load = |t: Option<Tensor<1>>| t.map(|t| t.reshape(dims));
         let wd = self.weight_decay;
         let t = self.steps as i32;
-        let slot = self.state.entry(key.to_string()).or_insert(SlotState {
-            m: None,
-            v: None,
-        });
+        let slot = self
+            .state
+            .entry(key.to_string())
+            .or_insert(SlotState { m: None, v: None });
         match self.spec {
             OptimizerSpec::Sgd { momentum, nesterov } => {
                 let g = if wd > 0.0 {
@@ -103,11 +108,11 @@ impl Optimizer {
                     g
                 };
                 let d = if momentum > 0.0 {
-                    let buf = match slot.m.take() {
+                    let buf = match load(slot.m.take()) {
                         Some(b) => b.mul_scalar(momentum) + g.clone(),
                         None => g.clone(),
                     };
-                    slot.m = Some(buf.clone());
+                    slot.m = Some(buf.clone().reshape([n]));
                     if nesterov {
                         g + buf.mul_scalar(momentum)
                     } else {
@@ -137,16 +142,16 @@ impl Optimizer {
                 } else {
                     (w, g)
                 };
-                let m = match slot.m.take() {
+                let m = match load(slot.m.take()) {
                     Some(m) => m.mul_scalar(beta1) + g.clone().mul_scalar(1.0 - beta1),
                     None => g.clone().mul_scalar(1.0 - beta1),
                 };
-                let v = match slot.v.take() {
+                let v = match load(slot.v.take()) {
                     Some(v) => v.mul_scalar(beta2) + g.square().mul_scalar(1.0 - beta2),
                     None => g.square().mul_scalar(1.0 - beta2),
                 };
-                slot.m = Some(m.clone());
-                slot.v = Some(v.clone());
+                slot.m = Some(m.clone().reshape([n]));
+                slot.v = Some(v.clone().reshape([n]));
                 let bc1 = 1.0 - beta1.powi(t);
                 let bc2 = 1.0 - beta2.powi(t);
                 let denom = v.mul_scalar(1.0 / bc2).sqrt().add_scalar(epsilon);
@@ -177,24 +182,23 @@ impl ModuleMapper for StepMapper<'_> {
             let zero = Tensor::<1>::zeros([1], &device.clone().inner());
             self.out.grad_sq.push(zero.clone());
             if self.probe {
-                self.out.weight_sq.push(crate::model::probe::sum_sq(tensor.clone()));
+                self.out
+                    .weight_sq
+                    .push(crate::model::probe::sum_sq(tensor.clone()));
                 self.out.update_sq.push(zero);
             }
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let require_grad = tensor.is_require_grad();
-        let shape = tensor.shape();
-        let n = shape.num_elements();
-        let w: Tensor<1> = tensor.inner().reshape([n]);
-        let g: Tensor<1> = grad.reshape([n]);
-        self.out.grad_sq.push(g.clone().square().sum());
+        let w = tensor.inner();
+        self.out.grad_sq.push(grad.clone().square().sum());
         let key = self.path.join(".");
-        let new = self.opt.update(&key, w.clone(), g, self.lr);
+        let new = self.opt.update(&key, w.clone(), grad, self.lr);
         if self.probe {
             self.out.weight_sq.push(w.clone().square().sum());
             self.out.update_sq.push((new.clone() - w).square().sum());
         }
-        let mut t: Tensor<D> = Tensor::from_inner(new.reshape(shape));
+        let mut t: Tensor<D> = Tensor::from_inner(new);
         if require_grad {
             t = t.require_grad();
         }

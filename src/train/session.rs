@@ -1,8 +1,8 @@
 //! A training session: the model, optimiser, data and step counter, driven one step at a time.
 //! The worker thread, the benchmark and the tests all drive runs through it.
 
-use super::optim::{Optimizer, StepReductions};
 use super::TrainError;
+use super::optim::{Optimizer, StepReductions};
 use crate::data::{BatchSampler, Dataset, Split, Targets, Task};
 use crate::metrics::{
     ActStats, BnStats, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout, SkipStats,
@@ -49,7 +49,13 @@ pub struct Session {
     batch_x: Vec<f32>,
 }
 
-fn loss_and_correct(logits: Tensor<2>, task: Task, y: &Targets, idx: &[usize], device: &Device) -> (Tensor<1>, Option<Tensor<1>>) {
+fn loss_and_correct(
+    logits: Tensor<2>,
+    task: Task,
+    y: &Targets,
+    idx: &[usize],
+    device: &Device,
+) -> (Tensor<1>, Option<Tensor<1>>) {
     let b = idx.len();
     match (task, y) {
         (Task::Classification { .. }, Targets::Classes(c)) => {
@@ -57,12 +63,7 @@ fn loss_and_correct(logits: Tensor<2>, task: Task, y: &Targets, idx: &[usize], d
             let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [b, 1]), device);
             let logp = log_softmax(logits.clone(), 1);
             let loss = logp.gather(1, labels.clone()).mean().neg();
-            let correct = logits
-                .inner()
-                .argmax(1)
-                .equal(labels.inner())
-                .float()
-                .sum();
+            let correct = logits.inner().argmax(1).equal(labels.inner()).float().sum();
             (loss, Some(correct))
         }
         (Task::Regression { outputs }, Targets::Values(v)) => {
@@ -158,7 +159,7 @@ impl Session {
 
     /// Whether step `step` (1-based) records probes.
     pub fn is_probe_step(&self, step: u64) -> bool {
-        self.config.probe_every > 0 && (step % self.config.probe_every == 0 || step == 1)
+        self.config.probe_every > 0 && (step.is_multiple_of(self.config.probe_every) || step == 1)
     }
 
     /// Runs one optimiser step and reads its records back in one transaction.
@@ -177,8 +178,13 @@ impl Session {
             &self.device,
         );
         let (logits, fprobes) = self.model.net_forward(x, probe);
-        let (loss, correct) =
-            loss_and_correct(logits, self.data.task, &self.data.train.y, &idx, &self.device);
+        let (loss, correct) = loss_and_correct(
+            logits,
+            self.data.task,
+            &self.data.train.y,
+            &idx,
+            &self.device,
+        );
         let grads = loss.backward();
         let bn_state = if probe {
             self.model.batch_norm_state()
@@ -206,7 +212,10 @@ impl Session {
                 .register(cat_or_empty(red.update_sq, &inner));
         }
         let mut data = tx.execute().into_iter().map(floats);
-        let loss_v = data.next().and_then(|v| v.first().copied()).unwrap_or(f32::NAN);
+        let loss_v = data
+            .next()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(f32::NAN);
         let correct_v = data.next().and_then(|v| v.first().copied()).unwrap_or(0.0);
         let grad_sq = data.next().unwrap_or_default();
         let accuracy = match self.data.task {
@@ -226,7 +235,16 @@ impl Session {
             let bns = data.next().unwrap_or_default();
             let w_sq = data.next().unwrap_or_default();
             let u_sq = data.next().unwrap_or_default();
-            Some(self.probe_record(step, &layers, &skips, &fprobes.skip_numel, &bns, &grad_sq, &w_sq, &u_sq))
+            Some(self.probe_record(
+                step,
+                &layers,
+                &skips,
+                &fprobes.skip_numel,
+                &bns,
+                &grad_sq,
+                &w_sq,
+                &u_sq,
+            ))
         } else {
             None
         };
@@ -282,7 +300,11 @@ impl Session {
         let mut batch_norms = Vec::new();
         let mut off = 0;
         for &c in &self.layout.batch_norm_channels {
-            let take = |k: usize| bns.get(off + k * c..off + (k + 1) * c).unwrap_or(&[]).to_vec();
+            let take = |k: usize| {
+                bns.get(off + k * c..off + (k + 1) * c)
+                    .unwrap_or(&[])
+                    .to_vec()
+            };
             batch_norms.push(BnStats {
                 running_mean: take(0),
                 running_var: take(1),
@@ -338,7 +360,11 @@ impl Session {
             .into_iter()
             .map(floats);
         let n = split.len.max(1) as f32;
-        let loss = out.next().and_then(|v| v.first().copied()).unwrap_or(f32::NAN) / n;
+        let loss = out
+            .next()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(f32::NAN)
+            / n;
         let c = out.next().and_then(|v| v.first().copied()).unwrap_or(0.0);
         EvalRecord {
             step: self.step,
