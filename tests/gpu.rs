@@ -50,7 +50,10 @@ fn gpu_device_trains_like_the_cpu_or_explains_why_it_cannot() {
             let gpu = losses(device);
             let cpu = losses(make_device(DeviceChoice::Cpu, true).unwrap());
             for (g, c) in gpu.iter().zip(&cpu) {
-                assert!((g - c).abs() < 1e-3 * c.abs().max(1.0), "gpu {gpu:?} vs cpu {cpu:?}");
+                assert!(
+                    (g - c).abs() < 1e-3 * c.abs().max(1.0),
+                    "gpu {gpu:?} vs cpu {cpu:?}"
+                );
             }
         }
         Err(DeviceError::GpuUnavailable(reason)) => {

@@ -90,7 +90,13 @@ impl Optimizer {
 
     /// One update of one tensor. The state is stored flat and reshaped to the tensor's shape
     /// here; both are contiguous, so neither reshape copies.
-    fn update<const D: usize>(&mut self, key: &str, w: Tensor<D>, g: Tensor<D>, lr: f64) -> Tensor<D> {
+    fn update<const D: usize>(
+        &mut self,
+        key: &str,
+        w: Tensor<D>,
+        g: Tensor<D>,
+        lr: f64,
+    ) -> Tensor<D> {
         let dims = w.dims();
         let n = w.shape().num_elements();
         let load = |t: Option<Tensor<1>>| t.map(|t| t.reshape(dims));
