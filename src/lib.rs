@@ -14,5 +14,6 @@ pub mod cli;
 pub mod data;
 pub mod metrics;
 pub mod model;
+pub mod runfile;
 pub mod spec;
 pub mod train;

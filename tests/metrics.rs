@@ -147,3 +147,22 @@ fn memory_grows_by_about_eight_bytes_a_point() {
     let bytes = h.memory_bytes();
     assert!((80_000..200_000).contains(&bytes), "{bytes}");
 }
+
+#[test]
+fn nan_and_infinite_values_survive_json() {
+    let mut h = History::new(layout());
+    h.push(series::ACCURACY, "", 1, f32::NAN);
+    h.push(series::ACCURACY, "", 2, f32::INFINITY);
+    h.push(series::ACCURACY, "", 3, f32::NEG_INFINITY);
+    h.push(series::ACCURACY, "", 4, 0.25);
+    let mut p = probe(4);
+    p.params[0].update_ratio = f32::NAN;
+    h.push_probe(p);
+    let json = serde_json::to_string(&h).unwrap();
+    let mut back: History = serde_json::from_str(&json).unwrap();
+    back.reindex();
+    let v = &back.get(series::ACCURACY, "").unwrap().values;
+    assert!(v[0].is_nan());
+    assert_eq!(&v[1..], &[f32::INFINITY, f32::NEG_INFINITY, 0.25]);
+    assert!(back.latest_probe.unwrap().params[0].update_ratio.is_nan());
+}

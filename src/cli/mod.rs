@@ -1,16 +1,16 @@
-//! Command-line interface: `reslab train`, `reslab presets`, `reslab bench`.
+//! Command-line interface: `train`, `resume`, `presets`, `inspect`, `export`, `bench`.
 //!
-//! Exit codes: 0 success, 1 runtime failure, 2 usage or bad input (the reason on stderr).
+//! Exit codes: 0 success (a run that was stopped or diverged still ends in 0: it was saved),
+//! 1 runtime failure, 2 usage or bad input. The reason goes to stderr.
 
 mod bench;
+mod run;
 
-use crate::spec::{
-    DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec, PRESET_EXAMPLES, PresetOptions,
-    TrainConfig, validate,
-};
-use crate::train::{TrainEvent, spawn};
+use crate::spec::PRESET_EXAMPLES;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+pub use run::{inspect_text, run_dir_and_name};
 
 /// reslab: why do skip connections and batch normalisation let deep networks train?
 #[derive(Debug, Parser)]
@@ -24,14 +24,27 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train a network headless and print its progress.
+    /// Train a network headless, with a progress bar, and save it as a run file.
     #[command(
-        after_help = "Examples:\n  reslab train --preset mlp-res-20 --dataset mnist --steps 400\n  reslab train --preset mlp-plain-32 --dataset mnist --width 64 --lr 0.05\n  reslab train --spec my-net.json --dataset spirals --steps 2000"
+        after_help = "Examples:\n  reslab train --preset mlp-res-20 --dataset mnist --steps 400 --out saved_runs/res20\n  reslab train --preset mlp-plain-32 --width 64 --dataset mnist --out saved_runs/plain32\n  reslab train --spec my-net.json --config my-config.json --dataset spirals --out runs/mine\n  reslab train --preset cifar-resnet-20 --dataset cifar10:/data/cifar --device gpu --out runs/c20"
     )]
-    Train(TrainArgs),
+    Train(run::TrainArgs),
+    /// Continue a saved run from its weights; the step counter and history go on.
+    #[command(
+        after_help = "Examples:\n  reslab resume saved_runs/res20.reslab.json --steps 200\n  reslab resume runs/interrupted.reslab.json"
+    )]
+    Resume(run::ResumeArgs),
     /// List the preset networks with their parameter counts.
     #[command(after_help = "Example:\n  reslab presets")]
     Presets,
+    /// Summarise a run file: network table, status, final metrics, last probe.
+    #[command(after_help = "Example:\n  reslab inspect saved_runs/mlp-res-20.reslab.json")]
+    Inspect(run::InspectArgs),
+    /// Export a run's history as CSV or its weights as safetensors.
+    #[command(
+        after_help = "Examples:\n  reslab export saved_runs/mlp-res-20.reslab.json --csv res20.csv\n  reslab export saved_runs/mlp-res-20.reslab.json --weights res20.safetensors"
+    )]
+    Export(run::ExportArgs),
     /// Measure training throughput of the reference models (see BENCHMARKS.md).
     #[command(
         after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100"
@@ -48,45 +61,6 @@ pub enum DeviceArg {
     Gpu,
 }
 
-/// Arguments of `reslab train`.
-#[derive(Debug, clap::Args)]
-pub struct TrainArgs {
-    /// A preset network, e.g. mlp-res-20 or cifar-resnet-20 (see `reslab presets`).
-    #[arg(long, default_value = "mlp-res-20")]
-    pub preset: String,
-    /// A NetSpec JSON file; overrides --preset.
-    #[arg(long)]
-    pub spec: Option<PathBuf>,
-    /// A TrainConfig JSON file; flags below override its fields.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// spirals, circles, moons, xor, checkerboard, gaussians, regression, mnist (shipped 10k),
-    /// mnist:DIR, fashion:DIR or cifar10:DIR.
-    #[arg(long, default_value = "mnist")]
-    pub dataset: String,
-    /// Optimiser steps.
-    #[arg(long)]
-    pub steps: Option<u64>,
-    /// Seed of initialisation, split and batch order.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Learning rate.
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Hidden width of MLP presets.
-    #[arg(long)]
-    pub width: Option<usize>,
-    /// Build presets without batch normalisation.
-    #[arg(long)]
-    pub no_bn: bool,
-    /// Probe every N steps (0: never).
-    #[arg(long)]
-    pub probe_every: Option<u64>,
-    /// Device.
-    #[arg(long, value_enum)]
-    pub device: Option<DeviceArg>,
-}
-
 /// A failure with its exit code.
 #[derive(Debug)]
 pub struct CliError {
@@ -96,21 +70,24 @@ pub struct CliError {
     pub message: String,
 }
 
-fn bad_input(message: impl ToString) -> CliError {
+pub(crate) fn bad_input(message: impl ToString) -> CliError {
     CliError {
         code: 2,
         message: message.to_string(),
     }
 }
 
-fn runtime(message: impl ToString) -> CliError {
+pub(crate) fn runtime(message: impl ToString) -> CliError {
     CliError {
         code: 1,
         message: message.to_string(),
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Result<T, CliError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &PathBuf,
+    what: &str,
+) -> Result<T, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
     serde_json::from_str(&text)
@@ -126,8 +103,9 @@ pub fn run(command: Command) -> Result<(), CliError> {
                 "preset", "parameters", "FLOPs/sample"
             );
             for name in PRESET_EXAMPLES {
-                let spec = crate::spec::preset(name, &PresetOptions::default()).map_err(runtime)?;
-                let v = validate(&spec).map_err(runtime)?;
+                let spec = crate::spec::preset(name, &crate::spec::PresetOptions::default())
+                    .map_err(runtime)?;
+                let v = crate::spec::validate(&spec).map_err(runtime)?;
                 println!(
                     "{name:<20} {:>12} {:>16}",
                     v.total_params(),
@@ -140,106 +118,9 @@ pub fn run(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args),
-        Command::Train(args) => train(args),
+        Command::Train(args) => run::train(args),
+        Command::Resume(args) => run::resume(args),
+        Command::Inspect(args) => run::inspect(args),
+        Command::Export(args) => run::export(args),
     }
-}
-
-fn train(args: TrainArgs) -> Result<(), CliError> {
-    let mut dataset = DatasetSpec::from_name(&args.dataset).map_err(bad_input)?;
-    if let Some(s) = args.seed {
-        dataset.seed = s;
-    }
-    let (input, outputs) = dataset.expected_io();
-    let mut config: TrainConfig = match &args.config {
-        Some(p) => read_json(p, "train config")?,
-        None => TrainConfig::default(),
-    };
-    if let Some(n) = args.steps {
-        config.duration = Duration::Steps(n);
-    }
-    if let Some(s) = args.seed {
-        config.seed = s;
-    }
-    if let Some(lr) = args.lr {
-        config.lr = lr;
-    }
-    if let Some(p) = args.probe_every {
-        config.probe_every = p;
-    }
-    if let Some(d) = args.device {
-        config.device = match d {
-            DeviceArg::Cpu => DeviceChoice::Cpu,
-            DeviceArg::Gpu => DeviceChoice::Gpu,
-        };
-    }
-    let spec: NetSpec = match &args.spec {
-        Some(p) => read_json(p, "network spec")?,
-        None => {
-            let opts = PresetOptions {
-                input: Some(input),
-                classes: outputs,
-                width: args.width.unwrap_or(128),
-                batch_norm: !args.no_bn,
-                ..PresetOptions::default()
-            };
-            crate::spec::preset(&args.preset, &opts).map_err(bad_input)?
-        }
-    };
-    let regression = matches!(dataset.source, DataSource::Regression1d { .. });
-    let handle = spawn(spec, config, dataset, Box::new(|| {})).map_err(bad_input)?;
-    let mut total = 0;
-    while let Some(event) = handle.next_timeout(std::time::Duration::from_secs(3600)) {
-        match event {
-            TrainEvent::Started {
-                total_steps,
-                device,
-                train_samples,
-                valid_samples,
-                ..
-            } => {
-                total = total_steps;
-                println!(
-                    "training {total_steps} steps on {device}: {train_samples} training / {valid_samples} validation samples"
-                );
-            }
-            TrainEvent::Step(r) => {
-                if r.step % 50 == 0 || r.step == 1 || r.step == total {
-                    println!(
-                        "step {:>6}/{total}  loss {:.4}  {}  {:.0} samples/s",
-                        r.step,
-                        r.loss,
-                        if regression {
-                            String::new()
-                        } else {
-                            format!("acc {:.3}", r.accuracy)
-                        },
-                        r.samples_per_sec
-                    );
-                }
-            }
-            TrainEvent::Eval(e) => println!(
-                "eval at step {}: validation loss {:.4}{}",
-                e.step,
-                e.loss,
-                if regression {
-                    String::new()
-                } else {
-                    format!(", accuracy {:.2}%", 100.0 * e.accuracy)
-                }
-            ),
-            TrainEvent::Diverged {
-                step,
-                tensor,
-                value,
-            } => println!("diverged at step {step}: {tensor} = {value}"),
-            TrainEvent::Finished { step, reason } => {
-                println!("finished after {step} steps ({reason:?})");
-                break;
-            }
-            TrainEvent::Failed(msg) => return Err(runtime(msg)),
-            TrainEvent::Probe(_) => {}
-        }
-    }
-    let (result, _) = handle.join();
-    result.map(|_| ()).map_err(runtime)
 }

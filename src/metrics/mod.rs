@@ -13,8 +13,11 @@
 //! (L = 171, B = 57, S = 27, P = 172) probed every 10 steps is about 24 M points, 190 MB; probed
 //! every 100 steps, 24 MB.
 
+mod checkpoint;
+mod finite;
 mod records;
 
+pub use checkpoint::{Checkpoint, NamedTensor};
 pub use records::{
     ActStats, BnStats, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout, SkipStats,
     StepRecord,
@@ -84,6 +87,7 @@ pub struct Series {
     /// Step of each point.
     pub steps: Vec<u32>,
     /// Value of each point.
+    #[serde(with = "finite::vec")]
     pub values: Vec<f32>,
 }
 

@@ -27,14 +27,19 @@ pub struct StepRecord {
     /// Steps completed, counting this one (1-based).
     pub step: u64,
     /// Training loss of the batch (before the update).
+    #[serde(with = "super::finite::one")]
     pub loss: f32,
     /// Batch accuracy in [0, 1]; NaN for regression.
+    #[serde(with = "super::finite::one")]
     pub accuracy: f32,
     /// Learning rate used.
+    #[serde(with = "super::finite::one")]
     pub lr: f32,
     /// Throughput of this step.
+    #[serde(with = "super::finite::one")]
     pub samples_per_sec: f32,
     /// Global gradient norm over all trainable tensors.
+    #[serde(with = "super::finite::one")]
     pub grad_norm: f32,
 }
 
@@ -42,14 +47,19 @@ pub struct StepRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActStats {
     /// Mean.
+    #[serde(with = "super::finite::one")]
     pub mean: f32,
     /// Population standard deviation.
+    #[serde(with = "super::finite::one")]
     pub std: f32,
     /// Minimum.
+    #[serde(with = "super::finite::one")]
     pub min: f32,
     /// Maximum.
+    #[serde(with = "super::finite::one")]
     pub max: f32,
     /// Fraction of values ≤ 0 (dead ReLUs after an activation).
+    #[serde(with = "super::finite::one")]
     pub frac_nonpos: f32,
     /// Counts of 32 equal bins over `[min, max]`.
     pub hist: Vec<u32>,
@@ -59,12 +69,16 @@ pub struct ActStats {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BnStats {
     /// Running mean.
+    #[serde(with = "super::finite::vec")]
     pub running_mean: Vec<f32>,
     /// Running (biased) variance.
+    #[serde(with = "super::finite::vec")]
     pub running_var: Vec<f32>,
     /// Scale γ.
+    #[serde(with = "super::finite::vec")]
     pub gamma: Vec<f32>,
     /// Shift β.
+    #[serde(with = "super::finite::vec")]
     pub beta: Vec<f32>,
 }
 
@@ -72,10 +86,13 @@ pub struct BnStats {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SkipStats {
     /// ‖f‖: the residual branch before the scale α.
+    #[serde(with = "super::finite::one")]
     pub branch_norm: f32,
     /// ‖shortcut(x)‖.
+    #[serde(with = "super::finite::one")]
     pub shortcut_norm: f32,
     /// The branch scale α.
+    #[serde(with = "super::finite::one")]
     pub alpha: f32,
     /// Values the norms run over (batch × sample size), to turn norms into mean squares.
     pub numel: u64,
@@ -92,10 +109,13 @@ impl SkipStats {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParamStats {
     /// ‖∂L/∂w‖.
+    #[serde(with = "super::finite::one")]
     pub grad_norm: f32,
     /// ‖w‖ before the step.
+    #[serde(with = "super::finite::one")]
     pub weight_norm: f32,
     /// ‖w_after − w_before‖ / ‖w_before‖.
+    #[serde(with = "super::finite::one")]
     pub update_ratio: f32,
 }
 
@@ -120,7 +140,9 @@ pub struct EvalRecord {
     /// The step after which it ran.
     pub step: u64,
     /// Mean validation loss.
+    #[serde(with = "super::finite::one")]
     pub loss: f32,
     /// Validation accuracy in [0, 1]; NaN for regression.
+    #[serde(with = "super::finite::one")]
     pub accuracy: f32,
 }

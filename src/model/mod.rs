@@ -8,7 +8,7 @@ mod build;
 mod device;
 pub mod probe;
 
-pub use build::{build, param_layout};
+pub use build::{ParamEntry, build, param_layout, stable_name};
 pub use device::{DeviceError, make_device};
 
 use crate::spec::{Activation, LayerOp, Shape, Shortcut, ValidSpec};

@@ -13,12 +13,13 @@
 
 mod optim;
 mod session;
+mod state;
 
 pub use optim::{Optimizer, SlotState, StepReductions};
 pub use session::{Session, StepOutcome};
 
 use crate::data::{self, DataError};
-use crate::metrics::{EvalRecord, ProbeRecord, RunLayout, StepRecord};
+use crate::metrics::{Checkpoint, EvalRecord, ProbeRecord, RunLayout, StepRecord};
 use crate::model::{DeviceError, make_device};
 use crate::spec::{ConfigError, DatasetSpec, NetSpec, SpecError, TrainConfig, validate};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,8 +101,35 @@ pub enum TrainEvent {
         /// Why.
         reason: EndReason,
     },
+    /// The run's state, sent when an autosave is due and once more just before `Finished`, so a
+    /// consumer can save the run without touching the worker's tensors.
+    Snapshot(Box<Checkpoint>),
     /// The run could not start or go on.
     Failed(String),
+}
+
+/// When the worker sends [`TrainEvent::Snapshot`]s during a run (it always sends one at the end).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Autosave {
+    /// Every this many steps (0: never).
+    pub every_steps: u64,
+    /// Every this many seconds (0: never).
+    pub every_secs: f64,
+}
+
+/// Everything a run starts from.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    /// The network.
+    pub spec: NetSpec,
+    /// How to train.
+    pub config: TrainConfig,
+    /// On what.
+    pub dataset: DatasetSpec,
+    /// The state to continue from, for a resumed run.
+    pub resume: Option<Checkpoint>,
+    /// Snapshot policy.
+    pub autosave: Autosave,
 }
 
 /// Shared control flags of a run.
@@ -227,6 +255,27 @@ pub fn spawn(
     dataset: DatasetSpec,
     waker: Waker,
 ) -> Result<RunHandle, TrainError> {
+    spawn_run(
+        RunRequest {
+            spec,
+            config,
+            dataset,
+            resume: None,
+            autosave: Autosave::default(),
+        },
+        waker,
+    )
+}
+
+/// Starts a run, possibly resumed from a checkpoint, with an autosave policy.
+pub fn spawn_run(request: RunRequest, waker: Waker) -> Result<RunHandle, TrainError> {
+    let RunRequest {
+        spec,
+        config,
+        dataset,
+        resume,
+        autosave,
+    } = request;
     let valid = validate(&spec)?;
     config.validate()?;
     let control = Arc::new(Control::default());
@@ -240,13 +289,17 @@ pub fn spawn(
                 waker,
                 last_wake: None,
             };
-            let session = (|| {
+            let session = (|| -> Result<Session, TrainError> {
                 let device = make_device(config.device, true)?;
                 let data = data::load(&dataset)?;
-                Session::new(&valid, &config, data, device)
+                let mut s = Session::new(&valid, &config, data, device)?;
+                if let Some(ck) = &resume {
+                    s.restore(ck)?;
+                }
+                Ok(s)
             })();
             match session {
-                Ok(s) => Ok(run_loop(s, &ctl, &mut em)),
+                Ok(s) => Ok(run_loop(s, &ctl, &mut em, autosave)),
                 Err(e) => {
                     em.send(TrainEvent::Failed(e.to_string()), true);
                     Err(e)
@@ -261,7 +314,8 @@ pub fn spawn(
     })
 }
 
-fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter) -> Session {
+fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave) -> Session {
+    let mut last_save = (s.step, Instant::now());
     em.send(
         TrainEvent::Started {
             layout: s.layout.clone(),
@@ -306,7 +360,15 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter) -> Session {
         if eval_due || s.is_done() {
             em.send(TrainEvent::Eval(s.evaluate()), false);
         }
+        let by_steps = autosave.every_steps > 0 && step >= last_save.0 + autosave.every_steps;
+        let by_time =
+            autosave.every_secs > 0.0 && last_save.1.elapsed().as_secs_f64() >= autosave.every_secs;
+        if (by_steps || by_time) && !s.is_done() {
+            em.send(TrainEvent::Snapshot(Box::new(s.checkpoint())), false);
+            last_save = (step, Instant::now());
+        }
     };
+    em.send(TrainEvent::Snapshot(Box::new(s.checkpoint())), false);
     em.send(
         TrainEvent::Finished {
             step: s.step,

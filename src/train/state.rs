@@ -1,0 +1,168 @@
+//! Moving a session's state to and from a host [`Checkpoint`]: weights and BN buffers under
+//! their stable names, optimiser state under `optim.m.<name>` / `optim.v.<name>`.
+
+use super::{Session, TrainError};
+use crate::metrics::{Checkpoint, NamedTensor};
+use crate::model::stable_name;
+use crate::spec::ValidSpec;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Tensor, TensorData};
+use std::collections::HashMap;
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.inner()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap_or_default()
+}
+
+struct Exporter<'a> {
+    spec: &'a ValidSpec,
+    path: Vec<String>,
+    out: Vec<NamedTensor>,
+    /// burn path -> stable name, for the optimiser state.
+    names: HashMap<String, String>,
+}
+
+impl ModuleVisitor for Exporter<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let name = stable_name(self.spec, &self.path);
+        let t = param.val();
+        self.names.insert(self.path.join("."), name.clone());
+        self.out.push(NamedTensor {
+            name,
+            shape: t.dims().to_vec(),
+            data: host(t),
+        });
+    }
+}
+
+struct Importer<'a> {
+    spec: &'a ValidSpec,
+    path: Vec<String>,
+    tensors: HashMap<&'a str, &'a NamedTensor>,
+    error: Option<String>,
+    names: HashMap<String, String>,
+}
+
+impl ModuleMapper for Importer<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let name = stable_name(self.spec, &self.path);
+        self.names.insert(self.path.join("."), name.clone());
+        let (id, tensor, mapper) = param.consume();
+        let dims = tensor.dims();
+        let Some(t) = self.tensors.get(name.as_str()) else {
+            self.error
+                .get_or_insert(format!("the weights have no tensor \"{name}\""));
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        if t.shape != dims || t.data.len() != dims.iter().product::<usize>() {
+            self.error.get_or_insert(format!(
+                "tensor \"{name}\" has shape {:?} but the network needs {:?}",
+                t.shape, dims
+            ));
+            return Param::from_mapped_value(id, tensor, mapper);
+        }
+        let device = tensor.device();
+        let require_grad = tensor.is_require_grad();
+        let mut new: Tensor<D> = Tensor::from_data(TensorData::new(t.data.clone(), dims), &device);
+        if require_grad {
+            new = new.require_grad();
+        }
+        Param::from_mapped_value(id, new, mapper)
+    }
+}
+
+impl Session {
+    /// The session's state as host tensors.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut e = Exporter {
+            spec: &self.model.spec,
+            path: Vec::new(),
+            out: Vec::new(),
+            names: HashMap::new(),
+        };
+        self.model.net.visit(&mut e);
+        let mut tensors = e.out;
+        let mut keys: Vec<&String> = self.optimizer.state.keys().collect();
+        keys.sort();
+        for key in keys {
+            let slot = &self.optimizer.state[key];
+            let name = e.names.get(key).cloned().unwrap_or_else(|| key.clone());
+            for (prefix, t) in [
+                (Checkpoint::MOMENT1, &slot.m),
+                (Checkpoint::MOMENT2, &slot.v),
+            ] {
+                if let Some(t) = t {
+                    tensors.push(NamedTensor {
+                        name: format!("{prefix}{name}"),
+                        shape: t.dims().to_vec(),
+                        data: host(t.clone()),
+                    });
+                }
+            }
+        }
+        Checkpoint {
+            step: self.step,
+            optimizer_steps: self.optimizer.steps,
+            tensors,
+        }
+    }
+
+    /// Loads a checkpoint into this freshly built session: weights, BN buffers, optimiser state,
+    /// the step counter and the position in the batch order, so training continues exactly.
+    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), TrainError> {
+        let mut imp = Importer {
+            spec: &self.model.spec,
+            path: Vec::new(),
+            tensors: ck.tensors.iter().map(|t| (t.name.as_str(), t)).collect(),
+            error: None,
+            names: HashMap::new(),
+        };
+        let net = std::mem::replace(&mut self.model.net, crate::model::placeholder_net());
+        self.model.net = net.map(&mut imp);
+        if let Some(e) = imp.error {
+            return Err(TrainError::Mismatch(e));
+        }
+        let inner = self.device.clone().inner();
+        self.optimizer.state.clear();
+        for (path, name) in &imp.names {
+            let get = |prefix: &str| {
+                ck.get(&format!("{prefix}{name}")).map(|t| {
+                    Tensor::<1>::from_data(TensorData::new(t.data.clone(), [t.data.len()]), &inner)
+                })
+            };
+            let (m, v) = (get(Checkpoint::MOMENT1), get(Checkpoint::MOMENT2));
+            if m.is_some() || v.is_some() {
+                self.optimizer
+                    .state
+                    .insert(path.clone(), super::SlotState { m, v });
+            }
+        }
+        self.optimizer.steps = ck.optimizer_steps;
+        self.step = ck.step;
+        self.sampler = crate::data::BatchSampler::new(
+            self.data.train.len,
+            self.config.batch_size,
+            self.config.seed,
+        );
+        self.sampler.skip(ck.step);
+        Ok(())
+    }
+}

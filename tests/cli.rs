@@ -1,0 +1,148 @@
+//! The CLI as a user runs it: the real binary, its exit codes and messages.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn reslab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reslab"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("reslab-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn train_inspect_export_resume_as_a_user_would() {
+    let dir = tmpdir("flow");
+    let out = dir.join("spiral-run");
+    let o = reslab(&[
+        "train",
+        "--preset",
+        "mlp-res-3",
+        "--width",
+        "16",
+        "--dataset",
+        "spirals",
+        "--steps",
+        "60",
+        "--probe-every",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+        "--notes",
+        "cli test",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("finished after 60 steps"), "{stdout}");
+    let file = dir.join("spiral-run.reslab.json");
+    assert!(file.is_file());
+    assert!(dir.join("spiral-run.weights.safetensors").is_file());
+
+    let o = reslab(&["inspect", file.to_str().unwrap()]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("Finished after 60 steps"), "{stdout}");
+    assert!(stdout.contains("block3.bn"), "the layer table: {stdout}");
+    assert!(stdout.contains("notes      cli test"));
+
+    let csv = dir.join("h.csv");
+    let st = dir.join("w.safetensors");
+    let o = reslab(&[
+        "export",
+        file.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--weights",
+        st.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv_text.starts_with("step,series,layer,value\n"));
+    assert!(
+        csv_text.lines().any(|l| l.starts_with("60,loss,,")),
+        "the last loss row"
+    );
+    assert!(
+        csv_text
+            .lines()
+            .any(|l| l.starts_with("60,act_std,block1.fc,"))
+    );
+    let bytes = std::fs::read(&st).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(
+        tensors.tensor("block1.fc.weight").unwrap().shape(),
+        &[16, 16]
+    );
+    assert_eq!(tensors.tensor("input.fc.weight").unwrap().shape(), &[2, 16]);
+
+    let o = reslab(&["resume", file.to_str().unwrap(), "--steps", "20"]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("after 80 steps"), "{stdout}");
+    let o = reslab(&["inspect", file.to_str().unwrap()]);
+    assert!(text(&o).0.contains("Finished after 80 steps"));
+    let o = reslab(&["resume", file.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "nothing left to do without --steps"
+    );
+}
+
+#[test]
+fn bad_arguments_exit_2_without_a_panic() {
+    for args in [
+        vec!["train", "--no-such-flag"],
+        vec!["train", "--preset", "resnet-9000", "--out", "/tmp/x"],
+        vec!["train", "--dataset", "imagenet", "--out", "/tmp/x"],
+        vec!["train", "--lr", "-1", "--out", "/tmp/x"],
+        vec!["export", "x.reslab.json"],
+        vec!["frobnicate"],
+    ] {
+        let o = reslab(&args);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.trim().is_empty(), "{args:?} gives a reason");
+    }
+}
+
+#[test]
+fn a_bad_run_file_exits_2_with_the_file_and_reason() {
+    let dir = tmpdir("badfile");
+    let f = dir.join("broken.reslab.json");
+    std::fs::write(&f, r#"{"format": "reslab-run", "version": 99}"#).unwrap();
+    for cmd in ["inspect", "resume"] {
+        let o = reslab(&[cmd, f.to_str().unwrap()]);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("broken.reslab.json"), "{stderr}");
+        assert!(stderr.contains("version 99"), "{stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn help_lists_examples_for_every_subcommand() {
+    for cmd in ["train", "resume", "presets", "inspect", "export", "bench"] {
+        let o = reslab(&[cmd, "--help"]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(text(&o).0.contains("Example"), "{cmd}");
+    }
+    let o = reslab(&["presets"]);
+    assert!(text(&o).0.contains("cifar-resnet-20"));
+}
