@@ -146,3 +146,87 @@ fn help_lists_examples_for_every_subcommand() {
     let o = reslab(&["presets"]);
     assert!(text(&o).0.contains("cifar-resnet-20"));
 }
+
+fn wait_for(path: &std::path::Path, secs: u64) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs() < secs {
+        if path.is_file() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+fn long_train(out: &std::path::Path, autosave_steps: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_reslab"))
+        .args([
+            "train",
+            "--preset",
+            "mlp-res-4",
+            "--width",
+            "32",
+            "--dataset",
+            "mnist",
+            "--steps",
+            "1000000",
+            "--probe-every",
+            "50",
+            "--autosave-steps",
+            autosave_steps,
+            "--autosave-secs",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_saves_it() {
+    let dir = tmpdir("sigint");
+    let out = dir.join("interrupted");
+    let child = long_train(&out, "20");
+    let file = dir.join("interrupted.reslab.json");
+    assert!(wait_for(&file, 120), "an autosave appears");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("stopped after"), "{stdout}");
+    let loaded = reslab::runfile::load(&file).unwrap();
+    assert_eq!(loaded.run.status, reslab::runfile::RunStatus::Stopped);
+    let steps = loaded.run.history.get("loss", "").unwrap().len() as u64;
+    assert_eq!(
+        loaded.checkpoint.unwrap().step,
+        steps,
+        "weights and history agree"
+    );
+}
+
+#[test]
+fn a_killed_run_keeps_its_last_autosave() {
+    let dir = tmpdir("sigkill");
+    let out = dir.join("killed");
+    let mut child = long_train(&out, "10");
+    let file = dir.join("killed.reslab.json");
+    assert!(wait_for(&file, 120), "an autosave appears");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    let _ = child.wait();
+    let loaded = reslab::runfile::load(&file).unwrap();
+    assert_eq!(loaded.run.status, reslab::runfile::RunStatus::Running);
+    let step = loaded.checkpoint.unwrap().step;
+    assert!(step >= 10 && step % 10 == 0, "autosaved at step {step}");
+    assert_eq!(
+        loaded.run.history.get("loss", "").unwrap().len() as u64,
+        step
+    );
+}

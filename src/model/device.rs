@@ -47,3 +47,11 @@ pub fn make_device(choice: DeviceChoice, autodiff: bool) -> Result<Device, Devic
     };
     Ok(if autodiff { device.autodiff() } else { device })
 }
+
+/// The device in words, for run files and status bars.
+pub fn describe(choice: DeviceChoice) -> &'static str {
+    match choice {
+        DeviceChoice::Cpu => "CPU (burn-flex)",
+        DeviceChoice::Gpu => "GPU (wgpu)",
+    }
+}

@@ -9,7 +9,7 @@ mod device;
 pub mod probe;
 
 pub use build::{ParamEntry, build, param_layout, stable_name};
-pub use device::{DeviceError, make_device};
+pub use device::{DeviceError, describe as describe_device, make_device};
 
 use crate::spec::{Activation, LayerOp, Shape, Shortcut, ValidSpec};
 use burn::module::{Module, Param};

@@ -320,7 +320,7 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
         TrainEvent::Started {
             layout: s.layout.clone(),
             total_steps: s.total_steps,
-            device: format!("{:?}", s.device),
+            device: crate::model::describe_device(s.config.device).to_string(),
             train_samples: s.data.train.len,
             valid_samples: s.data.valid.len,
         },
