@@ -14,6 +14,7 @@ pub mod cli;
 pub mod data;
 pub mod metrics;
 pub mod model;
+pub mod rng;
 pub mod runfile;
 pub mod spec;
 pub mod train;

@@ -67,11 +67,7 @@ pub fn random_dataset(shape: Shape, n: usize, classes: usize, seed: u64) -> Data
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let numel = shape.numel();
     let x: Vec<f32> = (0..n * numel)
-        .map(|_| {
-            let u1: f32 = 1.0 - rng.random::<f32>();
-            let u2: f32 = rng.random::<f32>();
-            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
-        })
+        .map(|_| crate::rng::normal(&mut rng))
         .collect();
     let y: Vec<u32> = (0..n)
         .map(|_| rng.random_range(0..classes as u32))

@@ -9,12 +9,7 @@ use std::f32::consts::PI;
 /// The largest synthetic dataset.
 pub const MAX_SAMPLES: usize = 1_000_000;
 
-fn normal(rng: &mut ChaCha8Rng) -> f32 {
-    // Box-Muller; u1 in (0, 1] so the logarithm is finite.
-    let u1: f32 = 1.0 - rng.random::<f32>();
-    let u2: f32 = rng.random::<f32>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
-}
+use crate::rng::normal;
 
 fn bad(field: &'static str, value: impl ToString, reason: &'static str) -> DataError {
     DataError::BadParameter {

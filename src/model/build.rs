@@ -6,14 +6,10 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn normal(rng: &mut ChaCha8Rng) -> f32 {
-    let u1: f32 = 1.0 - rng.random::<f32>();
-    let u2: f32 = rng.random::<f32>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
-}
+use crate::rng::normal;
 
 /// Standard deviation of a weight initialisation.
 pub fn init_std(init: Init, fan_in: usize, fan_out: usize) -> f32 {
