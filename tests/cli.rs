@@ -224,7 +224,10 @@ fn a_killed_run_keeps_its_last_autosave() {
     let loaded = reslab::runfile::load(&file).unwrap();
     assert_eq!(loaded.run.status, reslab::runfile::RunStatus::Running);
     let step = loaded.checkpoint.unwrap().step;
-    assert!(step >= 10 && step.is_multiple_of(10), "autosaved at step {step}");
+    assert!(
+        step >= 10 && step.is_multiple_of(10),
+        "autosaved at step {step}"
+    );
     assert_eq!(
         loaded.run.history.get("loss", "").unwrap().len() as u64,
         step

@@ -292,3 +292,41 @@ fn an_invalid_spec_or_mismatched_head_is_refused() {
     let events = collect(&handle, &mut history, Wall::from_secs(30));
     assert!(matches!(events.last(), Some(TrainEvent::Failed(m)) if m.contains("10 outputs")));
 }
+
+#[test]
+fn dropping_the_handle_stops_the_worker() {
+    let dataset = DatasetSpec::from_name("spirals").unwrap();
+    let spec = mlp("mlp-res-2", &dataset, 16, true);
+    let config = TrainConfig {
+        duration: Duration::Steps(10_000_000),
+        ..TrainConfig::default()
+    };
+    // The waker lives as long as the worker: its captured Arc tells when the worker has ended.
+    let alive = std::sync::Arc::new(());
+    let in_worker = alive.clone();
+    let handle = spawn(
+        spec,
+        config,
+        dataset,
+        Box::new(move || {
+            let _ = &in_worker;
+        }),
+    )
+    .unwrap();
+    let start = Instant::now();
+    while !matches!(
+        handle.next_timeout(Wall::from_millis(100)),
+        Some(TrainEvent::Step(_))
+    ) {
+        assert!(start.elapsed() < Wall::from_secs(60));
+    }
+    drop(handle);
+    let deadline = Instant::now() + Wall::from_secs(20);
+    while std::sync::Arc::strong_count(&alive) > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker kept running after its handle was dropped"
+        );
+        std::thread::sleep(Wall::from_millis(20));
+    }
+}

@@ -215,12 +215,24 @@ impl RunHandle {
             }),
             None => Err(TrainError::Panicked("already joined".into())),
         };
-        (result, self.events)
+        let (_, closed) = channel();
+        let events = std::mem::replace(&mut self.events, closed);
+        (result, events)
     }
 
     /// The event channel.
     pub fn events(&self) -> &Receiver<TrainEvent> {
         &self.events
+    }
+}
+
+impl Drop for RunHandle {
+    /// A handle dropped while its run goes on stops the run: nobody would receive its events.
+    /// The worker still finishes its current step and ends cleanly.
+    fn drop(&mut self) {
+        if self.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            self.stop();
+        }
     }
 }
 
