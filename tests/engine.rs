@@ -309,3 +309,73 @@ fn skip_probes_report_branch_and_shortcut_norms() {
     assert!((fc_stats[0] - 5.0 / 6.0).abs() < 1e-6);
     let _ = Act::Flat(Tensor::<2>::zeros([1, 1], &device));
 }
+
+#[test]
+fn host_layer_stats_match_the_hand_computation_and_the_device_form() {
+    use reslab::model::probe::host_layer_stats;
+    let s = host_layer_stats(&[-2.0, 0.0, 1.0, 3.0, 3.0, 7.0]);
+    assert!((s[0] - 2.0).abs() < 1e-6);
+    assert!((s[1] - 8f32.sqrt()).abs() < 1e-6);
+    assert_eq!((s[2], s[3]), (-2.0, 7.0));
+    assert!((s[4] - 2.0 / 6.0).abs() < 1e-6);
+    let mut expected = [0f32; HIST_BINS];
+    for b in [0, 7, 10, 17, 17, 31] {
+        expected[b] += 1.0;
+    }
+    assert_eq!(&s[5..], expected.as_slice());
+    // On 4096 pseudo-random values the two forms agree: moments to f32 rounding, counts exactly.
+    let values: Vec<f32> = (0..4096u32)
+        .map(|i| ((i.wrapping_mul(2_654_435_761) >> 8) as f32 / 16_777_216.0 - 0.3) * 5.0)
+        .collect();
+    let host = host_layer_stats(&values);
+    let device = floats(layer_stats(Tensor::<1>::from_floats(
+        values.as_slice(),
+        &Device::flex(),
+    )));
+    for k in 0..5 {
+        assert!(
+            (host[k] - device[k]).abs() <= 1e-4 * device[k].abs().max(1.0),
+            "{k}: {host:?} vs {device:?}"
+        );
+    }
+    assert_eq!(&host[5..], &device[5..]);
+    assert_eq!(host[5..].iter().sum::<f32>(), 4096.0);
+}
+
+#[test]
+fn probes_are_the_same_through_host_and_device_reductions() {
+    let valid = validate(
+        &preset(
+            "mlp-res-2",
+            &PresetOptions {
+                input: Some(InputShape::Flat { features: 6 }),
+                width: 12,
+                classes: 3,
+                ..PresetOptions::default()
+            },
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let device = Device::flex();
+    let mut model = build(&valid, &device, 5);
+    let input = || {
+        reslab::model::input_from_host(
+            (0..48).map(|i| (i as f32 * 0.37).sin()).collect(),
+            8,
+            Shape::Flat(6),
+            &device,
+        )
+    };
+    let (_, on_device) = model.forward_with(input(), Probe::On, None);
+    model.host_reductions = true;
+    let (_, raw) = model.forward_with(input(), Probe::On, None);
+    for (d, r) in on_device.layers.into_iter().zip(raw.layers) {
+        let d = floats(d);
+        let h = reslab::model::probe::host_layer_stats(&floats(r));
+        for k in 0..5 {
+            assert!((d[k] - h[k]).abs() <= 1e-5 * d[k].abs().max(1.0));
+        }
+        assert_eq!(&d[5..], &h[5..]);
+    }
+}

@@ -59,6 +59,9 @@ pub struct Model {
     pub spec: ValidSpec,
     /// Whether each layer's output feeds a later skip (so the forward pass keeps it).
     keep: Vec<bool>,
+    /// Layer probes hand back the raw outputs for [`probe::host_layer_stats`] instead of
+    /// reducing them with tensor ops; right on the CPU backend, where the host is the device.
+    pub host_reductions: bool,
 }
 
 /// An activation between layers.
@@ -75,6 +78,19 @@ impl Act {
         match self {
             Act::Flat(t) => layer_stats(t.clone()),
             Act::Image(t) => layer_stats(t.clone()),
+        }
+    }
+
+    fn flat_inner(&self) -> Tensor<1> {
+        match self {
+            Act::Flat(t) => {
+                let n = t.shape().num_elements();
+                t.clone().inner().reshape([n])
+            }
+            Act::Image(t) => {
+                let n = t.shape().num_elements();
+                t.clone().inner().reshape([n])
+            }
         }
     }
 
@@ -111,7 +127,8 @@ impl Act {
 /// On-device probe tensors of one forward pass, read back in one transaction.
 #[derive(Debug, Default)]
 pub struct ForwardProbes {
-    /// Per layer `[mean, std, min, max, frac ≤ 0, hist[32]]` of its output (after its skip).
+    /// Per layer `[mean, std, min, max, frac ≤ 0, hist[32]]` of its output (after its skip),
+    /// or, when [`Model::host_reductions`] is set, the output itself, flattened.
     pub layers: Vec<Tensor<1>>,
     /// Per skip `[sum((f_to)²), sum(shortcut²), α]`: the residual branch before scaling, the
     /// shortcut, and the branch scale.
@@ -146,7 +163,12 @@ impl Model {
                 keep[f] = true;
             }
         }
-        Self { net, spec, keep }
+        Self {
+            net,
+            spec,
+            keep,
+            host_reductions: false,
+        }
     }
 
     /// A copy for evaluation: no autodiff, batch norm in inference mode (running statistics).
@@ -155,6 +177,7 @@ impl Model {
             net: self.net.valid(),
             spec: self.spec.clone(),
             keep: self.keep.clone(),
+            host_reductions: self.host_reductions,
         }
     }
 
@@ -240,7 +263,11 @@ impl Model {
                 };
             }
             if probe == Probe::On {
-                probes.layers.push(y.stats());
+                probes.layers.push(if self.host_reductions {
+                    y.flat_inner()
+                } else {
+                    y.stats()
+                });
             }
             if self.keep[i] {
                 kept[i] = Some(y.clone());

@@ -50,3 +50,52 @@ pub fn layer_stats<const D: usize>(x: Tensor<D>) -> Tensor<1> {
 pub fn sum_sq<const D: usize>(x: Tensor<D>) -> Tensor<1> {
     x.inner().square().sum()
 }
+
+/// The same statistics as [`layer_stats`], computed on the host from a tensor's values, in the
+/// same `f32` arithmetic (population std, bins `trunc((x - min) · (32 / width))` clamped to 31,
+/// width floored at `f32::MIN_POSITIVE`).
+///
+/// On the CPU backend the "device" is the host: reading an activation back is a copy, and one
+/// fused loop replaces the dozen tensor ops (each a pass over the data plus dispatch overhead)
+/// that the on-device form needs. The GPU backend keeps the on-device form.
+pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
+    let mut out = [0f32; LAYER_STATS_LEN];
+    if x.is_empty() {
+        return out;
+    }
+    let n = x.len() as f64;
+    let (mut sum, mut min, mut max, mut nonpos) = (0f64, f32::INFINITY, f32::NEG_INFINITY, 0usize);
+    for &v in x {
+        sum += v as f64;
+        min = min.min(v);
+        max = max.max(v);
+        nonpos += usize::from(v <= 0.0);
+    }
+    if x.iter().any(|v| v.is_nan()) {
+        // NaN propagates like the on-device reductions do.
+        out[..5].copy_from_slice(&[f32::NAN; 5]);
+        return out;
+    }
+    let mean = (sum / n) as f32;
+    let var = x
+        .iter()
+        .map(|&v| {
+            let d = (v - mean) as f64;
+            d * d
+        })
+        .sum::<f64>()
+        / n;
+    let width = (max - min).max(f32::MIN_POSITIVE);
+    let scale = (1.0 / width) * HIST_BINS as f32;
+    let hist = &mut out[5..];
+    for &v in x {
+        let b = (((v - min) * scale).min((HIST_BINS - 1) as f32)) as usize;
+        hist[b] += 1.0;
+    }
+    out[0] = mean;
+    out[1] = var.sqrt() as f32;
+    out[2] = min;
+    out[3] = max;
+    out[4] = nonpos as f32 / x.len() as f32;
+    out
+}

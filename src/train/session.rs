@@ -8,7 +8,7 @@ use crate::metrics::{
     ActStats, BnStats, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout, SkipStats,
     StepRecord,
 };
-use crate::model::probe::LAYER_STATS_LEN;
+use crate::model::probe::{LAYER_STATS_LEN, host_layer_stats};
 use crate::model::{Act, Model, Probe, build, input_from_host, param_layout};
 use crate::spec::{TrainConfig, ValidSpec};
 use burn::tensor::activation::log_softmax;
@@ -121,7 +121,8 @@ impl Session {
                 data.task.outputs()
             )));
         }
-        let model = build(spec, &device, config.seed);
+        let mut model = build(spec, &device, config.seed);
+        model.host_reductions = config.device == crate::spec::DeviceChoice::Cpu;
         let layout = RunLayout {
             layers: model.layer_names(),
             batch_norms: model
@@ -203,9 +204,15 @@ impl Session {
             .register(loss.inner())
             .register(correct.unwrap_or_else(|| Tensor::<1>::zeros([1], &inner)))
             .register(cat_or_empty(red.grad_sq, &inner));
+        let raw_layers = self.model.host_reductions;
+        let n_layers = fprobes.layers.len();
         if probe {
+            tx = if raw_layers {
+                fprobes.layers.into_iter().fold(tx, |tx, t| tx.register(t))
+            } else {
+                tx.register(cat_or_empty(fprobes.layers, &inner))
+            };
             tx = tx
-                .register(cat_or_empty(fprobes.layers, &inner))
                 .register(cat_or_empty(fprobes.skips, &inner))
                 .register(cat_or_empty(bn_state, &inner))
                 .register(cat_or_empty(red.weight_sq, &inner))
@@ -230,7 +237,13 @@ impl Session {
             diverged = Some((format!("{} (gradient)", self.layout.params[i]), grad_sq[i]));
         }
         let probe_record = if probe {
-            let layers = data.next().unwrap_or_default();
+            let layers: Vec<f32> = if raw_layers {
+                (0..n_layers)
+                    .flat_map(|_| host_layer_stats(&data.next().unwrap_or_default()))
+                    .collect()
+            } else {
+                data.next().unwrap_or_default()
+            };
             let skips = data.next().unwrap_or_default();
             let bns = data.next().unwrap_or_default();
             let w_sq = data.next().unwrap_or_default();
