@@ -173,7 +173,7 @@ impl Session {
         let b = idx.len();
         gather_x(&self.data.train, &idx, &mut self.batch_x);
         let x = input_from_host(
-            self.batch_x.clone(),
+            std::mem::take(&mut self.batch_x),
             b,
             self.data.sample_shape,
             &self.device,
@@ -358,7 +358,12 @@ impl Session {
         let all: Vec<usize> = (0..split.len).collect();
         for idx in all.chunks(chunk) {
             gather_x(split, idx, &mut buf);
-            let x = input_from_host(buf.clone(), idx.len(), self.data.sample_shape, &device);
+            let x = input_from_host(
+                std::mem::take(&mut buf),
+                idx.len(),
+                self.data.sample_shape,
+                &device,
+            );
             let logits = model.forward(x);
             let (l, c) = loss_and_correct(logits, self.data.task, &split.y, idx, &device);
             loss_sum = loss_sum + l.mul_scalar(idx.len() as f32);
