@@ -59,43 +59,102 @@ pub fn sum_sq<const D: usize>(x: Tensor<D>) -> Tensor<1> {
 /// fused loop replaces the dozen tensor ops (each a pass over the data plus dispatch overhead)
 /// that the on-device form needs. The GPU backend keeps the on-device form.
 pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
+    const L: usize = 8;
     let mut out = [0f32; LAYER_STATS_LEN];
     if x.is_empty() {
         return out;
     }
-    let n = x.len() as f64;
-    let (mut sum, mut min, mut max, mut nonpos) = (0f64, f32::INFINITY, f32::NEG_INFINITY, 0usize);
-    for &v in x {
-        sum += v as f64;
-        min = min.min(v);
-        max = max.max(v);
-        nonpos += usize::from(v <= 0.0);
+    // Pass 1, in 8 independent lanes so that it vectorises: sum, min, max, count ≤ 0. Lane sums
+    // stay short (one value in 8), and are combined in f64.
+    let (mut sum, mut min, mut max, mut nonpos) = (
+        [0f32; L],
+        [f32::INFINITY; L],
+        [f32::NEG_INFINITY; L],
+        [0u32; L],
+    );
+    let chunks = x.chunks_exact(L);
+    let rest = chunks.remainder();
+    let mut sum64 = 0f64;
+    for (k, c) in chunks.enumerate() {
+        for j in 0..L {
+            sum[j] += c[j];
+            min[j] = min[j].min(c[j]);
+            max[j] = max[j].max(c[j]);
+            nonpos[j] += u32::from(c[j] <= 0.0);
+        }
+        // Flush the lane sums now and then to keep their rounding error small.
+        if k % 64 == 63 {
+            sum64 += sum.iter().map(|&v| v as f64).sum::<f64>();
+            sum = [0.0; L];
+        }
     }
-    if x.iter().any(|v| v.is_nan()) {
+    sum64 +=
+        sum.iter().map(|&v| v as f64).sum::<f64>() + rest.iter().map(|&v| v as f64).sum::<f64>();
+    let mut lo = min.iter().chain(rest).fold(f32::INFINITY, |a, &b| a.min(b));
+    let mut hi = max
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let np = nonpos.iter().sum::<u32>() as usize + rest.iter().filter(|&&v| v <= 0.0).count();
+    if sum64.is_nan() {
         // NaN propagates like the on-device reductions do.
         out[..5].copy_from_slice(&[f32::NAN; 5]);
         return out;
     }
-    let mean = (sum / n) as f32;
-    let var = x
-        .iter()
-        .map(|&v| {
-            let d = (v - mean) as f64;
-            d * d
-        })
-        .sum::<f64>()
-        / n;
-    let width = (max - min).max(f32::MIN_POSITIVE);
+    if lo > hi {
+        (lo, hi) = (hi, lo);
+    }
+    let n = x.len() as f64;
+    let mean = (sum64 / n) as f32;
+    // Pass 2: the centred sum of squares.
+    let mut sq = [0f32; L];
+    let mut sq64 = 0f64;
+    let chunks = x.chunks_exact(L);
+    for (k, c) in chunks.enumerate() {
+        for j in 0..L {
+            let d = c[j] - mean;
+            sq[j] += d * d;
+        }
+        if k % 64 == 63 {
+            sq64 += sq.iter().map(|&v| v as f64).sum::<f64>();
+            sq = [0.0; L];
+        }
+    }
+    sq64 += sq.iter().map(|&v| v as f64).sum::<f64>()
+        + rest
+            .iter()
+            .map(|&v| ((v - mean) as f64).powi(2))
+            .sum::<f64>();
+    // Pass 3: the histogram.
+    let width = (hi - lo).max(f32::MIN_POSITIVE);
     let scale = (1.0 / width) * HIST_BINS as f32;
-    let hist = &mut out[5..];
-    for &v in x {
-        let b = (((v - min) * scale).min((HIST_BINS - 1) as f32)) as usize;
-        hist[b] += 1.0;
+    // Four sub-histograms break the store-to-load chain when neighbouring values share a bin;
+    // the mask proves the index in range (the value is already clamped to 0..=31).
+    let bin =
+        |v: f32| (((v - lo) * scale).min((HIST_BINS - 1) as f32) as i32 as usize) & (HIST_BINS - 1);
+    let mut sub = [[0u32; HIST_BINS]; 4];
+    let quads = x.chunks_exact(4);
+    let tail = quads.remainder();
+    for q in quads {
+        sub[0][bin(q[0])] += 1;
+        sub[1][bin(q[1])] += 1;
+        sub[2][bin(q[2])] += 1;
+        sub[3][bin(q[3])] += 1;
+    }
+    for &v in tail {
+        sub[0][bin(v)] += 1;
+    }
+    let mut hist = [0u32; HIST_BINS];
+    for (b, h) in hist.iter_mut().enumerate() {
+        *h = sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
     }
     out[0] = mean;
-    out[1] = var.sqrt() as f32;
-    out[2] = min;
-    out[3] = max;
-    out[4] = nonpos as f32 / x.len() as f32;
+    out[1] = (sq64 / n).sqrt() as f32;
+    out[2] = lo;
+    out[3] = hi;
+    out[4] = np as f32 / x.len() as f32;
+    for (o, h) in out[5..].iter_mut().zip(hist) {
+        *o = h as f32;
+    }
     out
 }
