@@ -164,13 +164,8 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
     };
     validate(&spec).map_err(bad_input)?;
     let (dir, name) = run_dir_and_name(&args.out);
-    let mut run = RunFile::new(
-        &name,
-        spec,
-        config,
-        dataset,
-        environment(config_device(&args.device)),
-    );
+    let env = environment(config.device);
+    let mut run = RunFile::new(&name, spec, config, dataset, env);
     run.notes = args.notes;
     drive(
         run,
@@ -181,10 +176,6 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
             every_secs: args.autosave_secs,
         },
     )
-}
-
-fn config_device(d: &Option<DeviceArg>) -> DeviceChoice {
-    device_choice(*d, DeviceChoice::Cpu)
 }
 
 fn environment(device: DeviceChoice) -> Environment {
