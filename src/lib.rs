@@ -18,3 +18,4 @@ pub mod rng;
 pub mod runfile;
 pub mod spec;
 pub mod train;
+pub mod ui;

@@ -14,14 +14,15 @@ fn main() {
         }
     };
     let Some(command) = cli.command else {
-        // The desktop window is a separate piece of work that has not landed yet; until it does,
-        // the bare command explains what the headless lab can do.
-        use clap::CommandFactory;
-        println!(
-            "reslab: the desktop window is not part of this build yet; everything runs headless.\n\
-             Try: reslab train --preset mlp-res-20 --dataset mnist --steps 400 --out saved_runs/my-run\n"
-        );
-        let _ = Cli::command().print_help();
+        // No subcommand: the desktop lab.
+        if let Err(e) = reslab::ui::run_window() {
+            eprintln!(
+                "error: {e}\n\
+                 The lab needs a display (X11 or Wayland). Everything also runs headless: \
+                 see `reslab --help`, e.g.\n  reslab train --preset mlp-res-20 --dataset mnist --steps 400"
+            );
+            std::process::exit(1);
+        }
         return;
     };
     if let Err(e) = run(command) {

@@ -312,6 +312,7 @@ fn drive(
                 ));
             }
             TrainEvent::Probe(p) => history.push_probe(*p),
+            TrainEvent::Boundary(b) => history.push_boundary(*b),
             TrainEvent::Eval(e) => {
                 history.push_eval(&e);
                 last_val = e.accuracy;

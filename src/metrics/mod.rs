@@ -19,8 +19,8 @@ mod records;
 
 pub use checkpoint::{Checkpoint, NamedTensor};
 pub use records::{
-    ActStats, BnStats, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout, SkipStats,
-    StepRecord,
+    ActStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout,
+    SkipStats, StepRecord,
 };
 
 use serde::{Deserialize, Serialize};
@@ -170,6 +170,9 @@ pub struct History {
     pub latest_probe: Option<ProbeRecord>,
     /// The last step recorded.
     pub last_step: u64,
+    /// The latest decision boundary, for classifiers of 2-D data.
+    #[serde(default)]
+    pub latest_boundary: Option<BoundaryRecord>,
 }
 
 fn median(v: &[f32]) -> f32 {
@@ -315,6 +318,11 @@ impl History {
         }
         self.layout = layout;
         self.latest_probe = Some(r);
+    }
+
+    /// Keeps a decision boundary as the latest one.
+    pub fn push_boundary(&mut self, b: BoundaryRecord) {
+        self.latest_boundary = Some(b);
     }
 
     /// Total number of points over all series.

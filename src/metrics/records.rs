@@ -146,3 +146,24 @@ pub struct EvalRecord {
     #[serde(with = "super::finite::one")]
     pub accuracy: f32,
 }
+
+/// The decision boundary of a classifier on a 2-D dataset: the predicted class on a grid over
+/// the (normalised) input plane, and a sample of training points to draw on top.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoundaryRecord {
+    /// The step after which it was computed.
+    pub step: u64,
+    /// Grid cells per side.
+    pub resolution: usize,
+    /// `[min, max]` of the first input feature over the grid.
+    pub x_range: [f32; 2],
+    /// `[min, max]` of the second input feature over the grid.
+    pub y_range: [f32; 2],
+    /// Predicted class per cell, row-major from `(x_min, y_min)`: `classes[j * resolution + i]`
+    /// is the cell at column `i` (x) and row `j` (y).
+    pub classes: Vec<u8>,
+    /// Training points `[x, y]` (a sample of at most a few hundred).
+    pub points: Vec<[f32; 2]>,
+    /// The class of each point.
+    pub labels: Vec<u8>,
+}

@@ -19,7 +19,7 @@ pub use optim::{Optimizer, SlotState, StepReductions};
 pub use session::{Session, StepOutcome};
 
 use crate::data::{self, DataError};
-use crate::metrics::{Checkpoint, EvalRecord, ProbeRecord, RunLayout, StepRecord};
+use crate::metrics::{BoundaryRecord, Checkpoint, EvalRecord, ProbeRecord, RunLayout, StepRecord};
 use crate::model::{DeviceError, make_device};
 use crate::spec::{ConfigError, DatasetSpec, NetSpec, SpecError, TrainConfig, validate};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,9 +104,19 @@ pub enum TrainEvent {
     /// The run's state, sent when an autosave is due and once more just before `Finished`, so a
     /// consumer can save the run without touching the worker's tensors.
     Snapshot(Box<Checkpoint>),
+    /// The decision boundary of a classifier on 2-D data, every
+    /// [`BOUNDARY_EVERY_PROBES`] probe steps and at the end.
+    Boundary(Box<BoundaryRecord>),
     /// The run could not start or go on.
     Failed(String),
 }
+
+/// A run on 2-D classification data sends a [`TrainEvent::Boundary`] every this many probe
+/// steps (a 64 × 64 grid of forward passes; cheap next to a step of training).
+pub const BOUNDARY_EVERY_PROBES: u64 = 4;
+
+/// Cells per side of the decision-boundary grid.
+pub const BOUNDARY_RESOLUTION: usize = 64;
 
 /// When the worker sends [`TrainEvent::Snapshot`]s during a run (it always sends one at the end).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -136,6 +146,7 @@ pub struct RunRequest {
 #[derive(Debug, Default)]
 struct Control {
     stop: AtomicBool,
+    snapshot: AtomicBool,
     paused: Mutex<bool>,
     wake: Condvar,
 }
@@ -171,6 +182,15 @@ impl RunHandle {
     pub fn stop(&self) {
         self.control.stop.store(true, Ordering::SeqCst);
         self.resume();
+    }
+
+    /// Asks for a [`TrainEvent::Snapshot`] after the current step (also while paused), so a
+    /// consumer can save a run that is still going on.
+    pub fn request_snapshot(&self) {
+        // Set under the lock the worker waits with, so a paused worker cannot miss the wake-up.
+        let _guard = self.control.paused.lock().expect("control lock");
+        self.control.snapshot.store(true, Ordering::SeqCst);
+        self.control.wake.notify_all();
     }
 
     /// The next event, if one is waiting.
@@ -257,6 +277,15 @@ impl Emitter {
     }
 }
 
+/// Checks whether a device can be used, by making it and running a tiny computation on it.
+/// Returns the device in words, or why it cannot be used. For the GPU this can take a second
+/// (adapter discovery), so call it off the UI thread.
+pub fn probe_device(choice: crate::spec::DeviceChoice) -> Result<String, String> {
+    make_device(choice, false)
+        .map(|_| crate::model::describe_device(choice).to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// Starts a run on a worker thread.
 ///
 /// The spec and config are checked here, so a bad one is an immediate error; data loading and
@@ -341,7 +370,13 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
     let reason = loop {
         {
             let mut paused = ctl.paused.lock().expect("control lock");
-            while *paused && !ctl.stop.load(Ordering::SeqCst) {
+            loop {
+                if ctl.snapshot.swap(false, Ordering::SeqCst) {
+                    em.send(TrainEvent::Snapshot(Box::new(s.checkpoint())), true);
+                }
+                if !*paused || ctl.stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 paused = ctl.wake.wait(paused).expect("control lock");
             }
         }
@@ -367,6 +402,13 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
                 true,
             );
             break EndReason::Diverged;
+        }
+        let boundary_due = s.config.probe_every > 0
+            && step.is_multiple_of(s.config.probe_every * BOUNDARY_EVERY_PROBES);
+        if (boundary_due || step == 1 || s.is_done())
+            && let Some(b) = s.decision_boundary(BOUNDARY_RESOLUTION)
+        {
+            em.send(TrainEvent::Boundary(Box::new(b)), false);
         }
         let eval_due = s.config.eval_every > 0 && step.is_multiple_of(s.config.eval_every);
         if eval_due || s.is_done() {

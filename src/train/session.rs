@@ -5,12 +5,12 @@ use super::TrainError;
 use super::optim::{Optimizer, StepReductions};
 use crate::data::{BatchSampler, Dataset, Split, Targets, Task};
 use crate::metrics::{
-    ActStats, BnStats, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout, SkipStats,
-    StepRecord,
+    ActStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout,
+    SkipStats, StepRecord,
 };
 use crate::model::probe::{LAYER_STATS_LEN, host_layer_stats};
 use crate::model::{Act, Model, Probe, build, input_from_host, param_layout};
-use crate::spec::{TrainConfig, ValidSpec};
+use crate::spec::{Shape, TrainConfig, ValidSpec};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 use std::time::Instant;
@@ -392,6 +392,72 @@ impl Session {
                 Task::Regression { .. } => f32::NAN,
             },
         }
+    }
+
+    /// The predicted class on a `resolution × resolution` grid over the input plane, for a
+    /// classifier of 2-D inputs (`None` for any other data). The grid spans the training
+    /// points' range plus a 10 % margin on each side, in the normalised coordinates the network
+    /// sees; BN runs in inference mode.
+    pub fn decision_boundary(&self, resolution: usize) -> Option<BoundaryRecord> {
+        let Task::Classification { classes } = self.data.task else {
+            return None;
+        };
+        if self.data.sample_shape != Shape::Flat(2) || resolution == 0 || classes > 256 {
+            return None;
+        }
+        let split = &self.data.train;
+        let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
+        for p in split.x.chunks_exact(2) {
+            for d in 0..2 {
+                lo[d] = lo[d].min(p[d]);
+                hi[d] = hi[d].max(p[d]);
+            }
+        }
+        if !(lo[0].is_finite() && lo[1].is_finite() && hi[0].is_finite() && hi[1].is_finite()) {
+            return None;
+        }
+        for d in 0..2 {
+            let margin = 0.1 * (hi[d] - lo[d]).max(1e-3);
+            lo[d] -= margin;
+            hi[d] += margin;
+        }
+        let n = resolution;
+        let cell = |d: usize, i: usize| lo[d] + (hi[d] - lo[d]) * (i as f32 + 0.5) / n as f32;
+        let mut grid = Vec::with_capacity(n * n * 2);
+        for j in 0..n {
+            for i in 0..n {
+                grid.push(cell(0, i));
+                grid.push(cell(1, j));
+            }
+        }
+        let device = self.device.clone().inner();
+        let model = self.model.valid();
+        let x = input_from_host(grid, n * n, Shape::Flat(2), &device);
+        let predicted = model.forward(x).argmax(1).into_data();
+        let classes_out: Vec<u8> = predicted
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .ok()?
+            .into_iter()
+            .map(|c| c.clamp(0, 255) as u8)
+            .collect();
+        let Targets::Classes(labels) = &split.y else {
+            return None;
+        };
+        let stride = split.len.div_ceil(400).max(1);
+        let picked: Vec<usize> = (0..split.len).step_by(stride).collect();
+        Some(BoundaryRecord {
+            step: self.step,
+            resolution: n,
+            x_range: [lo[0], hi[0]],
+            y_range: [lo[1], hi[1]],
+            classes: classes_out,
+            points: picked
+                .iter()
+                .map(|&i| [split.x[2 * i], split.x[2 * i + 1]])
+                .collect(),
+            labels: picked.iter().map(|&i| labels[i].min(255) as u8).collect(),
+        })
     }
 
     /// Whether the run has done all its steps.

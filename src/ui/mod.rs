@@ -1,0 +1,37 @@
+//! The desktop lab: an eframe app with a top bar (run control, files, device, status), the
+//! settings on the left, and live panels in the centre.
+//!
+//! The UI thread never waits: training runs on the worker from [`crate::train`], whose events
+//! are drained with a per-frame time budget; loading, saving, file dialogs and the GPU check run
+//! as background jobs ([`jobs`]).
+
+mod app;
+pub mod jobs;
+pub mod panels;
+pub mod plot;
+pub mod runs;
+pub mod settings;
+
+pub use app::{LabApp, Message, Tab};
+
+/// The app id: the window class and the folder where eframe keeps the persisted state.
+pub const APP_ID: &str = "reslab";
+
+/// Opens the lab window and runs it until it is closed.
+pub fn run_window() -> Result<(), String> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1480.0, 920.0])
+            .with_min_inner_size([900.0, 560.0])
+            .with_title("reslab: why do skip connections and batch norm let deep nets train?")
+            .with_app_id(APP_ID)
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        APP_ID,
+        options,
+        Box::new(|cc| Ok(Box::new(LabApp::new(cc)))),
+    )
+    .map_err(|e| format!("the window could not open: {e}"))
+}

@@ -1,0 +1,334 @@
+//! Activations: per-layer output std and mean over training, a layer × step heatmap of the std,
+//! the histogram of one layer at the latest probe, and the dead-ReLU fraction per layer.
+
+use super::{PanelCtx, empty_note, history_key, shown_layers, step_link};
+use crate::metrics::series;
+use crate::ui::plot::{
+    HeatData, HeatTexture, caption, color_legend, depth_color, format_sig, log_axis_label,
+    log10_points,
+};
+use crate::ui::runs::ShownRun;
+use egui::{Color32, ComboBox, Ui};
+use egui_plot::{Bar, BarChart, Line, Plot, PlotImage, PlotPoint};
+use serde::{Deserialize, Serialize};
+
+/// Which statistic the per-layer lines show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LineStat {
+    /// Standard deviation (log axis).
+    Std,
+    /// Mean.
+    Mean,
+}
+
+/// Display options of the activations panel.
+#[derive(Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActivationsPanel {
+    /// Statistic of the per-layer lines.
+    pub stat: LineStat,
+    /// Only the activation layers (else every layer: linear, BN, activation...).
+    pub only_activations: bool,
+    /// The layer whose histogram is shown (by name).
+    pub histogram_layer: String,
+    #[serde(skip)]
+    heat: HeatTexture,
+}
+
+impl Default for ActivationsPanel {
+    fn default() -> Self {
+        Self {
+            stat: LineStat::Std,
+            only_activations: true,
+            histogram_layer: String::new(),
+            heat: HeatTexture::default(),
+        }
+    }
+}
+
+/// Points per line at most; with many layers the budget is shared so a frame stays cheap.
+const POINT_BUDGET: usize = 24_000;
+
+/// Columns of the heatmap at most (probe steps are bucketed by mean of log values).
+pub const HEAT_COLUMNS: usize = 400;
+
+/// A layer × time matrix of one series: row `r` is layer `rows[r]`, columns are equal buckets
+/// of the probe steps; each cell holds the geometric mean of the positive values in it.
+pub fn layer_time_matrix(run: &ShownRun, name: &str, rows: &[String], cols_max: usize) -> HeatData {
+    let h = run.history();
+    let longest = rows
+        .iter()
+        .filter_map(|l| h.get(name, l))
+        .map(|s| s.len())
+        .max()
+        .unwrap_or(0);
+    let cols = longest.min(cols_max);
+    let mut values = vec![f32::NAN; rows.len() * cols];
+    if cols == 0 {
+        return HeatData {
+            values,
+            rows: rows.len(),
+            cols,
+        };
+    }
+    for (r, layer) in rows.iter().enumerate() {
+        let Some(s) = h.get(name, layer) else {
+            continue;
+        };
+        let n = s.len();
+        for c in 0..cols {
+            let lo = c * n / cols;
+            let hi = ((c + 1) * n / cols).max(lo + 1).min(n);
+            let (mut sum, mut k) = (0.0f64, 0u32);
+            for &v in &s.values[lo.min(n)..hi] {
+                if v > 0.0 && v.is_finite() {
+                    sum += (v as f64).ln();
+                    k += 1;
+                }
+            }
+            if k > 0 {
+                values[r * cols + c] = (sum / k as f64).exp() as f32;
+            }
+        }
+    }
+    HeatData {
+        values,
+        rows: rows.len(),
+        cols,
+    }
+}
+
+impl ActivationsPanel {
+    /// Draws the panel.
+    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) {
+        caption(
+            ui,
+            "Per-layer output statistics at probe steps, input (dark) to output (yellow). \
+             Without BN or skips the std drifts with depth; dead ReLUs show as a high fraction ≤ 0.",
+        );
+        let Some(run) = ctx.run else {
+            empty_note(ui, "No run yet.");
+            return;
+        };
+        let layout = &run.history().layout;
+        if layout.layers.is_empty() || run.history().latest_probe.is_none() {
+            empty_note(ui, "Waiting for the first probe…");
+            return;
+        }
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.stat, LineStat::Std, "std");
+            ui.selectable_value(&mut self.stat, LineStat::Mean, "mean");
+            ui.checkbox(&mut self.only_activations, "activation layers only");
+        });
+        let layers = shown_layers(run, self.only_activations);
+        let names: Vec<String> = layers.iter().map(|&i| layout.layers[i].clone()).collect();
+        let sub_h = ((ctx.height - 110.0) / 2.0).max(110.0);
+        let width = ui.available_width();
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.set_width(width * 0.5 - 6.0);
+                self.lines(ui, run, &names, sub_h);
+            });
+            ui.vertical(|ui| {
+                ui.set_width(width * 0.5 - 6.0);
+                self.heatmap(ui, run, &names, sub_h);
+            });
+        });
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.set_width(width * 0.5 - 6.0);
+                self.histogram(ui, run, sub_h);
+            });
+            ui.vertical(|ui| {
+                ui.set_width(width * 0.5 - 6.0);
+                dead_fraction(ui, run, &layers, sub_h);
+            });
+        });
+    }
+
+    fn lines(&mut self, ui: &mut Ui, run: &ShownRun, names: &[String], height: f32) {
+        let h = run.history();
+        let (name, log) = match self.stat {
+            LineStat::Std => (series::ACT_STD, true),
+            LineStat::Mean => (series::ACT_MEAN, false),
+        };
+        let per_line = (POINT_BUDGET / names.len().max(1)).clamp(40, 1500);
+        ui.label(format!(
+            "{} per layer over training",
+            if log { "std (log)" } else { "mean" }
+        ));
+        let n = names.len();
+        let mut plot = Plot::new("act-lines")
+            .height(height)
+            .link_axis(step_link(), [true, false])
+            .link_cursor(step_link(), [true, false])
+            .label_formatter(move |pos| {
+                let (layer, p) = match pos {
+                    egui_plot::HoverPosition::NearDataPoint {
+                        plot_name,
+                        position,
+                        ..
+                    } => (*plot_name, *position),
+                    egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
+                };
+                let y = if log { 10f64.powf(p.y) } else { p.y };
+                Some(format!("{layer}\nstep {:.0}\n{}", p.x, format_sig(y)))
+            });
+        if log {
+            plot = plot.y_axis_formatter(log_axis_label);
+        }
+        plot.show(ui, |p| {
+            for (i, layer) in names.iter().enumerate() {
+                let Some(s) = h.get(name, layer) else {
+                    continue;
+                };
+                let pts = s.decimated(per_line);
+                let pts = if log { log10_points(&pts) } else { pts };
+                p.line(
+                    Line::new(layer.as_str(), pts)
+                        .color(depth_color(i, n))
+                        .width(1.2),
+                );
+            }
+        });
+    }
+
+    fn heatmap(&mut self, ui: &mut Ui, run: &ShownRun, names: &[String], height: f32) {
+        ui.label("std heatmap: layer (top = input) × step, log colour");
+        let key = history_key(run) ^ (names.len() as u64) << 48;
+        let tex = self
+            .heat
+            .get(ui.ctx(), "act-heat", key, || {
+                layer_time_matrix(run, series::ACT_STD, names, HEAT_COLUMNS)
+            })
+            .map(|t| t.id());
+        let Some(tex) = tex else {
+            return;
+        };
+        let range = self.heat.range;
+        let last = run.history().last_step.max(1) as f64;
+        let rows = names.len() as f64;
+        let names_owned: Vec<String> = names.to_vec();
+        ui.horizontal(|ui| {
+            Plot::new("act-heat")
+                .height(height)
+                .width((ui.available_width() - 64.0).max(100.0))
+                .allow_zoom([true, false])
+                .link_axis(step_link(), [true, false])
+                .show_y(false)
+                .y_axis_formatter(|_, _| String::new())
+                .label_formatter(move |pos| {
+                    let p = match pos {
+                        egui_plot::HoverPosition::NearDataPoint { position, .. }
+                        | egui_plot::HoverPosition::Elsewhere { position } => *position,
+                    };
+                    let row = (rows - p.y).floor();
+                    (row >= 0.0 && row < rows)
+                        .then(|| format!("{}\nstep {:.0}", names_owned[row as usize], p.x))
+                })
+                .show(ui, |p| {
+                    p.image(PlotImage::new(
+                        "std",
+                        tex,
+                        PlotPoint::new(last / 2.0, rows / 2.0),
+                        [last as f32, rows as f32],
+                    ));
+                });
+            color_legend(ui, range, height);
+        });
+    }
+
+    fn histogram(&mut self, ui: &mut Ui, run: &ShownRun, height: f32) {
+        let h = run.history();
+        let Some(probe) = &h.latest_probe else {
+            return;
+        };
+        let layers = &h.layout.layers;
+        if !layers.contains(&self.histogram_layer) {
+            // The middle activation layer: deep enough to show what depth does.
+            let acts = shown_layers(run, true);
+            self.histogram_layer = acts
+                .get(acts.len() / 2)
+                .map(|&i| layers[i].clone())
+                .unwrap_or_default();
+        }
+        ui.horizontal(|ui| {
+            ui.label(format!("histogram at step {}:", probe.step));
+            ComboBox::from_id_salt("hist-layer")
+                .selected_text(self.histogram_layer.as_str())
+                .height(300.0)
+                .show_ui(ui, |ui| {
+                    for l in layers {
+                        ui.selectable_value(&mut self.histogram_layer, l.clone(), l.as_str());
+                    }
+                });
+        });
+        let Some(i) = layers.iter().position(|l| *l == self.histogram_layer) else {
+            return;
+        };
+        let Some(a) = probe.layers.get(i) else {
+            return;
+        };
+        let bins = a.hist.len().max(1);
+        let w = if a.max > a.min {
+            (a.max - a.min) as f64 / bins as f64
+        } else {
+            1.0
+        };
+        let bars: Vec<Bar> = a
+            .hist
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| {
+                let lo = a.min as f64 + w * b as f64;
+                Bar::new(lo + w / 2.0, c as f64)
+                    .width(w * 0.95)
+                    .name(format!("[{}, {})", format_sig(lo), format_sig(lo + w)))
+            })
+            .collect();
+        Plot::new("act-hist")
+            .height(height - 24.0)
+            .allow_zoom(false)
+            .allow_drag(false)
+            .show(ui, |p| {
+                p.bar_chart(BarChart::new("count", bars).color(Color32::from_rgb(31, 119, 180)));
+            });
+        ui.label(format!(
+            "mean {}  std {}  min {}  max {}",
+            format_sig(a.mean as f64),
+            format_sig(a.std as f64),
+            format_sig(a.min as f64),
+            format_sig(a.max as f64)
+        ));
+    }
+}
+
+fn dead_fraction(ui: &mut Ui, run: &ShownRun, layers: &[usize], height: f32) {
+    let h = run.history();
+    let Some(probe) = &h.latest_probe else {
+        return;
+    };
+    ui.label("fraction of outputs ≤ 0 per layer (dead ReLUs)");
+    let n = layers.len();
+    let bars: Vec<Bar> = layers
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &i)| {
+            let a = probe.layers.get(i)?;
+            Some(
+                Bar::new(k as f64, a.frac_nonpos as f64)
+                    .width(0.8)
+                    .fill(depth_color(k, n))
+                    .name(h.layout.layers[i].as_str()),
+            )
+        })
+        .collect();
+    Plot::new("act-dead")
+        .height(height)
+        .include_y(0.0)
+        .include_y(1.0)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .x_axis_label("layer (input to output)")
+        .show(ui, |p| p.bar_chart(BarChart::new("fraction ≤ 0", bars)));
+}

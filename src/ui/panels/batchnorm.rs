@@ -1,0 +1,219 @@
+//! BatchNorm: per BN layer, the running mean and running variance per channel over time (a band
+//! of min/median/max across channels plus a few tracked channels), the current per-channel
+//! values as bars, and γ and β.
+
+use super::{PanelCtx, empty_note, step_link};
+use crate::metrics::{BN_TRACKED_CHANNELS, series};
+use crate::ui::plot::{caption, format_sig, run_color};
+use crate::ui::runs::ShownRun;
+use egui::{Color32, ComboBox, Ui};
+use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, Plot};
+use serde::{Deserialize, Serialize};
+
+/// Display options of the BatchNorm panel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatchNormPanel {
+    /// The BN layer shown (by name).
+    pub layer: String,
+}
+
+const MAX_POINTS: usize = 800;
+
+impl BatchNormPanel {
+    /// Draws the panel.
+    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) {
+        caption(
+            ui,
+            "Running mean and variance per channel of one BN layer (band: min–max over channels, \
+             line: median; dashed: tracked channels), and the latest per-channel values, γ and β.",
+        );
+        let Some(run) = ctx.run else {
+            empty_note(ui, "No run yet.");
+            return;
+        };
+        let layout = &run.history().layout;
+        if layout.batch_norms.is_empty() {
+            empty_note(ui, "This network has no BatchNorm layer.");
+            return;
+        }
+        if !layout.batch_norms.contains(&self.layer) {
+            self.layer = layout.batch_norms[layout.batch_norms.len() / 2].clone();
+        }
+        ui.horizontal(|ui| {
+            ui.label("BN layer:");
+            ComboBox::from_id_salt("bn-layer")
+                .selected_text(self.layer.as_str())
+                .height(300.0)
+                .show_ui(ui, |ui| {
+                    for l in &layout.batch_norms {
+                        ui.selectable_value(&mut self.layer, l.clone(), l.as_str());
+                    }
+                });
+            let k = layout
+                .batch_norms
+                .iter()
+                .position(|l| *l == self.layer)
+                .unwrap_or(0);
+            ui.label(format!(
+                "{} channels",
+                layout.batch_norm_channels.get(k).copied().unwrap_or(0)
+            ));
+        });
+        let sub_h = ((ctx.height - 110.0) / 2.0).max(110.0);
+        let width = ui.available_width();
+        ui.horizontal(|ui| {
+            for (title, names, ch, id) in [
+                (
+                    "running mean",
+                    series::BN_MEAN,
+                    series::BN_MEAN_CH,
+                    "bn-mean",
+                ),
+                (
+                    "running variance",
+                    series::BN_VAR,
+                    series::BN_VAR_CH,
+                    "bn-var",
+                ),
+            ] {
+                ui.vertical(|ui| {
+                    ui.set_width(width * 0.5 - 6.0);
+                    ui.label(title);
+                    band_plot(ui, run, &self.layer, names, ch, id, sub_h);
+                });
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.set_width(width * 0.5 - 6.0);
+                self.current_bars(ui, run, sub_h, false);
+            });
+            ui.vertical(|ui| {
+                ui.set_width(width * 0.5 - 6.0);
+                self.current_bars(ui, run, sub_h, true);
+            });
+        });
+    }
+
+    fn current_bars(&self, ui: &mut Ui, run: &ShownRun, height: f32, affine: bool) {
+        let h = run.history();
+        let Some(probe) = &h.latest_probe else {
+            return;
+        };
+        let Some(k) = h.layout.batch_norms.iter().position(|l| *l == self.layer) else {
+            return;
+        };
+        let Some(b) = probe.batch_norms.get(k) else {
+            return;
+        };
+        let (first, second, names) = if affine {
+            (&b.gamma, &b.beta, ["γ", "β"])
+        } else {
+            (
+                &b.running_mean,
+                &b.running_var,
+                ["running mean", "running var"],
+            )
+        };
+        ui.label(if affine {
+            format!("γ and β per channel at step {}", probe.step)
+        } else {
+            format!(
+                "running mean and variance per channel at step {}",
+                probe.step
+            )
+        });
+        let bars = |v: &[f32], offset: f64, color: Color32| -> Vec<Bar> {
+            v.iter()
+                .enumerate()
+                .map(|(c, &x)| {
+                    Bar::new(c as f64 + offset, x as f64)
+                        .width(0.4)
+                        .fill(color)
+                        .name(format!("channel {c}: {}", format_sig(x as f64)))
+                })
+                .collect()
+        };
+        Plot::new(if affine { "bn-affine" } else { "bn-now" })
+            .height(height)
+            .legend(Legend::default())
+            .x_axis_label("channel")
+            .show(ui, |p| {
+                p.bar_chart(
+                    BarChart::new(names[0], bars(first, -0.2, run_color(0))).color(run_color(0)),
+                );
+                p.bar_chart(
+                    BarChart::new(names[1], bars(second, 0.2, run_color(1))).color(run_color(1)),
+                );
+            });
+    }
+}
+
+fn band_plot(
+    ui: &mut Ui,
+    run: &ShownRun,
+    layer: &str,
+    names: [&str; 3],
+    channel_prefix: &str,
+    id: &str,
+    height: f32,
+) {
+    let h = run.history();
+    let lo = h.get(names[0], layer);
+    let med = h.get(names[1], layer);
+    let hi = h.get(names[2], layer);
+    let (Some(lo), Some(med), Some(hi)) = (lo, med, hi) else {
+        empty_note(ui, "Waiting for the first probe…");
+        return;
+    };
+    // The band needs aligned x values, so it is thinned by taking every k-th probe rather than
+    // by min/max decimation.
+    let n = lo.len().min(hi.len());
+    let stride = n.div_ceil(MAX_POINTS).max(1);
+    let idx: Vec<usize> = (0..n)
+        .step_by(stride)
+        .chain((n > 0).then(|| n - 1))
+        .collect();
+    let xs: Vec<f64> = idx.iter().map(|&i| lo.steps[i] as f64).collect();
+    let ymin: Vec<f64> = idx.iter().map(|&i| lo.values[i] as f64).collect();
+    let ymax: Vec<f64> = idx.iter().map(|&i| hi.values[i] as f64).collect();
+    let median = med.decimated(MAX_POINTS);
+    // No legend: it would cover the band; the caption says what is what and hovering names
+    // each line.
+    Plot::new(id)
+        .height(height)
+        .link_axis(step_link(), [true, false])
+        .link_cursor(step_link(), [true, false])
+        .label_formatter(|pos| {
+            let (name, p) = match pos {
+                egui_plot::HoverPosition::NearDataPoint {
+                    plot_name,
+                    position,
+                    ..
+                } => (*plot_name, *position),
+                egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
+            };
+            Some(format!("{name}\nstep {:.0}\n{}", p.x, format_sig(p.y)))
+        })
+        .show(ui, |p| {
+            p.add(
+                FilledArea::new("min–max over channels", &xs, &ymin, &ymax)
+                    .fill_color(Color32::from_rgba_unmultiplied(31, 119, 180, 50)),
+            );
+            p.line(
+                Line::new("median", median)
+                    .color(Color32::from_rgb(31, 119, 180))
+                    .width(2.0),
+            );
+            for c in 0..BN_TRACKED_CHANNELS {
+                if let Some(s) = h.get(&format!("{channel_prefix}{c}"), layer) {
+                    p.line(
+                        Line::new(format!("channel {c}"), s.decimated(MAX_POINTS))
+                            .color(run_color(c + 1))
+                            .style(egui_plot::LineStyle::dashed_loose()),
+                    );
+                }
+            }
+        });
+}

@@ -1,0 +1,249 @@
+//! Gradient flow: per weight tensor the gradient norm at the latest probe as bars on a log
+//! scale from input to output, a tensor × step heatmap, and the update/weight ratio. Vanishing
+//! and exploding gradients are highlighted.
+
+use super::{PanelCtx, empty_note, history_key, step_link};
+use crate::metrics::series;
+use crate::ui::panels::activations::{HEAT_COLUMNS, layer_time_matrix};
+use crate::ui::plot::{HeatTexture, caption, color_legend, format_sig, log_axis_label};
+use crate::ui::runs::ShownRun;
+use egui::{Color32, Ui};
+use egui_plot::{Bar, BarChart, HLine, Plot, PlotImage, PlotPoint};
+use serde::{Deserialize, Serialize};
+
+/// Below this gradient norm a tensor's gradient counts as vanished.
+pub const VANISHING: f32 = 1e-6;
+/// Above this gradient norm (or 100× the median tensor's) a gradient counts as exploding.
+pub const EXPLODING: f32 = 1e3;
+
+/// How a tensor's gradient looks at the latest probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradHealth {
+    /// Neither vanishing nor exploding.
+    Normal,
+    /// Below [`VANISHING`].
+    Vanishing,
+    /// Above [`EXPLODING`], 100× the median, or not finite.
+    Exploding,
+}
+
+/// Classifies gradient norms: vanishing below [`VANISHING`], exploding above [`EXPLODING`] or
+/// above 100× the median norm, or when not finite.
+pub fn classify(norms: &[f32]) -> Vec<GradHealth> {
+    let mut finite: Vec<f32> = norms.iter().copied().filter(|v| v.is_finite()).collect();
+    finite.sort_by(f32::total_cmp);
+    let median = finite.get(finite.len() / 2).copied().unwrap_or(0.0);
+    norms
+        .iter()
+        .map(|&g| {
+            if !g.is_finite() || g > EXPLODING || (median > 0.0 && g > 100.0 * median) {
+                GradHealth::Exploding
+            } else if g < VANISHING {
+                GradHealth::Vanishing
+            } else {
+                GradHealth::Normal
+            }
+        })
+        .collect()
+}
+
+/// Display options of the gradient panel.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GradientsPanel {
+    /// Include biases and BN γ/β (else weight matrices and kernels only).
+    pub all_tensors: bool,
+    #[serde(skip)]
+    heat: HeatTexture,
+}
+
+/// Indices (into the run's tensor list) of the tensors the panel shows.
+pub fn shown_tensors(run: &ShownRun, all: bool) -> Vec<usize> {
+    let params = &run.history().layout.params;
+    let weights: Vec<usize> = params
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| all || is_weight(run, n))
+        .map(|(i, _)| i)
+        .collect();
+    if weights.is_empty() {
+        (0..params.len()).collect()
+    } else {
+        weights
+    }
+}
+
+fn is_weight(run: &ShownRun, tensor: &str) -> bool {
+    // Weight matrices and kernels of Linear/Conv layers; BN's γ is also called `weight`, so
+    // the layer's kind decides.
+    let Some(layer) = tensor.strip_suffix(".weight") else {
+        return false;
+    };
+    run.file
+        .spec
+        .layers
+        .iter()
+        .find(|l| l.name == layer)
+        .is_none_or(|l| l.has_weights() && !matches!(l.op, crate::spec::LayerOp::BatchNorm { .. }))
+}
+
+impl GradientsPanel {
+    /// Draws the panel.
+    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) {
+        caption(
+            ui,
+            "Gradient norm per weight tensor, input to output (log). Red: vanishing (< 1e-6), \
+             orange: exploding (> 1e3 or 100× the median). Residual nets keep early layers' bars tall.",
+        );
+        let Some(run) = ctx.run else {
+            empty_note(ui, "No run yet.");
+            return;
+        };
+        let h = run.history();
+        let Some(probe) = &h.latest_probe else {
+            empty_note(ui, "Waiting for the first probe…");
+            return;
+        };
+        ui.checkbox(&mut self.all_tensors, "also biases and BN γ/β");
+        let shown = shown_tensors(run, self.all_tensors);
+        let names: Vec<String> = shown.iter().map(|&i| h.layout.params[i].clone()).collect();
+        let norms: Vec<f32> = shown
+            .iter()
+            .map(|&i| probe.params.get(i).map_or(f32::NAN, |p| p.grad_norm))
+            .collect();
+        let health = classify(&norms);
+        let vanishing = health
+            .iter()
+            .filter(|&&g| g == GradHealth::Vanishing)
+            .count();
+        let exploding = health
+            .iter()
+            .filter(|&&g| g == GradHealth::Exploding)
+            .count();
+        ui.label(format!(
+            "step {}: {} tensors, {vanishing} vanishing, {exploding} exploding",
+            probe.step,
+            names.len()
+        ));
+        let sub_h = ((ctx.height - 120.0) * 0.6).max(110.0);
+        let ratio_h = ((ctx.height - 120.0) * 0.4).max(80.0);
+        let width = ui.available_width();
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.set_width(width * 0.5 - 6.0);
+                ui.label("gradient norm at the latest probe");
+                let bars: Vec<Bar> = norms
+                    .iter()
+                    .zip(&health)
+                    .zip(&names)
+                    .enumerate()
+                    .map(|(k, ((&g, &hl), name))| {
+                        let color = match hl {
+                            GradHealth::Normal => Color32::from_rgb(31, 119, 180),
+                            GradHealth::Vanishing => Color32::from_rgb(214, 39, 40),
+                            GradHealth::Exploding => Color32::from_rgb(255, 127, 14),
+                        };
+                        // Bars start at 1e-8 so that tiny norms still show as short bars.
+                        let y = if g > 0.0 && g.is_finite() {
+                            (g as f64).log10() + 8.0
+                        } else {
+                            0.0
+                        };
+                        Bar::new(k as f64, y)
+                            .base_offset(-8.0)
+                            .width(0.8)
+                            .fill(color)
+                            .name(format!("{name}: {}", format_sig(g as f64)))
+                    })
+                    .collect();
+                Plot::new("grad-bars")
+                    .height(sub_h)
+                    .y_axis_formatter(log_axis_label)
+                    .x_axis_label("tensor (input to output)")
+                    .allow_drag(false)
+                    .show(ui, |p| {
+                        p.bar_chart(BarChart::new("gradient norm", bars));
+                        p.hline(
+                            HLine::new("vanishing", (VANISHING as f64).log10())
+                                .color(Color32::from_rgb(214, 39, 40)),
+                        );
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.set_width(width * 0.5 - 6.0);
+                self.heatmap(ui, run, &names, sub_h);
+            });
+        });
+        ui.label("update / weight ratio |Δw| / |w| per tensor (≈1e-3 is the usual healthy scale)");
+        let ratio_bars: Vec<Bar> = shown
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let r = probe.params.get(i).map_or(f32::NAN, |p| p.update_ratio);
+                let y = if r > 0.0 && r.is_finite() {
+                    (r as f64).log10() + 8.0
+                } else {
+                    0.0
+                };
+                Bar::new(k as f64, y)
+                    .base_offset(-8.0)
+                    .width(0.8)
+                    .fill(Color32::from_rgb(44, 160, 44))
+                    .name(format!("{}: {}", names[k], format_sig(r as f64)))
+            })
+            .collect();
+        Plot::new("grad-ratio")
+            .height(ratio_h)
+            .y_axis_formatter(log_axis_label)
+            .allow_drag(false)
+            .show(ui, |p| {
+                p.bar_chart(BarChart::new("update/weight", ratio_bars));
+                p.hline(HLine::new("1e-3", -3.0).color(Color32::GRAY));
+            });
+        let _ = series::GRAD_NORM;
+    }
+
+    fn heatmap(&mut self, ui: &mut Ui, run: &ShownRun, names: &[String], height: f32) {
+        ui.label("gradient norm: tensor (top = input) × step, log colour");
+        let key = history_key(run) ^ ((names.len() as u64) << 48);
+        let tex = self
+            .heat
+            .get(ui.ctx(), "grad-heat", key, || {
+                layer_time_matrix(run, series::GRAD_NORM, names, HEAT_COLUMNS)
+            })
+            .map(|t| t.id());
+        let Some(tex) = tex else {
+            return;
+        };
+        let range = self.heat.range;
+        let last = run.history().last_step.max(1) as f64;
+        let rows = names.len() as f64;
+        let names_owned = names.to_vec();
+        ui.horizontal(|ui| {
+            Plot::new("grad-heat")
+                .height(height)
+                .width((ui.available_width() - 64.0).max(100.0))
+                .allow_zoom([true, false])
+                .link_axis(step_link(), [true, false])
+                .y_axis_formatter(|_, _| String::new())
+                .label_formatter(move |pos| {
+                    let p = match pos {
+                        egui_plot::HoverPosition::NearDataPoint { position, .. }
+                        | egui_plot::HoverPosition::Elsewhere { position } => *position,
+                    };
+                    let row = (rows - p.y).floor();
+                    (row >= 0.0 && row < rows)
+                        .then(|| format!("{}\nstep {:.0}", names_owned[row as usize], p.x))
+                })
+                .show(ui, |p| {
+                    p.image(PlotImage::new(
+                        "gradient norm",
+                        tex,
+                        PlotPoint::new(last / 2.0, rows / 2.0),
+                        [last as f32, rows as f32],
+                    ));
+                });
+            color_legend(ui, range, height);
+        });
+    }
+}

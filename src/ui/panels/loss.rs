@@ -1,0 +1,172 @@
+//! Loss & accuracy: training loss (raw and EMA-smoothed), validation loss, and accuracies.
+
+use super::{PanelCtx, empty_note, step_link};
+use crate::metrics::series;
+use crate::ui::plot::{caption, ema, format_sig, log_axis_label, log10_points};
+use egui::{Color32, Ui};
+use egui_plot::{Legend, Line, Plot, Points};
+use serde::{Deserialize, Serialize};
+
+/// Display options of the loss panel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LossPanel {
+    /// EMA weight in [0, 0.99].
+    pub smoothing: f64,
+    /// Loss on a log axis.
+    pub log_y: bool,
+    /// Show the raw training loss under the smoothed one.
+    pub show_raw: bool,
+}
+
+impl Default for LossPanel {
+    fn default() -> Self {
+        Self {
+            smoothing: 0.8,
+            log_y: false,
+            show_raw: true,
+        }
+    }
+}
+
+/// Points shown per curve at most (min/max decimation keeps spikes).
+pub const MAX_POINTS: usize = 1500;
+
+impl LossPanel {
+    /// Draws the panel.
+    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) {
+        caption(
+            ui,
+            "Training loss per step (faint: raw, bold: smoothed) and validation loss. \
+             A deep plain net's curve stalls high; its residual twin's falls.",
+        );
+        ui.horizontal(|ui| {
+            ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.99).text("smoothing"));
+            ui.checkbox(&mut self.log_y, "log y");
+            ui.checkbox(&mut self.show_raw, "raw");
+        });
+        let Some(run) = ctx.run else {
+            empty_note(ui, "No run yet: press Train, or open a run file.");
+            return;
+        };
+        let h = run.history();
+        let loss = h
+            .get(series::LOSS, "")
+            .map(|s| s.decimated(MAX_POINTS))
+            .unwrap_or_default();
+        let val_loss = h
+            .get(series::VAL_LOSS, "")
+            .map(|s| s.decimated(MAX_POINTS))
+            .unwrap_or_default();
+        let acc = h
+            .get(series::ACCURACY, "")
+            .map(|s| s.decimated(MAX_POINTS))
+            .unwrap_or_default();
+        let val_acc = h
+            .get(series::VAL_ACCURACY, "")
+            .map(|s| s.decimated(MAX_POINTS))
+            .unwrap_or_default();
+        ui.label(summary(run));
+        if loss.is_empty() {
+            empty_note(ui, "Waiting for the first step…");
+            return;
+        }
+        let smooth = ema(&loss, self.smoothing);
+        let tf = |p: Vec<[f64; 2]>| if self.log_y { log10_points(&p) } else { p };
+        let log_y = self.log_y;
+        let loss_h = (ctx.height * 0.62).max(120.0);
+        let mut plot = Plot::new("loss-plot")
+            .height(loss_h)
+            .legend(Legend::default())
+            .link_axis(step_link(), [true, false])
+            .link_cursor(step_link(), [true, false])
+            .x_axis_label("step")
+            .label_formatter(move |pos| {
+                let (name, p) = match pos {
+                    egui_plot::HoverPosition::NearDataPoint {
+                        plot_name,
+                        position,
+                        ..
+                    } => (*plot_name, *position),
+                    egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
+                };
+                let y = if log_y { 10f64.powf(p.y) } else { p.y };
+                Some(format!("{name}\nstep {:.0}\nloss {}", p.x, format_sig(y)))
+            });
+        if log_y {
+            plot = plot.y_axis_formatter(log_axis_label);
+        }
+        plot.show(ui, |p| {
+            if self.show_raw {
+                p.line(
+                    Line::new("train (raw)", tf(loss.clone()))
+                        .color(Color32::from_rgba_unmultiplied(31, 119, 180, 70)),
+                );
+            }
+            p.line(
+                Line::new("train (smoothed)", tf(smooth))
+                    .color(Color32::from_rgb(31, 119, 180))
+                    .width(2.0),
+            );
+            if !val_loss.is_empty() {
+                let v = tf(val_loss.clone());
+                p.line(
+                    Line::new("validation", v.clone())
+                        .color(Color32::from_rgb(255, 127, 14))
+                        .width(2.0),
+                );
+                p.points(
+                    Points::new("validation", v)
+                        .color(Color32::from_rgb(255, 127, 14))
+                        .radius(2.5),
+                );
+            }
+        });
+        if acc.iter().any(|p| p[1].is_finite()) {
+            Plot::new("accuracy-plot")
+                .height((ctx.height - loss_h - 70.0).max(80.0))
+                .legend(Legend::default())
+                .link_axis(step_link(), [true, false])
+                .link_cursor(step_link(), [true, false])
+                .include_y(0.0)
+                .include_y(1.0)
+                .label_formatter(|pos| {
+                    let p = match pos {
+                        egui_plot::HoverPosition::NearDataPoint { position, .. }
+                        | egui_plot::HoverPosition::Elsewhere { position } => *position,
+                    };
+                    Some(format!("step {:.0}\naccuracy {:.2}%", p.x, 100.0 * p.y))
+                })
+                .show(ui, |p| {
+                    p.line(
+                        Line::new("train accuracy (smoothed)", ema(&acc, self.smoothing))
+                            .color(Color32::from_rgb(44, 160, 44)),
+                    );
+                    if !val_acc.is_empty() {
+                        p.line(
+                            Line::new("validation accuracy", val_acc.clone())
+                                .color(Color32::from_rgb(214, 39, 40))
+                                .width(2.0),
+                        );
+                    }
+                });
+        }
+    }
+}
+
+/// The latest values in words (also what screen readers and tests read).
+pub fn summary(run: &crate::ui::runs::ShownRun) -> String {
+    let h = run.history();
+    let last = |name: &str| h.get(name, "").and_then(|s| s.last());
+    let mut parts = vec![format!("step {}", h.last_step)];
+    if let Some(l) = last(series::LOSS) {
+        parts.push(format!("train loss {}", format_sig(l as f64)));
+    }
+    if let Some(l) = last(series::VAL_LOSS) {
+        parts.push(format!("validation loss {}", format_sig(l as f64)));
+    }
+    if let Some(a) = last(series::VAL_ACCURACY).filter(|a| a.is_finite()) {
+        parts.push(format!("validation accuracy {:.1}%", 100.0 * a));
+    }
+    parts.join(" · ")
+}

@@ -1,0 +1,210 @@
+//! Drawing helpers shared by the panels: colours by depth, log scales, EMA smoothing,
+//! heatmap textures with a colour legend, and panel captions.
+
+use egui::{Color32, ColorImage, Rect, TextureHandle, TextureOptions, Ui, Vec2, pos2};
+use egui_plot::GridMark;
+use std::ops::RangeInclusive;
+
+/// Viridis anchors, from dark purple (low) to yellow (high).
+const VIRIDIS: [[u8; 3]; 6] = [
+    [68, 1, 84],
+    [65, 68, 135],
+    [42, 120, 142],
+    [34, 168, 132],
+    [122, 209, 81],
+    [253, 231, 37],
+];
+
+/// A colour on the viridis map for `t` in [0, 1] (clamped; NaN is grey).
+pub fn viridis(t: f32) -> Color32 {
+    if t.is_nan() {
+        return Color32::from_gray(110);
+    }
+    let t = t.clamp(0.0, 1.0) * (VIRIDIS.len() - 1) as f32;
+    let i = (t.floor() as usize).min(VIRIDIS.len() - 2);
+    let f = t - i as f32;
+    let mix = |a: u8, b: u8| (a as f32 + (b as f32 - a as f32) * f).round() as u8;
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    Color32::from_rgb(mix(a[0], b[0]), mix(a[1], b[1]), mix(a[2], b[2]))
+}
+
+/// The colour of layer `i` of `n`, input (dark blue) to output (yellow).
+pub fn depth_color(i: usize, n: usize) -> Color32 {
+    viridis(0.05 + 0.9 * i as f32 / (n.max(2) - 1) as f32)
+}
+
+/// A palette of distinct colours for runs in Compare.
+pub fn run_color(i: usize) -> Color32 {
+    const P: [Color32; 8] = [
+        Color32::from_rgb(31, 119, 180),
+        Color32::from_rgb(255, 127, 14),
+        Color32::from_rgb(44, 160, 44),
+        Color32::from_rgb(214, 39, 40),
+        Color32::from_rgb(148, 103, 189),
+        Color32::from_rgb(140, 86, 75),
+        Color32::from_rgb(227, 119, 194),
+        Color32::from_rgb(23, 190, 207),
+    ];
+    P[i % P.len()]
+}
+
+/// Points with `y` replaced by `log10(y)`; non-positive and non-finite values are dropped
+/// (they have no place on a log axis).
+pub fn log10_points(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    points
+        .iter()
+        .filter(|p| p[1] > 0.0 && p[1].is_finite())
+        .map(|p| [p[0], p[1].log10()])
+        .collect()
+}
+
+/// A y-axis formatter for values plotted as log10: a mark at 2 reads `1e2`.
+pub fn log_axis_label(mark: GridMark, _range: &RangeInclusive<f64>) -> String {
+    let v = mark.value;
+    if (v - v.round()).abs() < 1e-6 {
+        format!("1e{}", v.round() as i64)
+    } else {
+        format_sig(10f64.powf(v))
+    }
+}
+
+/// A number with three significant digits, in scientific notation when far from 1.
+pub fn format_sig(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if (1e-3..1e4).contains(&a) {
+        let decimals = (2 - a.log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+/// Exponentially smoothed values, debiased like TensorBoard's smoothing: with weight `w` in
+/// [0, 1), `s_t = w·s_{t−1} + (1 − w)·v_t`, divided by `1 − w^t`. Non-finite values are passed
+/// through and do not disturb the average.
+pub fn ema(points: &[[f64; 2]], w: f64) -> Vec<[f64; 2]> {
+    let w = w.clamp(0.0, 0.999);
+    let mut s = 0.0;
+    let mut k = 0i32;
+    points
+        .iter()
+        .map(|p| {
+            if !p[1].is_finite() {
+                return *p;
+            }
+            k += 1;
+            s = w * s + (1.0 - w) * p[1];
+            [p[0], s / (1.0 - w.powi(k))]
+        })
+        .collect()
+}
+
+/// A panel's one-line caption: what it shows and what to look for.
+pub fn caption(ui: &mut Ui, text: &str) {
+    ui.label(egui::RichText::new(text).small().weak());
+}
+
+/// A colour-mapped matrix uploaded as a texture, rebuilt only when its data changes.
+#[derive(Default)]
+pub struct HeatTexture {
+    key: Option<u64>,
+    texture: Option<TextureHandle>,
+    /// The log10 range the colours span.
+    pub range: (f32, f32),
+}
+
+/// The values of a heatmap: `rows × cols`, row-major, drawn with row 0 at the top.
+pub struct HeatData {
+    /// Values, row-major.
+    pub values: Vec<f32>,
+    /// Rows (layers).
+    pub rows: usize,
+    /// Columns (time buckets).
+    pub cols: usize,
+}
+
+impl HeatTexture {
+    /// The texture for `key`, rebuilt with `make` when the key changed. Values are mapped
+    /// through log10 and coloured between the 5th and 95th percentile of the finite values.
+    pub fn get(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        key: u64,
+        make: impl FnOnce() -> HeatData,
+    ) -> Option<&TextureHandle> {
+        if self.key != Some(key) {
+            self.key = Some(key);
+            let data = make();
+            if data.rows == 0 || data.cols == 0 {
+                self.texture = None;
+                return None;
+            }
+            let logs: Vec<f32> = data
+                .values
+                .iter()
+                .map(|&v| if v > 0.0 { v.log10() } else { f32::NAN })
+                .collect();
+            let mut finite: Vec<f32> = logs.iter().copied().filter(|v| v.is_finite()).collect();
+            finite.sort_by(f32::total_cmp);
+            let (lo, hi) = if finite.is_empty() {
+                (0.0, 1.0)
+            } else {
+                let q = |p: f32| finite[((finite.len() - 1) as f32 * p).round() as usize];
+                let (lo, hi) = (q(0.05), q(0.95));
+                if hi - lo < 1e-3 {
+                    (lo - 0.5, hi + 0.5)
+                } else {
+                    (lo, hi)
+                }
+            };
+            self.range = (lo, hi);
+            let pixels: Vec<Color32> = logs
+                .iter()
+                .map(|&l| viridis((l - lo) / (hi - lo)))
+                .collect();
+            let image = ColorImage::new([data.cols, data.rows], pixels);
+            match &mut self.texture {
+                Some(t) => t.set(image, TextureOptions::NEAREST),
+                None => self.texture = Some(ctx.load_texture(name, image, TextureOptions::NEAREST)),
+            }
+        }
+        self.texture.as_ref()
+    }
+}
+
+/// A vertical colour bar for a log10 range, labelled with powers of ten.
+pub fn color_legend(ui: &mut Ui, range: (f32, f32), height: f32) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(56.0, height), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    let bar = Rect::from_min_size(rect.min, Vec2::new(12.0, rect.height()));
+    let steps = 48;
+    for i in 0..steps {
+        let t0 = i as f32 / steps as f32;
+        let t1 = (i + 1) as f32 / steps as f32;
+        let r = Rect::from_min_max(
+            pos2(bar.left(), bar.bottom() - t1 * bar.height()),
+            pos2(bar.right(), bar.bottom() - t0 * bar.height()),
+        );
+        painter.rect_filled(r, 0.0, viridis(t0));
+    }
+    let (lo, hi) = range;
+    let font = egui::FontId::proportional(10.0);
+    let color = ui.visuals().text_color();
+    for (t, v) in [(0.0, lo), (0.5, 0.5 * (lo + hi)), (1.0, hi)] {
+        let y = bar.bottom() - t * bar.height();
+        painter.text(
+            pos2(
+                bar.right() + 3.0,
+                y.clamp(rect.top() + 5.0, rect.bottom() - 5.0),
+            ),
+            egui::Align2::LEFT_CENTER,
+            format_sig(10f64.powf(v as f64)),
+            font.clone(),
+            color,
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The runs the lab holds: the live one and every opened or finished one. A live run and a
+//! loaded run are the same [`ShownRun`]; the panels cannot tell them apart.
+
+use crate::metrics::{Checkpoint, History, StepRecord};
+use crate::runfile::{Environment, RunFile, RunStatus};
+use crate::train::{EndReason, RunHandle, TrainEvent};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A run shown in the lab.
+pub struct ShownRun {
+    /// Identifies the run in this session.
+    pub id: u64,
+    /// Spec, config, dataset, status and the history.
+    pub file: RunFile,
+    /// The latest weights and optimiser state, when known.
+    pub checkpoint: Option<Box<Checkpoint>>,
+    /// The run file it was loaded from or last saved to.
+    pub path: Option<PathBuf>,
+    /// Whether it changed since it was loaded or saved.
+    pub dirty: bool,
+    /// Shown in Compare.
+    pub compare: bool,
+    /// Colour index in Compare.
+    pub color: usize,
+}
+
+impl ShownRun {
+    /// The history.
+    pub fn history(&self) -> &History {
+        &self.file.history
+    }
+
+    /// A short label: the name and the status.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.file.name, status_word(self.file.status))
+    }
+}
+
+/// A status in one word.
+pub fn status_word(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Running => "running",
+        RunStatus::Finished => "finished",
+        RunStatus::Stopped => "stopped",
+        RunStatus::Diverged => "diverged",
+        RunStatus::Failed => "failed",
+    }
+}
+
+/// What the app must do after events were applied.
+#[derive(Debug, Default, PartialEq)]
+pub struct Applied {
+    /// Events taken.
+    pub events: usize,
+    /// A snapshot arrived (a pending save can go ahead).
+    pub snapshot: bool,
+    /// The run ended.
+    pub finished: bool,
+    /// The run failed with this message.
+    pub failed: Option<String>,
+    /// The run diverged: step, tensor, value.
+    pub diverged: Option<(u64, String, f32)>,
+}
+
+/// A run being trained: the worker's handle and the live status.
+pub struct LiveRun {
+    /// The [`ShownRun`] its events go into.
+    pub run_id: u64,
+    /// The worker.
+    pub handle: RunHandle,
+    /// When it started (wall clock of this session).
+    pub started: Instant,
+    /// Time spent paused so far.
+    pub paused_total: Duration,
+    /// When the current pause began.
+    pub paused_since: Option<Instant>,
+    /// Steps the run will take.
+    pub total_steps: u64,
+    /// The device, in words.
+    pub device: String,
+    /// The latest step record.
+    pub last: Option<StepRecord>,
+    /// Set once the run ended.
+    pub ended: Option<EndReason>,
+}
+
+impl LiveRun {
+    /// A live run for a freshly spawned worker.
+    pub fn new(run_id: u64, handle: RunHandle) -> Self {
+        Self {
+            run_id,
+            handle,
+            started: Instant::now(),
+            paused_total: Duration::ZERO,
+            paused_since: None,
+            total_steps: 0,
+            device: String::new(),
+            last: None,
+            ended: None,
+        }
+    }
+
+    /// Training time so far, pauses excluded.
+    pub fn elapsed(&self) -> Duration {
+        let paused = self.paused_total + self.paused_since.map_or(Duration::ZERO, |t| t.elapsed());
+        self.started.elapsed().saturating_sub(paused)
+    }
+
+    /// Pauses the worker.
+    pub fn pause(&mut self) {
+        if self.paused_since.is_none() && self.ended.is_none() {
+            self.handle.pause();
+            self.paused_since = Some(Instant::now());
+        }
+    }
+
+    /// Resumes the worker.
+    pub fn resume(&mut self) {
+        if let Some(t) = self.paused_since.take() {
+            self.paused_total += t.elapsed();
+        }
+        self.handle.resume();
+    }
+
+    /// Whether the run is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused_since.is_some()
+    }
+
+    /// Takes waiting events for at most `budget` and applies them to `run`.
+    pub fn apply_events(&mut self, run: &mut ShownRun, budget: Duration) -> Applied {
+        let events = self.handle.drain(budget);
+        let mut out = Applied {
+            events: events.len(),
+            ..Applied::default()
+        };
+        for e in events {
+            apply(self, run, e, &mut out);
+        }
+        out
+    }
+}
+
+fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applied) {
+    let h = &mut run.file.history;
+    match e {
+        TrainEvent::Started {
+            layout,
+            total_steps,
+            device,
+            ..
+        } => {
+            if h.layout.layers.is_empty() {
+                h.layout = layout;
+            }
+            live.total_steps = total_steps;
+            live.device = device.clone();
+            run.file.environment.device = device;
+        }
+        TrainEvent::Step(r) => {
+            h.push_step(&r);
+            live.last = Some(r);
+            run.dirty = true;
+        }
+        TrainEvent::Probe(p) => h.push_probe(*p),
+        TrainEvent::Eval(r) => h.push_eval(&r),
+        TrainEvent::Boundary(b) => h.push_boundary(*b),
+        TrainEvent::Diverged {
+            step,
+            tensor,
+            value,
+        } => {
+            run.file.status = RunStatus::Diverged;
+            out.diverged = Some((step, tensor, value));
+        }
+        TrainEvent::Snapshot(ck) => {
+            run.file.progress.step = ck.step;
+            run.file.progress.optimizer_steps = ck.optimizer_steps;
+            run.checkpoint = Some(ck);
+            out.snapshot = true;
+        }
+        TrainEvent::Finished { reason, .. } => {
+            run.file.status = match reason {
+                EndReason::Completed => RunStatus::Finished,
+                EndReason::Stopped => RunStatus::Stopped,
+                EndReason::Diverged => RunStatus::Diverged,
+            };
+            live.ended = Some(reason);
+            if let Some(t) = live.paused_since.take() {
+                live.paused_total += t.elapsed();
+            }
+            out.finished = true;
+        }
+        TrainEvent::Failed(msg) => {
+            run.file.status = RunStatus::Failed;
+            live.ended = Some(EndReason::Stopped);
+            out.failed = Some(msg);
+            out.finished = true;
+        }
+    }
+}
+
+/// The environment record for a run started in the app.
+pub fn environment(device: crate::spec::DeviceChoice) -> Environment {
+    Environment {
+        backend: match device {
+            crate::spec::DeviceChoice::Cpu => "flex".into(),
+            crate::spec::DeviceChoice::Gpu => "wgpu".into(),
+        },
+        device: String::new(),
+        reslab_version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC, for run names.
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}

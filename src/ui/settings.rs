@@ -1,0 +1,628 @@
+//! The left side: the network (preset picker; the designer edits the same spec), the dataset
+//! and every training setting, with sensible ranges. Everything here is persisted between
+//! launches.
+
+use crate::spec::{
+    Activation, BranchScale, DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec,
+    OptimizerSpec, PresetOptions, Schedule, Shortcut, TrainConfig, preset, validate,
+};
+use egui::{ComboBox, DragValue, Slider, Ui};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Preset families the picker offers.
+pub const FAMILIES: &[(&str, &str)] = &[
+    ("mlp-plain", "MLP, plain"),
+    ("mlp-res", "MLP, residual"),
+    ("cifar-plain", "CNN, plain (He et al. CIFAR)"),
+    ("cifar-resnet", "CNN, ResNet (He et al. CIFAR)"),
+    ("preact-resnet", "CNN, pre-activation ResNet"),
+];
+
+/// The network as chosen on the left: a preset and its options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetChoice {
+    /// Preset family, e.g. `mlp-res`.
+    pub family: String,
+    /// MLP: hidden blocks; CNN: blocks per stage n (depth 6n + 2).
+    pub depth: usize,
+    /// MLP width.
+    pub width: usize,
+    /// BatchNorm in the blocks.
+    pub batch_norm: bool,
+    /// Shortcut where shapes change (CNN presets).
+    pub shortcut: Shortcut,
+    /// Branch scale α.
+    pub scale: BranchScale,
+    /// Activation function.
+    pub activation: Activation,
+}
+
+impl Default for NetChoice {
+    fn default() -> Self {
+        Self {
+            family: "mlp-res".into(),
+            depth: 20,
+            width: 64,
+            batch_norm: true,
+            shortcut: Shortcut::ZeroPad,
+            scale: BranchScale::default(),
+            activation: Activation::Relu,
+        }
+    }
+}
+
+impl NetChoice {
+    /// Whether the family is an MLP.
+    pub fn is_mlp(&self) -> bool {
+        self.family.starts_with("mlp")
+    }
+
+    /// The preset name, e.g. `mlp-res-20` or `cifar-resnet-20`.
+    pub fn preset_name(&self) -> String {
+        if self.is_mlp() {
+            format!("{}-{}", self.family, self.depth)
+        } else {
+            format!("{}-{}", self.family, 6 * self.depth + 2)
+        }
+    }
+
+    /// Builds the spec for a dataset's input and output sizes.
+    pub fn build(&self, dataset: &DatasetSpec) -> Result<NetSpec, String> {
+        let (input, classes) = dataset.expected_io();
+        let opts = PresetOptions {
+            input: Some(input),
+            classes,
+            width: self.width,
+            batch_norm: self.batch_norm,
+            shortcut: self.shortcut,
+            scale: self.scale,
+            activation: self.activation,
+        };
+        preset(&self.preset_name(), &opts).map_err(|e| e.to_string())
+    }
+}
+
+/// Everything on the left side, persisted between launches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The network choice.
+    pub net: NetChoice,
+    /// The dataset.
+    pub dataset: DatasetSpec,
+    /// The training configuration.
+    pub config: TrainConfig,
+    /// Where runs are saved and listed from.
+    pub runs_dir: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            net: NetChoice::default(),
+            dataset: DatasetSpec::new(DataSource::Mnist10k),
+            config: TrainConfig {
+                duration: Duration::Steps(400),
+                probe_every: 10,
+                eval_every: 50,
+                ..TrainConfig::default()
+            },
+            runs_dir: PathBuf::from("saved_runs"),
+        }
+    }
+}
+
+/// What the left side asks the app to do.
+#[derive(Debug, PartialEq)]
+pub enum SettingsAction {
+    /// Nothing.
+    None,
+    /// The network choice changed: rebuild the spec from the preset.
+    NetChanged,
+    /// Open a folder dialog for the dataset.
+    PickDataFolder,
+    /// Check whether the GPU can be used.
+    CheckGpu,
+}
+
+const DATA_KINDS: &[&str] = &[
+    "MNIST-10k (shipped)",
+    "spirals",
+    "circles",
+    "moons",
+    "xor",
+    "checkerboard",
+    "gaussians",
+    "1-D regression",
+    "MNIST folder",
+    "Fashion-MNIST folder",
+    "CIFAR-10 folder",
+];
+
+fn data_kind(source: &DataSource) -> usize {
+    match source {
+        DataSource::Mnist10k => 0,
+        DataSource::Spirals { .. } => 1,
+        DataSource::Circles { .. } => 2,
+        DataSource::Moons { .. } => 3,
+        DataSource::Xor { .. } => 4,
+        DataSource::Checkerboard { .. } => 5,
+        DataSource::Gaussians { .. } => 6,
+        DataSource::Regression1d { .. } => 7,
+        DataSource::MnistDir { .. } => 8,
+        DataSource::FashionDir { .. } => 9,
+        DataSource::Cifar10Dir { .. } => 10,
+    }
+}
+
+fn folder_of(source: &DataSource) -> PathBuf {
+    match source {
+        DataSource::MnistDir { dir }
+        | DataSource::FashionDir { dir }
+        | DataSource::Cifar10Dir { dir } => dir.clone(),
+        _ => PathBuf::new(),
+    }
+}
+
+fn default_source(kind: usize, dir: PathBuf) -> DataSource {
+    let named = |n: &str| DatasetSpec::from_name(n).map(|d| d.source);
+    match kind {
+        1 => named("spirals"),
+        2 => named("circles"),
+        3 => named("moons"),
+        4 => named("xor"),
+        5 => named("checkerboard"),
+        6 => named("gaussians"),
+        7 => named("regression"),
+        8 => Ok(DataSource::MnistDir { dir }),
+        9 => Ok(DataSource::FashionDir { dir }),
+        10 => Ok(DataSource::Cifar10Dir { dir }),
+        _ => Ok(DataSource::Mnist10k),
+    }
+    .unwrap_or(DataSource::Mnist10k)
+}
+
+/// Availability of the GPU as last checked.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum GpuState {
+    /// Not checked yet.
+    #[default]
+    Unknown,
+    /// Being checked.
+    Checking,
+    /// Usable; the device in words.
+    Available(String),
+    /// Not usable; why.
+    Unavailable(String),
+}
+
+impl Settings {
+    /// Draws the left side. `locked` greys everything out while a run trains (a run keeps the
+    /// settings it started with).
+    pub fn ui(&mut self, ui: &mut Ui, gpu: &GpuState, spec_summary: &str) -> SettingsAction {
+        let mut action = SettingsAction::None;
+        ui.heading("Network");
+        if self.net_ui(ui) {
+            action = SettingsAction::NetChanged;
+        }
+        ui.label(spec_summary);
+        ui.separator();
+        ui.heading("Dataset");
+        match self.dataset_ui(ui) {
+            (true, _) => action = SettingsAction::NetChanged,
+            (_, true) => action = SettingsAction::PickDataFolder,
+            _ => {}
+        }
+        ui.separator();
+        ui.heading("Training");
+        if self.config_ui(ui, gpu) {
+            action = SettingsAction::CheckGpu;
+        }
+        action
+    }
+
+    fn net_ui(&mut self, ui: &mut Ui) -> bool {
+        let before = self.net.clone();
+        let n = &mut self.net;
+        egui::Grid::new("net-grid").num_columns(2).show(ui, |ui| {
+            ui.label("Preset");
+            let label = FAMILIES
+                .iter()
+                .find(|(f, _)| *f == n.family)
+                .map_or(n.family.as_str(), |(_, l)| l);
+            ComboBox::from_id_salt("family")
+                .selected_text(label)
+                .show_ui(ui, |ui| {
+                    for (f, l) in FAMILIES {
+                        ui.selectable_value(&mut n.family, f.to_string(), *l);
+                    }
+                });
+            ui.end_row();
+            if n.is_mlp() {
+                ui.label("Hidden blocks");
+                ui.add(DragValue::new(&mut n.depth).range(1..=200));
+                ui.end_row();
+                ui.label("Width");
+                ui.add(DragValue::new(&mut n.width).range(2..=2048));
+                ui.end_row();
+            } else {
+                ui.label("Blocks per stage n");
+                ui.add(DragValue::new(&mut n.depth).range(1..=50))
+                    .on_hover_text(
+                        "depth = 6n + 2: n = 3 gives 20 layers, 9 gives 56, 18 gives 110",
+                    );
+                ui.end_row();
+                ui.label("Shortcut (stage change)");
+                ComboBox::from_id_salt("shortcut")
+                    .selected_text(shortcut_label(n.shortcut))
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut n.shortcut, Shortcut::ZeroPad, "zero-pad (A)");
+                        ui.selectable_value(
+                            &mut n.shortcut,
+                            Shortcut::Projection { batch_norm: true },
+                            "1×1 projection + BN (B)",
+                        );
+                    });
+                ui.end_row();
+            }
+            ui.label("BatchNorm");
+            ui.checkbox(&mut n.batch_norm, "in every block");
+            ui.end_row();
+            ui.label("Activation");
+            ComboBox::from_id_salt("activation")
+                .selected_text(format!("{:?}", n.activation))
+                .show_ui(ui, |ui| {
+                    for a in [
+                        Activation::Relu,
+                        Activation::Tanh,
+                        Activation::Sigmoid,
+                        Activation::Gelu,
+                        Activation::Identity,
+                    ] {
+                        ui.selectable_value(&mut n.activation, a, format!("{a:?}"));
+                    }
+                });
+            ui.end_row();
+            if n.family != "mlp-plain" && n.family != "cifar-plain" {
+                ui.label("Branch scale α");
+                ui.horizontal(|ui| {
+                    ui.add(
+                        DragValue::new(&mut n.scale.value)
+                            .range(0.0..=4.0)
+                            .speed(0.01),
+                    );
+                    ui.checkbox(&mut n.scale.learnable, "learnable")
+                        .on_hover_text("learnable from α = 0 is SkipInit (De & Smith 2020)");
+                });
+                ui.end_row();
+            }
+        });
+        self.net != before
+    }
+
+    /// Returns (dataset changed, browse clicked).
+    fn dataset_ui(&mut self, ui: &mut Ui) -> (bool, bool) {
+        let before = self.dataset.clone();
+        let mut browse = false;
+        let kind = data_kind(&self.dataset.source);
+        let mut new_kind = kind;
+        ComboBox::from_id_salt("dataset")
+            .selected_text(DATA_KINDS[kind])
+            .show_ui(ui, |ui| {
+                for (i, k) in DATA_KINDS.iter().enumerate() {
+                    ui.selectable_value(&mut new_kind, i, *k);
+                }
+            });
+        if new_kind != kind {
+            self.dataset.source = default_source(new_kind, folder_of(&self.dataset.source));
+        }
+        egui::Grid::new("data-grid").num_columns(2).show(ui, |ui| {
+            let samples_ui = |ui: &mut Ui, s: &mut usize| {
+                ui.label("Samples");
+                ui.add(DragValue::new(s).range(20..=200_000).speed(10));
+                ui.end_row();
+            };
+            let noise_ui = |ui: &mut Ui, n: &mut f32| {
+                ui.label("Noise");
+                ui.add(Slider::new(n, 0.0..=1.0));
+                ui.end_row();
+            };
+            match &mut self.dataset.source {
+                DataSource::Spirals {
+                    samples,
+                    classes,
+                    noise,
+                } => {
+                    samples_ui(ui, samples);
+                    ui.label("Arms");
+                    ui.add(DragValue::new(classes).range(2..=8));
+                    ui.end_row();
+                    noise_ui(ui, noise);
+                }
+                DataSource::Circles { samples, noise }
+                | DataSource::Moons { samples, noise }
+                | DataSource::Xor { samples, noise }
+                | DataSource::Regression1d { samples, noise } => {
+                    samples_ui(ui, samples);
+                    noise_ui(ui, noise);
+                }
+                DataSource::Checkerboard {
+                    samples,
+                    tiles,
+                    noise,
+                } => {
+                    samples_ui(ui, samples);
+                    ui.label("Tiles per side");
+                    ui.add(DragValue::new(tiles).range(2..=12));
+                    ui.end_row();
+                    noise_ui(ui, noise);
+                }
+                DataSource::Gaussians {
+                    samples,
+                    classes,
+                    dim,
+                    spread,
+                } => {
+                    samples_ui(ui, samples);
+                    ui.label("Classes");
+                    ui.add(DragValue::new(classes).range(2..=50));
+                    ui.end_row();
+                    ui.label("Dimensions");
+                    ui.add(DragValue::new(dim).range(1..=1024));
+                    ui.end_row();
+                    ui.label("Spread");
+                    ui.add(Slider::new(spread, 0.05..=5.0));
+                    ui.end_row();
+                }
+                DataSource::Mnist10k => {}
+                DataSource::MnistDir { dir }
+                | DataSource::FashionDir { dir }
+                | DataSource::Cifar10Dir { dir } => {
+                    ui.label("Folder");
+                    let mut text = dir.display().to_string();
+                    ui.horizontal(|ui| {
+                        if ui
+                            .add(egui::TextEdit::singleline(&mut text).desired_width(130.0))
+                            .changed()
+                        {
+                            *dir = PathBuf::from(text.trim());
+                        }
+                        browse = ui.button("Browse…").clicked();
+                    });
+                    ui.end_row();
+                }
+            }
+            ui.label("Validation share");
+            ui.add(Slider::new(
+                &mut self.dataset.validation_fraction,
+                0.05..=0.5,
+            ));
+            ui.end_row();
+            ui.label("Split seed");
+            ui.add(DragValue::new(&mut self.dataset.seed));
+            ui.end_row();
+        });
+        (self.dataset != before, browse)
+    }
+
+    /// Returns whether the GPU should be checked.
+    fn config_ui(&mut self, ui: &mut Ui, gpu: &GpuState) -> bool {
+        let c = &mut self.config;
+        let mut check_gpu = false;
+        egui::Grid::new("config-grid")
+            .num_columns(2)
+            .show(ui, |ui| {
+                ui.label("Optimizer");
+                let current = match c.optimizer {
+                    OptimizerSpec::Sgd { .. } => 0,
+                    OptimizerSpec::Adam { .. } => 1,
+                    OptimizerSpec::AdamW { .. } => 2,
+                };
+                let mut pick = current;
+                ComboBox::from_id_salt("optimizer")
+                    .selected_text(["SGD + momentum", "Adam", "AdamW"][current])
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut pick, 0, "SGD + momentum");
+                        ui.selectable_value(&mut pick, 1, "Adam");
+                        ui.selectable_value(&mut pick, 2, "AdamW");
+                    });
+                if pick != current {
+                    c.optimizer = match pick {
+                        0 => OptimizerSpec::Sgd {
+                            momentum: 0.9,
+                            nesterov: false,
+                        },
+                        1 => OptimizerSpec::adam(),
+                        _ => OptimizerSpec::adamw(),
+                    };
+                }
+                ui.end_row();
+                match &mut c.optimizer {
+                    OptimizerSpec::Sgd { momentum, nesterov } => {
+                        ui.label("Momentum");
+                        ui.horizontal(|ui| {
+                            ui.add(DragValue::new(momentum).range(0.0..=0.999).speed(0.01));
+                            ui.checkbox(nesterov, "Nesterov");
+                        });
+                        ui.end_row();
+                    }
+                    OptimizerSpec::Adam { beta1, beta2, .. }
+                    | OptimizerSpec::AdamW { beta1, beta2, .. } => {
+                        ui.label("β1, β2");
+                        ui.horizontal(|ui| {
+                            ui.add(DragValue::new(beta1).range(0.0..=0.999).speed(0.01));
+                            ui.add(DragValue::new(beta2).range(0.0..=0.99999).speed(0.001));
+                        });
+                        ui.end_row();
+                    }
+                }
+                ui.label("Learning rate");
+                ui.add(
+                    Slider::new(&mut c.lr, 1e-5..=2.0)
+                        .logarithmic(true)
+                        .custom_formatter(|v, _| format!("{v:.2e}")),
+                );
+                ui.end_row();
+                ui.label("Schedule");
+                let current = match c.schedule {
+                    Schedule::Constant => 0,
+                    Schedule::Step { .. } => 1,
+                    Schedule::Cosine { .. } => 2,
+                };
+                let mut pick = current;
+                ComboBox::from_id_salt("schedule")
+                    .selected_text(["constant", "step", "cosine"][current])
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut pick, 0, "constant");
+                        ui.selectable_value(&mut pick, 1, "step");
+                        ui.selectable_value(&mut pick, 2, "cosine");
+                    });
+                if pick != current {
+                    c.schedule = match pick {
+                        0 => Schedule::Constant,
+                        1 => Schedule::Step {
+                            every: 1000,
+                            gamma: 0.1,
+                        },
+                        _ => Schedule::Cosine {
+                            final_fraction: 0.0,
+                        },
+                    };
+                }
+                ui.end_row();
+                match &mut c.schedule {
+                    Schedule::Constant => {}
+                    Schedule::Step { every, gamma } => {
+                        ui.label("Every, ×");
+                        ui.horizontal(|ui| {
+                            ui.add(DragValue::new(every).range(1..=1_000_000));
+                            ui.add(DragValue::new(gamma).range(0.001..=1.0).speed(0.01));
+                        });
+                        ui.end_row();
+                    }
+                    Schedule::Cosine { final_fraction } => {
+                        ui.label("Final fraction");
+                        ui.add(Slider::new(final_fraction, 0.0..=1.0));
+                        ui.end_row();
+                    }
+                }
+                ui.label("Warm-up steps");
+                ui.add(DragValue::new(&mut c.warmup_steps).range(0..=100_000));
+                ui.end_row();
+                ui.label("Weight decay");
+                ui.add(
+                    DragValue::new(&mut c.weight_decay)
+                        .range(0.0..=0.1)
+                        .speed(1e-5),
+                );
+                ui.end_row();
+                ui.label("Batch size");
+                ui.add(DragValue::new(&mut c.batch_size).range(1..=4096));
+                ui.end_row();
+                ui.label("Duration");
+                ui.horizontal(|ui| {
+                    let (mut n, mut epochs) = match c.duration {
+                        Duration::Steps(n) => (n, false),
+                        Duration::Epochs(n) => (n, true),
+                    };
+                    ui.add(DragValue::new(&mut n).range(1..=10_000_000));
+                    ComboBox::from_id_salt("duration")
+                        .selected_text(if epochs { "epochs" } else { "steps" })
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(&mut epochs, false, "steps");
+                            ui.selectable_value(&mut epochs, true, "epochs");
+                        });
+                    c.duration = if epochs {
+                        Duration::Epochs(n)
+                    } else {
+                        Duration::Steps(n)
+                    };
+                });
+                ui.end_row();
+                ui.label("Seed");
+                ui.add(DragValue::new(&mut c.seed));
+                ui.end_row();
+                ui.label("Probe every");
+                ui.add(DragValue::new(&mut c.probe_every).range(0..=10_000))
+                    .on_hover_text("steps between probes (activations, BN, gradients); 0 = never");
+                ui.end_row();
+                ui.label("Validate every");
+                ui.add(DragValue::new(&mut c.eval_every).range(0..=100_000))
+                    .on_hover_text("steps between validation passes; 0 = only at the end");
+                ui.end_row();
+                ui.label("Device");
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut c.device, DeviceChoice::Cpu, "CPU");
+                    let gpu_label = match gpu {
+                        GpuState::Available(_) => "GPU ✔",
+                        GpuState::Unavailable(_) => "GPU ✘",
+                        GpuState::Checking => "GPU …",
+                        GpuState::Unknown => "GPU",
+                    };
+                    let r = ui.add_enabled(
+                        !matches!(gpu, GpuState::Unavailable(_)),
+                        egui::Button::selectable(c.device == DeviceChoice::Gpu, gpu_label),
+                    );
+                    let r = match gpu {
+                        GpuState::Available(d) => r.on_hover_text(d.as_str()),
+                        GpuState::Unavailable(why) => r.on_disabled_hover_text(why.as_str()),
+                        GpuState::Checking => r.on_hover_text("checking for a GPU…"),
+                        GpuState::Unknown => r.on_hover_text("click to check for a GPU"),
+                    };
+                    if r.clicked() {
+                        if *gpu == GpuState::Unknown {
+                            check_gpu = true;
+                        }
+                        c.device = DeviceChoice::Gpu;
+                    }
+                });
+                ui.end_row();
+            });
+        if let Err(e) = c.validate() {
+            ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+        }
+        check_gpu
+    }
+}
+
+fn shortcut_label(s: Shortcut) -> &'static str {
+    match s {
+        Shortcut::Identity => "identity",
+        Shortcut::ZeroPad => "zero-pad (A)",
+        Shortcut::Projection { .. } => "1×1 projection (B)",
+    }
+}
+
+/// One line on a spec: layers, parameters, FLOPs, or the validation error.
+pub fn spec_summary(spec: &Result<NetSpec, String>) -> String {
+    match spec {
+        Err(e) => format!("⚠ {e}"),
+        Ok(s) => match validate(s) {
+            Ok(v) => format!(
+                "{}: {} layers, {} skips, {} parameters, {} FLOPs/sample",
+                s.name,
+                s.layers.len(),
+                s.skips.len(),
+                human(v.total_params() as f64),
+                human(v.total_flops() as f64)
+            ),
+            Err(e) => format!("⚠ {e}"),
+        },
+    }
+}
+
+/// 12.3k, 4.5M, 1.2G.
+pub fn human(x: f64) -> String {
+    let a = x.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", x / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}

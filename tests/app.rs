@@ -1,0 +1,238 @@
+//! The desktop lab driven through egui_kittest (no GPU, no display): train, pause, stop, open a
+//! run and read its values from the accessibility tree, survive a broken file, save on close.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use reslab::metrics::series;
+use reslab::runfile::RunStatus;
+use reslab::spec::{DataSource, DatasetSpec, Duration as Steps};
+use reslab::ui::LabApp;
+use reslab::ui::plot::format_sig;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("reslab-app-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn harness(runs_dir: &Path) -> Harness<'static, LabApp> {
+    let dir = runs_dir.to_path_buf();
+    Harness::builder()
+        .with_size([1500.0, 950.0])
+        .with_accessibility_check(false)
+        .allow_missing_glyphs()
+        .with_max_steps(20)
+        .build_eframe(move |cc| LabApp::with_runs_dir(&cc.egui_ctx, dir.clone()))
+}
+
+/// A small, quick network on spirals, so the test trains many steps per second.
+fn small_settings(app: &mut LabApp, steps: u64) {
+    let s = app.settings_mut();
+    s.dataset = DatasetSpec::new(DataSource::Spirals {
+        samples: 600,
+        classes: 2,
+        noise: 0.05,
+    });
+    s.net.family = "mlp-res".into();
+    s.net.depth = 3;
+    s.net.width = 16;
+    s.config.duration = Steps::Steps(steps);
+    s.config.batch_size = 32;
+    s.config.probe_every = 5;
+    s.config.eval_every = 20;
+    app.rebuild_spec();
+}
+
+/// Steps the UI until `done` holds (the worker runs on its own thread meanwhile).
+fn step_until(h: &mut Harness<'static, LabApp>, what: &str, done: impl Fn(&LabApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    h.step();
+}
+
+fn loss_points(app: &LabApp) -> usize {
+    app.shown_run()
+        .and_then(|r| r.history().get(series::LOSS, ""))
+        .map_or(0, |s| s.len())
+}
+
+fn last_step(app: &LabApp) -> u64 {
+    app.shown_run().map_or(0, |r| r.history().last_step)
+}
+
+#[test]
+fn train_fills_the_loss_plot_and_pause_resume_stop_work() {
+    let dir = temp_dir("train");
+    let mut h = harness(&dir);
+    small_settings(h.state_mut(), 100_000);
+    h.step();
+    h.get_by_label("Train").click();
+    step_until(&mut h, "loss points", |a| loss_points(a) >= 20);
+    assert!(h.state().is_training());
+    // The loss panel's summary names the latest values.
+    let last = h
+        .state()
+        .shown_run()
+        .and_then(|r| r.history().get(series::LOSS, "")?.last())
+        .unwrap();
+    assert!(last.is_finite() && last > 0.0, "loss {last}");
+    assert!(h.query_by_label_contains("train loss").is_some());
+    assert!(h.query_by_label_contains("training · step").is_some());
+
+    h.get_by_label("Pause").click();
+    step_until(&mut h, "the pause", |a| a.is_paused());
+    // The worker finishes the step it is in; after that the count stays put.
+    std::thread::sleep(Duration::from_millis(300));
+    h.step();
+    let paused_at = last_step(h.state());
+    std::thread::sleep(Duration::from_millis(400));
+    for _ in 0..5 {
+        h.step();
+    }
+    assert_eq!(
+        last_step(h.state()),
+        paused_at,
+        "steps went on while paused"
+    );
+    assert!(h.query_by_label_contains("paused · step").is_some());
+
+    h.get_by_label("Resume").click();
+    step_until(&mut h, "steps after resuming", |a| {
+        last_step(a) > paused_at + 5
+    });
+
+    h.get_by_label("Stop").click();
+    step_until(&mut h, "the stop", |a| !a.is_training());
+    let run = h.state().shown_run().unwrap();
+    assert_eq!(run.file.status, RunStatus::Stopped);
+    assert!(run.history().last_step < 100_000);
+    assert!(run.checkpoint.is_some(), "a stopped run keeps its weights");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_example_run_opens_and_its_values_are_in_the_accessibility_tree() {
+    let dir = temp_dir("open");
+    let mut h = harness(&dir);
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("saved_runs/mlp-res-20-mnist.reslab.json");
+    let file = reslab::runfile::load(&path).unwrap().run;
+    let mut history = file.history.clone();
+    history.reindex();
+    let loss = history.get(series::LOSS, "").unwrap().last().unwrap();
+    let val = history
+        .get(series::VAL_ACCURACY, "")
+        .unwrap()
+        .last()
+        .unwrap();
+
+    h.state_mut().open(path.clone());
+    step_until(&mut h, "the run to load", |a| a.shown_run().is_some());
+    h.run_steps(3);
+    let app = h.state();
+    assert_eq!(app.runs().len(), 1);
+    assert_eq!(app.shown_run().unwrap().file.name, file.name);
+    assert_eq!(app.shown_run().unwrap().history().last_step, 400);
+    // The values a user sees, found the way a screen reader finds them.
+    h.get_by_label_contains(&format!("train loss {}", format_sig(loss as f64)));
+    h.get_by_label_contains(&format!("validation accuracy {:.1}%", 100.0 * val));
+    assert!(h.query_all_by_label_contains("step 400").count() >= 1);
+    assert!(h.query_by_label_contains("opened").is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_broken_run_file_shows_an_error_and_the_app_keeps_working() {
+    let dir = temp_dir("broken");
+    let broken = dir.join("broken.reslab.json");
+    std::fs::write(
+        &broken,
+        br#"{"format": "reslab-run", "version": 1, "name": "x", "spec": 7"#,
+    )
+    .unwrap();
+    let mut h = harness(&dir);
+    small_settings(h.state_mut(), 30);
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(broken.clone())));
+    h.step();
+    step_until(&mut h, "the error", |a| {
+        a.messages().iter().any(|m| m.error)
+    });
+    let msg = h
+        .state()
+        .messages()
+        .iter()
+        .find(|m| m.error)
+        .unwrap()
+        .clone();
+    assert!(
+        msg.text.contains("broken.reslab.json"),
+        "the error names the file: {}",
+        msg.text
+    );
+    h.get_by_label_contains("could not open");
+    assert!(h.state().runs().is_empty());
+    // Still working: a run trains to its end.
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the run to finish", |a| {
+        a.shown_run()
+            .is_some_and(|r| r.file.status == RunStatus::Finished)
+    });
+    assert_eq!(last_step(h.state()), 30);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn closing_the_window_during_training_saves_the_run() {
+    let dir = temp_dir("close");
+    let mut h = harness(&dir);
+    small_settings(h.state_mut(), 100_000);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "some steps", |a| last_step(a) >= 20);
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.step();
+    step_until(&mut h, "the save", |a| {
+        !a.is_training() && a.jobs_running() == 0 && a.runs().iter().all(|r| !r.dirty)
+    });
+    let saved: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".reslab.json"))
+        .collect();
+    assert_eq!(saved.len(), 1, "one run file in {}", dir.display());
+    let loaded = reslab::runfile::load(&saved[0]).unwrap();
+    assert_eq!(loaded.run.status, RunStatus::Stopped);
+    assert!(loaded.run.history.last_step >= 20);
+    let ck = loaded.checkpoint.expect("weights saved");
+    assert_eq!(ck.step, loaded.run.history.last_step);
+    let _ = std::fs::remove_dir_all(&dir);
+}
