@@ -86,6 +86,7 @@ enum Command {
     SaveAsDialog(u64),
     SaveTo(u64, PathBuf),
     Export(PanelKind),
+    ExportAll,
     Compare(CompareAction),
     PickDataFolder,
     CheckGpu,
@@ -117,9 +118,11 @@ pub struct LabApp {
     close_now: bool,
     path_field: String,
     panel_rects: Vec<Option<Rect>>,
-    shot_tx: Sender<(PanelKind, Arc<ColorImage>)>,
-    shot_rx: Receiver<(PanelKind, Arc<ColorImage>)>,
+    shot_tx: Sender<(Vec<PanelKind>, Arc<ColorImage>)>,
+    shot_rx: Receiver<(Vec<PanelKind>, Arc<ColorImage>)>,
     boundary: BoundaryPanel,
+    export_queue: std::collections::VecDeque<PanelKind>,
+    export_pending: bool,
     commands: Vec<Command>,
     ctx: Option<egui::Context>,
 }
@@ -171,6 +174,8 @@ impl LabApp {
             shot_tx,
             shot_rx,
             boundary: BoundaryPanel::default(),
+            export_queue: std::collections::VecDeque::new(),
+            export_pending: false,
             commands: Vec::new(),
             ctx,
         };
@@ -369,8 +374,11 @@ impl LabApp {
         for r in self.jobs.poll() {
             self.on_job(r);
         }
-        while let Ok((kind, image)) = self.shot_rx.try_recv() {
-            self.export_image(kind, &image);
+        while let Ok((kinds, image)) = self.shot_rx.try_recv() {
+            self.export_pending = false;
+            for kind in kinds {
+                self.export_image(kind, &image);
+            }
         }
     }
 
@@ -471,6 +479,8 @@ impl LabApp {
                 }
             }
             JobResult::Recent(paths) => self.recent = paths,
+            JobResult::Exported(Ok(path)) => self.info(format!("exported {}", path.display())),
+            JobResult::Exported(Err(e)) => self.error(format!("could not export: {e}")),
         }
     }
 
@@ -539,16 +549,11 @@ impl LabApp {
         let path = dir.join(format!("{}-{run}-step{step}.png", kind.slug()));
         self.jobs.run("png", move || {
             let result = write_png(&path, &crop).map(|()| path.clone());
-            JobResult::Saved {
-                run_id: 0,
-                result: result.map_err(|e| format!("{}: {e}", path.display())),
-                then_close: false,
-            }
+            JobResult::Exported(result.map_err(|e| format!("{}: {e}", path.display())))
         });
-        self.saves_in_flight += 1;
     }
 
-    fn run_commands(&mut self, ctx: &egui::Context) {
+    fn run_commands(&mut self) {
         let commands = std::mem::take(&mut self.commands);
         for c in commands {
             match c {
@@ -601,13 +606,10 @@ impl LabApp {
                     )
                 }
                 Command::SaveTo(id, p) => self.save(id, Some(p)),
-                Command::Export(kind) => {
-                    let tx = self.shot_tx.clone();
-                    let c = ctx.clone();
-                    ctx.request_screenshot(move |img| {
-                        let _ = tx.send((kind, img));
-                        c.request_repaint();
-                    });
+                Command::Export(kind) => self.export_queue.push_back(kind),
+                Command::ExportAll => {
+                    let visible = self.state.visible.clone();
+                    self.export_queue.extend(visible);
                 }
                 Command::Compare(a) => match a {
                     CompareAction::None => {}
@@ -631,6 +633,25 @@ impl LabApp {
                 Command::RebuildSpec => self.rebuild_spec(),
             }
         }
+    }
+
+    /// Takes one screenshot for all queued panel pictures; each panel is cropped from it. One
+    /// screenshot is in flight at a time, and panels asked for meanwhile wait for the next.
+    fn next_export(&mut self, ctx: &egui::Context) {
+        if self.export_pending || self.export_queue.is_empty() {
+            return;
+        }
+        let mut kinds: Vec<PanelKind> = self.export_queue.drain(..).collect();
+        kinds.dedup();
+        self.export_pending = true;
+        let tx = self.shot_tx.clone();
+        let c = ctx.clone();
+        ctx.request_screenshot(move |img| {
+            let _ = tx.send((kinds, img));
+            c.request_repaint();
+        });
+        // The picture is taken when this frame is painted; make sure one is.
+        ctx.request_repaint();
     }
 
     fn remove_run(&mut self, id: u64) {
@@ -849,6 +870,13 @@ impl LabApp {
                         self.state.visible.retain(|k| *k != kind);
                     }
                 }
+            }
+            if ui
+                .button("PNG (all)")
+                .on_hover_text("export every visible panel as a PNG picture into exports/")
+                .clicked()
+            {
+                self.commands.push(Command::ExportAll);
             }
             ui.separator();
             ui.label("columns");
@@ -1108,7 +1136,8 @@ impl eframe::App for LabApp {
             );
         }
         self.handle_close(ui);
-        self.run_commands(&ctx);
+        self.run_commands();
+        self.next_export(&ctx);
         // Events left over after the frame budget: come back soon rather than wait for the
         // worker's next wake-up.
         if self
