@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod experiments;
 pub mod metrics;
 pub mod model;
 pub mod rng;
