@@ -101,7 +101,10 @@ fn loss_grad(model: &Model, x: &crate::model::Act, labels: &[i64]) -> (f64, Vec<
     )
 }
 
-fn measure(session: &Session, rng: &mut ChaCha8Rng) -> Point {
+/// The measurements at the session's current parameters. For noisy BN, `next_noise` is a fresh
+/// draw: after a step the layers above see both the lower layers' update and new noise, and
+/// both are the covariate shift that Santurkar et al. inject.
+fn measure(session: &Session, rng: &mut ChaCha8Rng, next_noise: Option<BnNoise>) -> Point {
     let model = util::measuring_copy(&session.model);
     let device = Device::flex().autodiff();
     let split = &session.data.train;
@@ -170,7 +173,10 @@ fn measure(session: &Session, rng: &mut ChaCha8Rng) -> Point {
                 }
             })
             .collect();
-        let m = util::with_params(&model, &updated);
+        let mut m = util::with_params(&model, &updated);
+        if next_noise.is_some() {
+            m.bn_noise = next_noise.clone();
+        }
         let (_, g2) = loss_grad(&m, &x, &labels);
         let (a, b) = (&g[i].data, &g2[i].data);
         let na = a.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
@@ -207,48 +213,57 @@ fn draw_noise(model: &Model, rng: &mut ChaCha8Rng) -> BnNoise {
 
 fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> {
     let mut file = ExperimentFile::new(&EXPERIMENT, opts.settings());
-    let steps: u64 = if opts.quick { 300 } else { 600 };
-    let seed = opts.seed;
+    let steps: u64 = 600;
+    let n_seeds = if opts.quick { 1 } else { 3 };
+    let seeds = util::seeds(opts.seed, n_seeds);
     let (dataset, data) = util::mnist()?;
     let variants = [Variant::NoBn, Variant::Bn, Variant::NoisyBn];
-    let mut points: Vec<Vec<Point>> = Vec::new();
-    let mut trained: Vec<Trained> = Vec::new();
-    for (k, v) in variants.iter().enumerate() {
-        let spec = util::mlp(
-            &format!("mlp-plain-{BLOCKS}"),
-            &dataset,
-            WIDTH,
-            *v != Variant::NoBn,
-        )?;
-        let config = util::sgd_config(steps, seed);
-        let mut measured = Vec::new();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5A_47_0B);
-        let mut noise_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0015_EB17);
-        let noisy = *v == Variant::NoisyBn;
-        let mut hook = |s: &mut Session, _: &mut ExperimentOptions| -> Result<(), ExperimentError> {
-            if noisy {
-                s.model.bn_noise = Some(draw_noise(&s.model, &mut noise_rng));
-            }
-            if s.step.is_multiple_of(EVERY) {
-                measured.push(measure(s, &mut rng));
-            }
-            Ok(())
-        };
-        let t = util::train(
-            &format!("mlp-plain-{BLOCKS} {}-seed{seed}", v.label()),
-            &spec,
-            &config,
-            &dataset,
-            data.clone(),
-            opts,
-            (k as f32 / 3.0, (k + 1) as f32 / 3.0),
-            Some(&mut hook),
-        )?;
-        points.push(measured);
-        trained.push(t);
+    // points[variant][seed], trained[variant][seed]
+    let mut points: Vec<Vec<Vec<Point>>> = vec![Vec::new(); variants.len()];
+    let mut trained: Vec<Vec<Trained>> = variants.iter().map(|_| Vec::new()).collect();
+    let total = (variants.len() * seeds.len()) as f32;
+    let mut done = 0.0;
+    for &seed in &seeds {
+        for (k, v) in variants.iter().enumerate() {
+            let spec = util::mlp(
+                &format!("mlp-plain-{BLOCKS}"),
+                &dataset,
+                WIDTH,
+                *v != Variant::NoBn,
+            )?;
+            let config = util::sgd_config(steps, seed);
+            let mut measured = Vec::new();
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5A_47_0B);
+            let mut noise_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0015_EB17);
+            let noisy = *v == Variant::NoisyBn;
+            let mut hook =
+                |s: &mut Session, _: &mut ExperimentOptions| -> Result<(), ExperimentError> {
+                    if noisy {
+                        s.model.bn_noise = Some(draw_noise(&s.model, &mut noise_rng));
+                    }
+                    if s.step.is_multiple_of(EVERY) {
+                        let next = noisy.then(|| draw_noise(&s.model, &mut rng));
+                        measured.push(measure(s, &mut rng, next));
+                    }
+                    Ok(())
+                };
+            let t = util::train(
+                &format!("mlp-plain-{BLOCKS} {}-seed{seed}", v.label()),
+                &spec,
+                &config,
+                &dataset,
+                data.clone(),
+                opts,
+                (done / total, (done + 1.0) / total),
+                Some(&mut hook),
+            )?;
+            done += 1.0;
+            points[k].push(measured);
+            trained[k].push(t);
+        }
     }
     let mean_of = |k: usize, f: fn(&Point) -> f64| {
-        mean(&points[k].iter().map(f).collect::<Vec<_>>())
+        mean(&points[k].iter().flatten().map(f).collect::<Vec<_>>())
     };
     let range = |k: usize| mean_of(k, |p| p.loss_range);
     let ratio = range(1) / range(0);
@@ -270,12 +285,17 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
         .with("ratio", ratio),
     );
     let acc = |k: usize| {
-        trained[k]
-            .run
-            .history
-            .get(series::VAL_ACCURACY, "")
-            .and_then(|s| s.last())
-            .map_or(f64::NAN, |a| 100.0 * a as f64)
+        let per_seed: Vec<f64> = trained[k]
+            .iter()
+            .map(|t| {
+                t.run
+                    .history
+                    .get(series::VAL_ACCURACY, "")
+                    .and_then(|s| s.last())
+                    .map_or(f64::NAN, |a| 100.0 * a as f64)
+            })
+            .collect();
+        mean(&per_seed)
     };
     file.criteria.push(
         Criterion::new(
@@ -298,7 +318,12 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
             .zip(&points)
             .map(|(v, ps)| LineSeries {
                 name: v.label().into(),
-                points: ps.iter().map(|p| [p.step as f64, f(p)]).collect(),
+                points: (0..ps.iter().map(Vec::len).min().unwrap_or(0))
+                    .map(|i| {
+                        let at: Vec<f64> = ps.iter().map(|p| f(&p[i])).collect();
+                        [ps[0][i].step as f64, mean(&at)]
+                    })
+                    .collect(),
             })
             .collect()
     };
@@ -331,12 +356,12 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
         lines(|p| p.ics_cos),
     ));
     file.figures.push(Figure::lines(
-        "Training loss (10-step moving average)",
+        "Training loss (10-step moving average, first seed)",
         "step",
         "cross-entropy",
         variants
             .iter()
-            .zip(&trained)
+            .zip(trained.iter().map(|t| &t[0]))
             .map(|(v, t)| LineSeries {
                 name: v.label().into(),
                 points: (0..t.losses.len())
@@ -348,7 +373,7 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
     let ics = |k: usize| mean_of(k, |p| p.ics_l2);
     let beta = |k: usize| mean_of(k, |p| p.beta);
     file.notes = format!(
-        "mlp-plain-{BLOCKS} (10 Linear layers, width {WIDTH}, He init) without BN, with BN, and with noisy BN (after each BN, per channel, scale ~ U({}, {}) and shift ~ U(−{NOISE_SHIFT}, {NOISE_SHIFT}), redrawn every step, off at evaluation); MNIST-10k, SGD momentum 0.9, lr 0.05, batch 128, {steps} steps, seed {seed}. Every {EVERY} steps on a fresh batch of {MEASURE_BATCH} (BN in training mode): the loss and gradient at θ − ηg for η in {{0.05, 0.1, 0.2, 0.4}}, and the internal covariate shift of every Linear weight but the first (its gradient before and after the layers below take an SGD step of lr 0.05). Means over the run: β no BN {}, BN {}, noisy BN {}; relative ICS no BN {}, BN {}, noisy BN {}. Quick trains 300 steps instead of 600.",
+        "mlp-plain-{BLOCKS} (10 Linear layers, width {WIDTH}, He init) without BN, with BN, and with noisy BN (after each BN, per channel, scale ~ U({}, {}) and shift ~ U(−{NOISE_SHIFT}, {NOISE_SHIFT}), redrawn every step, off at evaluation); MNIST-10k, SGD momentum 0.9, lr 0.05, batch 128, {steps} steps, {n_seeds} seed(s); curves and criteria are means over the seeds. Every {EVERY} steps on a fresh batch of {MEASURE_BATCH} (BN in training mode): the loss and gradient at θ − ηg for η in {{0.05, 0.1, 0.2, 0.4}}, and the internal covariate shift of every Linear weight but the first (its gradient before and after the layers below take an SGD step of lr 0.05; for noisy BN the second gradient also sees a fresh noise draw, as the next step would). Means over the run: β no BN {}, BN {}, noisy BN {}; relative ICS no BN {}, BN {}, noisy BN {}. Quick uses 1 seed instead of 3.",
         1.0 - NOISE_SCALE,
         1.0 + NOISE_SCALE,
         fmt(beta(0)),
@@ -358,7 +383,7 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
         fmt(ics(1)),
         fmt(ics(2)),
     );
-    for t in trained {
+    for t in trained.into_iter().flatten() {
         file.runs.push(t.run);
     }
     Ok(file)
