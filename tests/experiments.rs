@@ -192,7 +192,11 @@ fn ring_mean_by_hand() {
 fn an_experiment_file_round_trips_nan_and_infinity_and_bad_files_are_named() {
     let e = experiments::find("init-variance").unwrap();
     let mut f = ExperimentFile::new(e, Default::default());
-    f.criteria.push(Criterion::new("c", "m", false).with("nan", f64::NAN).with("inf", f64::INFINITY));
+    f.criteria.push(
+        Criterion::new("c", "m", false)
+            .with("nan", f64::NAN)
+            .with("inf", f64::INFINITY),
+    );
     f.figures.push(Figure::lines(
         "t",
         "x",
@@ -218,9 +222,18 @@ fn an_experiment_file_round_trips_nan_and_infinity_and_bad_files_are_named() {
     // Broken files: an error naming the file, never a panic.
     for (name, bytes) in [
         ("trunc.json", &b"{\"format\": \"reslab-experiment\", "[..]),
-        ("other.json", &b"{\"format\": \"reslab-run\", \"version\": 1}"[..]),
-        ("newer.json", &b"{\"format\": \"reslab-experiment\", \"version\": 9}"[..]),
-        ("field.json", &b"{\"format\": \"reslab-experiment\", \"version\": 1}"[..]),
+        (
+            "other.json",
+            &b"{\"format\": \"reslab-run\", \"version\": 1}"[..],
+        ),
+        (
+            "newer.json",
+            &b"{\"format\": \"reslab-experiment\", \"version\": 9}"[..],
+        ),
+        (
+            "field.json",
+            &b"{\"format\": \"reslab-experiment\", \"version\": 1}"[..],
+        ),
     ] {
         let p = dir.join(name);
         std::fs::write(&p, bytes).unwrap();
@@ -270,19 +283,34 @@ fn a_cancelled_experiment_stops_with_cancelled() {
 fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
     let dir = std::env::temp_dir().join(format!("reslab-exp-cli-{}", std::process::id()));
     let o = Command::new(env!("CARGO_BIN_EXE_reslab"))
-        .args(["experiment", "init-variance", "--quick", "--seed", "0", "--out"])
+        .args([
+            "experiment",
+            "init-variance",
+            "--quick",
+            "--seed",
+            "0",
+            "--out",
+        ])
         .arg(&dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let verdicts: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("PASS") || l.starts_with("FAIL"))
         .collect();
     assert_eq!(verdicts.len(), 4, "{stdout}");
     assert!(verdicts.iter().all(|l| l.starts_with("PASS  ")), "{stdout}");
-    assert!(stdout.contains("log2(MSA_20 / MSA_0) in [18, 22]"), "{stdout}");
+    assert!(
+        stdout.contains("log2(MSA_20 / MSA_0) in [18, 22]"),
+        "{stdout}"
+    );
     let file = dir.join("init-variance.reslab-experiment.json");
     assert!(ExperimentFile::load(&file).unwrap().passed());
 
@@ -292,7 +320,10 @@ fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("shattered-gradients") && stderr.contains("bn-smoothness"), "{stderr}");
+    assert!(
+        stderr.contains("shattered-gradients") && stderr.contains("bn-smoothness"),
+        "{stderr}"
+    );
 
     let o = Command::new(env!("CARGO_BIN_EXE_reslab"))
         .args(["experiment", "--list"])

@@ -124,7 +124,14 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
     for (n, name) in nets.iter().enumerate() {
         let steps = loss_curves[n].iter().map(Vec::len).min().unwrap_or(0);
         let avg: Vec<f64> = (0..steps)
-            .map(|i| mean(&loss_curves[n].iter().map(|c| c[i] as f64).collect::<Vec<_>>()))
+            .map(|i| {
+                mean(
+                    &loss_curves[n]
+                        .iter()
+                        .map(|c| c[i] as f64)
+                        .collect::<Vec<_>>(),
+                )
+            })
             .collect();
         loss_series.push(LineSeries {
             name: name.to_string(),

@@ -332,9 +332,7 @@ impl ExperimentFile {
     fn check(&self) -> Result<(), String> {
         for (i, f) in self.figures.iter().enumerate() {
             match &f.kind {
-                FigureKind::Heatmap {
-                    nx, ny, values, ..
-                } => {
+                FigureKind::Heatmap { nx, ny, values, .. } => {
                     if nx.checked_mul(*ny) != Some(values.len()) {
                         return Err(format!(
                             "figure {i} (\"{}\"): a {nx} × {ny} heatmap needs {} values, it has {}",
@@ -415,7 +413,10 @@ mod num_vec {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
-        v.iter().map(|&x| encode(x)).collect::<Vec<_>>().serialize(s)
+        v.iter()
+            .map(|&x| encode(x))
+            .collect::<Vec<_>>()
+            .serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {

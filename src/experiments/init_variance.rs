@@ -8,9 +8,7 @@ use super::{
     fmt, util,
 };
 use crate::model::{Act, Probe, build};
-use crate::spec::{
-    BranchScale, InputShape, LayerOp, LayerSpec, NetSpec, SkipSpec, validate,
-};
+use crate::spec::{BranchScale, InputShape, LayerOp, LayerSpec, NetSpec, SkipSpec, validate};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -176,7 +174,11 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
         "unnormalised residual: log2(MSA_20 / MSA_0) in [18, 22] on every seed",
         format!(
             "{} (seeds {seed_list})",
-            ratios.iter().map(|&r| fmt(r)).collect::<Vec<_>>().join(", ")
+            ratios
+                .iter()
+                .map(|&r| fmt(r))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         ok,
     );
@@ -191,7 +193,13 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
     file.criteria.push(
         Criterion::new(
             "BN in the branch: branch MSA in [0.8, 1.2] at every block",
-            format!("min {}, max {} over {} blocks × {} seeds", fmt(lo), fmt(hi), BLOCKS, n_seeds),
+            format!(
+                "min {}, max {} over {} blocks × {} seeds",
+                fmt(lo),
+                fmt(hi),
+                BLOCKS,
+                n_seeds
+            ),
             lo >= 0.8 && hi <= 1.2,
         )
         .with("branch MSA min", lo)
@@ -276,7 +284,8 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
 }
 
 fn min_max(v: &[f64]) -> (f64, f64) {
-    v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-        (a.min(x), b.max(x))
-    })
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        })
 }

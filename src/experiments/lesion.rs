@@ -39,10 +39,7 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
     let n_seeds = if opts.quick { 1 } else { 3 };
     let seeds = util::seeds(opts.seed, n_seeds);
     let (dataset, data) = util::mnist()?;
-    let nets = [
-        format!("mlp-res-{BLOCKS}"),
-        format!("mlp-plain-{BLOCKS}"),
-    ];
+    let nets = [format!("mlp-res-{BLOCKS}"), format!("mlp-plain-{BLOCKS}")];
     // drops[net][seed][block] in accuracy points; base[net][seed] in %.
     let mut drops = vec![Vec::new(); 2];
     let mut base = vec![Vec::new(); 2];

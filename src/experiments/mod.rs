@@ -18,8 +18,8 @@ pub mod stats;
 mod util;
 
 pub use file::{
-    BarSeries, Criterion, ExperimentFile, ExperimentFileError, ExperimentSettings, Figure,
-    FigureKind, FORMAT, LineSeries, SUFFIX, VERSION, Value, num,
+    BarSeries, Criterion, ExperimentFile, ExperimentFileError, ExperimentSettings, FORMAT, Figure,
+    FigureKind, LineSeries, SUFFIX, VERSION, Value, num,
 };
 
 use crate::data::DataError;
@@ -117,7 +117,9 @@ pub struct Experiment {
 
 impl std::fmt::Debug for Experiment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Experiment").field("name", &self.name).finish()
+        f.debug_struct("Experiment")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

@@ -108,7 +108,12 @@ fn spec(net: Net, batch_norm: bool) -> NetSpec {
 }
 
 /// `df/dx` at the evenly spaced inputs, BN statistics from one training-mode pass over them.
-fn gradient(net: Net, batch_norm: bool, seed: u64, xs: &[f64]) -> Result<Vec<f64>, ExperimentError> {
+fn gradient(
+    net: Net,
+    batch_norm: bool,
+    seed: u64,
+    xs: &[f64],
+) -> Result<Vec<f64>, ExperimentError> {
     let valid = validate(&spec(net, batch_norm))?;
     let device = Device::flex().autodiff();
     let model = build(&valid, &device, seed);
@@ -177,7 +182,10 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
             format!("R(1) per seed: {}", list(one)),
             one.iter().all(|&r| r > 0.8),
         )
-        .with("1 layer min R(1)", one.iter().copied().fold(f64::INFINITY, f64::min)),
+        .with(
+            "1 layer min R(1)",
+            one.iter().copied().fold(f64::INFINITY, f64::min),
+        ),
     );
     file.criteria.push(
         Criterion::new(

@@ -70,7 +70,11 @@ pub fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 /// BN γ and β) get a zero direction, as Li et al. do. A filter of zero norm in the direction stays
 /// zero.
 pub fn filter_normalize(direction: &mut [f32], weights: &[f32], shape: &[usize]) {
-    assert_eq!(direction.len(), weights.len(), "direction and weights differ");
+    assert_eq!(
+        direction.len(),
+        weights.len(),
+        "direction and weights differ"
+    );
     let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| (x as f64).powi(2)).sum::<f64>().sqrt();
     match *shape {
         [rows, cols] => {
@@ -115,9 +119,11 @@ pub struct Grid {
 impl Grid {
     /// Bilinear interpolation at `(x, y)`, clamped to the grid.
     pub fn interpolate(&self, x: f64, y: f64) -> f64 {
-        let fx = ((x - self.x_range[0]) / (self.x_range[1] - self.x_range[0]) * (self.nx - 1) as f64)
+        let fx = ((x - self.x_range[0]) / (self.x_range[1] - self.x_range[0])
+            * (self.nx - 1) as f64)
             .clamp(0.0, (self.nx - 1) as f64);
-        let fy = ((y - self.y_range[0]) / (self.y_range[1] - self.y_range[0]) * (self.ny - 1) as f64)
+        let fy = ((y - self.y_range[0]) / (self.y_range[1] - self.y_range[0])
+            * (self.ny - 1) as f64)
             .clamp(0.0, (self.ny - 1) as f64);
         let (i0, j0) = (
             (fx.floor() as usize).min(self.nx - 2),

@@ -80,6 +80,7 @@ pub(crate) type StepHook<'a> =
 
 /// Trains `spec` with `config` on `data`, reporting progress from `span.0` to `span.1`, calling
 /// `hook` before every step. Stops early on divergence (recorded in the run's status).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
     name: &str,
     spec: &NetSpec,
@@ -120,7 +121,8 @@ pub(crate) fn train(
             );
         }
     }
-    if !diverged && !(config.eval_every > 0 && session.step.is_multiple_of(config.eval_every)) {
+    let evaluated_last = config.eval_every > 0 && session.step.is_multiple_of(config.eval_every);
+    if !diverged && !evaluated_last {
         history.push_eval(&session.evaluate());
     }
     let mut run = RunFile::new(

@@ -410,12 +410,10 @@ fn add_bn_noise(y: Act, scale: &[f32], shift: &[f32]) -> Act {
     let c = scale.len();
     let t = |v: &[f32]| Tensor::<1>::from_floats(v, &device);
     match y {
-        Act::Flat(a) => {
-            Act::Flat(a * t(scale).reshape([1, c]) + t(shift).reshape([1, c]))
+        Act::Flat(a) => Act::Flat(a * t(scale).reshape([1, c]) + t(shift).reshape([1, c])),
+        Act::Image(a) => {
+            Act::Image(a * t(scale).reshape([1, c, 1, 1]) + t(shift).reshape([1, c, 1, 1]))
         }
-        Act::Image(a) => Act::Image(
-            a * t(scale).reshape([1, c, 1, 1]) + t(shift).reshape([1, c, 1, 1]),
-        ),
     }
 }
 
