@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! { "format": "reslab-experiment", "version": 1, "name": "degradation", "title": "...",
-//!   "citation": "...", "settings": {"quick": true, "seed": 0},
+//!   "citation": "...", "options": {"quick": true, "seed": 0},
 //!   "criteria": [{"name": "...", "measured": "...", "values": [{"name": "...", "value": 1.0}],
 //!                 "passed": true}],
 //!   "figures": [{"title": "...", "x_label": "...", "y_label": "...", "log_y": false,
@@ -204,7 +204,7 @@ pub struct ExperimentFile {
     /// The paper it reproduces.
     pub citation: String,
     /// How it was run.
-    pub settings: ExperimentSettings,
+    pub options: ExperimentSettings,
     /// The paper's claims, checked.
     pub criteria: Vec<Criterion>,
     /// The figure data.
@@ -231,7 +231,7 @@ pub struct ExperimentFileError {
 }
 
 impl ExperimentFile {
-    /// An empty file for an experiment run with `settings`.
+    /// An empty file for an experiment run with `options`.
     pub fn new(experiment: &super::Experiment, settings: ExperimentSettings) -> Self {
         Self {
             format: FORMAT.into(),
@@ -239,7 +239,7 @@ impl ExperimentFile {
             name: experiment.name.into(),
             title: experiment.title.into(),
             citation: experiment.citation.into(),
-            settings,
+            options: settings,
             criteria: Vec::new(),
             figures: Vec::new(),
             runs: Vec::new(),
