@@ -333,3 +333,54 @@ fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("De & Smith 2020"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bn_noise_scales_and_shifts_the_batch_norm_output_per_channel() {
+    use burn::tensor::{Device, Tensor, TensorData};
+    use reslab::model::{Act, BnNoise, build};
+    use reslab::spec::{InputShape, LayerSpec, NetSpec, validate};
+    let spec = NetSpec {
+        name: "bn".into(),
+        input: InputShape::Flat { features: 2 },
+        layers: vec![LayerSpec::batch_norm("bn")],
+        skips: vec![],
+    };
+    let device = Device::flex();
+    // Inference mode: running mean 0, variance 1, so BN is (almost) the identity.
+    let mut model = build(&validate(&spec).unwrap(), &device, 0).valid();
+    let x = || {
+        Act::Flat(Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]),
+            &device,
+        ))
+    };
+    let out = |m: &reslab::model::Model| -> Vec<f32> {
+        m.forward(x()).into_data().try_into_vec_as::<f32>().unwrap()
+    };
+    let plain = out(&model);
+    model.bn_noise = Some(BnNoise {
+        per_layer: vec![Some((vec![2.0, 3.0], vec![1.0, -1.0]))],
+    });
+    let noisy = out(&model);
+    let (scale, shift) = ([2.0, 3.0], [1.0, -1.0]);
+    for (i, (p, n)) in plain.iter().zip(&noisy).enumerate() {
+        let c = i % 2;
+        assert!(
+            (n - (p * scale[c] + shift[c])).abs() < 1e-5,
+            "{plain:?} {noisy:?}"
+        );
+    }
+    // An evaluation copy has no noise.
+    assert!(model.valid().bn_noise.is_none());
+    assert_eq!(out(&model.valid()), plain);
+}
+
+#[test]
+fn experiment_help_has_examples() {
+    let o = Command::new(env!("CARGO_BIN_EXE_reslab"))
+        .args(["experiment", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Example"));
+}
