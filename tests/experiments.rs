@@ -121,6 +121,17 @@ fn mean_square_by_hand() {
 }
 
 #[test]
+fn median_by_hand() {
+    use reslab::experiments::stats::median;
+    assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    // One outlier does not move it: the reason degradation uses it over seeds.
+    assert_eq!(median(&[91.8, 92.0, 75.4, 91.5, 91.9]), 91.8);
+    assert!(median(&[]).is_nan());
+    assert!(median(&[1.0, f64::NAN]).is_nan());
+}
+
+#[test]
 fn autocorrelation_by_hand() {
     // g = [1, 2, 3, 4]: mean 2.5, centred [-1.5, -0.5, 0.5, 1.5], Σc² = 5;
     // R(1) = (0.75 - 0.25 + 0.75) / 5 = 0.25, R(2) = (-0.75 - 0.75) / 5 = -0.3,

@@ -18,6 +18,22 @@ pub fn mean(x: &[f64]) -> f64 {
     x.iter().sum::<f64>() / x.len() as f64
 }
 
+/// The median of a slice (the mean of the two middle values for an even length; NaN when empty
+/// or when any value is NaN).
+pub fn median(x: &[f64]) -> f64 {
+    if x.is_empty() || x.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    let mut s = x.to_vec();
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        0.5 * (s[m - 1] + s[m])
+    }
+}
+
 /// The mean of the last `n` values (all of them when there are fewer).
 pub fn tail_mean(x: &[f32], n: usize) -> f64 {
     let start = x.len().saturating_sub(n);

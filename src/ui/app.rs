@@ -3,6 +3,7 @@
 //! Drawing only collects [`Command`]s; they are carried out after the frame is drawn, so no
 //! destructive action happens half-way through a frame (egui's demo app does the same).
 
+use super::experiments::{ExperimentsAction, ExperimentsTab};
 use super::jobs::{JobResult, Jobs, PickPurpose};
 use super::panels::{
     ActivationsPanel, BatchNormPanel, BoundaryPanel, CompareAction, ComparePanel, GradientsPanel,
@@ -30,6 +31,8 @@ pub enum Tab {
     /// The live panels.
     #[default]
     Lab,
+    /// Reproductions of published figures.
+    Experiments,
 }
 
 /// State kept between launches (eframe persistence).
@@ -45,6 +48,7 @@ struct Persisted {
     batchnorm: BatchNormPanel,
     gradients: GradientsPanel,
     compare: ComparePanel,
+    experiments: ExperimentsTab,
 }
 
 impl Default for Persisted {
@@ -59,6 +63,7 @@ impl Default for Persisted {
             batchnorm: BatchNormPanel::default(),
             gradients: GradientsPanel::default(),
             compare: ComparePanel::default(),
+            experiments: ExperimentsTab::default(),
         }
     }
 }
@@ -140,6 +145,7 @@ impl LabApp {
     /// The app with default settings and runs saved to `runs_dir` (tests use a temporary folder).
     pub fn with_runs_dir(ctx: &egui::Context, runs_dir: PathBuf) -> Self {
         let mut state = Persisted::default();
+        state.experiments.out_dir = runs_dir.join("experiments");
         state.settings.runs_dir = runs_dir;
         Self::with_state(state, Some(ctx.clone()))
     }
@@ -217,6 +223,21 @@ impl LabApp {
     /// Whether the live run is paused.
     pub fn is_paused(&self) -> bool {
         self.live.as_ref().is_some_and(|l| l.is_paused())
+    }
+
+    /// The centre tab shown.
+    pub fn tab(&self) -> Tab {
+        self.state.tab
+    }
+
+    /// The Experiments tab.
+    pub fn experiments(&self) -> &ExperimentsTab {
+        &self.state.experiments
+    }
+
+    /// The Experiments tab, to change its choices (tests use this).
+    pub fn experiments_mut(&mut self) -> &mut ExperimentsTab {
+        &mut self.state.experiments
     }
 
     /// Messages shown in the message bar.
@@ -450,7 +471,7 @@ impl LabApp {
                 }
             }
             JobResult::Picked { purpose, path } => match (purpose, path) {
-                (PickPurpose::Open, Some(p)) => self.jobs.load(p, true),
+                (PickPurpose::Open, Some(p)) => self.commands.push(Command::Open(p)),
                 (PickPurpose::SaveAs(id), Some(p)) => self.commands.push(Command::SaveTo(id, p)),
                 (PickPurpose::DataFolder, Some(p)) => {
                     use crate::spec::DataSource;
@@ -590,7 +611,16 @@ impl LabApp {
                     absolute(&self.state.settings.runs_dir),
                     String::new(),
                 ),
-                Command::Open(p) => self.jobs.load(p, true),
+                Command::Open(p) => {
+                    if p.to_string_lossy().ends_with(crate::experiments::SUFFIX) {
+                        self.state.tab = Tab::Experiments;
+                        if let Some(c) = self.ctx.clone() {
+                            self.state.experiments.open(p, &c);
+                        }
+                    } else {
+                        self.jobs.load(p, true);
+                    }
+                }
                 Command::Save(id) => self.save(id, None),
                 Command::SaveAsDialog(id) => {
                     let name = self
@@ -654,6 +684,28 @@ impl LabApp {
         ctx.request_repaint();
     }
 
+    /// Puts the runs an experiment made into the lab (they are saved inside the experiment
+    /// file, so they do not count as unsaved).
+    fn open_experiment_runs(&mut self) {
+        let Some(file) = self.state.experiments.result().cloned() else {
+            return;
+        };
+        let n = file.runs.len();
+        let mut last = None;
+        for mut run in file.runs {
+            run.history.reindex();
+            last = Some(self.add_run(run, None, None, false));
+        }
+        if last.is_some() {
+            self.shown = last;
+            self.state.tab = Tab::Lab;
+            if !self.state.visible.contains(&PanelKind::Compare) {
+                self.state.visible.push(PanelKind::Compare);
+            }
+            self.info(format!("{n} runs of {} are in Compare", file.name));
+        }
+    }
+
     fn remove_run(&mut self, id: u64) {
         if self
             .live
@@ -678,6 +730,9 @@ impl LabApp {
 
     fn top_bar(&mut self, ui: &mut Ui) {
         ui.horizontal_wrapped(|ui| {
+            ui.selectable_value(&mut self.state.tab, Tab::Lab, "Lab");
+            ui.selectable_value(&mut self.state.tab, Tab::Experiments, "Experiments");
+            ui.separator();
             let training = self.is_training();
             let paused = self.is_paused();
             let blocker = self.train_blocker();
@@ -1114,12 +1169,21 @@ impl eframe::App for LabApp {
         if !self.messages.is_empty() {
             egui::Panel::bottom("messages").show(ui, |ui| self.message_bar(ui));
         }
-        egui::Panel::left("settings")
-            .resizable(true)
-            .default_size(330.0)
-            .min_size(240.0)
-            .show(ui, |ui| self.left_side(ui));
-        egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
+        match self.state.tab {
+            Tab::Lab => {
+                egui::Panel::left("settings")
+                    .resizable(true)
+                    .default_size(330.0)
+                    .min_size(240.0)
+                    .show(ui, |ui| self.left_side(ui));
+                egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
+            }
+            Tab::Experiments => {
+                if self.state.experiments.ui(ui) == ExperimentsAction::OpenRuns {
+                    self.open_experiment_runs();
+                }
+            }
+        }
         if ui.input(|i| !i.raw.hovered_files.is_empty()) {
             let painter = ctx.layer_painter(egui::LayerId::new(
                 egui::Order::Foreground,
