@@ -222,10 +222,11 @@ impl ExperimentsTab {
                     {
                         self.start(ui.ctx());
                     }
-                    if running && ui.button("Cancel").clicked() {
-                        if let Some(r) = &self.running {
-                            r.cancel.store(true, Ordering::SeqCst);
-                        }
+                    if running
+                        && ui.button("Cancel").clicked()
+                        && let Some(r) = &self.running
+                    {
+                        r.cancel.store(true, Ordering::SeqCst);
                     }
                 });
                 if let Some(r) = &self.running {
