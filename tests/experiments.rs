@@ -257,7 +257,7 @@ fn an_experiment_file_round_trips_nan_and_infinity_and_bad_files_are_named() {
 }
 
 #[test]
-fn the_registry_has_six_documented_experiments() {
+fn the_registry_has_the_six_documented_experiments_and_the_cnn_degradation() {
     let names = experiments::names();
     assert_eq!(
         names,
@@ -265,6 +265,7 @@ fn the_registry_has_six_documented_experiments() {
             "init-variance",
             "shattered-gradients",
             "degradation",
+            "degradation-cnn",
             "lesion",
             "loss-landscape",
             "bn-smoothness"
@@ -394,4 +395,29 @@ fn experiment_help_has_examples() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Example"));
+}
+
+#[test]
+fn degradation_cnn_quick_trains_both_cnns_and_reports_their_losses() {
+    let started = Instant::now();
+    let file = experiments::run("degradation-cnn", &mut ExperimentOptions::new(true, 0)).unwrap();
+    eprintln!(
+        "degradation-cnn --quick: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(file.runs.len(), 2);
+    assert_eq!(file.runs[0].spec.name, "cifar-plain-20");
+    assert_eq!(file.runs[1].spec.name, "cifar-resnet-20");
+    assert!(file.runs.iter().all(|r| r.history.last_step == 20));
+    // A view without criteria; the notes carry the numbers.
+    assert!(file.criteria.is_empty());
+    assert!(file.notes.contains("resnet-20") && file.notes.contains("plain-20"));
+    assert_eq!(file.figures.len(), 2);
+    for run in &file.runs {
+        let loss = run.history.get("loss", "").unwrap();
+        assert_eq!(loss.len(), 20);
+        assert!(loss.values.iter().all(|l| l.is_finite() && *l > 0.0));
+        // One validation pass, at the end.
+        assert_eq!(run.history.get("val_accuracy", "").unwrap().len(), 1);
+    }
 }

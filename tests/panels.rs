@@ -20,7 +20,13 @@ fn ema_is_debiased_like_tensorboard() {
 
 #[test]
 fn log_points_drop_what_a_log_axis_cannot_show() {
-    let p = log10_points(&[[0.0, 100.0], [1.0, 0.0], [2.0, -1.0], [3.0, f64::INFINITY], [4.0, 0.001]]);
+    let p = log10_points(&[
+        [0.0, 100.0],
+        [1.0, 0.0],
+        [2.0, -1.0],
+        [3.0, f64::INFINITY],
+        [4.0, 0.001],
+    ]);
     assert_eq!(p, vec![[0.0, 2.0], [4.0, -3.0]]);
     assert_eq!(format_sig(0.012345), "0.0123");
     assert_eq!(format_sig(123.456), "123");
@@ -36,7 +42,10 @@ fn heatmap_buckets_hold_geometric_means_and_merge_as_the_run_grows() {
     let mut h = History::new(layout);
     let names = vec!["a".to_string(), "b".to_string()];
     // a: 1, 4, 16, 64 (powers of 4); b: 2 everywhere, one non-positive value that is skipped.
-    for (i, (a, b)) in [(1.0, 2.0), (4.0, 2.0), (16.0, 0.0), (64.0, 2.0)].iter().enumerate() {
+    for (i, (a, b)) in [(1.0, 2.0), (4.0, 2.0), (16.0, 0.0), (64.0, 2.0)]
+        .iter()
+        .enumerate()
+    {
         h.push("act_std", "a", i as u64 * 10, *a);
         h.push("act_std", "b", i as u64 * 10, *b);
     }
@@ -46,7 +55,10 @@ fn heatmap_buckets_hold_geometric_means_and_merge_as_the_run_grows() {
     let d = buckets.data();
     assert_eq!((d.rows, d.cols), (2, 4));
     assert!((d.values[1] - 4.0).abs() < 1e-4);
-    assert!(d.values[4 + 2].is_nan(), "a bucket with only a zero has no value");
+    assert!(
+        d.values[4 + 2].is_nan(),
+        "a bucket with only a zero has no value"
+    );
     // Two more points exceed 4 columns: buckets of 2 points, geometric means sqrt(1·4) = 2,
     // sqrt(16·64) = 32, sqrt(256·1024) = 512.
     for (i, a) in [(4u64, 256.0), (5, 1024.0)] {
@@ -58,7 +70,11 @@ fn heatmap_buckets_hold_geometric_means_and_merge_as_the_run_grows() {
     let d = buckets.data();
     assert_eq!(d.cols, 3);
     for (c, want) in [2.0f32, 32.0, 512.0].iter().enumerate() {
-        assert!((d.values[c] - want).abs() / want < 1e-4, "col {c}: {}", d.values[c]);
+        assert!(
+            (d.values[c] - want).abs() / want < 1e-4,
+            "col {c}: {}",
+            d.values[c]
+        );
     }
     // b's middle bucket has one positive value (2) and the zero: its mean is 2.
     assert!((d.values[3 + 1] - 2.0).abs() < 1e-4);

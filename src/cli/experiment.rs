@@ -80,6 +80,9 @@ pub(crate) fn run(args: ExperimentArgs) -> Result<(), CliError> {
             c.measured
         );
     }
+    if file.criteria.is_empty() {
+        println!("no criteria (a view, not a test): {}", file.notes);
+    }
     let path = file.save(&args.out).map_err(runtime)?;
     println!("saved {}", path.display());
     let failed = file.criteria.iter().filter(|c| !c.passed).count();

@@ -9,6 +9,7 @@
 
 mod bn_smoothness;
 mod degradation;
+mod degradation_cnn;
 mod file;
 mod init_variance;
 mod landscape;
@@ -42,6 +43,9 @@ pub struct ExperimentOptions {
     pub progress: Option<ProgressFn>,
     /// Set it to stop the experiment early; it then returns [`ExperimentError::Cancelled`].
     pub cancel: Arc<AtomicBool>,
+    /// The dataset for experiments that can use another one (`degradation-cnn`: e.g. CIFAR-10
+    /// from a folder); `None`: each experiment's own (MNIST-10k).
+    pub dataset: Option<crate::spec::DatasetSpec>,
 }
 
 impl ExperimentOptions {
@@ -52,6 +56,7 @@ impl ExperimentOptions {
             seed,
             progress: None,
             cancel: Arc::new(AtomicBool::new(false)),
+            dataset: None,
         }
     }
 
@@ -128,6 +133,7 @@ pub const EXPERIMENTS: &[Experiment] = &[
     init_variance::EXPERIMENT,
     shattered::EXPERIMENT,
     degradation::EXPERIMENT,
+    degradation_cnn::EXPERIMENT,
     lesion::EXPERIMENT,
     landscape::EXPERIMENT,
     bn_smoothness::EXPERIMENT,

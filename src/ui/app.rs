@@ -135,7 +135,12 @@ pub struct LabApp {
 impl LabApp {
     /// The app, with the persisted settings when eframe has them.
     pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
-        Self::restore(&cc.egui_ctx, cc.storage)
+        let mut app = Self::restore(&cc.egui_ctx, cc.storage);
+        // The top bar shows whether the GPU can be used; finding out takes wgpu a moment, so it
+        // runs in the background from the start.
+        app.gpu = GpuState::Checking;
+        app.jobs.probe_gpu();
+        app
     }
 
     /// The app with the settings, panel options and layout saved in `storage` (defaults when
@@ -497,9 +502,10 @@ impl LabApp {
                     Ok(d) => GpuState::Available(d),
                     Err(e) => {
                         if self.state.settings.config.device == DeviceChoice::Gpu {
+                            // Only worth a message when the user asked for the GPU.
                             self.state.settings.config.device = DeviceChoice::Cpu;
+                            self.error(format!("{e}; training on the CPU"));
                         }
-                        self.error(e.clone());
                         GpuState::Unavailable(e)
                     }
                 }
@@ -795,15 +801,26 @@ impl LabApp {
                 self.commands.push(Command::SaveAsDialog(id));
             }
             ui.separator();
-            let device = match self.state.settings.config.device {
-                DeviceChoice::Cpu => "device: CPU".to_string(),
-                DeviceChoice::Gpu => match &self.gpu {
-                    GpuState::Available(_) => "device: GPU (available)".into(),
-                    GpuState::Unavailable(_) => "device: GPU (unavailable)".into(),
-                    _ => "device: GPU (not checked)".into(),
-                },
+            let gpu = match &self.gpu {
+                GpuState::Available(_) => "GPU available",
+                GpuState::Unavailable(_) => "no GPU",
+                GpuState::Checking => "checking for a GPU",
+                GpuState::Unknown => "GPU not checked",
             };
-            ui.label(device);
+            let device = match self.state.settings.config.device {
+                DeviceChoice::Cpu => format!("device: CPU ({gpu})"),
+                DeviceChoice::Gpu => format!("device: GPU ({gpu})"),
+            };
+            let r = ui.label(device);
+            match &self.gpu {
+                GpuState::Available(d) => {
+                    r.on_hover_text(format!("wgpu found an adapter: {d}; pick it on the left"));
+                }
+                GpuState::Unavailable(why) => {
+                    r.on_hover_text(why.as_str());
+                }
+                _ => {}
+            }
             ui.separator();
             ui.label(self.status_text());
         });
@@ -1184,7 +1201,8 @@ impl eframe::App for LabApp {
                 egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
             }
             Tab::Experiments => {
-                if self.state.experiments.ui(ui) == ExperimentsAction::OpenRuns {
+                let dataset = self.state.settings.dataset.clone();
+                if self.state.experiments.ui(ui, &dataset) == ExperimentsAction::OpenRuns {
                     self.open_experiment_runs();
                 }
             }

@@ -92,8 +92,9 @@ impl ExperimentsTab {
         self.error.as_deref()
     }
 
-    /// Starts the selected experiment on a background thread.
-    pub fn start(&mut self, ctx: &egui::Context) {
+    /// Starts the selected experiment on a background thread. `dataset` is used by the
+    /// experiments that can run on another dataset (the CNN degradation).
+    pub fn start(&mut self, ctx: &egui::Context, dataset: Option<crate::spec::DatasetSpec>) {
         if self.running.is_some() {
             return;
         }
@@ -108,6 +109,7 @@ impl ExperimentsTab {
             .spawn(move || {
                 let mut opts = ExperimentOptions::new(quick, seed);
                 opts.cancel = c;
+                opts.dataset = dataset;
                 let (p2, ctx3) = (p.clone(), ctx2.clone());
                 opts.progress = Some(Box::new(move |f, msg| {
                     if let Ok(mut g) = p2.lock() {
@@ -194,8 +196,14 @@ impl ExperimentsTab {
         }
     }
 
-    /// Draws the tab.
-    pub fn ui(&mut self, ui: &mut Ui) -> ExperimentsAction {
+    /// Draws the tab. `lab_dataset` is the dataset chosen in the Lab: image datasets (MNIST,
+    /// Fashion-MNIST, CIFAR-10 from a folder) are offered to the CNN degradation experiment.
+    pub fn ui(&mut self, ui: &mut Ui, lab_dataset: &crate::spec::DatasetSpec) -> ExperimentsAction {
+        let image_dataset = matches!(
+            lab_dataset.expected_io().0,
+            crate::spec::InputShape::Image { .. }
+        )
+        .then(|| lab_dataset.clone());
         self.poll();
         let mut action = ExperimentsAction::None;
         egui::Panel::left("experiment-list")
@@ -220,7 +228,8 @@ impl ExperimentsTab {
                         .add_enabled(!running, egui::Button::new("Run experiment"))
                         .clicked()
                     {
-                        self.start(ui.ctx());
+                        let dataset = image_dataset.clone();
+                        self.start(ui.ctx(), dataset);
                     }
                     if running
                         && ui.button("Cancel").clicked()
@@ -229,6 +238,17 @@ impl ExperimentsTab {
                         r.cancel.store(true, Ordering::SeqCst);
                     }
                 });
+                if self.selected == "degradation-cnn" {
+                    ui.label(
+                        RichText::new(format!(
+                            "dataset: {} (the Lab's dataset when it is an image set)",
+                            image_dataset
+                                .as_ref()
+                                .map_or("MNIST-10k".to_string(), |d| d.label())
+                        ))
+                        .small(),
+                    );
+                }
                 if let Some(r) = &self.running {
                     let (f, msg) = r.progress.lock().map(|g| g.clone()).unwrap_or_default();
                     ui.label(format!("{}: {msg}", r.name));
@@ -310,7 +330,9 @@ impl ExperimentsTab {
         let mut action = ExperimentsAction::None;
         ui.separator();
         ui.horizontal(|ui| {
-            let verdict = if file.passed() {
+            let verdict = if file.criteria.is_empty() {
+                RichText::new("no criteria: a view, not a test")
+            } else if file.passed() {
                 RichText::new("all criteria PASS").color(Color32::from_rgb(60, 180, 75))
             } else {
                 RichText::new("some criteria FAIL").color(ui.visuals().error_fg_color)

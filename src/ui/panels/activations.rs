@@ -36,7 +36,7 @@ pub struct ActivationsPanel {
     #[serde(skip)]
     buckets: LogBuckets,
     #[serde(skip)]
-    lines_cache: Option<(u64, Vec<(usize, String, Vec<PlotPoint>)>)>,
+    lines_cache: Option<(u64, Vec<CachedLine>)>,
 }
 
 impl Default for ActivationsPanel {
@@ -51,6 +51,9 @@ impl Default for ActivationsPanel {
         }
     }
 }
+
+/// A decimated line of the per-layer plot: depth index, layer name, points.
+type CachedLine = (usize, String, Vec<PlotPoint>);
 
 /// Points per line at most; with many layers the budget is shared so a frame stays cheap.
 const POINT_BUDGET: usize = 12_000;
@@ -197,8 +200,13 @@ impl ActivationsPanel {
         }
         ui.label("std heatmap: layer (top = input) × step, log colour");
         let names_key = names_key(run, names);
-        self.buckets
-            .update(names_key, run.history(), series::ACT_STD, names, HEAT_COLUMNS);
+        self.buckets.update(
+            names_key,
+            run.history(),
+            series::ACT_STD,
+            names,
+            HEAT_COLUMNS,
+        );
         let key = history_key(run) ^ names_key;
         let buckets = &self.buckets;
         let tex = self
@@ -210,13 +218,7 @@ impl ActivationsPanel {
         };
         let range = self.heat.range;
         let cols = self.buckets.data_cols();
-        let last = heat_extent(
-            run,
-            series::ACT_STD,
-            &names[0],
-            cols,
-            self.buckets.width(),
-        );
+        let last = heat_extent(run, series::ACT_STD, &names[0], cols, self.buckets.width());
         let rows = names.len() as f64;
         let names_owned: Vec<String> = names.to_vec();
         ui.horizontal(|ui| {

@@ -213,8 +213,13 @@ impl GradientsPanel {
         }
         ui.label("gradient norm: tensor (top = input) × step, log colour");
         let names_key = names_key(run, names);
-        self.buckets
-            .update(names_key, run.history(), series::GRAD_NORM, names, HEAT_COLUMNS);
+        self.buckets.update(
+            names_key,
+            run.history(),
+            series::GRAD_NORM,
+            names,
+            HEAT_COLUMNS,
+        );
         let key = history_key(run) ^ names_key;
         let buckets = &self.buckets;
         let tex = self
