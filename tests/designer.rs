@@ -103,8 +103,8 @@ fn dragging_from_one_node_to_another_puts_the_skip_in_the_spec() {
 #[test]
 fn an_invalid_skip_shows_its_error_and_train_is_disabled_with_the_reason() {
     let (mut h, dir) = harness("invalid");
-    // The input has 784 features, block1.bn 16: an identity skip cannot add them.
-    h.get_by_label_contains("node input |").click();
+    // The flattened input has 784 features, block1.bn 16: an identity skip cannot add them.
+    h.get_by_label_contains("node flatten |").click();
     h.run_ok();
     h.get_by_label_contains("node block1.bn |")
         .click_modifiers(Modifiers::SHIFT);
@@ -113,9 +113,9 @@ fn an_invalid_skip_shows_its_error_and_train_is_disabled_with_the_reason() {
     h.run_ok();
     assert_eq!(
         spec(&h).skips,
-        vec![SkipSpec::identity("input", "block1.bn")]
+        vec![SkipSpec::identity("flatten", "block1.bn")]
     );
-    let reason = "input has shape 784 but block1.bn has 16";
+    let reason = "flatten has shape 784 but block1.bn has 16";
     assert!(
         h.query_all_by_label_contains(reason).count() >= 1,
         "the error is shown"
@@ -219,10 +219,17 @@ fn every_preset_survives_spec_to_designer_to_spec_unchanged() {
         .designer_mut()
         .load(preset("cifar-resnet-110", &opts).unwrap());
     h.run_ok();
-    h.get_by_label_contains("stage1.block2-18 x17");
-    h.get_by_label_contains("stage3.block2-18 x17").click();
+    // Stage 1's blocks are all alike; in stages 2 and 3 the first block (stride 2, projection)
+    // differs, so the run starts at block 2.
+    h.get_by_label_contains("[+] stage2.block3-18 x16");
+    h.get_by_label_contains("[+] stage1.block2-18 x17").click();
     h.run_ok();
-    h.get_by_label_contains("[-] stage3.block2-18 x17");
+    h.get_by_label_contains("[-] stage1.block2-18 x17");
+    h.get_by_label_contains("node stage1.block2.conv1 |");
+    assert!(
+        h.query_by_label_contains("[+] stage1.block2-18 x17")
+            .is_none()
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -8,7 +8,7 @@ use super::Designer;
 use crate::spec::edit::node_position;
 use crate::spec::{
     BranchScale, Diagnosis, INPUT_NODE, Init, LayerOp, NetSpec, Shape, Shortcut, SpecError,
-    diagnose,
+    check_skip, diagnose,
 };
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Ui, pos2, vec2};
 use std::collections::{BTreeSet, HashMap};
@@ -82,6 +82,8 @@ pub struct View {
     pub arcs: Vec<ArcInfo>,
     /// Number of arc lanes.
     pub lanes: usize,
+    /// Per skip: whether it is invalid and a 1×1 projection would make it valid.
+    pub fixable: Vec<bool>,
 }
 
 /// A drag from one node towards another.
@@ -309,7 +311,21 @@ impl View {
             a.lane = lane;
         }
         let lanes = lane_end.len();
+        let shapes: Vec<Option<Shape>> = diag.layers.iter().map(|l| l.map(|f| f.output)).collect();
+        let fixable = diag
+            .skips
+            .iter()
+            .enumerate()
+            .map(|(k, e)| {
+                matches!(e, Some(SpecError::SkipShapeMismatch { .. })) && {
+                    let mut trial = spec.clone();
+                    trial.skips[k].shortcut = Shortcut::Projection { batch_norm: true };
+                    matches!(check_skip(&trial, k, diag.input, &shapes), Ok(Some(_)))
+                }
+            })
+            .collect();
         View {
+            fixable,
             revision,
             expanded: expanded.clone(),
             diag,
@@ -612,7 +628,7 @@ pub fn show(ui: &mut Ui, d: &mut Designer, view: &View) -> Vec<CanvasAction> {
                     small.clone(),
                     error_color,
                 );
-                if matches!(e, SpecError::SkipShapeMismatch { .. }) {
+                if view.fixable[a.skip] {
                     let b = Rect::from_min_size(r.right_top() + vec2(6.0, -3.0), vec2(110.0, 18.0));
                     if ui
                         .put(b, egui::Button::new("fix: projection").small())

@@ -12,7 +12,7 @@ mod canvas;
 use crate::spec::edit::{self, NewLayer, Template};
 use crate::spec::{
     Activation, BranchScale, Init, InputShape, LayerOp, LayerSpec, NetSpec, PRESET_EXAMPLES,
-    PresetOptions, Shortcut, SpecError, preset,
+    PresetOptions, Shortcut, preset,
 };
 use egui::{Color32, ComboBox, DragValue, RichText, Ui};
 use serde::{Deserialize, Serialize};
@@ -499,7 +499,7 @@ impl Designer {
             let Some(e) = e else { continue };
             ui.horizontal_wrapped(|ui| {
                 ui.colored_label(error, e.to_string());
-                if matches!(e, SpecError::SkipShapeMismatch { .. })
+                if view.fixable.get(k).copied().unwrap_or(false)
                     && ui
                         .button("Use a projection")
                         .on_hover_text("make this skip a 1x1 projection with batch norm")
