@@ -233,6 +233,17 @@ fn groups(spec: &NetSpec) -> Vec<Row> {
     out
 }
 
+/// The keys of every group of repeated blocks in `spec`.
+pub fn group_keys(spec: &NetSpec) -> Vec<String> {
+    groups(spec)
+        .into_iter()
+        .filter_map(|r| match r {
+            Row::Group { key, .. } => Some(key),
+            _ => None,
+        })
+        .collect()
+}
+
 impl View {
     /// Lays out `spec` with the groups in `expanded` open.
     pub fn build(spec: &NetSpec, revision: u64, expanded: &BTreeSet<String>) -> View {
@@ -294,23 +305,19 @@ impl View {
                 })
             })
             .collect();
-        arcs.sort_by_key(|a| (a.from_row, std::cmp::Reverse(a.to_row)));
-        // Greedy lanes: an arc takes the first lane that is free at its first row; arcs that
-        // nest take outer lanes.
-        let mut lane_end: Vec<usize> = Vec::new();
-        for a in &mut arcs {
-            let lane = lane_end.iter().position(|&e| e <= a.from_row);
-            let lane = match lane {
-                Some(l) => l,
-                None => {
-                    lane_end.push(0);
-                    lane_end.len() - 1
-                }
-            };
-            lane_end[lane] = a.to_row;
-            a.lane = lane;
+        // Lanes: shorter arcs first, each one lane outside every arc it overlaps, so that an
+        // arc nested in another is drawn inside it (arcs that only touch share a lane).
+        arcs.sort_by_key(|a| (a.to_row - a.from_row, a.from_row));
+        for k in 0..arcs.len() {
+            let (f, t) = (arcs[k].from_row, arcs[k].to_row);
+            arcs[k].lane = arcs[..k]
+                .iter()
+                .filter(|b| b.from_row < t && f < b.to_row)
+                .map(|b| b.lane + 1)
+                .max()
+                .unwrap_or(0);
         }
-        let lanes = lane_end.len();
+        let lanes = arcs.iter().map(|a| a.lane + 1).max().unwrap_or(0);
         let shapes: Vec<Option<Shape>> = diag.layers.iter().map(|l| l.map(|f| f.output)).collect();
         let fixable = diag
             .skips

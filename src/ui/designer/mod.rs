@@ -222,6 +222,16 @@ impl Designer {
         }
     }
 
+    /// Expands every run of repeated blocks.
+    pub fn expand_all(&mut self) {
+        self.expanded = canvas::group_keys(&self.spec).into_iter().collect();
+    }
+
+    /// Collapses every run of repeated blocks into one row.
+    pub fn collapse_all(&mut self) {
+        self.expanded.clear();
+    }
+
     /// Scrolls the chain to this offset in points on the next frame (benchmarks use this).
     pub fn scroll_canvas_to(&mut self, offset: f32) {
         self.scroll_to = Some(offset);
@@ -319,6 +329,21 @@ impl Designer {
                 self.say(format!("removed {n} skips: {}", self.spec.name), false);
             }
             ui.separator();
+            if self.expanded.is_empty() {
+                if ui
+                    .button("Expand blocks")
+                    .on_hover_text("show every layer of the repeated blocks")
+                    .clicked()
+                {
+                    self.expand_all();
+                }
+            } else if ui
+                .button("Collapse blocks")
+                .on_hover_text("runs of identical blocks as one row each")
+                .clicked()
+            {
+                self.collapse_all();
+            }
             if ui
                 .button("Import...")
                 .on_hover_text("load a network spec from JSON")
