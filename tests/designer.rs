@@ -2,7 +2,7 @@
 //! path, an invalid skip and its fix, undo/redo, the plain twin, and every preset surviving a
 //! trip through the designer.
 
-use egui::{Modifiers, Pos2, Rect};
+use egui::{Modifiers, Rect};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use reslab::spec::{
@@ -96,6 +96,24 @@ fn dragging_from_one_node_to_another_puts_the_skip_in_the_spec() {
             SkipSpec::identity("input.act", "block1.bn"),
             SkipSpec::identity("block1.act", "block2.bn"),
         ]
+    );
+
+    // The same with the keyboard only: focus, Space, focus, Shift+Space, Enter on the button.
+    h.get_by_label_contains("node block2.act |").focus();
+    h.run_ok();
+    h.key_press(egui::Key::Space);
+    h.run_ok();
+    h.get_by_label_contains("node block3.bn |").focus();
+    h.run_ok();
+    h.key_press_modifiers(Modifiers::SHIFT, egui::Key::Space);
+    h.run_ok();
+    h.get_by_label("Add skip").focus();
+    h.run_ok();
+    h.key_press(egui::Key::Enter);
+    h.run_ok();
+    assert_eq!(
+        spec(&h).skips.last(),
+        Some(&SkipSpec::identity("block2.act", "block3.bn"))
     );
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -272,6 +290,5 @@ fn editing_while_a_run_trains_leaves_the_run_alone() {
         h.step();
         std::thread::sleep(Duration::from_millis(10));
     }
-    let _ = Pos2::ZERO;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -400,7 +400,25 @@ pub fn show(ui: &mut Ui, d: &mut Designer, view: &View) -> Vec<CanvasAction> {
         let small = FontId::proportional(11.5);
         let error_color = visuals.error_fg_color;
         let selected_color = Color32::from_rgb(250, 210, 60);
-        let modifiers = ui.input(|i| i.modifiers);
+        // Shift or Ctrl adds to the selection; a click's or key's own modifiers count too (a
+        // frame may see the modifier pressed and released around the event).
+        let add_to_selection = ui.input(|i| {
+            let held = |m: &egui::Modifiers| m.shift || m.command;
+            held(&i.modifiers)
+                || i.events.iter().any(|e| match e {
+                    egui::Event::Key {
+                        pressed: true,
+                        modifiers,
+                        ..
+                    }
+                    | egui::Event::PointerButton {
+                        pressed: true,
+                        modifiers,
+                        ..
+                    } => held(modifiers),
+                    _ => false,
+                })
+        });
 
         // Which nodes are the endpoints of an invalid skip (drawn with a red border).
         let mut bad_nodes: Vec<usize> = Vec::new();
@@ -549,7 +567,7 @@ pub fn show(ui: &mut Ui, d: &mut Designer, view: &View) -> Vec<CanvasAction> {
                 if resp.clicked() {
                     actions.push(CanvasAction::Select {
                         node: p,
-                        add: modifiers.shift || modifiers.command,
+                        add: add_to_selection,
                     });
                 }
             } else if resp.clicked()
