@@ -292,3 +292,34 @@ fn editing_while_a_run_trains_leaves_the_run_alone() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_spec_exported_as_json_imports_unchanged() {
+    let (mut h, dir) = harness("json");
+    let original = preset("cifar-resnet-20", &mnist_opts()).unwrap();
+    h.state_mut().designer_mut().load(original.clone());
+    h.run_ok();
+    let path = dir.join("net.json");
+    h.get_by_label("Spec file").focus();
+    h.get_by_label("Spec file")
+        .type_text(path.to_str().unwrap());
+    h.run_ok();
+    h.get_by_label("Export to path").click();
+    h.run_ok();
+    let t = Instant::now();
+    while !path.exists() || h.state().jobs_running() > 0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "the export");
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let written: NetSpec = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(written, original);
+    h.get_by_label("Remove all skips").click();
+    h.run_ok();
+    assert_ne!(spec(&h), original);
+    h.get_by_label("Import from path").click();
+    h.run_ok();
+    assert_eq!(spec(&h), original);
+    assert_eq!(h.state().train_spec().unwrap(), &original);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -497,6 +497,9 @@ impl LabApp {
                 }
                 (PickPurpose::ExportSpec, Some(p)) => self.export_spec(p),
                 (PickPurpose::ImportSpec, Some(p)) => self.import_spec(&p),
+                (PickPurpose::ExportSpec | PickPurpose::ImportSpec, None) => self.info(
+                    "no file chosen (if no dialog appeared, type a path under File in the designer)",
+                ),
                 (_, None) => self.info(
                     "no file chosen (if no dialog appeared, type a path in the Runs section on the left)",
                 ),
@@ -689,6 +692,8 @@ impl LabApp {
                     self.jobs
                         .pick(PickPurpose::ImportSpec, PathBuf::from("."), String::new())
                 }
+                Command::Designer(DesignerAction::ExportTo(p)) => self.export_spec(p),
+                Command::Designer(DesignerAction::ImportFrom(p)) => self.import_spec(&p),
             }
         }
     }

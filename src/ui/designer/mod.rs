@@ -32,6 +32,10 @@ pub enum DesignerAction {
     Import,
     /// Pick where to write the spec as JSON.
     Export,
+    /// Load the spec from this JSON file (where no file dialog can be shown).
+    ImportFrom(std::path::PathBuf),
+    /// Write the spec as JSON to this file.
+    ExportTo(std::path::PathBuf),
 }
 
 /// What the designer needs to know of the rest of the app for one frame.
@@ -80,6 +84,10 @@ pub struct Designer {
     note: Option<(String, bool)>,
     #[serde(skip)]
     scroll_to: Option<f32>,
+    #[serde(skip)]
+    path_field: String,
+    #[serde(skip)]
+    file_action: Option<DesignerAction>,
 }
 
 impl Default for Designer {
@@ -114,6 +122,8 @@ impl Designer {
             coalesce: None,
             note: None,
             scroll_to: None,
+            path_field: String::new(),
+            file_action: None,
         }
     }
 
@@ -388,6 +398,9 @@ impl Designer {
                     .id_salt("designer-inspector-scroll")
                     .show(ui, |ui| self.inspector(ui));
             });
+        if action.is_none() {
+            action = self.file_action.take();
+        }
         self.refresh_view();
         let view = self.view.take().expect("refreshed");
         let actions = canvas::show(ui, self, &view);
@@ -642,6 +655,37 @@ impl Designer {
                 }
             }
         });
+        self.block_ui(ui);
+        ui.separator();
+        ui.heading("File");
+        ui.horizontal(|ui| {
+            let label = ui.label("Spec file");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.path_field)
+                    .hint_text("path/to/net.json")
+                    .desired_width(200.0),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("a JSON spec path, for when no file dialog appears");
+        });
+        ui.horizontal(|ui| {
+            let path = self.path_field.trim().to_string();
+            if ui
+                .add_enabled(!path.is_empty(), egui::Button::new("Import from path"))
+                .clicked()
+            {
+                self.file_action = Some(DesignerAction::ImportFrom(path.clone().into()));
+            }
+            if ui
+                .add_enabled(!path.is_empty(), egui::Button::new("Export to path"))
+                .clicked()
+            {
+                self.file_action = Some(DesignerAction::ExportTo(path.into()));
+            }
+        });
+    }
+
+    fn block_ui(&mut self, ui: &mut Ui) {
         if let Some((lo, hi)) = self.block_range() {
             ui.horizontal(|ui| {
                 ui.add(
