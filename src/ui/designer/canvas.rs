@@ -113,6 +113,17 @@ pub enum CanvasAction {
     ToggleGroup(String),
     /// Make skip `k` a projection.
     UseProjection(usize),
+    /// Set the width (outputs or channels) of layer `i`.
+    SetWidth(usize, usize),
+}
+
+/// The width of a layer's op (Linear and Conv2d outputs, Head outputs), if it has one.
+pub fn width_mut(op: &mut LayerOp) -> Option<&mut usize> {
+    match op {
+        LayerOp::Linear { out, .. } | LayerOp::Conv2d { out, .. } => Some(out),
+        LayerOp::Head { outputs } => Some(outputs),
+        _ => None,
+    }
 }
 
 /// What makes two blocks the same: their layers (by name suffix) and the skips into them.
@@ -476,9 +487,9 @@ pub fn show(ui: &mut Ui, d: &mut Designer, view: &View) -> Vec<CanvasAction> {
                 Row::Group {
                     start,
                     end,
-                    blocks,
                     label,
                     key,
+                    ..
                 } => {
                     let params: u64 = view.diag.layers[*start..=*end]
                         .iter()
@@ -490,7 +501,7 @@ pub fn show(ui: &mut Ui, d: &mut Designer, view: &View) -> Vec<CanvasAction> {
                         None,
                         format!("group {key}"),
                         format!("[+] {label}"),
-                        format!("{blocks} identical blocks, {} layers", end - start + 1),
+                        format!("{} layers", end - start + 1),
                         format!(
                             "{}  {} p",
                             shape_text(out),
@@ -541,13 +552,51 @@ pub fn show(ui: &mut Ui, d: &mut Designer, view: &View) -> Vec<CanvasAction> {
                 font.clone(),
                 text_color,
             );
-            painter.text(
-                nr.center() + vec2(40.0, 0.0),
-                Align2::CENTER_CENTER,
-                &middle,
-                small.clone(),
-                Color32::from_gray(200),
-            );
+            // The selected layer's width is edited right in its node.
+            let inline = match row {
+                Row::Layer(i) if d.selected == [i + 1] => {
+                    let mut op = spec.layers[*i].op.clone();
+                    let w = width_mut(&mut op).map(|w| *w);
+                    w.map(|w| (*i, w, op))
+                }
+                _ => None,
+            };
+            if let Some((i, mut w, op)) = inline {
+                let prefix = match op {
+                    LayerOp::Head { .. } => "head ".to_string(),
+                    LayerOp::Conv2d {
+                        kernel, stride: 1, ..
+                    } => format!("conv{kernel}x{kernel} "),
+                    LayerOp::Conv2d { kernel, stride, .. } => {
+                        format!("conv{kernel}x{kernel}/{stride} ")
+                    }
+                    _ => "linear ".to_string(),
+                };
+                let r = Rect::from_center_size(
+                    nr.center() + vec2(40.0, 0.0),
+                    vec2(120.0, ROW_H - 10.0),
+                );
+                if ui
+                    .put(
+                        r,
+                        egui::DragValue::new(&mut w)
+                            .range(1..=65_536)
+                            .prefix(prefix),
+                    )
+                    .on_hover_text("width: drag or type")
+                    .changed()
+                {
+                    actions.push(CanvasAction::SetWidth(i, w));
+                }
+            } else {
+                painter.text(
+                    nr.center() + vec2(40.0, 0.0),
+                    Align2::CENTER_CENTER,
+                    &middle,
+                    small.clone(),
+                    Color32::from_gray(200),
+                );
+            }
             painter.text(
                 nr.right_center() - vec2(8.0, 0.0),
                 Align2::RIGHT_CENTER,

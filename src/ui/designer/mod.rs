@@ -472,6 +472,17 @@ impl Designer {
                     self.expanded.insert(key);
                 }
             }
+            canvas::CanvasAction::SetWidth(i, w) => {
+                self.edit_coalesced(&format!("layer{i}"), |s| {
+                    if let Some(out) = s
+                        .layers
+                        .get_mut(i)
+                        .and_then(|l| canvas::width_mut(&mut l.op))
+                    {
+                        *out = w;
+                    }
+                });
+            }
             canvas::CanvasAction::UseProjection(k) => {
                 let _ = self.edit(|s| edit::use_projection(s, k));
             }
