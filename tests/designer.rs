@@ -323,3 +323,53 @@ fn a_spec_exported_as_json_imports_unchanged() {
     assert_eq!(h.state().train_spec().unwrap(), &original);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn blocks_repeat_and_templates_insert_through_the_inspector() {
+    let (mut h, dir) = harness("blocks");
+    let opts = mnist_opts();
+    h.state_mut()
+        .designer_mut()
+        .load(preset("cifar-resnet-8", &opts).unwrap());
+    h.run_ok();
+    // Selecting one layer of stage1.block1 makes the whole block the one to repeat.
+    h.get_by_label_contains("node stage1.block1.conv1 |")
+        .click();
+    h.run_ok();
+    h.get_by_label("Repeat block x 1").click();
+    h.run_ok();
+    let s = spec(&h);
+    assert!(s.index_of("stage1.block2.bn2").is_some());
+    assert!(s.skips.contains(&SkipSpec::identity(
+        "stage1.block1.act2",
+        "stage1.block2.bn2"
+    )));
+    // A pre-activation block after the stem.
+    h.get_by_label_contains("node stem.act |").click();
+    h.run_ok();
+    h.get_by_label("block template").click();
+    h.run_ok();
+    h.get_by_label("pre-activation block").click();
+    h.run_ok();
+    h.get_by_label("Insert block").click();
+    h.run_ok();
+    let s = spec(&h);
+    let at = s.index_of("stem.act").unwrap();
+    assert_eq!(s.layers[at + 1].name, "block1.bn1");
+    assert!(
+        s.skips
+            .contains(&SkipSpec::identity("stem.act", "block1.conv2"))
+    );
+    assert!(h.state().train_blocker().is_none(), "still valid");
+    // Delete and duplicate keep the spec valid.
+    h.get_by_label_contains("node block1.conv2 |").click();
+    h.run_ok();
+    h.get_by_label("Duplicate").click();
+    h.run_ok();
+    assert!(spec(&h).index_of("block1.conv2-2").is_some());
+    h.get_by_label("Delete").click();
+    h.run_ok();
+    assert!(spec(&h).index_of("block1.conv2-2").is_none());
+    assert!(h.state().train_blocker().is_none());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -758,6 +758,36 @@ mod tests {
     }
 
     #[test]
+    fn diagnose_reports_every_bad_skip_and_the_shapes() {
+        use crate::spec::{SpecError, diagnose};
+        let mut spec = preset("mlp-plain-4", &opts(true)).unwrap();
+        add_skip(&mut spec, "input", "block1.bn").unwrap(); // 784 -> 128
+        add_skip(&mut spec, "block1.act", "block2.bn").unwrap(); // fine
+        add_skip(&mut spec, "input", "head").unwrap(); // 784 -> 10
+        let d = diagnose(&spec);
+        assert!(d.result.is_err());
+        assert!(matches!(
+            d.skips[0],
+            Some(SpecError::SkipShapeMismatch { .. })
+        ));
+        assert_eq!(d.skips[1], None);
+        assert!(matches!(
+            d.skips[2],
+            Some(SpecError::SkipShapeMismatch { .. })
+        ));
+        // The layers' shapes and parameters are all known.
+        assert!(d.layers.iter().all(Option::is_some));
+        assert_eq!(d.layers[0].unwrap().output, Shape::Flat(128));
+        // A layer that does not fit stops shape inference there.
+        let mut broken = preset("mlp-plain-4", &opts(true)).unwrap();
+        insert_layer(&mut broken, 2, LayerSpec::conv("conv", 8, 3, 1, 1));
+        let d = diagnose(&broken);
+        assert!(d.layers[..2].iter().all(Option::is_some));
+        assert!(d.layers[2..].iter().all(Option::is_none));
+        assert_eq!(d.result.unwrap_err().node(), Some("conv"));
+    }
+
+    #[test]
     fn adapting_to_a_dataset_adds_or_removes_the_flatten() {
         let image = InputShape::Image {
             channels: 1,
