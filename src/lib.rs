@@ -3,7 +3,8 @@
 //!
 //! Layers (see `DESIGN.md` in the shared folder): [`spec`] (plain serde data), [`data`],
 //! [`model`] (burn modules with probes), [`train`] (the loop on a worker thread),
-//! [`metrics`] (the run history), [`cli`].
+//! [`metrics`] (the run history), [`experiments`] (reproductions of published figures),
+//! [`cli`], [`ui`] (the desktop lab).
 
 #![warn(missing_docs)]
 // Errors here carry the node, field and shapes they are about so that messages can name them;
@@ -12,6 +13,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod experiments;
 pub mod metrics;
 pub mod model;
 pub mod rng;

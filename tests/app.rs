@@ -236,3 +236,59 @@ fn closing_the_window_during_training_saves_the_run() {
     assert_eq!(ck.step, loaded.run.history.last_step);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_experiments_tab_runs_init_variance_and_shows_each_criterion() {
+    let dir = temp_dir("experiment");
+    let mut h = harness(&dir);
+    h.get_by_label("Experiments").click();
+    h.step();
+    h.state_mut().experiments_mut().selected = "init-variance".into();
+    h.state_mut().experiments_mut().quick = true;
+    h.step();
+    h.get_by_label("Run experiment").click();
+    step_until(&mut h, "the experiment", |a| {
+        !a.experiments().is_running() && a.experiments().result().is_some()
+    });
+    h.run_steps(2);
+    let file = h.state().experiments().result().unwrap().clone();
+    assert_eq!(file.name, "init-variance");
+    assert!(file.passed(), "criteria: {:?}", file.criteria);
+    // Every criterion is on screen with its verdict and measured values.
+    for c in &file.criteria {
+        h.get_by_label_contains(&format!("{}: {}", c.name, c.measured));
+    }
+    assert_eq!(
+        h.query_all_by_label("PASS").count(),
+        file.criteria.len(),
+        "one PASS per criterion"
+    );
+    // The result was saved as an experiment file next to the runs.
+    let saved = dir.join("experiments/init-variance.reslab-experiment.json");
+    assert!(saved.is_file(), "{} exists", saved.display());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_broken_experiment_file_shows_an_error_in_the_experiments_tab() {
+    let dir = temp_dir("broken-exp");
+    let broken = dir.join("x.reslab-experiment.json");
+    std::fs::write(
+        &broken,
+        b"{\"format\": \"reslab-experiment\", \"version\": 99}",
+    )
+    .unwrap();
+    let mut h = harness(&dir);
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(broken.clone())));
+    h.step();
+    step_until(&mut h, "the error", |a| a.experiments().error().is_some());
+    let err = h.state().experiments().error().unwrap().to_string();
+    assert!(
+        err.contains("x.reslab-experiment.json"),
+        "names the file: {err}"
+    );
+    assert_eq!(h.state().tab(), reslab::ui::Tab::Experiments);
+    let _ = std::fs::remove_dir_all(&dir);
+}

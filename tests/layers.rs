@@ -98,3 +98,13 @@ fn model_and_data_do_not_reach_up_the_stack() {
         ],
     );
 }
+
+#[test]
+fn experiments_build_on_the_engine_and_not_on_the_front_ends() {
+    // DESIGN.md: experiments -> {model, train, data, metrics, spec} (and runfile, whose
+    // RunFile records the runs an experiment made); never the CLI or the UI.
+    check(
+        "experiments",
+        &["crate::cli", "crate::ui", "egui", "eframe", "rfd"],
+    );
+}

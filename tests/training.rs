@@ -330,3 +330,46 @@ fn dropping_the_handle_stops_the_worker() {
         std::thread::sleep(Wall::from_millis(20));
     }
 }
+
+#[test]
+fn a_checkpoint_holds_the_bn_running_statistics_of_the_last_step() {
+    let dataset = DatasetSpec::from_name("spirals").unwrap();
+    let spec = mlp("mlp-res-2", &dataset, 8, true);
+    let config = TrainConfig {
+        duration: Duration::Steps(3),
+        batch_size: 32,
+        probe_every: 0,
+        ..TrainConfig::default()
+    };
+    let mut s = session(&spec, &config, &dataset);
+    for _ in 0..3 {
+        s.train_step();
+    }
+    let ck = s.checkpoint();
+    // What the model uses now (synced), per BN layer: running mean, running var, γ, β.
+    let state: Vec<Vec<f32>> = s
+        .model
+        .batch_norm_state()
+        .into_iter()
+        .map(|t| t.into_data().try_into_vec_as::<f32>().unwrap())
+        .collect();
+    let find = |name: &str| {
+        ck.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} in {:?}",
+                    ck.tensors.iter().map(|t| &t.name).collect::<Vec<_>>()
+                )
+            })
+            .data
+            .clone()
+    };
+    let mean = find("block1.bn.running_mean");
+    let var = find("block1.bn.running_var");
+    assert_eq!(mean, state[0][..8].to_vec());
+    assert_eq!(var, state[0][8..16].to_vec());
+    // Three updates with momentum 0.1 have moved the mean away from its initial zeros.
+    assert!(mean.iter().any(|&m| m.abs() > 1e-4), "{mean:?}");
+}

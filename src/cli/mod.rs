@@ -1,15 +1,18 @@
-//! Command-line interface: `train`, `resume`, `presets`, `inspect`, `export`, `bench`.
+//! Command-line interface: `train`, `resume`, `presets`, `inspect`, `export`, `bench`,
+//! `experiment`.
 //!
 //! Exit codes: 0 success (a run that was stopped or diverged still ends in 0: it was saved),
 //! 1 runtime failure, 2 usage or bad input. The reason goes to stderr.
 
 mod bench;
+mod experiment;
 mod run;
 
 use crate::spec::PRESET_EXAMPLES;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+pub use experiment::list_text as experiment_list_text;
 pub use run::{inspect_text, run_dir_and_name};
 
 /// reslab: why do skip connections and batch normalisation let deep networks train?
@@ -50,6 +53,11 @@ pub enum Command {
         after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100"
     )]
     Bench(bench::BenchArgs),
+    /// Reproduce a published figure, check its claims (exit 1 if one fails) and save it.
+    #[command(
+        after_help = "Examples:\n  reslab experiment --list\n  reslab experiment init-variance --quick\n  reslab experiment degradation --seed 1 --out experiments"
+    )]
+    Experiment(experiment::ExperimentArgs),
 }
 
 /// Device names on the command line.
@@ -122,5 +130,6 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Resume(args) => run::resume(args),
         Command::Inspect(args) => run::inspect(args),
         Command::Export(args) => run::export(args),
+        Command::Experiment(args) => experiment::run(args),
     }
 }

@@ -62,6 +62,19 @@ pub struct Model {
     /// Layer probes hand back the raw outputs for [`probe::host_layer_stats`] instead of
     /// reducing them with tensor ops; right on the CPU backend, where the host is the device.
     pub host_reductions: bool,
+    /// Optional per-channel noise after every BatchNorm layer ("noisy BN"); `None` (the default)
+    /// leaves the network as its spec describes it.
+    pub bn_noise: Option<BnNoise>,
+}
+
+/// A random shift and scale applied after BatchNorm layers, `y ← y · scale + shift` per channel:
+/// the "noisy BN" of Santurkar et al. 2018, who redraw it every step to show that BN helps even
+/// when the layer inputs' distributions keep moving.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BnNoise {
+    /// Per layer index: `(scale[C], shift[C])` for the BatchNorm layers that get noise, `None`
+    /// (or a missing entry) for every other layer.
+    pub per_layer: Vec<Option<(Vec<f32>, Vec<f32>)>>,
 }
 
 /// An activation between layers.
@@ -168,16 +181,19 @@ impl Model {
             spec,
             keep,
             host_reductions: false,
+            bn_noise: None,
         }
     }
 
-    /// A copy for evaluation: no autodiff, batch norm in inference mode (running statistics).
+    /// A copy for evaluation: no autodiff, batch norm in inference mode (running statistics),
+    /// no BatchNorm noise.
     pub fn valid(&self) -> Model {
         Model {
             net: self.net.valid(),
             spec: self.spec.clone(),
             keep: self.keep.clone(),
             host_reductions: self.host_reductions,
+            bn_noise: None,
         }
     }
 
@@ -221,6 +237,9 @@ impl Model {
             } else {
                 apply(&layer.op, node, branch_input.clone())
             };
+            if !deleted && let Some((scale, shift)) = self.noise_of(i) {
+                y = add_bn_noise(y, scale, shift);
+            }
             if let Some(k) = self.spec.layers[i].skip_in {
                 let info = &self.spec.skips[k];
                 let source = match info.from {
@@ -283,6 +302,12 @@ impl Model {
             Act::Image(_) => unreachable!("validation guarantees a flat output"),
         };
         (out, probes)
+    }
+
+    fn noise_of(&self, layer: usize) -> Option<(&[f32], &[f32])> {
+        let noise = self.bn_noise.as_ref()?;
+        let (scale, shift) = noise.per_layer.get(layer)?.as_ref()?;
+        Some((scale, shift))
     }
 
     fn shortcut(&self, k: usize, x: Act) -> Act {
@@ -376,6 +401,19 @@ fn sc_device(a: &Act) -> burn::tensor::Device {
     match a {
         Act::Flat(t) => t.device(),
         Act::Image(t) => t.device(),
+    }
+}
+
+/// `y · scale + shift` with per-channel `scale` and `shift` (channel axis 1).
+fn add_bn_noise(y: Act, scale: &[f32], shift: &[f32]) -> Act {
+    let device = sc_device(&y);
+    let c = scale.len();
+    let t = |v: &[f32]| Tensor::<1>::from_floats(v, &device);
+    match y {
+        Act::Flat(a) => Act::Flat(a * t(scale).reshape([1, c]) + t(shift).reshape([1, c])),
+        Act::Image(a) => {
+            Act::Image(a * t(scale).reshape([1, c, 1, 1]) + t(shift).reshape([1, c, 1, 1]))
+        }
     }
 }
 

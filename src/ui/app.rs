@@ -4,6 +4,7 @@
 //! destructive action happens half-way through a frame (egui's demo app does the same).
 
 use super::designer::{Designer, DesignerAction, DesignerCtx};
+use super::experiments::{ExperimentsAction, ExperimentsTab};
 use super::jobs::{JobResult, Jobs, PickPurpose};
 use super::panels::{
     ActivationsPanel, BatchNormPanel, BoundaryPanel, CompareAction, ComparePanel, GradientsPanel,
@@ -33,6 +34,8 @@ pub enum Tab {
     Lab,
     /// The network designer.
     Designer,
+    /// Reproductions of published figures.
+    Experiments,
 }
 
 /// State kept between launches (eframe persistence).
@@ -49,6 +52,7 @@ struct Persisted {
     gradients: GradientsPanel,
     compare: ComparePanel,
     designer: Designer,
+    experiments: ExperimentsTab,
 }
 
 impl Default for Persisted {
@@ -64,6 +68,7 @@ impl Default for Persisted {
             gradients: GradientsPanel::default(),
             compare: ComparePanel::default(),
             designer: Designer::default(),
+            experiments: ExperimentsTab::default(),
         }
     }
 }
@@ -91,6 +96,7 @@ enum Command {
     SaveAsDialog(u64),
     SaveTo(u64, PathBuf),
     Export(PanelKind),
+    ExportAll,
     Compare(CompareAction),
     PickDataFolder,
     CheckGpu,
@@ -124,9 +130,11 @@ pub struct LabApp {
     close_now: bool,
     path_field: String,
     panel_rects: Vec<Option<Rect>>,
-    shot_tx: Sender<(PanelKind, Arc<ColorImage>)>,
-    shot_rx: Receiver<(PanelKind, Arc<ColorImage>)>,
+    shot_tx: Sender<(Vec<PanelKind>, Arc<ColorImage>)>,
+    shot_rx: Receiver<(Vec<PanelKind>, Arc<ColorImage>)>,
     boundary: BoundaryPanel,
+    export_queue: std::collections::VecDeque<PanelKind>,
+    export_pending: bool,
     commands: Vec<Command>,
     ctx: Option<egui::Context>,
 }
@@ -144,6 +152,7 @@ impl LabApp {
     /// The app with default settings and runs saved to `runs_dir` (tests use a temporary folder).
     pub fn with_runs_dir(ctx: &egui::Context, runs_dir: PathBuf) -> Self {
         let mut state = Persisted::default();
+        state.experiments.out_dir = runs_dir.join("experiments");
         state.settings.runs_dir = runs_dir;
         Self::with_state(state, Some(ctx.clone()))
     }
@@ -178,6 +187,8 @@ impl LabApp {
             shot_tx,
             shot_rx,
             boundary: BoundaryPanel::default(),
+            export_queue: std::collections::VecDeque::new(),
+            export_pending: false,
             commands: Vec::new(),
             ctx,
         };
@@ -223,11 +234,6 @@ impl LabApp {
         self.spec.as_ref().map_err(String::as_str)
     }
 
-    /// The centre tab shown.
-    pub fn tab(&self) -> Tab {
-        self.state.tab
-    }
-
     /// Takes the designer's spec as the one to train when it changed.
     fn sync_spec(&mut self) {
         if self.state.designer.take_changed() {
@@ -254,6 +260,21 @@ impl LabApp {
     /// Whether the live run is paused.
     pub fn is_paused(&self) -> bool {
         self.live.as_ref().is_some_and(|l| l.is_paused())
+    }
+
+    /// The centre tab shown.
+    pub fn tab(&self) -> Tab {
+        self.state.tab
+    }
+
+    /// The Experiments tab.
+    pub fn experiments(&self) -> &ExperimentsTab {
+        &self.state.experiments
+    }
+
+    /// The Experiments tab, to change its choices (tests use this).
+    pub fn experiments_mut(&mut self) -> &mut ExperimentsTab {
+        &mut self.state.experiments
     }
 
     /// Messages shown in the message bar.
@@ -411,8 +432,11 @@ impl LabApp {
         for r in self.jobs.poll() {
             self.on_job(r);
         }
-        while let Ok((kind, image)) = self.shot_rx.try_recv() {
-            self.export_image(kind, &image);
+        while let Ok((kinds, image)) = self.shot_rx.try_recv() {
+            self.export_pending = false;
+            for kind in kinds {
+                self.export_image(kind, &image);
+            }
         }
     }
 
@@ -484,7 +508,7 @@ impl LabApp {
                 }
             }
             JobResult::Picked { purpose, path } => match (purpose, path) {
-                (PickPurpose::Open, Some(p)) => self.jobs.load(p, true),
+                (PickPurpose::Open, Some(p)) => self.commands.push(Command::Open(p)),
                 (PickPurpose::SaveAs(id), Some(p)) => self.commands.push(Command::SaveTo(id, p)),
                 (PickPurpose::DataFolder, Some(p)) => {
                     use crate::spec::DataSource;
@@ -518,6 +542,8 @@ impl LabApp {
                 }
             }
             JobResult::Recent(paths) => self.recent = paths,
+            JobResult::Exported(Ok(path)) => self.info(format!("exported {}", path.display())),
+            JobResult::Exported(Err(e)) => self.error(format!("could not export: {e}")),
         }
     }
 
@@ -586,16 +612,11 @@ impl LabApp {
         let path = dir.join(format!("{}-{run}-step{step}.png", kind.slug()));
         self.jobs.run("png", move || {
             let result = write_png(&path, &crop).map(|()| path.clone());
-            JobResult::Saved {
-                run_id: 0,
-                result: result.map_err(|e| format!("{}: {e}", path.display())),
-                then_close: false,
-            }
+            JobResult::Exported(result.map_err(|e| format!("{}: {e}", path.display())))
         });
-        self.saves_in_flight += 1;
     }
 
-    fn run_commands(&mut self, ctx: &egui::Context) {
+    fn run_commands(&mut self) {
         let commands = std::mem::take(&mut self.commands);
         for c in commands {
             match c {
@@ -632,7 +653,16 @@ impl LabApp {
                     absolute(&self.state.settings.runs_dir),
                     String::new(),
                 ),
-                Command::Open(p) => self.jobs.load(p, true),
+                Command::Open(p) => {
+                    if p.to_string_lossy().ends_with(crate::experiments::SUFFIX) {
+                        self.state.tab = Tab::Experiments;
+                        if let Some(c) = self.ctx.clone() {
+                            self.state.experiments.open(p, &c);
+                        }
+                    } else {
+                        self.jobs.load(p, true);
+                    }
+                }
                 Command::Save(id) => self.save(id, None),
                 Command::SaveAsDialog(id) => {
                     let name = self
@@ -648,13 +678,10 @@ impl LabApp {
                     )
                 }
                 Command::SaveTo(id, p) => self.save(id, Some(p)),
-                Command::Export(kind) => {
-                    let tx = self.shot_tx.clone();
-                    let c = ctx.clone();
-                    ctx.request_screenshot(move |img| {
-                        let _ = tx.send((kind, img));
-                        c.request_repaint();
-                    });
+                Command::Export(kind) => self.export_queue.push_back(kind),
+                Command::ExportAll => {
+                    let visible = self.state.visible.clone();
+                    self.export_queue.extend(visible);
                 }
                 Command::Compare(a) => match a {
                     CompareAction::None => {}
@@ -698,6 +725,47 @@ impl LabApp {
         }
     }
 
+    /// Takes one screenshot for all queued panel pictures; each panel is cropped from it. One
+    /// screenshot is in flight at a time, and panels asked for meanwhile wait for the next.
+    fn next_export(&mut self, ctx: &egui::Context) {
+        if self.export_pending || self.export_queue.is_empty() {
+            return;
+        }
+        let mut kinds: Vec<PanelKind> = self.export_queue.drain(..).collect();
+        kinds.dedup();
+        self.export_pending = true;
+        let tx = self.shot_tx.clone();
+        let c = ctx.clone();
+        ctx.request_screenshot(move |img| {
+            let _ = tx.send((kinds, img));
+            c.request_repaint();
+        });
+        // The picture is taken when this frame is painted; make sure one is.
+        ctx.request_repaint();
+    }
+
+    /// Puts the runs an experiment made into the lab (they are saved inside the experiment
+    /// file, so they do not count as unsaved).
+    fn open_experiment_runs(&mut self) {
+        let Some(file) = self.state.experiments.result().cloned() else {
+            return;
+        };
+        let n = file.runs.len();
+        let mut last = None;
+        for mut run in file.runs {
+            run.history.reindex();
+            last = Some(self.add_run(run, None, None, false));
+        }
+        if last.is_some() {
+            self.shown = last;
+            self.state.tab = Tab::Lab;
+            if !self.state.visible.contains(&PanelKind::Compare) {
+                self.state.visible.push(PanelKind::Compare);
+            }
+            self.info(format!("{n} runs of {} are in Compare", file.name));
+        }
+    }
+
     fn remove_run(&mut self, id: u64) {
         if self
             .live
@@ -722,6 +790,10 @@ impl LabApp {
 
     fn top_bar(&mut self, ui: &mut Ui) {
         ui.horizontal_wrapped(|ui| {
+            ui.selectable_value(&mut self.state.tab, Tab::Lab, "Lab");
+            ui.selectable_value(&mut self.state.tab, Tab::Designer, "Designer");
+            ui.selectable_value(&mut self.state.tab, Tab::Experiments, "Experiments");
+            ui.separator();
             let training = self.is_training();
             let paused = self.is_paused();
             let blocker = self.train_blocker();
@@ -903,14 +975,9 @@ impl LabApp {
     }
 
     fn centre(&mut self, ui: &mut Ui) {
-        ui.horizontal(|ui| {
-            ui.selectable_value(&mut self.state.tab, Tab::Lab, "Lab");
-            ui.selectable_value(&mut self.state.tab, Tab::Designer, "Designer");
-        });
-        ui.separator();
         match self.state.tab {
-            Tab::Lab => self.lab(ui),
             Tab::Designer => self.designer_tab(ui),
+            _ => self.lab(ui),
         }
     }
 
@@ -976,6 +1043,13 @@ impl LabApp {
                         self.state.visible.retain(|k| *k != kind);
                     }
                 }
+            }
+            if ui
+                .button("PNG (all)")
+                .on_hover_text("export every visible panel as a PNG picture into exports/")
+                .clicked()
+            {
+                self.commands.push(Command::ExportAll);
             }
             ui.separator();
             ui.label("columns");
@@ -1213,12 +1287,21 @@ impl eframe::App for LabApp {
         if !self.messages.is_empty() {
             egui::Panel::bottom("messages").show(ui, |ui| self.message_bar(ui));
         }
-        egui::Panel::left("settings")
-            .resizable(true)
-            .default_size(330.0)
-            .min_size(240.0)
-            .show(ui, |ui| self.left_side(ui));
-        egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
+        match self.state.tab {
+            Tab::Lab | Tab::Designer => {
+                egui::Panel::left("settings")
+                    .resizable(true)
+                    .default_size(330.0)
+                    .min_size(240.0)
+                    .show(ui, |ui| self.left_side(ui));
+                egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
+            }
+            Tab::Experiments => {
+                if self.state.experiments.ui(ui) == ExperimentsAction::OpenRuns {
+                    self.open_experiment_runs();
+                }
+            }
+        }
         if ui.input(|i| !i.raw.hovered_files.is_empty()) {
             let painter = ctx.layer_painter(egui::LayerId::new(
                 egui::Order::Foreground,
@@ -1235,7 +1318,8 @@ impl eframe::App for LabApp {
             );
         }
         self.handle_close(ui);
-        self.run_commands(&ctx);
+        self.run_commands();
+        self.next_export(&ctx);
         // Events left over after the frame budget: come back soon rather than wait for the
         // worker's next wake-up.
         if self

@@ -40,6 +40,8 @@ pub enum JobResult {
     Gpu(Result<String, String>),
     /// The run files found in the recent-runs folder.
     Recent(Vec<PathBuf>),
+    /// A panel picture was written (or not).
+    Exported(Result<PathBuf, String>),
 }
 
 /// Why a file dialog was opened.

@@ -7,6 +7,7 @@
 
 mod app;
 pub mod designer;
+pub mod experiments;
 pub mod jobs;
 pub mod panels;
 pub mod plot;

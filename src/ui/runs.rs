@@ -33,7 +33,13 @@ impl ShownRun {
 
     /// A short label: the name and the status.
     pub fn label(&self) -> String {
-        format!("{} ({})", self.file.name, status_word(self.file.status))
+        let name: String = self.file.name.chars().take(32).collect();
+        let cut = if name.len() < self.file.name.len() {
+            "…"
+        } else {
+            ""
+        };
+        format!("{name}{cut} ({})", status_word(self.file.status))
     }
 }
 

@@ -558,8 +558,8 @@ impl Settings {
                 ui.horizontal(|ui| {
                     ui.selectable_value(&mut c.device, DeviceChoice::Cpu, "CPU");
                     let gpu_label = match gpu {
-                        GpuState::Available(_) => "GPU ✔",
-                        GpuState::Unavailable(_) => "GPU ✘",
+                        GpuState::Available(_) => "GPU (ok)",
+                        GpuState::Unavailable(_) => "GPU (n/a)",
                         GpuState::Checking => "GPU …",
                         GpuState::Unknown => "GPU",
                     };
@@ -600,7 +600,7 @@ fn shortcut_label(s: Shortcut) -> &'static str {
 /// One line on a spec: layers, parameters, FLOPs, or the validation error.
 pub fn spec_summary(spec: &Result<NetSpec, String>) -> String {
     match spec {
-        Err(e) => format!("⚠ {e}"),
+        Err(e) => format!("error: {e}"),
         Ok(s) => match validate(s) {
             Ok(v) => format!(
                 "{}: {} layers, {} skips, {} parameters, {} FLOPs/sample",
@@ -610,7 +610,7 @@ pub fn spec_summary(spec: &Result<NetSpec, String>) -> String {
                 human(v.total_params() as f64),
                 human(v.total_flops() as f64)
             ),
-            Err(e) => format!("⚠ {e}"),
+            Err(e) => format!("error: {e}"),
         },
     }
 }

@@ -159,6 +159,7 @@ impl ActivationsPanel {
         ));
         let n = names.len();
         let mut plot = Plot::new("act-lines")
+            .allow_scroll(false)
             .height(height)
             .link_axis(step_link(), [true, false])
             .link_cursor(step_link(), [true, false])
@@ -211,6 +212,7 @@ impl ActivationsPanel {
         let names_owned: Vec<String> = names.to_vec();
         ui.horizontal(|ui| {
             Plot::new("act-heat")
+                .allow_scroll(false)
                 .height(height)
                 .width((ui.available_width() - 64.0).max(100.0))
                 .allow_zoom([true, false])
@@ -287,6 +289,7 @@ impl ActivationsPanel {
             })
             .collect();
         Plot::new("act-hist")
+            .allow_scroll(false)
             .height(height - 24.0)
             .allow_zoom(false)
             .allow_drag(false)
@@ -324,6 +327,7 @@ fn dead_fraction(ui: &mut Ui, run: &ShownRun, layers: &[usize], height: f32) {
         })
         .collect();
     Plot::new("act-dead")
+        .allow_scroll(false)
         .height(height)
         .include_y(0.0)
         .include_y(1.0)

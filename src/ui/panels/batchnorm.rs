@@ -136,6 +136,7 @@ impl BatchNormPanel {
                 .collect()
         };
         Plot::new(if affine { "bn-affine" } else { "bn-now" })
+            .allow_scroll(false)
             .height(height)
             .legend(Legend::default())
             .x_axis_label("channel")
@@ -182,6 +183,7 @@ fn band_plot(
     // No legend: it would cover the band; the caption says what is what and hovering names
     // each line.
     Plot::new(id)
+        .allow_scroll(false)
         .height(height)
         .link_axis(step_link(), [true, false])
         .link_cursor(step_link(), [true, false])

@@ -67,6 +67,7 @@ impl BoundaryPanel {
         );
         let classes = b.labels.iter().copied().max().map_or(0, |m| m as usize + 1);
         Plot::new("boundary")
+            .allow_scroll(false)
             .height(ctx.height - 40.0)
             .data_aspect(1.0)
             .show(ui, |p| {

@@ -6,8 +6,8 @@ use crate::metrics::series;
 use crate::ui::panels::gradients::shown_tensors;
 use crate::ui::plot::{caption, ema, format_sig, log_axis_label, log10_points, run_color};
 use crate::ui::runs::ShownRun;
-use egui::{RichText, Ui};
-use egui_plot::{Legend, Line, Plot, Points};
+use egui::Ui;
+use egui_plot::{Line, Plot, Points};
 use serde::{Deserialize, Serialize};
 
 /// What the user asked for in the Compare panel.
@@ -75,8 +75,9 @@ impl ComparePanel {
     pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) -> CompareAction {
         caption(
             ui,
-            "Runs overlaid: training loss, gradient norm and activation std against relative depth \
-             (0 = input, 1 = output) at each run's latest probe.",
+            "Runs overlaid (the list is the legend; hover a line for its run): training loss, \
+             gradient norm and activation std against relative depth (0 = input, 1 = output) at \
+             each run's latest probe.",
         );
         let mut action = CompareAction::None;
         if ctx.runs.is_empty() {
@@ -95,7 +96,9 @@ impl ComparePanel {
                     {
                         action = CompareAction::Toggle(r.id);
                     }
-                    ui.label(RichText::new("■").color(run_color(r.color)));
+                    let (rect, _) =
+                        ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+                    ui.painter().rect_filled(rect, 2.0, run_color(r.color));
                     let shown = ctx.run.is_some_and(|s| s.id == r.id);
                     if ui.selectable_label(shown, r.label()).clicked() {
                         action = CompareAction::Show(r.id);
@@ -108,8 +111,8 @@ impl ComparePanel {
                         action = CompareAction::Save(r.id);
                     }
                     if ui
-                        .button("✖")
-                        .on_hover_text("remove from the lab")
+                        .button("Remove")
+                        .on_hover_text("remove from the lab (an unsaved run is saved first)")
                         .clicked()
                     {
                         action = CompareAction::Remove(r.id);
@@ -125,8 +128,8 @@ impl ComparePanel {
         let sub_h = ((ctx.height - 80.0 - 22.0 * ctx.runs.len() as f32) / 2.0).max(110.0);
         let log_y = self.log_y;
         let mut loss = Plot::new("compare-loss")
+            .allow_scroll(false)
             .height(sub_h)
-            .legend(Legend::default())
             .link_axis(step_link(), [true, false])
             .x_axis_label("step")
             .label_formatter(move |pos| {
@@ -167,8 +170,8 @@ impl ComparePanel {
                     ui.set_width(width * 0.5 - 6.0);
                     ui.label(title);
                     Plot::new(id)
+                        .allow_scroll(false)
                         .height(sub_h)
-                        .legend(Legend::default())
                         .y_axis_formatter(log_axis_label)
                         .x_axis_label("relative depth")
                         .label_formatter(|pos| {

@@ -157,6 +157,7 @@ impl GradientsPanel {
                     })
                     .collect();
                 Plot::new("grad-bars")
+                    .allow_scroll(false)
                     .height(sub_h)
                     .y_axis_formatter(log_axis_label)
                     .x_axis_label("tensor (input to output)")
@@ -193,6 +194,7 @@ impl GradientsPanel {
             })
             .collect();
         Plot::new("grad-ratio")
+            .allow_scroll(false)
             .height(ratio_h)
             .y_axis_formatter(log_axis_label)
             .allow_drag(false)
@@ -221,6 +223,7 @@ impl GradientsPanel {
         let names_owned = names.to_vec();
         ui.horizontal(|ui| {
             Plot::new("grad-heat")
+                .allow_scroll(false)
                 .height(height)
                 .width((ui.available_width() - 64.0).max(100.0))
                 .allow_zoom([true, false])

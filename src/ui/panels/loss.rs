@@ -76,6 +76,7 @@ impl LossPanel {
         let log_y = self.log_y;
         let loss_h = (ctx.height * 0.62).max(120.0);
         let mut plot = Plot::new("loss-plot")
+            .allow_scroll(false)
             .height(loss_h)
             .legend(Legend::default())
             .link_axis(step_link(), [true, false])
@@ -124,6 +125,7 @@ impl LossPanel {
         });
         if acc.iter().any(|p| p[1].is_finite()) {
             Plot::new("accuracy-plot")
+                .allow_scroll(false)
                 .height((ctx.height - loss_h - 70.0).max(80.0))
                 .legend(Legend::default())
                 .link_axis(step_link(), [true, false])

@@ -1,0 +1,447 @@
+//! The experiment file: `<name>.reslab-experiment.json`, plain serde data the app draws
+//! generically (criteria, figures) plus the training runs an experiment made.
+//!
+//! # Format, version 1
+//!
+//! ```json
+//! { "format": "reslab-experiment", "version": 1, "name": "degradation", "title": "...",
+//!   "citation": "...", "options": {"quick": true, "seed": 0},
+//!   "criteria": [{"name": "...", "measured": "...", "values": [{"name": "...", "value": 1.0}],
+//!                 "passed": true}],
+//!   "figures": [{"title": "...", "x_label": "...", "y_label": "...", "log_y": false,
+//!                "variant": "", "kind": {"type": "lines", "series": [...]}}],
+//!   "runs": [RunFile, ...], "notes": "..." }
+//! ```
+//!
+//! JSON has no NaN or infinity: every number goes through [`num`], which writes NaN as `null`
+//! and ±∞ as the strings `"inf"` / `"-inf"`, and reads them back.
+
+use crate::runfile::{self, RunFile};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The `format` field of every experiment file.
+pub const FORMAT: &str = "reslab-experiment";
+/// The version this build writes.
+pub const VERSION: u32 = 1;
+/// File suffix of experiment files.
+pub const SUFFIX: &str = ".reslab-experiment.json";
+/// The largest experiment file this build reads.
+pub const MAX_BYTES: u64 = 1 << 30;
+
+/// How an experiment was run (the serialisable part of
+/// [`ExperimentOptions`](super::ExperimentOptions)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExperimentSettings {
+    /// The reduced scale of `--quick`.
+    pub quick: bool,
+    /// The base seed; experiments over several seeds use `seed`, `seed + 1`, ...
+    pub seed: u64,
+}
+
+/// One named measured number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Value {
+    /// What it is, e.g. `plain-32 loss`.
+    pub name: String,
+    /// The number (NaN and ±∞ survive the file).
+    #[serde(with = "num")]
+    pub value: f64,
+}
+
+/// One claim of the paper, checked on the measurements.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Criterion {
+    /// The claim, e.g. `plain-32 loss > 2 × plain-8's`.
+    pub name: String,
+    /// The measured values in words, e.g. `plain-32 1.21, plain-8 0.14`.
+    pub measured: String,
+    /// The measured values as numbers.
+    pub values: Vec<Value>,
+    /// Whether the claim holds.
+    pub passed: bool,
+}
+
+impl Criterion {
+    /// A criterion from its parts.
+    pub fn new(name: impl Into<String>, measured: impl Into<String>, passed: bool) -> Self {
+        Self {
+            name: name.into(),
+            measured: measured.into(),
+            values: Vec::new(),
+            passed,
+        }
+    }
+
+    /// Adds a named number.
+    pub fn with(mut self, name: impl Into<String>, value: f64) -> Self {
+        self.values.push(Value {
+            name: name.into(),
+            value,
+        });
+        self
+    }
+
+    /// The number with this name.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.values.iter().find(|v| v.name == name).map(|v| v.value)
+    }
+}
+
+/// One line of a line plot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LineSeries {
+    /// Legend entry.
+    pub name: String,
+    /// `[x, y]` points in x order; a NaN `y` is a gap.
+    #[serde(with = "num_pairs")]
+    pub points: Vec<[f64; 2]>,
+}
+
+/// One group of bars: one value per category.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BarSeries {
+    /// Legend entry.
+    pub name: String,
+    /// One value per category of [`FigureKind::Bars`].
+    #[serde(with = "num_vec")]
+    pub values: Vec<f64>,
+}
+
+/// What a figure draws.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FigureKind {
+    /// Lines against a common x axis.
+    Lines {
+        /// The lines.
+        series: Vec<LineSeries>,
+    },
+    /// Values on a regular grid, drawn as a heatmap with contours.
+    Heatmap {
+        /// `[min, max]` of x (the first grid axis).
+        x_range: [f64; 2],
+        /// `[min, max]` of y.
+        y_range: [f64; 2],
+        /// Points along x.
+        nx: usize,
+        /// Points along y.
+        ny: usize,
+        /// `ny × nx` values, row-major with y outer: `values[j * nx + i]` is at
+        /// `(x_i, y_j)`, `x_i = x_min + i · (x_max − x_min) / (nx − 1)`.
+        #[serde(with = "num_vec")]
+        values: Vec<f64>,
+        /// Levels to draw contour lines at.
+        #[serde(with = "num_vec")]
+        contours: Vec<f64>,
+    },
+    /// Grouped bars.
+    Bars {
+        /// Category labels (x axis).
+        categories: Vec<String>,
+        /// One group per series.
+        series: Vec<BarSeries>,
+    },
+}
+
+/// One figure of an experiment, plain data the app draws without knowing the experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    /// Title above the plot.
+    pub title: String,
+    /// Label of the x axis.
+    pub x_label: String,
+    /// Label of the y axis.
+    pub y_label: String,
+    /// Draw the y axis on a logarithmic scale (the values are stored as measured).
+    #[serde(default)]
+    pub log_y: bool,
+    /// Figures with the same non-empty variant (e.g. `with BN`, `without BN`) are alternative
+    /// views of one question that the app offers as a toggle; empty: always shown.
+    #[serde(default)]
+    pub variant: String,
+    /// The data.
+    pub kind: FigureKind,
+}
+
+impl Figure {
+    /// A line plot.
+    pub fn lines(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+        series: Vec<LineSeries>,
+    ) -> Self {
+        Self {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            log_y: false,
+            variant: String::new(),
+            kind: FigureKind::Lines { series },
+        }
+    }
+
+    /// The same figure as a variant.
+    pub fn variant(mut self, variant: impl Into<String>) -> Self {
+        self.variant = variant.into();
+        self
+    }
+}
+
+/// Everything an experiment produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentFile {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The format version.
+    pub version: u32,
+    /// The experiment's registry name, e.g. `init-variance`.
+    pub name: String,
+    /// Its title.
+    pub title: String,
+    /// The paper it reproduces.
+    pub citation: String,
+    /// How it was run.
+    pub options: ExperimentSettings,
+    /// The paper's claims, checked.
+    pub criteria: Vec<Criterion>,
+    /// The figure data.
+    pub figures: Vec<Figure>,
+    /// The training runs it made (without weights), in the order they ran.
+    #[serde(default)]
+    pub runs: Vec<RunFile>,
+    /// What the scale was and what it changes, in words.
+    #[serde(default)]
+    pub notes: String,
+    /// Wall-clock seconds the experiment took.
+    #[serde(default, with = "num")]
+    pub seconds: f64,
+}
+
+/// An experiment file that could not be saved or loaded: the file and what is wrong.
+#[derive(Debug, Error)]
+#[error("{}: {reason}", path.display())]
+pub struct ExperimentFileError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl ExperimentFile {
+    /// An empty file for an experiment run with `options`.
+    pub fn new(experiment: &super::Experiment, settings: ExperimentSettings) -> Self {
+        Self {
+            format: FORMAT.into(),
+            version: VERSION,
+            name: experiment.name.into(),
+            title: experiment.title.into(),
+            citation: experiment.citation.into(),
+            options: settings,
+            criteria: Vec::new(),
+            figures: Vec::new(),
+            runs: Vec::new(),
+            notes: String::new(),
+            seconds: 0.0,
+        }
+    }
+
+    /// Whether every criterion passed (and there is at least one).
+    pub fn passed(&self) -> bool {
+        !self.criteria.is_empty() && self.criteria.iter().all(|c| c.passed)
+    }
+
+    /// The criterion whose name starts with `prefix`.
+    pub fn criterion(&self, prefix: &str) -> Option<&Criterion> {
+        self.criteria.iter().find(|c| c.name.starts_with(prefix))
+    }
+
+    /// The path this file saves to in `dir`: `<dir>/<name>.reslab-experiment.json`.
+    pub fn path_in(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}{SUFFIX}", runfile::sanitize_name(&self.name)))
+    }
+
+    /// Saves into `dir` (created when missing) with the atomic writer; returns the path.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, ExperimentFileError> {
+        let path = self.path_in(dir);
+        let err = |reason: String| ExperimentFileError {
+            path: path.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create the folder: {e}")))?;
+        let json = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
+        runfile::write_atomic(&path, &json).map_err(|e| err(format!("cannot write: {e}")))?;
+        Ok(path)
+    }
+
+    /// Loads and validates an experiment file; every failure names the file, nothing panics.
+    pub fn load(path: &Path) -> Result<ExperimentFile, ExperimentFileError> {
+        let err = |reason: String| ExperimentFileError {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        if meta.len() > MAX_BYTES {
+            return Err(err(format!(
+                "the file has {} bytes, more than the {MAX_BYTES} this build reads",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        Self::parse(&bytes).map_err(err)
+    }
+
+    /// Parses and checks experiment-file bytes.
+    pub fn parse(bytes: &[u8]) -> Result<ExperimentFile, String> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+            if e.is_eof() {
+                format!(
+                    "the file is truncated: the JSON ends at line {}, column {}",
+                    e.line(),
+                    e.column()
+                )
+            } else {
+                format!("not a JSON experiment file: {e}")
+            }
+        })?;
+        let format = value.get("format").and_then(|v| v.as_str());
+        if format != Some(FORMAT) {
+            return Err(format!(
+                "not a reslab experiment file (format is {}, expected \"{FORMAT}\")",
+                format.map_or_else(|| "nothing".into(), |f| format!("\"{f}\""))
+            ));
+        }
+        match value.get("version").and_then(|v| v.as_u64()) {
+            Some(1) => {}
+            Some(v) if v > u64::from(VERSION) => {
+                return Err(format!(
+                    "the file is version {v}, but this reslab reads versions up to {VERSION}; update reslab to open it"
+                ));
+            }
+            Some(v) => return Err(format!("version {v} is not a version this build knows")),
+            None => return Err("field version: missing or not a whole number".into()),
+        }
+        let file: ExperimentFile =
+            serde_json::from_value(value).map_err(|e| format!("field (structure): {e}"))?;
+        file.check()?;
+        Ok(file)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for (i, f) in self.figures.iter().enumerate() {
+            match &f.kind {
+                FigureKind::Heatmap { nx, ny, values, .. } => {
+                    if nx.checked_mul(*ny) != Some(values.len()) {
+                        return Err(format!(
+                            "figure {i} (\"{}\"): a {nx} × {ny} heatmap needs {} values, it has {}",
+                            f.title,
+                            nx.saturating_mul(*ny),
+                            values.len()
+                        ));
+                    }
+                }
+                FigureKind::Bars { categories, series } => {
+                    if let Some(s) = series.iter().find(|s| s.values.len() != categories.len()) {
+                        return Err(format!(
+                            "figure {i} (\"{}\"): bar series \"{}\" has {} values for {} categories",
+                            f.title,
+                            s.name,
+                            s.values.len(),
+                            categories.len()
+                        ));
+                    }
+                }
+                FigureKind::Lines { .. } => {}
+            }
+        }
+        for (i, run) in self.runs.iter().enumerate() {
+            // Each embedded run passes the run-file reader's own checks.
+            let bytes = serde_json::to_vec(run).map_err(|e| e.to_string())?;
+            runfile::parse(&bytes).map_err(|e| format!("run {i} (\"{}\"): {e}", run.name))?;
+        }
+        Ok(())
+    }
+}
+
+/// Serde for an `f64` that may be NaN (`null`) or infinite (`"inf"`, `"-inf"`).
+pub mod num {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Repr {
+        Number(f64),
+        Text(String),
+        Null(()),
+    }
+
+    pub(super) fn encode(v: f64) -> Repr {
+        if v.is_nan() {
+            Repr::Null(())
+        } else if v.is_infinite() {
+            Repr::Text(if v > 0.0 { "inf" } else { "-inf" }.into())
+        } else {
+            Repr::Number(v)
+        }
+    }
+
+    pub(super) fn decode<E: serde::de::Error>(r: Repr) -> Result<f64, E> {
+        match r {
+            Repr::Number(x) => Ok(x),
+            Repr::Null(()) => Ok(f64::NAN),
+            Repr::Text(t) if t == "inf" => Ok(f64::INFINITY),
+            Repr::Text(t) if t == "-inf" => Ok(f64::NEG_INFINITY),
+            Repr::Text(t) => Err(E::custom(format!("\"{t}\" is not a number"))),
+        }
+    }
+
+    /// Writes NaN as `null`, ±∞ as `"inf"` / `"-inf"`.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        encode(*v).serialize(s)
+    }
+
+    /// Reads what [`serialize`] writes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        decode(Repr::deserialize(d)?)
+    }
+}
+
+mod num_vec {
+    use super::num::{Repr, decode, encode};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|&x| encode(x))
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Vec::<Repr>::deserialize(d)?
+            .into_iter()
+            .map(decode)
+            .collect()
+    }
+}
+
+mod num_pairs {
+    use super::num::{Repr, decode, encode};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[[f64; 2]], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|p| [encode(p[0]), encode(p[1])])
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[f64; 2]>, D::Error> {
+        Vec::<[Repr; 2]>::deserialize(d)?
+            .into_iter()
+            .map(|[a, b]| Ok([decode(a)?, decode(b)?]))
+            .collect()
+    }
+}

@@ -1,0 +1,373 @@
+//! Shared pieces: the MNIST setup, a training driver that records a run file, parameters as
+//! host vectors, and losses on host batches.
+
+use super::{ExperimentError, ExperimentOptions};
+use crate::data::{self, Dataset, Split, Targets};
+use crate::metrics::History;
+use crate::model::{Act, Lesion, Model, input_from_host};
+use crate::runfile::{Environment, Progress, RunFile, RunStatus};
+use crate::spec::{
+    DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec, OptimizerSpec, PresetOptions,
+    TrainConfig, preset, validate,
+};
+use crate::train::Session;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+
+/// The shipped MNIST-10k and its descriptor.
+pub(crate) fn mnist() -> Result<(DatasetSpec, Dataset), ExperimentError> {
+    let spec = DatasetSpec::new(DataSource::Mnist10k);
+    let data = data::load(&spec)?;
+    Ok((spec, data))
+}
+
+/// An MLP preset (`mlp-plain-N` / `mlp-res-N`) for a dataset.
+pub(crate) fn mlp(
+    name: &str,
+    dataset: &DatasetSpec,
+    width: usize,
+    batch_norm: bool,
+) -> Result<NetSpec, ExperimentError> {
+    let (input, classes) = dataset.expected_io();
+    preset(
+        name,
+        &PresetOptions {
+            input: Some(input),
+            classes,
+            width,
+            batch_norm,
+            ..PresetOptions::default()
+        },
+    )
+    .map_err(|e| ExperimentError::Train(crate::train::TrainError::Mismatch(e.to_string())))
+}
+
+/// The degradation setup of He et al. as the issue fixes it: SGD momentum 0.9, lr 0.05,
+/// batch 128, no probes, validation every 50 steps.
+pub(crate) fn sgd_config(steps: u64, seed: u64) -> TrainConfig {
+    TrainConfig {
+        optimizer: OptimizerSpec::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+        },
+        lr: 0.05,
+        batch_size: 128,
+        duration: Duration::Steps(steps),
+        seed,
+        probe_every: 0,
+        eval_every: 50,
+        device: DeviceChoice::Cpu,
+        ..TrainConfig::default()
+    }
+}
+
+/// A finished (or diverged) training run.
+pub(crate) struct Trained {
+    /// The session at the end.
+    pub session: Session,
+    /// The run record (history, no weights).
+    pub run: RunFile,
+    /// Training loss per step.
+    pub losses: Vec<f32>,
+    /// Whether it stopped on a non-finite loss or gradient.
+    pub diverged: bool,
+}
+
+/// What a hook before each step may do.
+pub(crate) type StepHook<'a> =
+    &'a mut dyn FnMut(&mut Session, &mut ExperimentOptions) -> Result<(), ExperimentError>;
+
+/// Trains `spec` with `config` on `data`, reporting progress from `span.0` to `span.1`, calling
+/// `hook` before every step. Stops early on divergence (recorded in the run's status).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train(
+    name: &str,
+    spec: &NetSpec,
+    config: &TrainConfig,
+    dataset: &DatasetSpec,
+    data: Dataset,
+    opts: &mut ExperimentOptions,
+    span: (f32, f32),
+    hook: Option<StepHook<'_>>,
+) -> Result<Trained, ExperimentError> {
+    let valid = validate(spec)?;
+    let mut session = Session::new(&valid, config, data, Device::flex().autodiff())?;
+    let mut history = History::new(session.layout.clone());
+    let mut losses = Vec::new();
+    let mut diverged = false;
+    let mut hook = hook;
+    while !session.is_done() {
+        opts.check_cancel()?;
+        if let Some(h) = hook.as_mut() {
+            h(&mut session, opts)?;
+        }
+        let out = session.train_step();
+        history.push_step(&out.record);
+        losses.push(out.record.loss);
+        let step = out.record.step;
+        if out.diverged.is_some() {
+            diverged = true;
+            break;
+        }
+        if config.eval_every > 0 && step.is_multiple_of(config.eval_every) {
+            history.push_eval(&session.evaluate());
+        }
+        if step.is_multiple_of(10) {
+            let f = step as f32 / session.total_steps.max(1) as f32;
+            opts.report(
+                span.0 + (span.1 - span.0) * f,
+                &format!("{name}: step {step}/{}", session.total_steps),
+            );
+        }
+    }
+    let evaluated_last = config.eval_every > 0 && session.step.is_multiple_of(config.eval_every);
+    if !diverged && !evaluated_last {
+        history.push_eval(&session.evaluate());
+    }
+    let mut run = RunFile::new(
+        name,
+        spec.clone(),
+        config.clone(),
+        dataset.clone(),
+        Environment {
+            backend: "flex".into(),
+            device: crate::model::describe_device(DeviceChoice::Cpu).into(),
+            reslab_version: env!("CARGO_PKG_VERSION").into(),
+        },
+    );
+    run.status = if diverged {
+        RunStatus::Diverged
+    } else {
+        RunStatus::Finished
+    };
+    run.progress = Progress {
+        step: session.step,
+        optimizer_steps: session.optimizer.steps,
+    };
+    run.history = history;
+    Ok(Trained {
+        session,
+        run,
+        losses,
+        diverged,
+    })
+}
+
+fn is_buffer(path: &[String]) -> bool {
+    path.last()
+        .is_some_and(|s| s == "running_mean" || s == "running_var")
+}
+
+/// One trainable tensor on the host, in module order (BN running statistics left out).
+#[derive(Clone, Debug)]
+pub(crate) struct HostParam {
+    /// burn's module path, e.g. `nodes.3.linear.weight`.
+    pub path: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its values.
+    pub data: Vec<f32>,
+}
+
+impl HostParam {
+    /// The layer index of a node parameter (`nodes.<k>.…`), `None` for skip parameters.
+    pub fn node(&self) -> Option<usize> {
+        let mut it = self.path.split('.');
+        (it.next() == Some("nodes"))
+            .then(|| it.next().and_then(|k| k.parse().ok()))
+            .flatten()
+    }
+
+    /// Whether this is the weight of a Linear, Head or Conv2d layer.
+    pub fn is_weight(&self) -> bool {
+        self.path.ends_with(".weight") && self.shape.len() >= 2
+    }
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.inner()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap_or_default()
+}
+
+struct Reader<'a> {
+    path: Vec<String>,
+    grads: Option<&'a Gradients>,
+    out: Vec<HostParam>,
+}
+
+impl ModuleVisitor for Reader<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if is_buffer(&self.path) {
+            return;
+        }
+        let t = param.val();
+        let shape = t.dims().to_vec();
+        let data = match self.grads {
+            None => host(t),
+            Some(g) => match t.grad(g) {
+                Some(g) => host(g),
+                None => vec![0.0; shape.iter().product()],
+            },
+        };
+        self.out.push(HostParam {
+            path: self.path.join("."),
+            shape,
+            data,
+        });
+    }
+}
+
+/// The model's trainable tensors on the host.
+pub(crate) fn params(model: &Model) -> Vec<HostParam> {
+    let mut r = Reader {
+        path: Vec::new(),
+        grads: None,
+        out: Vec::new(),
+    };
+    model.net.visit(&mut r);
+    r.out
+}
+
+/// The gradients of the model's trainable tensors (zeros where a tensor has none), in the
+/// order of [`params`].
+pub(crate) fn grads(model: &Model, grads: &Gradients) -> Vec<HostParam> {
+    let mut r = Reader {
+        path: Vec::new(),
+        grads: Some(grads),
+        out: Vec::new(),
+    };
+    model.net.visit(&mut r);
+    r.out
+}
+
+struct Writer<'a> {
+    path: Vec<String>,
+    values: std::slice::Iter<'a, Vec<f32>>,
+}
+
+impl ModuleMapper for Writer<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        if is_buffer(&self.path) {
+            return Param::from_mapped_value(id, tensor, mapper);
+        }
+        let Some(v) = self.values.next() else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let dims = tensor.dims();
+        let require_grad = tensor.is_require_grad();
+        let mut new: Tensor<D> =
+            Tensor::from_data(TensorData::new(v.clone(), dims), &tensor.device());
+        if require_grad {
+            new = new.require_grad();
+        }
+        Param::from_mapped_value(id, new, mapper)
+    }
+}
+
+/// A copy of `model` whose trainable tensors hold `values` (in the order of [`params`]); BN
+/// running statistics and the BN noise are kept.
+pub(crate) fn with_params(model: &Model, values: &[Vec<f32>]) -> Model {
+    let mut w = Writer {
+        path: Vec::new(),
+        values: values.iter(),
+    };
+    let net = model.net.clone().map(&mut w);
+    let noise = model.bn_noise.clone();
+    let mut m = model.valid().with_net(net);
+    m.bn_noise = noise;
+    m
+}
+
+/// A copy of a training-device model whose BatchNorm layers leave their running statistics
+/// alone (momentum 0), so that measurement passes in training mode change nothing.
+pub(crate) fn measuring_copy(model: &Model) -> Model {
+    let mut net = model.net.clone();
+    for n in net.nodes.iter_mut() {
+        if let Some(bn) = n.bn.as_mut() {
+            bn.momentum = 0.0;
+        }
+    }
+    let noise = model.bn_noise.clone();
+    let mut m = model.valid().with_net(net);
+    m.bn_noise = noise;
+    m
+}
+
+/// Rows `idx` of a split as an input activation and their class labels.
+pub(crate) fn batch(
+    split: &Split,
+    idx: &[usize],
+    shape: crate::spec::Shape,
+    device: &Device,
+) -> (Act, Vec<i64>) {
+    let numel = split.sample_numel();
+    let mut x = Vec::with_capacity(idx.len() * numel);
+    for &i in idx {
+        x.extend_from_slice(&split.x[i * numel..(i + 1) * numel]);
+    }
+    let labels = match &split.y {
+        Targets::Classes(c) => idx.iter().map(|&i| c[i] as i64).collect(),
+        Targets::Values(_) => vec![0; idx.len()],
+    };
+    (input_from_host(x, idx.len(), shape, device), labels)
+}
+
+/// Mean cross-entropy of logits against labels, as a `[1]` tensor (differentiable).
+pub(crate) fn cross_entropy(logits: Tensor<2>, labels: &[i64]) -> Tensor<1> {
+    let device = logits.device();
+    let b = labels.len();
+    let labels = Tensor::<2, Int>::from_data(TensorData::new(labels.to_vec(), [b, 1]), &device);
+    log_softmax(logits, 1).gather(1, labels).mean().neg()
+}
+
+/// Mean loss and accuracy of an inference-mode model on a whole split, optionally with a
+/// lesion, in chunks of 500.
+pub(crate) fn evaluate(
+    model: &Model,
+    split: &Split,
+    shape: crate::spec::Shape,
+    lesion: Option<Lesion>,
+) -> (f64, f64) {
+    let device = Device::flex();
+    let all: Vec<usize> = (0..split.len).collect();
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    for idx in all.chunks(500) {
+        let (x, labels) = batch(split, idx, shape, &device);
+        let (logits, _) = model.forward_with(x, crate::model::Probe::Off, lesion);
+        let pred = host(logits.clone().argmax(1).float());
+        correct += pred
+            .iter()
+            .zip(&labels)
+            .filter(|(p, l)| **p as i64 == **l)
+            .count();
+        let l = host(cross_entropy(logits, &labels));
+        loss += l.first().copied().unwrap_or(f32::NAN) as f64 * idx.len() as f64;
+    }
+    let n = split.len.max(1) as f64;
+    (loss / n, correct as f64 / n)
+}
+
+/// Seeds for `n` repetitions from a base seed.
+pub(crate) fn seeds(base: u64, n: usize) -> Vec<u64> {
+    (0..n as u64).map(|k| base.wrapping_add(k)).collect()
+}
