@@ -373,3 +373,30 @@ fn blocks_repeat_and_templates_insert_through_the_inspector() {
     assert!(h.state().train_blocker().is_none());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_selected_layer_width_is_edited_in_its_node_and_undone_in_one_step() {
+    let (mut h, dir) = harness("inline");
+    let before = spec(&h);
+    h.get_by_label_contains("node block1.fc |").click();
+    h.run_ok();
+    // The node's own number field (the inspector's says "out 16").
+    let field = h.get_by_value("linear 16");
+    field.set_value_accesskit(24.0);
+    h.run_ok();
+    let s = spec(&h);
+    let i = s.index_of("block1.fc").unwrap();
+    assert_eq!(
+        s.layers[i].op,
+        reslab::spec::LayerOp::Linear {
+            out: 24,
+            bias: true
+        }
+    );
+    // block1.bn now normalises 24 features: the spec stays valid (no skips).
+    assert!(h.state().train_blocker().is_none());
+    h.get_by_label("Undo").click();
+    h.run_ok();
+    assert_eq!(spec(&h), before);
+    let _ = std::fs::remove_dir_all(dir);
+}

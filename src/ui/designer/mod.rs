@@ -857,6 +857,20 @@ impl Designer {
         if s != *skip {
             self.edit_coalesced(&format!("skip{k}"), |spec| spec.skips[k] = s);
         }
+        let params = self
+            .view
+            .as_ref()
+            .and_then(|v| v.diag.skip_params.get(k).copied())
+            .unwrap_or(0);
+        if params > 0 {
+            ui.label(
+                RichText::new(format!(
+                    "{} parameters in the shortcut",
+                    super::settings::human(params as f64)
+                ))
+                .weak(),
+            );
+        }
         let err = self
             .view
             .as_ref()
