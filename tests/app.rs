@@ -292,3 +292,38 @@ fn a_broken_experiment_file_shows_an_error_in_the_experiments_tab() {
     assert_eq!(h.state().tab(), reslab::ui::Tab::Experiments);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[derive(Default)]
+struct MemStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn the_settings_and_layout_survive_a_restart() {
+    let ctx = egui::Context::default();
+    let mut app = LabApp::with_runs_dir(&ctx, temp_dir("persist"));
+    small_settings(&mut app, 1234);
+    app.settings_mut().config.lr = 0.0123;
+    let before = app.settings().clone();
+    let mut storage = MemStorage::default();
+    eframe::App::save(&mut app, &mut storage);
+    let restored = LabApp::restore(&ctx, Some(&storage));
+    assert_eq!(*restored.settings(), before);
+    assert_eq!(restored.settings().config.duration, Steps::Steps(1234));
+    // Nothing stored (first launch) or unreadable: the defaults.
+    let mut broken = MemStorage::default();
+    eframe::Storage::set_string(&mut broken, eframe::APP_KEY, "not ron at all (".into());
+    let fresh = LabApp::restore(&ctx, Some(&broken));
+    assert_eq!(*fresh.settings(), reslab::ui::settings::Settings::default());
+}

@@ -142,11 +142,16 @@ pub struct LabApp {
 impl LabApp {
     /// The app, with the persisted settings when eframe has them.
     pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
-        let state: Persisted = cc
-            .storage
+        Self::restore(&cc.egui_ctx, cc.storage)
+    }
+
+    /// The app with the settings, panel options and layout saved in `storage` (defaults when
+    /// there are none or they cannot be read, e.g. after an incompatible update).
+    pub fn restore(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>) -> Self {
+        let state: Persisted = storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
-        Self::with_state(state, Some(cc.egui_ctx.clone()))
+        Self::with_state(state, Some(ctx.clone()))
     }
 
     /// The app with default settings and runs saved to `runs_dir` (tests use a temporary folder).

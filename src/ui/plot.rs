@@ -149,11 +149,13 @@ impl HeatTexture {
                 .map(|&v| if v > 0.0 { v.log10() } else { f32::NAN })
                 .collect();
             let mut finite: Vec<f32> = logs.iter().copied().filter(|v| v.is_finite()).collect();
-            finite.sort_by(f32::total_cmp);
             let (lo, hi) = if finite.is_empty() {
                 (0.0, 1.0)
             } else {
-                let q = |p: f32| finite[((finite.len() - 1) as f32 * p).round() as usize];
+                let mut q = |p: f32| {
+                    let k = ((finite.len() - 1) as f32 * p).round() as usize;
+                    *finite.select_nth_unstable_by(k, f32::total_cmp).1
+                };
                 let (lo, hi) = (q(0.05), q(0.95));
                 if hi - lo < 1e-3 {
                     (lo - 0.5, hi + 0.5)
@@ -206,5 +208,96 @@ pub fn color_legend(ui: &mut Ui, range: (f32, f32), height: f32) {
             font.clone(),
             color,
         );
+    }
+}
+
+/// A layer × time matrix of one series, kept up to date incrementally: per row, the sum of
+/// `ln(value)` and the count of positive values in time buckets of `width` consecutive points.
+/// The width doubles (neighbouring buckets merge) whenever a row would need more than
+/// `max_cols` buckets, so bucket edges never move and appending new probes costs only the new
+/// points. A cell's value is the geometric mean of its bucket.
+#[derive(Default)]
+pub struct LogBuckets {
+    key: u64,
+    width: usize,
+    rows: Vec<(Vec<f64>, Vec<u32>, usize)>,
+}
+
+impl LogBuckets {
+    /// Brings the matrix up to date with `series` of the `layers` of `history`; `key` names
+    /// what is being bucketed (the run and the set of layers): a new key starts over.
+    pub fn update(
+        &mut self,
+        key: u64,
+        history: &crate::metrics::History,
+        series: &str,
+        layers: &[String],
+        max_cols: usize,
+    ) {
+        let max_cols = max_cols.max(2) & !1;
+        if self.key != key || self.rows.len() != layers.len() || self.width == 0 {
+            self.key = key;
+            self.width = 1;
+            self.rows = vec![(Vec::new(), Vec::new(), 0); layers.len()];
+        }
+        for (row, layer) in self.rows.iter_mut().zip(layers) {
+            let Some(s) = history.get(series, layer) else {
+                continue;
+            };
+            let (sums, counts, consumed) = row;
+            if *consumed > s.len() {
+                // The history was replaced by a shorter one: start the row over.
+                sums.clear();
+                counts.clear();
+                *consumed = 0;
+            }
+            for (i, &v) in s.values.iter().enumerate().skip(*consumed) {
+                let b = i / self.width;
+                if sums.len() <= b {
+                    sums.resize(b + 1, 0.0);
+                    counts.resize(b + 1, 0);
+                }
+                if v > 0.0 && v.is_finite() {
+                    sums[b] += (v as f64).ln();
+                    counts[b] += 1;
+                }
+            }
+            *consumed = s.len();
+        }
+        while self.rows.iter().any(|r| r.0.len() > max_cols) {
+            self.width *= 2;
+            for (sums, counts, _) in &mut self.rows {
+                *sums = sums.chunks(2).map(|c| c.iter().sum()).collect();
+                *counts = counts.chunks(2).map(|c| c.iter().sum()).collect();
+            }
+        }
+    }
+
+    /// Columns of the matrix (buckets of the longest row).
+    pub fn data_cols(&self) -> usize {
+        self.rows.iter().map(|r| r.0.len()).max().unwrap_or(0)
+    }
+
+    /// Points per bucket.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The matrix: rows in layer order, as many columns as the longest row.
+    pub fn data(&self) -> HeatData {
+        let cols = self.rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let mut values = vec![f32::NAN; self.rows.len() * cols];
+        for (r, (sums, counts, _)) in self.rows.iter().enumerate() {
+            for (c, (&s, &k)) in sums.iter().zip(counts).enumerate() {
+                if k > 0 {
+                    values[r * cols + c] = (s / k as f64).exp() as f32;
+                }
+            }
+        }
+        HeatData {
+            values,
+            rows: self.rows.len(),
+            cols,
+        }
     }
 }

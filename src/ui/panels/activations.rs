@@ -4,7 +4,7 @@
 use super::{PanelCtx, empty_note, history_key, shown_layers, step_link};
 use crate::metrics::series;
 use crate::ui::plot::{
-    HeatData, HeatTexture, caption, color_legend, depth_color, format_sig, log_axis_label,
+    HeatTexture, LogBuckets, caption, color_legend, depth_color, format_sig, log_axis_label,
     log10_points,
 };
 use crate::ui::runs::ShownRun;
@@ -33,6 +33,10 @@ pub struct ActivationsPanel {
     pub histogram_layer: String,
     #[serde(skip)]
     heat: HeatTexture,
+    #[serde(skip)]
+    buckets: LogBuckets,
+    #[serde(skip)]
+    lines_cache: Option<(u64, Vec<(usize, String, Vec<PlotPoint>)>)>,
 }
 
 impl Default for ActivationsPanel {
@@ -42,60 +46,40 @@ impl Default for ActivationsPanel {
             only_activations: true,
             histogram_layer: String::new(),
             heat: HeatTexture::default(),
+            buckets: LogBuckets::default(),
+            lines_cache: None,
         }
     }
 }
 
 /// Points per line at most; with many layers the budget is shared so a frame stays cheap.
-const POINT_BUDGET: usize = 24_000;
+const POINT_BUDGET: usize = 12_000;
 
 /// Columns of the heatmap at most (probe steps are bucketed by mean of log values).
 pub const HEAT_COLUMNS: usize = 400;
 
-/// A layer × time matrix of one series: row `r` is layer `rows[r]`, columns are equal buckets
-/// of the probe steps; each cell holds the geometric mean of the positive values in it.
-pub fn layer_time_matrix(run: &ShownRun, name: &str, rows: &[String], cols_max: usize) -> HeatData {
-    let h = run.history();
-    let longest = rows
-        .iter()
-        .filter_map(|l| h.get(name, l))
-        .map(|s| s.len())
-        .max()
-        .unwrap_or(0);
-    let cols = longest.min(cols_max);
-    let mut values = vec![f32::NAN; rows.len() * cols];
-    if cols == 0 {
-        return HeatData {
-            values,
-            rows: rows.len(),
-            cols,
-        };
+/// The x extent (in steps) of a heatmap of `cols` buckets of `width` probes of `layer`'s series:
+/// from 0 to where the last bucket ends, at the run's probe spacing.
+pub fn heat_extent(run: &ShownRun, name: &str, layer: &str, cols: usize, width: usize) -> f64 {
+    let last = run.history().last_step.max(1) as f64;
+    let Some(s) = run.history().get(name, layer) else {
+        return last;
+    };
+    let n = s.len();
+    if n < 2 {
+        return last;
     }
-    for (r, layer) in rows.iter().enumerate() {
-        let Some(s) = h.get(name, layer) else {
-            continue;
-        };
-        let n = s.len();
-        for c in 0..cols {
-            let lo = c * n / cols;
-            let hi = ((c + 1) * n / cols).max(lo + 1).min(n);
-            let (mut sum, mut k) = (0.0f64, 0u32);
-            for &v in &s.values[lo.min(n)..hi] {
-                if v > 0.0 && v.is_finite() {
-                    sum += (v as f64).ln();
-                    k += 1;
-                }
-            }
-            if k > 0 {
-                values[r * cols + c] = (sum / k as f64).exp() as f32;
-            }
-        }
-    }
-    HeatData {
-        values,
-        rows: rows.len(),
-        cols,
-    }
+    let spacing = (s.steps[n - 1] as f64 - s.steps[0] as f64) / (n - 1) as f64;
+    (s.steps[0] as f64 + spacing * (cols * width) as f64).max(1.0)
+}
+
+/// A cache key for a list of layer names.
+pub fn names_key(run: &ShownRun, names: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    run.id.hash(&mut h);
+    names.hash(&mut h);
+    h.finish()
 }
 
 impl ActivationsPanel {
@@ -178,16 +162,29 @@ impl ActivationsPanel {
         if log {
             plot = plot.y_axis_formatter(log_axis_label);
         }
+        // Decimated once per new probe, not once per frame.
+        let key = history_key(run) ^ names_key(run, names) ^ (log as u64);
+        if self.lines_cache.as_ref().is_none_or(|(k, _)| *k != key) {
+            let lines = names
+                .iter()
+                .enumerate()
+                .filter_map(|(i, layer)| {
+                    let pts = h.get(name, layer)?.decimated(per_line);
+                    let pts = if log { log10_points(&pts) } else { pts };
+                    let pts = pts.iter().map(|p| PlotPoint::new(p[0], p[1])).collect();
+                    Some((i, layer.clone(), pts))
+                })
+                .collect();
+            self.lines_cache = Some((key, lines));
+        }
+        let Some((_, lines)) = &self.lines_cache else {
+            return;
+        };
         plot.show(ui, |p| {
-            for (i, layer) in names.iter().enumerate() {
-                let Some(s) = h.get(name, layer) else {
-                    continue;
-                };
-                let pts = s.decimated(per_line);
-                let pts = if log { log10_points(&pts) } else { pts };
+            for (i, layer, pts) in lines {
                 p.line(
-                    Line::new(layer.as_str(), pts)
-                        .color(depth_color(i, n))
+                    Line::new(layer.as_str(), pts.as_slice())
+                        .color(depth_color(*i, n))
                         .width(1.2),
                 );
             }
@@ -195,19 +192,31 @@ impl ActivationsPanel {
     }
 
     fn heatmap(&mut self, ui: &mut Ui, run: &ShownRun, names: &[String], height: f32) {
+        if names.is_empty() {
+            return;
+        }
         ui.label("std heatmap: layer (top = input) × step, log colour");
-        let key = history_key(run) ^ (names.len() as u64) << 48;
+        let names_key = names_key(run, names);
+        self.buckets
+            .update(names_key, run.history(), series::ACT_STD, names, HEAT_COLUMNS);
+        let key = history_key(run) ^ names_key;
+        let buckets = &self.buckets;
         let tex = self
             .heat
-            .get(ui.ctx(), "act-heat", key, || {
-                layer_time_matrix(run, series::ACT_STD, names, HEAT_COLUMNS)
-            })
+            .get(ui.ctx(), "act-heat", key, || buckets.data())
             .map(|t| t.id());
         let Some(tex) = tex else {
             return;
         };
         let range = self.heat.range;
-        let last = run.history().last_step.max(1) as f64;
+        let cols = self.buckets.data_cols();
+        let last = heat_extent(
+            run,
+            series::ACT_STD,
+            &names[0],
+            cols,
+            self.buckets.width(),
+        );
         let rows = names.len() as f64;
         let names_owned: Vec<String> = names.to_vec();
         ui.horizontal(|ui| {

@@ -4,8 +4,8 @@
 
 use super::{PanelCtx, empty_note, history_key, step_link};
 use crate::metrics::series;
-use crate::ui::panels::activations::{HEAT_COLUMNS, layer_time_matrix};
-use crate::ui::plot::{HeatTexture, caption, color_legend, format_sig, log_axis_label};
+use crate::ui::panels::activations::{HEAT_COLUMNS, heat_extent, names_key};
+use crate::ui::plot::{HeatTexture, LogBuckets, caption, color_legend, format_sig, log_axis_label};
 use crate::ui::runs::ShownRun;
 use egui::{Color32, Ui};
 use egui_plot::{Bar, BarChart, HLine, Plot, PlotImage, PlotPoint};
@@ -55,6 +55,8 @@ pub struct GradientsPanel {
     pub all_tensors: bool,
     #[serde(skip)]
     heat: HeatTexture,
+    #[serde(skip)]
+    buckets: LogBuckets,
 }
 
 /// Indices (into the run's tensor list) of the tensors the panel shows.
@@ -206,19 +208,30 @@ impl GradientsPanel {
     }
 
     fn heatmap(&mut self, ui: &mut Ui, run: &ShownRun, names: &[String], height: f32) {
+        if names.is_empty() {
+            return;
+        }
         ui.label("gradient norm: tensor (top = input) × step, log colour");
-        let key = history_key(run) ^ ((names.len() as u64) << 48);
+        let names_key = names_key(run, names);
+        self.buckets
+            .update(names_key, run.history(), series::GRAD_NORM, names, HEAT_COLUMNS);
+        let key = history_key(run) ^ names_key;
+        let buckets = &self.buckets;
         let tex = self
             .heat
-            .get(ui.ctx(), "grad-heat", key, || {
-                layer_time_matrix(run, series::GRAD_NORM, names, HEAT_COLUMNS)
-            })
+            .get(ui.ctx(), "grad-heat", key, || buckets.data())
             .map(|t| t.id());
         let Some(tex) = tex else {
             return;
         };
         let range = self.heat.range;
-        let last = run.history().last_step.max(1) as f64;
+        let last = heat_extent(
+            run,
+            series::GRAD_NORM,
+            &names[0],
+            self.buckets.data_cols(),
+            self.buckets.width(),
+        );
         let rows = names.len() as f64;
         let names_owned = names.to_vec();
         ui.horizontal(|ui| {

@@ -5,7 +5,7 @@ mod activations;
 mod batchnorm;
 mod boundary;
 mod compare;
-mod gradients;
+pub mod gradients;
 mod loss;
 
 pub use activations::ActivationsPanel;
