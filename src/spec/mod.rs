@@ -4,6 +4,7 @@
 
 mod config;
 mod dataset;
+pub mod edit;
 mod net;
 mod presets;
 mod validate;
@@ -15,4 +16,7 @@ pub use net::{
     SkipSpec,
 };
 pub use presets::{PRESET_EXAMPLES, PresetError, PresetOptions, cifar, mlp, preact, preset};
-pub use validate::{LayerInfo, MAX_PARAMETERS, Shape, SkipInfo, SpecError, ValidSpec, validate};
+pub use validate::{
+    Diagnosis, LayerFacts, LayerInfo, MAX_PARAMETERS, Shape, SkipInfo, SpecError, ValidSpec,
+    check_skip, diagnose, layer_output, validate,
+};

@@ -1,6 +1,6 @@
 //! Validation with shape inference, parameter counts and FLOPs.
 
-use super::net::{INPUT_NODE, InputShape, LayerOp, NetSpec, Shortcut};
+use super::net::{INPUT_NODE, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
@@ -430,111 +430,7 @@ pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
     let mut skips: Vec<Option<SkipInfo>> = vec![None; spec.skips.len()];
     let mut shape = input;
     for (i, layer) in spec.layers.iter().enumerate() {
-        let node = layer.name.as_str();
-        let wrong = |expected: &'static str, hint: &'static str| SpecError::WrongInput {
-            node: node.to_string(),
-            op: layer.op_label(),
-            expected,
-            got: shape,
-            hint,
-        };
-        if !layer.bias_std.is_finite() || layer.bias_std < 0.0 {
-            return Err(SpecError::BadValue {
-                node: node.to_string(),
-                field: "bias_std",
-                value: layer.bias_std as f64,
-                reason: "must be a finite number ≥ 0",
-            });
-        }
-        let (out, params, flops): (Shape, u64, u64) = match &layer.op {
-            LayerOp::Linear { out, bias } => {
-                check_size(node, "out", *out, MAX_WIDTH)?;
-                let Shape::Flat(d) = shape else {
-                    return Err(wrong(
-                        "a flat",
-                        "; add a flatten or global average pool first",
-                    ));
-                };
-                let p = (d * out) as u64 + if *bias { *out as u64 } else { 0 };
-                (Shape::Flat(*out), p, 2 * (d * out) as u64)
-            }
-            LayerOp::Head { outputs } => {
-                check_size(node, "outputs", *outputs, MAX_WIDTH)?;
-                let Shape::Flat(d) = shape else {
-                    return Err(wrong(
-                        "a flat",
-                        "; add a flatten or global average pool first",
-                    ));
-                };
-                (
-                    Shape::Flat(*outputs),
-                    (d * outputs + outputs) as u64,
-                    2 * (d * outputs) as u64,
-                )
-            }
-            LayerOp::Conv2d {
-                out,
-                kernel,
-                stride,
-                padding,
-                bias,
-            } => {
-                check_size(node, "out", *out, MAX_WIDTH)?;
-                check_size(node, "kernel", *kernel, MAX_KERNEL)?;
-                check_size(node, "stride", *stride, MAX_KERNEL)?;
-                if *padding > MAX_KERNEL {
-                    return Err(SpecError::TooLarge {
-                        node: node.to_string(),
-                        field: "padding",
-                        value: *padding,
-                        max: MAX_KERNEL,
-                    });
-                }
-                let Shape::Image(c, h, w) = shape else {
-                    return Err(wrong("an image", "; convolutions work on [c, h, w] inputs"));
-                };
-                if h + 2 * padding < *kernel || w + 2 * padding < *kernel {
-                    return Err(SpecError::KernelTooLarge {
-                        node: node.to_string(),
-                        kernel: *kernel,
-                        padding: *padding,
-                        got: shape,
-                    });
-                }
-                let ho = (h + 2 * padding - kernel) / stride + 1;
-                let wo = (w + 2 * padding - kernel) / stride + 1;
-                let p = (out * c * kernel * kernel) as u64 + if *bias { *out as u64 } else { 0 };
-                let f = 2 * (c * kernel * kernel * out * ho * wo) as u64;
-                (Shape::Image(*out, ho, wo), p, f)
-            }
-            LayerOp::BatchNorm { momentum, epsilon } => {
-                if !(momentum.is_finite() && (0.0..=1.0).contains(momentum)) {
-                    return Err(SpecError::BadValue {
-                        node: node.to_string(),
-                        field: "momentum",
-                        value: *momentum,
-                        reason: "must be in [0, 1]",
-                    });
-                }
-                if !(epsilon.is_finite() && *epsilon > 0.0) {
-                    return Err(SpecError::BadValue {
-                        node: node.to_string(),
-                        field: "epsilon",
-                        value: *epsilon,
-                        reason: "must be a finite number > 0",
-                    });
-                }
-                (shape, 2 * shape.channels() as u64, 4 * shape.numel() as u64)
-            }
-            LayerOp::Activation { .. } => (shape, 0, shape.numel() as u64),
-            LayerOp::GlobalAvgPool => {
-                let Shape::Image(c, _, _) = shape else {
-                    return Err(wrong("an image", "; pooling works on [c, h, w] inputs"));
-                };
-                (Shape::Flat(c), 0, shape.numel() as u64)
-            }
-            LayerOp::Flatten => (Shape::Flat(shape.numel()), 0, 0),
-        };
+        let (out, params, flops) = layer_output(layer, shape)?;
         let mut flops = flops;
         let skip_in = skip_into[i];
         if let Some(k) = skip_in {
@@ -586,6 +482,117 @@ pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
         });
     }
     Ok(valid)
+}
+
+/// The output shape, parameters and forward FLOPs per sample of one layer applied to a sample of
+/// shape `shape` (without any skip it receives).
+pub fn layer_output(layer: &LayerSpec, shape: Shape) -> Result<(Shape, u64, u64), SpecError> {
+    let node = layer.name.as_str();
+    let wrong = |expected: &'static str, hint: &'static str| SpecError::WrongInput {
+        node: node.to_string(),
+        op: layer.op_label(),
+        expected,
+        got: shape,
+        hint,
+    };
+    if !layer.bias_std.is_finite() || layer.bias_std < 0.0 {
+        return Err(SpecError::BadValue {
+            node: node.to_string(),
+            field: "bias_std",
+            value: layer.bias_std as f64,
+            reason: "must be a finite number ≥ 0",
+        });
+    }
+    let result: (Shape, u64, u64) = match &layer.op {
+        LayerOp::Linear { out, bias } => {
+            check_size(node, "out", *out, MAX_WIDTH)?;
+            let Shape::Flat(d) = shape else {
+                return Err(wrong(
+                    "a flat",
+                    "; add a flatten or global average pool first",
+                ));
+            };
+            let p = (d * out) as u64 + if *bias { *out as u64 } else { 0 };
+            (Shape::Flat(*out), p, 2 * (d * out) as u64)
+        }
+        LayerOp::Head { outputs } => {
+            check_size(node, "outputs", *outputs, MAX_WIDTH)?;
+            let Shape::Flat(d) = shape else {
+                return Err(wrong(
+                    "a flat",
+                    "; add a flatten or global average pool first",
+                ));
+            };
+            (
+                Shape::Flat(*outputs),
+                (d * outputs + outputs) as u64,
+                2 * (d * outputs) as u64,
+            )
+        }
+        LayerOp::Conv2d {
+            out,
+            kernel,
+            stride,
+            padding,
+            bias,
+        } => {
+            check_size(node, "out", *out, MAX_WIDTH)?;
+            check_size(node, "kernel", *kernel, MAX_KERNEL)?;
+            check_size(node, "stride", *stride, MAX_KERNEL)?;
+            if *padding > MAX_KERNEL {
+                return Err(SpecError::TooLarge {
+                    node: node.to_string(),
+                    field: "padding",
+                    value: *padding,
+                    max: MAX_KERNEL,
+                });
+            }
+            let Shape::Image(c, h, w) = shape else {
+                return Err(wrong("an image", "; convolutions work on [c, h, w] inputs"));
+            };
+            if h + 2 * padding < *kernel || w + 2 * padding < *kernel {
+                return Err(SpecError::KernelTooLarge {
+                    node: node.to_string(),
+                    kernel: *kernel,
+                    padding: *padding,
+                    got: shape,
+                });
+            }
+            let ho = (h + 2 * padding - kernel) / stride + 1;
+            let wo = (w + 2 * padding - kernel) / stride + 1;
+            let p = (out * c * kernel * kernel) as u64 + if *bias { *out as u64 } else { 0 };
+            let f = 2 * (c * kernel * kernel * out * ho * wo) as u64;
+            (Shape::Image(*out, ho, wo), p, f)
+        }
+        LayerOp::BatchNorm { momentum, epsilon } => {
+            if !(momentum.is_finite() && (0.0..=1.0).contains(momentum)) {
+                return Err(SpecError::BadValue {
+                    node: node.to_string(),
+                    field: "momentum",
+                    value: *momentum,
+                    reason: "must be in [0, 1]",
+                });
+            }
+            if !(epsilon.is_finite() && *epsilon > 0.0) {
+                return Err(SpecError::BadValue {
+                    node: node.to_string(),
+                    field: "epsilon",
+                    value: *epsilon,
+                    reason: "must be a finite number > 0",
+                });
+            }
+            (shape, 2 * shape.channels() as u64, 4 * shape.numel() as u64)
+        }
+        LayerOp::Activation { .. } => (shape, 0, shape.numel() as u64),
+        LayerOp::GlobalAvgPool => {
+            let Shape::Image(c, _, _) = shape else {
+                return Err(wrong("an image", "; pooling works on [c, h, w] inputs"));
+            };
+            (Shape::Flat(c), 0, shape.numel() as u64)
+        }
+        LayerOp::Flatten => (Shape::Flat(shape.numel()), 0, 0),
+    };
+    Ok(result)
 }
 
 fn skip_info(
@@ -680,4 +687,184 @@ fn skip_info(
         params: params + alpha_params,
         flops: flops + add,
     })
+}
+
+impl SpecError {
+    /// The layer this error is about, if it names one (skip errors name their target).
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            SpecError::ZeroSize { node, .. }
+            | SpecError::TooLarge { node, .. }
+            | SpecError::BadValue { node, .. }
+            | SpecError::WrongInput { node, .. }
+            | SpecError::KernelTooLarge { node, .. }
+            | SpecError::OutputNotFlat { node, .. } => Some(node),
+            SpecError::TooManyParameters { largest, .. } => Some(largest),
+            SpecError::SkipOntoItself { node, .. } => Some(node),
+            SpecError::SkipBackward { to, .. }
+            | SpecError::DuplicateSkipTarget { to, .. }
+            | SpecError::SkipShapeMismatch { to, .. }
+            | SpecError::BadScale { to, .. } => Some(to),
+            SpecError::Empty
+            | SpecError::TooManyLayers { .. }
+            | SpecError::EmptyName { .. }
+            | SpecError::ReservedName { .. }
+            | SpecError::DuplicateName { .. }
+            | SpecError::UnknownSkipNode { .. } => None,
+        }
+    }
+
+    /// The index of the skip this error is about, if it is a skip error.
+    pub fn skip_index(&self) -> Option<usize> {
+        match self {
+            SpecError::UnknownSkipNode { index, .. }
+            | SpecError::SkipOntoItself { index, .. }
+            | SpecError::SkipBackward { index, .. }
+            | SpecError::DuplicateSkipTarget { index, .. }
+            | SpecError::SkipShapeMismatch { index, .. }
+            | SpecError::BadScale { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+}
+
+/// Facts about one layer as far as they could be inferred.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerFacts {
+    /// Output shape of one sample.
+    pub output: Shape,
+    /// Trainable parameters of the node itself.
+    pub params: u64,
+    /// Forward FLOPs per sample of the node's own op.
+    pub flops: u64,
+}
+
+/// Everything an editor shows about a spec that may be invalid: each layer's shape as far as
+/// shape inference gets, and each skip's own problem, so that several bad skips can be shown
+/// at once (where [`validate`] stops at the first error).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnosis {
+    /// Shape of the input.
+    pub input: Shape,
+    /// One entry per layer; `None` from the first layer whose op does not fit its input on.
+    pub layers: Vec<Option<LayerFacts>>,
+    /// One entry per skip: its own problem, if any.
+    pub skips: Vec<Option<SpecError>>,
+    /// Parameters of each skip's shortcut (0 where unknown).
+    pub skip_params: Vec<u64>,
+    /// The verdict of [`validate`] with the totals (parameters, FLOPs) of a valid spec.
+    pub result: Result<(u64, u64), SpecError>,
+}
+
+impl Diagnosis {
+    /// Parameters of every layer and skip whose facts are known.
+    pub fn known_params(&self) -> u64 {
+        self.layers.iter().flatten().map(|l| l.params).sum::<u64>()
+            + self.skip_params.iter().sum::<u64>()
+    }
+}
+
+/// Diagnoses a spec for an editor; see [`Diagnosis`].
+pub fn diagnose(spec: &NetSpec) -> Diagnosis {
+    let input: Shape = spec.input.into();
+    let result = validate(spec).map(|v| (v.total_params(), v.total_flops()));
+    let mut layers = Vec::with_capacity(spec.layers.len());
+    let mut shape = input;
+    let mut ok = true;
+    for layer in &spec.layers {
+        if ok && let Ok((output, params, flops)) = layer_output(layer, shape) {
+            layers.push(Some(LayerFacts {
+                output,
+                params,
+                flops,
+            }));
+            shape = output;
+            continue;
+        }
+        ok = false;
+        layers.push(None);
+    }
+    let shapes: Vec<Option<Shape>> = layers.iter().map(|l| l.map(|f| f.output)).collect();
+    let checked: Vec<Result<Option<SkipInfo>, SpecError>> = (0..spec.skips.len())
+        .map(|k| check_skip(spec, k, input, &shapes))
+        .collect();
+    Diagnosis {
+        input,
+        layers,
+        skip_params: checked
+            .iter()
+            .map(|c| match c {
+                Ok(Some(info)) => info.params,
+                _ => 0,
+            })
+            .collect(),
+        skips: checked.into_iter().map(|c| c.err()).collect(),
+        result,
+    }
+}
+
+/// Checks skip `k` on its own, given the layers' output shapes (`None` where unknown); returns
+/// its facts when both shapes are known.
+pub fn check_skip(
+    spec: &NetSpec,
+    k: usize,
+    input: Shape,
+    shapes: &[Option<Shape>],
+) -> Result<Option<SkipInfo>, SpecError> {
+    let skip = &spec.skips[k];
+    let from = if skip.from == INPUT_NODE {
+        None
+    } else {
+        Some(
+            spec.index_of(&skip.from)
+                .ok_or_else(|| SpecError::UnknownSkipNode {
+                    index: k,
+                    name: skip.from.clone(),
+                })?,
+        )
+    };
+    let to = spec
+        .index_of(&skip.to)
+        .ok_or_else(|| SpecError::UnknownSkipNode {
+            index: k,
+            name: skip.to.clone(),
+        })?;
+    if from == Some(to) {
+        return Err(SpecError::SkipOntoItself {
+            index: k,
+            node: skip.to.clone(),
+        });
+    }
+    if let Some(f) = from
+        && f > to
+    {
+        return Err(SpecError::SkipBackward {
+            index: k,
+            from: skip.from.clone(),
+            to: skip.to.clone(),
+        });
+    }
+    if let Some(other) = spec.skips[..k].iter().position(|s| s.to == skip.to) {
+        return Err(SpecError::DuplicateSkipTarget {
+            index: k,
+            to: skip.to.clone(),
+            other,
+        });
+    }
+    if !skip.scale.value.is_finite() {
+        return Err(SpecError::BadScale {
+            index: k,
+            to: skip.to.clone(),
+            value: skip.scale.value,
+        });
+    }
+    let from_shape = match from {
+        None => Some(input),
+        Some(f) => shapes.get(f).copied().flatten(),
+    };
+    let to_shape = shapes.get(to).copied().flatten();
+    match (from_shape, to_shape) {
+        (Some(a), Some(b)) => skip_info(spec, k, from, to, a, b).map(Some),
+        _ => Ok(None),
+    }
 }

@@ -3,6 +3,7 @@
 //! Drawing only collects [`Command`]s; they are carried out after the frame is drawn, so no
 //! destructive action happens half-way through a frame (egui's demo app does the same).
 
+use super::designer::{Designer, DesignerAction, DesignerCtx};
 use super::experiments::{ExperimentsAction, ExperimentsTab};
 use super::jobs::{JobResult, Jobs, PickPurpose};
 use super::panels::{
@@ -31,6 +32,8 @@ pub enum Tab {
     /// The live panels.
     #[default]
     Lab,
+    /// The network designer.
+    Designer,
     /// Reproductions of published figures.
     Experiments,
 }
@@ -48,6 +51,7 @@ struct Persisted {
     batchnorm: BatchNormPanel,
     gradients: GradientsPanel,
     compare: ComparePanel,
+    designer: Designer,
     experiments: ExperimentsTab,
 }
 
@@ -63,6 +67,7 @@ impl Default for Persisted {
             batchnorm: BatchNormPanel::default(),
             gradients: GradientsPanel::default(),
             compare: ComparePanel::default(),
+            designer: Designer::default(),
             experiments: ExperimentsTab::default(),
         }
     }
@@ -96,6 +101,8 @@ enum Command {
     PickDataFolder,
     CheckGpu,
     RebuildSpec,
+    AdaptSpec,
+    Designer(DesignerAction),
 }
 
 /// A save waiting for the live run's snapshot.
@@ -169,7 +176,7 @@ impl LabApp {
             None => Arc::new(|| {}),
         };
         let (shot_tx, shot_rx) = channel();
-        let spec = state.settings.net.build(&state.settings.dataset);
+        let spec = Ok(state.designer.spec().clone());
         let mut app = Self {
             state,
             runs: Vec::new(),
@@ -209,9 +216,39 @@ impl LabApp {
         &mut self.state.settings
     }
 
-    /// Rebuilds the network from the settings (after changing them through `settings_mut`).
+    /// Rebuilds the network from the preset chosen on the left (after changing it through
+    /// `settings_mut`) and loads it into the designer (undoable there).
     pub fn rebuild_spec(&mut self) {
-        self.spec = self.state.settings.net.build(&self.state.settings.dataset);
+        match self.state.settings.net.build(&self.state.settings.dataset) {
+            Ok(spec) => {
+                self.state.designer.load(spec);
+                self.state.designer.take_changed();
+                self.spec = Ok(self.state.designer.spec().clone());
+            }
+            Err(e) => self.spec = Err(e),
+        }
+    }
+
+    /// The network designer, whose spec is the one Train uses.
+    pub fn designer(&self) -> &Designer {
+        &self.state.designer
+    }
+
+    /// The network designer, to edit it (tests use this).
+    pub fn designer_mut(&mut self) -> &mut Designer {
+        &mut self.state.designer
+    }
+
+    /// The network Train uses: the designer's spec (or why there is none).
+    pub fn train_spec(&self) -> Result<&NetSpec, &str> {
+        self.spec.as_ref().map_err(String::as_str)
+    }
+
+    /// Takes the designer's spec as the one to train when it changed.
+    fn sync_spec(&mut self) {
+        if self.state.designer.take_changed() {
+            self.spec = Ok(self.state.designer.spec().clone());
+        }
     }
 
     /// The runs the lab holds.
@@ -492,6 +529,11 @@ impl LabApp {
                         _ => {}
                     }
                 }
+                (PickPurpose::ExportSpec, Some(p)) => self.export_spec(p),
+                (PickPurpose::ImportSpec, Some(p)) => self.import_spec(&p),
+                (PickPurpose::ExportSpec | PickPurpose::ImportSpec, None) => self.info(
+                    "no file chosen (if no dialog appeared, type a path under File in the designer)",
+                ),
                 (_, None) => self.info(
                     "no file chosen (if no dialog appeared, type a path in the Runs section on the left)",
                 ),
@@ -672,6 +714,24 @@ impl LabApp {
                     self.jobs.probe_gpu();
                 }
                 Command::RebuildSpec => self.rebuild_spec(),
+                Command::AdaptSpec => {
+                    let (input, classes) = self.state.settings.dataset.expected_io();
+                    self.state.designer.edit(|s| {
+                        crate::spec::edit::adapt_io(s, input, classes);
+                    });
+                    self.sync_spec();
+                }
+                Command::Designer(DesignerAction::Export) => {
+                    let name = format!("{}.json", self.state.designer.spec().name);
+                    self.jobs
+                        .pick(PickPurpose::ExportSpec, PathBuf::from("."), name)
+                }
+                Command::Designer(DesignerAction::Import) => {
+                    self.jobs
+                        .pick(PickPurpose::ImportSpec, PathBuf::from("."), String::new())
+                }
+                Command::Designer(DesignerAction::ExportTo(p)) => self.export_spec(p),
+                Command::Designer(DesignerAction::ImportFrom(p)) => self.import_spec(&p),
             }
         }
     }
@@ -742,6 +802,7 @@ impl LabApp {
     fn top_bar(&mut self, ui: &mut Ui) {
         ui.horizontal_wrapped(|ui| {
             ui.selectable_value(&mut self.state.tab, Tab::Lab, "Lab");
+            ui.selectable_value(&mut self.state.tab, Tab::Designer, "Designer");
             ui.selectable_value(&mut self.state.tab, Tab::Experiments, "Experiments");
             ui.separator();
             let training = self.is_training();
@@ -876,6 +937,7 @@ impl LabApp {
             match self.state.settings.ui(ui, &self.gpu, &summary) {
                 SettingsAction::None => {}
                 SettingsAction::NetChanged => self.commands.push(Command::RebuildSpec),
+                SettingsAction::DatasetChanged => self.commands.push(Command::AdaptSpec),
                 SettingsAction::PickDataFolder => self.commands.push(Command::PickDataFolder),
                 SettingsAction::CheckGpu => self.commands.push(Command::CheckGpu),
             }
@@ -935,6 +997,62 @@ impl LabApp {
     }
 
     fn centre(&mut self, ui: &mut Ui) {
+        match self.state.tab {
+            Tab::Designer => self.designer_tab(ui),
+            _ => self.lab(ui),
+        }
+    }
+
+    fn designer_tab(&mut self, ui: &mut Ui) {
+        let running_spec = self
+            .live
+            .as_ref()
+            .filter(|l| l.ended.is_none())
+            .and_then(|l| self.runs.iter().find(|r| r.id == l.run_id))
+            .map(|r| &r.file.spec);
+        let ctx = DesignerCtx {
+            running_spec,
+            io: self.state.settings.dataset.expected_io(),
+        };
+        if let Some(a) = self.state.designer.ui(ui, &ctx) {
+            self.commands.push(Command::Designer(a));
+        }
+        self.sync_spec();
+    }
+
+    fn export_spec(&mut self, path: PathBuf) {
+        let spec = self.state.designer.spec().clone();
+        self.saves_in_flight += 1;
+        self.jobs.run("spec", move || {
+            let result = serde_json::to_vec_pretty(&spec)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| runfile::write_atomic(&path, &bytes).map_err(|e| e.to_string()))
+                .map(|()| path.clone())
+                .map_err(|e| format!("{}: {e}", path.display()));
+            JobResult::Saved {
+                run_id: 0,
+                result,
+                then_close: false,
+            }
+        });
+    }
+
+    fn import_spec(&mut self, path: &Path) {
+        // A spec file is a few kB: reading it here does not hold the frame up noticeably.
+        let parsed = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<NetSpec>(&b).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(spec) => {
+                self.state.designer.load(spec);
+                self.sync_spec();
+                self.info(format!("imported {}", path.display()));
+            }
+            Err(e) => self.error(format!("could not import {}: {e}", path.display())),
+        }
+    }
+
+    fn lab(&mut self, ui: &mut Ui) {
         ui.horizontal_wrapped(|ui| {
             ui.label("Panels:");
             for kind in PanelKind::ALL {
@@ -1192,7 +1310,7 @@ impl eframe::App for LabApp {
             egui::Panel::bottom("messages").show(ui, |ui| self.message_bar(ui));
         }
         match self.state.tab {
-            Tab::Lab => {
+            Tab::Lab | Tab::Designer => {
                 egui::Panel::left("settings")
                     .resizable(true)
                     .default_size(330.0)

@@ -6,6 +6,7 @@
 //! as background jobs ([`jobs`]).
 
 mod app;
+pub mod designer;
 pub mod experiments;
 pub mod jobs;
 pub mod panels;

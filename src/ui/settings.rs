@@ -121,6 +121,8 @@ pub enum SettingsAction {
     None,
     /// The network choice changed: rebuild the spec from the preset.
     NetChanged,
+    /// The dataset changed: adapt the network's input and head to it.
+    DatasetChanged,
     /// Open a folder dialog for the dataset.
     PickDataFolder,
     /// Check whether the GPU can be used.
@@ -211,7 +213,7 @@ impl Settings {
         ui.separator();
         ui.heading("Dataset");
         match self.dataset_ui(ui) {
-            (true, _) => action = SettingsAction::NetChanged,
+            (true, _) => action = SettingsAction::DatasetChanged,
             (_, true) => action = SettingsAction::PickDataFolder,
             _ => {}
         }
