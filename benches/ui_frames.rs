@@ -239,6 +239,21 @@ fn main() {
             }
             let p50 = percentile(&mut times, 0.5);
             let p99 = percentile(&mut times, 0.99);
+            if std::env::var_os("RESLAB_BENCH_DETAIL").is_some() {
+                let slow: Vec<String> = times
+                    .iter()
+                    .filter(|&&t| t > 4.0)
+                    .map(|t| format!("{t:.1}"))
+                    .collect();
+                eprintln!(
+                    "{} {}: p90 {:.2} max {:.2}; frames over 4 ms: {:?}",
+                    kind.title(),
+                    if live { "live" } else { "static" },
+                    percentile(&mut times, 0.9),
+                    percentile(&mut times, 1.0),
+                    slow
+                );
+            }
             worst = worst.max(p99);
             results.push((p50, p99));
         }

@@ -98,3 +98,38 @@ fn gradients_are_called_vanishing_and_exploding_by_the_documented_thresholds() {
         ]
     );
 }
+
+#[test]
+fn incremental_min_max_lines_keep_spikes_and_match_a_fresh_pass() {
+    use reslab::metrics::Series;
+    use reslab::ui::plot::MinMaxLine;
+    let mut s = Series::default();
+    let mut grown = MinMaxLine::default();
+    for i in 0..1000u32 {
+        s.steps.push(i * 10);
+        // A slow ramp with one spike at i = 617 and one dip at i = 300.
+        s.values.push(match i {
+            617 => 50.0,
+            300 => -50.0,
+            _ => i as f32 / 1000.0,
+        });
+        if i % 37 == 0 {
+            grown.update(&s, 40);
+        }
+    }
+    grown.update(&s, 40);
+    let mut fresh = MinMaxLine::default();
+    fresh.update(&s, 40);
+    assert_eq!(grown.points(), fresh.points());
+    let pts = fresh.points();
+    assert!(pts.len() <= 40, "{} points", pts.len());
+    assert!(pts.contains(&[6170.0, 50.0]) && pts.contains(&[3000.0, -50.0]));
+    assert!(pts.windows(2).all(|w| w[0][0] < w[1][0]), "in step order");
+    // Few points: every point, once.
+    let mut short = Series::default();
+    short.steps = vec![1, 2, 3];
+    short.values = vec![3.0, 1.0, 2.0];
+    let mut line = MinMaxLine::default();
+    line.update(&short, 40);
+    assert_eq!(line.points(), vec![[1.0, 3.0], [2.0, 1.0], [3.0, 2.0]]);
+}

@@ -301,3 +301,77 @@ impl LogBuckets {
         }
     }
 }
+
+/// Min/max decimation of one growing series, kept up to date incrementally: buckets of
+/// `width` consecutive points hold their minimum and maximum; the width doubles (neighbouring
+/// buckets merge) when there would be more than `max_points / 2` buckets. Appending costs only
+/// the new points, and the output keeps every spike, like [`crate::metrics::Series::decimated`].
+#[derive(Clone, Debug, Default)]
+pub struct MinMaxLine {
+    width: usize,
+    consumed: usize,
+    /// Per bucket: (step, value) of the minimum and of the maximum.
+    buckets: Vec<([f64; 2], [f64; 2])>,
+}
+
+impl MinMaxLine {
+    /// Takes the points of `s` not seen yet.
+    pub fn update(&mut self, s: &crate::metrics::Series, max_points: usize) {
+        let max_buckets = (max_points / 2).max(1);
+        if self.width == 0 || self.consumed > s.len() {
+            *self = Self {
+                width: 1,
+                ..Self::default()
+            };
+        }
+        for i in self.consumed..s.len() {
+            let p = [s.steps[i] as f64, s.values[i] as f64];
+            let b = i / self.width;
+            if b == self.buckets.len() {
+                self.buckets.push((p, p));
+            } else {
+                let (lo, hi) = &mut self.buckets[b];
+                // NaN is never a minimum or maximum, unless the bucket holds nothing else.
+                if p[1] < lo[1] || lo[1].is_nan() {
+                    *lo = p;
+                }
+                if p[1] > hi[1] || hi[1].is_nan() {
+                    *hi = p;
+                }
+            }
+        }
+        self.consumed = s.len();
+        while self.buckets.len() > max_buckets {
+            self.width *= 2;
+            self.buckets = self
+                .buckets
+                .chunks(2)
+                .map(|c| {
+                    let mut m = c[0];
+                    if let Some(&(lo, hi)) = c.get(1) {
+                        if lo[1] < m.0[1] || m.0[1].is_nan() {
+                            m.0 = lo;
+                        }
+                        if hi[1] > m.1[1] || m.1[1].is_nan() {
+                            m.1 = hi;
+                        }
+                    }
+                    m
+                })
+                .collect();
+        }
+    }
+
+    /// The decimated points in step order: each bucket's minimum and maximum.
+    pub fn points(&self) -> Vec<[f64; 2]> {
+        let mut out = Vec::with_capacity(self.buckets.len() * 2);
+        for &(lo, hi) in &self.buckets {
+            let (a, b) = if lo[0] <= hi[0] { (lo, hi) } else { (hi, lo) };
+            out.push(a);
+            if b != a {
+                out.push(b);
+            }
+        }
+        out
+    }
+}

@@ -4,7 +4,7 @@
 use super::{PanelCtx, empty_note, history_key, shown_layers, step_link};
 use crate::metrics::series;
 use crate::ui::plot::{
-    HeatTexture, LogBuckets, caption, color_legend, depth_color, format_sig, log_axis_label,
+    HeatTexture, LogBuckets, MinMaxLine, caption, color_legend, depth_color, format_sig, log_axis_label,
     log10_points,
 };
 use crate::ui::runs::ShownRun;
@@ -37,6 +37,10 @@ pub struct ActivationsPanel {
     buckets: LogBuckets,
     #[serde(skip)]
     lines_cache: Option<(u64, Vec<CachedLine>)>,
+    #[serde(skip)]
+    line_set: u64,
+    #[serde(skip)]
+    decimators: Vec<MinMaxLine>,
 }
 
 impl Default for ActivationsPanel {
@@ -48,6 +52,8 @@ impl Default for ActivationsPanel {
             heat: HeatTexture::default(),
             buckets: LogBuckets::default(),
             lines_cache: None,
+            line_set: 0,
+            decimators: Vec::new(),
         }
     }
 }
@@ -165,19 +171,27 @@ impl ActivationsPanel {
         if log {
             plot = plot.y_axis_formatter(log_axis_label);
         }
-        // Decimated once per new probe, not once per frame.
-        let key = history_key(run) ^ names_key(run, names) ^ (log as u64);
+        // Decimated incrementally (only new probes are read) and rebuilt once per new probe,
+        // not once per frame.
+        let set_key = names_key(run, names) ^ (log as u64);
+        if self.line_set != set_key || self.decimators.len() != names.len() {
+            self.line_set = set_key;
+            self.decimators = vec![MinMaxLine::default(); names.len()];
+            self.lines_cache = None;
+        }
+        let key = history_key(run) ^ set_key;
         if self.lines_cache.as_ref().is_none_or(|(k, _)| *k != key) {
-            let lines = names
-                .iter()
-                .enumerate()
-                .filter_map(|(i, layer)| {
-                    let pts = h.get(name, layer)?.decimated(per_line);
-                    let pts = if log { log10_points(&pts) } else { pts };
-                    let pts = pts.iter().map(|p| PlotPoint::new(p[0], p[1])).collect();
-                    Some((i, layer.clone(), pts))
-                })
-                .collect();
+            let mut lines = Vec::with_capacity(names.len());
+            for (i, (layer, dec)) in names.iter().zip(&mut self.decimators).enumerate() {
+                let Some(series) = h.get(name, layer) else {
+                    continue;
+                };
+                dec.update(series, per_line);
+                let pts = dec.points();
+                let pts = if log { log10_points(&pts) } else { pts };
+                let pts = pts.iter().map(|p| PlotPoint::new(p[0], p[1])).collect();
+                lines.push((i, layer.clone(), pts));
+            }
             self.lines_cache = Some((key, lines));
         }
         let Some((_, lines)) = &self.lines_cache else {
