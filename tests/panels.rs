@@ -126,9 +126,10 @@ fn incremental_min_max_lines_keep_spikes_and_match_a_fresh_pass() {
     assert!(pts.contains(&[6170.0, 50.0]) && pts.contains(&[3000.0, -50.0]));
     assert!(pts.windows(2).all(|w| w[0][0] < w[1][0]), "in step order");
     // Few points: every point, once.
-    let mut short = Series::default();
-    short.steps = vec![1, 2, 3];
-    short.values = vec![3.0, 1.0, 2.0];
+    let short = Series {
+        steps: vec![1, 2, 3],
+        values: vec![3.0, 1.0, 2.0],
+    };
     let mut line = MinMaxLine::default();
     line.update(&short, 40);
     assert_eq!(line.points(), vec![[1.0, 3.0], [2.0, 1.0], [3.0, 2.0]]);

@@ -5,7 +5,7 @@
 use crate::experiments::{
     self, EXPERIMENTS, ExperimentFile, ExperimentOptions, Figure, FigureKind,
 };
-use crate::ui::plot::{format_sig, log_axis_label, log10_points, run_color, viridis};
+use crate::ui::plot::{format_sig, hover_point, log_axis_label, log10_points, run_color, viridis};
 use egui::{Color32, ColorImage, RichText, TextureHandle, TextureOptions, Ui};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotImage, PlotPoint};
 use serde::{Deserialize, Serialize};
@@ -432,14 +432,7 @@ impl ExperimentsTab {
             plot = plot.y_axis_formatter(log_axis_label);
         }
         plot = plot.label_formatter(move |pos| {
-            let (name, p) = match pos {
-                egui_plot::HoverPosition::NearDataPoint {
-                    plot_name,
-                    position,
-                    ..
-                } => (*plot_name, *position),
-                egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
-            };
+            let (name, p) = hover_point(pos);
             let y = if log_y { 10f64.powf(p.y) } else { p.y };
             Some(format!(
                 "{name}\nx {}\ny {}",

@@ -102,6 +102,18 @@ pub fn ema(points: &[[f64; 2]], w: f64) -> Vec<[f64; 2]> {
         .collect()
 }
 
+/// The item name (empty away from any item) and the plot position a hover label is for.
+pub fn hover_point<'a>(pos: &egui_plot::HoverPosition<'a>) -> (&'a str, egui_plot::PlotPoint) {
+    match pos {
+        egui_plot::HoverPosition::NearDataPoint {
+            plot_name,
+            position,
+            ..
+        } => (plot_name, *position),
+        egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
+    }
+}
+
 /// A panel's one-line caption: what it shows and what to look for.
 pub fn caption(ui: &mut Ui, text: &str) {
     ui.label(egui::RichText::new(text).small().weak());

@@ -1,15 +1,14 @@
 //! Activations: per-layer output std and mean over training, a layer × step heatmap of the std,
 //! the histogram of one layer at the latest probe, and the dead-ReLU fraction per layer.
 
-use super::{PanelCtx, empty_note, history_key, shown_layers, step_link};
+use super::{LayerHeatmap, PanelCtx, empty_note, history_key, names_key, shown_layers, step_link};
 use crate::metrics::series;
 use crate::ui::plot::{
-    HeatTexture, LogBuckets, MinMaxLine, caption, color_legend, depth_color, format_sig, log_axis_label,
-    log10_points,
+    MinMaxLine, caption, depth_color, format_sig, hover_point, log_axis_label, log10_points,
 };
 use crate::ui::runs::ShownRun;
 use egui::{Color32, ComboBox, Ui};
-use egui_plot::{Bar, BarChart, Line, Plot, PlotImage, PlotPoint};
+use egui_plot::{Bar, BarChart, Line, Plot, PlotPoint};
 use serde::{Deserialize, Serialize};
 
 /// Which statistic the per-layer lines show.
@@ -32,9 +31,7 @@ pub struct ActivationsPanel {
     /// The layer whose histogram is shown (by name).
     pub histogram_layer: String,
     #[serde(skip)]
-    heat: HeatTexture,
-    #[serde(skip)]
-    buckets: LogBuckets,
+    heat: LayerHeatmap,
     #[serde(skip)]
     lines_cache: Option<(u64, Vec<CachedLine>)>,
     #[serde(skip)]
@@ -49,8 +46,7 @@ impl Default for ActivationsPanel {
             stat: LineStat::Std,
             only_activations: true,
             histogram_layer: String::new(),
-            heat: HeatTexture::default(),
-            buckets: LogBuckets::default(),
+            heat: LayerHeatmap::default(),
             lines_cache: None,
             line_set: 0,
             decimators: Vec::new(),
@@ -63,33 +59,6 @@ type CachedLine = (usize, String, Vec<PlotPoint>);
 
 /// Points per line at most; with many layers the budget is shared so a frame stays cheap.
 const POINT_BUDGET: usize = 12_000;
-
-/// Columns of the heatmap at most (probe steps are bucketed by mean of log values).
-pub const HEAT_COLUMNS: usize = 400;
-
-/// The x extent (in steps) of a heatmap of `cols` buckets of `width` probes of `layer`'s series:
-/// from 0 to where the last bucket ends, at the run's probe spacing.
-pub fn heat_extent(run: &ShownRun, name: &str, layer: &str, cols: usize, width: usize) -> f64 {
-    let last = run.history().last_step.max(1) as f64;
-    let Some(s) = run.history().get(name, layer) else {
-        return last;
-    };
-    let n = s.len();
-    if n < 2 {
-        return last;
-    }
-    let spacing = (s.steps[n - 1] as f64 - s.steps[0] as f64) / (n - 1) as f64;
-    (s.steps[0] as f64 + spacing * (cols * width) as f64).max(1.0)
-}
-
-/// A cache key for a list of layer names.
-pub fn names_key(run: &ShownRun, names: &[String]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    run.id.hash(&mut h);
-    names.hash(&mut h);
-    h.finish()
-}
 
 impl ActivationsPanel {
     /// Draws the panel.
@@ -157,14 +126,7 @@ impl ActivationsPanel {
             .link_axis(step_link(), [true, false])
             .link_cursor(step_link(), [true, false])
             .label_formatter(move |pos| {
-                let (layer, p) = match pos {
-                    egui_plot::HoverPosition::NearDataPoint {
-                        plot_name,
-                        position,
-                        ..
-                    } => (*plot_name, *position),
-                    egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
-                };
+                let (layer, p) = hover_point(pos);
                 let y = if log { 10f64.powf(p.y) } else { p.y };
                 Some(format!("{layer}\nstep {:.0}\n{}", p.x, format_sig(y)))
             });
@@ -209,60 +171,9 @@ impl ActivationsPanel {
     }
 
     fn heatmap(&mut self, ui: &mut Ui, run: &ShownRun, names: &[String], height: f32) {
-        if names.is_empty() {
-            return;
-        }
         ui.label("std heatmap: layer (top = input) × step, log colour");
-        let names_key = names_key(run, names);
-        self.buckets.update(
-            names_key,
-            run.history(),
-            series::ACT_STD,
-            names,
-            HEAT_COLUMNS,
-        );
-        let key = history_key(run) ^ names_key;
-        let buckets = &self.buckets;
-        let tex = self
-            .heat
-            .get(ui.ctx(), "act-heat", key, || buckets.data())
-            .map(|t| t.id());
-        let Some(tex) = tex else {
-            return;
-        };
-        let range = self.heat.range;
-        let cols = self.buckets.data_cols();
-        let last = heat_extent(run, series::ACT_STD, &names[0], cols, self.buckets.width());
-        let rows = names.len() as f64;
-        let names_owned: Vec<String> = names.to_vec();
-        ui.horizontal(|ui| {
-            Plot::new("act-heat")
-                .allow_scroll(false)
-                .height(height)
-                .width((ui.available_width() - 64.0).max(100.0))
-                .allow_zoom([true, false])
-                .link_axis(step_link(), [true, false])
-                .show_y(false)
-                .y_axis_formatter(|_, _| String::new())
-                .label_formatter(move |pos| {
-                    let p = match pos {
-                        egui_plot::HoverPosition::NearDataPoint { position, .. }
-                        | egui_plot::HoverPosition::Elsewhere { position } => *position,
-                    };
-                    let row = (rows - p.y).floor();
-                    (row >= 0.0 && row < rows)
-                        .then(|| format!("{}\nstep {:.0}", names_owned[row as usize], p.x))
-                })
-                .show(ui, |p| {
-                    p.image(PlotImage::new(
-                        "std",
-                        tex,
-                        PlotPoint::new(last / 2.0, rows / 2.0),
-                        [last as f32, rows as f32],
-                    ));
-                });
-            color_legend(ui, range, height);
-        });
+        self.heat
+            .ui(ui, run, series::ACT_STD, names, "act-heat", height);
     }
 
     fn histogram(&mut self, ui: &mut Ui, run: &ShownRun, height: f32) {

@@ -4,7 +4,7 @@
 
 use super::{PanelCtx, empty_note, step_link};
 use crate::metrics::{BN_TRACKED_CHANNELS, series};
-use crate::ui::plot::{caption, format_sig, run_color};
+use crate::ui::plot::{caption, format_sig, hover_point, run_color};
 use crate::ui::runs::ShownRun;
 use egui::{Color32, ComboBox, Ui};
 use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, Plot};
@@ -188,14 +188,7 @@ fn band_plot(
         .link_axis(step_link(), [true, false])
         .link_cursor(step_link(), [true, false])
         .label_formatter(|pos| {
-            let (name, p) = match pos {
-                egui_plot::HoverPosition::NearDataPoint {
-                    plot_name,
-                    position,
-                    ..
-                } => (*plot_name, *position),
-                egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
-            };
+            let (name, p) = hover_point(pos);
             Some(format!("{name}\nstep {:.0}\n{}", p.x, format_sig(p.y)))
         })
         .show(ui, |p| {

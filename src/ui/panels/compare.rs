@@ -4,7 +4,9 @@
 use super::{PanelCtx, empty_note, shown_layers, step_link};
 use crate::metrics::series;
 use crate::ui::panels::gradients::shown_tensors;
-use crate::ui::plot::{caption, ema, format_sig, log_axis_label, log10_points, run_color};
+use crate::ui::plot::{
+    caption, ema, format_sig, hover_point, log_axis_label, log10_points, run_color,
+};
 use crate::ui::runs::ShownRun;
 use egui::Ui;
 use egui_plot::{Line, Plot, Points};
@@ -133,14 +135,7 @@ impl ComparePanel {
             .link_axis(step_link(), [true, false])
             .x_axis_label("step")
             .label_formatter(move |pos| {
-                let (name, p) = match pos {
-                    egui_plot::HoverPosition::NearDataPoint {
-                        plot_name,
-                        position,
-                        ..
-                    } => (*plot_name, *position),
-                    egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
-                };
+                let (name, p) = hover_point(pos);
                 let y = if log_y { 10f64.powf(p.y) } else { p.y };
                 Some(format!("{name}\nstep {:.0}\nloss {}", p.x, format_sig(y)))
             });
@@ -175,14 +170,7 @@ impl ComparePanel {
                         .y_axis_formatter(log_axis_label)
                         .x_axis_label("relative depth")
                         .label_formatter(|pos| {
-                            let (name, p) = match pos {
-                                egui_plot::HoverPosition::NearDataPoint {
-                                    plot_name,
-                                    position,
-                                    ..
-                                } => (*plot_name, *position),
-                                egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
-                            };
+                            let (name, p) = hover_point(pos);
                             Some(format!(
                                 "{name}\ndepth {:.2}\n{}",
                                 p.x,

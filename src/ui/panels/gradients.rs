@@ -2,13 +2,12 @@
 //! scale from input to output, a tensor × step heatmap, and the update/weight ratio. Vanishing
 //! and exploding gradients are highlighted.
 
-use super::{PanelCtx, empty_note, history_key, step_link};
+use super::{LayerHeatmap, PanelCtx, empty_note};
 use crate::metrics::series;
-use crate::ui::panels::activations::{HEAT_COLUMNS, heat_extent, names_key};
-use crate::ui::plot::{HeatTexture, LogBuckets, caption, color_legend, format_sig, log_axis_label};
+use crate::ui::plot::{caption, format_sig, log_axis_label};
 use crate::ui::runs::ShownRun;
 use egui::{Color32, Ui};
-use egui_plot::{Bar, BarChart, HLine, Plot, PlotImage, PlotPoint};
+use egui_plot::{Bar, BarChart, HLine, Plot};
 use serde::{Deserialize, Serialize};
 
 /// Below this gradient norm a tensor's gradient counts as vanished.
@@ -54,9 +53,7 @@ pub struct GradientsPanel {
     /// Include biases and BN γ/β (else weight matrices and kernels only).
     pub all_tensors: bool,
     #[serde(skip)]
-    heat: HeatTexture,
-    #[serde(skip)]
-    buckets: LogBuckets,
+    heat: LayerHeatmap,
 }
 
 /// Indices (into the run's tensor list) of the tensors the panel shows.
@@ -208,63 +205,8 @@ impl GradientsPanel {
     }
 
     fn heatmap(&mut self, ui: &mut Ui, run: &ShownRun, names: &[String], height: f32) {
-        if names.is_empty() {
-            return;
-        }
         ui.label("gradient norm: tensor (top = input) × step, log colour");
-        let names_key = names_key(run, names);
-        self.buckets.update(
-            names_key,
-            run.history(),
-            series::GRAD_NORM,
-            names,
-            HEAT_COLUMNS,
-        );
-        let key = history_key(run) ^ names_key;
-        let buckets = &self.buckets;
-        let tex = self
-            .heat
-            .get(ui.ctx(), "grad-heat", key, || buckets.data())
-            .map(|t| t.id());
-        let Some(tex) = tex else {
-            return;
-        };
-        let range = self.heat.range;
-        let last = heat_extent(
-            run,
-            series::GRAD_NORM,
-            &names[0],
-            self.buckets.data_cols(),
-            self.buckets.width(),
-        );
-        let rows = names.len() as f64;
-        let names_owned = names.to_vec();
-        ui.horizontal(|ui| {
-            Plot::new("grad-heat")
-                .allow_scroll(false)
-                .height(height)
-                .width((ui.available_width() - 64.0).max(100.0))
-                .allow_zoom([true, false])
-                .link_axis(step_link(), [true, false])
-                .y_axis_formatter(|_, _| String::new())
-                .label_formatter(move |pos| {
-                    let p = match pos {
-                        egui_plot::HoverPosition::NearDataPoint { position, .. }
-                        | egui_plot::HoverPosition::Elsewhere { position } => *position,
-                    };
-                    let row = (rows - p.y).floor();
-                    (row >= 0.0 && row < rows)
-                        .then(|| format!("{}\nstep {:.0}", names_owned[row as usize], p.x))
-                })
-                .show(ui, |p| {
-                    p.image(PlotImage::new(
-                        "gradient norm",
-                        tex,
-                        PlotPoint::new(last / 2.0, rows / 2.0),
-                        [last as f32, rows as f32],
-                    ));
-                });
-            color_legend(ui, range, height);
-        });
+        self.heat
+            .ui(ui, run, series::GRAD_NORM, names, "grad-heat", height);
     }
 }

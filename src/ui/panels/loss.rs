@@ -2,7 +2,7 @@
 
 use super::{PanelCtx, empty_note, step_link};
 use crate::metrics::series;
-use crate::ui::plot::{caption, ema, format_sig, log_axis_label, log10_points};
+use crate::ui::plot::{caption, ema, format_sig, hover_point, log_axis_label, log10_points};
 use egui::{Color32, Ui};
 use egui_plot::{Legend, Line, Plot, Points};
 use serde::{Deserialize, Serialize};
@@ -83,14 +83,7 @@ impl LossPanel {
             .link_cursor(step_link(), [true, false])
             .x_axis_label("step")
             .label_formatter(move |pos| {
-                let (name, p) = match pos {
-                    egui_plot::HoverPosition::NearDataPoint {
-                        plot_name,
-                        position,
-                        ..
-                    } => (*plot_name, *position),
-                    egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
-                };
+                let (name, p) = hover_point(pos);
                 let y = if log_y { 10f64.powf(p.y) } else { p.y };
                 Some(format!("{name}\nstep {:.0}\nloss {}", p.x, format_sig(y)))
             });
@@ -133,10 +126,7 @@ impl LossPanel {
                 .include_y(0.0)
                 .include_y(1.0)
                 .label_formatter(|pos| {
-                    let p = match pos {
-                        egui_plot::HoverPosition::NearDataPoint { position, .. }
-                        | egui_plot::HoverPosition::Elsewhere { position } => *position,
-                    };
+                    let p = hover_point(pos).1;
                     Some(format!("step {:.0}\naccuracy {:.2}%", p.x, 100.0 * p.y))
                 })
                 .show(ui, |p| {

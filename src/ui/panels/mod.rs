@@ -15,7 +15,9 @@ pub use compare::{CompareAction, ComparePanel};
 pub use gradients::GradientsPanel;
 pub use loss::{LossPanel, summary as loss_summary};
 
+use super::plot::{HeatTexture, LogBuckets, color_legend, hover_point};
 use super::runs::ShownRun;
+use egui_plot::{Plot, PlotImage, PlotPoint};
 use serde::{Deserialize, Serialize};
 
 /// The panels, in display order.
@@ -129,4 +131,97 @@ fn is_activation_layer(spec: &crate::spec::NetSpec, name: &str) -> bool {
         .iter()
         .find(|l| l.name == name)
         .is_some_and(|l| matches!(l.op, crate::spec::LayerOp::Activation { .. }))
+}
+
+/// A layer × step heatmap of one per-layer series on a log colour scale, with its legend;
+/// kept up to date incrementally ([`LogBuckets`]) and uploaded as a texture once per new probe.
+#[derive(Default)]
+pub struct LayerHeatmap {
+    heat: HeatTexture,
+    buckets: LogBuckets,
+}
+
+/// Columns of a layer × step heatmap at most (probes are bucketed; see [`LogBuckets`]).
+pub const HEAT_COLUMNS: usize = 400;
+
+/// A cache key for a list of layer names of a run.
+pub fn names_key(run: &ShownRun, names: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    run.id.hash(&mut h);
+    names.hash(&mut h);
+    h.finish()
+}
+
+impl LayerHeatmap {
+    /// Draws the heatmap of `series` for `names` (row 0, at the top, is the first name).
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        run: &ShownRun,
+        series: &str,
+        names: &[String],
+        id: &str,
+        height: f32,
+    ) {
+        if names.is_empty() {
+            return;
+        }
+        let names_key = names_key(run, names);
+        self.buckets
+            .update(names_key, run.history(), series, names, HEAT_COLUMNS);
+        let key = history_key(run) ^ names_key;
+        let buckets = &self.buckets;
+        let tex = self
+            .heat
+            .get(ui.ctx(), id, key, || buckets.data())
+            .map(|t| t.id());
+        let Some(tex) = tex else {
+            return;
+        };
+        let range = self.heat.range;
+        let end = self.extent(run, series, &names[0]);
+        let rows = names.len() as f64;
+        let names_owned = names.to_vec();
+        ui.horizontal(|ui| {
+            Plot::new(id)
+                .allow_scroll(false)
+                .height(height)
+                .width((ui.available_width() - 64.0).max(100.0))
+                .allow_zoom([true, false])
+                .link_axis(step_link(), [true, false])
+                .y_axis_formatter(|_, _| String::new())
+                .label_formatter(move |pos| {
+                    let p = hover_point(pos).1;
+                    let row = (rows - p.y).floor();
+                    (row >= 0.0 && row < rows)
+                        .then(|| format!("{}\nstep {:.0}", names_owned[row as usize], p.x))
+                })
+                .show(ui, |p| {
+                    p.image(PlotImage::new(
+                        series,
+                        tex,
+                        PlotPoint::new(end / 2.0, rows / 2.0),
+                        [end as f32, rows as f32],
+                    ));
+                });
+            color_legend(ui, range, height);
+        });
+    }
+
+    /// The step where the last bucket ends, at the run's probe spacing (the picture spans 0 to
+    /// there).
+    fn extent(&self, run: &ShownRun, series: &str, layer: &str) -> f64 {
+        let last = run.history().last_step.max(1) as f64;
+        let Some(s) = run.history().get(series, layer) else {
+            return last;
+        };
+        let n = s.len();
+        if n < 2 {
+            return last;
+        }
+        let spacing = (s.steps[n - 1] as f64 - s.steps[0] as f64) / (n - 1) as f64;
+        let cells = (self.buckets.data_cols() * self.buckets.width()) as f64;
+        (s.steps[0] as f64 + spacing * cells).max(1.0)
+    }
 }
