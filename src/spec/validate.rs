@@ -374,54 +374,9 @@ pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
     // Resolve skips first so that the shape pass can apply them in order.
     let mut skip_into: Vec<Option<usize>> = vec![None; spec.layers.len()];
     let mut resolved: Vec<(Option<usize>, usize)> = Vec::with_capacity(spec.skips.len());
-    for (k, skip) in spec.skips.iter().enumerate() {
-        let from = if skip.from == INPUT_NODE {
-            None
-        } else {
-            Some(
-                *names
-                    .get(skip.from.as_str())
-                    .ok_or_else(|| SpecError::UnknownSkipNode {
-                        index: k,
-                        name: skip.from.clone(),
-                    })?,
-            )
-        };
-        let to = *names
-            .get(skip.to.as_str())
-            .ok_or_else(|| SpecError::UnknownSkipNode {
-                index: k,
-                name: skip.to.clone(),
-            })?;
-        if from == Some(to) {
-            return Err(SpecError::SkipOntoItself {
-                index: k,
-                node: skip.to.clone(),
-            });
-        }
-        if let Some(f) = from
-            && f > to
-        {
-            return Err(SpecError::SkipBackward {
-                index: k,
-                from: skip.from.clone(),
-                to: skip.to.clone(),
-            });
-        }
-        if let Some(other) = skip_into[to] {
-            return Err(SpecError::DuplicateSkipTarget {
-                index: k,
-                to: skip.to.clone(),
-                other,
-            });
-        }
-        if !skip.scale.value.is_finite() {
-            return Err(SpecError::BadScale {
-                index: k,
-                to: skip.to.clone(),
-                value: skip.scale.value,
-            });
-        }
+    for k in 0..spec.skips.len() {
+        let (from, to) =
+            resolve_skip(spec, k, |name| names.get(name).copied(), |to| skip_into[to])?;
         skip_into[to] = Some(k);
         resolved.push((from, to));
     }
@@ -803,32 +758,30 @@ pub fn diagnose(spec: &NetSpec) -> Diagnosis {
     }
 }
 
-/// Checks skip `k` on its own, given the layers' output shapes (`None` where unknown); returns
-/// its facts when both shapes are known.
-pub fn check_skip(
+/// Resolves skip `k`'s ends to layer indices (`None`: the input) and checks what can be checked
+/// without shapes: both ends exist, the edge goes forward, no earlier skip has the same target
+/// (`earlier_target(to)` names it), and α is finite. `validate` and [`check_skip`] share it.
+fn resolve_skip(
     spec: &NetSpec,
     k: usize,
-    input: Shape,
-    shapes: &[Option<Shape>],
-) -> Result<Option<SkipInfo>, SpecError> {
+    index_of: impl Fn(&str) -> Option<usize>,
+    earlier_target: impl Fn(usize) -> Option<usize>,
+) -> Result<(Option<usize>, usize), SpecError> {
     let skip = &spec.skips[k];
     let from = if skip.from == INPUT_NODE {
         None
     } else {
         Some(
-            spec.index_of(&skip.from)
-                .ok_or_else(|| SpecError::UnknownSkipNode {
-                    index: k,
-                    name: skip.from.clone(),
-                })?,
+            index_of(&skip.from).ok_or_else(|| SpecError::UnknownSkipNode {
+                index: k,
+                name: skip.from.clone(),
+            })?,
         )
     };
-    let to = spec
-        .index_of(&skip.to)
-        .ok_or_else(|| SpecError::UnknownSkipNode {
-            index: k,
-            name: skip.to.clone(),
-        })?;
+    let to = index_of(&skip.to).ok_or_else(|| SpecError::UnknownSkipNode {
+        index: k,
+        name: skip.to.clone(),
+    })?;
     if from == Some(to) {
         return Err(SpecError::SkipOntoItself {
             index: k,
@@ -844,7 +797,7 @@ pub fn check_skip(
             to: skip.to.clone(),
         });
     }
-    if let Some(other) = spec.skips[..k].iter().position(|s| s.to == skip.to) {
+    if let Some(other) = earlier_target(to) {
         return Err(SpecError::DuplicateSkipTarget {
             index: k,
             to: skip.to.clone(),
@@ -858,6 +811,24 @@ pub fn check_skip(
             value: skip.scale.value,
         });
     }
+    Ok((from, to))
+}
+
+/// Checks skip `k` on its own, given the layers' output shapes (`None` where unknown); returns
+/// its facts when both shapes are known.
+pub fn check_skip(
+    spec: &NetSpec,
+    k: usize,
+    input: Shape,
+    shapes: &[Option<Shape>],
+) -> Result<Option<SkipInfo>, SpecError> {
+    let skip = &spec.skips[k];
+    let (from, to) = resolve_skip(
+        spec,
+        k,
+        |name| spec.index_of(name),
+        |_| spec.skips[..k].iter().position(|s| s.to == skip.to),
+    )?;
     let from_shape = match from {
         None => Some(input),
         Some(f) => shapes.get(f).copied().flatten(),
