@@ -92,10 +92,8 @@ impl ModuleMapper for Importer<'_> {
 impl Session {
     /// The session's state as host tensors.
     pub fn checkpoint(&self) -> Checkpoint {
-        // burn keeps the last training pass's BN running-statistics update pending until the
-        // state is read with `value_sync`; a module visitor reads the stored value, one update
-        // behind. Reading the BN state here (on the training thread) applies it first.
-        let _ = self.model.batch_norm_state();
+        // The visitor below reads stored values: apply the pending BN update first.
+        self.model.sync_batch_norm();
         let mut e = Exporter {
             spec: &self.model.spec,
             path: Vec::new(),
