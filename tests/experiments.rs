@@ -132,6 +132,17 @@ fn median_by_hand() {
 }
 
 #[test]
+fn moving_average_by_hand() {
+    use reslab::experiments::stats::moving_average;
+    // Window 2 over 1, 3, 5: [1], [1, 3], [3, 5].
+    assert_eq!(
+        moving_average(&[1.0, 3.0, 5.0], 2),
+        vec![[1.0, 1.0], [2.0, 2.0], [3.0, 4.0]]
+    );
+    assert!(moving_average(&[], 10).is_empty());
+}
+
+#[test]
 fn autocorrelation_by_hand() {
     // g = [1, 2, 3, 4]: mean 2.5, centred [-1.5, -0.5, 0.5, 1.5], Σc² = 5;
     // R(1) = (0.75 - 0.25 + 0.75) / 5 = 0.25, R(2) = (-0.75 - 0.75) / 5 = -0.3,

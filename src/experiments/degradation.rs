@@ -1,7 +1,7 @@
 //! He et al. 2016, Fig. 1/6: with BN in both, a deeper plain net trains worse than a shallower
 //! one on the same budget (degradation), while the residual twin does not.
 
-use super::stats::{mean, median, tail_mean};
+use super::stats::{mean, median, moving_average, tail_mean};
 use super::{
     Criterion, Experiment, ExperimentError, ExperimentFile, ExperimentOptions, Figure, LineSeries,
     fmt, util,
@@ -24,6 +24,28 @@ pub(super) const EXPERIMENT: Experiment = Experiment {
 const WIDTH: usize = 64;
 const STEPS: u64 = 400;
 
+/// The two figures of a plain-vs-residual training comparison: the training loss (a 10-step
+/// moving average, log scale) and the validation accuracy; `note` ends both titles.
+pub(super) fn curve_figures(
+    note: &str,
+    loss: Vec<LineSeries>,
+    accuracy: Vec<LineSeries>,
+) -> [Figure; 2] {
+    let mut f = Figure::lines(
+        format!("Training loss (10-step moving average{note})"),
+        "step",
+        "cross-entropy",
+        loss,
+    );
+    f.log_y = true;
+    let title = if note.is_empty() {
+        "Validation accuracy".to_string()
+    } else {
+        format!("Validation accuracy ({})", note.trim_start_matches(", "))
+    };
+    [f, Figure::lines(title, "step", "accuracy (%)", accuracy)]
+}
+
 fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> {
     let mut file = ExperimentFile::new(&EXPERIMENT, opts.settings());
     // Full scale: five seeds, aggregated by the median. With three seeds and the mean, one late
@@ -45,18 +67,8 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
     let mut k = 0.0;
     for &s in &seeds {
         for (n, name) in nets.iter().enumerate() {
-            let spec = util::mlp(name, &dataset, WIDTH, true)?;
-            let config = util::sgd_config(STEPS, s);
-            let t = util::train(
-                &format!("{name}-seed{s}"),
-                &spec,
-                &config,
-                &dataset,
-                data.clone(),
-                opts,
-                (k / total, (k + 1.0) / total),
-                None,
-            )?;
+            let span = (k / total, (k + 1.0) / total);
+            let t = util::train_mlp(name, WIDTH, STEPS, s, &dataset, &data, opts, span)?;
             k += 1.0;
             loss[n].push(if t.diverged {
                 f64::NAN
@@ -144,12 +156,7 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
             .collect();
         loss_series.push(LineSeries {
             name: name.to_string(),
-            points: (0..steps)
-                .map(|i| {
-                    let lo = i.saturating_sub(9);
-                    [(i + 1) as f64, mean(&avg[lo..=i])]
-                })
-                .collect(),
+            points: moving_average(&avg, 10),
         });
         let pts = acc_curves[n].iter().map(Vec::len).min().unwrap_or(0);
         acc_series.push(LineSeries {
@@ -164,20 +171,8 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
                 .collect(),
         });
     }
-    let mut f = Figure::lines(
-        "Training loss (10-step moving average, mean over seeds)",
-        "step",
-        "cross-entropy",
-        loss_series,
-    );
-    f.log_y = true;
-    file.figures.push(f);
-    file.figures.push(Figure::lines(
-        "Validation accuracy (mean over seeds)",
-        "step",
-        "accuracy (%)",
-        acc_series,
-    ));
+    file.figures
+        .extend(curve_figures(", mean over seeds", loss_series, acc_series));
     file.notes = format!(
         "MLPs Linear(784 → {WIDTH}) → ReLU, then N blocks Linear → BN → (+x) → ReLU, head; He init; MNIST-10k (8000 train / 2000 validation); SGD momentum 0.9, lr 0.05, batch 128, {STEPS} steps; training loss = mean of the last 50 steps; {n_seeds} seed(s), criteria on the median over seeds. Quick uses 1 seed instead of 5; the budget is unchanged."
     );

@@ -1,9 +1,9 @@
 //! The CNN version of the degradation experiment: He et al. 2016's CIFAR networks, plain-20
 //! against ResNet-20, on MNIST-10k or a dataset the user names (CIFAR-10 from a folder).
 
-use super::stats::{mean, tail_mean};
+use super::stats::{moving_average, tail_mean};
 use super::{
-    Experiment, ExperimentError, ExperimentFile, ExperimentOptions, Figure, LineSeries, fmt, util,
+    Experiment, ExperimentError, ExperimentFile, ExperimentOptions, LineSeries, fmt, util,
 };
 use crate::data;
 use crate::metrics::series;
@@ -75,15 +75,10 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
             val.and_then(|v| v.last())
                 .map_or(f64::NAN, |a| 100.0 * a as f64),
         );
+        let losses: Vec<f64> = t.losses.iter().map(|&l| l as f64).collect();
         loss_series.push(LineSeries {
             name: name.to_string(),
-            points: (0..t.losses.len())
-                .map(|i| {
-                    let lo = i.saturating_sub(9);
-                    let w: Vec<f64> = t.losses[lo..=i].iter().map(|&l| l as f64).collect();
-                    [(i + 1) as f64, mean(&w)]
-                })
-                .collect(),
+            points: moving_average(&losses, 10),
         });
         acc_series.push(LineSeries {
             name: name.to_string(),
@@ -100,18 +95,9 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
     // No PASS/FAIL here: the issue asks for this view without a criterion, and a quick budget
     // is far too short to judge (after 20 steps either net can be ahead). The values go into
     // the notes.
-    let mut f = Figure::lines(
-        "Training loss (10-step moving average)",
-        "step",
-        "cross-entropy",
+    file.figures.extend(super::degradation::curve_figures(
+        "",
         loss_series,
-    );
-    f.log_y = true;
-    file.figures.push(f);
-    file.figures.push(Figure::lines(
-        "Validation accuracy",
-        "step",
-        "accuracy (%)",
         acc_series,
     ));
     file.notes = format!(

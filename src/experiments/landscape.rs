@@ -113,18 +113,16 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
     let nets = ["mlp-plain-32", "mlp-res-32"];
     let mut surfaces = Vec::new();
     for (k, name) in nets.iter().enumerate() {
-        let spec = util::mlp(name, &dataset, WIDTH, true)?;
-        let config = util::sgd_config(STEPS, seed);
         let base = k as f32 / 2.0;
-        let t = util::train(
-            &format!("{name}-seed{seed}"),
-            &spec,
-            &config,
+        let t = util::train_mlp(
+            name,
+            WIDTH,
+            STEPS,
+            seed,
             &dataset,
-            data.clone(),
+            &data,
             opts,
             (base, base + 0.3),
-            None,
         )?;
         surfaces.push(surface(&t, n, seed, opts, (base + 0.3, base + 0.5))?);
         file.runs.push(t.run);

@@ -47,18 +47,8 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
     let mut k = 0.0;
     for &s in &seeds {
         for (n, name) in nets.iter().enumerate() {
-            let spec = util::mlp(name, &dataset, WIDTH, true)?;
-            let config = util::sgd_config(STEPS, s);
-            let t = util::train(
-                &format!("{name}-seed{s}"),
-                &spec,
-                &config,
-                &dataset,
-                data.clone(),
-                opts,
-                (k / total, (k + 0.9) / total),
-                None,
-            )?;
+            let span = (k / total, (k + 0.9) / total);
+            let t = util::train_mlp(name, WIDTH, STEPS, s, &dataset, &data, opts, span)?;
             k += 1.0;
             let model = t.session.model.valid();
             let shape = t.session.data.sample_shape;
@@ -67,7 +57,7 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
             let mut d = Vec::new();
             for b in 1..=BLOCKS {
                 opts.check_cancel()?;
-                let lesion = block_lesion(&spec, b);
+                let lesion = block_lesion(&t.run.spec, b);
                 let (_, acc) = util::evaluate(&model, split, shape, lesion);
                 d.push(100.0 * (full - acc));
             }

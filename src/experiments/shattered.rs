@@ -122,10 +122,10 @@ fn gradient(
     // One pass in training mode: BN (momentum 1) takes this batch's statistics.
     let _ = model.forward(Act::Flat(input()));
     // Inference mode on the autodiff device: BN uses the running statistics, and only the
-    // input asks for a gradient. `valid()` first: it syncs the running statistics (burn keeps
-    // a training pass's update pending per thread, and a mapper such as `freeze` would read the
-    // value from before it); `train()` brings the tensors back to the autodiff device.
-    let frozen = model.net.valid().train().freeze();
+    // input asks for a gradient. The pending running-statistics update is applied first, since
+    // a mapper such as `freeze` reads the stored value.
+    model.sync_batch_norm();
+    let frozen = model.net.clone().freeze();
     let model = model.with_net(frozen);
     let x = input().require_grad();
     let out = model.forward(Act::Flat(x.clone()));

@@ -34,6 +34,18 @@ pub fn median(x: &[f64]) -> f64 {
     }
 }
 
+/// The trailing moving average over `window` values as `[step, mean]` points, with steps
+/// counted from 1: point `i` is the mean of values `max(0, i + 1 − window)..=i`.
+pub fn moving_average(x: &[f64], window: usize) -> Vec<[f64; 2]> {
+    let window = window.max(1);
+    (0..x.len())
+        .map(|i| {
+            let lo = (i + 1).saturating_sub(window);
+            [(i + 1) as f64, mean(&x[lo..=i])]
+        })
+        .collect()
+}
+
 /// The mean of the last `n` values (all of them when there are fewer).
 pub fn tail_mean(x: &[f32], n: usize) -> f64 {
     let start = x.len().saturating_sub(n);

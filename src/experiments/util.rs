@@ -63,6 +63,32 @@ pub(crate) fn sgd_config(steps: u64, seed: u64) -> TrainConfig {
 }
 
 /// A finished (or diverged) training run.
+/// Trains the BN MLP preset `name` (width `width`) with the degradation setup
+/// ([`sgd_config`]) for `steps` steps on `seed`; the run is named `{name}-seed{seed}`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_mlp(
+    name: &str,
+    width: usize,
+    steps: u64,
+    seed: u64,
+    dataset: &DatasetSpec,
+    data: &Dataset,
+    opts: &mut ExperimentOptions,
+    span: (f32, f32),
+) -> Result<Trained, ExperimentError> {
+    let spec = mlp(name, dataset, width, true)?;
+    train(
+        &format!("{name}-seed{seed}"),
+        &spec,
+        &sgd_config(steps, seed),
+        dataset,
+        data.clone(),
+        opts,
+        span,
+        None,
+    )
+}
+
 pub(crate) struct Trained {
     /// The session at the end.
     pub session: Session,
