@@ -45,6 +45,17 @@ fn node_rect(h: &Harness<'static, LabApp>, name: &str) -> Rect {
     h.get_by_label_contains(&format!("node {name} |")).rect()
 }
 
+/// Selects node `from`, Shift+clicks node `to` and presses "Add skip", as a user would.
+fn add_skip_by_selection(h: &mut Harness<'static, LabApp>, from: &str, to: &str) {
+    h.get_by_label_contains(&format!("node {from} |")).click();
+    h.run_ok();
+    h.get_by_label_contains(&format!("node {to} |"))
+        .click_modifiers(Modifiers::SHIFT);
+    h.run_ok();
+    h.get_by_label("Add skip").click();
+    h.run_ok();
+}
+
 fn spec(h: &Harness<'static, LabApp>) -> NetSpec {
     h.state().designer().spec().clone()
 }
@@ -83,13 +94,7 @@ fn dragging_from_one_node_to_another_puts_the_skip_in_the_spec() {
     assert!(h.state().train_blocker().is_none());
 
     // The keyboard path: select two nodes, then "Add skip".
-    h.get_by_label_contains("node block1.act |").click();
-    h.run_ok();
-    h.get_by_label_contains("node block2.bn |")
-        .click_modifiers(Modifiers::SHIFT);
-    h.run_ok();
-    h.get_by_label("Add skip").click();
-    h.run_ok();
+    add_skip_by_selection(&mut h, "block1.act", "block2.bn");
     assert_eq!(
         spec(&h).skips,
         vec![
@@ -122,13 +127,7 @@ fn dragging_from_one_node_to_another_puts_the_skip_in_the_spec() {
 fn an_invalid_skip_shows_its_error_and_train_is_disabled_with_the_reason() {
     let (mut h, dir) = harness("invalid");
     // The flattened input has 784 features, block1.bn 16: an identity skip cannot add them.
-    h.get_by_label_contains("node flatten |").click();
-    h.run_ok();
-    h.get_by_label_contains("node block1.bn |")
-        .click_modifiers(Modifiers::SHIFT);
-    h.run_ok();
-    h.get_by_label("Add skip").click();
-    h.run_ok();
+    add_skip_by_selection(&mut h, "flatten", "block1.bn");
     assert_eq!(
         spec(&h).skips,
         vec![SkipSpec::identity("flatten", "block1.bn")]

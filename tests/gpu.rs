@@ -2,36 +2,21 @@
 //! none does. CI installs Mesa's software Vulkan driver and sets `RESLAB_EXPECT_GPU=1`, so there
 //! the GPU path must work.
 
-use reslab::data;
+mod common;
+
 use reslab::model::{DeviceError, make_device};
 use reslab::spec::*;
-use reslab::train::Session;
 
 fn losses(device: burn::tensor::Device) -> Vec<f32> {
     let dataset = DatasetSpec::from_name("spirals").unwrap();
-    let spec = preset(
-        "mlp-res-2",
-        &PresetOptions {
-            input: Some(InputShape::Flat { features: 2 }),
-            classes: 2,
-            width: 16,
-            ..PresetOptions::default()
-        },
-    )
-    .unwrap();
+    let spec = common::mlp("mlp-res-2", &dataset, 16, true);
     let config = TrainConfig {
         duration: Duration::Steps(5),
         batch_size: 64,
         probe_every: 2,
         ..TrainConfig::default()
     };
-    let mut s = Session::new(
-        &validate(&spec).unwrap(),
-        &config,
-        data::load(&dataset).unwrap(),
-        device,
-    )
-    .unwrap();
+    let mut s = common::session_on(&spec, &config, &dataset, device);
     let mut out = Vec::new();
     while !s.is_done() {
         let step = s.train_step();

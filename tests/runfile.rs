@@ -1,9 +1,10 @@
 //! Run files: round trip, exact resume, validated loads with crafted bad files, fuzzing,
 //! crash safety of saves, name sanitising.
 
-use burn::tensor::Device;
+mod common;
+
+use common::session;
 use proptest::prelude::*;
-use reslab::data;
 use reslab::metrics::{Checkpoint, History};
 use reslab::runfile::{self, Environment, LoadError, RunFile, RunStatus};
 use reslab::spec::*;
@@ -19,16 +20,7 @@ fn tmpdir(name: &str) -> PathBuf {
 
 fn setup(steps: u64) -> (NetSpec, TrainConfig, DatasetSpec) {
     let dataset = DatasetSpec::from_name("spirals").unwrap();
-    let spec = preset(
-        "mlp-res-3",
-        &PresetOptions {
-            input: Some(InputShape::Flat { features: 2 }),
-            classes: 2,
-            width: 16,
-            ..PresetOptions::default()
-        },
-    )
-    .unwrap();
+    let spec = common::mlp("mlp-res-3", &dataset, 16, true);
     let config = TrainConfig {
         optimizer: OptimizerSpec::adam(),
         lr: 0.01,
@@ -38,16 +30,6 @@ fn setup(steps: u64) -> (NetSpec, TrainConfig, DatasetSpec) {
         ..TrainConfig::default()
     };
     (spec, config, dataset)
-}
-
-fn session(spec: &NetSpec, config: &TrainConfig, dataset: &DatasetSpec) -> Session {
-    Session::new(
-        &validate(spec).unwrap(),
-        config,
-        data::load(dataset).unwrap(),
-        Device::flex().autodiff(),
-    )
-    .unwrap()
 }
 
 /// Trains `n` steps, recording into `history`; returns the losses.

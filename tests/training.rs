@@ -1,32 +1,12 @@
 //! Training behaviour: learning, the depth effect, determinism, divergence, control.
 
-use burn::tensor::Device;
-use reslab::data;
+mod common;
+
+use common::{mlp, session};
 use reslab::metrics::History;
 use reslab::spec::*;
 use reslab::train::{EndReason, Session, TrainEvent, spawn};
 use std::time::{Duration as Wall, Instant};
-
-fn session(spec: &NetSpec, config: &TrainConfig, dataset: &DatasetSpec) -> Session {
-    let valid = validate(spec).unwrap();
-    let data = data::load(dataset).unwrap();
-    Session::new(&valid, config, data, Device::flex().autodiff()).unwrap()
-}
-
-fn mlp(name: &str, dataset: &DatasetSpec, width: usize, bn: bool) -> NetSpec {
-    let (input, classes) = dataset.expected_io();
-    preset(
-        name,
-        &PresetOptions {
-            input: Some(input),
-            classes,
-            width,
-            batch_norm: bn,
-            ..PresetOptions::default()
-        },
-    )
-    .unwrap()
-}
 
 /// Runs a session to the end; returns the losses and whether it diverged.
 fn run(s: &mut Session) -> (Vec<f32>, bool) {
@@ -213,6 +193,11 @@ fn stop_ends_within_a_step_and_keeps_the_history() {
     while history.last_step < paused_at + 5 {
         collect_one(&handle, &mut history);
     }
+    // Take what the worker already sent, so that `asked_at` is where the worker is (a busy
+    // machine can leave the reader several steps behind), not where the reader got to.
+    while let Some(e) = handle.try_next() {
+        record(e, &mut history);
+    }
     let asked_at = history.last_step;
     handle.stop();
     let events = collect(&handle, &mut history, Wall::from_secs(60));
@@ -231,22 +216,23 @@ fn stop_ends_within_a_step_and_keeps_the_history() {
     assert_eq!(session.unwrap().step, *step);
 }
 
+/// Waits up to 50 ms for an event and records it; false when none came.
 fn collect_one(handle: &reslab::train::RunHandle, history: &mut History) -> bool {
     match handle.next_timeout(Wall::from_millis(50)) {
-        Some(TrainEvent::Started { layout, .. }) => {
-            *history = History::new(layout);
+        Some(e) => {
+            record(e, history);
             true
         }
-        Some(TrainEvent::Step(r)) => {
-            history.push_step(&r);
-            true
-        }
-        Some(TrainEvent::Probe(p)) => {
-            history.push_probe(*p);
-            true
-        }
-        Some(_) => true,
         None => false,
+    }
+}
+
+fn record(e: TrainEvent, history: &mut History) {
+    match e {
+        TrainEvent::Started { layout, .. } => *history = History::new(layout),
+        TrainEvent::Step(r) => history.push_step(&r),
+        TrainEvent::Probe(p) => history.push_probe(*p),
+        _ => {}
     }
 }
 

@@ -1,0 +1,45 @@
+//! Setup shared by the integration tests: a preset network for a dataset and a training session.
+// Each test crate uses its own subset of these.
+#![allow(dead_code)]
+
+use burn::tensor::Device;
+use reslab::data;
+use reslab::spec::{DatasetSpec, NetSpec, PresetOptions, TrainConfig, preset, validate};
+use reslab::train::Session;
+
+/// The MLP preset `name` sized for `dataset`'s input and classes.
+pub fn mlp(name: &str, dataset: &DatasetSpec, width: usize, bn: bool) -> NetSpec {
+    let (input, classes) = dataset.expected_io();
+    preset(
+        name,
+        &PresetOptions {
+            input: Some(input),
+            classes,
+            width,
+            batch_norm: bn,
+            ..PresetOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// A session on `device` for a valid spec, config and dataset.
+pub fn session_on(
+    spec: &NetSpec,
+    config: &TrainConfig,
+    dataset: &DatasetSpec,
+    device: Device,
+) -> Session {
+    Session::new(
+        &validate(spec).unwrap(),
+        config,
+        data::load(dataset).unwrap(),
+        device,
+    )
+    .unwrap()
+}
+
+/// A session on the CPU (flex, autodiff).
+pub fn session(spec: &NetSpec, config: &TrainConfig, dataset: &DatasetSpec) -> Session {
+    session_on(spec, config, dataset, Device::flex().autodiff())
+}
