@@ -140,6 +140,17 @@ pub enum Activation {
     Identity,
 }
 
+impl Activation {
+    /// Every activation function, in the order pickers list them.
+    pub const ALL: [Activation; 5] = [
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Gelu,
+        Activation::Identity,
+    ];
+}
+
 /// Weight initialisation of a Linear, Conv2d or Head node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

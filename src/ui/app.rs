@@ -10,7 +10,7 @@ use super::panels::{
     ActivationsPanel, BatchNormPanel, BoundaryPanel, CompareAction, ComparePanel, GradientsPanel,
     LossPanel, PanelCtx, PanelKind,
 };
-use super::plot::{format_sig, run_color};
+use super::plot::format_sig;
 use super::runs::{LiveRun, ShownRun, environment, status_word, timestamp};
 use super::settings::{GpuState, Settings, SettingsAction, spec_summary};
 use crate::runfile::{self, RunFile, RunStatus};
@@ -537,7 +537,6 @@ impl LabApp {
                 (_, None) => self.info(
                     "no file chosen (if no dialog appeared, type a path in the Runs section on the left)",
                 ),
-                _ => {}
             },
             JobResult::Gpu(r) => {
                 self.gpu = match r {
@@ -1343,19 +1342,15 @@ impl eframe::App for LabApp {
         self.handle_close(ui);
         self.run_commands();
         self.next_export(&ctx);
-        // Events left over after the frame budget: come back soon rather than wait for the
-        // worker's next wake-up.
-        if self
-            .live
-            .as_ref()
-            .is_some_and(|l| l.ended.is_none() || l.handle.events().try_recv().is_ok())
-        {
+        // While a run goes on, come back soon even without the worker's wake-up, e.g. for
+        // events left over after the frame budget. (A run's last event is `Finished`, so an
+        // ended run has nothing left to take.)
+        if self.live.as_ref().is_some_and(|l| l.ended.is_none()) {
             ctx.request_repaint_after(Duration::from_millis(33));
         }
         if self.jobs_running() > 0 {
             ctx.request_repaint_after(Duration::from_millis(100));
         }
-        let _ = run_color(0);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

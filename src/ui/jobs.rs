@@ -53,8 +53,6 @@ pub enum PickPurpose {
     SaveAs(u64),
     /// Pick a dataset folder.
     DataFolder,
-    /// Export a panel picture as PNG; the picture is already taken.
-    ExportPng(usize),
     /// Export the designer's spec as JSON.
     ExportSpec,
     /// Import a spec from JSON.
@@ -144,10 +142,6 @@ impl Jobs {
                     .set_file_name(suggested_name)
                     .save_file(),
                 PickPurpose::DataFolder => dialog.set_title("Dataset folder").pick_folder(),
-                PickPurpose::ExportPng(_) => dialog
-                    .add_filter("PNG picture", &["png"])
-                    .set_file_name(suggested_name)
-                    .save_file(),
                 PickPurpose::ExportSpec => dialog
                     .add_filter("network spec", &["json"])
                     .set_file_name(suggested_name)

@@ -57,8 +57,6 @@ pub fn status_word(s: RunStatus) -> &'static str {
 /// What the app must do after events were applied.
 #[derive(Debug, Default, PartialEq)]
 pub struct Applied {
-    /// Events taken.
-    pub events: usize,
     /// A snapshot arrived (a pending save can go ahead).
     pub snapshot: bool,
     /// The run ended.
@@ -137,10 +135,7 @@ impl LiveRun {
     /// Takes waiting events for at most `budget` and applies them to `run`.
     pub fn apply_events(&mut self, run: &mut ShownRun, budget: Duration) -> Applied {
         let events = self.handle.drain(budget);
-        let mut out = Applied {
-            events: events.len(),
-            ..Applied::default()
-        };
+        let mut out = Applied::default();
         for e in events {
             apply(self, run, e, &mut out);
         }

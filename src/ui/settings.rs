@@ -276,13 +276,7 @@ impl Settings {
             ComboBox::from_id_salt("activation")
                 .selected_text(format!("{:?}", n.activation))
                 .show_ui(ui, |ui| {
-                    for a in [
-                        Activation::Relu,
-                        Activation::Tanh,
-                        Activation::Sigmoid,
-                        Activation::Gelu,
-                        Activation::Identity,
-                    ] {
+                    for a in Activation::ALL {
                         ui.selectable_value(&mut n.activation, a, format!("{a:?}"));
                     }
                 });

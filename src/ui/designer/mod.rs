@@ -942,13 +942,7 @@ fn layer_fields(ui: &mut Ui, l: &mut LayerSpec) {
             ComboBox::from_id_salt("designer-activation")
                 .selected_text(format!("{function:?}"))
                 .show_ui(ui, |ui| {
-                    for a in [
-                        Activation::Relu,
-                        Activation::Tanh,
-                        Activation::Sigmoid,
-                        Activation::Gelu,
-                        Activation::Identity,
-                    ] {
+                    for a in Activation::ALL {
                         ui.selectable_value(function, a, format!("{a:?}"));
                     }
                 });

@@ -1,11 +1,11 @@
 //! Activations: per-layer output std and mean over training, a layer × step heatmap of the std,
 //! the histogram of one layer at the latest probe, and the dead-ReLU fraction per layer.
 
-use super::{LayerHeatmap, PanelCtx, empty_note, history_key, names_key, shown_layers, step_link};
-use crate::metrics::series;
-use crate::ui::plot::{
-    MinMaxLine, caption, depth_color, format_sig, hover_point, log_axis_label, log10_points,
+use super::{
+    LayerHeatmap, PanelCtx, empty_note, history_key, names_key, shown_layers, step_link, step_plot,
 };
+use crate::metrics::series;
+use crate::ui::plot::{MinMaxLine, caption, depth_color, format_sig, log10_points};
 use crate::ui::runs::ShownRun;
 use egui::{Color32, ComboBox, Ui};
 use egui_plot::{Bar, BarChart, Line, Plot, PlotPoint};
@@ -120,19 +120,9 @@ impl ActivationsPanel {
             if log { "std (log)" } else { "mean" }
         ));
         let n = names.len();
-        let mut plot = Plot::new("act-lines")
-            .allow_scroll(false)
+        let plot = step_plot("act-lines", log, "")
             .height(height)
-            .link_axis(step_link(), [true, false])
-            .link_cursor(step_link(), [true, false])
-            .label_formatter(move |pos| {
-                let (layer, p) = hover_point(pos);
-                let y = if log { 10f64.powf(p.y) } else { p.y };
-                Some(format!("{layer}\nstep {:.0}\n{}", p.x, format_sig(y)))
-            });
-        if log {
-            plot = plot.y_axis_formatter(log_axis_label);
-        }
+            .link_cursor(step_link(), [true, false]);
         // Decimated incrementally (only new probes are read) and rebuilt once per new probe,
         // not once per frame.
         let set_key = names_key(run, names) ^ (log as u64);

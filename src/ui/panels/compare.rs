@@ -1,7 +1,7 @@
 //! Compare: overlay any number of runs (the live one, saved ones, opened files): loss curves,
 //! per-layer gradient norm and activation std versus depth; a legend; hide or remove runs.
 
-use super::{PanelCtx, empty_note, shown_layers, step_link};
+use super::{PanelCtx, empty_note, shown_layers, step_plot};
 use crate::metrics::series;
 use crate::ui::panels::gradients::shown_tensors;
 use crate::ui::plot::{
@@ -129,19 +129,9 @@ impl ComparePanel {
         let visible: Vec<&ShownRun> = ctx.runs.iter().filter(|r| r.compare).collect();
         let sub_h = ((ctx.height - 80.0 - 22.0 * ctx.runs.len() as f32) / 2.0).max(110.0);
         let log_y = self.log_y;
-        let mut loss = Plot::new("compare-loss")
-            .allow_scroll(false)
+        let loss = step_plot("compare-loss", log_y, "loss")
             .height(sub_h)
-            .link_axis(step_link(), [true, false])
-            .x_axis_label("step")
-            .label_formatter(move |pos| {
-                let (name, p) = hover_point(pos);
-                let y = if log_y { 10f64.powf(p.y) } else { p.y };
-                Some(format!("{name}\nstep {:.0}\nloss {}", p.x, format_sig(y)))
-            });
-        if log_y {
-            loss = loss.y_axis_formatter(log_axis_label);
-        }
+            .x_axis_label("step");
         loss.show(ui, |p| {
             for r in &visible {
                 if let Some(s) = r.history().get(series::LOSS, "") {

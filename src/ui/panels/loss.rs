@@ -1,8 +1,8 @@
 //! Loss & accuracy: training loss (raw and EMA-smoothed), validation loss, and accuracies.
 
-use super::{PanelCtx, empty_note, step_link};
+use super::{PanelCtx, empty_note, step_link, step_plot};
 use crate::metrics::series;
-use crate::ui::plot::{caption, ema, format_sig, hover_point, log_axis_label, log10_points};
+use crate::ui::plot::{caption, ema, format_sig, hover_point, log10_points};
 use egui::{Color32, Ui};
 use egui_plot::{Legend, Line, Plot, Points};
 use serde::{Deserialize, Serialize};
@@ -75,21 +75,11 @@ impl LossPanel {
         let tf = |p: Vec<[f64; 2]>| if self.log_y { log10_points(&p) } else { p };
         let log_y = self.log_y;
         let loss_h = (ctx.height * 0.62).max(120.0);
-        let mut plot = Plot::new("loss-plot")
-            .allow_scroll(false)
+        let plot = step_plot("loss-plot", log_y, "loss")
             .height(loss_h)
             .legend(Legend::default())
-            .link_axis(step_link(), [true, false])
             .link_cursor(step_link(), [true, false])
-            .x_axis_label("step")
-            .label_formatter(move |pos| {
-                let (name, p) = hover_point(pos);
-                let y = if log_y { 10f64.powf(p.y) } else { p.y };
-                Some(format!("{name}\nstep {:.0}\nloss {}", p.x, format_sig(y)))
-            });
-        if log_y {
-            plot = plot.y_axis_formatter(log_axis_label);
-        }
+            .x_axis_label("step");
         plot.show(ui, |p| {
             if self.show_raw {
                 p.line(

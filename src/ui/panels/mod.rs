@@ -15,7 +15,7 @@ pub use compare::{CompareAction, ComparePanel};
 pub use gradients::GradientsPanel;
 pub use loss::{LossPanel, summary as loss_summary};
 
-use super::plot::{HeatTexture, LogBuckets, color_legend, hover_point};
+use super::plot::{HeatTexture, LogBuckets, color_legend, format_sig, hover_point, log_axis_label};
 use super::runs::ShownRun;
 use egui_plot::{Plot, PlotImage, PlotPoint};
 use serde::{Deserialize, Serialize};
@@ -91,6 +91,27 @@ pub struct PanelCtx<'a> {
 /// The x axes of all time-series plots move together.
 pub fn step_link() -> egui::Id {
     egui::Id::unique("reslab-steps")
+}
+
+/// A plot over the training steps, as every time-series panel draws them: the wheel scrolls the
+/// page, the x axis moves with the other step plots, and hovering names the line, the step and
+/// its value (`value` is the value's word, e.g. `loss`, or empty). With `log_y` the plotted
+/// values are log10 and the axis and the hover label show them as powers of ten.
+pub fn step_plot(id: &str, log_y: bool, value: &'static str) -> Plot<'static> {
+    let plot = Plot::new(id)
+        .allow_scroll(false)
+        .link_axis(step_link(), [true, false])
+        .label_formatter(move |pos| {
+            let (name, p) = hover_point(pos);
+            let y = format_sig(if log_y { 10f64.powf(p.y) } else { p.y });
+            let sep = if value.is_empty() { "" } else { " " };
+            Some(format!("{name}\nstep {:.0}\n{value}{sep}{y}", p.x))
+        });
+    if log_y {
+        plot.y_axis_formatter(log_axis_label)
+    } else {
+        plot
+    }
 }
 
 /// Shown where a panel has nothing to draw yet.
