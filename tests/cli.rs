@@ -50,7 +50,11 @@ fn train_inspect_export_resume_as_a_user_would() {
     assert!(stdout.contains("finished after 60 steps"), "{stdout}");
     let file = dir.join("spiral-run.reslab.json");
     assert!(file.is_file());
-    assert!(dir.join("spiral-run.weights.safetensors").is_file());
+    let weights = reslab::runfile::load(&file).unwrap().run.weights.unwrap();
+    assert!(
+        weights.path.starts_with("spiral-run.") && weights.path.ends_with(".weights.safetensors")
+    );
+    assert!(dir.join(&weights.path).is_file());
 
     let o = reslab(&["inspect", file.to_str().unwrap()]);
     let (stdout, stderr) = text(&o);

@@ -180,7 +180,7 @@ fn each_bad_file_gets_an_error_naming_the_file_and_the_problem() {
     assert!(matches!(expect_err(&p), LoadError::Field { field, .. } if field == "spec"));
 
     // Weights: missing, then corrupted (hash mismatch).
-    let weights = dir.join("good.weights.safetensors");
+    let weights = dir.join(&runfile::load(&path).unwrap().run.weights.unwrap().path);
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::remove_file(&weights).unwrap();
     assert!(matches!(
@@ -245,13 +245,84 @@ fn an_interrupted_save_leaves_the_previous_version_loadable() {
     )
     .unwrap();
     assert!(runfile::load(&path).is_ok());
-    // A new save replaces both files atomically and the new version loads.
+    // A new save replaces both files and the new version loads.
     let (path2, run2, _) = saved_run(&dir, "crashy", 20);
     assert_eq!(path2, path);
     assert!(same_history(
         &runfile::load(&path).unwrap().run.history,
         &run2.history
     ));
+}
+
+fn weights_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".weights.safetensors"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_save_killed_between_the_weights_and_the_run_file_leaves_the_old_pair_loadable() {
+    let dir = tmpdir("killed-mid-save");
+    let (path, run, ck10) = saved_run(&dir, "autosaved", 10);
+    let first = runfile::load(&path).unwrap().run.weights.unwrap();
+    assert_eq!(weights_files(&dir), vec![first.path.clone()]);
+
+    // The first half of the next autosave: newer weights are on disk, the run file is not
+    // rewritten yet (this is where `kill -9` struck the CLI's autosave).
+    let (spec, config, dataset) = setup(100);
+    let mut s = session(&spec, &config, &dataset);
+    let mut history = History::new(s.layout.clone());
+    train(&mut s, 20, &mut history);
+    let ck20 = s.checkpoint();
+    let newer = runfile::write_weights(&dir, "autosaved", &ck20).unwrap();
+    assert_ne!(
+        newer.path, first.path,
+        "new weights never overwrite the live ones"
+    );
+    assert_eq!(weights_files(&dir).len(), 2);
+
+    let loaded = runfile::load(&path).unwrap();
+    assert_eq!(loaded.run.progress.step, 10);
+    assert!(same_history(&loaded.run.history, &run.history));
+    let lck = loaded.checkpoint.unwrap();
+    assert_eq!(lck.step, 10);
+    let sorted = |ck: &Checkpoint| {
+        let mut t = ck.tensors.clone();
+        t.sort_by(|x, y| x.name.cmp(&y.name));
+        t
+    };
+    assert_eq!(lck.tensors, sorted(&ck10), "the step-10 weights");
+    assert_ne!(lck.tensors, sorted(&ck20));
+
+    // The next complete save points at its own weights and removes both older files.
+    let mut run20 = run.clone();
+    run20.history = history;
+    runfile::save(&dir, &run20, Some(&ck20)).unwrap();
+    let loaded = runfile::load(&path).unwrap();
+    assert_eq!(loaded.checkpoint.unwrap().step, 20);
+    assert_eq!(
+        weights_files(&dir),
+        vec![loaded.run.weights.unwrap().path],
+        "one weights file per run"
+    );
+}
+
+#[test]
+fn saving_a_run_keeps_the_weights_of_runs_with_longer_names() {
+    let dir = tmpdir("neighbours");
+    let (a, _, _) = saved_run(&dir, "net", 5);
+    let (b, _, _) = saved_run(&dir, "net.v2", 5);
+    let (c, _, _) = saved_run(&dir, "net-long", 5);
+    // Saving "net" again must not take "net.v2"'s or "net-long"'s weights for its own.
+    saved_run(&dir, "net", 6);
+    for p in [a, b, c] {
+        assert!(runfile::load(&p).is_ok(), "{}", p.display());
+    }
+    assert_eq!(weights_files(&dir).len(), 3);
 }
 
 #[test]

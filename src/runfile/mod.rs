@@ -1,6 +1,12 @@
 //! Run files: `<name>.reslab.json` (spec, config, dataset, environment, status, history, notes)
-//! and `<name>.weights.safetensors` beside it (weights, BN buffers, optimiser state), with atomic
-//! saves and validated loads. This module imports neither burn nor egui.
+//! and `<name>.<hash>.weights.safetensors` beside it (weights, BN buffers, optimiser state), with
+//! crash-safe saves and validated loads. This module imports neither burn nor egui.
+//!
+//! A save writes the weights under a new name (the first 12 hex digits of their sha256), then
+//! replaces the run file atomically, then deletes the weights the old run file pointed at. A
+//! process killed at any moment therefore leaves a run file whose weights are complete and
+//! match its hash: the old pair or the new one, at worst with an orphaned weights file that the
+//! next save of the same name removes.
 //!
 //! # Format, version 1
 //!
@@ -9,7 +15,7 @@
 //!   "dataset": DatasetSpec, "environment": {...}, "status": "finished", "notes": "...",
 //!   "progress": {"step": 400, "optimizer_steps": 400},
 //!   "history": History,
-//!   "weights": {"path": "name.weights.safetensors", "sha256": "...", "bytes": 123} }
+//!   "weights": {"path": "name.0123456789ab.weights.safetensors", "sha256": "...", "bytes": 123} }
 //! ```
 //!
 //! Tensor names in the weights file are the stable layer paths (`block1.fc.weight`,
@@ -205,7 +211,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "run".into());
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    // Unique per process and per call, so two threads saving at once never share a file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -221,14 +230,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+const WEIGHTS_SUFFIX: &str = ".weights.safetensors";
+const WEIGHTS_HASH_DIGITS: usize = 12;
+
 /// Saves a run (and its checkpoint, when given) into `dir` under its sanitised name; returns
-/// the run file's path. The weights file is written first, so the run file never points at
-/// weights that are not complete on disk.
+/// the run file's path.
+///
+/// The order makes it safe against a crash or `kill -9` at any point: the weights go to a new
+/// file named by their hash, then the run file is replaced atomically, and only then are the
+/// weights files of earlier saves of this name deleted. Saves within one process are
+/// serialised, so two threads saving the same name cannot delete each other's weights.
 pub fn save(
     dir: &Path,
     run: &RunFile,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<PathBuf, SaveError> {
+    static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SAVING.lock().unwrap_or_else(|p| p.into_inner());
     std::fs::create_dir_all(dir).map_err(|e| SaveError::Io {
         path: dir.to_path_buf(),
         reason: e.to_string(),
@@ -239,18 +257,7 @@ pub fn save(
     run.format = FORMAT.into();
     run.version = VERSION;
     if let Some(ck) = checkpoint {
-        let bytes = encode_weights(ck).map_err(|reason| SaveError::Weights { reason })?;
-        let file = format!("{name}.weights.safetensors");
-        let path = dir.join(&file);
-        write_atomic(&path, &bytes).map_err(|e| SaveError::Io {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        run.weights = Some(WeightsRef {
-            path: file,
-            sha256: sha256_hex(&bytes),
-            bytes: bytes.len() as u64,
-        });
+        run.weights = Some(write_weights(dir, &name, ck)?);
         run.progress = Progress {
             step: ck.step,
             optimizer_steps: ck.optimizer_steps,
@@ -265,7 +272,57 @@ pub fn save(
         path: path.clone(),
         reason: e.to_string(),
     })?;
+    remove_stale_weights(dir, &name, run.weights.as_ref().map(|w| w.path.as_str()));
     Ok(path)
+}
+
+/// Writes a checkpoint's weights beside the run file under a name that no earlier save of
+/// `name` used (unless the bytes are identical) and returns the reference for the run file.
+/// The first step of [`save`]; on its own it leaves the run file as it was.
+pub fn write_weights(dir: &Path, name: &str, ck: &Checkpoint) -> Result<WeightsRef, SaveError> {
+    let bytes = encode_weights(ck).map_err(|reason| SaveError::Weights { reason })?;
+    let sha256 = sha256_hex(&bytes);
+    let file = format!("{name}.{}{WEIGHTS_SUFFIX}", &sha256[..WEIGHTS_HASH_DIGITS]);
+    let path = dir.join(&file);
+    write_atomic(&path, &bytes).map_err(|e| SaveError::Io {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(WeightsRef {
+        path: file,
+        sha256,
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// Whether `file` is a weights file some save of the run `name` wrote: `<name>.weights.safetensors`
+/// (the name before hashed names) or `<name>.<12 hex digits>.weights.safetensors`.
+fn is_weights_file_of(file: &str, name: &str) -> bool {
+    let Some(rest) = file
+        .strip_prefix(name)
+        .and_then(|r| r.strip_suffix(WEIGHTS_SUFFIX))
+    else {
+        return false;
+    };
+    rest.is_empty()
+        || rest.strip_prefix('.').is_some_and(|h| {
+            h.len() == WEIGHTS_HASH_DIGITS && h.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
+/// Deletes the weights files of earlier saves of `name` in `dir`, keeping `keep`. Failures are
+/// ignored: a file left behind wastes space but never makes a run unloadable.
+fn remove_stale_weights(dir: &Path, name: &str, keep: Option<&str>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        if Some(file) != keep && is_weights_file_of(file, name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Loads and validates a run file and its weights. Every failure names the file and the
