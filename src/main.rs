@@ -3,6 +3,12 @@
 use clap::Parser;
 use reslab::cli::{Cli, run};
 
+/// burn-flex allocates a fresh buffer for every tensor operation. glibc's malloc hands buffers
+/// over 128 KiB to `mmap` and trims the heap on free, so every step of a training run page-faults
+/// its activations in again; mimalloc keeps freed pages for reuse (measured in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -174,11 +174,7 @@ fn gradient_norms_equal_the_norms_of_burns_gradients() {
         0.0,
     );
     let (_, red) = opt.step(model.net, &grads, 0.1, true);
-    let ours: Vec<f32> = red
-        .grad_sq
-        .into_iter()
-        .map(|t| floats(t)[0].sqrt())
-        .collect();
+    let ours: Vec<f32> = red.sums.into_iter().map(|t| floats(t)[0].sqrt()).collect();
     assert_eq!(ours.len(), v.out.len());
     assert_eq!(ours.len(), param_layout(&build(&valid, &device, 3)).len());
     for (a, b) in ours.iter().zip(&v.out) {

@@ -6,6 +6,7 @@
 
 mod build;
 mod device;
+pub mod fused;
 pub mod probe;
 
 pub use build::{ParamEntry, build, param_layout, stable_name};
@@ -345,7 +346,7 @@ impl Model {
                 let lin = module.proj_linear.as_ref().expect("projection built");
                 let y = lin.forward(t);
                 Act::Flat(match &module.proj_bn {
-                    Some(bn) => bn.forward(y),
+                    Some(bn) => fused::batch_norm(bn, y),
                     None => y,
                 })
             }
@@ -353,7 +354,7 @@ impl Model {
                 let conv = module.proj_conv.as_ref().expect("projection built");
                 let y = conv.forward(t);
                 Act::Image(match &module.proj_bn {
-                    Some(bn) => bn.forward(y),
+                    Some(bn) => fused::batch_norm(bn, y),
                     None => y,
                 })
             }
@@ -437,10 +438,10 @@ fn apply(op: &LayerOp, node: &NodeModule, x: Act) -> Act {
             Act::Image(node.conv.as_ref().expect("conv built").forward(t))
         }
         (LayerOp::BatchNorm { .. }, Act::Flat(t)) => {
-            Act::Flat(node.bn.as_ref().expect("bn built").forward(t))
+            Act::Flat(fused::batch_norm(node.bn.as_ref().expect("bn built"), t))
         }
         (LayerOp::BatchNorm { .. }, Act::Image(t)) => {
-            Act::Image(node.bn.as_ref().expect("bn built").forward(t))
+            Act::Image(fused::batch_norm(node.bn.as_ref().expect("bn built"), t))
         }
         (LayerOp::Activation { function }, Act::Flat(t)) => Act::Flat(activate(*function, t)),
         (LayerOp::Activation { function }, Act::Image(t)) => Act::Image(activate(*function, t)),

@@ -64,8 +64,9 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
     if x.is_empty() {
         return out;
     }
-    // Pass 1, in 8 independent lanes so that it vectorises: sum, min, max, count ≤ 0. Lane sums
-    // stay short (one value in 8), and are combined in f64.
+    // Pass 1, in 8 independent lanes so that it vectorises: sum, min, max, count ≤ 0. Min and
+    // max use plain comparisons (a NaN is caught by the sum below). Lane sums stay short (one
+    // value in 8, flushed every 512 values) and are combined in f64.
     let (mut sum, mut min, mut max, mut nonpos) = (
         [0f32; L],
         [f32::INFINITY; L],
@@ -76,13 +77,14 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
     let rest = chunks.remainder();
     let mut sum64 = 0f64;
     for (k, c) in chunks.enumerate() {
+        let c: &[f32; L] = c.try_into().expect("chunks of 8");
         for j in 0..L {
-            sum[j] += c[j];
-            min[j] = min[j].min(c[j]);
-            max[j] = max[j].max(c[j]);
-            nonpos[j] += u32::from(c[j] <= 0.0);
+            let v = c[j];
+            sum[j] += v;
+            min[j] = if v < min[j] { v } else { min[j] };
+            max[j] = if v > max[j] { v } else { max[j] };
+            nonpos[j] += u32::from(v <= 0.0);
         }
-        // Flush the lane sums now and then to keep their rounding error small.
         if k % 64 == 63 {
             sum64 += sum.iter().map(|&v| v as f64).sum::<f64>();
             sum = [0.0; L];
@@ -109,8 +111,8 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
     // Pass 2: the centred sum of squares.
     let mut sq = [0f32; L];
     let mut sq64 = 0f64;
-    let chunks = x.chunks_exact(L);
-    for (k, c) in chunks.enumerate() {
+    for (k, c) in x.chunks_exact(L).enumerate() {
+        let c: &[f32; L] = c.try_into().expect("chunks of 8");
         for j in 0..L {
             let d = c[j] - mean;
             sq[j] += d * d;
@@ -125,24 +127,35 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
             .iter()
             .map(|&v| ((v - mean) as f64).powi(2))
             .sum::<f64>();
-    // Pass 3: the histogram.
+    // Pass 3: the histogram. Bin indices for a block of values are computed first (branch-free,
+    // so it vectorises), then counted into four sub-histograms, which breaks the store-to-load
+    // chain when neighbouring values share a bin. `(v − lo)·scale` is clamped into [0, 31]
+    // (an infinity or a NaN product lands in a valid bin instead of wrapping), and the mask
+    // proves the index in range.
     let width = (hi - lo).max(f32::MIN_POSITIVE);
     let scale = (1.0 / width) * HIST_BINS as f32;
-    // Four sub-histograms break the store-to-load chain when neighbouring values share a bin;
-    // the mask proves the index in range (the value is already clamped to 0..=31).
-    let bin =
-        |v: f32| (((v - lo) * scale).min((HIST_BINS - 1) as f32) as i32 as usize) & (HIST_BINS - 1);
+    let top = (HIST_BINS - 1) as f32;
     let mut sub = [[0u32; HIST_BINS]; 4];
-    let quads = x.chunks_exact(4);
-    let tail = quads.remainder();
-    for q in quads {
-        sub[0][bin(q[0])] += 1;
-        sub[1][bin(q[1])] += 1;
-        sub[2][bin(q[2])] += 1;
-        sub[3][bin(q[3])] += 1;
-    }
-    for &v in tail {
-        sub[0][bin(v)] += 1;
+    let mut idx = [0u8; 256];
+    for block in x.chunks(256) {
+        for (i, &v) in idx.iter_mut().zip(block) {
+            let t = (v - lo) * scale;
+            let t = if t < top { t } else { top };
+            let t = if t > 0.0 { t } else { 0.0 };
+            *i = t as u8;
+        }
+        let idx = &idx[..block.len()];
+        let quads = idx.chunks_exact(4);
+        let tail = quads.remainder();
+        for q in quads {
+            sub[0][usize::from(q[0]) & (HIST_BINS - 1)] += 1;
+            sub[1][usize::from(q[1]) & (HIST_BINS - 1)] += 1;
+            sub[2][usize::from(q[2]) & (HIST_BINS - 1)] += 1;
+            sub[3][usize::from(q[3]) & (HIST_BINS - 1)] += 1;
+        }
+        for &b in tail {
+            sub[0][usize::from(b) & (HIST_BINS - 1)] += 1;
+        }
     }
     let mut hist = [0u32; HIST_BINS];
     for (b, h) in hist.iter_mut().enumerate() {

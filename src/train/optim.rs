@@ -36,15 +36,15 @@ pub struct Optimizer {
     pub state: HashMap<String, SlotState>,
 }
 
-/// On-device reductions gathered during a step, one `[1]` tensor per trainable tensor.
+/// On-device reductions gathered during a step, one tensor per trainable tensor.
 #[derive(Debug, Default)]
 pub struct StepReductions {
-    /// `sum(g²)` per tensor (0 for a tensor without gradient).
-    pub grad_sq: Vec<Tensor<1>>,
-    /// `sum(w²)` before the step, when probing.
-    pub weight_sq: Vec<Tensor<1>>,
-    /// `sum((w_after − w_before)²)`, when probing.
-    pub update_sq: Vec<Tensor<1>>,
+    /// Per tensor `[Σg²]` (width 1) or `[Σg², Σw², Σ(w_after − w_before)²]` (width 3), with `w`
+    /// the weights before the step; zeros for a tensor without gradient.
+    pub sums: Vec<Tensor<1>>,
+    /// 3 when probing or on the CPU backend (whose fused update computes all three in its one
+    /// pass), else 1.
+    pub width: usize,
 }
 
 struct StepMapper<'a> {
@@ -82,10 +82,79 @@ impl Optimizer {
             lr,
             probe,
             path: Vec::new(),
-            out: StepReductions::default(),
+            out: StepReductions {
+                sums: Vec::new(),
+                width: if probe { 3 } else { 1 },
+            },
         };
         let module = module.map(&mut mapper);
         (module, mapper.out)
+    }
+
+    /// The update as one fused pass on burn-flex (`model::fused`): returns the new weights and
+    /// `[Σg², Σw², Σu²]`.
+    fn update_fused<const D: usize>(
+        &mut self,
+        key: &str,
+        w: Tensor<D>,
+        g: Tensor<D>,
+        lr: f64,
+    ) -> (Tensor<D>, Tensor<1>) {
+        use crate::model::fused::{FusedRule, optimizer_step};
+        let dims = w.dims();
+        let n = w.shape().num_elements();
+        let wd = self.weight_decay;
+        let t = self.steps as i32;
+        let (rule, coupled_wd) = match self.spec {
+            OptimizerSpec::Sgd { momentum, nesterov } => (
+                FusedRule::Sgd {
+                    momentum: momentum as f32,
+                    nesterov,
+                },
+                wd,
+            ),
+            OptimizerSpec::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            }
+            | OptimizerSpec::AdamW {
+                beta1,
+                beta2,
+                epsilon,
+            } => {
+                let decoupled = matches!(self.spec, OptimizerSpec::AdamW { .. });
+                (
+                    FusedRule::Adam {
+                        beta1: beta1 as f32,
+                        one_minus_beta1: (1.0 - beta1) as f32,
+                        beta2: beta2 as f32,
+                        one_minus_beta2: (1.0 - beta2) as f32,
+                        epsilon: epsilon as f32,
+                        step_size: (lr / (1.0 - beta1.powi(t))) as f32,
+                        inv_bias2: (1.0 / (1.0 - beta2.powi(t))) as f32,
+                        decay_factor: (decoupled && wd > 0.0).then_some((1.0 - lr * wd) as f32),
+                    },
+                    if decoupled { 0.0 } else { wd },
+                )
+            }
+        };
+        let slot = self
+            .state
+            .entry(key.to_string())
+            .or_insert(SlotState { m: None, v: None });
+        let (nw, m, v, sums) = optimizer_step(
+            w.reshape([n]),
+            g.reshape([n]),
+            slot.m.take(),
+            slot.v.take(),
+            lr as f32,
+            coupled_wd as f32,
+            rule,
+        );
+        slot.m = m;
+        slot.v = v;
+        (nw.reshape(dims), sums)
     }
 
     /// One update of one tensor. The state is stored flat and reshaped to the tensor's shape
@@ -184,26 +253,51 @@ impl ModuleMapper for StepMapper<'_> {
             return Param::from_mapped_value(id, tensor, mapper);
         }
         let device = tensor.device();
+        let fused = crate::model::fused::is_flex(&device);
+        if fused {
+            self.out.width = 3;
+        }
         let Some(grad) = tensor.grad(self.grads) else {
-            let zero = Tensor::<1>::zeros([1], &device.clone().inner());
-            self.out.grad_sq.push(zero.clone());
-            if self.probe {
-                self.out
-                    .weight_sq
-                    .push(crate::model::probe::sum_sq(tensor.clone()));
-                self.out.update_sq.push(zero);
-            }
+            let inner = device.clone().inner();
+            let zero = Tensor::<1>::zeros([1], &inner);
+            self.out.sums.push(if self.out.width == 3 {
+                Tensor::cat(
+                    vec![
+                        zero.clone(),
+                        crate::model::probe::sum_sq(tensor.clone()),
+                        zero,
+                    ],
+                    0,
+                )
+            } else {
+                zero
+            });
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let require_grad = tensor.is_require_grad();
         let w = tensor.inner();
-        self.out.grad_sq.push(grad.clone().square().sum());
         let key = self.path.join(".");
-        let new = self.opt.update(&key, w.clone(), grad, self.lr);
-        if self.probe {
-            self.out.weight_sq.push(w.clone().square().sum());
-            self.out.update_sq.push((new.clone() - w).square().sum());
-        }
+        let new = if fused {
+            let (new, sums) = self.opt.update_fused(&key, w, grad, self.lr);
+            self.out.sums.push(sums);
+            new
+        } else {
+            let g_sq = grad.clone().square().sum();
+            let new = self.opt.update(&key, w.clone(), grad, self.lr);
+            self.out.sums.push(if self.probe {
+                Tensor::cat(
+                    vec![
+                        g_sq,
+                        w.clone().square().sum(),
+                        (new.clone() - w).square().sum(),
+                    ],
+                    0,
+                )
+            } else {
+                g_sq
+            });
+            new
+        };
         let mut t: Tensor<D> = Tensor::from_inner(new);
         if require_grad {
             t = t.require_grad();

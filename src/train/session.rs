@@ -199,11 +199,12 @@ impl Session {
         self.step = step;
 
         let inner = self.device.clone().inner();
-        let n_params = red.grad_sq.len();
+        let n_params = red.sums.len();
+        let width = red.width;
         let mut tx = Transaction::default()
             .register(loss.inner())
             .register(correct.unwrap_or_else(|| Tensor::<1>::zeros([1], &inner)))
-            .register(cat_or_empty(red.grad_sq, &inner));
+            .register(cat_or_empty(red.sums, &inner));
         let raw_layers = self.model.host_reductions;
         let n_layers = fprobes.layers.len();
         if probe {
@@ -214,9 +215,7 @@ impl Session {
             };
             tx = tx
                 .register(cat_or_empty(fprobes.skips, &inner))
-                .register(cat_or_empty(bn_state, &inner))
-                .register(cat_or_empty(red.weight_sq, &inner))
-                .register(cat_or_empty(red.update_sq, &inner));
+                .register(cat_or_empty(bn_state, &inner));
         }
         let mut data = tx.execute().into_iter().map(floats);
         let loss_v = data
@@ -224,7 +223,13 @@ impl Session {
             .and_then(|v| v.first().copied())
             .unwrap_or(f32::NAN);
         let correct_v = data.next().and_then(|v| v.first().copied()).unwrap_or(0.0);
-        let grad_sq = data.next().unwrap_or_default();
+        let sums = data.next().unwrap_or_default();
+        let column = |k: usize| -> Vec<f32> {
+            sums.chunks_exact(width)
+                .map(|c| c.get(k).copied().unwrap_or(0.0))
+                .collect()
+        };
+        let grad_sq = column(0);
         let accuracy = match self.data.task {
             Task::Classification { .. } => correct_v / b as f32,
             Task::Regression { .. } => f32::NAN,
@@ -238,16 +243,24 @@ impl Session {
         }
         let probe_record = if probe {
             let layers: Vec<f32> = if raw_layers {
-                (0..n_layers)
-                    .flat_map(|_| host_layer_stats(&data.next().unwrap_or_default()))
+                // The layers are independent: reduce them on every core.
+                use rayon::prelude::*;
+                let raw: Vec<Vec<f32>> = (0..n_layers)
+                    .map(|_| data.next().unwrap_or_default())
+                    .collect();
+                raw.par_iter()
+                    .map(|v| host_layer_stats(v))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .flatten()
                     .collect()
             } else {
                 data.next().unwrap_or_default()
             };
             let skips = data.next().unwrap_or_default();
             let bns = data.next().unwrap_or_default();
-            let w_sq = data.next().unwrap_or_default();
-            let u_sq = data.next().unwrap_or_default();
+            let w_sq = column(1);
+            let u_sq = column(2);
             Some(self.probe_record(
                 step,
                 &layers,

@@ -1,0 +1,310 @@
+//! The fused CPU kernels (`model::fused`) against burn's own operations and hand computations:
+//! the numbers must not change when the fast path is taken.
+
+use burn::module::Param;
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use reslab::model::fused::{self, FusedRule, optimizer_step_host};
+
+fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec_as::<f32>().unwrap()
+}
+
+fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+/// A BatchNorm with non-trivial γ and β, the same in both copies.
+fn bn_pair(channels: usize, device: &Device) -> (BatchNorm, BatchNorm) {
+    let make = || {
+        let mut bn = BatchNormConfig::new(channels).init(device);
+        let gamma: Vec<f32> = (0..channels).map(|c| 0.5 + 0.25 * c as f32).collect();
+        let beta: Vec<f32> = (0..channels).map(|c| 0.1 * c as f32 - 0.2).collect();
+        bn.gamma = Param::from_tensor(Tensor::from_data(
+            TensorData::new(gamma, [channels]),
+            device,
+        ));
+        bn.beta = Param::from_tensor(Tensor::from_data(TensorData::new(beta, [channels]), device));
+        bn
+    };
+    (make(), make())
+}
+
+/// Forward output, running statistics after two steps, and the gradients of x, γ and β under
+/// a weighted-sum loss, through burn's BatchNorm and through the fused kernel.
+fn compare_with_burn<const D: usize>(shape: [usize; D]) {
+    let device = Device::flex().autodiff();
+    let channels = shape[1];
+    let (reference, ours) = bn_pair(channels, &device);
+    let x = Tensor::<D>::random(shape, Distribution::Normal(0.5, 2.0), &device).require_grad();
+    let n: usize = shape.iter().product();
+    let weights = Tensor::<D>::from_data(
+        TensorData::new(
+            (0..n)
+                .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+                .collect(),
+            shape,
+        ),
+        &device,
+    );
+    let mut results = Vec::new();
+    for (bn, fused_path) in [(&reference, false), (&ours, true)] {
+        let run = |x: Tensor<D>| {
+            if fused_path {
+                fused::batch_norm(bn, x)
+            } else {
+                bn.forward(x)
+            }
+        };
+        let _ = run(x.clone()); // a first step moves the running statistics
+        let y = run(x.clone());
+        let grads = (y.clone() * weights.clone()).sum().backward();
+        results.push((
+            floats(y),
+            floats(bn.running_mean.value_sync()),
+            floats(bn.running_var.value_sync()),
+            floats(x.grad(&grads).unwrap()),
+            floats(bn.gamma.val().grad(&grads).unwrap()),
+            floats(bn.beta.val().grad(&grads).unwrap()),
+        ));
+    }
+    let (r, f) = (&results[0], &results[1]);
+    assert_close(&f.0, &r.0, 1e-5, "output");
+    assert_close(&f.1, &r.1, 1e-5, "running mean");
+    assert_close(&f.2, &r.2, 1e-5, "running var");
+    assert_close(&f.3, &r.3, 1e-4, "dx");
+    assert_close(&f.4, &r.4, 1e-4, "dgamma");
+    assert_close(&f.5, &r.5, 1e-4, "dbeta");
+}
+
+#[test]
+fn fused_batch_norm_matches_burn_on_flat_inputs() {
+    compare_with_burn([64, 12]);
+}
+
+#[test]
+fn fused_batch_norm_matches_burn_on_images() {
+    compare_with_burn([6, 5, 7, 9]);
+}
+
+/// One channel of four values: mean 2.5, biased variance 1.25, hand-computed output and
+/// gradients of `loss = Σ w·y`.
+#[test]
+fn fused_batch_norm_matches_a_hand_computation() {
+    let device = Device::flex().autodiff();
+    let mut bn = BatchNormConfig::new(1).with_epsilon(1e-12).init(&device);
+    bn.gamma = Param::from_tensor(Tensor::from_floats([2.0], &device));
+    bn.beta = Param::from_tensor(Tensor::from_floats([1.0], &device));
+    let x = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [4, 1]),
+        &device,
+    )
+    .require_grad();
+    let w = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 0.0, 0.0, -1.0], [4, 1]),
+        &device,
+    );
+    let y = fused::batch_norm(&bn, x.clone());
+    let sd = 1.25f32.sqrt();
+    let xhat: Vec<f32> = [1.0f32, 2.0, 3.0, 4.0]
+        .iter()
+        .map(|v| (v - 2.5) / sd)
+        .collect();
+    let expect: Vec<f32> = xhat.iter().map(|h| 2.0 * h + 1.0).collect();
+    assert_close(&floats(y.clone()), &expect, 1e-6, "y");
+    // Running statistics after one step from (0, 1) with momentum 0.1.
+    assert_close(
+        &floats(bn.running_mean.value_sync()),
+        &[0.25],
+        1e-6,
+        "running mean",
+    );
+    assert_close(
+        &floats(bn.running_var.value_sync()),
+        &[0.9 + 0.125],
+        1e-6,
+        "running var",
+    );
+    let grads = (y * w.clone()).sum().backward();
+    // dβ = Σw = 0, dγ = Σ w·x̂ = x̂0 − x̂3, dx = γ/σ·(w − mean(w) − x̂·mean(w·x̂)).
+    let g = [1.0f32, 0.0, 0.0, -1.0];
+    let mean_wx = (xhat[0] - xhat[3]) / 4.0;
+    let dx: Vec<f32> = (0..4)
+        .map(|i| 2.0 / sd * (g[i] - 0.0 - xhat[i] * mean_wx))
+        .collect();
+    assert_close(&floats(x.grad(&grads).unwrap()), &dx, 1e-5, "dx");
+    assert_close(
+        &floats(bn.gamma.val().grad(&grads).unwrap()),
+        &[xhat[0] - xhat[3]],
+        1e-5,
+        "dgamma",
+    );
+    assert_close(
+        &floats(bn.beta.val().grad(&grads).unwrap()),
+        &[0.0],
+        1e-6,
+        "dbeta",
+    );
+}
+
+/// Outside training (no autodiff, or BN frozen) the fused path is burn's inference forward.
+#[test]
+fn fused_batch_norm_uses_running_statistics_without_autodiff() {
+    let device = Device::flex();
+    let (reference, ours) = bn_pair(3, &device);
+    let x = Tensor::<2>::random([8, 3], Distribution::Normal(0.0, 1.0), &device);
+    let a = floats(reference.forward(x.clone()));
+    let b = floats(fused::batch_norm(&ours, x));
+    assert_eq!(a, b);
+    assert_eq!(floats(ours.running_mean.value_sync()), vec![0.0; 3]);
+}
+
+/// PyTorch's rules in f64, one element at a time.
+fn reference_step(
+    w: f64,
+    g: f64,
+    m: Option<f64>,
+    v: Option<f64>,
+    rule: &str,
+    t: i32,
+) -> (f64, f64, f64) {
+    let (lr, wd) = (0.1, 0.01);
+    match rule {
+        "sgd" => {
+            let g = g + wd * w;
+            let buf = m.map_or(g, |m| 0.9 * m + g);
+            (w - lr * buf, buf, 0.0)
+        }
+        "nesterov" => {
+            let g = g + wd * w;
+            let buf = m.map_or(g, |m| 0.9 * m + g);
+            (w - lr * (g + 0.9 * buf), buf, 0.0)
+        }
+        "adam" | "adamw" => {
+            let (b1, b2, eps) = (0.9, 0.999, 1e-8);
+            let (w0, g) = if rule == "adamw" {
+                (w * (1.0 - lr * wd), g)
+            } else {
+                (w, g + wd * w)
+            };
+            let m = b1 * m.unwrap_or(0.0) + (1.0 - b1) * g;
+            let v = b2 * v.unwrap_or(0.0) + (1.0 - b2) * g * g;
+            let mh = m / (1.0 - b1.powi(t));
+            let vh = v / (1.0 - b2.powi(t));
+            (w0 - lr * mh / (vh.sqrt() + eps), m, v)
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn fused_rule(rule: &str, t: i32) -> (FusedRule, f32) {
+    let (lr, wd) = (0.1f64, 0.01f64);
+    match rule {
+        "sgd" | "nesterov" => (
+            FusedRule::Sgd {
+                momentum: 0.9,
+                nesterov: rule == "nesterov",
+            },
+            wd as f32,
+        ),
+        _ => {
+            let (b1, b2) = (0.9f64, 0.999f64);
+            let adamw = rule == "adamw";
+            (
+                FusedRule::Adam {
+                    beta1: b1 as f32,
+                    one_minus_beta1: (1.0 - b1) as f32,
+                    beta2: b2 as f32,
+                    one_minus_beta2: (1.0 - b2) as f32,
+                    epsilon: 1e-8,
+                    step_size: (lr / (1.0 - b1.powi(t))) as f32,
+                    inv_bias2: (1.0 / (1.0 - b2.powi(t))) as f32,
+                    decay_factor: adamw.then_some((1.0 - lr * wd) as f32),
+                },
+                if adamw { 0.0 } else { wd as f32 },
+            )
+        }
+    }
+}
+
+/// Two steps of every rule with weight decay over 1,003 values (not a multiple of the kernel's
+/// lanes): weights, state and the three sums against the f64 reference.
+#[test]
+fn fused_optimizer_steps_follow_pytorchs_rules() {
+    let n = 1003;
+    let w0: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin()).collect();
+    let grads: [Vec<f32>; 2] = [
+        (0..n).map(|i| ((i as f32) * 0.11).cos() * 0.5).collect(),
+        (0..n).map(|i| ((i as f32) * 0.23).sin() * 0.3).collect(),
+    ];
+    for rule in ["sgd", "nesterov", "adam", "adamw"] {
+        let (mut w, mut m, mut v) = (w0.clone(), Vec::new(), Vec::new());
+        let mut rw: Vec<f64> = w0.iter().map(|&x| x as f64).collect();
+        let mut rm: Vec<Option<f64>> = vec![None; n];
+        let mut rv: Vec<Option<f64>> = vec![None; n];
+        for (t, g) in grads.iter().enumerate() {
+            let t = t as i32 + 1;
+            let (fr, wd) = fused_rule(rule, t);
+            let (nw, nm, nv, sums) = optimizer_step_host(&w, g, &m, &v, 0.1, wd, fr);
+            let (mut gs, mut ws, mut us) = (0f64, 0f64, 0f64);
+            for i in 0..n {
+                let (a, b, c) = reference_step(rw[i], g[i] as f64, rm[i], rv[i], rule, t);
+                gs += (g[i] as f64).powi(2);
+                ws += (w[i] as f64).powi(2);
+                us += (nw[i] as f64 - w[i] as f64).powi(2);
+                assert!(
+                    (nw[i] as f64 - a).abs() < 1e-5,
+                    "{rule} step {t} w[{i}]: {} vs {a}",
+                    nw[i]
+                );
+                assert!((nm[i] as f64 - b).abs() < 1e-5, "{rule} step {t} m[{i}]");
+                if rule.starts_with("adam") {
+                    assert!((nv[i] as f64 - c).abs() < 1e-6, "{rule} step {t} v[{i}]");
+                }
+                rw[i] = a;
+                rm[i] = Some(b);
+                rv[i] = Some(c);
+            }
+            assert!(!rule.starts_with("sgd") || nv.is_empty());
+            for (got, want, what) in [
+                (sums[0], gs, "Σg²"),
+                (sums[1], ws, "Σw²"),
+                (sums[2], us, "Σu²"),
+            ] {
+                assert!(
+                    ((got as f64) - want).abs() <= 1e-5 * want.max(1e-3),
+                    "{rule} {what}: {got} vs {want}"
+                );
+            }
+            (w, m, v) = (nw, nm, nv);
+        }
+    }
+}
+
+/// SGD without momentum keeps no state.
+#[test]
+fn plain_sgd_keeps_no_momentum_buffer() {
+    let w = vec![1.0f32, -2.0, 3.0];
+    let g = vec![0.5f32, 0.5, -1.0];
+    let (nw, nm, nv, sums) = optimizer_step_host(
+        &w,
+        &g,
+        &[],
+        &[],
+        0.1,
+        0.0,
+        FusedRule::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+        },
+    );
+    assert_eq!(nw, vec![0.95, -2.05, 3.1]);
+    assert!(nm.is_empty() && nv.is_empty());
+    assert_close(&sums, &[1.5, 14.0, 0.015], 1e-6, "sums");
+}
