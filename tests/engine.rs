@@ -336,6 +336,11 @@ fn host_layer_stats_match_the_hand_computation_and_the_device_form() {
     }
     assert_eq!(&host[5..], &device[5..]);
     assert_eq!(host[5..].iter().sum::<f32>(), 4096.0);
+    // Infinite values (a diverging layer) still count every value into some bin.
+    let s = host_layer_stats(&[1.0, f32::INFINITY, -2.0, f32::NEG_INFINITY, 0.5]);
+    assert_eq!((s[2], s[3]), (f32::NEG_INFINITY, f32::INFINITY));
+    assert_eq!(s[5..].iter().sum::<f32>(), 5.0);
+    assert!(s[0].is_nan(), "the mean of +inf and -inf");
 }
 
 #[test]

@@ -98,11 +98,13 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
         .chain(rest)
         .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     let np = nonpos.iter().sum::<u32>() as usize + rest.iter().filter(|&&v| v <= 0.0).count();
-    if sum64.is_nan() {
+    if sum64.is_nan() && x.iter().any(|v| v.is_nan()) {
         // NaN propagates like the on-device reductions do.
         out[..5].copy_from_slice(&[f32::NAN; 5]);
         return out;
     }
+    // Without a NaN, a NaN sum means +∞ and −∞ both occur: mean and std are NaN, while the
+    // extremes, the fraction ≤ 0 and the histogram are still defined.
     if lo > hi {
         (lo, hi) = (hi, lo);
     }
@@ -136,25 +138,27 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
     let scale = (1.0 / width) * HIST_BINS as f32;
     let top = (HIST_BINS - 1) as f32;
     let mut sub = [[0u32; HIST_BINS]; 4];
-    let mut idx = [0u8; 256];
+    let mut idx = [0u32; 256];
     for block in x.chunks(256) {
         for (i, &v) in idx.iter_mut().zip(block) {
             let t = (v - lo) * scale;
+            // A NaN fails `t < top` and becomes `top`, so `t` is finite and in [0, 31].
             let t = if t < top { t } else { top };
             let t = if t > 0.0 { t } else { 0.0 };
-            *i = t as u8;
+            // SAFETY: `t` is finite and in [0, 31] (above), which `u32` represents exactly.
+            *i = unsafe { t.to_int_unchecked::<u32>() };
         }
         let idx = &idx[..block.len()];
         let quads = idx.chunks_exact(4);
         let tail = quads.remainder();
         for q in quads {
-            sub[0][usize::from(q[0]) & (HIST_BINS - 1)] += 1;
-            sub[1][usize::from(q[1]) & (HIST_BINS - 1)] += 1;
-            sub[2][usize::from(q[2]) & (HIST_BINS - 1)] += 1;
-            sub[3][usize::from(q[3]) & (HIST_BINS - 1)] += 1;
+            sub[0][q[0] as usize & (HIST_BINS - 1)] += 1;
+            sub[1][q[1] as usize & (HIST_BINS - 1)] += 1;
+            sub[2][q[2] as usize & (HIST_BINS - 1)] += 1;
+            sub[3][q[3] as usize & (HIST_BINS - 1)] += 1;
         }
         for &b in tail {
-            sub[0][usize::from(b) & (HIST_BINS - 1)] += 1;
+            sub[0][b as usize & (HIST_BINS - 1)] += 1;
         }
     }
     let mut hist = [0u32; HIST_BINS];
