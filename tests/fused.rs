@@ -153,6 +153,32 @@ fn fused_batch_norm_matches_a_hand_computation() {
     );
 }
 
+/// Under `loss = Σ y` the incoming gradient is a broadcast view (stride 0), not a dense buffer:
+/// the backward reads it through its layout. With a plain sum, dx is 0 and dβ counts the values.
+#[test]
+fn fused_batch_norm_backward_reads_a_broadcast_gradient() {
+    let device = Device::flex().autodiff();
+    let (_, bn) = bn_pair(4, &device);
+    let x =
+        Tensor::<4>::random([3, 4, 2, 5], Distribution::Normal(1.0, 3.0), &device).require_grad();
+    let grads = fused::batch_norm(&bn, x.clone()).sum().backward();
+    let dx = floats(x.grad(&grads).unwrap());
+    assert_eq!(dx.len(), 120);
+    assert!(dx.iter().all(|v| v.abs() < 1e-5), "{dx:?}");
+    assert_close(
+        &floats(bn.beta.val().grad(&grads).unwrap()),
+        &[30.0; 4],
+        1e-6,
+        "dbeta",
+    );
+    assert_close(
+        &floats(bn.gamma.val().grad(&grads).unwrap()),
+        &[0.0; 4],
+        1e-4,
+        "dgamma",
+    );
+}
+
 /// Outside training (no autodiff, or BN frozen) the fused path is burn's inference forward.
 #[test]
 fn fused_batch_norm_uses_running_statistics_without_autodiff() {
