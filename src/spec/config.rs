@@ -102,6 +102,23 @@ impl OptimizerSpec {
             epsilon: 1e-8,
         }
     }
+
+    /// `(β₁, β₂, ε, decoupled weight decay)` of Adam or AdamW; `None` for SGD.
+    pub fn adam_parts(&self) -> Option<(f64, f64, f64, bool)> {
+        match *self {
+            Self::Sgd { .. } => None,
+            Self::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            } => Some((beta1, beta2, epsilon, false)),
+            Self::AdamW {
+                beta1,
+                beta2,
+                epsilon,
+            } => Some((beta1, beta2, epsilon, true)),
+        }
+    }
 }
 
 /// Learning-rate schedule after warm-up.
@@ -201,16 +218,8 @@ impl TrainConfig {
                     return Err(bad("optimizer.momentum", momentum, "must be in [0, 1)"));
                 }
             }
-            OptimizerSpec::Adam {
-                beta1,
-                beta2,
-                epsilon,
-            }
-            | OptimizerSpec::AdamW {
-                beta1,
-                beta2,
-                epsilon,
-            } => {
+            _ => {
+                let (beta1, beta2, epsilon, _) = self.optimizer.adam_parts().unwrap_or_default();
                 if !unit(beta1) {
                     return Err(bad("optimizer.beta1", beta1, "must be in [0, 1)"));
                 }

@@ -113,17 +113,8 @@ impl Optimizer {
                 },
                 wd,
             ),
-            OptimizerSpec::Adam {
-                beta1,
-                beta2,
-                epsilon,
-            }
-            | OptimizerSpec::AdamW {
-                beta1,
-                beta2,
-                epsilon,
-            } => {
-                let decoupled = matches!(self.spec, OptimizerSpec::AdamW { .. });
+            _ => {
+                let (beta1, beta2, epsilon, decoupled) = self.spec.adam_parts().unwrap_or_default();
                 (
                     FusedRule::Adam {
                         beta1: beta1 as f32,
@@ -198,17 +189,8 @@ impl Optimizer {
                 };
                 w - d.mul_scalar(lr)
             }
-            OptimizerSpec::Adam {
-                beta1,
-                beta2,
-                epsilon,
-            }
-            | OptimizerSpec::AdamW {
-                beta1,
-                beta2,
-                epsilon,
-            } => {
-                let decoupled = matches!(self.spec, OptimizerSpec::AdamW { .. });
+            _ => {
+                let (beta1, beta2, epsilon, decoupled) = self.spec.adam_parts().unwrap_or_default();
                 let (w, g) = if wd > 0.0 && decoupled {
                     (w.mul_scalar(1.0 - lr * wd), g)
                 } else if wd > 0.0 {
