@@ -37,6 +37,11 @@ pub struct BenchArgs {
     /// Device.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: super::DeviceArg,
+    /// Repetitions: each round measures every probe interval of a model in turn, and the median
+    /// over rounds is reported. On a shared machine whose speed drifts by 10–20 %, interleaving
+    /// is what makes the probe intervals comparable.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
 }
 
 /// The reference script's network for a model name.
@@ -101,6 +106,68 @@ pub struct BenchResult {
     pub steps: u64,
 }
 
+/// The measurements of one (model, probe interval) over all repetitions.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchSummary {
+    /// Model name.
+    pub model: String,
+    /// Probe interval (0 = off).
+    pub probe_every: u64,
+    /// Median throughput over the repetitions.
+    pub samples_per_sec: f64,
+    /// Median wall time of a step.
+    pub ms_per_step: f64,
+    /// Timed steps per repetition.
+    pub steps: u64,
+    /// Throughput of each repetition, in order.
+    pub runs: Vec<f64>,
+    /// The median over rounds of the extra time per step against probes off in the same round
+    /// (`0.05` = 5 % slower); `None` for probes off or when 0 was not measured.
+    pub cost_vs_off: Option<f64>,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    }
+}
+
+/// Summarises `rounds[r][k]` (round r, probe interval `probes[k]`) per probe interval.
+pub fn summarise(model: &str, probes: &[u64], rounds: &[Vec<BenchResult>]) -> Vec<BenchSummary> {
+    let off = probes.iter().position(|&p| p == 0);
+    probes
+        .iter()
+        .enumerate()
+        .map(|(k, &p)| {
+            let runs: Vec<f64> = rounds.iter().map(|r| r[k].samples_per_sec).collect();
+            let ms: Vec<f64> = rounds.iter().map(|r| r[k].ms_per_step).collect();
+            let cost_vs_off = off.filter(|&o| o != k).map(|o| {
+                let costs: Vec<f64> = rounds
+                    .iter()
+                    .map(|r| r[k].ms_per_step / r[o].ms_per_step - 1.0)
+                    .collect();
+                median(&costs)
+            });
+            BenchSummary {
+                model: model.to_string(),
+                probe_every: p,
+                samples_per_sec: median(&runs),
+                ms_per_step: median(&ms),
+                steps: rounds.first().map_or(0, |r| r[k].steps),
+                runs,
+                cost_vs_off,
+            }
+        })
+        .collect()
+}
+
 /// Measures one model at one probe interval: 3 warm-up steps, then `steps` timed steps.
 pub fn measure(
     model: &str,
@@ -160,8 +227,8 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .map_err(|e| bad_input(format!("--probe-every: {e}")))?;
     if !args.json {
         println!(
-            "{:<16} {:>11} {:>12} {:>10}",
-            "model", "probe_every", "samples/s", "ms/step"
+            "{:<16} {:>11} {:>12} {:>10} {:>17} {:>12}",
+            "model", "probe_every", "samples/s", "ms/step", "range", "cost vs off"
         );
     }
     for model in args.models.split(',').map(str::trim) {
@@ -172,17 +239,72 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         } else {
             8
         };
-        for &p in &probes {
-            let r = measure(model, p, steps, args.batch, device)?;
+        let mut rounds = Vec::new();
+        for _ in 0..args.repeat {
+            let round = probes
+                .iter()
+                .map(|&p| measure(model, p, steps, args.batch, device))
+                .collect::<Result<Vec<_>, _>>()?;
+            rounds.push(round);
+        }
+        for r in summarise(model, &probes, &rounds) {
             if args.json {
                 println!("{}", serde_json::to_string(&r).map_err(runtime)?);
             } else {
+                let lo = r.runs.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = r.runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 println!(
-                    "{:<16} {:>11} {:>12.0} {:>10.2}",
-                    r.model, r.probe_every, r.samples_per_sec, r.ms_per_step
+                    "{:<16} {:>11} {:>12.0} {:>10.2} {:>17} {:>12}",
+                    r.model,
+                    r.probe_every,
+                    r.samples_per_sec,
+                    r.ms_per_step,
+                    format!("{lo:.0}–{hi:.0}"),
+                    r.cost_vs_off
+                        .map_or_else(|| "–".to_string(), |c| format!("{:+.1} %", 100.0 * c)),
                 );
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(probe_every: u64, ms: f64) -> BenchResult {
+        BenchResult {
+            model: "m".into(),
+            probe_every,
+            samples_per_sec: 128.0 / (ms / 1e3),
+            ms_per_step: ms,
+            steps: 10,
+        }
+    }
+
+    /// Three rounds of (off, every step): the medians, and the cost taken per round before the
+    /// median (the slow second round does not count as probe cost).
+    #[test]
+    fn summaries_take_medians_and_the_per_round_cost() {
+        let rounds = vec![
+            vec![result(0, 8.0), result(1, 10.0)],
+            vec![result(0, 16.0), result(1, 17.6)],
+            vec![result(0, 10.0), result(1, 13.0)],
+        ];
+        let s = summarise("m", &[0, 1], &rounds);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].ms_per_step, 10.0);
+        assert_eq!(s[1].ms_per_step, 13.0);
+        assert_eq!(s[0].samples_per_sec, 128.0 / 0.010);
+        assert_eq!(s[1].runs.len(), 3);
+        assert_eq!(s[0].cost_vs_off, None);
+        // Per-round costs 25 %, 10 %, 30 %: the median is 25 %.
+        let c = s[1].cost_vs_off.unwrap();
+        assert!((c - 0.25).abs() < 1e-12, "{c}");
+        // Without probes off in the list there is nothing to compare with.
+        let only = summarise("m", &[1], &[vec![result(1, 10.0)]]);
+        assert_eq!(only[0].cost_vs_off, None);
+        assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
+    }
 }
