@@ -4,6 +4,7 @@
 use super::{ExperimentError, ExperimentOptions};
 use crate::data::{self, Dataset, Split, Targets};
 use crate::metrics::History;
+use crate::model::path::{PathMap, PathVisit, is_buffer, map_with_path, visit_with_path};
 use crate::model::{Act, Lesion, Model, input_from_host};
 use crate::runfile::{Environment, Progress, RunFile, RunStatus};
 use crate::spec::{
@@ -11,7 +12,7 @@ use crate::spec::{
     TrainConfig, preset, validate,
 };
 use crate::train::Session;
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::Param;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
 
@@ -180,11 +181,6 @@ pub(crate) fn train(
     })
 }
 
-fn is_buffer(path: &[String]) -> bool {
-    path.last()
-        .is_some_and(|s| s == "running_mean" || s == "running_var")
-}
-
 /// One trainable tensor on the host, in module order (BN running statistics left out).
 #[derive(Clone, Debug)]
 pub(crate) struct HostParam {
@@ -219,22 +215,13 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 }
 
 struct Reader<'a> {
-    path: Vec<String>,
     grads: Option<&'a Gradients>,
     out: Vec<HostParam>,
 }
 
-impl ModuleVisitor for Reader<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if is_buffer(&self.path) {
+impl PathVisit for Reader<'_> {
+    fn visit<const D: usize>(&mut self, path: &[String], param: &Param<Tensor<D>>) {
+        if is_buffer(path) {
             return;
         }
         let t = param.val();
@@ -247,7 +234,7 @@ impl ModuleVisitor for Reader<'_> {
             },
         };
         self.out.push(HostParam {
-            path: self.path.join("."),
+            path: path.join("."),
             shape,
             data,
         });
@@ -256,44 +243,35 @@ impl ModuleVisitor for Reader<'_> {
 
 /// The model's trainable tensors on the host.
 pub(crate) fn params(model: &Model) -> Vec<HostParam> {
-    let mut r = Reader {
-        path: Vec::new(),
+    let r = Reader {
         grads: None,
         out: Vec::new(),
     };
-    model.net.visit(&mut r);
-    r.out
+    visit_with_path(&model.net, r).out
 }
 
 /// The gradients of the model's trainable tensors (zeros where a tensor has none), in the
 /// order of [`params`].
 pub(crate) fn grads(model: &Model, grads: &Gradients) -> Vec<HostParam> {
-    let mut r = Reader {
-        path: Vec::new(),
+    let r = Reader {
         grads: Some(grads),
         out: Vec::new(),
     };
-    model.net.visit(&mut r);
-    r.out
+    visit_with_path(&model.net, r).out
 }
 
 struct Writer<'a> {
-    path: Vec<String>,
     values: std::slice::Iter<'a, Vec<f32>>,
 }
 
-impl ModuleMapper for Writer<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+impl PathMap for Writer<'_> {
+    fn map<const D: usize>(
+        &mut self,
+        path: &[String],
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        if is_buffer(&self.path) {
+        if is_buffer(path) {
             return Param::from_mapped_value(id, tensor, mapper);
         }
         let Some(v) = self.values.next() else {
@@ -313,11 +291,10 @@ impl ModuleMapper for Writer<'_> {
 /// A copy of `model` whose trainable tensors hold `values` (in the order of [`params`]); BN
 /// running statistics and the BN noise are kept.
 pub(crate) fn with_params(model: &Model, values: &[Vec<f32>]) -> Model {
-    let mut w = Writer {
-        path: Vec::new(),
+    let w = Writer {
         values: values.iter(),
     };
-    let net = model.net.clone().map(&mut w);
+    let (net, _) = map_with_path(model.net.clone(), w);
     let noise = model.bn_noise.clone();
     let mut m = model.valid().with_net(net);
     m.bn_noise = noise;

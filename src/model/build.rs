@@ -1,8 +1,9 @@
 //! Construction of a [`Model`] from a [`ValidSpec`], with seeded host-side initialisation.
 
+use super::path::{PathVisit, is_buffer, visit_with_path};
 use super::{Model, Net, NodeModule, SkipModule};
 use crate::spec::{Init, LayerOp, Shape, Shortcut, ValidSpec};
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Param;
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -172,33 +173,17 @@ pub struct ParamEntry {
 
 struct Collector<'a> {
     spec: &'a ValidSpec,
-    path: Vec<String>,
     out: Vec<ParamEntry>,
 }
 
-impl ModuleVisitor for Collector<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        // BatchNorm running statistics are visited as floats too; they are buffers, not
-        // trainable tensors.
-        if self
-            .path
-            .last()
-            .is_some_and(|s| s == "running_mean" || s == "running_var")
-        {
+impl PathVisit for Collector<'_> {
+    fn visit<const D: usize>(&mut self, path: &[String], param: &Param<Tensor<D>>) {
+        if is_buffer(path) {
             return;
         }
-        let module_path = self.path.join(".");
         self.out.push(ParamEntry {
-            name: stable_name(self.spec, &self.path),
-            module_path,
+            name: stable_name(self.spec, path),
+            module_path: path.join("."),
             shape: param.shape().dims::<D>().to_vec(),
         });
     }
@@ -230,11 +215,9 @@ pub fn stable_name(spec: &ValidSpec, path: &[String]) -> String {
 
 /// Every trainable tensor of a model, in module order, with its stable name.
 pub fn param_layout(model: &Model) -> Vec<ParamEntry> {
-    let mut c = Collector {
+    let c = Collector {
         spec: &model.spec,
-        path: Vec::new(),
         out: Vec::new(),
     };
-    model.net.visit(&mut c);
-    c.out
+    visit_with_path(&model.net, c).out
 }

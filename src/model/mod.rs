@@ -7,6 +7,7 @@
 mod build;
 mod device;
 pub mod fused;
+pub mod path;
 pub mod probe;
 
 pub use build::{ParamEntry, build, param_layout, stable_name};

@@ -9,8 +9,9 @@
 //!   `w ← w − lr·(m/(1−β₁ᵗ)) / (sqrt(v/(1−β₂ᵗ)) + ε)`.
 //! - AdamW: `w ← w·(1 − lr·wd)`, then the Adam update with `g`.
 
+use crate::model::path::{PathMap, map_with_path};
 use crate::spec::OptimizerSpec;
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::tensor::{Gradients, Tensor};
 use std::collections::HashMap;
 
@@ -52,7 +53,6 @@ struct StepMapper<'a> {
     grads: &'a Gradients,
     lr: f64,
     probe: bool,
-    path: Vec<String>,
     out: StepReductions,
 }
 
@@ -76,18 +76,17 @@ impl Optimizer {
         probe: bool,
     ) -> (M, StepReductions) {
         self.steps += 1;
-        let mut mapper = StepMapper {
+        let mapper = StepMapper {
             opt: self,
             grads,
             lr,
             probe,
-            path: Vec::new(),
             out: StepReductions {
                 sums: Vec::new(),
                 width: if probe { 3 } else { 1 },
             },
         };
-        let module = module.map(&mut mapper);
+        let (module, mapper) = map_with_path(module, mapper);
         (module, mapper.out)
     }
 
@@ -218,16 +217,12 @@ impl Optimizer {
     }
 }
 
-impl ModuleMapper for StepMapper<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+impl PathMap for StepMapper<'_> {
+    fn map<const D: usize>(
+        &mut self,
+        path: &[String],
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
         // BatchNorm running statistics pass through mappers as floats; they are buffers that
         // the optimiser neither updates nor reports.
@@ -258,7 +253,7 @@ impl ModuleMapper for StepMapper<'_> {
         };
         let require_grad = tensor.is_require_grad();
         let w = tensor.inner();
-        let key = self.path.join(".");
+        let key = path.join(".");
         let new = if fused {
             let (new, sums) = self.opt.update_fused(&key, w, grad, self.lr);
             self.out.sums.push(sums);

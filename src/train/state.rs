@@ -3,9 +3,10 @@
 
 use super::{Session, TrainError};
 use crate::metrics::{Checkpoint, NamedTensor};
+use crate::model::path::{PathMap, PathVisit, map_with_path, visit_with_path};
 use crate::model::stable_name;
 use crate::spec::ValidSpec;
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
 use std::collections::HashMap;
 
@@ -18,25 +19,16 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 struct Exporter<'a> {
     spec: &'a ValidSpec,
-    path: Vec<String>,
     out: Vec<NamedTensor>,
     /// burn path -> stable name, for the optimiser state.
     names: HashMap<String, String>,
 }
 
-impl ModuleVisitor for Exporter<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let name = stable_name(self.spec, &self.path);
+impl PathVisit for Exporter<'_> {
+    fn visit<const D: usize>(&mut self, path: &[String], param: &Param<Tensor<D>>) {
+        let name = stable_name(self.spec, path);
         let t = param.val();
-        self.names.insert(self.path.join("."), name.clone());
+        self.names.insert(path.join("."), name.clone());
         self.out.push(NamedTensor {
             name,
             shape: t.dims().to_vec(),
@@ -47,24 +39,19 @@ impl ModuleVisitor for Exporter<'_> {
 
 struct Importer<'a> {
     spec: &'a ValidSpec,
-    path: Vec<String>,
     tensors: HashMap<&'a str, &'a NamedTensor>,
     error: Option<String>,
     names: HashMap<String, String>,
 }
 
-impl ModuleMapper for Importer<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = stable_name(self.spec, &self.path);
-        self.names.insert(self.path.join("."), name.clone());
+impl PathMap for Importer<'_> {
+    fn map<const D: usize>(
+        &mut self,
+        path: &[String],
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
+        let name = stable_name(self.spec, path);
+        self.names.insert(path.join("."), name.clone());
         let (id, tensor, mapper) = param.consume();
         let dims = tensor.dims();
         let Some(t) = self.tensors.get(name.as_str()) else {
@@ -94,13 +81,14 @@ impl Session {
     pub fn checkpoint(&self) -> Checkpoint {
         // The visitor below reads stored values: apply the pending BN update first.
         self.model.sync_batch_norm();
-        let mut e = Exporter {
-            spec: &self.model.spec,
-            path: Vec::new(),
-            out: Vec::new(),
-            names: HashMap::new(),
-        };
-        self.model.net.visit(&mut e);
+        let e = visit_with_path(
+            &self.model.net,
+            Exporter {
+                spec: &self.model.spec,
+                out: Vec::new(),
+                names: HashMap::new(),
+            },
+        );
         let mut tensors = e.out;
         let mut keys: Vec<&String> = self.optimizer.state.keys().collect();
         keys.sort();
@@ -130,15 +118,15 @@ impl Session {
     /// Loads a checkpoint into this freshly built session: weights, BN buffers, optimiser state,
     /// the step counter and the position in the batch order, so training continues exactly.
     pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), TrainError> {
-        let mut imp = Importer {
+        let imp = Importer {
             spec: &self.model.spec,
-            path: Vec::new(),
             tensors: ck.tensors.iter().map(|t| (t.name.as_str(), t)).collect(),
             error: None,
             names: HashMap::new(),
         };
         let net = std::mem::replace(&mut self.model.net, crate::model::placeholder_net());
-        self.model.net = net.map(&mut imp);
+        let (net, imp) = map_with_path(net, imp);
+        self.model.net = net;
         if let Some(e) = imp.error {
             return Err(TrainError::Mismatch(e));
         }
