@@ -538,10 +538,9 @@ impl LabApp {
                     "no file chosen (if no dialog appeared, type a path in the Runs section on the left)",
                 ),
             },
-            JobResult::Gpu(r) => {
-                self.gpu = match r {
-                    Ok(d) => GpuState::Available(d),
-                    Err(e) => {
+            JobResult::Gpu(state) => {
+                self.gpu = match state {
+                    GpuState::Unavailable(e) => {
                         if self.state.settings.config.device == DeviceChoice::Gpu {
                             // Only worth a message when the user asked for the GPU.
                             self.state.settings.config.device = DeviceChoice::Cpu;
@@ -549,6 +548,7 @@ impl LabApp {
                         }
                         GpuState::Unavailable(e)
                     }
+                    found => found,
                 }
             }
             JobResult::Recent(paths) => self.recent = paths,
@@ -863,6 +863,7 @@ impl LabApp {
             ui.separator();
             let gpu = match &self.gpu {
                 GpuState::Available(_) => "GPU available",
+                GpuState::Software(_) => "software GPU only",
                 GpuState::Unavailable(_) => "no GPU",
                 GpuState::Checking => "checking for a GPU",
                 GpuState::Unknown => "GPU not checked",
@@ -875,6 +876,9 @@ impl LabApp {
             match &self.gpu {
                 GpuState::Available(d) => {
                     r.on_hover_text(format!("wgpu found an adapter: {d}; pick it on the left"));
+                }
+                GpuState::Software(d) => {
+                    r.on_hover_text(super::settings::software_gpu_text(d));
                 }
                 GpuState::Unavailable(why) => {
                     r.on_hover_text(why.as_str());

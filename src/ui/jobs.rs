@@ -2,6 +2,7 @@
 //! probing the GPU. Each job runs on its own short-lived thread and reports back over a
 //! channel; the app polls it once per frame and the job's end requests a repaint.
 
+use super::settings::GpuState;
 use crate::metrics::Checkpoint;
 use crate::runfile::{self, LoadedRun, RunFile};
 use crate::spec::DeviceChoice;
@@ -37,7 +38,7 @@ pub enum JobResult {
         path: Option<PathBuf>,
     },
     /// The GPU check ended: the device in words, or why it cannot be used.
-    Gpu(Result<String, String>),
+    Gpu(GpuState),
     /// The run files found in the recent-runs folder.
     Recent(Vec<PathBuf>),
     /// A panel picture was written (or not).
@@ -152,10 +153,18 @@ impl Jobs {
         });
     }
 
-    /// Checks the GPU in the background.
+    /// Checks the GPU in the background: whether burn can use it, then what wgpu's adapters
+    /// are (a software rasteriser on the CPU is usable but slower than the CPU backend).
     pub fn probe_gpu(&mut self) {
         self.spawn("gpu", || {
-            JobResult::Gpu(crate::train::probe_device(DeviceChoice::Gpu))
+            JobResult::Gpu(match crate::train::probe_device(DeviceChoice::Gpu) {
+                Err(e) => GpuState::Unavailable(e),
+                Ok(d) => match wgpu_adapters() {
+                    Some((names, true)) => GpuState::Software(names),
+                    Some((names, false)) => GpuState::Available(names),
+                    None => GpuState::Available(d),
+                },
+            })
         });
     }
 
@@ -201,4 +210,32 @@ impl Jobs {
         }
         r
     }
+}
+
+/// wgpu's adapters in words, and whether every one of them is a software (CPU) adapter; `None`
+/// when there are none or the enumeration does not finish at once.
+fn wgpu_adapters() -> Option<(String, bool)> {
+    use eframe::wgpu;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let instance = wgpu::Instance::default();
+    let mut adapters = std::pin::pin!(instance.enumerate_adapters(wgpu::Backends::all()));
+    // On native platforms the enumeration is synchronous and the future is ready at once.
+    let Poll::Ready(adapters) = adapters
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    else {
+        return None;
+    };
+    let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+    if infos.is_empty() {
+        return None;
+    }
+    let software = infos.iter().all(|i| i.device_type == wgpu::DeviceType::Cpu);
+    let names = infos
+        .iter()
+        .map(|i| format!("{} ({:?}, {:?})", i.name, i.device_type, i.backend))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some((names, software))
 }

@@ -196,8 +196,19 @@ pub enum GpuState {
     Checking,
     /// Usable; the device in words.
     Available(String),
+    /// Usable, but wgpu's only adapters are software rasterisers on the CPU (Mesa's llvmpipe /
+    /// lavapipe): training there is much slower than on the CPU backend. The adapters in words.
+    Software(String),
     /// Not usable; why.
     Unavailable(String),
+}
+
+/// What the lab says about a software-only wgpu adapter.
+pub fn software_gpu_text(adapters: &str) -> String {
+    format!(
+        "wgpu found only software adapters, which run on the CPU: {adapters}. Training there works \
+         but is much slower than the CPU backend."
+    )
 }
 
 impl Settings {
@@ -553,6 +564,7 @@ impl Settings {
                     ui.selectable_value(&mut c.device, DeviceChoice::Cpu, "CPU");
                     let gpu_label = match gpu {
                         GpuState::Available(_) => "GPU (ok)",
+                        GpuState::Software(_) => "GPU (software)",
                         GpuState::Unavailable(_) => "GPU (n/a)",
                         GpuState::Checking => "GPU …",
                         GpuState::Unknown => "GPU",
@@ -563,6 +575,7 @@ impl Settings {
                     );
                     let r = match gpu {
                         GpuState::Available(d) => r.on_hover_text(d.as_str()),
+                        GpuState::Software(d) => r.on_hover_text(software_gpu_text(d)),
                         GpuState::Unavailable(why) => r.on_disabled_hover_text(why.as_str()),
                         GpuState::Checking => r.on_hover_text("checking for a GPU…"),
                         GpuState::Unknown => r.on_hover_text("click to check for a GPU"),
