@@ -3,6 +3,7 @@
 
 use super::{CliError, bad_input, runtime};
 use crate::data::{Dataset, Split, Targets, Task};
+use crate::experiments::stats::median;
 use crate::model::make_device;
 use crate::spec::{
     DeviceChoice, Duration, InputShape, NetSpec, OptimizerSpec, PresetOptions, Shape, TrainConfig,
@@ -124,19 +125,6 @@ pub struct BenchSummary {
     /// The median over rounds of the extra time per step against probes off in the same round
     /// (`0.05` = 5 % slower); `None` for probes off or when 0 was not measured.
     pub cost_vs_off: Option<f64>,
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        0.5 * (s[n / 2 - 1] + s[n / 2])
-    }
 }
 
 /// Summarises `rounds[r][k]` (round r, probe interval `probes[k]`) per probe interval.
