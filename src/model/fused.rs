@@ -1,11 +1,16 @@
 //! Fused CPU kernels for the operations burn-flex runs as many small tensor operations.
 //!
-//! burn's `batch_norm_train` is one autodiff node, but on burn-flex its forward and backward
-//! fall back to generic bodies that transpose the input (`swap_dims` + `reshape`, a copy) and
-//! run about ten element-wise passes each way. Here both directions are one kernel over the
-//! data in its own layout, registered through burn's backend-extension mechanism for `Flex` and
-//! `Autodiff<Flex>`. Other backends (wgpu) keep burn's own operation; [`batch_norm_train`]
-//! picks the path from the tensor's device.
+//! - **BatchNorm.** burn's `batch_norm_train` is one autodiff node, but on burn-flex its forward
+//!   and backward fall back to generic bodies that transpose the input (`swap_dims` +
+//!   `reshape`, a copy) and run about ten element-wise passes each way. Here both directions
+//!   are one kernel over the data in its own layout. [`batch_norm`] picks this path on
+//!   burn-flex with autodiff and burn's own `BatchNorm::forward` everywhere else.
+//! - **Optimiser step.** SGD and Adam as one pass per tensor instead of a chain of element-wise
+//!   operations ([`FusedOptim`]), also returning the sums the gradient panel shows.
+//!
+//! Both are registered through burn's backend-extension mechanism for `Flex` (and, for the
+//! BatchNorm, `Autodiff<Flex>`); calling them on another backend would panic, so callers check
+//! [`is_flex`] first. The kernels work on `f32` tensors, the only float type reslab uses.
 //!
 //! Conventions are burn's, so results agree with [`burn::nn::BatchNorm`] to rounding: the batch
 //! variance is the biased (population) one, `y = (x − μ)/sqrt(σ² + ε)·γ + β`, and the running
@@ -55,9 +60,12 @@ fn bcs(dims: &[usize]) -> (usize, usize, usize) {
 fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => std::borrow::Cow::Borrowed(s),
-        None => {
-            std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap_or(&[]).to_vec())
-        }
+        None => std::borrow::Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .expect("the fused kernels take f32 tensors")
+                .to_vec(),
+        ),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Builds a burn module from a validated [`NetSpec`](crate::spec::NetSpec) on a runtime
-//! [`Device`] and runs it forward with probes on or off.
+//! [`Device`](burn::tensor::Device) and runs it forward with probes on or off.
 //!
 //! Every layer and parameter has a stable path name taken from the spec (e.g.
 //! `stage2.block1.conv2.weight`), used in probes, gradient statistics and weight files.

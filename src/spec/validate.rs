@@ -72,7 +72,7 @@ pub enum SpecError {
     /// The network has no layer.
     #[error("the network is empty: add at least one layer")]
     Empty,
-    /// More layers than [`MAX_LAYERS`].
+    /// More layers than `MAX_LAYERS` (10,000).
     #[error("the network has {count} layers; at most {MAX_LAYERS} are allowed")]
     TooManyLayers {
         /// Number of layers.

@@ -4,7 +4,7 @@
 //!
 //! The designer owns the spec that trains. Every edit goes through [`Designer::edit`], which
 //! keeps an undo stack; the spec-editing operations themselves are plain data functions in
-//! [`crate::spec::edit`]. Drawing the chain is in [`canvas`]; only the visible rows are painted
+//! [`crate::spec::edit`]. Drawing the chain is in `canvas`; only the visible rows are painted
 //! and runs of identical blocks collapse into one row, so a 110-layer ResNet stays fast.
 
 mod canvas;
