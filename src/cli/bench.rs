@@ -105,6 +105,20 @@ pub struct BenchResult {
     pub ms_per_step: f64,
     /// Timed steps.
     pub steps: u64,
+    /// Median wall time of the timed steps that recorded probes (`None` if none did).
+    pub probe_step_ms: Option<f64>,
+    /// Median wall time of the timed steps without probes (`None` if every step probed).
+    pub plain_step_ms: Option<f64>,
+}
+
+impl BenchResult {
+    /// The probe cost averaged over the interval, from this run alone: `(probe step − plain
+    /// step) / (interval × plain step)`. Both medians come from the same run, interleaved step
+    /// by step, so the machine's drift cancels out. `None` unless the run had both kinds.
+    pub fn amortized_cost(&self) -> Option<f64> {
+        let (p, q) = (self.probe_step_ms?, self.plain_step_ms?);
+        (self.probe_every > 0).then(|| (p - q) / (self.probe_every as f64 * q))
+    }
 }
 
 /// The measurements of one (model, probe interval) over all repetitions.
@@ -125,6 +139,9 @@ pub struct BenchSummary {
     /// The median over rounds of the extra time per step against probes off in the same round
     /// (`0.05` = 5 % slower); `None` for probes off or when 0 was not measured.
     pub cost_vs_off: Option<f64>,
+    /// The median over rounds of [`BenchResult::amortized_cost`]: for an interval above 1, the
+    /// probe cost measured within each run; `None` otherwise.
+    pub amortized_cost: Option<f64>,
 }
 
 /// Summarises `rounds[r][k]` (round r, probe interval `probes[k]`) per probe interval.
@@ -143,7 +160,12 @@ pub fn summarise(model: &str, probes: &[u64], rounds: &[Vec<BenchResult>]) -> Ve
                     .collect();
                 median(&costs)
             });
+            let amortized: Vec<f64> = rounds
+                .iter()
+                .filter_map(|r| r[k].amortized_cost())
+                .collect();
             BenchSummary {
+                amortized_cost: (!amortized.is_empty()).then(|| median(&amortized)),
                 model: model.to_string(),
                 probe_every: p,
                 samples_per_sec: median(&runs),
@@ -187,17 +209,29 @@ pub fn measure(
     for _ in 0..3 {
         session.train_step();
     }
+    let (mut probe_ms, mut plain_ms) = (Vec::new(), Vec::new());
     let start = Instant::now();
     for _ in 0..steps {
+        let probed = session.is_probe_step(session.step + 1);
+        let t = Instant::now();
         session.train_step();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if probed {
+            probe_ms.push(ms);
+        } else {
+            plain_ms.push(ms);
+        }
     }
     let secs = start.elapsed().as_secs_f64();
+    let med = |v: &[f64]| (!v.is_empty()).then(|| median(v));
     Ok(BenchResult {
         model: model.to_string(),
         probe_every,
         samples_per_sec: (batch as u64 * steps) as f64 / secs,
         ms_per_step: secs * 1e3 / steps as f64,
         steps,
+        probe_step_ms: med(&probe_ms),
+        plain_step_ms: med(&plain_ms),
     })
 }
 
@@ -215,8 +249,8 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .map_err(|e| bad_input(format!("--probe-every: {e}")))?;
     if !args.json {
         println!(
-            "{:<16} {:>11} {:>12} {:>10} {:>17} {:>12}",
-            "model", "probe_every", "samples/s", "ms/step", "range", "cost vs off"
+            "{:<16} {:>11} {:>12} {:>10} {:>17} {:>12} {:>10}",
+            "model", "probe_every", "samples/s", "ms/step", "range", "cost vs off", "in-run"
         );
     }
     for model in args.models.split(',').map(str::trim) {
@@ -241,15 +275,18 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             } else {
                 let lo = r.runs.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = r.runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let pct = |c: Option<f64>| {
+                    c.map_or_else(|| "–".to_string(), |c| format!("{:+.1} %", 100.0 * c))
+                };
                 println!(
-                    "{:<16} {:>11} {:>12.0} {:>10.2} {:>17} {:>12}",
+                    "{:<16} {:>11} {:>12.0} {:>10.2} {:>17} {:>12} {:>10}",
                     r.model,
                     r.probe_every,
                     r.samples_per_sec,
                     r.ms_per_step,
                     format!("{lo:.0}–{hi:.0}"),
-                    r.cost_vs_off
-                        .map_or_else(|| "–".to_string(), |c| format!("{:+.1} %", 100.0 * c)),
+                    pct(r.cost_vs_off),
+                    pct(r.amortized_cost),
                 );
             }
         }
@@ -268,6 +305,8 @@ mod tests {
             samples_per_sec: 128.0 / (ms / 1e3),
             ms_per_step: ms,
             steps: 10,
+            probe_step_ms: None,
+            plain_step_ms: None,
         }
     }
 
@@ -294,5 +333,22 @@ mod tests {
         let only = summarise("m", &[1], &[vec![result(1, 10.0)]]);
         assert_eq!(only[0].cost_vs_off, None);
         assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
+        assert_eq!(s[1].amortized_cost, None);
+    }
+
+    /// Probe steps of 10 ms among plain steps of 8 ms, every 10 steps: the probe cost spread
+    /// over the interval is 2 / (10 · 8) = 2.5 %.
+    #[test]
+    fn the_in_run_cost_spreads_the_probe_step_over_the_interval() {
+        let mut r = result(10, 8.2);
+        r.probe_step_ms = Some(10.0);
+        r.plain_step_ms = Some(8.0);
+        assert!((r.amortized_cost().unwrap() - 0.025).abs() < 1e-12);
+        let s = summarise("m", &[10], &[vec![r.clone()], vec![r]]);
+        assert!((s[0].amortized_cost.unwrap() - 0.025).abs() < 1e-12);
+        // Probes every step: no plain step to compare with inside the run.
+        let mut every = result(1, 10.0);
+        every.probe_step_ms = Some(10.0);
+        assert_eq!(every.amortized_cost(), None);
     }
 }
