@@ -61,12 +61,7 @@ fn spec(h: &Harness<'static, LabApp>) -> NetSpec {
 }
 
 fn mnist_opts() -> PresetOptions {
-    let (input, classes) = DatasetSpec::new(DataSource::Mnist10k).expected_io();
-    PresetOptions {
-        input: Some(input),
-        classes,
-        ..PresetOptions::default()
-    }
+    PresetOptions::for_dataset(&DatasetSpec::new(DataSource::Mnist10k))
 }
 
 #[test]

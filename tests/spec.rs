@@ -411,3 +411,22 @@ fn dataset_names_parse_and_bad_ones_explain() {
         Err(DatasetNameError::Unknown(_))
     ));
 }
+
+#[test]
+fn preset_options_for_a_dataset_take_its_input_and_classes() {
+    let o = PresetOptions::for_dataset(&DatasetSpec::new(DataSource::Mnist10k));
+    assert_eq!(
+        o.input,
+        Some(InputShape::Image {
+            channels: 1,
+            height: 28,
+            width: 28
+        })
+    );
+    assert_eq!(o.classes, 10);
+    assert_eq!(o.width, PresetOptions::default().width);
+    let spirals = DatasetSpec::from_name("spirals").unwrap();
+    let o = PresetOptions::for_dataset(&spirals);
+    assert_eq!(o.input, Some(InputShape::Flat { features: 2 }));
+    assert_eq!(o.classes, spirals.expected_io().1);
+}

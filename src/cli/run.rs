@@ -130,7 +130,6 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
     if let Some(s) = args.seed {
         dataset.seed = s;
     }
-    let (input, outputs) = dataset.expected_io();
     let mut config: TrainConfig = match &args.config {
         Some(p) => read_json(p, "train config")?,
         None => TrainConfig::default(),
@@ -153,11 +152,9 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
         Some(p) => read_json(p, "network spec")?,
         None => {
             let opts = PresetOptions {
-                input: Some(input),
-                classes: outputs,
                 width: args.width.unwrap_or(128),
                 batch_norm: !args.no_bn,
-                ..PresetOptions::default()
+                ..PresetOptions::for_dataset(&dataset)
             };
             crate::spec::preset(&args.preset, &opts).map_err(bad_input)?
         }

@@ -32,7 +32,6 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
         .clone()
         .unwrap_or_else(|| DatasetSpec::new(DataSource::Mnist10k));
     let data = data::load(&dataset)?;
-    let (input, classes) = dataset.expected_io();
     let nets = ["cifar-plain-20", "cifar-resnet-20"];
     let mut loss = Vec::new();
     let mut acc = Vec::new();
@@ -42,10 +41,8 @@ fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> 
         let spec = preset(
             name,
             &PresetOptions {
-                input: Some(input),
-                classes,
                 shortcut: Shortcut::ZeroPad,
-                ..PresetOptions::default()
+                ..PresetOptions::for_dataset(&dataset)
             },
         )
         .map_err(|e| ExperimentError::Train(crate::train::TrainError::Mismatch(e.to_string())))?;

@@ -30,15 +30,12 @@ pub(crate) fn mlp(
     width: usize,
     batch_norm: bool,
 ) -> Result<NetSpec, ExperimentError> {
-    let (input, classes) = dataset.expected_io();
     preset(
         name,
         &PresetOptions {
-            input: Some(input),
-            classes,
             width,
             batch_norm,
-            ..PresetOptions::default()
+            ..PresetOptions::for_dataset(dataset)
         },
     )
     .map_err(|e| ExperimentError::Train(crate::train::TrainError::Mismatch(e.to_string())))

@@ -49,6 +49,18 @@ impl Default for PresetOptions {
     }
 }
 
+impl PresetOptions {
+    /// The defaults, with the input shape and the number of outputs that `dataset` needs.
+    pub fn for_dataset(dataset: &super::DatasetSpec) -> Self {
+        let (input, classes) = dataset.expected_io();
+        Self {
+            input: Some(input),
+            classes,
+            ..Self::default()
+        }
+    }
+}
+
 /// Why a preset name could not be built.
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum PresetError {

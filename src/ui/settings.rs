@@ -70,15 +70,13 @@ impl NetChoice {
 
     /// Builds the spec for a dataset's input and output sizes.
     pub fn build(&self, dataset: &DatasetSpec) -> Result<NetSpec, String> {
-        let (input, classes) = dataset.expected_io();
         let opts = PresetOptions {
-            input: Some(input),
-            classes,
             width: self.width,
             batch_norm: self.batch_norm,
             shortcut: self.shortcut,
             scale: self.scale,
             activation: self.activation,
+            ..PresetOptions::for_dataset(dataset)
         };
         preset(&self.preset_name(), &opts).map_err(|e| e.to_string())
     }

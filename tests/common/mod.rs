@@ -9,15 +9,12 @@ use reslab::train::Session;
 
 /// The MLP preset `name` sized for `dataset`'s input and classes.
 pub fn mlp(name: &str, dataset: &DatasetSpec, width: usize, bn: bool) -> NetSpec {
-    let (input, classes) = dataset.expected_io();
     preset(
         name,
         &PresetOptions {
-            input: Some(input),
-            classes,
             width,
             batch_norm: bn,
-            ..PresetOptions::default()
+            ..PresetOptions::for_dataset(dataset)
         },
     )
     .unwrap()
