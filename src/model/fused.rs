@@ -255,6 +255,27 @@ fn bn_backward(
     )
 }
 
+/// The fused forward on flex tensors: the output, the batch statistics as tensors (what
+/// [`BnTrain`] returns), and the mean and `1/sqrt(σ² + ε)` on the host (what the backward keeps).
+fn bn_forward_flex(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    epsilon: f64,
+) -> (BnTrain<Flex>, Vec<f32>, Vec<f32>) {
+    let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
+    let dims = bcs(&shape);
+    let c = dims.1;
+    let (out, mean, var, inv_std) =
+        bn_forward(&values(x), dims, &values(gamma), &values(beta), epsilon);
+    let result = BnTrain {
+        output: flex_from(out, shape),
+        mean: flex_from(mean.clone(), vec![c]),
+        var: flex_from(var, vec![c]),
+    };
+    (result, mean, inv_std)
+}
+
 impl FusedOps for Flex {
     fn fused_batch_norm_train(
         x: FlexTensor,
@@ -262,16 +283,7 @@ impl FusedOps for Flex {
         beta: FlexTensor,
         epsilon: f64,
     ) -> BnTrain<Self> {
-        let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
-        let dims = bcs(&shape);
-        let c = dims.1;
-        let (out, mean, var, _) =
-            bn_forward(&values(&x), dims, &values(&gamma), &values(&beta), epsilon);
-        BnTrain {
-            output: flex_from(out, shape),
-            mean: flex_from(mean, vec![c]),
-            var: flex_from(var, vec![c]),
-        }
+        bn_forward_flex(&x, &gamma, &beta, epsilon).0
     }
 }
 
@@ -320,27 +332,15 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
             .stateful();
         let xp = x.primitive().clone();
         let gp = gamma.primitive().clone();
-        let shape: Vec<usize> = xp.layout().shape().iter().copied().collect();
-        let dims = bcs(&shape);
-        let c = dims.1;
-        let (out, mean, var, inv_std) = bn_forward(
-            &values(&xp),
-            dims,
-            &values(&gp),
-            &values(beta.primitive()),
-            epsilon,
-        );
-        let output = flex_from(out, shape);
-        let mean_t = flex_from(mean.clone(), vec![c]);
-        let var_t = flex_from(var, vec![c]);
+        let (r, mean, inv_std) = bn_forward_flex(&xp, &gp, beta.primitive(), epsilon);
         let output = match prep {
-            OpsKind::Tracked(prep) => prep.finish((xp, gp, mean, inv_std), output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
+            OpsKind::Tracked(prep) => prep.finish((xp, gp, mean, inv_std), r.output),
+            OpsKind::UnTracked(prep) => prep.finish(r.output),
         };
         BnTrain {
             output,
-            mean: <Self as AutodiffBackend>::from_inner(mean_t),
-            var: <Self as AutodiffBackend>::from_inner(var_t),
+            mean: <Self as AutodiffBackend>::from_inner(r.mean),
+            var: <Self as AutodiffBackend>::from_inner(r.var),
         }
     }
 }
