@@ -212,9 +212,8 @@ pub fn measure(
     let (mut probe_ms, mut plain_ms) = (Vec::new(), Vec::new());
     let start = Instant::now();
     for _ in 0..steps {
-        let probed = session.is_probe_step(session.step + 1);
         let t = Instant::now();
-        session.train_step();
+        let probed = session.train_step().probe.is_some();
         let ms = t.elapsed().as_secs_f64() * 1e3;
         if probed {
             probe_ms.push(ms);
