@@ -327,3 +327,42 @@ fn the_settings_and_layout_survive_a_restart() {
     let fresh = LabApp::restore(&ctx, Some(&broken));
     assert_eq!(*fresh.settings(), reslab::ui::settings::Settings::default());
 }
+
+/// A software rasteriser is usable but labelled as such, and it can still be chosen; a GPU
+/// that cannot be used puts a GPU choice back on the CPU with a message.
+#[test]
+fn the_gpu_check_labels_a_software_adapter_and_refuses_a_missing_one() {
+    use reslab::spec::DeviceChoice;
+    use reslab::ui::settings::GpuState;
+    let dir = temp_dir("gpu-label");
+    let mut h = harness(&dir);
+    h.state_mut()
+        .gpu_checked(GpuState::Software("llvmpipe (Cpu, Vulkan)".into()));
+    h.run();
+    assert!(
+        h.query_by_label("device: CPU (software GPU only)")
+            .is_some()
+    );
+    assert!(h.query_by_label("GPU available").is_none());
+    h.get_by_label("GPU (software)").click();
+    h.run();
+    assert_eq!(h.state().settings().config.device, DeviceChoice::Gpu);
+    assert!(
+        h.query_by_label("device: GPU (software GPU only)")
+            .is_some()
+    );
+
+    h.state_mut()
+        .gpu_checked(GpuState::Unavailable("no adapter".into()));
+    h.run();
+    assert_eq!(h.state().settings().config.device, DeviceChoice::Cpu);
+    assert_eq!(h.state().gpu(), &GpuState::Unavailable("no adapter".into()));
+    let last = h.state().messages().last().unwrap();
+    assert!(
+        last.error && last.text.contains("no adapter; training on the CPU"),
+        "{}",
+        last.text
+    );
+    assert!(h.query_by_label("device: CPU (no GPU)").is_some());
+    assert!(h.query_by_label("GPU (n/a)").is_some());
+}

@@ -206,6 +206,17 @@ impl LabApp {
         app
     }
 
+    /// What the lab knows about the GPU.
+    pub fn gpu(&self) -> &GpuState {
+        &self.gpu
+    }
+
+    /// Takes the result of a GPU check as the background check reports it (tests use this to
+    /// stand in for the machine's adapters).
+    pub fn gpu_checked(&mut self, state: GpuState) {
+        self.on_job(JobResult::Gpu(state));
+    }
+
     /// The settings on the left.
     pub fn settings(&self) -> &Settings {
         &self.state.settings
