@@ -334,3 +334,56 @@ fn plain_sgd_keeps_no_momentum_buffer() {
     assert!(nm.is_empty() && nv.is_empty());
     assert_close(&sums, &[1.5, 14.0, 0.015], 1e-6, "sums");
 }
+
+/// The CPU backend's layer statistics read the tensor's own buffer, contiguous or not, and
+/// give exactly the host form's numbers.
+#[test]
+fn fused_layer_stats_equal_the_host_form_on_contiguous_and_strided_tensors() {
+    use reslab::model::probe::host_layer_stats;
+    let device = Device::flex();
+    let values: Vec<f32> = (0..600)
+        .map(|i| ((i as f32) * 0.731).sin() * 3.0 - 0.4)
+        .collect();
+    let t = Tensor::<1>::from_floats(values.as_slice(), &device);
+    assert_eq!(
+        fused::layer_stats_host(t.clone()),
+        host_layer_stats(&values).to_vec()
+    );
+    // A transposed [20, 30] view: the statistics do not depend on the order of the values.
+    let strided = t.reshape([20, 30]).transpose().reshape([600]);
+    let got = fused::layer_stats_host(strided);
+    let want = host_layer_stats(&values);
+    assert_close(&got[..5], &want[..5], 1e-5, "moments");
+    assert_eq!(&got[5..], &want[5..], "histogram");
+    assert_eq!(got[5..].iter().sum::<f32>(), 600.0);
+}
+
+/// The fused step updates a weight tensor in place only when nothing else holds it: a clone
+/// kept elsewhere (a snapshot of the model) keeps the old values, and both paths give the same
+/// new weights, momentum and sums as the host form.
+#[test]
+fn the_fused_step_leaves_a_shared_weight_tensor_unchanged() {
+    let device = Device::flex();
+    let n = 37;
+    let w: Vec<f32> = (0..n).map(|i| (i as f32 * 0.3).cos()).collect();
+    let g: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7).sin() * 0.2).collect();
+    let rule = FusedRule::Sgd {
+        momentum: 0.9,
+        nesterov: false,
+    };
+    let (hw, hm, _, hs) = optimizer_step_host(&w, &g, &[], &[], 0.05, 1e-3, rule);
+    let tensor = |v: &[f32]| Tensor::<1>::from_floats(v, &device);
+    // Unique: updated in place.
+    let (nw, nm, nv, sums) =
+        fused::optimizer_step(tensor(&w), tensor(&g), None, None, 0.05, 1e-3, rule);
+    assert_eq!(floats(nw), hw);
+    assert_eq!(floats(nm.expect("momentum kept")), hm);
+    assert!(nv.is_none());
+    assert_eq!(floats(sums), hs.to_vec());
+    // Shared: copied, the other holder keeps its values.
+    let shared = tensor(&w);
+    let snapshot = shared.clone();
+    let (nw, _, _, _) = fused::optimizer_step(shared, tensor(&g), None, None, 0.05, 1e-3, rule);
+    assert_eq!(floats(nw), hw);
+    assert_eq!(floats(snapshot), w);
+}

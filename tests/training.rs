@@ -359,3 +359,50 @@ fn a_checkpoint_holds_the_bn_running_statistics_of_the_last_step() {
     // Three updates with momentum 0.1 have moved the mean away from its initial zeros.
     assert!(mean.iter().any(|&m| m.abs() > 1e-4), "{mean:?}");
 }
+
+/// On the CPU a probe step's layer statistics are reduced on a second thread while the
+/// training thread runs the backward pass; they must equal the on-device reduction of the same
+/// forward pass, step after step, and the losses must not change.
+#[test]
+fn layer_statistics_reduced_beside_the_backward_pass_equal_the_device_reduction() {
+    let dataset = DatasetSpec::from_name("spirals").unwrap();
+    let spec = mlp("mlp-res-4", &dataset, 32, true);
+    let config = TrainConfig {
+        duration: Duration::Steps(4),
+        probe_every: 1,
+        ..TrainConfig::default()
+    };
+    let mut beside = session(&spec, &config, &dataset);
+    let mut on_device = session(&spec, &config, &dataset);
+    assert!(beside.model.host_reductions);
+    on_device.model.host_reductions = false;
+    for step in 1..=4 {
+        let a = beside.train_step();
+        let b = on_device.train_step();
+        assert_eq!(a.record.loss, b.record.loss, "step {step} loss");
+        let (pa, pb) = (a.probe.expect("probe step"), b.probe.expect("probe step"));
+        assert_eq!(pa.layers.len(), beside.layout.layers.len());
+        assert_eq!(pa.layers.len(), pb.layers.len());
+        for (k, (x, y)) in pa.layers.iter().zip(&pb.layers).enumerate() {
+            for (u, v) in [
+                (x.mean, y.mean),
+                (x.std, y.std),
+                (x.min, y.min),
+                (x.max, y.max),
+            ] {
+                assert!(
+                    (u - v).abs() <= 1e-4 * v.abs().max(1.0),
+                    "step {step} layer {k}: {x:?} vs {y:?}"
+                );
+            }
+            assert!((x.frac_nonpos - y.frac_nonpos).abs() < 1e-6);
+            assert_eq!(x.hist, y.hist, "step {step} layer {k}");
+            let width = beside.model.spec.layers[k].output.channels();
+            assert_eq!(
+                x.hist.iter().sum::<u32>() as usize,
+                config.batch_size * width,
+                "every value counted"
+            );
+        }
+    }
+}

@@ -455,7 +455,7 @@ pub trait FusedOptim: Backend {
 /// state and `[Σg², Σw², Σu²]`. The arithmetic is the same f32 sequence as `train::optim`'s
 /// tensor form; `wd` is the coupled weight decay (ignored by AdamW, which uses `decay_factor`).
 /// A missing state is read as zeros, which gives exactly the first-step values
-/// (`0·μ + g = g`).
+/// (`0·μ + g = g`). A copying wrapper around [`optimizer_step_in_place`].
 #[allow(clippy::too_many_arguments)]
 pub fn optimizer_step_host(
     w: &[f32],
@@ -467,47 +467,117 @@ pub fn optimizer_step_host(
     rule: FusedRule,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, [f32; 3]) {
     let n = w.len().min(g.len());
-    let missing = m.len() < n || v.len() < n;
-    let zeros = if missing { vec![0f32; n] } else { Vec::new() };
-    let m = if m.len() >= n { &m[..n] } else { &zeros[..] };
-    let v = if v.len() >= n { &v[..n] } else { &zeros[..] };
-    let mut nw = vec![0f32; n];
-    match rule {
-        FusedRule::Sgd { momentum, nesterov } => {
-            let mut nm = if momentum > 0.0 {
-                vec![0f32; n]
-            } else {
-                Vec::new()
-            };
-            let sums = match (wd > 0.0, momentum > 0.0, nesterov) {
-                (false, false, _) => {
-                    sgd_pass::<false, false, false>(w, g, m, &mut nw, &mut nm, lr, momentum, wd)
-                }
-                (true, false, _) => {
-                    sgd_pass::<true, false, false>(w, g, m, &mut nw, &mut nm, lr, momentum, wd)
-                }
-                (false, true, false) => {
-                    sgd_pass::<false, true, false>(w, g, m, &mut nw, &mut nm, lr, momentum, wd)
-                }
-                (true, true, false) => {
-                    sgd_pass::<true, true, false>(w, g, m, &mut nw, &mut nm, lr, momentum, wd)
-                }
-                (false, true, true) => {
-                    sgd_pass::<false, true, true>(w, g, m, &mut nw, &mut nm, lr, momentum, wd)
-                }
-                (true, true, true) => {
-                    sgd_pass::<true, true, true>(w, g, m, &mut nw, &mut nm, lr, momentum, wd)
-                }
-            };
-            (nw, nm, Vec::new(), sums)
-        }
-        FusedRule::Adam { .. } => {
-            let mut nm = vec![0f32; n];
-            let mut nv = vec![0f32; n];
-            let sums = adam_pass(w, g, m, v, &mut nw, &mut nm, &mut nv, wd, rule);
-            (nw, nm, nv, sums)
+    let mut nw = w[..n].to_vec();
+    let state = |s: &[f32], used: bool| match (used, s.len() >= n) {
+        (false, _) => Vec::new(),
+        (true, true) => s[..n].to_vec(),
+        (true, false) => vec![0f32; n],
+    };
+    let (uses_m, uses_v) = rule.state_used();
+    let mut nm = state(m, uses_m);
+    let mut nv = state(v, uses_v);
+    let sums = optimizer_step_in_place(&mut nw, &g[..n], &mut nm, &mut nv, lr, wd, rule);
+    (nw, nm, nv, sums)
+}
+
+impl FusedRule {
+    /// Whether the rule keeps a first state (momentum or Adam's m) and a second (Adam's v).
+    pub fn state_used(&self) -> (bool, bool) {
+        match *self {
+            FusedRule::Sgd { momentum, .. } => (momentum > 0.0, false),
+            FusedRule::Adam { .. } => (true, true),
         }
     }
+}
+
+/// The fused update in place: `w`, and the state the rule uses (`m` for momentum SGD, `m` and
+/// `v` for Adam; each `w.len()` long, zeros before the first step), move one step; returns
+/// `[Σg², Σw², Σu²]` with `w` the weights before the step and `u` the change. One pass over
+/// the values, with the sums accumulated in it.
+///
+/// # Panics
+/// If `g` or a used state is shorter than `w`.
+#[allow(clippy::too_many_arguments)]
+pub fn optimizer_step_in_place(
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    lr: f32,
+    wd: f32,
+    rule: FusedRule,
+) -> [f32; 3] {
+    let n = w.len();
+    let g = &g[..n];
+    match rule {
+        FusedRule::Sgd { momentum, nesterov } => {
+            let mu = momentum;
+            match (wd > 0.0, momentum > 0.0, nesterov) {
+                (false, false, _) => drive0(w, g, |w0, gi| w0 - gi * lr),
+                (true, false, _) => drive0(w, g, |w0, gi| w0 - (gi + w0 * wd) * lr),
+                (wdp, true, nest) => {
+                    let m = &mut m[..n];
+                    match (wdp, nest) {
+                        (false, false) => drive1(w, g, m, |w0, gi, mi| {
+                            sgd_mom::<false, false>(w0, gi, mi, mu, lr, wd)
+                        }),
+                        (true, false) => drive1(w, g, m, |w0, gi, mi| {
+                            sgd_mom::<true, false>(w0, gi, mi, mu, lr, wd)
+                        }),
+                        (false, true) => drive1(w, g, m, |w0, gi, mi| {
+                            sgd_mom::<false, true>(w0, gi, mi, mu, lr, wd)
+                        }),
+                        (true, true) => drive1(w, g, m, |w0, gi, mi| {
+                            sgd_mom::<true, true>(w0, gi, mi, mu, lr, wd)
+                        }),
+                    }
+                }
+            }
+        }
+        FusedRule::Adam {
+            beta1,
+            one_minus_beta1,
+            beta2,
+            one_minus_beta2,
+            epsilon,
+            step_size,
+            inv_bias2,
+            decay_factor,
+        } => {
+            // Coupled decay adds wd·w to the gradient (wd is 0 without it); decoupled decay
+            // scales w first (the factor 1 is exact without it).
+            let (wd, factor) = match decay_factor {
+                Some(f) => (0.0, f),
+                None => (wd, 1.0),
+            };
+            let (m, v) = (&mut m[..n], &mut v[..n]);
+            drive2(w, g, m, v, |w0, gi, mi, vi| {
+                let gd = if wd > 0.0 { gi + w0 * wd } else { gi };
+                let m1 = *mi * beta1 + gd * one_minus_beta1;
+                let v1 = *vi * beta2 + gd * gd * one_minus_beta2;
+                *mi = m1;
+                *vi = v1;
+                w0 * factor - (m1 * step_size) / ((v1 * inv_bias2).sqrt() + epsilon)
+            })
+        }
+    }
+}
+
+/// One momentum-SGD value (PyTorch's rule): returns the new weight, updates the buffer.
+#[inline(always)]
+fn sgd_mom<const WD: bool, const NEST: bool>(
+    w0: f32,
+    gi: f32,
+    mi: &mut f32,
+    mu: f32,
+    lr: f32,
+    wd: f32,
+) -> f32 {
+    let gd = if WD { gi + w0 * wd } else { gi };
+    let buf = *mi * mu + gd;
+    *mi = buf;
+    let d = if NEST { gd + buf * mu } else { buf };
+    w0 - d * lr
 }
 
 const LANES: usize = 8;
@@ -537,93 +607,175 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     total
 }
 
-/// `[Σg², Σw², Σ(w_new − w)²]`.
-fn step_sums(w: &[f32], g: &[f32], nw: &[f32]) -> [f32; 3] {
-    [
-        lane_sum(g, g, |x, _| x * x) as f32,
-        lane_sum(w, w, |x, _| x * x) as f32,
-        lane_sum(nw, w, |x, y| (x - y) * (x - y)) as f32,
-    ]
+/// The sums of one update: `Σg²` and `Σw²` from a read-only pass before it (two accumulators
+/// vectorise where five would spill), `Σu²` in 8 local lanes during it ([`add_change`]),
+/// flushed into f64 every 2,048 values.
+struct StepAcc {
+    before: [f64; 2],
+    total_u: f64,
 }
 
-/// SGD over whole slices: element-wise loops without reductions (they vectorise), then the
-/// three sums.
-#[allow(clippy::too_many_arguments)]
-fn sgd_pass<const WD: bool, const MOM: bool, const NEST: bool>(
-    w: &[f32],
-    g: &[f32],
-    m: &[f32],
-    nw: &mut [f32],
-    nm: &mut [f32],
-    lr: f32,
-    mu: f32,
-    wd: f32,
-) -> [f32; 3] {
-    let n = nw.len();
-    let (w, g) = (&w[..n], &g[..n]);
-    let decayed = |wi: f32, gi: f32| if WD { gi + wi * wd } else { gi };
-    if MOM {
-        let (m, nm) = (&m[..n], &mut nm[..n]);
-        for ((((nw, nm), &wi), &gi), &mi) in nw.iter_mut().zip(nm.iter_mut()).zip(w).zip(g).zip(m) {
-            let gd = decayed(wi, gi);
-            let buf = mi * mu + gd;
-            *nm = buf;
-            let d = if NEST { gd + buf * mu } else { buf };
-            *nw = wi - d * lr;
+impl StepAcc {
+    /// Starts the sums for an update of `w` by `g`.
+    fn new(w: &[f32], g: &[f32]) -> Self {
+        Self {
+            before: [lane_sum(g, g, |x, _| x * x), lane_sum(w, w, |x, _| x * x)],
+            total_u: 0.0,
         }
+    }
+
+    /// Moves the lanes into the f64 total and clears them.
+    #[inline(always)]
+    fn flush(&mut self, lanes: &mut [f32; LANES]) {
+        self.total_u += lanes.iter().map(|&v| v as f64).sum::<f64>();
+        *lanes = [0.0; LANES];
+    }
+
+    /// Adds the change of one value outside the chunks.
+    fn add_one(&mut self, w: f32, nw: f32) {
+        let u = nw - w;
+        self.total_u += (u * u) as f64;
+    }
+
+    fn finish(mut self, mut lanes: [f32; LANES]) -> [f32; 3] {
+        self.flush(&mut lanes);
+        [
+            self.before[0] as f32,
+            self.before[1] as f32,
+            self.total_u as f32,
+        ]
+    }
+}
+
+/// Adds one chunk's `(w' − w)²` to local lanes, flushing them every 256 chunks.
+#[inline(always)]
+fn add_change(
+    acc: &mut StepAcc,
+    lanes: &mut [f32; LANES],
+    k: usize,
+    w: &[f32; LANES],
+    nw: &[f32; LANES],
+) {
+    for j in 0..LANES {
+        let u = nw[j] - w[j];
+        lanes[j] += u * u;
+    }
+    if k % 256 == 255 {
+        acc.flush(lanes);
+    }
+}
+
+fn lanes(c: &[f32]) -> [f32; LANES] {
+    c.try_into().expect("chunks of LANES")
+}
+
+/// Runs a stateless update `f(w, g) -> w'` over every value in place, a chunk of 8 lanes at a
+/// time (so that it vectorises); returns the sums.
+#[inline(always)]
+fn drive0(w: &mut [f32], g: &[f32], f: impl Fn(f32, f32) -> f32) -> [f32; 3] {
+    let mut acc = StepAcc::new(w, g);
+    let mut ul = [0f32; LANES];
+    let mut wc = w.chunks_exact_mut(LANES);
+    let mut gc = g.chunks_exact(LANES);
+    for (k, (wc, gc)) in (&mut wc).zip(&mut gc).enumerate() {
+        let (w0, g0) = (lanes(wc), lanes(gc));
+        let mut nw = [0f32; LANES];
+        for j in 0..LANES {
+            nw[j] = f(w0[j], g0[j]);
+        }
+        wc.copy_from_slice(&nw);
+        add_change(&mut acc, &mut ul, k, &w0, &nw);
+    }
+    for (w, &gi) in wc.into_remainder().iter_mut().zip(gc.remainder()) {
+        let w0 = *w;
+        *w = f(w0, gi);
+        acc.add_one(w0, *w);
+    }
+    acc.finish(ul)
+}
+
+/// [`drive0`] with one state value per weight.
+#[inline(always)]
+fn drive1(
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    f: impl Fn(f32, f32, &mut f32) -> f32,
+) -> [f32; 3] {
+    let mut acc = StepAcc::new(w, g);
+    let mut ul = [0f32; LANES];
+    let mut wc = w.chunks_exact_mut(LANES);
+    let mut gc = g.chunks_exact(LANES);
+    let mut mc = m.chunks_exact_mut(LANES);
+    for (k, ((wc, gc), mc)) in (&mut wc).zip(&mut gc).zip(&mut mc).enumerate() {
+        let (w0, g0, mut m0) = (lanes(wc), lanes(gc), lanes(mc));
+        let mut nw = [0f32; LANES];
+        for j in 0..LANES {
+            nw[j] = f(w0[j], g0[j], &mut m0[j]);
+        }
+        wc.copy_from_slice(&nw);
+        mc.copy_from_slice(&m0);
+        add_change(&mut acc, &mut ul, k, &w0, &nw);
+    }
+    let rest = wc.into_remainder().iter_mut().zip(gc.remainder());
+    for ((w, &gi), mi) in rest.zip(mc.into_remainder()) {
+        let w0 = *w;
+        *w = f(w0, gi, mi);
+        acc.add_one(w0, *w);
+    }
+    acc.finish(ul)
+}
+
+/// [`drive0`] with two state values per weight.
+#[inline(always)]
+fn drive2(
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    f: impl Fn(f32, f32, &mut f32, &mut f32) -> f32,
+) -> [f32; 3] {
+    let mut acc = StepAcc::new(w, g);
+    let mut ul = [0f32; LANES];
+    let mut wc = w.chunks_exact_mut(LANES);
+    let mut gc = g.chunks_exact(LANES);
+    let mut mc = m.chunks_exact_mut(LANES);
+    let mut vc = v.chunks_exact_mut(LANES);
+    for (k, (((wc, gc), mc), vc)) in (&mut wc).zip(&mut gc).zip(&mut mc).zip(&mut vc).enumerate() {
+        let (w0, g0, mut m0, mut v0) = (lanes(wc), lanes(gc), lanes(mc), lanes(vc));
+        let mut nw = [0f32; LANES];
+        for j in 0..LANES {
+            nw[j] = f(w0[j], g0[j], &mut m0[j], &mut v0[j]);
+        }
+        wc.copy_from_slice(&nw);
+        mc.copy_from_slice(&m0);
+        vc.copy_from_slice(&v0);
+        add_change(&mut acc, &mut ul, k, &w0, &nw);
+    }
+    let rest = wc.into_remainder().iter_mut().zip(gc.remainder());
+    let state = mc.into_remainder().iter_mut().zip(vc.into_remainder());
+    for ((w, &gi), (mi, vi)) in rest.zip(state) {
+        let w0 = *w;
+        *w = f(w0, gi, mi, vi);
+        acc.add_one(w0, *w);
+    }
+    acc.finish(ul)
+}
+
+/// A flat `f32` tensor of `n` values to update in place: itself when it is the only owner of a
+/// contiguous buffer of exactly those values, otherwise a copy (or zeros when it is empty, the
+/// state before the first step).
+fn owned_flat(t: FlexTensor, n: usize) -> FlexTensor {
+    let whole = t.layout().contiguous_offsets() == Some((0, n))
+        && t.storage::<f32>().len() == n
+        && t.is_unique();
+    if whole {
+        t
+    } else if t.layout().num_elements() >= n {
+        flex_from(values(&t)[..n].to_vec(), vec![n])
     } else {
-        for ((nw, &wi), &gi) in nw.iter_mut().zip(w).zip(g) {
-            *nw = wi - decayed(wi, gi) * lr;
-        }
+        flex_from(vec![0f32; n], vec![n])
     }
-    step_sums(w, g, nw)
-}
-
-/// Adam / AdamW over whole slices, like [`sgd_pass`].
-#[allow(clippy::too_many_arguments)]
-fn adam_pass(
-    w: &[f32],
-    g: &[f32],
-    m: &[f32],
-    v: &[f32],
-    nw: &mut [f32],
-    nm: &mut [f32],
-    nv: &mut [f32],
-    wd: f32,
-    rule: FusedRule,
-) -> [f32; 3] {
-    let FusedRule::Adam {
-        beta1,
-        one_minus_beta1,
-        beta2,
-        one_minus_beta2,
-        epsilon,
-        step_size,
-        inv_bias2,
-        decay_factor,
-    } = rule
-    else {
-        return [0.0; 3];
-    };
-    let n = nw.len();
-    let (w, g, m, v) = (&w[..n], &g[..n], &m[..n], &v[..n]);
-    // Coupled decay adds wd·w to the gradient (wd is 0 without it); decoupled decay scales w
-    // first (the factor 1 is exact without it).
-    let (wd, factor) = match decay_factor {
-        Some(f) => (0.0, f),
-        None => (wd, 1.0),
-    };
-    let (nm, nv) = (&mut nm[..n], &mut nv[..n]);
-    for i in 0..n {
-        let (w0, gi) = (w[i], g[i]);
-        let gd = if wd > 0.0 { gi + w0 * wd } else { gi };
-        let m1 = m[i] * beta1 + gd * one_minus_beta1;
-        let v1 = v[i] * beta2 + gd * gd * one_minus_beta2;
-        nm[i] = m1;
-        nv[i] = v1;
-        nw[i] = w0 * factor - (m1 * step_size) / ((v1 * inv_bias2).sqrt() + epsilon);
-    }
-    step_sums(w, g, nw)
 }
 
 impl FusedOptim for Flex {
@@ -636,23 +788,55 @@ impl FusedOptim for Flex {
         weight_decay: f32,
         rule: FusedRule,
     ) -> OptimStep<Self> {
-        let (nw, nm, nv, sums) = optimizer_step_host(
-            &values(&weight),
+        let n = weight
+            .layout()
+            .num_elements()
+            .min(grad.layout().num_elements());
+        let (uses_m, uses_v) = rule.state_used();
+        let mut weight = owned_flat(weight, n);
+        let empty = || flex_from(Vec::new(), vec![0]);
+        let mut m = if uses_m { owned_flat(m, n) } else { empty() };
+        let mut v = if uses_v { owned_flat(v, n) } else { empty() };
+        let sums = optimizer_step_in_place(
+            weight.storage_mut::<f32>(),
             &values(&grad),
-            &values(&m),
-            &values(&v),
+            m.storage_mut::<f32>(),
+            v.storage_mut::<f32>(),
             lr,
             weight_decay,
             rule,
         );
-        let (lw, lm, lv) = (nw.len(), nm.len(), nv.len());
         OptimStep {
-            weight: flex_from(nw, vec![lw]),
-            m: flex_from(nm, vec![lm]),
-            v: flex_from(nv, vec![lv]),
+            weight,
+            m,
+            v,
             sums: flex_from(sums.to_vec(), vec![3]),
         }
     }
+}
+
+/// Layer statistics of the CPU backend, read from the tensor's own buffer without a copy.
+#[backend_extension(Flex)]
+pub trait FusedProbe: Backend {
+    /// [`host_layer_stats`](crate::model::probe::host_layer_stats) of all the values of `x`, as
+    /// a `[LAYER_STATS_LEN]` tensor.
+    fn fused_layer_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+impl FusedProbe for Flex {
+    fn fused_layer_stats(x: FlexTensor) -> FlexTensor {
+        let stats = crate::model::probe::host_layer_stats(&values(&x));
+        flex_from(stats.to_vec(), vec![stats.len()])
+    }
+}
+
+/// The statistics of a layer output on burn-flex ([`FusedProbe`]), read back to the host.
+pub fn layer_stats_host(x: Tensor<1>) -> Vec<f32> {
+    let stats = <burn::backend::Dispatch as FusedProbe>::fused_layer_stats(x.into_dispatch());
+    Tensor::<1>::from_dispatch(stats)
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 /// One fused optimiser update on burn-flex tensors; see [`FusedOptim`].

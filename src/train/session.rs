@@ -13,6 +13,7 @@ use crate::model::{Act, Model, Probe, build, input_from_host, param_layout};
 use crate::spec::{Shape, TrainConfig, ValidSpec};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
+use std::sync::mpsc;
 use std::time::Instant;
 
 /// What one step produced.
@@ -47,6 +48,87 @@ pub struct Session {
     /// What probes report on.
     pub layout: RunLayout,
     batch_x: Vec<f32>,
+    stats: StatsWorker,
+}
+
+/// The statistics of raw layer outputs, `LAYER_STATS_LEN` values per layer in order.
+fn reduce_layers(layers: &[Tensor<1>]) -> Vec<f32> {
+    layers
+        .iter()
+        .cloned()
+        .flat_map(|t| {
+            if crate::model::fused::is_flex(&t.device()) {
+                crate::model::fused::layer_stats_host(t)
+            } else {
+                host_layer_stats(&floats(t.into_data())).to_vec()
+            }
+        })
+        .collect()
+}
+
+/// A thread of the session's own that reduces a probe step's layer outputs to their statistics
+/// ([`host_layer_stats`]) while the training thread runs the backward pass and the optimiser
+/// step: the reduction reads only the forward pass's outputs, so the two overlap and the
+/// result is the same as in line. Started on the first probe step; it ends when the session is
+/// dropped (its job channel closes). The worker gets clones of the outputs (shared buffers, no
+/// copy) and drops them before it answers, so the buffers are freed on the training thread
+/// that allocated them. If the worker cannot be started or has died, the reduction runs on the
+/// training thread.
+#[derive(Default)]
+struct StatsWorker {
+    channels: Option<StatsChannels>,
+}
+
+/// Jobs to the [`StatsWorker`] and its answers.
+type StatsChannels = (mpsc::Sender<Vec<Tensor<1>>>, mpsc::Receiver<Vec<f32>>);
+
+/// A reduction handed to the [`StatsWorker`] (true) or left to run in line (false), with the
+/// layer outputs it reads.
+struct PendingStats {
+    submitted: bool,
+    layers: Vec<Tensor<1>>,
+}
+
+impl StatsWorker {
+    fn start() -> Option<StatsChannels> {
+        let (job_tx, job_rx) = mpsc::channel::<Vec<Tensor<1>>>();
+        let (out_tx, out_rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("reslab-probe-stats".into())
+            .spawn(move || {
+                for layers in job_rx {
+                    let stats = reduce_layers(&layers);
+                    drop(layers);
+                    if out_tx.send(stats).is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok()?;
+        Some((job_tx, out_rx))
+    }
+
+    fn submit(&mut self, layers: Vec<Tensor<1>>) -> PendingStats {
+        if self.channels.is_none() {
+            self.channels = Self::start();
+        }
+        let submitted = match &self.channels {
+            Some((jobs, _)) => jobs.send(layers.clone()).is_ok(),
+            None => false,
+        };
+        PendingStats { submitted, layers }
+    }
+
+    fn wait(&mut self, pending: PendingStats) -> Vec<f32> {
+        if pending.submitted {
+            if let Some(Ok(stats)) = self.channels.as_ref().map(|(_, out)| out.recv()) {
+                return stats;
+            }
+            // The worker has died (a panic): reduce in line, and start a new one next time.
+            self.channels = None;
+        }
+        reduce_layers(&pending.layers)
+    }
 }
 
 fn loss_and_correct(
@@ -155,6 +237,7 @@ impl Session {
             device,
             layout,
             batch_x: Vec::new(),
+            stats: StatsWorker::default(),
         })
     }
 
@@ -178,7 +261,12 @@ impl Session {
             self.data.sample_shape,
             &self.device,
         );
-        let (logits, fprobes) = self.model.net_forward(x, probe);
+        let (logits, mut fprobes) = self.model.net_forward(x, probe);
+        let raw_layers = self.model.host_reductions;
+        // On the CPU the layer outputs are reduced on a second thread while this one runs the
+        // backward pass and the optimiser step.
+        let pending_layers =
+            (probe && raw_layers).then(|| self.stats.submit(std::mem::take(&mut fprobes.layers)));
         let (loss, correct) = loss_and_correct(
             logits,
             self.data.task,
@@ -205,14 +293,10 @@ impl Session {
             .register(loss.inner())
             .register(correct.unwrap_or_else(|| Tensor::<1>::zeros([1], &inner)))
             .register(cat_or_empty(red.sums, &inner));
-        let raw_layers = self.model.host_reductions;
-        let n_layers = fprobes.layers.len();
         if probe {
-            tx = if raw_layers {
-                fprobes.layers.into_iter().fold(tx, |tx, t| tx.register(t))
-            } else {
-                tx.register(cat_or_empty(fprobes.layers, &inner))
-            };
+            if !raw_layers {
+                tx = tx.register(cat_or_empty(fprobes.layers, &inner));
+            }
             tx = tx
                 .register(cat_or_empty(fprobes.skips, &inner))
                 .register(cat_or_empty(bn_state, &inner));
@@ -242,20 +326,9 @@ impl Session {
             diverged = Some((format!("{} (gradient)", self.layout.params[i]), grad_sq[i]));
         }
         let probe_record = if probe {
-            let layers: Vec<f32> = if raw_layers {
-                // The layers are independent: reduce them on every core.
-                use rayon::prelude::*;
-                let raw: Vec<Vec<f32>> = (0..n_layers)
-                    .map(|_| data.next().unwrap_or_default())
-                    .collect();
-                raw.par_iter()
-                    .map(|v| host_layer_stats(v))
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            } else {
-                data.next().unwrap_or_default()
+            let layers: Vec<f32> = match pending_layers {
+                Some(pending) => self.stats.wait(pending),
+                None => data.next().unwrap_or_default(),
             };
             let skips = data.next().unwrap_or_default();
             let bns = data.next().unwrap_or_default();
