@@ -380,3 +380,44 @@ fn probes_are_the_same_through_host_and_device_reductions() {
         assert_eq!(&d[5..], &h[5..]);
     }
 }
+
+#[test]
+fn a_streaming_forward_hands_over_every_layer_output_in_order() {
+    let valid = validate(
+        &preset(
+            "mlp-res-2",
+            &PresetOptions {
+                input: Some(InputShape::Flat { features: 6 }),
+                width: 12,
+                classes: 3,
+                ..PresetOptions::default()
+            },
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let device = Device::flex();
+    let mut model = build(&valid, &device, 5);
+    model.host_reductions = true;
+    let input = || {
+        reslab::model::input_from_host(
+            (0..48).map(|i| (i as f32 * 0.37).cos()).collect(),
+            8,
+            Shape::Flat(6),
+            &device,
+        )
+    };
+    let (logits, collected) = model.forward_with(input(), Probe::On, None);
+    let mut streamed = Vec::new();
+    let (logits2, probes) = model.forward_streaming(input(), None, &mut |t| streamed.push(t));
+    assert!(probes.layers.is_empty());
+    assert_eq!(streamed.len(), valid.layers.len());
+    assert_eq!(streamed.len(), collected.layers.len());
+    for (k, (a, b)) in streamed.into_iter().zip(collected.layers).enumerate() {
+        let a = floats(a);
+        assert_eq!(a.len(), 8 * valid.layers[k].output.channels(), "layer {k}");
+        assert_eq!(a, floats(b), "layer {k}");
+    }
+    assert_eq!(floats(logits), floats(logits2));
+    assert_eq!(probes.skips.len(), collected.skips.len());
+}

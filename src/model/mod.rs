@@ -216,6 +216,30 @@ impl Model {
         probe: Probe,
         lesion: Option<Lesion>,
     ) -> (Tensor<2>, ForwardProbes) {
+        self.forward_impl(input, probe, lesion, None)
+    }
+
+    /// A probed forward pass that hands each layer's raw output (flattened, as
+    /// [`ForwardProbes::layers`] holds it with [`Model::host_reductions`]) to `sink` as soon as
+    /// the layer has run, instead of collecting them: the caller can reduce them while the pass
+    /// goes on, and no output is kept alive longer than the pass itself keeps it. The returned
+    /// probes hold the skip norms; their `layers` is empty.
+    pub fn forward_streaming(
+        &self,
+        input: Act,
+        lesion: Option<Lesion>,
+        sink: &mut dyn FnMut(Tensor<1>),
+    ) -> (Tensor<2>, ForwardProbes) {
+        self.forward_impl(input, Probe::On, lesion, Some(sink))
+    }
+
+    fn forward_impl(
+        &self,
+        input: Act,
+        probe: Probe,
+        lesion: Option<Lesion>,
+        mut sink: Option<&mut dyn FnMut(Tensor<1>)>,
+    ) -> (Tensor<2>, ForwardProbes) {
         let mut probes = ForwardProbes::default();
         let n_skips = self.spec.skips.len();
         probes.skips = Vec::with_capacity(n_skips);
@@ -284,11 +308,11 @@ impl Model {
                 };
             }
             if probe == Probe::On {
-                probes.layers.push(if self.host_reductions {
-                    y.flat_inner()
-                } else {
-                    y.stats()
-                });
+                match sink.as_mut() {
+                    Some(sink) => sink(y.flat_inner()),
+                    None if self.host_reductions => probes.layers.push(y.flat_inner()),
+                    None => probes.layers.push(y.stats()),
+                }
             }
             if self.keep[i] {
                 kept[i] = Some(y.clone());
