@@ -406,3 +406,136 @@ fn layer_statistics_reduced_beside_the_backward_pass_equal_the_device_reduction(
         }
     }
 }
+
+/// The fused `Linear → BatchNorm (+ skip) → ReLU` blocks give the numbers of the layer-by-layer
+/// path: losses, every probe (layer statistics, skip norms, BN running statistics, gradient
+/// and update norms) over five steps, for identity skips with α = 1 and α = 0.5, a projection
+/// shortcut, a plain BN net, and a learnable α (which keeps the layer-by-layer path).
+#[test]
+fn fused_dense_blocks_train_exactly_like_the_layer_by_layer_path() {
+    let dataset = DatasetSpec::from_name("spirals").unwrap();
+    let base = PresetOptions {
+        width: 24,
+        ..PresetOptions::for_dataset(&dataset)
+    };
+    let variants = [
+        ("mlp-res-3", base),
+        (
+            "mlp-res-3",
+            PresetOptions {
+                scale: BranchScale {
+                    value: 0.5,
+                    learnable: false,
+                },
+                ..base
+            },
+        ),
+        (
+            "mlp-res-3",
+            PresetOptions {
+                shortcut: Shortcut::Projection { batch_norm: true },
+                ..base
+            },
+        ),
+        ("mlp-plain-3", base),
+        (
+            "mlp-res-3",
+            PresetOptions {
+                scale: BranchScale {
+                    value: 0.0,
+                    learnable: true,
+                },
+                ..base
+            },
+        ),
+    ];
+    let config = TrainConfig {
+        duration: Duration::Steps(5),
+        probe_every: 1,
+        ..TrainConfig::default()
+    };
+    let close = |a: f32, b: f32, what: &str| {
+        assert!(
+            (a - b).abs() <= 2e-4 * b.abs().max(1e-2) || (a.is_nan() && b.is_nan()),
+            "{what}: fused {a} vs layer by layer {b}"
+        );
+    };
+    for (name, opts) in variants {
+        let spec = preset(name, &opts).unwrap();
+        let mut fused = session(&spec, &config, &dataset);
+        let mut plain = session(&spec, &config, &dataset);
+        plain.model.fused_blocks = false;
+        // Non-zero biases (they start at zero), so that the Linear outputs show them.
+        for s in [&mut fused, &mut plain] {
+            let device = s.device.clone();
+            for node in &mut s.model.net.nodes {
+                if let Some(lin) = node.linear.as_mut()
+                    && let Some(bias) = lin.bias.as_mut()
+                {
+                    let n = bias.dims()[0];
+                    let values: Vec<f32> = (0..n).map(|k| 0.3 - 0.05 * k as f32).collect();
+                    *bias = burn::module::Param::from_tensor(
+                        burn::tensor::Tensor::<1>::from_floats(values.as_slice(), &device),
+                    );
+                }
+            }
+        }
+        for step in 1..=5 {
+            let (a, b) = (fused.train_step(), plain.train_step());
+            let at = |what: &str| format!("{name} {:?} step {step} {what}", opts.scale);
+            close(a.record.loss, b.record.loss, &at("loss"));
+            close(a.record.grad_norm, b.record.grad_norm, &at("grad norm"));
+            let (pa, pb) = (a.probe.unwrap(), b.probe.unwrap());
+            assert_eq!(pa.layers.len(), pb.layers.len());
+            for (k, (x, y)) in pa.layers.iter().zip(&pb.layers).enumerate() {
+                close(x.mean, y.mean, &at(&format!("layer {k} mean")));
+                close(x.std, y.std, &at(&format!("layer {k} std")));
+                close(x.min, y.min, &at(&format!("layer {k} min")));
+                close(x.max, y.max, &at(&format!("layer {k} max")));
+                close(x.frac_nonpos, y.frac_nonpos, &at(&format!("layer {k} ≤ 0")));
+                let moved: u32 = x
+                    .hist
+                    .iter()
+                    .zip(&y.hist)
+                    .map(|(p, q)| p.abs_diff(*q))
+                    .sum();
+                assert!(
+                    moved <= 2,
+                    "{}: {:?} vs {:?}",
+                    at(&format!("layer {k} histogram")),
+                    x.hist,
+                    y.hist
+                );
+            }
+            assert_eq!(pa.skips.len(), pb.skips.len());
+            for (k, (x, y)) in pa.skips.iter().zip(&pb.skips).enumerate() {
+                close(
+                    x.branch_norm,
+                    y.branch_norm,
+                    &at(&format!("skip {k} branch")),
+                );
+                close(
+                    x.shortcut_norm,
+                    y.shortcut_norm,
+                    &at(&format!("skip {k} shortcut")),
+                );
+                close(x.alpha, y.alpha, &at(&format!("skip {k} α")));
+                assert_eq!(x.numel, y.numel);
+            }
+            for (k, (x, y)) in pa.batch_norms.iter().zip(&pb.batch_norms).enumerate() {
+                for (u, v) in x.running_mean.iter().zip(&y.running_mean) {
+                    close(*u, *v, &at(&format!("bn {k} running mean")));
+                }
+                for (u, v) in x.running_var.iter().zip(&y.running_var) {
+                    close(*u, *v, &at(&format!("bn {k} running var")));
+                }
+            }
+            assert_eq!(pa.params.len(), pb.params.len());
+            for (k, (x, y)) in pa.params.iter().zip(&pb.params).enumerate() {
+                let p = &fused.layout.params[k];
+                close(x.grad_norm, y.grad_norm, &at(&format!("{p} grad")));
+                close(x.weight_norm, y.weight_norm, &at(&format!("{p} weight")));
+            }
+        }
+    }
+}

@@ -57,7 +57,7 @@ fn bcs(dims: &[usize]) -> (usize, usize, usize) {
 }
 
 /// The values of a float tensor in row-major order (a copy only when the layout is strided).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub(super) fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(
@@ -69,7 +69,7 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn flex_from(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+pub(super) fn flex_from(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
@@ -79,7 +79,7 @@ fn flex_from(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 /// forms are zipped slices, so they vectorise.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn channel_sums(
+pub(super) fn channel_sums(
     (_, c, s): (usize, usize, usize),
     a: &[f32],
     b: &[f32],
@@ -129,7 +129,7 @@ fn channel_sums(
 /// Applies `out = f(a, b, [p0[c], p1[c], p2[c], p3[c]])` element-wise over the `[b, c, s]`
 /// layout, with four per-channel values.
 #[inline(always)]
-fn channel_map(
+pub(super) fn channel_map(
     (_, c, s): (usize, usize, usize),
     a: &[f32],
     b: &[f32],
@@ -170,14 +170,13 @@ fn channel_map(
     }
 }
 
-/// Forward on host slices: returns `(output, mean, biased var, inv_std)`.
-fn bn_forward(
+/// Batch statistics over the `[b, c, s]` layout: `(mean, biased var, 1/sqrt(var + ε))` per
+/// channel, the sums accumulated in f64.
+pub(super) fn bn_stats(
     x: &[f32],
     dims: (usize, usize, usize),
-    gamma: &[f32],
-    beta: &[f32],
     eps: f64,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (b, c, s) = dims;
     let n = (b * s) as f64;
     let zero = vec![0f32; c];
@@ -199,6 +198,20 @@ fn bn_forward(
         .iter()
         .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
         .collect();
+    (mean, var, inv_std)
+}
+
+/// Forward on host slices: returns `(output, mean, biased var, inv_std)`.
+fn bn_forward(
+    x: &[f32],
+    dims: (usize, usize, usize),
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let c = dims.1;
+    let zero = vec![0f32; c];
+    let (mean, var, inv_std) = bn_stats(x, dims, eps);
     // y = x·scale + shift with scale = γ/σ, shift = β − μ·γ/σ.
     let scale: Vec<f32> = (0..c).map(|ci| gamma[ci] * inv_std[ci]).collect();
     let shift: Vec<f32> = (0..c).map(|ci| beta[ci] - mean[ci] * scale[ci]).collect();
@@ -217,7 +230,7 @@ fn bn_forward(
 /// Backward on host slices: returns `(dgamma, dbeta)` and writes `dx`. With
 /// `x̂ = (x − μ)·inv_std`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dx = γ·inv_std·(g − mean(g) − x̂·mean(g·x̂))`.
 #[allow(clippy::too_many_arguments)]
-fn bn_backward(
+pub(super) fn bn_backward(
     x: &[f32],
     g: &[f32],
     dims: (usize, usize, usize),
@@ -368,6 +381,14 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let output = Tensor::<D>::from_dispatch(r.output);
     let mean = Tensor::<1>::from_dispatch(r.mean);
     let var = Tensor::<1>::from_dispatch(r.var);
+    update_running(bn, mean, var);
+    output
+}
+
+/// Moves `bn`'s running statistics toward a batch's mean and biased variance the way burn
+/// does: `r ← (1 − momentum)·r + momentum·batch`.
+pub(super) fn update_running(bn: &BatchNorm, mean: Tensor<1>, var: Tensor<1>) {
+    let device = mean.device();
     let m = bn.momentum;
     let running_mean = bn.running_mean.value_sync().to_device(&device);
     let running_var = bn.running_var.value_sync().to_device(&device);
@@ -383,7 +404,6 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
             .add(var.detach().mul_scalar(m))
             .detach(),
     );
-    output
 }
 
 /// The update rule of [`FusedOptim::fused_optimizer_step`], with PyTorch's semantics (see

@@ -5,8 +5,10 @@
 //! `stage2.block1.conv2.weight`), used in probes, gradient statistics and weight files.
 
 mod build;
+mod dense;
 mod device;
 pub mod fused;
+pub use dense::{DenseBlockOut, dense_block, fusable};
 pub mod path;
 pub mod probe;
 
@@ -67,6 +69,9 @@ pub struct Model {
     /// Optional per-channel noise after every BatchNorm layer ("noisy BN"); `None` (the default)
     /// leaves the network as its spec describes it.
     pub bn_noise: Option<BnNoise>,
+    /// Whether `Linear → BatchNorm (→ ReLU)` blocks run as one fused node where they can
+    /// ([`dense_block`]); on by default, off to compare against the layer-by-layer path.
+    pub fused_blocks: bool,
 }
 
 /// A random shift and scale applied after BatchNorm layers, `y ← y · scale + shift` per channel:
@@ -184,6 +189,7 @@ impl Model {
             keep,
             host_reductions: false,
             bn_noise: None,
+            fused_blocks: true,
         }
     }
 
@@ -196,6 +202,7 @@ impl Model {
             keep: self.keep.clone(),
             host_reductions: self.host_reductions,
             bn_noise: None,
+            fused_blocks: self.fused_blocks,
         }
     }
 
@@ -248,6 +255,14 @@ impl Model {
         let input_kept = keep_input.then(|| input.clone());
         let mut kept: Vec<Option<Act>> = vec![None; self.spec.layers.len()];
         let mut cur = input;
+        let host = self.host_reductions;
+        let mut record = |probes: &mut ForwardProbes, y: &Act| match sink.as_mut() {
+            Some(sink) => sink(y.flat_inner()),
+            None if host => probes.layers.push(y.flat_inner()),
+            None => probes.layers.push(y.stats()),
+        };
+        // Layers before `resume` ran inside a fused dense block.
+        let mut resume = 0;
         for (i, (layer, node)) in self
             .spec
             .spec
@@ -256,6 +271,54 @@ impl Model {
             .zip(self.net.nodes.iter())
             .enumerate()
         {
+            if i < resume {
+                continue;
+            }
+            if let Some((skip, relu)) = self.dense_plan(i, lesion, &cur)
+                && let Act::Flat(x) = &cur
+            {
+                let shortcut = skip.map(|k| {
+                    let source = match self.spec.skips[k].from {
+                        None => input_kept.clone().expect("input kept for skips"),
+                        Some(f) => kept[f].clone().expect("source kept for skips"),
+                    };
+                    match self.shortcut(k, source) {
+                        Act::Flat(t) => (k, t),
+                        Act::Image(_) => unreachable!("validation guarantees matching ranks"),
+                    }
+                });
+                let alpha = |k: usize| self.spec.spec.skips[k].scale.value;
+                let r = dense_block(
+                    node.linear.as_ref().expect("linear built"),
+                    self.net.nodes[i + 1].bn.as_ref().expect("bn built"),
+                    x.clone(),
+                    shortcut.as_ref().map(|(k, t)| (t.clone(), alpha(*k))),
+                    relu,
+                    probe == Probe::On,
+                );
+                if probe == Probe::On {
+                    record(&mut probes, &Act::Flat(r.linear));
+                    if let Some((k, sc)) = &shortcut {
+                        let device = sc.device().inner();
+                        let alpha_t = Tensor::<1>::from_floats([alpha(*k)], &device);
+                        let v =
+                            Tensor::cat(vec![r.branch_sq.inner(), sum_sq(sc.clone()), alpha_t], 0);
+                        skip_slots[*k] = Some((v, sc.shape().num_elements()));
+                    }
+                    record(&mut probes, &Act::Flat(r.pre));
+                }
+                let last = i + 1 + usize::from(relu);
+                let y = Act::Flat(r.output);
+                if relu && probe == Probe::On {
+                    record(&mut probes, &y);
+                }
+                if self.keep[last] {
+                    kept[last] = Some(y.clone());
+                }
+                cur = y;
+                resume = last + 1;
+                continue;
+            }
             let deleted = lesion.is_some_and(|l| (l.start..=l.end).contains(&i));
             let branch_input = cur;
             let mut y = if deleted {
@@ -308,11 +371,7 @@ impl Model {
                 };
             }
             if probe == Probe::On {
-                match sink.as_mut() {
-                    Some(sink) => sink(y.flat_inner()),
-                    None if self.host_reductions => probes.layers.push(y.flat_inner()),
-                    None => probes.layers.push(y.stats()),
-                }
+                record(&mut probes, &y);
             }
             if self.keep[i] {
                 kept[i] = Some(y.clone());
@@ -328,6 +387,56 @@ impl Model {
             Act::Image(_) => unreachable!("validation guarantees a flat output"),
         };
         (out, probes)
+    }
+
+    /// Whether layer `i` starts a block that runs as one fused node ([`dense_block`]): a
+    /// `Linear` then a `BatchNorm` on burn-flex with autodiff in training mode, neither output
+    /// feeding a later skip, the Linear receiving no skip, the BatchNorm's skip (if any) with a
+    /// fixed α, no BatchNorm noise, and no lesion touching the block. Returns the BatchNorm's
+    /// skip and whether a ReLU (receiving no skip) follows and joins the block.
+    fn dense_plan(
+        &self,
+        i: usize,
+        lesion: Option<Lesion>,
+        cur: &Act,
+    ) -> Option<(Option<usize>, bool)> {
+        let Act::Flat(x) = cur else { return None };
+        if !self.fused_blocks {
+            return None;
+        }
+        let layers = &self.spec.spec.layers;
+        if !matches!(layers[i].op, LayerOp::Linear { .. })
+            || !matches!(layers.get(i + 1)?.op, LayerOp::BatchNorm { .. })
+        {
+            return None;
+        }
+        let bn = self.net.nodes[i + 1].bn.as_ref()?;
+        if !fusable(&x.device(), bn)
+            || self.keep[i]
+            || self.spec.layers[i].skip_in.is_some()
+            || self.noise_of(i + 1).is_some()
+        {
+            return None;
+        }
+        let skip = self.spec.layers[i + 1].skip_in;
+        if skip.is_some_and(|k| self.net.skips[k].alpha.is_some()) {
+            return None;
+        }
+        let relu = !self.keep[i + 1]
+            && layers.get(i + 2).is_some_and(|l| {
+                matches!(
+                    l.op,
+                    LayerOp::Activation {
+                        function: Activation::Relu
+                    }
+                )
+            })
+            && self.spec.layers[i + 2].skip_in.is_none();
+        let last = i + 1 + usize::from(relu);
+        if lesion.is_some_and(|l| l.start <= last && i <= l.end) {
+            return None;
+        }
+        Some((skip, relu))
     }
 
     fn noise_of(&self, layer: usize) -> Option<(&[f32], &[f32])> {
