@@ -364,7 +364,7 @@ fn small_residual_mlp() -> (reslab::spec::ValidSpec, reslab::model::Model) {
 
 #[test]
 fn probes_are_the_same_through_host_and_device_reductions() {
-    let (valid, mut model) = small_residual_mlp();
+    let (_, mut model) = small_residual_mlp();
     let device = Device::flex();
     let input = || {
         reslab::model::input_from_host(
