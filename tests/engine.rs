@@ -39,6 +39,14 @@ fn layer_stats_match_a_hand_computation() {
 
 #[test]
 fn constant_tensor_goes_to_bin_zero() {
+    // The host form (the CPU's) too: it once put a constant layer into the last bin.
+    let host = reslab::model::probe::host_layer_stats(&[5.0, 5.0, 5.0]);
+    assert_eq!(
+        (host[0], host[1], host[2], host[3], host[4]),
+        (5.0, 0.0, 5.0, 5.0, 0.0)
+    );
+    assert_eq!(host[5], 3.0);
+    assert_eq!(host[6..].iter().sum::<f32>(), 0.0);
     let device = Device::flex();
     let s = floats(layer_stats(Tensor::<1>::from_floats(
         [5.0, 5.0, 5.0],
@@ -413,4 +421,43 @@ fn a_streaming_forward_hands_over_every_layer_output_in_order() {
     }
     assert_eq!(floats(logits), floats(logits2));
     assert_eq!(probes.skips.len(), collected.skips.len());
+}
+
+/// The host statistics walk their input in lanes, chunks and blocks; at every length around
+/// those boundaries they equal a plain one-value-at-a-time computation: moments to f32
+/// rounding, extremes, the fraction ≤ 0 and every histogram count exactly.
+#[test]
+fn host_layer_stats_equal_a_plain_computation_at_every_chunk_boundary() {
+    use reslab::model::probe::host_layer_stats;
+    for n in [
+        1usize, 7, 8, 9, 255, 256, 257, 511, 512, 513, 1001, 4096, 100_003,
+    ] {
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i as f32) * 0.61).sin() * 2.5 + ((i % 7) as f32) * 0.1 - 0.3)
+            .collect();
+        let s = host_layer_stats(&x);
+        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+        let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let nonpos = x.iter().filter(|&&v| v <= 0.0).count() as f32 / n as f32;
+        assert!(
+            (s[0] as f64 - mean).abs() <= 1e-5 * mean.abs().max(1.0),
+            "n {n} mean"
+        );
+        assert!(
+            (s[1] as f64 - var.sqrt()).abs() <= 1e-5 * var.sqrt().max(1.0),
+            "n {n} std"
+        );
+        assert_eq!((s[2], s[3]), (lo, hi), "n {n} extremes");
+        assert_eq!(s[4], nonpos, "n {n} fraction ≤ 0");
+        let width = (hi - lo).max(f32::MIN_POSITIVE);
+        let scale = (1.0 / width) * HIST_BINS as f32;
+        let mut hist = vec![0f32; HIST_BINS];
+        for &v in &x {
+            let t = ((v - lo) * scale).clamp(0.0, (HIST_BINS - 1) as f32);
+            hist[t as usize] += 1.0;
+        }
+        assert_eq!(&s[5..], hist.as_slice(), "n {n} histogram");
+    }
 }

@@ -71,8 +71,9 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
         [0f32; L],
         [f32::INFINITY; L],
         [f32::NEG_INFINITY; L],
-        [0u32; L],
+        [0f32; L],
     );
+    let mut np_total = 0usize;
     let chunks = x.chunks_exact(L);
     let rest = chunks.remainder();
     let mut sum64 = 0f64;
@@ -83,11 +84,13 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
             sum[j] += v;
             min[j] = if v < min[j] { v } else { min[j] };
             max[j] = if v > max[j] { v } else { max[j] };
-            nonpos[j] += u32::from(v <= 0.0);
+            nonpos[j] += if v <= 0.0 { 1.0 } else { 0.0 };
         }
         if k % 64 == 63 {
             sum64 += sum.iter().map(|&v| v as f64).sum::<f64>();
             sum = [0.0; L];
+            np_total += nonpos.iter().sum::<f32>() as usize;
+            nonpos = [0.0; L];
         }
     }
     sum64 +=
@@ -97,7 +100,8 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
         .iter()
         .chain(rest)
         .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let np = nonpos.iter().sum::<u32>() as usize + rest.iter().filter(|&&v| v <= 0.0).count();
+    let np =
+        np_total + nonpos.iter().sum::<f32>() as usize + rest.iter().filter(|&&v| v <= 0.0).count();
     if sum64.is_nan() && x.iter().any(|v| v.is_nan()) {
         // NaN propagates like the on-device reductions do.
         out[..5].copy_from_slice(&[f32::NAN; 5]);
@@ -110,18 +114,62 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
     }
     let n = x.len() as f64;
     let mean = (sum64 / n) as f32;
-    // Pass 2: the centred sum of squares.
+    // Pass 2: the centred sum of squares and the histogram, a block of 256 values at a time.
+    // Squares: the same 8 lanes, flushed every 512 values, as pass 1 (the values after the
+    // last whole chunk of 8 are added in f64 at the end). Histogram: bin indices for the block
+    // first (branch-free, so it vectorises), then counted into four sub-histograms, which breaks
+    // the store-to-load chain when neighbouring values share a bin. `(v − lo)·scale` is
+    // clamped into [0, 31] (an infinity or a NaN product lands in a valid bin instead of
+    // wrapping), and the mask proves the index in range.
+    let width = (hi - lo).max(f32::MIN_POSITIVE);
+    let scale = (1.0 / width) * HIST_BINS as f32;
+    let top = (HIST_BINS - 1) as f32;
+    let bin = |v: f32| {
+        let t = (v - lo) * scale;
+        // A NaN fails `t > 0` and becomes 0, so `t` is finite and in [0, 31]. That NaN is
+        // what a constant layer gives (`0 · ∞`, the width being floored): its values all go
+        // to the first bin, as in the on-device form.
+        let t = if t > 0.0 { t } else { 0.0 };
+        let t = if t < top { t } else { top };
+        // SAFETY: `t` is finite and in [0, 31] (above), which `i32` represents exactly.
+        unsafe { t.to_int_unchecked::<i32>() }
+    };
     let mut sq = [0f32; L];
     let mut sq64 = 0f64;
-    for (k, c) in x.chunks_exact(L).enumerate() {
-        let c: &[f32; L] = c.try_into().expect("chunks of 8");
-        for j in 0..L {
-            let d = c[j] - mean;
-            sq[j] += d * d;
+    let mut sub = [[0u32; HIST_BINS]; 4];
+    let mut idx = [0i32; 256];
+    let mut k = 0usize;
+    for block in x.chunks(256) {
+        let chunks = block.chunks_exact(L);
+        let tail = chunks.remainder();
+        for (c, ic) in chunks.zip(idx.chunks_exact_mut(L)) {
+            let c: &[f32; L] = c.try_into().expect("chunks of 8");
+            for j in 0..L {
+                let d = c[j] - mean;
+                sq[j] += d * d;
+                ic[j] = bin(c[j]);
+            }
+            if k % 64 == 63 {
+                sq64 += sq.iter().map(|&v| v as f64).sum::<f64>();
+                sq = [0.0; L];
+            }
+            k += 1;
         }
-        if k % 64 == 63 {
-            sq64 += sq.iter().map(|&v| v as f64).sum::<f64>();
-            sq = [0.0; L];
+        let whole = block.len() - tail.len();
+        for (i, &v) in idx[whole..].iter_mut().zip(tail) {
+            *i = bin(v);
+        }
+        let idx = &idx[..block.len()];
+        let quads = idx.chunks_exact(4);
+        let rest4 = quads.remainder();
+        for q in quads {
+            sub[0][q[0] as usize & (HIST_BINS - 1)] += 1;
+            sub[1][q[1] as usize & (HIST_BINS - 1)] += 1;
+            sub[2][q[2] as usize & (HIST_BINS - 1)] += 1;
+            sub[3][q[3] as usize & (HIST_BINS - 1)] += 1;
+        }
+        for &b in rest4 {
+            sub[0][b as usize & (HIST_BINS - 1)] += 1;
         }
     }
     sq64 += sq.iter().map(|&v| v as f64).sum::<f64>()
@@ -129,38 +177,6 @@ pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
             .iter()
             .map(|&v| ((v - mean) as f64).powi(2))
             .sum::<f64>();
-    // Pass 3: the histogram. Bin indices for a block of values are computed first (branch-free,
-    // so it vectorises), then counted into four sub-histograms, which breaks the store-to-load
-    // chain when neighbouring values share a bin. `(v − lo)·scale` is clamped into [0, 31]
-    // (an infinity or a NaN product lands in a valid bin instead of wrapping), and the mask
-    // proves the index in range.
-    let width = (hi - lo).max(f32::MIN_POSITIVE);
-    let scale = (1.0 / width) * HIST_BINS as f32;
-    let top = (HIST_BINS - 1) as f32;
-    let mut sub = [[0u32; HIST_BINS]; 4];
-    let mut idx = [0u32; 256];
-    for block in x.chunks(256) {
-        for (i, &v) in idx.iter_mut().zip(block) {
-            let t = (v - lo) * scale;
-            // A NaN fails `t < top` and becomes `top`, so `t` is finite and in [0, 31].
-            let t = if t < top { t } else { top };
-            let t = if t > 0.0 { t } else { 0.0 };
-            // SAFETY: `t` is finite and in [0, 31] (above), which `u32` represents exactly.
-            *i = unsafe { t.to_int_unchecked::<u32>() };
-        }
-        let idx = &idx[..block.len()];
-        let quads = idx.chunks_exact(4);
-        let tail = quads.remainder();
-        for q in quads {
-            sub[0][q[0] as usize & (HIST_BINS - 1)] += 1;
-            sub[1][q[1] as usize & (HIST_BINS - 1)] += 1;
-            sub[2][q[2] as usize & (HIST_BINS - 1)] += 1;
-            sub[3][q[3] as usize & (HIST_BINS - 1)] += 1;
-        }
-        for &b in tail {
-            sub[0][b as usize & (HIST_BINS - 1)] += 1;
-        }
-    }
     let mut hist = [0u32; HIST_BINS];
     for (b, h) in hist.iter_mut().enumerate() {
         *h = sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
