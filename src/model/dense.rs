@@ -42,16 +42,16 @@ pub struct DenseOut<B: Backend> {
     pub mean: FloatTensor<B>,
     /// Biased batch variance `[out]`, detached.
     pub var: FloatTensor<B>,
-    /// `[Σ f²]` over the batch (the residual branch before α) on probe steps with a skip, else
-    /// `[0]`.
-    pub branch_sq: FloatTensor<B>,
+    /// `[Σ f², Σ s², α]` over the batch (the residual branch before α, the shortcut, the branch
+    /// scale: what the skip probe records) on probe steps with a skip, else zeros.
+    pub skip_sums: FloatTensor<B>,
 }
 
 /// The fused dense block of the CPU backend; see the module documentation.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedDense: Backend {
     /// One block. `bias` is `[0]` for a Linear without bias, `shortcut` `[0]` for a block
-    /// without a skip (then `alpha` is ignored and `h = f`); `probe` asks for `h` and `Σ f²`.
+    /// without a skip (then `alpha` is ignored and `h = f`); `probe` asks for `h` and the skip's sums.
     #[allow(clippy::too_many_arguments)]
     fn fused_dense_block(
         x: FloatTensor<Self>,
@@ -150,7 +150,7 @@ fn forward_flex(
             }
         }
     }
-    let branch_sq = if probe && skip {
+    let skip_sums = if probe && skip {
         let mut sums = vec![0f64; c];
         channel_sums(
             dims,
@@ -161,9 +161,15 @@ fn forward_flex(
             |v, _, p, q| (v * p + q) * (v * p + q),
             &mut sums,
         );
-        vec![sums.iter().sum::<f64>() as f32]
+        let mut s_sq = vec![0f64; c];
+        channel_sums(dims, &sv, &sv, &zero, &zero, |v, _, _, _| v * v, &mut s_sq);
+        vec![
+            sums.iter().sum::<f64>() as f32,
+            s_sq.iter().sum::<f64>() as f32,
+            alpha,
+        ]
     } else {
-        vec![0.0]
+        vec![0.0; 3]
     };
     drop(zv);
     let output = flex_from(out, shape.clone());
@@ -178,7 +184,7 @@ fn forward_flex(
         pre,
         mean: flex_from(mean.clone(), vec![c]),
         var: flex_from(var, vec![c]),
-        branch_sq: flex_from(branch_sq, vec![1]),
+        skip_sums: flex_from(skip_sums, vec![3]),
     };
     let saved = Saved {
         gamma: gv,
@@ -363,7 +369,7 @@ impl<C: CheckpointStrategy> FusedDense for Autodiff<Flex, C> {
             pre: inner(r.pre),
             mean: inner(r.mean),
             var: inner(r.var),
-            branch_sq: inner(r.branch_sq),
+            skip_sums: inner(r.skip_sums),
         }
     }
 }
@@ -377,8 +383,8 @@ pub struct DenseBlockOut {
     pub linear: Tensor<2>,
     /// The BatchNorm layer's output after its skip, detached (`[batch, out]` when probing).
     pub pre: Tensor<2>,
-    /// `[Σ f²]`, the residual branch before α (when probing a block with a skip, else `[0]`).
-    pub branch_sq: Tensor<1>,
+    /// `[Σ f², Σ s², α]`: the skip probe's record (when probing a block with a skip).
+    pub skip_sums: Tensor<1>,
 }
 
 /// Whether a block whose BatchNorm is `bn` takes the fused path for inputs on `device`:
@@ -389,7 +395,7 @@ pub fn fusable(device: &burn::tensor::Device, bn: &BatchNorm) -> bool {
 
 /// `relu?(α·bn(linear(x)) + shortcut)` as one fused node, updating `bn`'s running statistics as
 /// [`BatchNorm::forward`] would; `probe` also returns the BatchNorm layer's output and the
-/// branch's sum of squares. Call only where [`fusable`] holds.
+/// skip probe's sums. Call only where [`fusable`] holds.
 pub fn dense_block(
     linear: &Linear,
     bn: &BatchNorm,
@@ -429,6 +435,6 @@ pub fn dense_block(
         output: Tensor::from_dispatch(r.output),
         linear: Tensor::from_dispatch(r.linear),
         pre: Tensor::from_dispatch(r.pre),
-        branch_sq: Tensor::from_dispatch(r.branch_sq),
+        skip_sums: Tensor::from_dispatch(r.skip_sums),
     }
 }

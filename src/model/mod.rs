@@ -299,11 +299,7 @@ impl Model {
                 if probe == Probe::On {
                     record(&mut probes, &Act::Flat(r.linear));
                     if let Some((k, sc)) = &shortcut {
-                        let device = sc.device().inner();
-                        let alpha_t = Tensor::<1>::from_floats([alpha(*k)], &device);
-                        let v =
-                            Tensor::cat(vec![r.branch_sq.inner(), sum_sq(sc.clone()), alpha_t], 0);
-                        skip_slots[*k] = Some((v, sc.shape().num_elements()));
+                        skip_slots[*k] = Some((r.skip_sums.inner(), sc.shape().num_elements()));
                     }
                     record(&mut probes, &Act::Flat(r.pre));
                 }
