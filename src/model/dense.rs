@@ -90,12 +90,15 @@ fn forward_flex(
     probe: bool,
 ) -> (DenseOut<Flex>, Saved) {
     let mut z = Flex::float_matmul(x.clone(), weight.clone());
+    if !z.is_contiguous() {
+        z = z.to_contiguous();
+    }
     let shape: Vec<usize> = z.layout().shape().iter().copied().collect();
     let (rows, c) = (shape[0], shape[1]);
     let n = rows * c;
     let dims = (rows, c, 1);
     {
-        // The product is a fresh buffer of its own: the bias goes in in place.
+        // The product is a contiguous buffer of its own: the bias goes in in place.
         let zs = &mut z.storage_mut::<f32>()[..n];
         let bv = values(bias);
         if bv.len() == c {
@@ -132,21 +135,16 @@ fn forward_flex(
         let zr = &zv[r * c..(r + 1) * c];
         let sr = &s_rows[r * s_step..r * s_step + c];
         let or = &mut out[r * c..(r + 1) * c];
-        let h = |k: usize| zr[k] * a_scale[k] + a_shift[k] + sr[k];
+        for (k, o) in or.iter_mut().enumerate() {
+            *o = zr[k] * a_scale[k] + a_shift[k] + sr[k];
+        }
+        if !pre.is_empty() {
+            pre[r * c..(r + 1) * c].copy_from_slice(or);
+        }
         if relu {
             // `v <= 0` is false for a NaN, which passes through as burn's ReLU lets it.
-            for (k, o) in or.iter_mut().enumerate() {
-                let v = h(k);
-                *o = if v <= 0.0 { 0.0 } else { v };
-            }
-            if !pre.is_empty() {
-                for (k, p) in pre[r * c..(r + 1) * c].iter_mut().enumerate() {
-                    *p = h(k);
-                }
-            }
-        } else {
-            for (k, o) in or.iter_mut().enumerate() {
-                *o = h(k);
+            for o in or.iter_mut() {
+                *o = if *o <= 0.0 { 0.0 } else { *o };
             }
         }
     }

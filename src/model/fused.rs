@@ -129,7 +129,7 @@ pub(super) fn channel_sums(
 /// Applies `out = f(a, b, [p0[c], p1[c], p2[c], p3[c]])` element-wise over the `[b, c, s]`
 /// layout, with four per-channel values.
 #[inline(always)]
-pub(super) fn channel_map(
+fn channel_map(
     (_, c, s): (usize, usize, usize),
     a: &[f32],
     b: &[f32],
@@ -512,8 +512,9 @@ impl FusedRule {
 
 /// The fused update in place: `w`, and the state the rule uses (`m` for momentum SGD, `m` and
 /// `v` for Adam; each `w.len()` long, zeros before the first step), move one step; returns
-/// `[Σg², Σw², Σu²]` with `w` the weights before the step and `u` the change. One pass over
-/// the values, with the sums accumulated in it.
+/// `[Σg², Σw², Σu²]` with `w` the weights before the step and `u` the change. One pass updates
+/// the values and accumulates `Σu²`; a read-only pass before it sums `g²` and `w²`
+/// (`StepAcc`).
 ///
 /// # Panics
 /// If `g` or a used state is shorter than `w`.

@@ -65,7 +65,7 @@ fn reduce_layer(t: Tensor<1>) -> Vec<f32> {
 /// pass and the optimiser step. The outputs arrive one at a time, as the forward pass produces
 /// them ([`Model::forward_streaming`]); the worker reduces each and drops it at once, so no
 /// output lives longer than the autodiff graph keeps it anyway (keeping all of them to the end
-/// of the step made the backward pass about 25 % slower: fresh, cold buffers instead of
+/// of the step made the backward pass about 20 % slower: fresh, cold buffers instead of
 /// recycled ones). The reduction reads only the forward pass's outputs, so the result is the
 /// same as in line. The worker starts on the first probe step and ends when the session is
 /// dropped (its job channel closes). If it cannot be started, the outputs are reduced in line
