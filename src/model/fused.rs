@@ -528,31 +528,24 @@ pub fn optimizer_step_in_place(
     wd: f32,
     rule: FusedRule,
 ) -> [f32; 3] {
-    let n = w.len();
-    let g = &g[..n];
     match rule {
         FusedRule::Sgd { momentum, nesterov } => {
             let mu = momentum;
             match (wd > 0.0, momentum > 0.0, nesterov) {
-                (false, false, _) => drive0(w, g, |w0, gi| w0 - gi * lr),
-                (true, false, _) => drive0(w, g, |w0, gi| w0 - (gi + w0 * wd) * lr),
-                (wdp, true, nest) => {
-                    let m = &mut m[..n];
-                    match (wdp, nest) {
-                        (false, false) => drive1(w, g, m, |w0, gi, mi| {
-                            sgd_mom::<false, false>(w0, gi, mi, mu, lr, wd)
-                        }),
-                        (true, false) => drive1(w, g, m, |w0, gi, mi| {
-                            sgd_mom::<true, false>(w0, gi, mi, mu, lr, wd)
-                        }),
-                        (false, true) => drive1(w, g, m, |w0, gi, mi| {
-                            sgd_mom::<false, true>(w0, gi, mi, mu, lr, wd)
-                        }),
-                        (true, true) => drive1(w, g, m, |w0, gi, mi| {
-                            sgd_mom::<true, true>(w0, gi, mi, mu, lr, wd)
-                        }),
-                    }
-                }
+                (false, false, _) => drive(w, g, [], |w0, gi, _| w0 - gi * lr),
+                (true, false, _) => drive(w, g, [], |w0, gi, _| w0 - (gi + w0 * wd) * lr),
+                (false, true, false) => drive(w, g, [m], |w0, gi, [mi]| {
+                    sgd_mom::<false, false>(w0, gi, mi, mu, lr, wd)
+                }),
+                (true, true, false) => drive(w, g, [m], |w0, gi, [mi]| {
+                    sgd_mom::<true, false>(w0, gi, mi, mu, lr, wd)
+                }),
+                (false, true, true) => drive(w, g, [m], |w0, gi, [mi]| {
+                    sgd_mom::<false, true>(w0, gi, mi, mu, lr, wd)
+                }),
+                (true, true, true) => drive(w, g, [m], |w0, gi, [mi]| {
+                    sgd_mom::<true, true>(w0, gi, mi, mu, lr, wd)
+                }),
             }
         }
         FusedRule::Adam {
@@ -571,8 +564,7 @@ pub fn optimizer_step_in_place(
                 Some(f) => (0.0, f),
                 None => (wd, 1.0),
             };
-            let (m, v) = (&mut m[..n], &mut v[..n]);
-            drive2(w, g, m, v, |w0, gi, mi, vi| {
+            drive(w, g, [m, v], |w0, gi, [mi, vi]| {
                 let gd = if wd > 0.0 { gi + w0 * wd } else { gi };
                 let m1 = *mi * beta1 + gd * one_minus_beta1;
                 let v1 = *vi * beta2 + gd * gd * one_minus_beta2;
@@ -690,95 +682,51 @@ fn lanes(c: &[f32]) -> [f32; LANES] {
     c.try_into().expect("chunks of LANES")
 }
 
-/// Runs a stateless update `f(w, g) -> w'` over every value in place, a chunk of 8 lanes at a
-/// time (so that it vectorises); returns the sums.
+/// Runs an update `f(w, g, state) -> w'` over every value in place, with `S` state values per
+/// weight (none for plain SGD, the momentum buffer, Adam's two moments) that `f` may change, a
+/// chunk of 8 lanes at a time so that it vectorises; returns the sums.
 #[inline(always)]
-fn drive0(w: &mut [f32], g: &[f32], f: impl Fn(f32, f32) -> f32) -> [f32; 3] {
-    let mut acc = StepAcc::new(w, g);
-    let mut ul = [0f32; LANES];
-    let mut wc = w.chunks_exact_mut(LANES);
-    let mut gc = g.chunks_exact(LANES);
-    for (k, (wc, gc)) in (&mut wc).zip(&mut gc).enumerate() {
-        let (w0, g0) = (lanes(wc), lanes(gc));
-        let mut nw = [0f32; LANES];
-        for j in 0..LANES {
-            nw[j] = f(w0[j], g0[j]);
-        }
-        wc.copy_from_slice(&nw);
-        add_change(&mut acc, &mut ul, k, &w0, &nw);
-    }
-    for (w, &gi) in wc.into_remainder().iter_mut().zip(gc.remainder()) {
-        let w0 = *w;
-        *w = f(w0, gi);
-        acc.add_one(w0, *w);
-    }
-    acc.finish(ul)
-}
-
-/// [`drive0`] with one state value per weight.
-#[inline(always)]
-fn drive1(
+fn drive<const S: usize>(
     w: &mut [f32],
     g: &[f32],
-    m: &mut [f32],
-    f: impl Fn(f32, f32, &mut f32) -> f32,
+    mut state: [&mut [f32]; S],
+    f: impl Fn(f32, f32, &mut [f32; S]) -> f32,
 ) -> [f32; 3] {
+    let n = w.len();
+    let g = &g[..n];
+    for s in state.iter_mut() {
+        let whole = std::mem::take(s);
+        *s = &mut whole[..n];
+    }
     let mut acc = StepAcc::new(w, g);
     let mut ul = [0f32; LANES];
-    let mut wc = w.chunks_exact_mut(LANES);
-    let mut gc = g.chunks_exact(LANES);
-    let mut mc = m.chunks_exact_mut(LANES);
-    for (k, ((wc, gc), mc)) in (&mut wc).zip(&mut gc).zip(&mut mc).enumerate() {
-        let (w0, g0, mut m0) = (lanes(wc), lanes(gc), lanes(mc));
+    let chunks = n / LANES;
+    for k in 0..chunks {
+        let r = k * LANES..(k + 1) * LANES;
+        let (w0, g0) = (lanes(&w[r.clone()]), lanes(&g[r.clone()]));
+        let mut st: [[f32; LANES]; S] = std::array::from_fn(|s| lanes(&state[s][r.clone()]));
         let mut nw = [0f32; LANES];
         for j in 0..LANES {
-            nw[j] = f(w0[j], g0[j], &mut m0[j]);
+            let mut sj: [f32; S] = std::array::from_fn(|s| st[s][j]);
+            nw[j] = f(w0[j], g0[j], &mut sj);
+            for (column, v) in st.iter_mut().zip(sj) {
+                column[j] = v;
+            }
         }
-        wc.copy_from_slice(&nw);
-        mc.copy_from_slice(&m0);
+        w[r.clone()].copy_from_slice(&nw);
+        for (slice, column) in state.iter_mut().zip(&st) {
+            slice[r.clone()].copy_from_slice(column);
+        }
         add_change(&mut acc, &mut ul, k, &w0, &nw);
     }
-    let rest = wc.into_remainder().iter_mut().zip(gc.remainder());
-    for ((w, &gi), mi) in rest.zip(mc.into_remainder()) {
-        let w0 = *w;
-        *w = f(w0, gi, mi);
-        acc.add_one(w0, *w);
-    }
-    acc.finish(ul)
-}
-
-/// [`drive0`] with two state values per weight.
-#[inline(always)]
-fn drive2(
-    w: &mut [f32],
-    g: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    f: impl Fn(f32, f32, &mut f32, &mut f32) -> f32,
-) -> [f32; 3] {
-    let mut acc = StepAcc::new(w, g);
-    let mut ul = [0f32; LANES];
-    let mut wc = w.chunks_exact_mut(LANES);
-    let mut gc = g.chunks_exact(LANES);
-    let mut mc = m.chunks_exact_mut(LANES);
-    let mut vc = v.chunks_exact_mut(LANES);
-    for (k, (((wc, gc), mc), vc)) in (&mut wc).zip(&mut gc).zip(&mut mc).zip(&mut vc).enumerate() {
-        let (w0, g0, mut m0, mut v0) = (lanes(wc), lanes(gc), lanes(mc), lanes(vc));
-        let mut nw = [0f32; LANES];
-        for j in 0..LANES {
-            nw[j] = f(w0[j], g0[j], &mut m0[j], &mut v0[j]);
+    for i in chunks * LANES..n {
+        let mut si: [f32; S] = std::array::from_fn(|s| state[s][i]);
+        let w0 = w[i];
+        w[i] = f(w0, g[i], &mut si);
+        for (slice, v) in state.iter_mut().zip(si) {
+            slice[i] = v;
         }
-        wc.copy_from_slice(&nw);
-        mc.copy_from_slice(&m0);
-        vc.copy_from_slice(&v0);
-        add_change(&mut acc, &mut ul, k, &w0, &nw);
-    }
-    let rest = wc.into_remainder().iter_mut().zip(gc.remainder());
-    let state = mc.into_remainder().iter_mut().zip(vc.into_remainder());
-    for ((w, &gi), (mi, vi)) in rest.zip(state) {
-        let w0 = *w;
-        *w = f(w0, gi, mi, vi);
-        acc.add_one(w0, *w);
+        acc.add_one(w0, w[i]);
     }
     acc.finish(ul)
 }
