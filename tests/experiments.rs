@@ -4,6 +4,7 @@
 use reslab::experiments::stats::{Grid, autocorrelation, filter_normalize, mean_square};
 use reslab::experiments::{
     self, Criterion, ExperimentFile, ExperimentOptions, Figure, FigureKind, LineSeries,
+    Reproduction,
 };
 use std::process::Command;
 use std::time::Instant;
@@ -39,21 +40,9 @@ fn value(file: &ExperimentFile, criterion: &str, value: &str) -> f64 {
 }
 
 #[test]
-fn init_variance_quick() {
-    let f = quick("init-variance");
-    let r = value(&f, "unnormalised", "log2 ratio seed 0");
-    assert!((18.0..=22.0).contains(&r), "{r}");
-    let lo = value(&f, "BN in the branch: branch", "branch MSA min");
-    let hi = value(&f, "BN in the branch: branch", "branch MSA max");
-    assert!(lo >= 0.8 && hi <= 1.2, "{lo} {hi}");
-    assert!(value(&f, "SkipInit", "max |log2 ratio|") < 1e-3);
-    assert_eq!(f.figures.len(), 2);
-}
-
-#[test]
 fn shattered_gradients_quick() {
     let f = quick("shattered-gradients");
-    assert!(value(&f, "1 layer", "1 layer min R(1)") > 0.8);
+    assert!(value(&f, "1 layer", "1 layer mean R(1)") > 0.8);
     let (p4, p12, p24) = (
         value(&f, "mean R(1) falls", "plain-4 mean R(1)"),
         value(&f, "mean R(1) falls", "plain-12 mean R(1)"),
@@ -66,52 +55,209 @@ fn shattered_gradients_quick() {
     assert!(f.figures.iter().any(|g| g.variant == "without BN"));
 }
 
+/// The lab's mean R(1) per depth agrees with the PyTorch reference's within 0.1 (the issue's
+/// tolerance; the reference numbers and the command that makes them are in `PYTORCH_R1`).
 #[test]
-fn degradation_quick() {
-    let f = quick("degradation");
-    let (p8, p32) = (
-        value(&f, "plain-32 training loss", "plain-8 loss"),
-        value(&f, "plain-32 training loss", "plain-32 loss"),
+fn shattered_gradients_agree_with_the_pytorch_reference_within_0_1() {
+    use reslab::experiments::Reproduction;
+    use reslab::experiments::shattered::{PYTORCH_R1, Shattered};
+    let m = Shattered::measure(&mut ExperimentOptions::new(true, 0)).unwrap();
+    let v = &m.with_bn;
+    let mut all = vec![&v.shallow];
+    all.extend(&v.deep);
+    all.push(&v.resnet);
+    for (net, reference) in PYTORCH_R1 {
+        let ours = all.iter().find(|n| n.net == net).unwrap().mean_r1();
+        eprintln!("{}: lab {ours:.3}, PyTorch {reference:.3}", net.label());
+        assert!(
+            (ours - reference).abs() <= 0.1,
+            "{}: {ours} vs {reference}",
+            net.label()
+        );
+    }
+}
+
+/// Prints and returns the criteria of a measurement.
+fn judged<R: Reproduction>(name: &str, m: &R::Measured) -> Vec<Criterion> {
+    let c = R::criteria(m);
+    for x in &c {
+        eprintln!(
+            "  {name}: {} {}: {}",
+            if x.passed { "PASS" } else { "FAIL" },
+            x.name,
+            x.measured
+        );
+    }
+    c
+}
+
+fn verdict(c: &[Criterion], prefix: &str) -> bool {
+    c.iter()
+        .find(|x| x.name.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no criterion {prefix}"))
+        .passed
+}
+
+/// The quick measurement passes; the control (residual nets measured in the plain roles, where
+/// He et al. predict no degradation) makes the degradation claim fail.
+#[test]
+fn degradation_quick_passes_and_its_residual_control_fails() {
+    use reslab::experiments::degradation::{Degradation, Measured};
+    let started = Instant::now();
+    let m = Degradation::measure(&mut ExperimentOptions::new(true, 0)).unwrap();
+    eprintln!(
+        "degradation --quick: {:.1} s",
+        started.elapsed().as_secs_f64()
     );
-    let r32 = value(&f, "res-32 training loss", "res-32 loss");
-    assert!(p32 > 2.0 * p8 && r32 < 0.5 * p32, "{p8} {p32} {r32}");
-    assert_eq!(f.runs.len(), 12, "4 nets × 3 seeds");
-    assert!(f.runs.iter().all(|r| r.history.last_step == 400));
+    let c = judged::<Degradation>("degradation", &m);
+    assert!(c.iter().all(|x| x.passed));
+    assert_eq!(m.runs.len(), 24, "4 nets × 3 seeds × 2 regimes");
+    let steps: Vec<u64> = m.runs.iter().map(|r| r.history.last_step).collect();
+    assert_eq!(steps.iter().filter(|&&s| s == 400).count(), 12, "{steps:?}");
+    assert_eq!(
+        steps.iter().filter(|&&s| s == 2000).count(),
+        12,
+        "{steps:?}"
+    );
+    let figures = Degradation::figures(&m);
+    // Gradient probes are on: the figure of gradient norms per layer is there.
+    assert!(
+        figures
+            .iter()
+            .any(|g| g.title.starts_with("Gradient norm per Linear weight"))
+    );
+    assert!(
+        figures
+            .iter()
+            .any(|g| g.title.starts_with("Late loss spikes"))
+    );
+    let s = &m.scheduled;
+    let control = Measured {
+        scheduled: vec![s[1].clone(), s[1].clone(), s[3].clone(), s[3].clone()],
+        ..m.clone()
+    };
+    let c = judged::<Degradation>("degradation control", &control);
+    assert!(!verdict(
+        &c,
+        "mlp-res-32's final training loss far above mlp-res-8's"
+    ));
 }
 
+/// The quick measurement passes; in the control, deleting blocks of a ResNet in the plain
+/// net's role does not collapse it.
 #[test]
-fn lesion_quick() {
-    let f = quick("lesion");
-    let res = value(&f, "ResNet", "ResNet mean drop");
-    let plain = value(&f, "plain net", "plain mean drop");
-    assert!(res < 5.0 && plain > 3.0 * res, "{res} {plain}");
-    assert!(value(&f, "ResNet", "ResNet accuracy %") > 85.0);
+fn lesion_quick_passes_and_its_residual_control_fails() {
+    use reslab::experiments::lesion::{LesionStudy, Measured};
+    let m = LesionStudy::measure(&mut ExperimentOptions::new(true, 0)).unwrap();
+    let c = judged::<LesionStudy>("lesion", &m);
+    assert!(c.iter().all(|x| x.passed));
+    assert!(
+        m.residual.base.iter().all(|&a| a > 85.0),
+        "{:?}",
+        m.residual.base
+    );
+    assert_eq!(m.runs.len(), 6, "2 nets × 3 seeds");
+    let control = Measured {
+        plain: m.residual.clone(),
+        ..m.clone()
+    };
+    let c = judged::<LesionStudy>("lesion control", &control);
+    assert!(!verdict(&c, "mlp-res-16: mean drop > 20 points"));
 }
 
+/// The quick measurement passes (log colour scales, both comparisons); with the residual net
+/// in the plain role the comparison cannot pass.
 #[test]
-fn loss_landscape_quick() {
-    let f = quick("loss-landscape");
-    let p = value(&f, "mean loss rise", "plain-32 ring rise");
-    let r = value(&f, "mean loss rise", "res-32 ring rise");
-    assert!(p > r && r > 0.0, "{p} {r}");
-    let heatmaps = f
-        .figures
+fn loss_landscape_quick_passes_and_its_residual_control_fails() {
+    use reslab::experiments::landscape::{Landscape, Measured};
+    let m = Landscape::measure(&mut ExperimentOptions::new(true, 0)).unwrap();
+    let c = judged::<Landscape>("loss-landscape", &m);
+    assert!(c.iter().all(|x| x.passed));
+    let figures = Landscape::figures(&m);
+    let heatmaps: Vec<&Figure> = figures
         .iter()
         .filter(|g| matches!(g.kind, FigureKind::Heatmap { nx: 11, ny: 11, .. }))
-        .count();
-    assert_eq!(heatmaps, 2);
+        .collect();
+    assert_eq!(heatmaps.len(), 3);
+    // Log colour for the heatmaps and a log axis for the cut.
+    assert!(heatmaps.iter().all(|g| g.log_y));
+    assert!(
+        figures
+            .iter()
+            .any(|g| g.title.starts_with("Cut along α") && g.log_y)
+    );
+    assert_eq!(m.plain.surfaces.len(), 6, "3 seeds × 2 direction pairs");
+    let control = Measured {
+        plain: m.budget.clone(),
+        ..m.clone()
+    };
+    let c = judged::<Landscape>("loss-landscape control", &control);
+    assert!(c.iter().any(|x| !x.passed));
 }
 
+/// The quick sweep passes; the control keeps only the rates where the net without BN trains,
+/// and there BN's benefit (and noisy BN's) must not pass.
 #[test]
-fn bn_smoothness_quick() {
-    let f = quick("bn-smoothness");
-    let ratio = value(&f, "BN / no-BN", "ratio");
-    assert!(ratio < 0.7, "{ratio}");
-    let (noisy, bn) = (
-        value(&f, "noisy-BN", "noisy-BN accuracy %"),
-        value(&f, "noisy-BN", "BN accuracy %"),
-    );
-    assert!((noisy - bn).abs() <= 5.0 && bn > 80.0, "{noisy} {bn}");
+fn bn_smoothness_quick_passes_and_its_low_rate_control_fails() {
+    use reslab::experiments::bn_smoothness::{BnSmoothness, Measured};
+    let m = BnSmoothness::measure(&mut ExperimentOptions::new(true, 0)).unwrap();
+    let c = judged::<BnSmoothness>("bn-smoothness", &m);
+    assert!(c.iter().all(|x| x.passed));
+    assert!(BnSmoothness::notes(&m).contains("Internal covariate shift:"));
+    let low: Vec<usize> = (0..m.rates.len())
+        .filter(|&r| m.rates[r] <= m.smoothness_rate)
+        .collect();
+    let control = Measured {
+        rates: low.iter().map(|&r| m.rates[r]).collect(),
+        results: m
+            .results
+            .iter()
+            .map(|per_rate| low.iter().map(|&r| per_rate[r].clone()).collect())
+            .collect(),
+        ..m.clone()
+    };
+    let c = judged::<BnSmoothness>("bn-smoothness control", &control);
+    assert!(!verdict(&c, "at lr 0.03: BN's accuracy"));
+    assert!(!verdict(&c, "at lr 0.03: noisy BN's accuracy"));
+}
+
+/// In the shattered-gradients control, residual nets of the same depths take the plain nets'
+/// roles: they do not shatter, so the shattering claims must fail.
+#[test]
+fn shattered_gradients_residual_control_fails() {
+    use reslab::experiments::shattered::{DeepNets, Shattered, measure_with};
+    let m = measure_with(DeepNets::Residual, &mut ExperimentOptions::new(true, 0)).unwrap();
+    let c = judged::<Shattered>("shattered control", &m);
+    assert!(!verdict(&c, "ResNet-24: mean R(1) < 0.3"));
+    assert!(!verdict(&c, "mean R(1) falls"));
+}
+
+/// The quick measurement passes; in the control the roles are swapped (SkipInit where α = 1
+/// should diverge, α = 1 where SkipInit should train) and both training claims must fail.
+#[test]
+fn init_variance_quick_passes_and_its_swapped_control_fails() {
+    use reslab::experiments::init_variance::{InitVariance, Measured};
+    let m = InitVariance::measure(&mut ExperimentOptions::new(true, 0)).unwrap();
+    let c = judged::<InitVariance>("init-variance", &m);
+    assert!(c.iter().all(|x| x.passed));
+    let r = m.at_init[0][0].skip[20] / m.at_init[0][0].skip[0];
+    assert!((18.0..=22.0).contains(&r.log2()), "{r}");
+    assert_eq!(InitVariance::figures(&m).len(), 3);
+    assert_eq!(m.runs.len(), 3, "α = 1, SkipInit, BN × 1 seed");
+    let t = &m.trained;
+    let control = Measured {
+        trained: vec![t[1].clone(), t[0].clone(), t[2].clone()],
+        ..m.clone()
+    };
+    let c = judged::<InitVariance>("init-variance control", &control);
+    assert!(!verdict(
+        &c,
+        "SkipInit (learnable α from 0), no normalisation: every seed diverges"
+    ));
+    assert!(!verdict(
+        &c,
+        "residual, no normalisation (α = 1): no seed diverges"
+    ));
 }
 
 #[test]
@@ -125,7 +271,7 @@ fn median_by_hand() {
     use reslab::experiments::stats::median;
     assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
     assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
-    // One outlier does not move it: the reason degradation uses it over seeds.
+    // One outlier does not move it: the reason loss-landscape reads it over surfaces.
     assert_eq!(median(&[91.8, 92.0, 75.4, 91.5, 91.9]), 91.8);
     assert!(median(&[]).is_nan());
     assert!(median(&[1.0, f64::NAN]).is_nan());
@@ -308,10 +454,11 @@ fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
     let o = Command::new(env!("CARGO_BIN_EXE_reslab"))
         .args([
             "experiment",
-            "init-variance",
+            "shattered-gradients",
             "--quick",
             "--seed",
             "0",
+            "--markdown",
             "--out",
         ])
         .arg(&dir)
@@ -330,11 +477,19 @@ fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
         .collect();
     assert_eq!(verdicts.len(), 4, "{stdout}");
     assert!(verdicts.iter().all(|l| l.starts_with("PASS  ")), "{stdout}");
+    assert!(stdout.contains("plain-24: mean R(1) < 0.3"), "{stdout}");
+    // Each verdict is followed by the paper's claim, and --markdown adds the table.
+    assert_eq!(stdout.matches("      claim: ").count(), 4, "{stdout}");
     assert!(
-        stdout.contains("log2(MSA_20 / MSA_0) in [18, 22]"),
+        stdout.contains("| experiment | claim | test | measured | result |"),
         "{stdout}"
     );
-    let file = dir.join("init-variance.reslab-experiment.json");
+    assert_eq!(
+        stdout.matches("| `shattered-gradients` |").count(),
+        4,
+        "{stdout}"
+    );
+    let file = dir.join("shattered-gradients.reslab-experiment.json");
     assert!(ExperimentFile::load(&file).unwrap().passed());
 
     let o = Command::new(env!("CARGO_BIN_EXE_reslab"))
@@ -353,8 +508,26 @@ fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("De & Smith 2020"));
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert!(list.contains("De & Smith 2020"));
+    assert_eq!(list.matches("Protocol: ").count(), 7, "{list}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_markdown_table_has_a_row_per_criterion_and_escapes_pipes() {
+    let e = experiments::find("lesion").unwrap();
+    let mut f = ExperimentFile::new(e, Default::default());
+    f.criteria
+        .push(Criterion::new("a | b", "1", true).claim("c"));
+    f.criteria.push(Criterion::new("d", "2", false));
+    let md = experiments::markdown(&[f]);
+    assert!(md.contains("| `lesion` | c | a \\| b | 1 | PASS |"), "{md}");
+    assert!(md.contains("| `lesion` |  | d | 2 | **FAIL** |"), "{md}");
+    assert!(
+        md.starts_with("Generated by `reslab experiment --all --seed 0 --markdown`"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -408,27 +581,87 @@ fn experiment_help_has_examples() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("Example"));
 }
 
+/// The CNN depth test at a tiny scale (3 steps of 4 samples): all four nets train, every
+/// criterion is computed from real runs, and the figures and runs are there. (Its quick and
+/// full scales train for minutes to hours on two cores: run them from the CLI.)
 #[test]
-fn degradation_cnn_quick_trains_both_cnns_and_reports_their_losses() {
+fn degradation_cnn_runs_end_to_end_at_a_tiny_scale() {
+    use reslab::experiments::degradation_cnn::{DegradationCnn, NETS, Scale, measure_with};
+    use reslab::spec::{DataSource, DatasetSpec};
     let started = Instant::now();
-    let file = experiments::run("degradation-cnn", &mut ExperimentOptions::new(true, 0)).unwrap();
+    let tiny = Scale {
+        steps: 3,
+        batch: 4,
+        lr: 0.05,
+        evals: 1,
+    };
+    let dataset = DatasetSpec::new(DataSource::Mnist10k);
+    let m = measure_with(
+        &NETS,
+        tiny,
+        &[0],
+        &dataset,
+        &mut ExperimentOptions::new(true, 0),
+    )
+    .unwrap();
     eprintln!(
-        "degradation-cnn --quick: {:.1} s",
+        "degradation-cnn tiny: {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(file.runs.len(), 2);
-    assert_eq!(file.runs[0].spec.name, "cifar-plain-20");
-    assert_eq!(file.runs[1].spec.name, "cifar-resnet-20");
-    assert!(file.runs.iter().all(|r| r.history.last_step == 20));
-    // A view without criteria; the notes carry the numbers.
-    assert!(file.criteria.is_empty());
-    assert!(file.notes.contains("resnet-20") && file.notes.contains("plain-20"));
-    assert_eq!(file.figures.len(), 2);
-    for run in &file.runs {
-        let loss = run.history.get("loss", "").unwrap();
-        assert_eq!(loss.len(), 20);
-        assert!(loss.values.iter().all(|l| l.is_finite() && *l > 0.0));
-        // One validation pass, at the end.
-        assert_eq!(run.history.get("val_accuracy", "").unwrap().len(), 1);
+    assert_eq!(m.runs.len(), 4);
+    let names: Vec<&str> = m.runs.iter().map(|r| r.spec.name.as_str()).collect();
+    assert_eq!(names, NETS);
+    assert!(m.runs.iter().all(|r| r.history.last_step == 3));
+    for n in &m.nets {
+        assert!(
+            n.losses().iter().all(|l| l.is_finite() && *l > 0.0),
+            "{n:?}"
+        );
+        assert!(n.accuracies().iter().all(|a| (0.0..=100.0).contains(a)));
+    }
+    let c = DegradationCnn::criteria(&m);
+    assert_eq!(c.len(), 3);
+    assert!(
+        c.iter()
+            .all(|x| x.values.iter().all(|v| v.value.is_finite())),
+        "{c:#?}"
+    );
+    assert_eq!(DegradationCnn::figures(&m).len(), 2);
+    assert!(DegradationCnn::notes(&m).contains("cifar-resnet-56 loss"));
+}
+
+#[test]
+fn per_activation_bn_noise_uses_one_value_per_output() {
+    use burn::tensor::{Device, Tensor, TensorData};
+    use reslab::model::{Act, BnNoise, build};
+    use reslab::spec::{InputShape, LayerSpec, NetSpec, validate};
+    let spec = NetSpec {
+        name: "bn".into(),
+        input: InputShape::Flat { features: 2 },
+        layers: vec![LayerSpec::batch_norm("bn")],
+        skips: vec![],
+    };
+    let device = Device::flex();
+    let mut model = build(&validate(&spec).unwrap(), &device, 0).valid();
+    let x = || {
+        Act::Flat(Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]),
+            &device,
+        ))
+    };
+    let out = |m: &reslab::model::Model| -> Vec<f32> {
+        m.forward(x()).into_data().try_into_vec_as::<f32>().unwrap()
+    };
+    let plain = out(&model);
+    let (scale, shift) = (vec![2.0, 3.0, 4.0, 5.0], vec![0.5, -0.5, 1.0, -1.0]);
+    model.bn_noise = Some(BnNoise {
+        per_layer: vec![Some((scale.clone(), shift.clone()))],
+    });
+    let noisy = out(&model);
+    for i in 0..4 {
+        assert!(
+            (noisy[i] - (plain[i] * scale[i] + shift[i])).abs() < 1e-5,
+            "{noisy:?}"
+        );
     }
 }

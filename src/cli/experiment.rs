@@ -9,13 +9,18 @@ use std::path::PathBuf;
 /// Arguments of `reslab experiment`.
 #[derive(Debug, clap::Args)]
 pub struct ExperimentArgs {
-    /// The experiment: init-variance, shattered-gradients, degradation, lesion, loss-landscape,
-    /// bn-smoothness (see --list).
-    #[arg(required_unless_present = "list")]
+    /// The experiment (see --list).
+    #[arg(required_unless_present_any = ["list", "all"], conflicts_with = "all")]
     pub name: Option<String>,
     /// List the experiments with what each shows.
     #[arg(long)]
     pub list: bool,
+    /// Run every experiment in turn.
+    #[arg(long)]
+    pub all: bool,
+    /// Also print the results as a Markdown table (the README's experiments table).
+    #[arg(long)]
+    pub markdown: bool,
     /// The reduced scale (each experiment under a minute on two cores; see the file's notes).
     #[arg(long)]
     pub quick: bool,
@@ -36,6 +41,7 @@ pub fn list_text() -> String {
         for line in e.what_to_see {
             out.push_str(&format!("{:<22} - {line}\n", ""));
         }
+        out.push_str(&format!("{:<22} {}\n", "", e.protocol.describe()));
         out.push('\n');
     }
     out
@@ -46,13 +52,38 @@ pub(crate) fn run(args: ExperimentArgs) -> Result<(), CliError> {
         print!("{}", list_text());
         return Ok(());
     }
-    let name = args.name.unwrap_or_default();
-    if experiments::find(&name).is_none() {
-        return Err(bad_input(format!(
-            "unknown experiment \"{name}\"; known experiments: {}",
-            experiments::names().join(", ")
-        )));
+    let names: Vec<String> = if args.all {
+        experiments::names().iter().map(|n| n.to_string()).collect()
+    } else {
+        vec![args.name.clone().unwrap_or_default()]
+    };
+    for name in &names {
+        if experiments::find(name).is_none() {
+            return Err(bad_input(format!(
+                "unknown experiment \"{name}\"; known experiments: {}",
+                experiments::names().join(", ")
+            )));
+        }
     }
+    let mut files = Vec::new();
+    for name in &names {
+        files.push(run_one(name, &args)?);
+    }
+    if args.markdown {
+        println!("\n{}", experiments::markdown(&files));
+    }
+    let (failed, total) = files
+        .iter()
+        .flat_map(|f| &f.criteria)
+        .fold((0, 0), |(f, t), c| (f + usize::from(!c.passed), t + 1));
+    if failed > 0 {
+        return Err(runtime(format!("{failed} of {total} criteria failed")));
+    }
+    Ok(())
+}
+
+/// Runs one experiment, prints its verdicts and saves its file.
+fn run_one(name: &str, args: &ExperimentArgs) -> Result<experiments::ExperimentFile, CliError> {
     let mut options = ExperimentOptions::new(args.quick, args.seed);
     if std::io::stderr().is_terminal() {
         options.progress = Some(Box::new(|f, msg| {
@@ -60,7 +91,7 @@ pub(crate) fn run(args: ExperimentArgs) -> Result<(), CliError> {
             let _ = std::io::stderr().flush();
         }));
     }
-    let file = experiments::run(&name, &mut options).map_err(runtime)?;
+    let file = experiments::run(name, &mut options).map_err(runtime)?;
     if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[K");
     }
@@ -79,18 +110,14 @@ pub(crate) fn run(args: ExperimentArgs) -> Result<(), CliError> {
             c.name,
             c.measured
         );
+        if !c.claim.is_empty() {
+            println!("      claim: {}", c.claim);
+        }
     }
     if file.criteria.is_empty() {
         println!("no criteria (a view, not a test): {}", file.notes);
     }
     let path = file.save(&args.out).map_err(runtime)?;
     println!("saved {}", path.display());
-    let failed = file.criteria.iter().filter(|c| !c.passed).count();
-    if failed > 0 {
-        return Err(runtime(format!(
-            "{failed} of {} criteria failed",
-            file.criteria.len()
-        )));
-    }
-    Ok(())
+    Ok(file)
 }

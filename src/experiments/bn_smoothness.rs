@@ -1,16 +1,20 @@
-//! Santurkar, Tsipras, Ilyas & Madry 2018: BN does not work by reducing internal covariate
-//! shift; it makes the loss landscape smoother, so that steps along the gradient change the loss
-//! and the gradient less. Noisy BN (a random shift and scale after every BN, redrawn every step)
-//! has more covariate shift and still trains as well as BN.
+//! Santurkar, Tsipras, Ilyas & Madry 2018: BN lets a net train at learning rates where the
+//! unnormalised net falls behind; the benefit survives "noisy BN" (random noise of non-zero
+//! mean and non-unit variance injected after every BN, per activation and per step), which
+//! destroys any stability of the layer-input distributions; what BN does is make the loss
+//! landscape smoother, so that steps along the gradient change the loss and the gradient less.
+//! Internal covariate shift (their Definition 2.1) is measured and reported whichever way it
+//! comes out.
 
-use super::stats::{mean, tail_mean};
-use super::util::{HostParam, Trained};
+use super::stats::{mean, mean_ci95};
+use super::util::{self, HostParam, Job};
 use super::{
-    Criterion, Experiment, ExperimentError, ExperimentFile, ExperimentOptions, Figure, LineSeries,
-    fmt, util,
+    Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, LineSeries, Protocol,
+    Reproduction, fmt,
 };
 use crate::metrics::series;
-use crate::model::{BnNoise, Model};
+use crate::model::{Act, BnNoise, Model};
+use crate::runfile::RunFile;
 use crate::train::Session;
 use burn::tensor::Device;
 use rand::{Rng, SeedableRng};
@@ -19,34 +23,67 @@ use rand_chacha::ChaCha8Rng;
 /// The registry entry.
 pub(super) const EXPERIMENT: Experiment = Experiment {
     name: "bn-smoothness",
-    title: "How BN helps: loss smoothness along the gradient, and internal covariate shift",
-    citation: "Santurkar, Tsipras, Ilyas & Madry 2018, How Does Batch Normalization Help Optimization? (NeurIPS)",
+    title: "How BN helps: learning rates, noisy BN, loss smoothness and internal covariate shift",
+    citation: "Santurkar, Tsipras, Ilyas & Madry 2018, How Does Batch Normalization Help Optimization? (NeurIPS), Fig. 1, 2, 4, 5",
     what_to_see: [
-        "Stepping along the gradient, the loss of the net without BN swings over a much wider range than with BN: BN makes the landscape smoother (smaller loss range, smaller effective β).",
-        "Noisy BN adds a random shift and scale after every BN, redrawn each step, so layer inputs keep moving: its internal covariate shift is at least as large as without BN.",
-        "Yet noisy BN trains about as well as BN: reducing covariate shift is not what makes BN work; smoothing the landscape is.",
+        "Over the learning-rate sweep, the net without BN falls behind (or diverges) at the large rate where the BN net still trains well: BN widens the range of usable rates.",
+        "Noisy BN shifts and scales every activation at random each step, so layer inputs never settle, yet it keeps most of BN's benefit: a stable input distribution is not what BN provides.",
+        "Stepping along the gradient, the loss of the net without BN swings over a wider range and its gradient changes faster (larger β) than with BN: BN smooths the landscape. The internal covariate shift figure shows what this lab measures for Definition 2.1.",
     ],
-    run,
+    protocol: PROTOCOL,
+    run: |opts| super::reproduce::<BnSmoothness>(&EXPERIMENT, opts),
+};
+
+/// One seed quick, three full; criteria on the mean over seeds of the final validation
+/// accuracy (a diverged run counts as 10 %, chance) and of the loss range along the gradient.
+/// The 5-point margins and the 0.7 ratio were fixed before the sweep was run: Santurkar et
+/// al.'s Fig. 1 shows BN ahead by tens of points at the large rate and their Fig. 4 a loss
+/// range several times smaller with BN.
+pub const PROTOCOL: Protocol = Protocol {
+    quick_seeds: 1,
+    full_seeds: 3,
+    statistic: "final validation accuracy after 600 steps (diverged: 10 %), mean over seeds; BN helps when it beats no BN by ≥ 5 points at the sweep's largest rate; noisy BN keeps the benefit when it also beats no BN by ≥ 5 points and stays within 5 points of BN; smoothness: mean over the run of the loss range along the gradient, BN / no BN < 0.7 at the smoothness rate.",
+    reason: "margins from the paper's figures, set before the lab's sweep ran. The rates were chosen on exploration seeds 100–101: without BN the net trains at 0.01–0.03 (93–95 %) and diverges from 0.1 on, with BN and noisy BN it trains up to 1.0 (92–95 %); 0.03 is the largest rate where both train, so the smoothness is compared there.",
 };
 
 const WIDTH: usize = 64;
 const BLOCKS: usize = 8;
+const STEPS: u64 = 600;
+/// Steps between smoothness and ICS measurements.
 const EVERY: u64 = 30;
+/// Step sizes along the gradient, as multiples of the gradient.
 const STEP_SIZES: [f32; 4] = [0.05, 0.1, 0.2, 0.4];
-const MEASURE_BATCH: usize = 128;
-/// Noisy BN: per channel, scale ~ U(1 − S, 1 + S) and shift ~ U(−M, M), redrawn every step.
-const NOISE_SCALE: f32 = 0.5;
-const NOISE_SHIFT: f32 = 0.5;
+/// Noisy BN, per BN layer and step: the activations' noise has mean `m_t ~ U(−0.5, 0.5)` and
+/// scale mean `s_t ~ U(0.75, 1.25)`; per activation the shift is `N(m_t, 0.2²)` and the scale
+/// `N(s_t, 0.2²)`. The layer input then has a non-zero mean and a non-unit variance that move
+/// every step.
+const NOISE_SHIFT_MEAN: f32 = 0.5;
+const NOISE_SHIFT_STD: f32 = 0.2;
+const NOISE_SCALE_SPREAD: f32 = 0.25;
+const NOISE_SCALE_STD: f32 = 0.2;
+/// Accuracy counted for a diverged run: chance on ten classes.
+const CHANCE: f64 = 10.0;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Variant {
+/// The learning-rate sweep; the last rate is where BN should help, the smoothness and ICS are
+/// measured at [`SMOOTHNESS_RATE`].
+pub const RATES: [f64; 4] = [0.01, 0.03, 0.1, 0.3];
+/// The rate of the smoothness and ICS measurements (one where the net without BN trains).
+pub const SMOOTHNESS_RATE: f64 = 0.03;
+
+/// A network of the study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// mlp-plain-8 without BN.
     NoBn,
+    /// With BN.
     Bn,
+    /// With BN and noise after every BN.
     NoisyBn,
 }
 
 impl Variant {
-    fn label(self) -> &'static str {
+    /// The label in figures and criteria.
+    pub fn label(self) -> &'static str {
         match self {
             Variant::NoBn => "no BN",
             Variant::Bn => "BN",
@@ -55,26 +92,87 @@ impl Variant {
     }
 }
 
-/// Measurements at one step.
-#[derive(Clone, Debug, Default)]
-struct Point {
-    step: u64,
-    /// max − min of the loss over the step sizes.
-    loss_range: f64,
+/// The three variants, in the order of [`Measured::results`].
+pub const VARIANTS: [Variant; 3] = [Variant::NoBn, Variant::Bn, Variant::NoisyBn];
+
+/// Smoothness and ICS at one step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Point {
+    /// The step.
+    pub step: u64,
+    /// max − min of the loss over the step sizes along the gradient.
+    pub loss_range: f64,
     /// max over step sizes of ‖∇L(θ − ηg) − ∇L(θ)‖ / ‖ηg‖.
-    beta: f64,
-    /// Mean over layers of ‖G − G'‖ / ‖G‖ (Santurkar's ICS, relative).
-    ics_l2: f64,
+    pub beta: f64,
+    /// Mean over layers of ‖G − G'‖ / ‖G‖ (Definition 2.1, relative).
+    pub ics_l2: f64,
     /// Mean over layers of cos(G, G').
-    ics_cos: f64,
+    pub ics_cos: f64,
 }
 
-fn flat_norm(v: &[HostParam]) -> f64 {
-    v.iter()
-        .flat_map(|p| &p.data)
-        .map(|&x| (x as f64).powi(2))
-        .sum::<f64>()
-        .sqrt()
+/// One training run, reduced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunResult {
+    /// Its seed.
+    pub seed: u64,
+    /// Batch loss per step.
+    pub losses: Vec<f32>,
+    /// Final validation accuracy (percent; [`CHANCE`] when diverged).
+    pub accuracy: f64,
+    /// Whether it diverged.
+    pub diverged: bool,
+    /// Measurements (only at the smoothness rate).
+    pub points: Vec<Point>,
+}
+
+/// What the measurement found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Measured {
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// The learning rates swept; the criteria judge BN's benefit at the last one.
+    pub rates: Vec<f64>,
+    /// The rate the smoothness and ICS were measured at.
+    pub smoothness_rate: f64,
+    /// `results[variant][rate]`: one run per seed, variants in the order of [`VARIANTS`].
+    pub results: Vec<Vec<Vec<RunResult>>>,
+    /// The training runs.
+    pub runs: Vec<RunFile>,
+}
+
+impl Measured {
+    /// Mean final accuracy of a variant at rate index `r`.
+    pub fn accuracy(&self, v: usize, r: usize) -> f64 {
+        mean(
+            &self.results[v][r]
+                .iter()
+                .map(|x| x.accuracy)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    fn smooth_runs(&self, v: usize) -> &[RunResult] {
+        let r = self
+            .rates
+            .iter()
+            .position(|&x| x == self.smoothness_rate)
+            .unwrap_or(0);
+        &self.results[v][r]
+    }
+
+    /// Mean over the run and the seeds of a measurement, at the smoothness rate.
+    pub fn mean_point(&self, v: usize, f: fn(&Point) -> f64) -> f64 {
+        let all: Vec<f64> = self
+            .smooth_runs(v)
+            .iter()
+            .flat_map(|r| r.points.iter().map(f))
+            .collect();
+        mean(&all)
+    }
+}
+
+fn norm(v: &[f32]) -> f64 {
+    v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt()
 }
 
 fn diff_norm(a: &[f32], b: &[f32]) -> f64 {
@@ -86,7 +184,7 @@ fn diff_norm(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// Loss and gradients of a training-mode model on a batch.
-fn loss_grad(model: &Model, x: &crate::model::Act, labels: &[i64]) -> (f64, Vec<HostParam>) {
+fn loss_grad(model: &Model, x: &Act, labels: &[i64]) -> (f64, Vec<HostParam>) {
     let logits = model.forward(x.clone());
     let loss = util::cross_entropy(logits, labels);
     let grads = loss.backward();
@@ -101,20 +199,35 @@ fn loss_grad(model: &Model, x: &crate::model::Act, labels: &[i64]) -> (f64, Vec<
     )
 }
 
-/// The measurements at the session's current parameters. For noisy BN, `next_noise` is a fresh
-/// draw: after a step the layers above see both the lower layers' update and new noise, and
-/// both are the covariate shift that Santurkar et al. inject.
-fn measure(session: &Session, rng: &mut ChaCha8Rng, next_noise: Option<BnNoise>) -> Point {
-    let model = util::measuring_copy(&session.model);
-    let device = Device::flex().autodiff();
-    let split = &session.data.train;
-    let idx: Vec<usize> = (0..MEASURE_BATCH)
-        .map(|_| rng.random_range(0..split.len))
-        .collect();
-    let (x, labels) = util::batch(split, &idx, session.data.sample_shape, &device);
-    let theta = util::params(&model);
-    let (_, g) = loss_grad(&model, &x, &labels);
-    let g_norm = flat_norm(&g).max(1e-30);
+/// A fresh noise draw for every BN layer of `model` at batch size `batch` (see the constants).
+fn draw_noise(model: &Model, batch: usize, rng: &mut ChaCha8Rng) -> BnNoise {
+    let mut per_layer = vec![None; model.spec.layers.len()];
+    let normal = |rng: &mut ChaCha8Rng, m: f32, s: f32| m + s * crate::rng::normal(rng);
+    for i in model.batch_norm_layers() {
+        let n = batch * model.spec.layers[i].output.numel();
+        let shift_mean = NOISE_SHIFT_MEAN * (2.0 * rng.random::<f32>() - 1.0);
+        let scale_mean = 1.0 + NOISE_SCALE_SPREAD * (2.0 * rng.random::<f32>() - 1.0);
+        let scale = (0..n)
+            .map(|_| normal(rng, scale_mean, NOISE_SCALE_STD))
+            .collect();
+        let shift = (0..n)
+            .map(|_| normal(rng, shift_mean, NOISE_SHIFT_STD))
+            .collect();
+        per_layer[i] = Some((scale, shift));
+    }
+    BnNoise { per_layer }
+}
+
+/// Loss range and effective β along the gradient at the current parameters, on the batch.
+fn smoothness(model: &Model, x: &Act, labels: &[i64]) -> (f64, f64) {
+    let theta = util::params(model);
+    let (_, g) = loss_grad(model, x, labels);
+    let g_norm = g
+        .iter()
+        .map(|p| norm(&p.data).powi(2))
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-30);
     let mut losses = Vec::new();
     let mut beta: f64 = 0.0;
     for &eta in &STEP_SIZES {
@@ -129,8 +242,7 @@ fn measure(session: &Session, rng: &mut ChaCha8Rng, next_noise: Option<BnNoise>)
                     .collect()
             })
             .collect();
-        let m = util::with_params(&model, &moved);
-        let (l, g2) = loss_grad(&m, &x, &labels);
+        let (l, g2) = loss_grad(&util::with_params(model, &moved), x, labels);
         losses.push(l);
         let change = g
             .iter()
@@ -140,251 +252,392 @@ fn measure(session: &Session, rng: &mut ChaCha8Rng, next_noise: Option<BnNoise>)
             .sqrt();
         beta = beta.max(change / (eta as f64 * g_norm));
     }
-    let finite = losses.iter().all(|l| l.is_finite());
-    let loss_range = if finite {
+    let range = if losses.iter().all(|l| l.is_finite()) {
         losses.iter().copied().fold(f64::NEG_INFINITY, f64::max)
             - losses.iter().copied().fold(f64::INFINITY, f64::min)
     } else {
         f64::INFINITY
     };
-    // Internal covariate shift (Santurkar et al., Definition 2.1): the gradient of layer i
-    // before and after the layers below it take their step (plain SGD at the run's lr).
-    let lr = session.config.lr as f32;
+    (range, beta)
+}
+
+/// Internal covariate shift (Santurkar et al., Definition 2.1) of every Linear weight but the
+/// first: its gradient `G` at `θ_t` and `G'` after the layers below it took the optimiser's
+/// actual step to `θ_{t+1}`, on the same batch and the same noise draw. Returns the means over
+/// layers of ‖G − G'‖ / ‖G‖ and of cos(G, G').
+fn ics(
+    model: &Model,
+    before: &[HostParam],
+    after: &[HostParam],
+    x: &Act,
+    labels: &[i64],
+) -> (f64, f64) {
+    let at = |values: Vec<Vec<f32>>| util::with_params(model, &values);
+    let (_, g) = loss_grad(
+        &at(before.iter().map(|p| p.data.clone()).collect()),
+        x,
+        labels,
+    );
     let (mut l2s, mut coss) = (Vec::new(), Vec::new());
-    for (i, p) in theta.iter().enumerate() {
+    for (i, p) in before.iter().enumerate() {
         let Some(node) = p.node().filter(|_| p.is_weight()) else {
             continue;
         };
-        if !theta.iter().any(|q| q.node().is_some_and(|n| n < node)) {
+        if !before.iter().any(|q| q.node().is_some_and(|n| n < node)) {
             continue;
         }
-        let updated: Vec<Vec<f32>> = theta
+        let mixed: Vec<Vec<f32>> = before
             .iter()
-            .zip(&g)
-            .map(|(q, gq)| {
-                if q.node().is_some_and(|n| n < node) {
-                    q.data
-                        .iter()
-                        .zip(&gq.data)
-                        .map(|(&w, &d)| w - lr * d)
-                        .collect()
+            .zip(after)
+            .map(|(b, a)| {
+                if b.node().is_some_and(|n| n < node) {
+                    a.data.clone()
                 } else {
-                    q.data.clone()
+                    b.data.clone()
                 }
             })
             .collect();
-        let mut m = util::with_params(&model, &updated);
-        if next_noise.is_some() {
-            m.bn_noise = next_noise.clone();
-        }
-        let (_, g2) = loss_grad(&m, &x, &labels);
+        let (_, g2) = loss_grad(&at(mixed), x, labels);
         let (a, b) = (&g[i].data, &g2[i].data);
-        let na = a.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
-        let nb = b.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
-        let dot: f64 = a.iter().zip(b).map(|(&u, &v)| u as f64 * v as f64).sum();
+        let (na, nb) = (norm(a), norm(b));
         if na > 0.0 && nb > 0.0 {
+            let dot: f64 = a.iter().zip(b).map(|(&u, &v)| u as f64 * v as f64).sum();
             l2s.push(diff_norm(a, b) / na);
             coss.push(dot / (na * nb));
         }
     }
-    Point {
-        step: session.step,
-        loss_range,
-        beta,
-        ics_l2: mean(&l2s),
-        ics_cos: mean(&coss),
-    }
+    (mean(&l2s), mean(&coss))
 }
 
-fn draw_noise(model: &Model, rng: &mut ChaCha8Rng) -> BnNoise {
-    let mut per_layer = vec![None; model.spec.layers.len()];
-    for i in model.batch_norm_layers() {
-        let c = model.spec.layers[i].output.channels();
-        let scale = (0..c)
-            .map(|_| 1.0 + NOISE_SCALE * (2.0 * rng.random::<f32>() - 1.0))
-            .collect();
-        let shift = (0..c)
-            .map(|_| NOISE_SHIFT * (2.0 * rng.random::<f32>() - 1.0))
-            .collect();
-        per_layer[i] = Some((scale, shift));
-    }
-    BnNoise { per_layer }
+/// What the hook keeps from a measurement step until the step after it.
+struct Pending {
+    point: Point,
+    model: Model,
+    before: Vec<HostParam>,
+    x: Act,
+    labels: Vec<i64>,
 }
 
-fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> {
-    let mut file = ExperimentFile::new(&EXPERIMENT, opts.settings());
-    let steps: u64 = 600;
-    let n_seeds = if opts.quick { 1 } else { 3 };
-    let seeds = util::seeds(opts.seed, n_seeds);
+/// Trains one variant at one rate; `measure` adds the smoothness and ICS measurements.
+fn train_variant(
+    v: Variant,
+    lr: f64,
+    seed: u64,
+    measure: bool,
+    opts: &mut ExperimentOptions,
+    span: (f32, f32),
+) -> Result<(RunResult, RunFile), ExperimentError> {
     let (dataset, data) = util::mnist()?;
-    let variants = [Variant::NoBn, Variant::Bn, Variant::NoisyBn];
-    // points[variant][seed], trained[variant][seed]
-    let mut points: Vec<Vec<Vec<Point>>> = vec![Vec::new(); variants.len()];
-    let mut trained: Vec<Vec<Trained>> = variants.iter().map(|_| Vec::new()).collect();
-    let total = (variants.len() * seeds.len()) as f32;
-    let mut done = 0.0;
+    let mut job = Job::mlp(
+        &format!("mlp-plain-{BLOCKS}"),
+        WIDTH,
+        STEPS,
+        seed,
+        (&dataset, &data),
+        span,
+    )?;
+    job.spec = util::mlp(
+        &format!("mlp-plain-{BLOCKS}"),
+        &dataset,
+        WIDTH,
+        v != Variant::NoBn,
+    )?;
+    job.config.lr = lr;
+    job.name = format!("mlp-plain-{BLOCKS} {} lr {lr}-seed{seed}", v.label());
+    let mut noise_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0015_EB17);
+    let mut points = Vec::new();
+    let mut pending: Option<Pending> = None;
+    let device = Device::flex().autodiff();
+    let mut hook = |s: &mut Session, _: &mut ExperimentOptions| -> Result<(), ExperimentError> {
+        if v == Variant::NoisyBn {
+            s.model.bn_noise = Some(draw_noise(&s.model, s.config.batch_size, &mut noise_rng));
+        }
+        // The step after a measurement step: θ_{t+1} is in place, finish its ICS.
+        if let Some(p) = pending.take() {
+            let after = util::params(&s.model);
+            let (l2, cos) = ics(&p.model, &p.before, &after, &p.x, &p.labels);
+            points.push(Point {
+                ics_l2: l2,
+                ics_cos: cos,
+                ..p.point
+            });
+        }
+        if measure && s.step.is_multiple_of(EVERY) {
+            // The batch this step will train on, and the noise it will use.
+            let idx = s.sampler.clone().next_batch().to_vec();
+            let (x, labels) = util::batch(&s.data.train, &idx, s.data.sample_shape, &device);
+            let model = util::measuring_copy(&s.model);
+            let (loss_range, beta) = smoothness(&model, &x, &labels);
+            pending = Some(Pending {
+                point: Point {
+                    step: s.step,
+                    loss_range,
+                    beta,
+                    ..Point::default()
+                },
+                before: util::params(&model),
+                model,
+                x,
+                labels,
+            });
+        }
+        Ok(())
+    };
+    let t = util::train(&job, opts, Some(&mut hook))?;
+    let accuracy = t
+        .run
+        .history
+        .get(series::VAL_ACCURACY, "")
+        .and_then(|s| s.last())
+        .map_or(f64::NAN, |a| 100.0 * a as f64);
+    let result = RunResult {
+        seed,
+        accuracy: if t.diverged { CHANCE } else { accuracy },
+        diverged: t.diverged,
+        losses: t.losses,
+        points,
+    };
+    Ok((result, t.run))
+}
+
+/// The measurement over a learning-rate sweep (a control run sweeps only rates where the net
+/// without BN is fine).
+pub fn measure_with(
+    rates: &[f64],
+    smoothness_rate: f64,
+    opts: &mut ExperimentOptions,
+) -> Result<Measured, ExperimentError> {
+    let seeds = util::seeds(opts.seed, PROTOCOL.seeds(opts.quick));
+    let mut results = vec![vec![Vec::new(); rates.len()]; VARIANTS.len()];
+    let mut runs = Vec::new();
+    let total = (VARIANTS.len() * rates.len() * seeds.len()) as f32;
+    let mut k = 0.0;
     for &seed in &seeds {
-        for (k, v) in variants.iter().enumerate() {
-            let spec = util::mlp(
-                &format!("mlp-plain-{BLOCKS}"),
-                &dataset,
-                WIDTH,
-                *v != Variant::NoBn,
-            )?;
-            let config = util::sgd_config(steps, seed);
-            let mut measured = Vec::new();
-            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5A_47_0B);
-            let mut noise_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0015_EB17);
-            let noisy = *v == Variant::NoisyBn;
-            let mut hook =
-                |s: &mut Session, _: &mut ExperimentOptions| -> Result<(), ExperimentError> {
-                    if noisy {
-                        s.model.bn_noise = Some(draw_noise(&s.model, &mut noise_rng));
-                    }
-                    if s.step.is_multiple_of(EVERY) {
-                        let next = noisy.then(|| draw_noise(&s.model, &mut rng));
-                        measured.push(measure(s, &mut rng, next));
-                    }
-                    Ok(())
-                };
-            let t = util::train(
-                &format!("mlp-plain-{BLOCKS} {}-seed{seed}", v.label()),
-                &spec,
-                &config,
-                &dataset,
-                data.clone(),
-                opts,
-                (done / total, (done + 1.0) / total),
-                Some(&mut hook),
-            )?;
-            done += 1.0;
-            points[k].push(measured);
-            trained[k].push(t);
+        for (r, &lr) in rates.iter().enumerate() {
+            for (vi, &v) in VARIANTS.iter().enumerate() {
+                let span = (k / total, (k + 1.0) / total);
+                k += 1.0;
+                let (res, run) = train_variant(v, lr, seed, lr == smoothness_rate, opts, span)?;
+                results[vi][r].push(res);
+                runs.push(run);
+            }
         }
     }
-    let mean_of = |k: usize, f: fn(&Point) -> f64| {
-        mean(&points[k].iter().flatten().map(f).collect::<Vec<_>>())
-    };
-    let range = |k: usize| mean_of(k, |p| p.loss_range);
-    let ratio = range(1) / range(0);
-    file.criteria.push(
-        Criterion::new(
-            "BN / no-BN ratio of the mean loss range along the gradient < 0.7",
-            format!(
-                "BN {}, no BN {} (ratio {}; noisy BN {})",
-                fmt(range(1)),
-                fmt(range(0)),
-                fmt(ratio),
-                fmt(range(2))
-            ),
-            ratio < 0.7,
-        )
-        .with("BN mean loss range", range(1))
-        .with("no-BN mean loss range", range(0))
-        .with("noisy-BN mean loss range", range(2))
-        .with("ratio", ratio),
-    );
-    let acc = |k: usize| {
-        let per_seed: Vec<f64> = trained[k]
-            .iter()
-            .map(|t| {
-                t.run
-                    .history
-                    .get(series::VAL_ACCURACY, "")
-                    .and_then(|s| s.last())
-                    .map_or(f64::NAN, |a| 100.0 * a as f64)
-            })
-            .collect();
-        mean(&per_seed)
-    };
-    file.criteria.push(
-        Criterion::new(
-            "noisy-BN final validation accuracy within 5 points of BN",
-            format!(
-                "noisy BN {}%, BN {}% (no BN {}%)",
-                fmt(acc(2)),
-                fmt(acc(1)),
-                fmt(acc(0))
-            ),
-            (acc(2) - acc(1)).abs() <= 5.0,
-        )
-        .with("noisy-BN accuracy %", acc(2))
-        .with("BN accuracy %", acc(1))
-        .with("no-BN accuracy %", acc(0)),
-    );
-    let lines = |f: fn(&Point) -> f64| -> Vec<LineSeries> {
-        variants
-            .iter()
-            .zip(&points)
-            .map(|(v, ps)| LineSeries {
-                name: v.label().into(),
-                points: (0..ps.iter().map(Vec::len).min().unwrap_or(0))
-                    .map(|i| {
-                        let at: Vec<f64> = ps.iter().map(|p| f(&p[i])).collect();
-                        [ps[0][i].step as f64, mean(&at)]
-                    })
-                    .collect(),
-            })
-            .collect()
-    };
-    let mut f = Figure::lines(
-        "Loss range along the gradient (step sizes 0.05–0.4)",
-        "step",
-        "max − min loss",
-        lines(|p| p.loss_range),
-    );
-    f.log_y = true;
-    file.figures.push(f);
-    let mut f = Figure::lines(
-        "Effective β-smoothness: max ‖∇L(θ − ηg) − ∇L(θ)‖ / ‖ηg‖",
-        "step",
-        "β",
-        lines(|p| p.beta),
-    );
-    f.log_y = true;
-    file.figures.push(f);
-    file.figures.push(Figure::lines(
-        "Internal covariate shift: ‖G − G'‖ / ‖G‖, mean over layers",
-        "step",
-        "relative ℓ2 change",
-        lines(|p| p.ics_l2),
-    ));
-    file.figures.push(Figure::lines(
-        "Internal covariate shift: cos(G, G'), mean over layers",
-        "step",
-        "cosine",
-        lines(|p| p.ics_cos),
-    ));
-    file.figures.push(Figure::lines(
-        "Training loss (10-step moving average, first seed)",
-        "step",
-        "cross-entropy",
-        variants
-            .iter()
-            .zip(trained.iter().map(|t| &t[0]))
-            .map(|(v, t)| LineSeries {
-                name: v.label().into(),
-                points: (0..t.losses.len())
-                    .map(|i| [(i + 1) as f64, tail_mean(&t.losses[..=i], 10)])
-                    .collect(),
-            })
-            .collect(),
-    ));
-    let ics = |k: usize| mean_of(k, |p| p.ics_l2);
-    let beta = |k: usize| mean_of(k, |p| p.beta);
-    file.notes = format!(
-        "mlp-plain-{BLOCKS} (10 Linear layers, width {WIDTH}, He init) without BN, with BN, and with noisy BN (after each BN, per channel, scale ~ U({}, {}) and shift ~ U(−{NOISE_SHIFT}, {NOISE_SHIFT}), redrawn every step, off at evaluation); MNIST-10k, SGD momentum 0.9, lr 0.05, batch 128, {steps} steps, {n_seeds} seed(s); curves and criteria are means over the seeds. Every {EVERY} steps on a fresh batch of {MEASURE_BATCH} (BN in training mode): the loss and gradient at θ − ηg for η in {{0.05, 0.1, 0.2, 0.4}}, and the internal covariate shift of every Linear weight but the first (its gradient before and after the layers below take an SGD step of lr 0.05; for noisy BN the second gradient also sees a fresh noise draw, as the next step would). Means over the run: β no BN {}, BN {}, noisy BN {}; relative ICS no BN {}, BN {}, noisy BN {}. Quick uses 1 seed instead of 3.",
-        1.0 - NOISE_SCALE,
-        1.0 + NOISE_SCALE,
-        fmt(beta(0)),
-        fmt(beta(1)),
-        fmt(beta(2)),
-        fmt(ics(0)),
-        fmt(ics(1)),
-        fmt(ics(2)),
-    );
-    for t in trained.into_iter().flatten() {
-        file.runs.push(t.run);
+    Ok(Measured {
+        seeds,
+        rates: rates.to_vec(),
+        smoothness_rate,
+        results,
+        runs,
+    })
+}
+
+/// The bn-smoothness reproduction.
+pub struct BnSmoothness;
+
+impl Reproduction for BnSmoothness {
+    type Measured = Measured;
+
+    fn measure(opts: &mut ExperimentOptions) -> Result<Measured, ExperimentError> {
+        measure_with(&RATES, SMOOTHNESS_RATE, opts)
     }
-    Ok(file)
+
+    fn criteria(m: &Measured) -> Vec<Criterion> {
+        let top = m.rates.len() - 1;
+        let lr = m.rates[top];
+        let [no, bn, noisy] = [0, 1, 2].map(|v| m.accuracy(v, top));
+        let range = |v: usize| m.mean_point(v, |p| p.loss_range);
+        let ratio = range(1) / range(0);
+        vec![
+            Criterion::new(
+                format!("at lr {lr}: BN's accuracy ≥ no BN's + 5 points"),
+                format!("BN {}%, no BN {}%", fmt(bn), fmt(no)),
+                bn >= no + 5.0,
+            )
+            .claim("BN lets the network train at a large learning rate where the same network without BN falls behind.")
+            .with("BN accuracy %", bn)
+            .with("no-BN accuracy %", no),
+            Criterion::new(
+                format!("at lr {lr}: noisy BN's accuracy ≥ no BN's + 5 points and within 5 points of BN's"),
+                format!("noisy BN {}%, BN {}%, no BN {}%", fmt(noisy), fmt(bn), fmt(no)),
+                noisy >= no + 5.0 && (noisy - bn).abs() <= 5.0,
+            )
+            .claim("BN's benefit survives noise that makes every layer's input distribution unstable: reducing covariate shift is not what makes BN work.")
+            .with("noisy-BN accuracy %", noisy),
+            Criterion::new(
+                format!("at lr {}: BN / no-BN ratio of the mean loss range along the gradient < 0.7", m.smoothness_rate),
+                format!(
+                    "BN {}, no BN {} (ratio {}; noisy BN {})",
+                    fmt(range(1)),
+                    fmt(range(0)),
+                    fmt(ratio),
+                    fmt(range(2))
+                ),
+                ratio < 0.7,
+            )
+            .claim("BN makes the loss landscape smoother: a step along the gradient changes the loss less.")
+            .with("BN mean loss range", range(1))
+            .with("no-BN mean loss range", range(0))
+            .with("ratio", ratio),
+        ]
+    }
+
+    fn figures(m: &Measured) -> Vec<Figure> {
+        let mut figures = vec![Figure::lines(
+            "Final validation accuracy over the learning-rate sweep (mean over seeds; diverged = 10 %)",
+            "learning rate (log10)",
+            "accuracy (%)",
+            VARIANTS
+                .iter()
+                .enumerate()
+                .map(|(v, variant)| LineSeries {
+                    name: variant.label().into(),
+                    points: m
+                        .rates
+                        .iter()
+                        .enumerate()
+                        .map(|(r, &lr)| [lr.log10(), m.accuracy(v, r)])
+                        .collect(),
+                })
+                .collect(),
+        )];
+        let lines = |f: fn(&Point) -> f64| -> Vec<LineSeries> {
+            VARIANTS
+                .iter()
+                .enumerate()
+                .map(|(v, variant)| {
+                    let runs = m.smooth_runs(v);
+                    let n = runs.iter().map(|r| r.points.len()).min().unwrap_or(0);
+                    LineSeries {
+                        name: variant.label().into(),
+                        points: (0..n)
+                            .map(|i| {
+                                let at: Vec<f64> = runs.iter().map(|r| f(&r.points[i])).collect();
+                                [runs[0].points[i].step as f64, mean(&at)]
+                            })
+                            .collect(),
+                    }
+                })
+                .collect()
+        };
+        let at = m.smoothness_rate;
+        for (title, y, f, log) in [
+            (
+                "Loss range along the gradient (step sizes 0.05–0.4)",
+                "max − min loss",
+                (|p: &Point| p.loss_range) as fn(&Point) -> f64,
+                true,
+            ),
+            (
+                "Effective β-smoothness: max ‖∇L(θ − ηg) − ∇L(θ)‖ / ‖ηg‖",
+                "β",
+                |p| p.beta,
+                true,
+            ),
+            (
+                "Internal covariate shift (Def. 2.1): ‖G − G'‖ / ‖G‖, mean over layers",
+                "relative ℓ2 change",
+                |p| p.ics_l2,
+                false,
+            ),
+            (
+                "Internal covariate shift (Def. 2.1): cos(G, G'), mean over layers",
+                "cosine",
+                |p| p.ics_cos,
+                false,
+            ),
+        ] {
+            let mut fig = Figure::lines(format!("{title}, lr {at}"), "step", y, lines(f));
+            fig.log_y = log;
+            figures.push(fig);
+        }
+        let top = m.rates.len() - 1;
+        let mut loss = Figure::lines(
+            format!(
+                "Training loss at lr {} (10-step moving average, first seed)",
+                m.rates[top]
+            ),
+            "step",
+            "cross-entropy",
+            VARIANTS
+                .iter()
+                .enumerate()
+                .filter_map(|(v, variant)| {
+                    let r = m.results[v][top].first()?;
+                    let l: Vec<f64> = r.losses.iter().map(|&x| x as f64).collect();
+                    Some(LineSeries {
+                        name: variant.label().into(),
+                        points: super::stats::moving_average(&l, 10),
+                    })
+                })
+                .collect(),
+        );
+        loss.log_y = true;
+        figures.push(loss);
+        figures
+    }
+
+    fn notes(m: &Measured) -> String {
+        let sweep = VARIANTS
+            .iter()
+            .enumerate()
+            .map(|(v, variant)| {
+                let accs = (0..m.rates.len())
+                    .map(|r| {
+                        let per_seed: Vec<f64> =
+                            m.results[v][r].iter().map(|x| x.accuracy).collect();
+                        let (mu, h) = mean_ci95(&per_seed);
+                        let div = m.results[v][r].iter().filter(|x| x.diverged).count();
+                        format!(
+                            "lr {} {}{}%{}",
+                            m.rates[r],
+                            fmt(mu),
+                            if h.is_finite() {
+                                format!(" ± {}", fmt(h))
+                            } else {
+                                String::new()
+                            },
+                            if div > 0 {
+                                format!(" ({div} diverged)")
+                            } else {
+                                String::new()
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("{}: {accs}", variant.label())
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let per = |f: fn(&Point) -> f64| {
+            VARIANTS
+                .iter()
+                .enumerate()
+                .map(|(v, variant)| format!("{} {}", variant.label(), fmt(m.mean_point(v, f))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (ics_no, ics_bn) = (m.mean_point(0, |p| p.ics_l2), m.mean_point(1, |p| p.ics_l2));
+        let finding = if ics_bn < ics_no {
+            "here BN has the lower ICS, which differs from the paper's finding that BN does not reduce it (their Fig. 5 shows BN nets with similar or larger ICS)"
+        } else {
+            "here BN does not reduce ICS, as the paper finds (their Fig. 5)"
+        };
+        format!(
+            "mlp-plain-{BLOCKS} ({} Linear layers, width {WIDTH}, He init) without BN, with BN, and with noisy BN (after each BN, per step a mean shift ~ U(−{NOISE_SHIFT_MEAN}, {NOISE_SHIFT_MEAN}) and a mean scale ~ U({}, {}), per activation shift ~ N(mean shift, {NOISE_SHIFT_STD}²) and scale ~ N(mean scale, {NOISE_SCALE_STD}²), off at evaluation); MNIST-10k, SGD momentum 0.9, batch 128, {STEPS} steps, learning rates {:?}. Accuracy by rate — {sweep}. At lr {}, every {EVERY} steps on the step's own batch (BN in training mode, the step's noise draw): the loss and gradient at θ − ηg for η in {{0.05, 0.1, 0.2, 0.4}}, and the ICS of every Linear weight but the first (its gradient before and after the layers below take the optimiser's actual step, same batch, same noise). Means over the run: β {}; relative ICS {}; cosine {}. Internal covariate shift: {finding}.",
+            BLOCKS + 2,
+            1.0 - NOISE_SCALE_SPREAD,
+            1.0 + NOISE_SCALE_SPREAD,
+            m.rates,
+            m.smoothness_rate,
+            per(|p| p.beta),
+            per(|p| p.ics_l2),
+            per(|p| p.ics_cos),
+        )
+    }
+
+    fn into_runs(m: Measured) -> Vec<RunFile> {
+        m.runs
+    }
 }

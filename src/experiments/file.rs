@@ -53,8 +53,11 @@ pub struct Value {
 /// One claim of the paper, checked on the measurements.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Criterion {
-    /// The claim, e.g. `plain-32 loss > 2 × plain-8's`.
+    /// The test with its threshold, e.g. `plain-32 loss > 2 × plain-8's`.
     pub name: String,
+    /// The paper's claim that the test checks, in one sentence.
+    #[serde(default)]
+    pub claim: String,
     /// The measured values in words, e.g. `plain-32 1.21, plain-8 0.14`.
     pub measured: String,
     /// The measured values as numbers.
@@ -68,10 +71,17 @@ impl Criterion {
     pub fn new(name: impl Into<String>, measured: impl Into<String>, passed: bool) -> Self {
         Self {
             name: name.into(),
+            claim: String::new(),
             measured: measured.into(),
             values: Vec::new(),
             passed,
         }
+    }
+
+    /// Sets the paper's claim.
+    pub fn claim(mut self, claim: impl Into<String>) -> Self {
+        self.claim = claim.into();
+        self
     }
 
     /// Adds a named number.
@@ -154,7 +164,8 @@ pub struct Figure {
     pub x_label: String,
     /// Label of the y axis.
     pub y_label: String,
-    /// Draw the y axis on a logarithmic scale (the values are stored as measured).
+    /// Draw the y axis on a logarithmic scale (the values are stored as measured); for a
+    /// heatmap, colour the values on a logarithmic scale.
     #[serde(default)]
     pub log_y: bool,
     /// Figures with the same non-empty variant (e.g. `with BN`, `without BN`) are alternative

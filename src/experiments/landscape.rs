@@ -1,11 +1,20 @@
 //! Li, Xu, Taylor, Studer & Goldstein 2018: along filter-normalised random directions, the loss
 //! surface of a deep plain net is rough and steep, that of its residual twin smooth and wide.
+//!
+//! plain-32 is trained 400 steps in the degradation setup; res-32 is measured twice: when its
+//! training loss first matches plain-32's final one (so that a lower minimum cannot explain a
+//! flatter surface) and after the same 400 steps.
 
-use super::stats::{Grid, filter_normalize, linspace};
+use super::stats::{Grid, filter_normalize, linspace, median};
+use super::util::{self, Job};
 use super::{
-    Criterion, Experiment, ExperimentError, ExperimentFile, ExperimentOptions, Figure, FigureKind,
-    LineSeries, fmt, util,
+    Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, FigureKind, LineSeries,
+    Protocol, Reproduction, fmt,
 };
+use crate::data::Dataset;
+use crate::model::Model;
+use crate::runfile::RunFile;
+use crate::train::Session;
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -13,39 +22,129 @@ use rand_chacha::ChaCha8Rng;
 /// The registry entry.
 pub(super) const EXPERIMENT: Experiment = Experiment {
     name: "loss-landscape",
-    title: "Loss landscape: a 2-D slice around trained plain-32 and res-32",
+    title: "Loss landscape: 2-D slices around trained plain-32 and res-32",
     citation: "Li, Xu, Taylor, Studer & Goldstein 2018, Visualizing the Loss Landscape of Neural Nets (NeurIPS)",
     what_to_see: [
-        "Around the trained residual net the loss rises slowly and evenly in every direction: a wide, convex-looking basin.",
-        "Around the trained plain net of the same depth the loss rises much faster: the minimum sits in a narrow, rough region, which is why it is hard to reach.",
-        "The directions are filter-normalised, so the comparison is not an artefact of weight scale (BN makes weights scale-invariant).",
+        "Around the residual net the loss rises slowly and evenly in every direction: a wide, convex-looking basin; around the plain net of the same depth it rises much faster and less evenly.",
+        "The residual net is compared twice: at the step where its training loss matches the plain net's final one, and after the same budget; it is flatter both times, so the flatness is not only a lower minimum.",
+        "The directions are filter-normalised, so the comparison is not an artefact of weight scale (BN makes weights scale-invariant). The colour scale is logarithmic: the loss spans several decades.",
     ],
-    run,
+    protocol: PROTOCOL,
+    run: |opts| super::reproduce::<Landscape>(&EXPERIMENT, opts),
+};
+
+/// Three seeds with two direction pairs each (six surfaces per net); the criteria read the
+/// median over the six of the ring rise, because one pair of random directions can hit a
+/// steep or a flat slice by chance (the old single-slice statistic moved from 3.61 to 1.48 on
+/// float rounding alone).
+pub const PROTOCOL: Protocol = Protocol {
+    quick_seeds: 3,
+    full_seeds: 5,
+    statistic: "ring rise = mean loss on the circle of radius 0.5 (64 angles, bilinear) minus the loss at the centre; the median over seeds × 2 direction pairs; plain must exceed residual.",
+    reason: "a median over six or ten surfaces is robust to one unlucky slice; quick keeps three seeds and the 11 × 11 grid, full uses five seeds and a 21 × 21 grid.",
 };
 
 const WIDTH: usize = 64;
 const STEPS: u64 = 400;
 const SUBSET: usize = 512;
 const RADIUS: f64 = 0.5;
+/// Direction pairs per trained net.
+pub const PAIRS: usize = 2;
+/// Steps between checks of res-32's loss against the matched target.
+const MATCH_EVERY: u64 = 5;
 
-/// The loss over the grid around one trained net, and the ring statistic.
-struct Surface {
-    grid: Grid,
-    centre: f64,
-    ring: f64,
+/// One loss surface, reduced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Surface {
+    /// The loss over the grid.
+    pub grid: Grid,
+    /// The loss at the centre.
+    pub centre: f64,
+    /// The mean loss on the ring of radius 0.5.
+    pub ring: f64,
 }
 
-fn surface(
-    t: &util::Trained,
+impl Surface {
+    /// The ring rise: ring mean minus centre.
+    pub fn rise(&self) -> f64 {
+        self.ring - self.centre
+    }
+}
+
+/// One trained point of one net over the seeds and direction pairs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetSurfaces {
+    /// E.g. `res-32 at matched loss`.
+    pub label: String,
+    /// The training step it was taken at, per seed.
+    pub steps: Vec<u64>,
+    /// Surfaces, seed-major (`PAIRS` per seed).
+    pub surfaces: Vec<Surface>,
+}
+
+impl NetSurfaces {
+    /// The ring rise of every surface.
+    pub fn rises(&self) -> Vec<f64> {
+        self.surfaces.iter().map(Surface::rise).collect()
+    }
+
+    /// The median ring rise.
+    pub fn median_rise(&self) -> f64 {
+        median(&self.rises())
+    }
+
+    fn median_centre(&self) -> f64 {
+        median(&self.surfaces.iter().map(|s| s.centre).collect::<Vec<_>>())
+    }
+}
+
+/// What the measurement found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Measured {
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// Grid points per axis.
+    pub n: usize,
+    /// plain-32 after 400 steps.
+    pub plain: NetSurfaces,
+    /// res-32 at the first check where its loss is at or below plain-32's.
+    pub matched: NetSurfaces,
+    /// res-32 after 400 steps.
+    pub budget: NetSurfaces,
+    /// The training runs.
+    pub runs: Vec<RunFile>,
+}
+
+/// The fixed subset the surfaces are measured on: the first 512 training samples.
+fn subset(data: &Dataset) -> (crate::model::Act, Vec<i64>) {
+    let split = &data.train;
+    let idx: Vec<usize> = (0..SUBSET.min(split.len)).collect();
+    util::batch(split, &idx, data.sample_shape, &Device::flex())
+}
+
+/// The loss of an inference-mode model on the subset.
+fn centre_loss(model: &Model, data: &Dataset) -> f64 {
+    let (x, labels) = subset(data);
+    let l = util::cross_entropy(model.forward(x), &labels)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap_or_default();
+    l.first().copied().unwrap_or(f32::NAN) as f64
+}
+
+/// The loss over an `n × n` grid of `θ + αδ + βη`, α, β in [-1, 1], around an inference-mode
+/// model, for direction pair `pair` of `seed`.
+pub fn surface(
+    model: &Model,
+    data: &Dataset,
     n: usize,
     seed: u64,
+    pair: usize,
     opts: &mut ExperimentOptions,
-    span: (f32, f32),
 ) -> Result<Surface, ExperimentError> {
-    let model = t.session.model.valid();
-    let theta = util::params(&model);
+    let theta = util::params(model);
     // Two directions: N(0, 1) per entry, filter-normalised, zero on biases and BN parameters.
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x10_55_1A_0D);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x10_55_1A_0D ^ ((pair as u64) << 32));
     let mut dir = || -> Vec<Vec<f32>> {
         theta
             .iter()
@@ -53,25 +152,17 @@ fn surface(
                 let mut d: Vec<f32> = (0..p.data.len())
                     .map(|_| crate::rng::normal(&mut rng))
                     .collect();
-                // Only Linear / conv weights have filters; the BN γ of `nodes.k.bn.gamma` is
-                // 1-D and is zeroed like every bias.
                 filter_normalize(&mut d, &p.data, &p.shape);
                 d
             })
             .collect()
     };
     let (delta, eta) = (dir(), dir());
-    let split = &t.session.data.train;
-    let idx: Vec<usize> = (0..SUBSET.min(split.len)).collect();
-    let (x, labels) = util::batch(split, &idx, t.session.data.sample_shape, &Device::flex());
+    let (x, labels) = subset(data);
     let coords = linspace(-1.0, 1.0, n);
     let mut values = Vec::with_capacity(n * n);
-    for (j, &b) in coords.iter().enumerate() {
+    for &b in &coords {
         opts.check_cancel()?;
-        opts.report(
-            span.0 + (span.1 - span.0) * j as f32 / n as f32,
-            "loss-landscape: grid",
-        );
         for &a in &coords {
             let shifted: Vec<Vec<f32>> = theta
                 .iter()
@@ -84,9 +175,8 @@ fn surface(
                         .collect()
                 })
                 .collect();
-            let m = util::with_params(&model, &shifted);
-            let logits = m.forward(x.clone());
-            let l = util::cross_entropy(logits, &labels)
+            let m = util::with_params(model, &shifted);
+            let l = util::cross_entropy(m.forward(x.clone()), &labels)
                 .into_data()
                 .try_into_vec_as::<f32>()
                 .unwrap_or_default();
@@ -105,88 +195,202 @@ fn surface(
     Ok(Surface { grid, centre, ring })
 }
 
-fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> {
-    let mut file = ExperimentFile::new(&EXPERIMENT, opts.settings());
-    let n = if opts.quick { 11 } else { 21 };
-    let seed = opts.seed;
+/// Trains `name` 400 steps; when `target` is given, also keeps an inference copy of the model
+/// at the first check (every 5 steps) where its subset loss is at or below `target`.
+fn train_net(
+    name: &str,
+    seed: u64,
+    target: Option<f64>,
+    opts: &mut ExperimentOptions,
+    span: (f32, f32),
+) -> Result<(util::Trained, Option<(u64, Model)>), ExperimentError> {
     let (dataset, data) = util::mnist()?;
-    let nets = ["mlp-plain-32", "mlp-res-32"];
-    let mut surfaces = Vec::new();
-    for (k, name) in nets.iter().enumerate() {
-        let base = k as f32 / 2.0;
-        let t = util::train_mlp(
-            name,
-            WIDTH,
-            STEPS,
-            seed,
-            &dataset,
-            &data,
-            opts,
-            (base, base + 0.3),
-        )?;
-        surfaces.push(surface(&t, n, seed, opts, (base + 0.3, base + 0.5))?);
-        file.runs.push(t.run);
+    let job = Job::mlp(name, WIDTH, STEPS, seed, (&dataset, &data), span)?;
+    let mut matched: Option<(u64, Model)> = None;
+    let mut hook = |s: &mut Session, _: &mut ExperimentOptions| -> Result<(), ExperimentError> {
+        if let Some(t) = target
+            && matched.is_none()
+            && s.step > 0
+            && s.step.is_multiple_of(MATCH_EVERY)
+        {
+            let m = s.model.valid();
+            if centre_loss(&m, &s.data) <= t {
+                matched = Some((s.step, m));
+            }
+        }
+        Ok(())
+    };
+    let t = util::train(&job, opts, Some(&mut hook))?;
+    Ok((t, matched))
+}
+
+/// The measurement with the given nets in the plain and residual roles.
+pub fn measure_with(
+    plain: &str,
+    residual: &str,
+    opts: &mut ExperimentOptions,
+) -> Result<Measured, ExperimentError> {
+    let seeds = util::seeds(opts.seed, PROTOCOL.seeds(opts.quick));
+    let n = if opts.quick { 11 } else { 21 };
+    let mut m = Measured {
+        seeds: seeds.clone(),
+        n,
+        plain: NetSurfaces::named(format!("{plain} after {STEPS} steps")),
+        matched: NetSurfaces::named(format!("{residual} at matched loss")),
+        budget: NetSurfaces::named(format!("{residual} after {STEPS} steps")),
+        runs: Vec::new(),
+    };
+    let total = seeds.len() as f32;
+    for (k, &seed) in seeds.iter().enumerate() {
+        let at = |x: f32| (k as f32 + x) / total;
+        let (p, _) = train_net(plain, seed, None, opts, (at(0.0), at(0.3)))?;
+        let plain_model = p.session.model.valid();
+        let target = centre_loss(&plain_model, &p.session.data);
+        let (r, matched) = train_net(residual, seed, Some(target), opts, (at(0.3), at(0.6)))?;
+        let budget_model = r.session.model.valid();
+        // A residual net that never reaches the target is measured at its end.
+        let (step, matched_model) = matched.unwrap_or((r.session.step, r.session.model.valid()));
+        opts.report(at(0.6), "loss-landscape: surfaces");
+        for (into, model, step) in [
+            (&mut m.plain, &plain_model, p.session.step),
+            (&mut m.matched, &matched_model, step),
+            (&mut m.budget, &budget_model, r.session.step),
+        ] {
+            into.steps.push(step);
+            for pair in 0..PAIRS {
+                into.surfaces
+                    .push(surface(model, &p.session.data, n, seed, pair, opts)?);
+            }
+        }
+        m.runs.push(p.run);
+        m.runs.push(r.run);
     }
-    let rise = |s: &Surface| s.ring - s.centre;
-    let (p, r) = (rise(&surfaces[0]), rise(&surfaces[1]));
-    file.criteria.push(
-        Criterion::new(
-            "mean loss rise on the ring of radius 0.5: plain > residual",
-            format!(
-                "plain-32 {} (centre {}), res-32 {} (centre {})",
-                fmt(p),
-                fmt(surfaces[0].centre),
-                fmt(r),
-                fmt(surfaces[1].centre)
-            ),
-            p > r,
-        )
-        .with("plain-32 ring rise", p)
-        .with("res-32 ring rise", r)
-        .with("plain-32 centre loss", surfaces[0].centre)
-        .with("res-32 centre loss", surfaces[1].centre),
-    );
-    for (name, s) in nets.iter().zip(&surfaces) {
-        // Contours at the centre loss plus fixed steps, shared by both nets so they compare.
-        let contours = [0.1, 0.25, 0.5, 1.0, 2.0, 4.0]
+    Ok(m)
+}
+
+impl NetSurfaces {
+    fn named(label: String) -> Self {
+        Self {
+            label,
+            ..Self::default()
+        }
+    }
+}
+
+fn describe(s: &NetSurfaces) -> String {
+    format!(
+        "{} median {} (centre {}; all {})",
+        s.label,
+        fmt(s.median_rise()),
+        fmt(s.median_centre()),
+        s.rises()
             .iter()
-            .map(|d| s.centre + d)
-            .collect();
-        file.figures.push(Figure {
-            title: format!("{name}: training loss L(θ + αδ + βη) on {SUBSET} samples"),
-            x_label: "α".into(),
-            y_label: "β".into(),
-            log_y: false,
-            variant: String::new(),
-            kind: FigureKind::Heatmap {
-                x_range: s.grid.x_range,
-                y_range: s.grid.y_range,
-                nx: s.grid.nx,
-                ny: s.grid.ny,
-                values: s.grid.values.clone(),
-                contours,
-            },
-        });
+            .map(|&r| fmt(r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The loss-landscape reproduction.
+pub struct Landscape;
+
+impl Reproduction for Landscape {
+    type Measured = Measured;
+
+    fn measure(opts: &mut ExperimentOptions) -> Result<Measured, ExperimentError> {
+        measure_with("mlp-plain-32", "mlp-res-32", opts)
     }
-    // A 1-D cut through both surfaces along α (β = 0) for a direct comparison.
-    let coords = linspace(-1.0, 1.0, 41);
-    file.figures.push(Figure::lines(
-        "Cut along α at β = 0",
-        "α",
-        "loss",
-        nets.iter()
-            .zip(&surfaces)
-            .map(|(name, s)| LineSeries {
-                name: name.to_string(),
-                points: coords
-                    .iter()
-                    .map(|&a| [a, s.grid.interpolate(a, 0.0)])
-                    .collect(),
+
+    fn criteria(m: &Measured) -> Vec<Criterion> {
+        let p = m.plain.median_rise();
+        [(&m.matched, "at matched training loss"), (&m.budget, "after the same budget")]
+            .into_iter()
+            .map(|(r, when)| {
+                Criterion::new(
+                    format!("median ring rise (r = 0.5): {} > {}", m.plain.label, r.label),
+                    format!("{}; {}", describe(&m.plain), describe(r)),
+                    p > r.median_rise(),
+                )
+                .claim(format!(
+                    "Skip connections make the loss surface around the trained network flatter and wider than the plain network's ({when})."
+                ))
+                .with("plain ring rise", p)
+                .with("residual ring rise", r.median_rise())
+                .with("plain centre loss", m.plain.median_centre())
+                .with("residual centre loss", r.median_centre())
             })
-            .collect(),
-    ));
-    file.notes = format!(
-        "plain-32 and res-32 (width {WIDTH}, BN) trained {STEPS} steps in the degradation setup, seed {seed}; directions δ, η with N(0, 1) entries, filter-normalised per output unit (Linear weights, head included), zero on biases and BN parameters; loss in inference mode on the first {SUBSET} training samples on a {n}×{n} grid over [-1, 1]²; ring mean: bilinear interpolation at 64 angles on the circle of radius {RADIUS}, minus the loss at the centre. Quick uses an 11×11 grid instead of 21×21."
-    );
-    Ok(file)
+            .collect()
+    }
+
+    fn figures(m: &Measured) -> Vec<Figure> {
+        let mut figures = Vec::new();
+        for s in [&m.plain, &m.matched, &m.budget] {
+            let Some(first) = s.surfaces.first() else {
+                continue;
+            };
+            // Contours at the centre loss plus fixed steps, the same for every net.
+            let contours = [0.1, 0.25, 0.5, 1.0, 2.0, 4.0]
+                .iter()
+                .map(|d| first.centre + d)
+                .collect();
+            figures.push(Figure {
+                title: format!(
+                    "{} (step {}): training loss L(θ + αδ + βη) on {SUBSET} samples, seed {}",
+                    s.label, s.steps[0], m.seeds[0]
+                ),
+                x_label: "α".into(),
+                y_label: "β".into(),
+                log_y: true,
+                variant: String::new(),
+                kind: FigureKind::Heatmap {
+                    x_range: first.grid.x_range,
+                    y_range: first.grid.y_range,
+                    nx: first.grid.nx,
+                    ny: first.grid.ny,
+                    values: first.grid.values.clone(),
+                    contours,
+                },
+            });
+        }
+        // A 1-D cut through each net's first surface along α (β = 0).
+        let coords = linspace(-1.0, 1.0, 41);
+        let mut cut = Figure::lines(
+            "Cut along α at β = 0 (first seed and direction pair)",
+            "α",
+            "loss",
+            [&m.plain, &m.matched, &m.budget]
+                .iter()
+                .filter_map(|s| {
+                    let g = &s.surfaces.first()?.grid;
+                    Some(LineSeries {
+                        name: s.label.clone(),
+                        points: coords.iter().map(|&a| [a, g.interpolate(a, 0.0)]).collect(),
+                    })
+                })
+                .collect(),
+        );
+        cut.log_y = true;
+        figures.push(cut);
+        figures
+    }
+
+    fn notes(m: &Measured) -> String {
+        format!(
+            "plain-32 and res-32 (width {WIDTH}, BN) trained {STEPS} steps in the degradation setup (SGD momentum 0.9, lr 0.05, batch 128); res-32 is also taken at the first multiple of {MATCH_EVERY} steps where its loss on the subset is at or below plain-32's final one (steps {}). Directions δ, η with N(0, 1) entries, filter-normalised per output unit (Linear weights, head included), zero on biases and BN parameters, {PAIRS} pairs per seed; loss in inference mode on the first {SUBSET} training samples on a {n}×{n} grid over [-1, 1]²; ring rise: bilinear interpolation at 64 angles on the circle of radius {RADIUS}, minus the loss at the centre. Ring rises: {}; {}; {}.",
+            m.matched
+                .steps
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            describe(&m.plain),
+            describe(&m.matched),
+            describe(&m.budget),
+            n = m.n,
+        )
+    }
+
+    fn into_runs(m: Measured) -> Vec<RunFile> {
+        m.runs
+    }
 }

@@ -1,20 +1,24 @@
 //! Reproductions of published figures about skip connections and batch normalisation, built
 //! from [`model`](crate::model), [`train`](crate::train) and [`data`](crate::data).
 //!
-//! Each experiment is a library function (see [`EXPERIMENTS`]) that measures what a paper
-//! claims, checks the claims as [`Criterion`]s and returns an [`ExperimentFile`] with the figure
-//! data and the training runs it made. `reslab experiment NAME` runs one from the terminal; the
-//! app opens the files. `quick` runs a reduced scale (each under a minute on two CPU cores) that
-//! still checks every criterion; what it reduces is written in the file's `notes`.
+//! Each experiment is a [`Reproduction`]: `measure` runs the networks and returns plain data,
+//! `criteria` checks the paper's claims on that data and `figures` draws it, so that every
+//! criterion can be tested on made-up measurements where the claim is false (and must FAIL) as
+//! well as on real ones. [`reproduce`] puts the three together into an [`ExperimentFile`] with
+//! the figure data and the training runs it made. `reslab experiment NAME` runs one from the
+//! terminal; the app opens the files. Each experiment states its [`Protocol`] (seeds,
+//! statistic, tolerance, and why) as a constant, decided before the held-out runs were looked
+//! at. `quick` runs a reduced scale that still checks every criterion; what it reduces is
+//! written in the protocol and the file's `notes`.
 
-mod bn_smoothness;
-mod degradation;
-mod degradation_cnn;
+pub mod bn_smoothness;
+pub mod degradation;
+pub mod degradation_cnn;
 mod file;
-mod init_variance;
-mod landscape;
-mod lesion;
-mod shattered;
+pub mod init_variance;
+pub mod landscape;
+pub mod lesion;
+pub mod shattered;
 pub mod stats;
 mod util;
 
@@ -106,6 +110,73 @@ pub enum ExperimentError {
     Train(#[from] TrainError),
 }
 
+/// How an experiment aggregates its repetitions, fixed in advance: the criteria read exactly
+/// this statistic, and changing it after a failure must be said in the experiment's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protocol {
+    /// Repetitions (seeds `seed`, `seed + 1`, ...) at the quick scale.
+    pub quick_seeds: usize,
+    /// Repetitions at the full scale.
+    pub full_seeds: usize,
+    /// The statistic over repetitions that the criteria read, and their tolerances.
+    pub statistic: &'static str,
+    /// Why this rule, and what it was decided on.
+    pub reason: &'static str,
+}
+
+impl Protocol {
+    /// The number of repetitions at a scale.
+    pub fn seeds(&self, quick: bool) -> usize {
+        if quick {
+            self.quick_seeds
+        } else {
+            self.full_seeds
+        }
+    }
+
+    /// The rule in one paragraph, for notes and `--list`.
+    pub fn describe(&self) -> String {
+        format!(
+            "Protocol: {} seed(s) quick, {} full; {} Why: {}",
+            self.quick_seeds, self.full_seeds, self.statistic, self.reason
+        )
+    }
+}
+
+/// One experiment as three steps: measure, judge, draw. `measure` is the only step that trains
+/// or runs networks; `criteria` and `figures` are pure functions of its result, so tests feed
+/// them measurements where a claim is false.
+pub trait Reproduction {
+    /// What `measure` found: plain data, no tensors.
+    type Measured;
+    /// Runs the networks.
+    fn measure(opts: &mut ExperimentOptions) -> Result<Self::Measured, ExperimentError>;
+    /// The paper's claims, checked on the measurements.
+    fn criteria(m: &Self::Measured) -> Vec<Criterion>;
+    /// The figure data.
+    fn figures(m: &Self::Measured) -> Vec<Figure>;
+    /// What was run and what it found beyond the criteria, in words.
+    fn notes(m: &Self::Measured) -> String;
+    /// The training runs the measurement made, for the experiment file.
+    fn into_runs(_m: Self::Measured) -> Vec<crate::runfile::RunFile> {
+        Vec::new()
+    }
+}
+
+/// Runs a [`Reproduction`] and assembles its experiment file.
+pub fn reproduce<R: Reproduction>(
+    experiment: &Experiment,
+    opts: &mut ExperimentOptions,
+) -> Result<ExperimentFile, ExperimentError> {
+    let measured = R::measure(opts)?;
+    let mut file = ExperimentFile::new(experiment, opts.settings());
+    file.criteria = R::criteria(&measured);
+    file.figures = R::figures(&measured);
+    file.notes = format!("{} {}", R::notes(&measured), experiment.protocol.describe());
+    file.runs = R::into_runs(measured);
+    Ok(file)
+}
+
 /// An experiment's entry in the registry.
 pub struct Experiment {
     /// Registry and file name, e.g. `init-variance`.
@@ -116,6 +187,8 @@ pub struct Experiment {
     pub citation: &'static str,
     /// Three lines: what to look at in the figures, and why it comes out that way.
     pub what_to_see: [&'static str; 3],
+    /// How repetitions are aggregated, decided in advance.
+    pub protocol: Protocol,
     /// Runs it.
     pub run: fn(&mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError>,
 }
@@ -128,7 +201,7 @@ impl std::fmt::Debug for Experiment {
     }
 }
 
-/// Every experiment, in the order of the issue.
+/// Every experiment, in the order of the study.
 pub const EXPERIMENTS: &[Experiment] = &[
     init_variance::EXPERIMENT,
     shattered::EXPERIMENT,
@@ -171,4 +244,37 @@ pub(crate) fn fmt(v: f64) -> String {
         let digits = (2 - v.abs().log10().floor() as i32).clamp(0, 4) as usize;
         format!("{v:.digits$}")
     }
+}
+
+/// A Markdown table of experiment results, one row per criterion (experiment, the paper's
+/// claim, the test with its threshold, what was measured, PASS or FAIL), headed by the scale
+/// and seeds they were run at: the README's experiments table is this output.
+pub fn markdown(files: &[ExperimentFile]) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut out = String::new();
+    if let Some(f) = files.first() {
+        out.push_str(&format!(
+            "Generated by `reslab experiment --all{} --seed {} --markdown` (reslab {}); each experiment's protocol gives its seeds.\n\n",
+            if f.options.quick { " --quick" } else { "" },
+            f.options.seed,
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    out.push_str("| experiment | claim | test | measured | result |\n|---|---|---|---|---|\n");
+    for f in files {
+        for c in &f.criteria {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                f.name,
+                cell(&c.claim),
+                cell(&c.name),
+                cell(&c.measured),
+                if c.passed { "PASS" } else { "**FAIL**" }
+            ));
+        }
+        if f.criteria.is_empty() {
+            out.push_str(&format!("| `{}` | | no criteria | | |\n", f.name));
+        }
+    }
+    out
 }

@@ -1,10 +1,15 @@
 //! Balduzzi et al. 2017: the gradient of a deep plain network with respect to its input looks
 //! like white noise ("shattered"), while a ResNet's stays correlated between nearby inputs.
+//!
+//! The networks follow the PyTorch reference `shared/reference/shattered.py`: a scalar input
+//! layer `Linear(1 → 200)` with He weights and N(0, 1) biases (so its kinks spread over the
+//! input range) and no BN; plain nets then stack `Linear → BN → ReLU` layers, the ResNet
+//! stacks pre-activation blocks `x + Linear(ReLU(BN(x)))` and ends in a ReLU; a Linear head.
 
 use super::stats::{autocorrelation, linspace, mean};
 use super::{
-    Criterion, Experiment, ExperimentError, ExperimentFile, ExperimentOptions, Figure, LineSeries,
-    fmt, util,
+    Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, LineSeries, Protocol,
+    Reproduction, fmt, util,
 };
 use crate::model::{Act, build};
 use crate::spec::{InputShape, LayerOp, LayerSpec, NetSpec, SkipSpec, validate};
@@ -17,35 +22,128 @@ pub(super) const EXPERIMENT: Experiment = Experiment {
     title: "Shattered gradients: df/dx of plain nets and a ResNet over a 1-D input",
     citation: "Balduzzi, Frean, Leary, Lewis, Ma & McWilliams 2017, The Shattered Gradients Problem: If resnets are the answer, then what is the question? (ICML)",
     what_to_see: [
-        "A 1-layer net's gradient is a smooth step function of x; with depth, plain nets with BN produce gradients that jump from one input to the next like noise.",
+        "A 1-layer net's gradient is a smooth staircase over x; with depth, plain nets with BN produce gradients that jump from one input to the next like noise.",
         "The autocorrelation R(1) of neighbouring gradients falls from ~1 to ~0 with plain depth: gradient descent then follows noise, not a direction that generalises between nearby inputs.",
         "The 50-block ResNet keeps R(1) high: each block adds a small change to an identity path, so the gradient stays mostly the identity's (switch BN off to see that He-init plain nets without BN shatter far less at this width).",
     ],
-    run,
+    protocol: PROTOCOL,
+    run: |opts| super::reproduce::<Shattered>(&EXPERIMENT, opts),
 };
+
+/// Five seeds at both scales (a measurement takes a few seconds), criteria on the mean over
+/// seeds of R(1); the thresholds (1 layer > 0.8, plain-24 < 0.3, a fall of at least 0.1 per
+/// depth step, ResNet-50 > 0.5) were set from Balduzzi et al.'s Fig. 1 and 3 (≈ 1, ≈ 0 at depth
+/// 24, ≈ 0.6–0.8 for ResNets), not from this lab's results.
+pub const PROTOCOL: Protocol = Protocol {
+    quick_seeds: 5,
+    full_seeds: 5,
+    statistic: "criteria on the mean over seeds of the lag-1 autocorrelation R(1) of df/dx, with BN.",
+    reason: "the claims are about typical networks at initialisation; five seeds cost seconds, so quick keeps them.",
+};
+
+/// The PyTorch reference's mean R(1) over 5 seeds (`python3 shared/reference/shattered.py`,
+/// torch 2.x, measured 2026-11-30): 1 layer, plain-4, plain-12, plain-24 (all with BN),
+/// ResNet-50 with BN.
+pub const PYTORCH_R1: [(Net, f64); 5] = [
+    (Net::Plain(0), 0.978),
+    (Net::Plain(4), 0.859),
+    (Net::Plain(12), 0.161),
+    (Net::Plain(24), -0.034),
+    (Net::ResNet(50), 0.731),
+];
 
 const WIDTH: usize = 200;
 const POINTS: usize = 256;
+/// Bias standard deviation of the hidden layers and the head (the input layer's is 1).
 const BIAS_STD: f32 = 0.1;
+const INPUT_BIAS_STD: f32 = 1.0;
 const MAX_LAG: usize = 20;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Net {
+/// A network of the measurement: `Plain(n)` has the input layer and `n` hidden layers (`n = 0`
+/// is the 1-layer net), `ResNet(b)` the input layer and `b` residual blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    /// Input layer, `n` hidden `Linear → [BN] → ReLU` layers, head.
     Plain(usize),
+    /// Input layer, `b` blocks `x + Linear(ReLU([BN](x)))`, ReLU, head.
     ResNet(usize),
 }
 
 impl Net {
-    fn label(self) -> String {
+    /// The label in figures and criteria.
+    pub fn label(self) -> String {
         match self {
-            Net::Plain(1) => "1 layer".into(),
+            Net::Plain(0) => "1 layer".into(),
             Net::Plain(d) => format!("plain-{d}"),
             Net::ResNet(b) => format!("ResNet-{b}"),
         }
     }
 }
 
-fn linear(name: String) -> LayerSpec {
+/// One network measured over the seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetResult {
+    /// Which network.
+    pub net: Net,
+    /// R(1) per seed.
+    pub r1: Vec<f64>,
+    /// R(k), k = 0..=20, averaged over the seeds.
+    pub acf: Vec<f64>,
+    /// df/dx of the first seed at [`Measured::xs`].
+    pub gradient: Vec<f64>,
+}
+
+impl NetResult {
+    /// The mean R(1) over seeds.
+    pub fn mean_r1(&self) -> f64 {
+        mean(&self.r1)
+    }
+}
+
+/// The networks of one view (with or without BN), by their role in the claims.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// The shallow reference (the 1-layer net).
+    pub shallow: NetResult,
+    /// The deep nets whose gradients should shatter, shallowest first (plain-4, -12, -24).
+    pub deep: Vec<NetResult>,
+    /// The residual net that should keep its gradients correlated.
+    pub resnet: NetResult,
+}
+
+impl View {
+    fn all(&self) -> Vec<&NetResult> {
+        let mut v = vec![&self.shallow];
+        v.extend(&self.deep);
+        v.push(&self.resnet);
+        v
+    }
+}
+
+/// What the measurement found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// The inputs, evenly spaced over [-2, 2].
+    pub xs: Vec<f64>,
+    /// With BN (what the criteria judge).
+    pub with_bn: View,
+    /// Without BN (shown, not judged).
+    pub without_bn: View,
+}
+
+/// Which networks play the "deep" role: the paper's plain nets, or (for a control run where the
+/// paper predicts no shattering) residual nets of the same depths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeepNets {
+    /// plain-4, plain-12, plain-24.
+    Plain,
+    /// ResNet-4, ResNet-12, ResNet-24: the control.
+    Residual,
+}
+
+fn linear(name: String, bias_std: f32) -> LayerSpec {
     let mut l = LayerSpec::new(
         name,
         LayerOp::Linear {
@@ -53,7 +151,7 @@ fn linear(name: String) -> LayerSpec {
             bias: true,
         },
     );
-    l.bias_std = BIAS_STD;
+    l.bias_std = bias_std;
     l
 }
 
@@ -68,13 +166,15 @@ fn bn(name: String) -> LayerSpec {
     )
 }
 
-fn spec(net: Net, batch_norm: bool) -> NetSpec {
-    let mut layers = Vec::new();
+/// The network as a spec (see the module docs for the layouts).
+pub fn spec(net: Net, batch_norm: bool) -> NetSpec {
+    let mut layers = vec![linear("input.fc".into(), INPUT_BIAS_STD)];
     let mut skips = Vec::new();
     match net {
         Net::Plain(depth) => {
+            layers.push(LayerSpec::relu("input.act"));
             for l in 1..=depth {
-                layers.push(linear(format!("layer{l}.fc")));
+                layers.push(linear(format!("layer{l}.fc"), BIAS_STD));
                 if batch_norm {
                     layers.push(bn(format!("layer{l}.bn")));
                 }
@@ -82,18 +182,18 @@ fn spec(net: Net, batch_norm: bool) -> NetSpec {
             }
         }
         Net::ResNet(blocks) => {
-            layers.push(linear("stem.fc".into()));
-            let mut prev = "stem.fc".to_string();
+            let mut prev = "input.fc".to_string();
             for b in 1..=blocks {
                 if batch_norm {
                     layers.push(bn(format!("block{b}.bn")));
                 }
                 layers.push(LayerSpec::relu(format!("block{b}.act")));
                 let fc = format!("block{b}.fc");
-                layers.push(linear(fc.clone()));
+                layers.push(linear(fc.clone(), BIAS_STD));
                 skips.push(SkipSpec::identity(&prev, &fc));
                 prev = fc;
             }
+            layers.push(LayerSpec::relu("final.act"));
         }
     }
     let mut head = LayerSpec::new("head", LayerOp::Head { outputs: 1 });
@@ -108,7 +208,7 @@ fn spec(net: Net, batch_norm: bool) -> NetSpec {
 }
 
 /// `df/dx` at the evenly spaced inputs, BN statistics from one training-mode pass over them.
-fn gradient(
+pub fn gradient(
     net: Net,
     batch_norm: bool,
     seed: u64,
@@ -138,132 +238,211 @@ fn gradient(
     Ok(g.into_iter().map(|v| v as f64).collect())
 }
 
-fn run(opts: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> {
-    let mut file = ExperimentFile::new(&EXPERIMENT, opts.settings());
-    let seeds = util::seeds(opts.seed, 5);
-    let nets = [
-        Net::Plain(1),
-        Net::Plain(4),
-        Net::Plain(12),
-        Net::Plain(24),
-        Net::ResNet(50),
-    ];
-    let xs = linspace(-2.0, 2.0, POINTS);
-    let total = (2 * nets.len() * seeds.len()) as f32;
-    let mut done = 0.0;
-    // r1[bn][net][seed], acf and gradients of the first seed for the figures.
-    let mut r1 = vec![vec![Vec::new(); nets.len()]; 2];
-    let mut acf_mean = vec![vec![vec![0.0; MAX_LAG + 1]; nets.len()]; 2];
-    let mut first_grads = vec![vec![Vec::new(); nets.len()]; 2];
-    for (b, batch_norm) in [true, false].into_iter().enumerate() {
-        for (k, &net) in nets.iter().enumerate() {
-            for (si, &s) in seeds.iter().enumerate() {
-                opts.check_cancel()?;
-                opts.report(done / total, &net.label());
-                done += 1.0;
-                let g = gradient(net, batch_norm, s, &xs)?;
-                let acf = autocorrelation(&g, MAX_LAG);
-                r1[b][k].push(acf[1]);
-                for (a, v) in acf_mean[b][k].iter_mut().zip(&acf) {
-                    *a += v / seeds.len() as f64;
-                }
-                if si == 0 {
-                    first_grads[b][k] = g;
-                }
-            }
+/// Measures one network over the seeds.
+pub fn measure_net(
+    net: Net,
+    batch_norm: bool,
+    seeds: &[u64],
+    xs: &[f64],
+) -> Result<NetResult, ExperimentError> {
+    let mut r1 = Vec::new();
+    let mut acf = vec![0.0; MAX_LAG + 1];
+    let mut first = Vec::new();
+    for (i, &s) in seeds.iter().enumerate() {
+        let g = gradient(net, batch_norm, s, xs)?;
+        let a = autocorrelation(&g, MAX_LAG);
+        r1.push(a[1]);
+        for (sum, v) in acf.iter_mut().zip(&a) {
+            *sum += v / seeds.len() as f64;
+        }
+        if i == 0 {
+            first = g;
         }
     }
-    let m = |b: usize, k: usize| mean(&r1[b][k]);
-    let list = |v: &[f64]| v.iter().map(|&x| fmt(x)).collect::<Vec<_>>().join(", ");
-    let one = &r1[0][0];
-    file.criteria.push(
-        Criterion::new(
-            "1 layer: R(1) > 0.8 on every seed",
-            format!("R(1) per seed: {}", list(one)),
-            one.iter().all(|&r| r > 0.8),
-        )
-        .with(
-            "1 layer min R(1)",
-            one.iter().copied().fold(f64::INFINITY, f64::min),
-        ),
-    );
-    file.criteria.push(
-        Criterion::new(
-            "plain-24: mean R(1) < 0.3",
-            format!("mean R(1) {} (per seed {})", fmt(m(0, 3)), list(&r1[0][3])),
-            m(0, 3) < 0.3,
-        )
-        .with("plain-24 mean R(1)", m(0, 3)),
-    );
-    file.criteria.push(
-        Criterion::new(
-            "ResNet-50: mean R(1) > 0.5",
-            format!("mean R(1) {} (per seed {})", fmt(m(0, 4)), list(&r1[0][4])),
-            m(0, 4) > 0.5,
-        )
-        .with("ResNet-50 mean R(1)", m(0, 4)),
-    );
-    file.criteria.push(
-        Criterion::new(
-            "mean R(1) falls from plain-4 to plain-12 to plain-24",
-            format!(
-                "plain-4 {}, plain-12 {}, plain-24 {}",
-                fmt(m(0, 1)),
-                fmt(m(0, 2)),
-                fmt(m(0, 3))
-            ),
-            m(0, 1) > m(0, 2) && m(0, 2) > m(0, 3),
-        )
-        .with("plain-4 mean R(1)", m(0, 1))
-        .with("plain-12 mean R(1)", m(0, 2)),
-    );
-    for (b, variant) in ["with BN", "without BN"].into_iter().enumerate() {
-        for (k, net) in nets.iter().enumerate() {
-            file.figures.push(
+    Ok(NetResult {
+        net,
+        r1,
+        acf,
+        gradient: first,
+    })
+}
+
+/// The measurement with the given deep nets (the paper's plain nets, or a residual control).
+pub fn measure_with(
+    deep: DeepNets,
+    opts: &mut ExperimentOptions,
+) -> Result<Measured, ExperimentError> {
+    let seeds = util::seeds(opts.seed, PROTOCOL.seeds(opts.quick));
+    let xs = linspace(-2.0, 2.0, POINTS);
+    let deep_nets: Vec<Net> = [4, 12, 24]
+        .into_iter()
+        .map(|d| match deep {
+            DeepNets::Plain => Net::Plain(d),
+            DeepNets::Residual => Net::ResNet(d),
+        })
+        .collect();
+    let mut views = Vec::new();
+    for (v, batch_norm) in [true, false].into_iter().enumerate() {
+        let mut one = |k: usize, net: Net| {
+            opts.check_cancel()?;
+            opts.report((v * 5 + k) as f32 / 10.0, &net.label());
+            measure_net(net, batch_norm, &seeds, &xs)
+        };
+        let shallow = one(0, Net::Plain(0))?;
+        let mut deep = Vec::new();
+        for (k, &n) in deep_nets.iter().enumerate() {
+            deep.push(one(k + 1, n)?);
+        }
+        let resnet = one(4, Net::ResNet(50))?;
+        views.push(View {
+            shallow,
+            deep,
+            resnet,
+        });
+    }
+    let without_bn = views.pop().expect("two views");
+    let with_bn = views.pop().expect("two views");
+    Ok(Measured {
+        seeds,
+        xs,
+        with_bn,
+        without_bn,
+    })
+}
+
+fn list(v: &[f64]) -> String {
+    v.iter().map(|&x| fmt(x)).collect::<Vec<_>>().join(", ")
+}
+
+/// The shattered-gradients reproduction.
+pub struct Shattered;
+
+impl Reproduction for Shattered {
+    type Measured = Measured;
+
+    fn measure(opts: &mut ExperimentOptions) -> Result<Measured, ExperimentError> {
+        measure_with(DeepNets::Plain, opts)
+    }
+
+    fn criteria(m: &Measured) -> Vec<Criterion> {
+        let v = &m.with_bn;
+        let one = v.shallow.mean_r1();
+        let deep: Vec<f64> = v.deep.iter().map(NetResult::mean_r1).collect();
+        let deepest = v.deep.last().expect("deep nets");
+        let res = v.resnet.mean_r1();
+        let labels: Vec<String> = v.deep.iter().map(|n| n.net.label()).collect();
+        let falls = deep.windows(2).all(|w| w[0] - w[1] >= 0.1);
+        vec![
+            Criterion::new(
+                format!("{}: mean R(1) > 0.8", v.shallow.net.label()),
+                format!("mean R(1) {} (per seed {})", fmt(one), list(&v.shallow.r1)),
+                one > 0.8,
+            )
+            .claim("A shallow network's gradient is smooth in its input: neighbouring gradients are strongly correlated.")
+            .with("1 layer mean R(1)", one),
+            Criterion::new(
+                format!("{}: mean R(1) < 0.3", deepest.net.label()),
+                format!(
+                    "mean R(1) {} (per seed {})",
+                    fmt(deepest.mean_r1()),
+                    list(&deepest.r1)
+                ),
+                deepest.mean_r1() < 0.3,
+            )
+            .claim("The gradient of a deep plain (BN) network shatters: it decorrelates into white noise over the input.")
+            .with(format!("{} mean R(1)", deepest.net.label()), deepest.mean_r1()),
+            Criterion::new(
+                format!(
+                    "mean R(1) falls by ≥ 0.1 at each step {}",
+                    labels.join(" → ")
+                ),
+                labels
+                    .iter()
+                    .zip(&deep)
+                    .map(|(l, r)| format!("{l} {}", fmt(*r)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                falls,
+            )
+            .claim("Shattering grows with depth: the deeper the plain network, the less correlated its gradients.")
+            .with(format!("{} mean R(1)", labels[0]), deep[0])
+            .with(format!("{} mean R(1)", labels[1]), deep[1]),
+            Criterion::new(
+                format!("{}: mean R(1) > 0.5", v.resnet.net.label()),
+                format!("mean R(1) {} (per seed {})", fmt(res), list(&v.resnet.r1)),
+                res > 0.5,
+            )
+            .claim("Residual networks resist shattering: a 50-block ResNet's gradients stay correlated far beyond a plain net of half the depth.")
+            .with("ResNet-50 mean R(1)", res),
+        ]
+    }
+
+    fn figures(m: &Measured) -> Vec<Figure> {
+        let mut figures = Vec::new();
+        for (variant, view) in [("with BN", &m.with_bn), ("without BN", &m.without_bn)] {
+            for n in view.all() {
+                figures.push(
+                    Figure::lines(
+                        format!("{}: df/dx ({variant}, seed {})", n.net.label(), m.seeds[0]),
+                        "x",
+                        "df/dx",
+                        vec![LineSeries {
+                            name: n.net.label(),
+                            points: m
+                                .xs
+                                .iter()
+                                .zip(&n.gradient)
+                                .map(|(&x, &g)| [x, g])
+                                .collect(),
+                        }],
+                    )
+                    .variant(variant),
+                );
+            }
+            figures.push(
                 Figure::lines(
-                    format!("{}: df/dx ({variant}, seed {})", net.label(), seeds[0]),
-                    "x",
-                    "df/dx",
-                    vec![LineSeries {
-                        name: net.label(),
-                        points: xs
-                            .iter()
-                            .zip(&first_grads[b][k])
-                            .map(|(&x, &g)| [x, g])
-                            .collect(),
-                    }],
+                    format!(
+                        "Autocorrelation R(k) of the gradients ({variant}, mean of {} seeds)",
+                        m.seeds.len()
+                    ),
+                    "lag k",
+                    "R(k)",
+                    view.all()
+                        .into_iter()
+                        .map(|n| LineSeries {
+                            name: format!("{} (R(1) = {})", n.net.label(), fmt(n.mean_r1())),
+                            points: n
+                                .acf
+                                .iter()
+                                .enumerate()
+                                .map(|(lag, &r)| [lag as f64, r])
+                                .collect(),
+                        })
+                        .collect(),
                 )
                 .variant(variant),
             );
         }
-        file.figures.push(
-            Figure::lines(
-                format!("Autocorrelation R(k) of the gradients ({variant}, mean of 5 seeds)"),
-                "lag k",
-                "R(k)",
-                nets.iter()
-                    .enumerate()
-                    .map(|(k, net)| LineSeries {
-                        name: format!("{} (R(1) = {})", net.label(), fmt(m(b, k))),
-                        points: acf_mean[b][k]
-                            .iter()
-                            .enumerate()
-                            .map(|(lag, &r)| [lag as f64, r])
-                            .collect(),
-                    })
-                    .collect(),
-            )
-            .variant(variant),
-        );
+        figures
     }
-    let no_bn = nets
-        .iter()
-        .enumerate()
-        .map(|(k, n)| format!("{} {}", n.label(), fmt(m(1, k))))
-        .collect::<Vec<_>>()
-        .join(", ");
-    file.notes = format!(
-        "Width {WIDTH}, He init, biases N(0, {BIAS_STD}²), {POINTS} inputs evenly spaced in [-2, 2]; plain nets Linear → BN → ReLU, ResNet-50: stem Linear, 50 blocks BN → ReLU → Linear added to their input, then a Linear head. BN statistics from one training-mode pass over the {POINTS} inputs (momentum 1), then inference mode. R(k) is the sample autocorrelation of df/dx over the inputs; 5 seeds. Without BN the mean R(1) is: {no_bn}. Quick changes nothing (it already takes a few seconds)."
-    );
-    Ok(file)
+
+    fn notes(m: &Measured) -> String {
+        let summary = |v: &View| {
+            v.all()
+                .iter()
+                .map(|n| format!("{} {}", n.net.label(), fmt(n.mean_r1())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let reference = PYTORCH_R1
+            .iter()
+            .map(|(n, r)| format!("{} {}", n.label(), fmt(*r)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "Width {WIDTH}, He init; input layer Linear(1 → {WIDTH}) with biases N(0, {INPUT_BIAS_STD}²) and no BN, hidden layers and head with biases N(0, {BIAS_STD}²); plain-n: n hidden Linear → BN → ReLU layers after the input layer's ReLU; ResNet-50: 50 blocks x + Linear(ReLU(BN(x))), then ReLU; {POINTS} inputs evenly spaced in [-2, 2]; BN statistics from one training-mode pass over them (momentum 1), then inference mode. R(k) is the sample autocorrelation of df/dx over the inputs. Mean R(1) with BN: {}; without BN: {}. PyTorch reference (shared/reference/shattered.py, 5 seeds): {reference}.",
+            summary(&m.with_bn),
+            summary(&m.without_bn),
+        )
+    }
 }

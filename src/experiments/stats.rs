@@ -175,3 +175,39 @@ impl Grid {
         mean(&vals)
     }
 }
+
+/// The two-sided 95 % quantile of Student's t distribution with `df` degrees of freedom,
+/// `t_{0.975, df}`: exact to three decimals from a table up to 30, then `1.96 + 2.5 / df`
+/// (within 0.002 of the exact value beyond 30). NaN for `df = 0`.
+pub fn t975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => TABLE[df - 1],
+        _ => 1.96 + 2.5 / df as f64,
+    }
+}
+
+/// The sample standard deviation (divisor `n − 1`); NaN for fewer than two values.
+pub fn std_dev(x: &[f64]) -> f64 {
+    if x.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(x);
+    (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64).sqrt()
+}
+
+/// The mean with the half-width of its 95 % confidence interval (Student's t): the interval is
+/// `mean ± half`. The half-width is NaN for fewer than two values, and the mean NaN when any
+/// value is (a diverged run is not silently dropped).
+pub fn mean_ci95(x: &[f64]) -> (f64, f64) {
+    if x.iter().any(|v| v.is_nan()) {
+        return (f64::NAN, f64::NAN);
+    }
+    let half = t975(x.len().saturating_sub(1)) * std_dev(x) / (x.len() as f64).sqrt();
+    (mean(x), half)
+}

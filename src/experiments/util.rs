@@ -60,33 +60,45 @@ pub(crate) fn sgd_config(steps: u64, seed: u64) -> TrainConfig {
     }
 }
 
-/// A finished (or diverged) training run.
-/// Trains the BN MLP preset `name` (width `width`) with the degradation setup
-/// ([`sgd_config`]) for `steps` steps on `seed`; the run is named `{name}-seed{seed}`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn train_mlp(
-    name: &str,
-    width: usize,
-    steps: u64,
-    seed: u64,
-    dataset: &DatasetSpec,
-    data: &Dataset,
-    opts: &mut ExperimentOptions,
-    span: (f32, f32),
-) -> Result<Trained, ExperimentError> {
-    let spec = mlp(name, dataset, width, true)?;
-    train(
-        &format!("{name}-seed{seed}"),
-        &spec,
-        &sgd_config(steps, seed),
-        dataset,
-        data.clone(),
-        opts,
-        span,
-        None,
-    )
+/// One training run of an experiment: what to train, on what, and where its progress goes.
+pub(crate) struct Job<'a> {
+    /// The run's name in the experiment file.
+    pub name: String,
+    /// The network.
+    pub spec: NetSpec,
+    /// How to train it.
+    pub config: TrainConfig,
+    /// The data's descriptor.
+    pub dataset: &'a DatasetSpec,
+    /// The data.
+    pub data: &'a Dataset,
+    /// The part of the experiment's progress bar this run fills.
+    pub span: (f32, f32),
 }
 
+impl<'a> Job<'a> {
+    /// The BN MLP preset `name` (width `width`) in the degradation setup ([`sgd_config`]) for
+    /// `steps` steps on `seed`, named `{name}-seed{seed}`.
+    pub fn mlp(
+        name: &str,
+        width: usize,
+        steps: u64,
+        seed: u64,
+        data: (&'a DatasetSpec, &'a Dataset),
+        span: (f32, f32),
+    ) -> Result<Self, ExperimentError> {
+        Ok(Self {
+            name: format!("{name}-seed{seed}"),
+            spec: mlp(name, data.0, width, true)?,
+            config: sgd_config(steps, seed),
+            dataset: data.0,
+            data: data.1,
+            span,
+        })
+    }
+}
+
+/// A finished (or diverged) training run.
 pub(crate) struct Trained {
     /// The session at the end.
     pub session: Session,
@@ -102,25 +114,20 @@ pub(crate) struct Trained {
 pub(crate) type StepHook<'a> =
     &'a mut dyn FnMut(&mut Session, &mut ExperimentOptions) -> Result<(), ExperimentError>;
 
-/// Trains `spec` with `config` on `data`, reporting progress from `span.0` to `span.1`, calling
-/// `hook` before every step. Stops early on divergence (recorded in the run's status).
-#[allow(clippy::too_many_arguments)]
+/// Trains a job, reporting progress over its span, calling `hook` before every step and
+/// recording probes when the config asks for them. Stops early on divergence (recorded in the
+/// run's status).
 pub(crate) fn train(
-    name: &str,
-    spec: &NetSpec,
-    config: &TrainConfig,
-    dataset: &DatasetSpec,
-    data: Dataset,
+    job: &Job<'_>,
     opts: &mut ExperimentOptions,
-    span: (f32, f32),
-    hook: Option<StepHook<'_>>,
+    mut hook: Option<StepHook<'_>>,
 ) -> Result<Trained, ExperimentError> {
-    let valid = validate(spec)?;
-    let mut session = Session::new(&valid, config, data, Device::flex().autodiff())?;
+    let (config, span) = (&job.config, job.span);
+    let valid = validate(&job.spec)?;
+    let mut session = Session::new(&valid, config, job.data.clone(), Device::flex().autodiff())?;
     let mut history = History::new(session.layout.clone());
     let mut losses = Vec::new();
     let mut diverged = false;
-    let mut hook = hook;
     while !session.is_done() {
         opts.check_cancel()?;
         if let Some(h) = hook.as_mut() {
@@ -128,6 +135,9 @@ pub(crate) fn train(
         }
         let out = session.train_step();
         history.push_step(&out.record);
+        if let Some(p) = out.probe {
+            history.push_probe(p);
+        }
         losses.push(out.record.loss);
         let step = out.record.step;
         if out.diverged.is_some() {
@@ -141,7 +151,7 @@ pub(crate) fn train(
             let f = step as f32 / session.total_steps.max(1) as f32;
             opts.report(
                 span.0 + (span.1 - span.0) * f,
-                &format!("{name}: step {step}/{}", session.total_steps),
+                &format!("{}: step {step}/{}", job.name, session.total_steps),
             );
         }
     }
@@ -150,10 +160,10 @@ pub(crate) fn train(
         history.push_eval(&session.evaluate());
     }
     let mut run = RunFile::new(
-        name,
-        spec.clone(),
+        &job.name,
+        job.spec.clone(),
         config.clone(),
-        dataset.clone(),
+        job.dataset.clone(),
         Environment {
             backend: "flex".into(),
             device: crate::model::describe_device(DeviceChoice::Cpu).into(),
@@ -346,7 +356,7 @@ pub(crate) fn evaluate(
     model: &Model,
     split: &Split,
     shape: crate::spec::Shape,
-    lesion: Option<Lesion>,
+    lesion: Option<&Lesion>,
 ) -> (f64, f64) {
     let device = Device::flex();
     let all: Vec<usize> = (0..split.len).collect();

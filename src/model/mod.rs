@@ -74,13 +74,15 @@ pub struct Model {
     pub fused_blocks: bool,
 }
 
-/// A random shift and scale applied after BatchNorm layers, `y ← y · scale + shift` per channel:
-/// the "noisy BN" of Santurkar et al. 2018, who redraw it every step to show that BN helps even
-/// when the layer inputs' distributions keep moving.
+/// A random shift and scale applied after BatchNorm layers, `y ← y · scale + shift`: the "noisy
+/// BN" of Santurkar et al. 2018, who redraw it every step to show that BN helps even when the
+/// layer inputs' distributions keep moving.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BnNoise {
-    /// Per layer index: `(scale[C], shift[C])` for the BatchNorm layers that get noise, `None`
-    /// (or a missing entry) for every other layer.
+    /// Per layer index: `(scale, shift)` for the BatchNorm layers that get noise, `None` (or a
+    /// missing entry) for every other layer. Each vector holds either one value per channel
+    /// (`[C]`, shared by the batch) or one value per activation (the layer output's whole
+    /// shape, e.g. `[batch, C]`, row-major).
     pub per_layer: Vec<Option<(Vec<f32>, Vec<f32>)>>,
 }
 
@@ -166,13 +168,43 @@ pub enum Probe {
     On,
 }
 
-/// Block deletion for lesion studies: layers in `[start, end]` pass their input through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Block deletion for lesion studies: the layers of each deleted range `[start, end]` pass
+/// their input through, and the skip into a range's last layer adds the shortcut alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Lesion {
-    /// First deleted layer.
-    pub start: usize,
-    /// Last deleted layer (inclusive); its skip still adds the shortcut.
-    pub end: usize,
+    /// The deleted ranges, first and last layer (inclusive).
+    ranges: Vec<(usize, usize)>,
+}
+
+impl Lesion {
+    /// Deletes layers `start..=end` (one block).
+    pub fn new(start: usize, end: usize) -> Self {
+        Self {
+            ranges: vec![(start, end)],
+        }
+    }
+
+    /// Deletes several blocks at once.
+    pub fn blocks(ranges: impl IntoIterator<Item = (usize, usize)>) -> Self {
+        Self {
+            ranges: ranges.into_iter().collect(),
+        }
+    }
+
+    /// Whether layer `i` is deleted.
+    pub fn deletes(&self, i: usize) -> bool {
+        self.ranges.iter().any(|&(a, b)| (a..=b).contains(&i))
+    }
+
+    /// Whether a deleted range ends at layer `i` (its skip then adds the shortcut alone).
+    pub fn ends_at(&self, i: usize) -> bool {
+        self.ranges.iter().any(|&(_, b)| b == i)
+    }
+
+    /// Whether any deleted layer lies in `first..=last`.
+    pub fn touches(&self, first: usize, last: usize) -> bool {
+        self.ranges.iter().any(|&(a, b)| a <= last && first <= b)
+    }
 }
 
 impl Model {
@@ -221,7 +253,7 @@ impl Model {
         &self,
         input: Act,
         probe: Probe,
-        lesion: Option<Lesion>,
+        lesion: Option<&Lesion>,
     ) -> (Tensor<2>, ForwardProbes) {
         self.forward_impl(input, probe, lesion, None)
     }
@@ -234,7 +266,7 @@ impl Model {
     pub fn forward_streaming(
         &self,
         input: Act,
-        lesion: Option<Lesion>,
+        lesion: Option<&Lesion>,
         sink: &mut dyn FnMut(Tensor<1>),
     ) -> (Tensor<2>, ForwardProbes) {
         self.forward_impl(input, Probe::On, lesion, Some(sink))
@@ -244,7 +276,7 @@ impl Model {
         &self,
         input: Act,
         probe: Probe,
-        lesion: Option<Lesion>,
+        lesion: Option<&Lesion>,
         mut sink: Option<&mut dyn FnMut(Tensor<1>)>,
     ) -> (Tensor<2>, ForwardProbes) {
         let mut probes = ForwardProbes::default();
@@ -315,7 +347,7 @@ impl Model {
                 resume = last + 1;
                 continue;
             }
-            let deleted = lesion.is_some_and(|l| (l.start..=l.end).contains(&i));
+            let deleted = lesion.is_some_and(|l| l.deletes(i));
             let branch_input = cur;
             let mut y = if deleted {
                 branch_input.clone()
@@ -333,7 +365,7 @@ impl Model {
                 };
                 let sc = self.shortcut(k, source);
                 let spec_skip = &self.spec.spec.skips[k];
-                let deleted_branch = lesion.is_some_and(|l| l.end == i);
+                let deleted_branch = lesion.is_some_and(|l| l.ends_at(i));
                 if probe == Probe::On {
                     let alpha_t = match &self.net.skips[k].alpha {
                         Some(a) => a.val().inner(),
@@ -393,7 +425,7 @@ impl Model {
     fn dense_plan(
         &self,
         i: usize,
-        lesion: Option<Lesion>,
+        lesion: Option<&Lesion>,
         cur: &Act,
     ) -> Option<(Option<usize>, bool)> {
         let Act::Flat(x) = cur else { return None };
@@ -429,7 +461,7 @@ impl Model {
             })
             && self.spec.layers[i + 2].skip_in.is_none();
         let last = i + 1 + usize::from(relu);
-        if lesion.is_some_and(|l| l.start <= last && i <= l.end) {
+        if lesion.is_some_and(|l| l.touches(i, last)) {
             return None;
         }
         Some((skip, relu))
@@ -546,15 +578,25 @@ fn sc_device(a: &Act) -> burn::tensor::Device {
     }
 }
 
-/// `y · scale + shift` with per-channel `scale` and `shift` (channel axis 1).
+/// `y · scale + shift` with `scale` and `shift` per channel (channel axis 1) or per activation
+/// (as many values as `y` has, in its row-major order).
 fn add_bn_noise(y: Act, scale: &[f32], shift: &[f32]) -> Act {
     let device = sc_device(&y);
-    let c = scale.len();
     let t = |v: &[f32]| Tensor::<1>::from_floats(v, &device);
     match y {
-        Act::Flat(a) => Act::Flat(a * t(scale).reshape([1, c]) + t(shift).reshape([1, c])),
+        Act::Flat(a) => {
+            let [b, c] = a.dims();
+            let shape = if scale.len() == c { [1, c] } else { [b, c] };
+            Act::Flat(a * t(scale).reshape(shape) + t(shift).reshape(shape))
+        }
         Act::Image(a) => {
-            Act::Image(a * t(scale).reshape([1, c, 1, 1]) + t(shift).reshape([1, c, 1, 1]))
+            let [b, c, h, w] = a.dims();
+            let shape = if scale.len() == c {
+                [1, c, 1, 1]
+            } else {
+                [b, c, h, w]
+            };
+            Act::Image(a * t(scale).reshape(shape) + t(shift).reshape(shape))
         }
     }
 }

@@ -1,0 +1,593 @@
+//! Every criterion of every experiment can fail: each is fed a made-up measurement where the
+//! paper's claim is false (it must FAIL) and one where it holds (it must PASS). The other
+//! criteria of the same experiment are checked to keep their verdict, so that a test cannot
+//! pass because the wrong criterion moved.
+
+use reslab::experiments::{Criterion, Reproduction};
+use reslab::experiments::{
+    bn_smoothness, degradation, degradation_cnn, init_variance, landscape, lesion, shattered,
+};
+
+/// The verdict of the criterion whose name starts with `prefix`; panics if none or several.
+fn verdict(criteria: &[Criterion], prefix: &str) -> bool {
+    let found: Vec<&Criterion> = criteria
+        .iter()
+        .filter(|c| c.name.starts_with(prefix))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "criteria starting with {prefix:?}: {criteria:#?}"
+    );
+    found[0].passed
+}
+
+/// Asserts that exactly the criterion `failing` fails (all pass when it is `None`).
+fn only_fails(criteria: &[Criterion], failing: Option<&str>) {
+    for c in criteria {
+        let expect = failing.is_none_or(|f| !c.name.starts_with(f));
+        assert_eq!(c.passed, expect, "{}: {}", c.name, c.measured);
+    }
+    if let Some(f) = failing {
+        assert!(!verdict(criteria, f));
+    }
+}
+
+mod shattered_gradients {
+    use super::*;
+    use shattered::{Measured, Net, NetResult, Shattered, View};
+
+    fn net(net: Net, r1: f64) -> NetResult {
+        NetResult {
+            net,
+            r1: vec![r1 - 0.02, r1, r1 + 0.02],
+            acf: vec![1.0, r1],
+            gradient: vec![0.0; 4],
+        }
+    }
+
+    /// The PyTorch reference's means: every claim holds.
+    fn holds() -> Measured {
+        let view = View {
+            shallow: net(Net::Plain(0), 0.978),
+            deep: vec![
+                net(Net::Plain(4), 0.859),
+                net(Net::Plain(12), 0.161),
+                net(Net::Plain(24), -0.034),
+            ],
+            resnet: net(Net::ResNet(50), 0.731),
+        };
+        Measured {
+            seeds: vec![0, 1, 2],
+            xs: vec![-2.0, -1.0, 1.0, 2.0],
+            without_bn: view.clone(),
+            with_bn: view,
+        }
+    }
+
+    #[test]
+    fn all_pass_on_the_reference_values() {
+        only_fails(&Shattered::criteria(&holds()), None);
+    }
+
+    #[test]
+    fn shallow_smoothness_fails_when_the_one_layer_gradient_is_noisy() {
+        let mut m = holds();
+        m.with_bn.shallow = net(Net::Plain(0), 0.5);
+        only_fails(&Shattered::criteria(&m), Some("1 layer"));
+    }
+
+    #[test]
+    fn shattering_fails_when_the_deepest_plain_net_stays_correlated() {
+        let mut m = holds();
+        m.with_bn.deep[2] = net(Net::Plain(24), 0.35);
+        // The fall 0.161 → 0.35 also breaks the monotone fall.
+        let c = Shattered::criteria(&m);
+        assert!(!verdict(&c, "plain-24"));
+        assert!(verdict(&c, "1 layer") && verdict(&c, "ResNet-50"));
+    }
+
+    #[test]
+    fn the_fall_with_depth_fails_when_a_step_drops_less_than_0_1() {
+        let mut m = holds();
+        m.with_bn.deep[1] = net(Net::Plain(12), 0.8);
+        only_fails(&Shattered::criteria(&m), Some("mean R(1) falls"));
+    }
+
+    #[test]
+    fn resnet_correlation_fails_when_the_resnet_shatters_too() {
+        let mut m = holds();
+        m.with_bn.resnet = net(Net::ResNet(50), 0.3);
+        only_fails(&Shattered::criteria(&m), Some("ResNet-50"));
+    }
+
+    #[test]
+    fn the_without_bn_view_is_not_judged() {
+        let mut m = holds();
+        m.without_bn.deep[2] = net(Net::Plain(24), 0.9);
+        only_fails(&Shattered::criteria(&m), None);
+    }
+}
+
+mod degradation_mlp {
+    use super::*;
+    use degradation::{Degradation, Measured, NetResult, RunResult};
+
+    fn net(name: &str, losses: &[f64], acc: f64) -> NetResult {
+        NetResult {
+            net: name.into(),
+            runs: losses
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| RunResult {
+                    seed: i as u64,
+                    final_loss: l,
+                    val_accuracy: acc + i as f64 * 0.1,
+                    ..RunResult::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// Values like the scheduled regime's: every claim holds.
+    fn holds() -> Measured {
+        let nets = vec![
+            net("mlp-plain-8", &[0.007, 0.008, 0.006], 95.5),
+            net("mlp-res-8", &[0.0018, 0.0017, 0.0019], 95.3),
+            net("mlp-plain-32", &[0.52, 0.57, 0.49], 83.0),
+            net("mlp-res-32", &[0.0016, 0.0015, 0.0018], 95.2),
+        ];
+        Measured {
+            seeds: vec![0, 1, 2],
+            constant: nets.clone(),
+            scheduled: nets,
+            runs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn all_pass_when_plain_degrades_and_residual_does_not() {
+        only_fails(&Degradation::criteria(&holds()), None);
+    }
+
+    #[test]
+    fn plain_degradation_fails_when_deep_plain_is_only_slightly_worse() {
+        let mut m = holds();
+        m.scheduled[2] = net("mlp-plain-32", &[0.011, 0.012, 0.010], 95.0);
+        let c = Degradation::criteria(&m);
+        assert!(!verdict(&c, "mlp-plain-32's final training loss far above"));
+        assert!(verdict(&c, "mlp-res-32 does not degrade"));
+    }
+
+    #[test]
+    fn plain_degradation_fails_when_the_intervals_overlap_the_factor() {
+        // Means 0.1 vs 0.03 (3.3 ×), but one seed of the deep net is as low as the shallow one.
+        let mut m = holds();
+        m.scheduled[0] = net("mlp-plain-8", &[0.03, 0.03, 0.03], 95.0);
+        m.scheduled[2] = net("mlp-plain-32", &[0.03, 0.2, 0.07], 90.0);
+        assert!(!verdict(
+            &Degradation::criteria(&m),
+            "mlp-plain-32's final training loss far above"
+        ));
+    }
+
+    #[test]
+    fn the_residual_fix_fails_when_deep_residual_trains_like_deep_plain() {
+        let mut m = holds();
+        m.scheduled[3] = net("mlp-res-32", &[0.45, 0.5, 0.55], 84.0);
+        let c = Degradation::criteria(&m);
+        assert!(!verdict(&c, "mlp-res-32's final training loss far below"));
+        assert!(verdict(&c, "mlp-plain-32's final training loss far above"));
+    }
+
+    #[test]
+    fn no_residual_degradation_fails_when_res32_loss_is_twice_res8s() {
+        let mut m = holds();
+        m.scheduled[3] = net("mlp-res-32", &[0.0036, 0.0034, 0.0038], 95.2);
+        only_fails(
+            &Degradation::criteria(&m),
+            Some("mlp-res-32 does not degrade"),
+        );
+    }
+
+    #[test]
+    fn no_residual_degradation_fails_when_res32_accuracy_is_two_points_lower() {
+        let mut m = holds();
+        m.scheduled[3] = net("mlp-res-32", &[0.0016, 0.0015, 0.0018], 93.2);
+        only_fails(
+            &Degradation::criteria(&m),
+            Some("mlp-res-32 does not degrade"),
+        );
+    }
+
+    #[test]
+    fn a_diverged_run_makes_the_means_nan_and_the_claims_fail() {
+        let mut m = holds();
+        m.scheduled[3] = net("mlp-res-32", &[0.0016, f64::NAN, 0.0018], 95.2);
+        let c = Degradation::criteria(&m);
+        assert!(!verdict(&c, "mlp-res-32's final training loss far below"));
+        assert!(!verdict(&c, "mlp-res-32 does not degrade"));
+    }
+
+    #[test]
+    fn spikes_are_counted_once_each_and_only_after_the_first_quarter() {
+        let mut l = vec![0.1f32; 400];
+        l[20] = 9.0; // the first quarter: ignored
+        l[200] = 5.0;
+        l[201] = 6.0; // the same spike
+        l[300] = 0.35; // 3.5 × the median but only +0.25: noise
+        l[350] = 2.0;
+        assert_eq!(degradation::count_spikes(&l), 2);
+    }
+}
+
+mod degradation_cnn_criteria {
+    use super::*;
+    use degradation::{NetResult, RunResult};
+    use degradation_cnn::{DegradationCnn, Measured};
+
+    fn net(name: &str, loss: f64, acc: f64) -> NetResult {
+        NetResult {
+            net: name.into(),
+            runs: vec![RunResult {
+                final_loss: loss,
+                val_accuracy: acc,
+                ..RunResult::default()
+            }],
+        }
+    }
+
+    fn holds() -> Measured {
+        Measured {
+            seeds: vec![0],
+            dataset: "MNIST-10k".into(),
+            steps: 10,
+            batch: 4,
+            lr: 0.05,
+            nets: vec![
+                net("cifar-plain-20", 0.2, 95.0),
+                net("cifar-resnet-20", 0.1, 97.0),
+                net("cifar-plain-56", 0.5, 90.0),
+                net("cifar-resnet-56", 0.09, 97.5),
+            ],
+            runs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn all_pass_when_the_cnns_behave_as_in_he_et_al() {
+        only_fails(&DegradationCnn::criteria(&holds()), None);
+    }
+
+    #[test]
+    fn plain_degradation_fails_when_plain56_is_as_good_as_plain20() {
+        let mut m = holds();
+        m.nets[2] = net("cifar-plain-56", 0.25, 94.0);
+        only_fails(&DegradationCnn::criteria(&m), Some("cifar-plain-56's"));
+    }
+
+    #[test]
+    fn the_residual_fix_fails_when_resnet56_trains_like_plain56() {
+        let mut m = holds();
+        m.nets[3] = net("cifar-resnet-56", 0.45, 97.5);
+        let c = DegradationCnn::criteria(&m);
+        assert!(!verdict(&c, "cifar-resnet-56's final training loss"));
+        assert!(verdict(&c, "cifar-plain-56's"));
+    }
+
+    #[test]
+    fn no_residual_degradation_fails_when_resnet56_ends_lower_in_accuracy() {
+        let mut m = holds();
+        m.nets[3] = net("cifar-resnet-56", 0.09, 95.0);
+        only_fails(
+            &DegradationCnn::criteria(&m),
+            Some("cifar-resnet-56 does not degrade"),
+        );
+    }
+}
+
+mod init_variance_criteria {
+    use super::*;
+    use init_variance::{InitVariance, Measured, Profile, TrainRun, Variant};
+
+    /// A De & Smith profile: MSA_l = 2^l · MSA_0 (doubling) or l + MSA_0 (BN).
+    fn profile(doubling: bool) -> Profile {
+        let skip: Vec<f64> = (0..=20)
+            .map(|l| {
+                if doubling {
+                    2f64.powi(l)
+                } else {
+                    1.0 + l as f64
+                }
+            })
+            .collect();
+        let branch = (1..=20)
+            .map(|l| if doubling { 2f64.powi(l - 1) } else { 1.0 })
+            .collect();
+        Profile { skip, branch }
+    }
+
+    fn runs(loss: f64, diverged: bool) -> Vec<TrainRun> {
+        vec![TrainRun {
+            seed: 0,
+            losses: vec![2.3, loss as f32],
+            final_loss: if diverged { f64::NAN } else { loss },
+            diverged,
+        }]
+    }
+
+    fn holds() -> Measured {
+        Measured {
+            seeds: vec![0],
+            at_init: vec![
+                vec![profile(true)],
+                vec![profile(false)],
+                vec![Profile {
+                    skip: vec![1.0; 21],
+                    branch: vec![0.0; 20],
+                }],
+                vec![profile(false)],
+            ],
+            trained: vec![
+                (Variant::Residual, runs(f64::NAN, true)),
+                (Variant::SkipInit, runs(0.06, false)),
+                (Variant::ResidualBn, runs(0.19, false)),
+            ],
+            runs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn all_pass_on_de_and_smiths_values() {
+        only_fails(&InitVariance::criteria(&holds()), None);
+    }
+
+    #[test]
+    fn doubling_fails_when_the_unnormalised_msa_grows_linearly() {
+        let mut m = holds();
+        m.at_init[0] = vec![profile(false)];
+        only_fails(&InitVariance::criteria(&m), Some("unnormalised residual"));
+    }
+
+    #[test]
+    fn the_unit_branch_fails_when_the_bn_branch_doubles() {
+        let mut m = holds();
+        m.at_init[1][0].branch[19] = 1.5;
+        only_fails(
+            &InitVariance::criteria(&m),
+            Some("BN in the branch: branch MSA"),
+        );
+    }
+
+    #[test]
+    fn linear_growth_fails_when_the_bn_skip_path_grows_faster() {
+        let mut m = holds();
+        m.at_init[1][0].skip[20] = 30.0;
+        only_fails(
+            &InitVariance::criteria(&m),
+            Some("BN in the branch: MSA_skip"),
+        );
+    }
+
+    #[test]
+    fn divergence_fails_when_the_alpha_one_net_trains() {
+        let mut m = holds();
+        m.trained[0].1 = runs(0.2, false);
+        only_fails(
+            &InitVariance::criteria(&m),
+            Some("residual, no normalisation"),
+        );
+    }
+
+    #[test]
+    fn skipinit_fails_when_it_diverges() {
+        let mut m = holds();
+        m.trained[1].1 = runs(f64::NAN, true);
+        only_fails(&InitVariance::criteria(&m), Some("SkipInit"));
+    }
+
+    #[test]
+    fn skipinit_fails_when_it_ends_far_above_bn() {
+        let mut m = holds();
+        m.trained[1].1 = runs(0.5, false);
+        only_fails(&InitVariance::criteria(&m), Some("SkipInit"));
+    }
+}
+
+mod lesion_criteria {
+    use super::*;
+    use lesion::{LesionStudy, Measured, NetLesions};
+
+    fn net(name: &str, single: f64, multi: &[f64]) -> NetLesions {
+        NetLesions {
+            net: name.into(),
+            base: vec![94.0, 94.5],
+            single: vec![vec![single; 16], vec![single + 0.1; 16]],
+            multi: vec![multi.to_vec(), multi.to_vec()],
+        }
+    }
+
+    fn holds() -> Measured {
+        Measured {
+            seeds: vec![0, 1],
+            residual: net("mlp-res-16", 0.3, &[0.4, 0.7, 1.1, 1.9, 2.5, 3.0, 3.8, 5.7]),
+            plain: net(
+                "mlp-plain-16",
+                81.0,
+                &[81.0, 83.0, 84.0, 84.0, 84.0, 84.0, 84.0, 84.0],
+            ),
+            runs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn all_pass_on_veit_like_values() {
+        only_fails(&LesionStudy::criteria(&holds()), None);
+    }
+
+    #[test]
+    fn the_resnet_single_drop_fails_when_it_costs_ten_points() {
+        let mut m = holds();
+        m.residual = net(
+            "mlp-res-16",
+            10.0,
+            &[10.0, 14.0, 18.0, 22.0, 26.0, 30.0, 34.0, 38.0],
+        );
+        only_fails(&LesionStudy::criteria(&m), Some("mlp-res-16: mean drop"));
+    }
+
+    #[test]
+    fn the_plain_collapse_fails_when_the_plain_net_survives_deletion() {
+        let mut m = holds();
+        m.plain = net(
+            "mlp-plain-16",
+            0.5,
+            &[0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0],
+        );
+        only_fails(&LesionStudy::criteria(&m), Some("mlp-plain-16"));
+    }
+
+    #[test]
+    fn smoothness_fails_when_the_resnet_falls_off_a_cliff() {
+        let mut m = holds();
+        m.residual.multi = vec![vec![0.4, 0.7, 1.1, 25.0, 26.0, 27.0, 28.0, 29.0]; 2];
+        only_fails(&LesionStudy::criteria(&m), Some("mlp-res-16: the drop"));
+    }
+
+    #[test]
+    fn smoothness_fails_when_deleting_more_blocks_helps_a_lot() {
+        assert!(!lesion::rises_smoothly(&[0.0, 3.0, 1.5]));
+        assert!(lesion::rises_smoothly(&[0.0, 3.0, 2.5, 9.0]));
+    }
+}
+
+mod landscape_criteria {
+    use super::*;
+    use landscape::{Landscape, Measured, NetSurfaces, Surface};
+    use reslab::experiments::stats::Grid;
+
+    fn surfaces(label: &str, rises: &[f64]) -> NetSurfaces {
+        NetSurfaces {
+            label: label.into(),
+            steps: vec![400],
+            surfaces: rises
+                .iter()
+                .map(|&r| Surface {
+                    grid: Grid {
+                        x_range: [-1.0, 1.0],
+                        y_range: [-1.0, 1.0],
+                        nx: 2,
+                        ny: 2,
+                        values: vec![1.0 + r; 4],
+                    },
+                    centre: 1.0,
+                    ring: 1.0 + r,
+                })
+                .collect(),
+        }
+    }
+
+    fn holds() -> Measured {
+        Measured {
+            seeds: vec![0, 1, 2],
+            n: 2,
+            plain: surfaces("plain", &[6.4, 3.4, 2.8, 3.1, 1.5, 1.8]),
+            matched: surfaces("matched", &[0.6, 0.9, 1.1, 1.5, 0.8, 1.7]),
+            budget: surfaces("budget", &[0.6, 0.7, 0.4, 0.6, 0.5, 0.4]),
+            runs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn both_pass_when_the_plain_surface_is_steeper() {
+        only_fails(&Landscape::criteria(&holds()), None);
+    }
+
+    #[test]
+    fn the_matched_comparison_fails_when_the_matched_residual_is_steeper() {
+        let mut m = holds();
+        m.matched = surfaces("matched", &[4.0, 4.5, 3.5, 3.9, 3.2, 3.6]);
+        only_fails(
+            &Landscape::criteria(&m),
+            Some("median ring rise (r = 0.5): plain > matched"),
+        );
+    }
+
+    #[test]
+    fn the_budget_comparison_fails_when_one_outlier_is_all_that_is_steep() {
+        // The mean of the plain rises is larger, the median is not: the median decides.
+        let mut m = holds();
+        m.plain = surfaces("plain", &[40.0, 0.3, 0.3, 0.3, 0.3, 0.3]);
+        let c = Landscape::criteria(&m);
+        assert!(!verdict(&c, "median ring rise (r = 0.5): plain > budget"));
+        assert!(!verdict(&c, "median ring rise (r = 0.5): plain > matched"));
+    }
+}
+
+mod bn_smoothness_criteria {
+    use super::*;
+    use bn_smoothness::{BnSmoothness, Measured, Point, RunResult};
+
+    fn run(accuracy: f64, range: f64) -> Vec<RunResult> {
+        vec![RunResult {
+            accuracy,
+            diverged: accuracy <= 10.0,
+            points: vec![Point {
+                step: 0,
+                loss_range: range,
+                beta: 1.0,
+                ics_l2: 0.5,
+                ics_cos: 0.9,
+            }],
+            ..RunResult::default()
+        }]
+    }
+
+    /// Rates [0.03, 0.3]: smoothness measured at 0.03, BN's benefit judged at 0.3.
+    fn measured(top: [f64; 3], ranges: [f64; 3]) -> Measured {
+        Measured {
+            seeds: vec![0],
+            rates: vec![0.03, 0.3],
+            smoothness_rate: 0.03,
+            results: (0..3)
+                .map(|v| vec![run(94.0, ranges[v]), run(top[v], f64::NAN)])
+                .collect(),
+            runs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn all_pass_when_bn_and_noisy_bn_train_where_no_bn_diverges() {
+        only_fails(
+            &BnSmoothness::criteria(&measured([10.0, 93.5, 93.0], [1.2, 0.07, 0.15])),
+            None,
+        );
+    }
+
+    #[test]
+    fn bn_helps_fails_when_no_bn_trains_as_well_at_the_top_rate() {
+        let c = BnSmoothness::criteria(&measured([93.0, 94.0, 93.5], [1.2, 0.07, 0.15]));
+        assert!(!verdict(&c, "at lr 0.3: BN's accuracy"));
+        // "Nothing matters" must not pass the noisy-BN claim either.
+        assert!(!verdict(&c, "at lr 0.3: noisy BN's accuracy"));
+        assert!(verdict(&c, "at lr 0.03: BN / no-BN ratio"));
+    }
+
+    #[test]
+    fn noisy_bn_fails_when_the_noise_destroys_training() {
+        let c = BnSmoothness::criteria(&measured([10.0, 93.5, 60.0], [1.2, 0.07, 0.15]));
+        only_fails(&c, Some("at lr 0.3: noisy BN's accuracy"));
+    }
+
+    #[test]
+    fn noisy_bn_fails_when_it_is_no_better_than_no_bn() {
+        let c = BnSmoothness::criteria(&measured([10.0, 93.5, 12.0], [1.2, 0.07, 0.15]));
+        only_fails(&c, Some("at lr 0.3: noisy BN's accuracy"));
+    }
+
+    #[test]
+    fn smoothness_fails_when_bn_swings_as_much_as_no_bn() {
+        let c = BnSmoothness::criteria(&measured([10.0, 93.5, 93.0], [1.2, 1.0, 0.15]));
+        only_fails(&c, Some("at lr 0.03: BN / no-BN ratio"));
+    }
+}
