@@ -238,12 +238,12 @@ fn closing_the_window_during_training_saves_the_run() {
 }
 
 #[test]
-fn the_experiments_tab_runs_init_variance_and_shows_each_criterion() {
+fn the_experiments_tab_runs_an_experiment_and_shows_each_criterion_with_its_claim() {
     let dir = temp_dir("experiment");
     let mut h = harness(&dir);
     h.get_by_label("Experiments").click();
     h.step();
-    h.state_mut().experiments_mut().selected = "init-variance".into();
+    h.state_mut().experiments_mut().selected = "shattered-gradients".into();
     h.state_mut().experiments_mut().quick = true;
     h.step();
     h.get_by_label("Run experiment").click();
@@ -252,11 +252,13 @@ fn the_experiments_tab_runs_init_variance_and_shows_each_criterion() {
     });
     h.run_steps(2);
     let file = h.state().experiments().result().unwrap().clone();
-    assert_eq!(file.name, "init-variance");
+    assert_eq!(file.name, "shattered-gradients");
     assert!(file.passed(), "criteria: {:?}", file.criteria);
-    // Every criterion is on screen with its verdict and measured values.
+    // Every criterion is on screen with its verdict, measured values and the paper's claim.
     for c in &file.criteria {
         h.get_by_label_contains(&format!("{}: {}", c.name, c.measured));
+        assert!(!c.claim.is_empty());
+        h.get_by_label_contains(&format!("claim: {}", c.claim));
     }
     assert_eq!(
         h.query_all_by_label("PASS").count(),
@@ -264,8 +266,46 @@ fn the_experiments_tab_runs_init_variance_and_shows_each_criterion() {
         "one PASS per criterion"
     );
     // The result was saved as an experiment file next to the runs.
-    let saved = dir.join("experiments/init-variance.reslab-experiment.json");
+    let saved = dir.join("experiments/shattered-gradients.reslab-experiment.json");
     assert!(saved.is_file(), "{} exists", saved.display());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A heatmap figure asking for a log colour scale is drawn with one, with its colour bar
+/// labelled in powers of ten and the range in words.
+#[test]
+fn an_opened_experiment_file_draws_a_log_coloured_heatmap_with_its_legend() {
+    use reslab::experiments::{self, ExperimentFile, Figure, FigureKind};
+    let dir = temp_dir("heatmap");
+    let mut file = ExperimentFile::new(
+        experiments::find("loss-landscape").unwrap(),
+        Default::default(),
+    );
+    file.figures.push(Figure {
+        title: "a landscape".into(),
+        x_label: "α".into(),
+        y_label: "β".into(),
+        log_y: true,
+        variant: String::new(),
+        kind: FigureKind::Heatmap {
+            x_range: [-1.0, 1.0],
+            y_range: [-1.0, 1.0],
+            nx: 3,
+            ny: 3,
+            values: vec![1000.0, 10.0, 1000.0, 10.0, 1.0, 10.0, 1000.0, 10.0, 1000.0],
+            contours: vec![2.0],
+        },
+    });
+    let path = file.save(&dir).unwrap();
+    let mut h = harness(&dir);
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(path)));
+    h.step();
+    step_until(&mut h, "the file", |a| a.experiments().result().is_some());
+    h.run_steps(2);
+    h.get_by_label_contains("colour (log scale): 1.00 (dark) to 1000 (yellow)");
+    h.get_by_label("a landscape");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -5,7 +5,9 @@
 use crate::experiments::{
     self, EXPERIMENTS, ExperimentFile, ExperimentOptions, Figure, FigureKind,
 };
-use crate::ui::plot::{format_sig, hover_point, log_axis_label, log10_points, run_color, viridis};
+use crate::ui::plot::{
+    color_legend, format_sig, hover_point, log_axis_label, log10_points, run_color, viridis,
+};
 use egui::{Color32, ColorImage, RichText, TextureHandle, TextureOptions, Ui};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotImage, PlotPoint};
 use serde::{Deserialize, Serialize};
@@ -301,6 +303,7 @@ impl ExperimentsTab {
         for line in e.what_to_see {
             ui.label(format!("• {line}"));
         }
+        ui.label(RichText::new(e.protocol.describe()).small().weak());
         if let Some(err) = &self.error {
             ui.colored_label(ui.visuals().error_fg_color, err);
         }
@@ -365,6 +368,13 @@ impl ExperimentsTab {
                 ui.label(RichText::new(word).color(color).strong());
                 ui.label(format!("{}: {}", c.name, c.measured));
             });
+            if !c.claim.is_empty() {
+                ui.label(
+                    RichText::new(format!("      claim: {}", c.claim))
+                        .small()
+                        .weak(),
+                );
+            }
         }
         if !file.notes.is_empty() {
             ui.label(RichText::new(&file.notes).small().weak());
@@ -421,7 +431,8 @@ impl ExperimentsTab {
     fn figure(&mut self, ui: &mut Ui, fig: &Figure, index: usize) {
         ui.label(RichText::new(&fig.title).strong());
         let id = format!("exp-fig-{}-{index}-{}", self.selected, fig.variant);
-        let log_y = fig.log_y;
+        // On a heatmap `log_y` asks for a log colour scale, not a log axis.
+        let log_y = fig.log_y && !matches!(fig.kind, FigureKind::Heatmap { .. });
         let mut plot = Plot::new(id.as_str())
             .height(290.0)
             .allow_scroll(false)
@@ -498,38 +509,47 @@ impl ExperimentsTab {
                     ui.label("malformed heatmap");
                     return;
                 }
-                let tex = self.heat_texture(ui.ctx(), &id, nx, ny, values);
+                let (lo, hi) = finite_range(values);
+                // A log colour scale when asked for and possible (positive values), so that a
+                // few huge values at the edge of a landscape do not flatten the basin.
+                let log = fig.log_y && lo > 0.0;
+                let tex = self.heat_texture(ui.ctx(), &id, nx, ny, values, log);
                 let (w, h) = (x_range[1] - x_range[0], y_range[1] - y_range[0]);
                 // Cell centres sit on the grid points: the picture extends half a cell out.
                 let (cw, ch) = (w / (nx - 1) as f64, h / (ny - 1) as f64);
                 let segments = contour_segments(values, nx, ny, contours);
                 let to_plot = |i: f64, j: f64| [x_range[0] + i * cw, y_range[0] + j * ch];
-                plot.data_aspect(1.0).show(ui, |p| {
-                    p.image(PlotImage::new(
-                        "value",
-                        tex,
-                        PlotPoint::new(x_range[0] + w / 2.0, y_range[0] + h / 2.0),
-                        [(w + cw) as f32, (h + ch) as f32],
-                    ));
-                    for (_, segs) in segments {
-                        for (a, b) in segs {
-                            p.line(
-                                Line::new(
-                                    "contours",
-                                    vec![to_plot(a[0], a[1]), to_plot(b[0], b[1])],
-                                )
-                                .color(Color32::from_white_alpha(170))
-                                .width(1.0),
-                            );
+                ui.horizontal_top(|ui| {
+                    let plot_w = (ui.available_width() - if log { 64.0 } else { 0.0 }).max(80.0);
+                    plot.data_aspect(1.0).width(plot_w).show(ui, |p| {
+                        p.image(PlotImage::new(
+                            "value",
+                            tex,
+                            PlotPoint::new(x_range[0] + w / 2.0, y_range[0] + h / 2.0),
+                            [(w + cw) as f32, (h + ch) as f32],
+                        ));
+                        for (_, segs) in segments {
+                            for (a, b) in segs {
+                                p.line(
+                                    Line::new(
+                                        "contours",
+                                        vec![to_plot(a[0], a[1]), to_plot(b[0], b[1])],
+                                    )
+                                    .color(Color32::from_white_alpha(170))
+                                    .width(1.0),
+                                );
+                            }
                         }
+                    });
+                    if log {
+                        color_legend(ui, (lo.log10() as f32, hi.log10() as f32), 270.0);
                     }
                 });
-                let (lo, hi) = finite_range(values);
                 let levels: Vec<String> = contours.iter().map(|&c| format_sig(c)).collect();
                 ui.label(
                     RichText::new(format!(
                         "colour{}: {} (dark) to {} (yellow); contours at {}",
-                        if lo > 0.0 { " (log scale)" } else { "" },
+                        if log { " (log scale)" } else { "" },
                         format_sig(lo),
                         format_sig(hi),
                         levels.join(", ")
@@ -547,14 +567,12 @@ impl ExperimentsTab {
         nx: usize,
         ny: usize,
         values: &[f64],
+        log: bool,
     ) -> egui::TextureId {
         if let Some((_, t)) = self.textures.iter().find(|(k, _)| k == id) {
             return t.id();
         }
         let (lo, hi) = finite_range(values);
-        // Positive values (losses) are coloured on a log scale, so that a few huge values at
-        // the edge of a landscape do not flatten the basin into one colour.
-        let log = lo > 0.0;
         let map = |v: f64| if log { v.log10() } else { v };
         let (lo, hi) = (map(lo), map(hi));
         let span = (hi - lo).max(1e-12);
