@@ -10,6 +10,9 @@ use reslab::cli::{Cli, run};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // Ctrl-C, SIGTERM and SIGHUP ask a run to stop after its step and save, in the CLI and the
+    // lab alike, instead of killing the process with unsaved work.
+    reslab::signals::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -8,7 +8,7 @@ mod idx;
 mod synthetic;
 
 pub use cifar::{load_cifar10_dir, parse_cifar_batch};
-pub use idx::{IdxArray, load_idx_pair_dir, parse_idx};
+pub use idx::{IdxArray, MAX_DATASET_VALUES, MAX_FILE_BYTES, load_idx_pair_dir, parse_idx};
 
 use crate::spec::{DataSource, DatasetSpec, Shape};
 use rand::SeedableRng;
@@ -106,6 +106,40 @@ pub enum DataError {
         labels: PathBuf,
         /// Number of labels.
         label_count: usize,
+    },
+    /// The test split's samples have another shape than the training split's.
+    #[error(
+        "{test} holds {test_shape} images but {train} holds {train_shape}; both splits need one size"
+    )]
+    ShapeMismatch {
+        /// The training images file.
+        train: PathBuf,
+        /// Its sample shape.
+        train_shape: String,
+        /// The test images file.
+        test: PathBuf,
+        /// Its sample shape.
+        test_shape: String,
+    },
+    /// More data than the loaders hold in memory.
+    #[error("{dir}: the data holds {values} values, more than the {max} the lab loads")]
+    TooLarge {
+        /// The folder.
+        dir: PathBuf,
+        /// Values found.
+        values: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Too few samples to split into training and validation.
+    #[error("{files}: {count} training sample(s); need at least {need}")]
+    TooFewSamples {
+        /// The files they came from.
+        files: String,
+        /// Samples found.
+        count: usize,
+        /// Samples needed.
+        need: usize,
     },
     /// A generator parameter out of range.
     #[error("dataset: {field} = {value} is invalid ({reason})")]

@@ -209,6 +209,32 @@ impl History {
         }
     }
 
+    /// A history from its parts (a run file's reader builds the series from a binary side
+    /// file); the lookup index is built here.
+    pub fn from_parts(
+        layout: RunLayout,
+        series: Vec<(SeriesKey, Series)>,
+        latest_probe: Option<ProbeRecord>,
+        last_step: u64,
+        latest_boundary: Option<BoundaryRecord>,
+    ) -> Self {
+        let mut h = Self {
+            layout,
+            series,
+            index: HashMap::new(),
+            latest_probe,
+            last_step,
+            latest_boundary,
+        };
+        h.reindex();
+        h
+    }
+
+    /// Number of series.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
     /// Rebuilds the lookup index (after deserialising).
     pub fn reindex(&mut self) {
         self.index = self

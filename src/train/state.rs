@@ -118,6 +118,15 @@ impl Session {
     /// Loads a checkpoint into this freshly built session: weights, BN buffers, optimiser state,
     /// the step counter and the position in the batch order, so training continues exactly.
     pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), TrainError> {
+        // Replaying the batch order costs a moment per step; a counter past the most steps a
+        // run may take can only come from a damaged file (and would replay for ever).
+        if ck.step > crate::spec::MAX_STEPS || ck.optimizer_steps > crate::spec::MAX_STEPS {
+            return Err(TrainError::TooLarge(format!(
+                "the checkpoint is at step {}, past the {} steps a run may take",
+                ck.step.max(ck.optimizer_steps),
+                crate::spec::MAX_STEPS
+            )));
+        }
         let imp = Importer {
             spec: &self.model.spec,
             tensors: ck.tensors.iter().map(|t| (t.name.as_str(), t)).collect(),

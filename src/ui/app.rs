@@ -1313,6 +1313,7 @@ impl eframe::App for LabApp {
             self.ctx = Some(ui.ctx().clone());
         }
         let ctx = ui.ctx().clone();
+        crate::ui::signal_hook(ui, &ctx, self.closing);
         self.pump();
         self.handle_drops(ui);
         egui::Panel::top("top-bar").show(ui, |ui| {
