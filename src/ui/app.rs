@@ -941,7 +941,7 @@ impl LabApp {
 
     fn left_side(&mut self, ui: &mut Ui) {
         egui::ScrollArea::vertical().show(ui, |ui| {
-            let summary = spec_summary(&self.spec);
+            let summary = spec_summary(&self.spec, &self.state.settings.config);
             if self.is_training() {
                 ui.label(
                     RichText::new("A run is training; it keeps the settings it started with.")
