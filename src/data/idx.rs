@@ -52,8 +52,9 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
     parse_idx_stream(path, bytes, Some(bytes.len() as u64))
 }
 
-/// Parses (possibly gzipped) IDX bytes.
-fn parse_idx_maybe_gz(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
+/// Parses IDX bytes, gzipped or not (a gzip stream is decompressed only up to the size its
+/// IDX header announces). `path` only names the source in errors.
+pub fn parse_idx_maybe_gz(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
     if bytes.starts_with(&GZIP_MAGIC) {
         parse_idx_stream(path, GzDecoder::new(bytes), None)
     } else {

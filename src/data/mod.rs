@@ -8,7 +8,9 @@ mod idx;
 mod synthetic;
 
 pub use cifar::{load_cifar10_dir, parse_cifar_batch};
-pub use idx::{IdxArray, MAX_DATASET_VALUES, MAX_FILE_BYTES, load_idx_pair_dir, parse_idx};
+pub use idx::{
+    IdxArray, MAX_DATASET_VALUES, MAX_FILE_BYTES, load_idx_pair_dir, parse_idx, parse_idx_maybe_gz,
+};
 
 use crate::spec::{DataSource, DatasetSpec, Shape};
 use rand::SeedableRng;
