@@ -614,3 +614,44 @@ fn reproducer_11_autosaves_append_instead_of_rewriting_the_history() {
     let loaded = runfile::load(&json).unwrap();
     assert_eq!(loaded.run.history.get("loss", "").unwrap().len(), 400);
 }
+
+#[test]
+fn every_loader_refuses_a_fifo_without_blocking() {
+    let dir = tmpdir("fifos");
+    let fifo = dir.join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    let e = reslab::experiments::ExperimentFile::load(&fifo).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    let e = runfile::load(&fifo).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    for name in ["train-images-idx3-ubyte", "data_batch_1.bin"] {
+        let d = dir.join(name.replace('-', "_"));
+        std::fs::create_dir_all(&d).unwrap();
+        assert!(
+            Command::new("mkfifo")
+                .arg(d.join(name))
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::fs::write(d.join("train-labels-idx1-ubyte"), b"x").unwrap();
+        let kind = if name.starts_with("data") {
+            "cifar10"
+        } else {
+            "mnist"
+        };
+        let spec = reslab::spec::DatasetSpec::from_name(&format!("{kind}:{}", s(&d))).unwrap();
+        let e = reslab::data::load(&spec).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+    let (code, text) = reslab(&["train", "--spec", s(&fifo), "--out", s(&dir.join("o"))]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}

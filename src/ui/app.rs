@@ -1053,7 +1053,7 @@ impl LabApp {
 
     fn import_spec(&mut self, path: &Path) {
         // A spec file is a few kB: reading it here does not hold the frame up noticeably.
-        let parsed = std::fs::read(path)
+        let parsed = crate::safe_fs::read_regular(path, 64 << 20)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<NetSpec>(&b).map_err(|e| e.to_string()));
         match parsed {
