@@ -177,7 +177,7 @@ fn replace_number(rng: &mut ChaCha8Rng, data: &mut Vec<u8>) {
 fn fuzz(target: &str, text: bool, run: impl Fn(&[u8], usize)) {
     let seeds = corpus(target);
     let total = cases();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ target.len() as u64 * 0x9E37_79B9);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ (target.len() as u64 * 0x9E37_79B9));
     let mut crashes = Vec::new();
     let started = Instant::now();
     // Every seed as it is first.
@@ -220,6 +220,9 @@ fn fuzz(target: &str, text: bool, run: impl Fn(&[u8], usize)) {
     assert!(crashes.is_empty(), "{target} crashed on: {crashes:#?}");
 }
 
+/// A run file's JSON and history side file, where the seed has them.
+type JsonAndSide = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 #[test]
 fn fuzz_run_files() {
     // Inline files (`*.json` without a side file) go through `parse`; a version-2 pair
@@ -229,7 +232,7 @@ fn fuzz_run_files() {
         let p = seeds[i].0.with_extension("side");
         seeds.iter().find(|(q, _)| *q == p).map(|(_, b)| b.clone())
     };
-    let halves: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = seeds
+    let halves: Vec<JsonAndSide> = seeds
         .iter()
         .enumerate()
         .map(|(i, (p, _))| {

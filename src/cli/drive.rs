@@ -3,7 +3,7 @@
 
 use super::run::summary_line;
 use super::{CliError, bad_input, runtime};
-use crate::metrics::Checkpoint;
+use crate::metrics::{Checkpoint, History};
 use crate::runfile::{self, RunFile, RunStatus};
 use crate::safe_fs;
 use crate::train::{Autosave, EndReason, RunRequest, TrainError, TrainEvent, spawn_run};
@@ -40,17 +40,93 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-/// Saves the run to `target` with the history swapped in (no copy of the history is made).
-fn save(
-    target: &Path,
-    run: &mut RunFile,
-    history: &mut crate::metrics::History,
-    ck: Option<&Checkpoint>,
-) -> Result<(), CliError> {
-    run.history = std::mem::take(history);
-    let result = runfile::save_to(target, run, ck);
-    *history = std::mem::take(&mut run.history);
-    result.map(|_| ()).map_err(runtime)
+/// A run being driven: the record that is saved, its history, the progress bar.
+struct Driving<'a> {
+    run: RunFile,
+    history: History,
+    target: &'a Path,
+    bar: ProgressBar,
+    last_val: f32,
+    last_checkpoint: Option<Box<Checkpoint>>,
+}
+
+/// What an event means for the loop: go on, or the run ended (its last step, or why not).
+enum Next {
+    Continue,
+    End(Result<u64, CliError>),
+}
+
+impl Driving<'_> {
+    /// Saves the run with the history swapped in (no copy of the history is made).
+    fn save(&mut self, ck: Option<&Checkpoint>) -> Result<(), CliError> {
+        self.run.history = std::mem::take(&mut self.history);
+        let result = runfile::save_to(self.target, &self.run, ck);
+        self.history = std::mem::take(&mut self.run.history);
+        result.map(|_| ()).map_err(runtime)
+    }
+
+    fn on_event(&mut self, event: TrainEvent) -> Result<Next, CliError> {
+        match event {
+            TrainEvent::Started {
+                layout,
+                total_steps,
+                device,
+                ..
+            } => {
+                if self.history.layout.layers.is_empty() {
+                    self.history.layout = layout;
+                }
+                self.run.environment.device = device;
+                self.bar.set_length(total_steps);
+                self.bar.set_position(self.history.last_step);
+            }
+            TrainEvent::Step(r) => {
+                self.history.push_step(&r);
+                self.bar.set_position(r.step);
+                let val = if self.last_val.is_nan() {
+                    "–".to_string()
+                } else {
+                    format!("{:.1}%", 100.0 * self.last_val)
+                };
+                self.bar.set_message(format!(
+                    "loss {:.4}  val acc {val}  {:.0} samples/s",
+                    r.loss, r.samples_per_sec
+                ));
+            }
+            TrainEvent::Probe(p) => self.history.push_probe(*p),
+            TrainEvent::Boundary(b) => self.history.push_boundary(*b),
+            TrainEvent::Eval(e) => {
+                self.history.push_eval(&e);
+                self.last_val = e.accuracy;
+            }
+            TrainEvent::Diverged {
+                step,
+                tensor,
+                value,
+            } => {
+                self.bar
+                    .println(format!("diverged at step {step}: {tensor} = {value}"));
+                self.run.status = RunStatus::Diverged;
+            }
+            TrainEvent::Snapshot(ck) => {
+                self.save(Some(&ck))?;
+                self.last_checkpoint = Some(ck);
+            }
+            TrainEvent::Finished { step, reason } => {
+                self.run.status = match reason {
+                    EndReason::Completed => RunStatus::Finished,
+                    EndReason::Stopped => RunStatus::Stopped,
+                    EndReason::Diverged => RunStatus::Diverged,
+                };
+                return Ok(Next::End(Ok(step)));
+            }
+            TrainEvent::Failed(msg) => {
+                self.run.status = RunStatus::Failed;
+                return Ok(Next::End(Err(runtime(msg))));
+            }
+        }
+        Ok(Next::Continue)
+    }
 }
 
 /// Runs a training request to its end, showing progress and saving the run to the run file
@@ -67,25 +143,30 @@ pub(super) fn drive(
         .and_then(|()| safe_fs::check_target(target))
         .map_err(|e| bad_input(format!("{}: cannot save there: {e}", target.display())))?;
     crate::signals::install();
-    let mut last_checkpoint: Option<Box<Checkpoint>> = resume.clone().map(Box::new);
     let request = RunRequest {
         spec: run.spec.clone(),
         config: run.config.clone(),
         dataset: run.dataset.clone(),
-        resume,
+        resume: resume.clone(),
         autosave,
     };
     let handle = spawn_run(request, Box::new(|| {})).map_err(|e| failure(&e))?;
-    let bar = progress_bar();
     let mut history = std::mem::take(&mut run.history);
     history.reindex();
-    let mut last_val = f32::NAN;
+    let mut d = Driving {
+        run,
+        history,
+        target,
+        bar: progress_bar(),
+        last_val: f32::NAN,
+        last_checkpoint: resume.map(Box::new),
+    };
     let mut stop_sent = false;
     let outcome = loop {
         if crate::signals::stop_requested() && !stop_sent {
             handle.stop();
             stop_sent = true;
-            bar.println("stopping after the current step and saving…");
+            d.bar.println("stopping after the current step and saving…");
         }
         let Some(event) = handle.next_timeout(std::time::Duration::from_millis(100)) else {
             if handle.is_finished() && handle.events().try_recv().is_err() {
@@ -93,78 +174,24 @@ pub(super) fn drive(
             }
             continue;
         };
-        match event {
-            TrainEvent::Started {
-                layout,
-                total_steps,
-                device,
-                ..
-            } => {
-                if history.layout.layers.is_empty() {
-                    history.layout = layout;
-                }
-                run.environment.device = device;
-                bar.set_length(total_steps);
-                bar.set_position(history.last_step);
-            }
-            TrainEvent::Step(r) => {
-                history.push_step(&r);
-                bar.set_position(r.step);
-                let val = if last_val.is_nan() {
-                    "–".to_string()
-                } else {
-                    format!("{:.1}%", 100.0 * last_val)
-                };
-                bar.set_message(format!(
-                    "loss {:.4}  val acc {val}  {:.0} samples/s",
-                    r.loss, r.samples_per_sec
-                ));
-            }
-            TrainEvent::Probe(p) => history.push_probe(*p),
-            TrainEvent::Boundary(b) => history.push_boundary(*b),
-            TrainEvent::Eval(e) => {
-                history.push_eval(&e);
-                last_val = e.accuracy;
-            }
-            TrainEvent::Diverged {
-                step,
-                tensor,
-                value,
-            } => {
-                bar.println(format!("diverged at step {step}: {tensor} = {value}"));
-                run.status = RunStatus::Diverged;
-            }
-            TrainEvent::Snapshot(ck) => {
-                save(target, &mut run, &mut history, Some(&ck))?;
-                last_checkpoint = Some(ck);
-            }
-            TrainEvent::Finished { step, reason } => {
-                run.status = match reason {
-                    EndReason::Completed => RunStatus::Finished,
-                    EndReason::Stopped => RunStatus::Stopped,
-                    EndReason::Diverged => RunStatus::Diverged,
-                };
-                break Ok(step);
-            }
-            TrainEvent::Failed(msg) => {
-                run.status = RunStatus::Failed;
-                break Err(runtime(msg));
-            }
+        if let Next::End(end) = d.on_event(event)? {
+            break end;
         }
     };
-    bar.finish_and_clear();
+    d.bar.finish_and_clear();
     // The final save: the last snapshot's weights with the final status and history.
-    save(target, &mut run, &mut history, last_checkpoint.as_deref())?;
-    run.history = history;
+    let ck = d.last_checkpoint.take();
+    d.save(ck.as_deref())?;
+    d.run.history = std::mem::take(&mut d.history);
     let (joined, _) = handle.join();
     let step = match (outcome, joined) {
         (Ok(step), _) => step,
         (Err(_), Err(e)) => return Err(failure(&e)),
         (Err(e), Ok(_)) => return Err(e),
     };
-    let summary = summary_line(&run);
+    let run = &d.run;
     println!(
-        "{} after {step} steps ({:?}); {summary}\nsaved {}",
+        "{} after {step} steps ({:?}); {}\nsaved {}",
         match run.status {
             RunStatus::Finished => "finished",
             RunStatus::Stopped => "stopped",
@@ -172,6 +199,7 @@ pub(super) fn drive(
             _ => "ended",
         },
         run.status,
+        summary_line(run),
         target.display()
     );
     Ok(())
