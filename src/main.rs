@@ -10,9 +10,6 @@ use reslab::cli::{Cli, run};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    // Ctrl-C, SIGTERM and SIGHUP ask a run to stop after its step and save, in the CLI and the
-    // lab alike, instead of killing the process with unsaved work.
-    reslab::signals::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -23,7 +20,10 @@ fn main() {
         }
     };
     let Some(command) = cli.command else {
-        // No subcommand: the desktop lab.
+        // No subcommand: the desktop lab. Ctrl-C, SIGTERM and SIGHUP close it through its usual
+        // path (stop the run after its step, save what is unsaved) instead of killing it; `train`
+        // and `resume` install the same handler; the other subcommands keep the default.
+        reslab::signals::install();
         if let Err(e) = reslab::ui::run_window() {
             eprintln!(
                 "error: {e}\n\
