@@ -184,6 +184,13 @@ fn a_damaged_side_file_is_refused_with_the_reason() {
     expect("history file");
     std::fs::write(&side, &good).unwrap();
     assert!(runfile::load(&path).is_ok());
+    // A side file outside the run file's folder is never opened.
+    let good_json = std::fs::read(&path).unwrap();
+    let mut v = header(&path);
+    v["history"]["file"]["path"] = serde_json::json!("../../etc/passwd");
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    expect("history.file.path");
+    std::fs::write(&path, &good_json).unwrap();
     // The run file's table claims more points than the side file can hold.
     let mut v = header(&path);
     v["history"]["series"][0]["points"] = serde_json::json!(u64::MAX / 2);
