@@ -655,3 +655,38 @@ fn every_loader_refuses_a_fifo_without_blocking() {
     assert_eq!(code, Some(2), "{text}");
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn intervals_as_large_as_u64_allows_do_not_overflow() {
+    let dir = tmpdir("intervals");
+    let max = u64::MAX.to_string();
+    let big = (1u64 << 62).to_string();
+    let (code, text) = reslab(&[
+        "train",
+        "--preset",
+        "mlp-res-2",
+        "--width",
+        "8",
+        "--dataset",
+        "spirals",
+        "--steps",
+        "30",
+        "--probe-every",
+        &big,
+        "--autosave-steps",
+        &max,
+        "--out",
+        s(&dir.join("r")),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("finished after 30 steps"), "{text}");
+    let (code, text) = reslab(&[
+        "resume",
+        s(&dir.join("r.reslab.json")),
+        "--steps",
+        "1",
+        "--autosave-steps",
+        &max,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+}

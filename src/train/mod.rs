@@ -446,7 +446,7 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
             break EndReason::Diverged;
         }
         let boundary_due = s.config.probe_every > 0
-            && step.is_multiple_of(s.config.probe_every * BOUNDARY_EVERY_PROBES);
+            && step.is_multiple_of(s.config.probe_every.saturating_mul(BOUNDARY_EVERY_PROBES));
         if (boundary_due || step == 1 || s.is_done())
             && let Some(b) = s.decision_boundary(BOUNDARY_RESOLUTION)
         {
@@ -456,7 +456,9 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
         if eval_due || s.is_done() {
             em.send(TrainEvent::Eval(s.evaluate()), false);
         }
-        let by_steps = autosave.every_steps > 0 && step >= last_save.0 + autosave.every_steps;
+        // Saturating: `--autosave-steps` may be as large as u64 allows.
+        let by_steps =
+            autosave.every_steps > 0 && step >= last_save.0.saturating_add(autosave.every_steps);
         let by_time =
             autosave.every_secs > 0.0 && last_save.1.elapsed().as_secs_f64() >= autosave.every_secs;
         if (by_steps || by_time) && !s.is_done() {
