@@ -393,3 +393,64 @@ fn the_memory_estimate_grows_with_the_batch_and_refuses_above_the_limit() {
     );
     assert!(e.activations > 26_000_000_000, "{}", e.describe());
 }
+
+#[test]
+fn a_sampler_seeks_to_a_saved_position_exactly_as_replaying_gets_there() {
+    use reslab::data::BatchSampler;
+    for (len, batch) in [(100, 32), (64, 64), (10, 128), (1000, 7)] {
+        for steps in [0u64, 1, 2, 3, 4, 5, 13, 29, 100] {
+            let mut replayed = BatchSampler::new(len, batch, 5);
+            replayed.skip(steps);
+            let (epoch, start, cursor) = replayed.position();
+            assert_eq!(
+                (epoch, cursor),
+                replayed.expected_position(steps),
+                "{len} {batch} {steps}"
+            );
+            let mut seeked = BatchSampler::new(len, batch, 5);
+            assert!(seeked.seek(epoch, start, cursor));
+            for _ in 0..40 {
+                assert_eq!(
+                    seeked.next_batch(),
+                    replayed.next_batch(),
+                    "{len} {batch} {steps}"
+                );
+            }
+        }
+    }
+    // A position that cannot be this sampler's is refused.
+    let mut s = BatchSampler::new(100, 32, 5);
+    assert!(!s.seek(1, 0, 33));
+    assert!(!s.seek(1, 0, 128));
+}
+
+#[test]
+fn resuming_at_the_largest_step_count_seeks_instead_of_replaying() {
+    let mut t = start("far");
+    t.train(3);
+    let mut ck = t.checkpoint();
+    let far = MAX_STEPS - 10;
+    ck.step = far;
+    ck.optimizer_steps = far;
+    let (epoch, cursor) = t.session.sampler.expected_position(far);
+    let p = ck.sampler.as_mut().unwrap();
+    (p.epoch, p.cursor) = (epoch, cursor);
+    let (spec, config, dataset) = setup();
+    let mut fresh = session(&spec, &config, &dataset);
+    let started = std::time::Instant::now();
+    fresh.restore(&ck).unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "restore took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(fresh.step, far);
+    assert_eq!(fresh.sampler.position().0, epoch);
+    // The position goes through the weights file.
+    let dir = tmpdir("far");
+    let path = runfile::save(&dir, &t.run, Some(&ck)).unwrap();
+    assert_eq!(
+        runfile::load(&path).unwrap().checkpoint.unwrap().sampler,
+        ck.sampler
+    );
+}

@@ -407,6 +407,8 @@ pub struct BatchSampler {
     order: Vec<usize>,
     cursor: usize,
     epoch: u64,
+    /// The generator's word position before the current epoch's shuffle.
+    epoch_start: u128,
 }
 
 impl BatchSampler {
@@ -419,6 +421,7 @@ impl BatchSampler {
             order: Vec::new(),
             cursor: usize::MAX,
             epoch: 0,
+            epoch_start: 0,
         }
     }
 
@@ -435,6 +438,7 @@ impl BatchSampler {
     /// The indices of the next batch.
     pub fn next_batch(&mut self) -> &[usize] {
         if self.cursor == usize::MAX || self.cursor + self.batch > self.len {
+            self.epoch_start = self.rng.get_word_pos();
             self.order = (0..self.len).collect();
             self.order.shuffle(&mut self.rng);
             self.cursor = 0;
@@ -445,10 +449,53 @@ impl BatchSampler {
         &self.order[start..start + self.batch]
     }
 
-    /// Advances past `steps` batches without producing them (to resume a run exactly).
+    /// Advances past `steps` batches without producing them (to resume a run exactly). Costs
+    /// one shuffle per epoch passed; [`BatchSampler::seek`] does it in one.
     pub fn skip(&mut self, steps: u64) {
         for _ in 0..steps {
             self.next_batch();
         }
+    }
+
+    /// Where the sampler stands: `(epochs started, the generator's word position before the
+    /// current epoch's shuffle, samples of that epoch used)`.
+    pub fn position(&self) -> (u64, u128, u64) {
+        let cursor = if self.cursor == usize::MAX {
+            0
+        } else {
+            self.cursor as u64
+        };
+        (self.epoch, self.epoch_start, cursor)
+    }
+
+    /// Moves to a position [`BatchSampler::position`] returned, with one shuffle. Returns
+    /// `false` (and changes nothing) when the position cannot be one of this sampler's: a
+    /// cursor that is not a whole number of batches within an epoch.
+    pub fn seek(&mut self, epoch: u64, epoch_start: u128, cursor: u64) -> bool {
+        let batch = self.batch as u64;
+        if epoch == 0 {
+            return cursor == 0;
+        }
+        if cursor == 0 || cursor > self.len as u64 || !cursor.is_multiple_of(batch) {
+            return false;
+        }
+        self.rng.set_word_pos(epoch_start);
+        self.epoch = epoch - 1;
+        self.cursor = usize::MAX;
+        self.next_batch();
+        self.cursor = cursor as usize;
+        true
+    }
+
+    /// The position after `steps` batches from the start, without the generator's word
+    /// position (which only replaying or a saved position knows): `(epoch, cursor)`.
+    pub fn expected_position(&self, steps: u64) -> (u64, u64) {
+        if steps == 0 {
+            return (0, 0);
+        }
+        let per_epoch = self.batches_per_epoch() as u64;
+        let epoch = (steps - 1) / per_epoch + 1;
+        let cursor = ((steps - 1) % per_epoch + 1) * self.batch as u64;
+        (epoch, cursor)
     }
 }

@@ -17,7 +17,7 @@ mod checkpoint;
 mod finite;
 mod records;
 
-pub use checkpoint::{Checkpoint, NamedTensor};
+pub use checkpoint::{Checkpoint, NamedTensor, SamplerPosition};
 pub use records::{
     ActStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout,
     SkipStats, StepRecord,

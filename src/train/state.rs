@@ -108,10 +108,16 @@ impl Session {
                 }
             }
         }
+        let (epoch, epoch_start, cursor) = self.sampler.position();
         Checkpoint {
             step: self.step,
             optimizer_steps: self.optimizer.steps,
             tensors,
+            sampler: Some(crate::metrics::SamplerPosition {
+                epoch,
+                epoch_start,
+                cursor,
+            }),
         }
     }
 
@@ -161,7 +167,15 @@ impl Session {
             self.config.batch_size,
             self.config.seed,
         );
-        self.sampler.skip(ck.step);
+        // Seek to the saved position when it is the one `step` batches lead to (one shuffle);
+        // otherwise (an older file) replay the batch order.
+        let expected = self.sampler.expected_position(ck.step);
+        let seeked = ck.sampler.is_some_and(|p| {
+            (p.epoch, p.cursor) == expected && self.sampler.seek(p.epoch, p.epoch_start, p.cursor)
+        });
+        if !seeked {
+            self.sampler.skip(ck.step);
+        }
         Ok(())
     }
 }
