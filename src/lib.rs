@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod model;
 pub mod rng;
 pub mod runfile;
+pub mod safe_fs;
+pub mod signals;
 pub mod spec;
 pub mod train;
 pub mod ui;

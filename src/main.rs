@@ -20,7 +20,10 @@ fn main() {
         }
     };
     let Some(command) = cli.command else {
-        // No subcommand: the desktop lab.
+        // No subcommand: the desktop lab. Ctrl-C, SIGTERM and SIGHUP close it through its usual
+        // path (stop the run after its step, save what is unsaved) instead of killing it; `train`
+        // and `resume` install the same handler; the other subcommands keep the default.
+        reslab::signals::install();
         if let Err(e) = reslab::ui::run_window() {
             eprintln!(
                 "error: {e}\n\

@@ -406,3 +406,51 @@ fn the_gpu_check_labels_a_software_adapter_and_refuses_a_missing_one() {
     assert!(h.query_by_label("device: CPU (no GPU)").is_some());
     assert!(h.query_by_label("GPU (n/a)").is_some());
 }
+
+#[test]
+fn the_network_summary_shows_the_memory_estimate_and_a_refusal_above_the_limit() {
+    let dir = temp_dir("memory");
+    let mut h = harness(&dir);
+    small_settings(h.state_mut(), 100);
+    h.step();
+    let spec = h.state().train_spec().unwrap().clone();
+    let config = h.state().settings().config.clone();
+    let estimate = reslab::spec::estimate_memory(&reslab::spec::validate(&spec).unwrap(), &config);
+    let expected = format!("training memory ≈ {}", estimate.describe());
+    assert!(
+        h.query_by_label_contains(&expected).is_some(),
+        "the summary shows {expected}"
+    );
+    assert!(h.query_by_label_contains("Train will refuse").is_none());
+    // A CIFAR ResNet deep enough to pass this machine's limit at the largest batch the settings
+    // allow (4,096); the data folder need not exist for the estimate.
+    let limit = reslab::train::memory_limit();
+    let mut n = 9;
+    loop {
+        let s = h.state_mut().settings_mut();
+        s.dataset = DatasetSpec::new(DataSource::Cifar10Dir {
+            dir: dir.join("no-data"),
+        });
+        s.net.family = "cifar-resnet".into();
+        s.net.depth = n;
+        s.config.batch_size = 4096;
+        h.state_mut().rebuild_spec();
+        h.step();
+        let spec = h.state().train_spec().unwrap().clone();
+        let config = h.state().settings().config.clone();
+        let v = reslab::spec::validate(&spec).unwrap();
+        if reslab::spec::estimate_memory(&v, &config).total() > limit {
+            break;
+        }
+        n *= 2;
+        assert!(n < 1000, "no preset passes a {limit}-byte limit");
+    }
+    h.step();
+    let shown = h
+        .query_by_label_contains("training memory")
+        .map(|n| format!("{n:?}"));
+    assert!(
+        h.query_by_label_contains("Train will refuse").is_some(),
+        "a network over the limit is flagged before Train: {shown:?}"
+    );
+}

@@ -136,7 +136,9 @@ fn expect_err(path: &Path) -> LoadError {
 fn each_bad_file_gets_an_error_naming_the_file_and_the_problem() {
     let dir = tmpdir("bad");
     let (path, _, _) = saved_run(&dir, "good", 12);
-    let text = std::fs::read_to_string(&path).unwrap();
+    // The whole run in one JSON (the layout of version 1, which every build reads), so that the
+    // history itself can be edited below.
+    let text = serde_json::to_string(&runfile::load(&path).unwrap().run).unwrap();
 
     let p = dir.join("notjson.reslab.json");
     std::fs::write(&p, "this is not json").unwrap();
@@ -147,12 +149,13 @@ fn each_bad_file_gets_an_error_naming_the_file_and_the_problem() {
     assert!(matches!(expect_err(&p), LoadError::WrongFormat(f) if f.contains("something-else")));
 
     let p = dir.join("newer.reslab.json");
-    std::fs::write(&p, text.replacen("\"version\":1", "\"version\":7", 1)).unwrap();
+    let version = format!("\"version\":{}", runfile::VERSION);
+    std::fs::write(&p, text.replacen(&version, "\"version\":7", 1)).unwrap();
     assert!(matches!(
         expect_err(&p),
         LoadError::NewerVersion {
             found: 7,
-            supported: 1
+            supported: runfile::VERSION
         }
     ));
 

@@ -5,12 +5,13 @@
 //! 1 runtime failure, 2 usage or bad input. The reason goes to stderr.
 
 mod bench;
+mod drive;
 mod experiment;
 mod run;
 
 use crate::spec::PRESET_EXAMPLES;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::Path;
 
 pub use experiment::list_text as experiment_list_text;
 pub use run::{inspect_text, run_dir_and_name};
@@ -92,13 +93,16 @@ pub(crate) fn runtime(message: impl ToString) -> CliError {
     }
 }
 
+/// The largest spec or config JSON file the CLI reads.
+pub const MAX_INPUT_JSON_BYTES: u64 = 64 << 20;
+
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
-    path: &PathBuf,
+    path: &Path,
     what: &str,
 ) -> Result<T, CliError> {
-    let text = std::fs::read_to_string(path)
+    let bytes = crate::safe_fs::read_regular(path, MAX_INPUT_JSON_BYTES)
         .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
-    serde_json::from_str(&text)
+    serde_json::from_slice(&bytes)
         .map_err(|e| bad_input(format!("{}: not a valid {what}: {e}", path.display())))
 }
 

@@ -1,18 +1,16 @@
 //! `train`, `resume`, `inspect` and `export`: runs driven from the terminal and saved as run
 //! files.
 
+use super::drive::drive;
 use super::{CliError, DeviceArg, bad_input, read_json, runtime};
-use crate::metrics::{Checkpoint, series};
-use crate::runfile::{self, Environment, RunFile, RunStatus, SUFFIX};
+use crate::metrics::series;
+use crate::runfile::{self, Environment, RunFile, SUFFIX};
+use crate::safe_fs;
 use crate::spec::{
-    DatasetSpec, DeviceChoice, Duration, NetSpec, PresetOptions, TrainConfig, validate,
+    DatasetSpec, DeviceChoice, Duration, MAX_STEPS, NetSpec, PresetOptions, TrainConfig, validate,
 };
-use crate::train::{Autosave, EndReason, RunRequest, TrainEvent, spawn_run};
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use crate::train::Autosave;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Arguments of `reslab train`.
 #[derive(Debug, clap::Args)]
@@ -36,8 +34,8 @@ pub struct TrainArgs {
     /// Seed of initialisation, data split and batch order.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Learning rate.
-    #[arg(long)]
+    /// Learning rate (must be > 0; `--lr -1` is read as a number and refused with the reason).
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Hidden width of MLP presets.
     #[arg(long)]
@@ -58,7 +56,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 500)]
     pub autosave_steps: u64,
     /// Autosave every S seconds (0: off).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     pub autosave_secs: f64,
     /// Free-text notes stored in the run file.
     #[arg(long, default_value = "")]
@@ -77,7 +75,7 @@ pub struct ResumeArgs {
     #[arg(long, default_value_t = 500)]
     pub autosave_steps: u64,
     /// Autosave every S seconds (0: off).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     pub autosave_secs: f64,
 }
 
@@ -164,15 +162,20 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
     let env = environment(config.device);
     let mut run = RunFile::new(&name, spec, config, dataset, env);
     run.notes = args.notes;
-    drive(
-        run,
-        &dir,
-        None,
-        Autosave {
-            every_steps: args.autosave_steps,
-            every_secs: args.autosave_secs,
-        },
-    )
+    let autosave = autosave(args.autosave_steps, args.autosave_secs)?;
+    drive(run, &runfile::run_path(&dir, &name), None, autosave)
+}
+
+fn autosave(every_steps: u64, every_secs: f64) -> Result<Autosave, CliError> {
+    if !(every_secs.is_finite() && every_secs >= 0.0) {
+        return Err(bad_input(format!(
+            "--autosave-secs {every_secs}: must be a number of seconds ≥ 0 (0: off)"
+        )));
+    }
+    Ok(Autosave {
+        every_steps,
+        every_secs,
+    })
 }
 
 fn environment(device: DeviceChoice) -> Environment {
@@ -186,6 +189,36 @@ fn environment(device: DeviceChoice) -> Environment {
     }
 }
 
+/// The step a resumed run ends at: `--steps N` more, or what the run still has to do; refused
+/// past [`MAX_STEPS`] (a sum near `u64::MAX` would wrap around).
+fn resume_total(
+    file: &Path,
+    done: u64,
+    config: &TrainConfig,
+    steps: Option<u64>,
+) -> Result<u64, CliError> {
+    let planned = match config.duration {
+        Duration::Steps(n) => n,
+        Duration::Epochs(_) => done,
+    };
+    let total = match steps {
+        Some(n) => done.checked_add(n).filter(|&t| t <= MAX_STEPS).ok_or_else(|| {
+            bad_input(format!(
+                "{}: the run is at step {done}; {n} more steps would pass the {MAX_STEPS} steps a run may take",
+                file.display()
+            ))
+        })?,
+        None if planned > done => planned,
+        None => {
+            return Err(bad_input(format!(
+                "{}: the run already did its {done} steps; pass --steps N to train N more",
+                file.display()
+            )));
+        }
+    };
+    Ok(total)
+}
+
 pub(crate) fn resume(args: ResumeArgs) -> Result<(), CliError> {
     let loaded = runfile::load(&args.file).map_err(bad_input)?;
     let Some(checkpoint) = loaded.checkpoint else {
@@ -195,174 +228,14 @@ pub(crate) fn resume(args: ResumeArgs) -> Result<(), CliError> {
         )));
     };
     let mut run = loaded.run;
-    let done = checkpoint.step;
-    let data_len_hint = match run.config.duration {
-        Duration::Steps(n) => n,
-        Duration::Epochs(_) => done,
-    };
-    let total = match args.steps {
-        Some(n) => done + n,
-        None if data_len_hint > done => data_len_hint,
-        None => {
-            return Err(bad_input(format!(
-                "{}: the run already did its {done} steps; pass --steps N to train N more",
-                args.file.display()
-            )));
-        }
-    };
+    let total = resume_total(&args.file, checkpoint.step, &run.config, args.steps)?;
     run.config.duration = Duration::Steps(total);
-    let dir = args
-        .file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    drive(
-        run,
-        &dir,
-        Some(checkpoint),
-        Autosave {
-            every_steps: args.autosave_steps,
-            every_secs: args.autosave_secs,
-        },
-    )
+    let autosave = autosave(args.autosave_steps, args.autosave_secs)?;
+    // The run belongs to the file it was opened from, whatever name is stored inside it.
+    drive(run, &args.file, Some(checkpoint), autosave)
 }
 
-/// Runs a training request to its end, showing progress and saving the run file on every
-/// snapshot (autosave) and at the end. Ctrl-C stops the run after the current step and saves it.
-fn drive(
-    mut run: RunFile,
-    dir: &Path,
-    resume: Option<Checkpoint>,
-    autosave: Autosave,
-) -> Result<(), CliError> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        // A second handler cannot be installed in one process (tests call this twice); the
-        // first one keeps working, so the error is ignored.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
-    let request = RunRequest {
-        spec: run.spec.clone(),
-        config: run.config.clone(),
-        dataset: run.dataset.clone(),
-        resume,
-        autosave,
-    };
-    let handle = spawn_run(request, Box::new(|| {})).map_err(bad_input)?;
-    let tty = std::io::stdout().is_terminal();
-    let bar = if tty {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
-        )
-        .expect("valid template"),
-    );
-    let mut history = std::mem::take(&mut run.history);
-    history.reindex();
-    let mut last_val = f32::NAN;
-    let mut last_checkpoint: Option<Box<Checkpoint>> = None;
-    let mut stop_sent = false;
-    let outcome = loop {
-        if interrupted.load(Ordering::SeqCst) && !stop_sent {
-            handle.stop();
-            stop_sent = true;
-            bar.println("stopping after the current step and saving…");
-        }
-        let Some(event) = handle.next_timeout(std::time::Duration::from_millis(100)) else {
-            if handle.is_finished() && handle.events().try_recv().is_err() {
-                break Err(runtime("the training thread ended without a result"));
-            }
-            continue;
-        };
-        match event {
-            TrainEvent::Started {
-                layout,
-                total_steps,
-                device,
-                ..
-            } => {
-                if history.layout.layers.is_empty() {
-                    history.layout = layout;
-                }
-                run.environment.device = device;
-                bar.set_length(total_steps);
-                bar.set_position(history.last_step);
-            }
-            TrainEvent::Step(r) => {
-                history.push_step(&r);
-                bar.set_position(r.step);
-                bar.set_message(format!(
-                    "loss {:.4}  val acc {}  {:.0} samples/s",
-                    r.loss,
-                    if last_val.is_nan() {
-                        "–".to_string()
-                    } else {
-                        format!("{:.1}%", 100.0 * last_val)
-                    },
-                    r.samples_per_sec
-                ));
-            }
-            TrainEvent::Probe(p) => history.push_probe(*p),
-            TrainEvent::Boundary(b) => history.push_boundary(*b),
-            TrainEvent::Eval(e) => {
-                history.push_eval(&e);
-                last_val = e.accuracy;
-            }
-            TrainEvent::Diverged {
-                step,
-                tensor,
-                value,
-            } => {
-                bar.println(format!("diverged at step {step}: {tensor} = {value}"));
-                run.status = RunStatus::Diverged;
-            }
-            TrainEvent::Snapshot(ck) => {
-                run.history = history.clone();
-                runfile::save(dir, &run, Some(&ck)).map_err(runtime)?;
-                last_checkpoint = Some(ck);
-            }
-            TrainEvent::Finished { step, reason } => {
-                run.status = match reason {
-                    EndReason::Completed => RunStatus::Finished,
-                    EndReason::Stopped => RunStatus::Stopped,
-                    EndReason::Diverged => RunStatus::Diverged,
-                };
-                break Ok(step);
-            }
-            TrainEvent::Failed(msg) => {
-                run.status = RunStatus::Failed;
-                break Err(runtime(msg));
-            }
-        }
-    };
-    bar.finish_and_clear();
-    // The final save: the last snapshot's weights with the final status and history.
-    run.history = history;
-    let path = runfile::save(dir, &run, last_checkpoint.as_deref()).map_err(runtime)?;
-    let (_, _) = handle.join();
-    let step = outcome?;
-    let summary = summary_line(&run);
-    println!(
-        "{} after {step} steps ({:?}); {summary}\nsaved {}",
-        match run.status {
-            RunStatus::Finished => "finished",
-            RunStatus::Stopped => "stopped",
-            RunStatus::Diverged => "diverged",
-            _ => "ended",
-        },
-        run.status,
-        path.display()
-    );
-    Ok(())
-}
-
-fn summary_line(run: &RunFile) -> String {
+pub(super) fn summary_line(run: &RunFile) -> String {
     let h = &run.history;
     let loss = h.get(series::LOSS, "").and_then(|s| s.last());
     let val = h.get(series::VAL_ACCURACY, "").and_then(|s| s.last());
@@ -485,18 +358,19 @@ pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
     }
     let loaded = runfile::load(&args.file).map_err(bad_input)?;
     if let Some(out) = &args.csv {
-        let mut text = String::from("step,series,layer,value\n");
-        for (key, s) in loaded.run.history.iter() {
-            for (step, value) in s.steps.iter().zip(&s.values) {
-                text.push_str(&format!(
-                    "{step},{},{},{value}\n",
-                    key.name,
-                    csv_field(&key.layer)
-                ));
+        // Streamed row by row into the temporary file: memory stays flat whatever the history.
+        safe_fs::write_atomic_with(out, |w| {
+            w.write_all(b"step,series,layer,value\n")?;
+            for (key, s) in loaded.run.history.iter() {
+                let layer = csv_field(&key.layer);
+                let name = csv_field(&key.name);
+                for (step, value) in s.steps.iter().zip(&s.values) {
+                    writeln!(w, "{step},{name},{layer},{value}")?;
+                }
             }
-        }
-        runfile::write_atomic(out, text.as_bytes())
-            .map_err(|e| runtime(format!("{}: cannot write: {e}", out.display())))?;
+            Ok(())
+        })
+        .map_err(|e| runtime(format!("{}: cannot write: {e}", out.display())))?;
         println!("wrote {}", out.display());
     }
     if let Some(out) = &args.weights {
@@ -507,15 +381,16 @@ pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
             )));
         };
         let bytes = runfile::encode_weights(ck).map_err(runtime)?;
-        runfile::write_atomic(out, &bytes)
+        safe_fs::write_atomic(out, &bytes)
             .map_err(|e| runtime(format!("{}: cannot write: {e}", out.display())))?;
         println!("wrote {} ({} tensors)", out.display(), ck.tensors.len());
     }
     Ok(())
 }
 
+/// A CSV field, quoted when it holds a separator, a quote or a line break.
 fn csv_field(s: &str) -> String {
-    if s.contains(',') || s.contains('"') {
+    if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()

@@ -1,6 +1,6 @@
 //! CIFAR-10 binary batches: records of 1 label byte and 3072 pixel bytes (`[3, 32, 32]`).
 
-use super::idx::MAX_FILE_BYTES;
+use super::idx::{MAX_DATASET_VALUES, MAX_FILE_BYTES, check_dir, io_error};
 use super::{DataError, RawData, Targets, Task};
 use crate::spec::Shape;
 use std::path::{Path, PathBuf};
@@ -54,23 +54,7 @@ pub fn parse_cifar_batch(path: &Path, bytes: &[u8]) -> Result<RawData, DataError
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, DataError> {
-    let meta = std::fs::metadata(path).map_err(|e| DataError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(DataError::BadHeader {
-            path: path.to_path_buf(),
-            field: "file size",
-            offset: 0,
-            value: meta.len(),
-            reason: "larger than the 1 GiB the loader accepts",
-        });
-    }
-    std::fs::read(path).map_err(|e| DataError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    crate::safe_fs::read_regular(path, MAX_FILE_BYTES).map_err(|e| io_error(path, e))
 }
 
 fn concat(parts: Vec<RawData>) -> RawData {
@@ -102,17 +86,27 @@ pub fn load_cifar10_dir(dir: &Path) -> Result<(RawData, Option<RawData>), DataEr
     } else {
         dir.to_path_buf()
     };
-    if !dir.is_dir() {
-        return Err(DataError::Io {
-            path: dir,
-            reason: "not a folder".into(),
-        });
-    }
+    check_dir(&dir)?;
     let mut train = Vec::new();
+    let mut files = Vec::new();
+    let mut values = 0u64;
+    let mut read_batch = |p: &Path| -> Result<RawData, DataError> {
+        let batch = parse_cifar_batch(p, &read(p)?)?;
+        values += batch.x.len() as u64;
+        if values > MAX_DATASET_VALUES {
+            return Err(DataError::TooLarge {
+                dir: dir.clone(),
+                values,
+                max: MAX_DATASET_VALUES,
+            });
+        }
+        Ok(batch)
+    };
     for k in 1..=5 {
         let p = dir.join(format!("data_batch_{k}.bin"));
-        if p.is_file() {
-            train.push(parse_cifar_batch(&p, &read(&p)?)?);
+        if exists(&p)? {
+            train.push(read_batch(&p)?);
+            files.push(p.display().to_string());
         }
     }
     if train.is_empty() {
@@ -123,18 +117,28 @@ pub fn load_cifar10_dir(dir: &Path) -> Result<(RawData, Option<RawData>), DataEr
         });
     }
     let test_path = dir.join("test_batch.bin");
-    let test = if test_path.is_file() {
-        Some(parse_cifar_batch(&test_path, &read(&test_path)?)?)
+    let test = if exists(&test_path)? {
+        Some(read_batch(&test_path)?)
     } else {
         None
     };
     let train = concat(train);
     if train.len < 2 {
-        return Err(DataError::BadParameter {
-            field: "CIFAR-10 training samples",
-            value: train.len.to_string(),
-            reason: "need at least 2",
+        return Err(DataError::TooFewSamples {
+            files: files.join(", "),
+            count: train.len,
+            need: 2,
         });
     }
     Ok((train, test))
+}
+
+/// Whether a file exists; an error other than "not found" (permission denied, a path through a
+/// file) is reported with the file's name.
+fn exists(p: &Path) -> Result<bool, DataError> {
+    match std::fs::metadata(p) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(p, e)),
+    }
 }

@@ -1,12 +1,18 @@
 //! IDX files (MNIST, Fashion-MNIST), plain or gzipped.
 
 use super::{DataError, RawData, Targets, Task};
+use crate::safe_fs;
 use crate::spec::Shape;
-use std::io::Read;
+use flate2::read::GzDecoder;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-/// The largest decompressed file the loaders accept (full CIFAR-10 and MNIST are far smaller).
-pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// The largest file the loaders read, and the largest IDX payload they decompress (full
+/// MNIST's training images are 47 MB, a CIFAR-10 batch 31 MB).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+/// The most values (pixels over all samples) a dataset from files may have: 1 GiB as `f32`
+/// (full CIFAR-10 is 184 M values, full MNIST 55 M).
+pub const MAX_DATASET_VALUES: u64 = 1 << 28;
 
 /// A parsed IDX array of unsigned bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,111 +23,204 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Reads a file, decompressing it when it starts with the gzip magic; at most
-/// [`MAX_FILE_BYTES`] after decompression.
-pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|e| DataError::Io {
+pub(crate) fn io_error(path: &Path, e: impl ToString) -> DataError {
+    DataError::Io {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    })?;
-    gunzip_if_needed(path, raw)
+    }
 }
 
-fn gunzip_if_needed(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
-    if raw.len() < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
-        return Ok(raw);
+/// Reads an IDX file, plain or gzipped. Only a regular file of at most [`MAX_FILE_BYTES`] is
+/// read; a gzipped one is decompressed as a stream and stops at the size its IDX header
+/// announces (plus one byte to notice more), so a gzip bomb costs no more than an honest file.
+pub(crate) fn read_idx_file(path: &Path) -> Result<IdxArray, DataError> {
+    let (file, len) = safe_fs::open_regular(path, MAX_FILE_BYTES).map_err(|e| io_error(path, e))?;
+    let mut r = BufReader::new(file);
+    let head = r.fill_buf().map_err(|e| io_error(path, e))?;
+    if head.starts_with(&GZIP_MAGIC) {
+        parse_idx_stream(path, GzDecoder::new(r), None)
+    } else {
+        parse_idx_stream(path, r, Some(len))
     }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(raw.as_slice())
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::Gzip {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    if out.len() as u64 > MAX_FILE_BYTES {
-        return Err(DataError::BadHeader {
-            path: path.to_path_buf(),
-            field: "decompressed size",
-            offset: 0,
-            value: out.len() as u64,
-            reason: "larger than the 1 GiB the loader accepts",
-        });
-    }
-    Ok(out)
 }
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Parses an IDX byte array (`0x00 0x00 0x08 ndim`, big-endian u32 dims, u8 values).
 /// `path` only names the source in errors.
 pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
-    let truncated = |offset: u64, what: &'static str, needed: u64| DataError::Truncated {
+    parse_idx_stream(path, bytes, Some(bytes.len() as u64))
+}
+
+/// Parses IDX bytes, gzipped or not (a gzip stream is decompressed only up to the size its
+/// IDX header announces). `path` only names the source in errors.
+pub fn parse_idx_maybe_gz(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
+    if bytes.starts_with(&GZIP_MAGIC) {
+        parse_idx_stream(path, GzDecoder::new(bytes), None)
+    } else {
+        parse_idx(path, bytes)
+    }
+}
+
+/// Reads exactly `buf.len()` bytes or reports what is missing.
+fn read_header_part(
+    path: &Path,
+    r: &mut impl Read,
+    buf: &mut [u8],
+    offset: u64,
+    what: &'static str,
+    gz: bool,
+) -> Result<(), DataError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(stream_error(path, e, gz)),
+        }
+    }
+    if got < buf.len() {
+        return Err(DataError::Truncated {
+            path: path.to_path_buf(),
+            offset,
+            what,
+            needed: buf.len() as u64,
+            available: got as u64,
+        });
+    }
+    Ok(())
+}
+
+fn stream_error(path: &Path, e: std::io::Error, gz: bool) -> DataError {
+    if gz {
+        DataError::Gzip {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    } else {
+        io_error(path, e)
+    }
+}
+
+fn bad_header(
+    path: &Path,
+    field: &'static str,
+    offset: u64,
+    value: u64,
+    reason: &'static str,
+) -> DataError {
+    DataError::BadHeader {
         path: path.to_path_buf(),
+        field,
         offset,
-        what,
-        needed,
-        available: (bytes.len() as u64).saturating_sub(offset),
-    };
-    if bytes.len() < 4 {
-        return Err(truncated(0, "the IDX magic number", 4));
+        value,
+        reason,
     }
-    if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(DataError::BadHeader {
-            path: path.to_path_buf(),
-            field: "magic",
-            offset: 0,
-            value: u64::from(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])),
-            reason: "an IDX file starts with two zero bytes",
-        });
+}
+
+/// Parses an IDX stream: the header first, then exactly the values it announces, after checking
+/// that size against [`MAX_FILE_BYTES`] and, for a plain file, its length (`file_len`). Nothing
+/// is allocated for a size that was not checked.
+fn parse_idx_stream(
+    path: &Path,
+    mut r: impl Read,
+    file_len: Option<u64>,
+) -> Result<IdxArray, DataError> {
+    let gz = file_len.is_none();
+    let mut magic = [0u8; 4];
+    read_header_part(path, &mut r, &mut magic, 0, "the IDX magic number", gz)?;
+    if magic[0] != 0 || magic[1] != 0 {
+        let value = u64::from(u32::from_be_bytes(magic));
+        return Err(bad_header(
+            path,
+            "magic",
+            0,
+            value,
+            "an IDX file starts with two zero bytes",
+        ));
     }
-    if bytes[2] != 0x08 {
-        return Err(DataError::BadHeader {
-            path: path.to_path_buf(),
-            field: "data type",
-            offset: 2,
-            value: u64::from(bytes[2]),
-            reason: "only unsigned bytes (0x08) are supported",
-        });
+    if magic[2] != 0x08 {
+        let value = u64::from(magic[2]);
+        return Err(bad_header(
+            path,
+            "data type",
+            2,
+            value,
+            "only unsigned bytes (0x08) are supported",
+        ));
     }
-    let ndim = bytes[3] as usize;
+    let ndim = magic[3] as usize;
     if ndim == 0 || ndim > 4 {
-        return Err(DataError::BadHeader {
+        return Err(bad_header(
+            path,
+            "number of dimensions",
+            3,
+            ndim as u64,
+            "expected 1 to 4",
+        ));
+    }
+    let mut raw = vec![0u8; 4 * ndim];
+    read_header_part(path, &mut r, &mut raw, 4, "the dimension sizes", gz)?;
+    let dims: Vec<usize> = raw
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let total = dims.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
+    let header = (4 + 4 * ndim) as u64;
+    if let Some(len) = file_len {
+        let available = len.saturating_sub(header);
+        if total > available {
+            return Err(DataError::Truncated {
+                path: path.to_path_buf(),
+                offset: header,
+                what: "the values",
+                needed: total,
+                available,
+            });
+        }
+        if total < available {
+            return Err(bad_header(
+                path,
+                "dimension sizes",
+                4,
+                total,
+                "the file holds more bytes than the dimensions announce",
+            ));
+        }
+    }
+    if total > MAX_FILE_BYTES {
+        return Err(bad_header(
+            path,
+            "dimension sizes",
+            4,
+            total,
+            "announce more values than the 256 MiB the loader reads",
+        ));
+    }
+    let mut data = Vec::new();
+    r.take(total + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| stream_error(path, e, gz))?;
+    if (data.len() as u64) < total {
+        return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            field: "number of dimensions",
-            offset: 3,
-            value: ndim as u64,
-            reason: "expected 1 to 4",
+            offset: header,
+            what: "the values",
+            needed: total,
+            available: data.len() as u64,
         });
     }
-    let header = 4 + 4 * ndim;
-    if bytes.len() < header {
-        return Err(truncated(4, "the dimension sizes", (4 * ndim) as u64));
+    if data.len() as u64 > total {
+        return Err(bad_header(
+            path,
+            "dimension sizes",
+            4,
+            total,
+            "the file holds more bytes than the dimensions announce",
+        ));
     }
-    let mut dims = Vec::with_capacity(ndim);
-    let mut total: u64 = 1;
-    for d in 0..ndim {
-        let o = 4 + 4 * d;
-        let v = u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as u64;
-        total = total.saturating_mul(v);
-        dims.push(v as usize);
-    }
-    // Check the announced size against what the file holds before allocating anything.
-    let available = (bytes.len() - header) as u64;
-    if total > available {
-        return Err(truncated(header as u64, "the values", total));
-    }
-    if total < available {
-        return Err(DataError::BadHeader {
-            path: path.to_path_buf(),
-            field: "dimension sizes",
-            offset: 4,
-            value: total,
-            reason: "the file holds more bytes than the dimensions announce",
-        });
-    }
-    Ok(IdxArray {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+    Ok(IdxArray { dims, data })
 }
 
 /// Builds raw MNIST-style data from an images array `[n, h, w]` and a labels array `[n]`.
@@ -196,26 +295,27 @@ pub(crate) fn mnist_from_bytes(
     labels_path: &Path,
     labels: &[u8],
 ) -> Result<RawData, DataError> {
-    let images_bytes = gunzip_if_needed(images_path, images.to_vec())?;
-    let labels_bytes = gunzip_if_needed(labels_path, labels.to_vec())?;
     images_and_labels(
         images_path,
-        parse_idx(images_path, &images_bytes)?,
+        parse_idx_maybe_gz(images_path, images)?,
         labels_path,
-        parse_idx(labels_path, &labels_bytes)?,
+        parse_idx_maybe_gz(labels_path, labels)?,
     )
 }
 
+/// The first of the accepted names that exists in `dir`. A name that exists but cannot be
+/// examined (permission denied, a path through a file) is an error naming it, not a miss.
 fn find(dir: &Path, stems: &[&str], what: &'static str) -> Result<PathBuf, DataError> {
     let mut tried = Vec::new();
     for stem in stems {
         for suffix in ["", ".gz"] {
             let name = format!("{stem}{suffix}");
             let p = dir.join(&name);
-            if p.is_file() {
-                return Ok(p);
+            match std::fs::metadata(&p) {
+                Ok(_) => return Ok(p),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => tried.push(name),
+                Err(e) => return Err(io_error(&p, e)),
             }
-            tried.push(name);
         }
     }
     Err(DataError::MissingFile {
@@ -225,33 +325,59 @@ fn find(dir: &Path, stems: &[&str], what: &'static str) -> Result<PathBuf, DataE
     })
 }
 
-fn load_pair(dir: &Path, images: &[&str], labels: &[&str]) -> Result<RawData, DataError> {
+/// Checks that `dir` is a folder that can be listed, naming it and the reason when not.
+pub(crate) fn check_dir(dir: &Path) -> Result<(), DataError> {
+    let meta = std::fs::metadata(dir).map_err(|e| io_error(dir, e))?;
+    if !meta.is_dir() {
+        return Err(io_error(dir, "not a folder"));
+    }
+    std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
+    Ok(())
+}
+
+fn load_pair(
+    dir: &Path,
+    images: &[&str],
+    labels: &[&str],
+) -> Result<(RawData, PathBuf), DataError> {
     let ip = find(dir, images, "images")?;
     let lp = find(dir, labels, "labels")?;
-    let ib = read_maybe_gz(&ip)?;
-    let lb = read_maybe_gz(&lp)?;
-    images_and_labels(&ip, parse_idx(&ip, &ib)?, &lp, parse_idx(&lp, &lb)?)
+    let image_array = read_idx_file(&ip)?;
+    let label_array = read_idx_file(&lp)?;
+    Ok((images_and_labels(&ip, image_array, &lp, label_array)?, ip))
 }
 
 /// Loads the training and test pairs of MNIST or Fashion-MNIST from a folder
 /// (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
 /// `t10k-labels-idx1-ubyte`, each optionally `.gz`; a dot instead of the last dash is accepted).
+/// The test images must have the training images' size.
 pub fn load_idx_pair_dir(dir: &Path) -> Result<(RawData, RawData), DataError> {
-    if !dir.is_dir() {
-        return Err(DataError::Io {
-            path: dir.to_path_buf(),
-            reason: "not a folder".into(),
-        });
-    }
-    let train = load_pair(
+    check_dir(dir)?;
+    let (train, train_path) = load_pair(
         dir,
         &["train-images-idx3-ubyte", "train-images.idx3-ubyte"],
         &["train-labels-idx1-ubyte", "train-labels.idx1-ubyte"],
     )?;
-    let test = load_pair(
+    let (test, test_path) = load_pair(
         dir,
         &["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"],
         &["t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"],
     )?;
+    if test.shape != train.shape {
+        return Err(DataError::ShapeMismatch {
+            train: train_path,
+            train_shape: train.shape.to_string(),
+            test: test_path,
+            test_shape: test.shape.to_string(),
+        });
+    }
+    let values = (train.x.len() + test.x.len()) as u64;
+    if values > MAX_DATASET_VALUES {
+        return Err(DataError::TooLarge {
+            dir: dir.to_path_buf(),
+            values,
+            max: MAX_DATASET_VALUES,
+        });
+    }
     Ok((train, test))
 }

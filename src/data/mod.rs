@@ -8,7 +8,9 @@ mod idx;
 mod synthetic;
 
 pub use cifar::{load_cifar10_dir, parse_cifar_batch};
-pub use idx::{IdxArray, load_idx_pair_dir, parse_idx};
+pub use idx::{
+    IdxArray, MAX_DATASET_VALUES, MAX_FILE_BYTES, load_idx_pair_dir, parse_idx, parse_idx_maybe_gz,
+};
 
 use crate::spec::{DataSource, DatasetSpec, Shape};
 use rand::SeedableRng;
@@ -106,6 +108,40 @@ pub enum DataError {
         labels: PathBuf,
         /// Number of labels.
         label_count: usize,
+    },
+    /// The test split's samples have another shape than the training split's.
+    #[error(
+        "{test} holds {test_shape} images but {train} holds {train_shape}; both splits need one size"
+    )]
+    ShapeMismatch {
+        /// The training images file.
+        train: PathBuf,
+        /// Its sample shape.
+        train_shape: String,
+        /// The test images file.
+        test: PathBuf,
+        /// Its sample shape.
+        test_shape: String,
+    },
+    /// More data than the loaders hold in memory.
+    #[error("{dir}: the data holds {values} values, more than the {max} the lab loads")]
+    TooLarge {
+        /// The folder.
+        dir: PathBuf,
+        /// Values found.
+        values: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Too few samples to split into training and validation.
+    #[error("{files}: {count} training sample(s); need at least {need}")]
+    TooFewSamples {
+        /// The files they came from.
+        files: String,
+        /// Samples found.
+        count: usize,
+        /// Samples needed.
+        need: usize,
     },
     /// A generator parameter out of range.
     #[error("dataset: {field} = {value} is invalid ({reason})")]
@@ -371,6 +407,8 @@ pub struct BatchSampler {
     order: Vec<usize>,
     cursor: usize,
     epoch: u64,
+    /// The generator's word position before the current epoch's shuffle.
+    epoch_start: u128,
 }
 
 impl BatchSampler {
@@ -383,6 +421,7 @@ impl BatchSampler {
             order: Vec::new(),
             cursor: usize::MAX,
             epoch: 0,
+            epoch_start: 0,
         }
     }
 
@@ -399,6 +438,7 @@ impl BatchSampler {
     /// The indices of the next batch.
     pub fn next_batch(&mut self) -> &[usize] {
         if self.cursor == usize::MAX || self.cursor + self.batch > self.len {
+            self.epoch_start = self.rng.get_word_pos();
             self.order = (0..self.len).collect();
             self.order.shuffle(&mut self.rng);
             self.cursor = 0;
@@ -409,10 +449,53 @@ impl BatchSampler {
         &self.order[start..start + self.batch]
     }
 
-    /// Advances past `steps` batches without producing them (to resume a run exactly).
+    /// Advances past `steps` batches without producing them (to resume a run exactly). Costs
+    /// one shuffle per epoch passed; [`BatchSampler::seek`] does it in one.
     pub fn skip(&mut self, steps: u64) {
         for _ in 0..steps {
             self.next_batch();
         }
+    }
+
+    /// Where the sampler stands: `(epochs started, the generator's word position before the
+    /// current epoch's shuffle, samples of that epoch used)`.
+    pub fn position(&self) -> (u64, u128, u64) {
+        let cursor = if self.cursor == usize::MAX {
+            0
+        } else {
+            self.cursor as u64
+        };
+        (self.epoch, self.epoch_start, cursor)
+    }
+
+    /// Moves to a position [`BatchSampler::position`] returned, with one shuffle. Returns
+    /// `false` (and changes nothing) when the position cannot be one of this sampler's: a
+    /// cursor that is not a whole number of batches within an epoch.
+    pub fn seek(&mut self, epoch: u64, epoch_start: u128, cursor: u64) -> bool {
+        let batch = self.batch as u64;
+        if epoch == 0 {
+            return cursor == 0;
+        }
+        if cursor == 0 || cursor > self.len as u64 || !cursor.is_multiple_of(batch) {
+            return false;
+        }
+        self.rng.set_word_pos(epoch_start);
+        self.epoch = epoch - 1;
+        self.cursor = usize::MAX;
+        self.next_batch();
+        self.cursor = cursor as usize;
+        true
+    }
+
+    /// The position after `steps` batches from the start, without the generator's word
+    /// position (which only replaying or a saved position knows): `(epoch, cursor)`.
+    pub fn expected_position(&self, steps: u64) -> (u64, u64) {
+        if steps == 0 {
+            return (0, 0);
+        }
+        let per_epoch = self.batches_per_epoch() as u64;
+        let epoch = (steps - 1) / per_epoch + 1;
+        let cursor = ((steps - 1) % per_epoch + 1) * self.batch as u64;
+        (epoch, cursor)
     }
 }

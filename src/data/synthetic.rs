@@ -6,8 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::f32::consts::PI;
 
-/// The largest synthetic dataset.
-pub const MAX_SAMPLES: usize = 1_000_000;
+pub use crate::spec::MAX_SAMPLES;
 
 use crate::rng::normal;
 

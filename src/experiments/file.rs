@@ -293,14 +293,9 @@ impl ExperimentFile {
             path: path.to_path_buf(),
             reason,
         };
-        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        if meta.len() > MAX_BYTES {
-            return Err(err(format!(
-                "the file has {} bytes, more than the {MAX_BYTES} this build reads",
-                meta.len()
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        // Only a regular file within the cap is read (a FIFO or /dev/zero would never end).
+        let bytes =
+            crate::safe_fs::read_regular(path, MAX_BYTES).map_err(|e| err(e.to_string()))?;
         Self::parse(&bytes).map_err(err)
     }
 

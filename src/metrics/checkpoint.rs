@@ -23,6 +23,21 @@ pub struct Checkpoint {
     pub optimizer_steps: u64,
     /// Weights, BN running statistics and optimiser state.
     pub tensors: Vec<NamedTensor>,
+    /// Where the batch order stands, so that a resumed run seeks to it instead of replaying
+    /// every step's shuffle; `None` in files written before it was saved (then it is replayed).
+    pub sampler: Option<SamplerPosition>,
+}
+
+/// The position of a run's batch sampler: the epoch, the generator's word position before that
+/// epoch's shuffle, and how far into the shuffled order the batches have got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SamplerPosition {
+    /// Epochs started.
+    pub epoch: u64,
+    /// The ChaCha8 word position before the current epoch's shuffle.
+    pub epoch_start: u128,
+    /// Samples of the current epoch's order already used.
+    pub cursor: u64,
 }
 
 impl Checkpoint {

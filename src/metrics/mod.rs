@@ -17,7 +17,7 @@ mod checkpoint;
 mod finite;
 mod records;
 
-pub use checkpoint::{Checkpoint, NamedTensor};
+pub use checkpoint::{Checkpoint, NamedTensor, SamplerPosition};
 pub use records::{
     ActStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout,
     SkipStats, StepRecord,
@@ -207,6 +207,32 @@ impl History {
             layout,
             ..Self::default()
         }
+    }
+
+    /// A history from its parts (a run file's reader builds the series from a binary side
+    /// file); the lookup index is built here.
+    pub fn from_parts(
+        layout: RunLayout,
+        series: Vec<(SeriesKey, Series)>,
+        latest_probe: Option<ProbeRecord>,
+        last_step: u64,
+        latest_boundary: Option<BoundaryRecord>,
+    ) -> Self {
+        let mut h = Self {
+            layout,
+            series,
+            index: HashMap::new(),
+            latest_probe,
+            last_step,
+            latest_boundary,
+        };
+        h.reindex();
+        h
+    }
+
+    /// Number of series.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
     }
 
     /// Rebuilds the lookup index (after deserialising).

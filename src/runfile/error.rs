@@ -77,6 +77,14 @@ pub enum LoadError {
         /// The OS error.
         reason: String,
     },
+    /// The history side file is missing or shorter than the run file says.
+    #[error("the history file {} cannot be used: {reason}", path.display())]
+    HistoryMissing {
+        /// Its path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The weights file does not match the run file or is malformed.
     #[error("the weights file {} does not match: {reason}", path.display())]
     WeightsMismatch {

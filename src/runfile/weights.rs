@@ -1,6 +1,6 @@
 //! safetensors encoding of a [`Checkpoint`](crate::metrics::Checkpoint).
 
-use crate::metrics::{Checkpoint, NamedTensor};
+use crate::metrics::{Checkpoint, NamedTensor, SamplerPosition};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 
@@ -22,7 +22,7 @@ pub fn encode_weights(ck: &Checkpoint) -> Result<Vec<u8>, String> {
                 .map_err(|e| format!("tensor \"{n}\": {e}"))
         })
         .collect::<Result<_, _>>()?;
-    let meta = HashMap::from([
+    let mut meta = HashMap::from([
         ("format".to_string(), "reslab-weights".to_string()),
         ("step".to_string(), ck.step.to_string()),
         (
@@ -30,6 +30,12 @@ pub fn encode_weights(ck: &Checkpoint) -> Result<Vec<u8>, String> {
             ck.optimizer_steps.to_string(),
         ),
     ]);
+    if let Some(p) = ck.sampler {
+        meta.insert(
+            "sampler".to_string(),
+            format!("{} {} {}", p.epoch, p.epoch_start, p.cursor),
+        );
+    }
     safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())
 }
 
@@ -67,9 +73,24 @@ pub fn decode_weights(bytes: &[u8]) -> Result<Checkpoint, String> {
             data,
         });
     }
+    // `epoch epoch_start cursor`; anything else reads as absent (the order is then replayed).
+    let sampler = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("sampler"))
+        .and_then(|v| {
+            let mut it = v.split(' ');
+            let p = SamplerPosition {
+                epoch: it.next()?.parse().ok()?,
+                epoch_start: it.next()?.parse().ok()?,
+                cursor: it.next()?.parse().ok()?,
+            };
+            it.next().is_none().then_some(p)
+        });
     Ok(Checkpoint {
         step: num("step"),
         optimizer_steps: num("optimizer_steps"),
         tensors,
+        sampler,
     })
 }

@@ -3,6 +3,10 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// The most optimiser steps a run may take (history steps are stored as `u32`, and a step count
+/// near `u64::MAX` would wrap around).
+pub const MAX_STEPS: u64 = 100_000_000;
+
 /// Everything about how a run trains, beside the network and the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -206,7 +210,7 @@ impl TrainConfig {
             Duration::Steps(0) | Duration::Epochs(0) => {
                 return Err(bad("duration", "0", "must be at least 1"));
             }
-            Duration::Steps(n) | Duration::Epochs(n) if n > 100_000_000 => {
+            Duration::Steps(n) | Duration::Epochs(n) if n > MAX_STEPS => {
                 return Err(bad("duration", n, "must be at most 100,000,000"));
             }
             _ => {}
@@ -254,13 +258,14 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The number of optimiser steps for a training split of `train_samples` samples.
+    /// The number of optimiser steps for a training split of `train_samples` samples
+    /// (saturating: callers refuse more than [`MAX_STEPS`]).
     pub fn total_steps(&self, train_samples: usize) -> u64 {
         match self.duration {
             Duration::Steps(n) => n,
             Duration::Epochs(e) => {
                 let per_epoch = (train_samples / self.batch_size.max(1)).max(1) as u64;
-                e * per_epoch
+                e.saturating_mul(per_epoch)
             }
         }
     }

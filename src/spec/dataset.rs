@@ -197,6 +197,46 @@ impl DatasetSpec {
     }
 }
 
+/// The largest synthetic dataset, in samples.
+pub const MAX_SAMPLES: usize = 1_000_000;
+
+impl DatasetSpec {
+    /// Checks the descriptor's numbers before anything is generated or loaded: the validation
+    /// fraction in (0, 1), and synthetic sizes within the generators' limits (4 to 1,000,000
+    /// samples, finite noise). Returns the field and the reason.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let vf = self.validation_fraction;
+        if !(vf.is_finite() && vf > 0.0 && vf < 1.0) {
+            return Err((
+                "validation_fraction".into(),
+                format!("{vf} is not between 0 and 1"),
+            ));
+        }
+        let (samples, noise) = match &self.source {
+            DataSource::Spirals { samples, noise, .. }
+            | DataSource::Circles { samples, noise }
+            | DataSource::Moons { samples, noise }
+            | DataSource::Xor { samples, noise }
+            | DataSource::Checkerboard { samples, noise, .. }
+            | DataSource::Regression1d { samples, noise } => (*samples, *noise),
+            DataSource::Gaussians {
+                samples, spread, ..
+            } => (*samples, *spread),
+            _ => return Ok(()),
+        };
+        if !(4..=MAX_SAMPLES).contains(&samples) {
+            return Err((
+                "source.samples".into(),
+                format!("{samples} is not in 4..=1,000,000"),
+            ));
+        }
+        if !noise.is_finite() {
+            return Err(("source.noise".into(), format!("{noise} is not finite")));
+        }
+        Ok(())
+    }
+}
+
 impl DatasetSpec {
     /// The input shape and output width a network needs for this data, known without loading
     /// it (folder sources assume the standard 28×28 and 32×32 formats; loading checks them).

@@ -7,16 +7,22 @@ mod dataset;
 pub mod edit;
 mod net;
 mod presets;
+mod resources;
+mod tensors;
 mod validate;
 
-pub use config::{ConfigError, DeviceChoice, Duration, OptimizerSpec, Schedule, TrainConfig};
-pub use dataset::{DataSource, DatasetNameError, DatasetSpec};
+pub use config::{
+    ConfigError, DeviceChoice, Duration, MAX_STEPS, OptimizerSpec, Schedule, TrainConfig,
+};
+pub use dataset::{DataSource, DatasetNameError, DatasetSpec, MAX_SAMPLES};
 pub use net::{
     Activation, BranchScale, INPUT_NODE, Init, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,
     SkipSpec,
 };
 pub use presets::{PRESET_EXAMPLES, PresetError, PresetOptions, cifar, mlp, preact, preset};
+pub use resources::{MemoryEstimate, estimate_memory, format_bytes};
+pub use tensors::{ProbeNames, TensorEntry, expected_tensors, probe_names};
 pub use validate::{
-    Diagnosis, LayerFacts, LayerInfo, MAX_PARAMETERS, Shape, SkipInfo, SpecError, ValidSpec,
-    check_skip, diagnose, layer_output, validate,
+    Diagnosis, LayerFacts, LayerInfo, MAX_NAME_LEN, MAX_PARAMETERS, Shape, SkipInfo, SpecError,
+    ValidSpec, check_skip, diagnose, layer_output, validate,
 };

@@ -16,6 +16,8 @@ pub const MAX_SPATIAL: usize = 4_096;
 pub const MAX_KERNEL: usize = 31;
 /// The largest number of layers.
 pub const MAX_LAYERS: usize = 10_000;
+/// The longest layer name, in bytes (names end up in every history series and CSV row).
+pub const MAX_NAME_LEN: usize = 200;
 
 /// The shape of one sample at some point of the network (batch axis left out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,6 +349,14 @@ pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
     for (i, layer) in spec.layers.iter().enumerate() {
         if layer.name.trim().is_empty() {
             return Err(SpecError::EmptyName { index: i });
+        }
+        if layer.name.len() > MAX_NAME_LEN {
+            return Err(SpecError::TooLarge {
+                node: format!("layer #{i}"),
+                field: "name length",
+                value: layer.name.len(),
+                max: MAX_NAME_LEN,
+            });
         }
         if layer.name == INPUT_NODE {
             return Err(SpecError::ReservedName { index: i });

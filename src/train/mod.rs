@@ -21,7 +21,10 @@ pub use session::{Session, StepOutcome};
 use crate::data::{self, DataError};
 use crate::metrics::{BoundaryRecord, Checkpoint, EvalRecord, ProbeRecord, RunLayout, StepRecord};
 use crate::model::{DeviceError, make_device};
-use crate::spec::{ConfigError, DatasetSpec, NetSpec, SpecError, TrainConfig, validate};
+use crate::spec::{
+    ConfigError, DatasetSpec, NetSpec, SpecError, TrainConfig, ValidSpec, estimate_memory,
+    format_bytes, validate,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
@@ -47,6 +50,9 @@ pub enum TrainError {
     /// The network does not fit the data.
     #[error("the network does not fit the data: {0}")]
     Mismatch(String),
+    /// The run would need more memory (or more steps) than the lab allows.
+    #[error("{0}")]
+    TooLarge(String),
     /// The worker thread panicked.
     #[error("the training thread failed: {0}")]
     Panicked(String),
@@ -319,6 +325,7 @@ pub fn spawn_run(request: RunRequest, waker: Waker) -> Result<RunHandle, TrainEr
     } = request;
     let valid = validate(&spec)?;
     config.validate()?;
+    check_memory(&valid, &config, memory_limit())?;
     let control = Arc::new(Control::default());
     let (tx, rx) = channel();
     let ctl = control.clone();
@@ -353,6 +360,41 @@ pub fn spawn_run(request: RunRequest, waker: Waker) -> Result<RunHandle, TrainEr
         control,
         thread: Some(thread),
     })
+}
+
+/// The memory a run may use: `RESLAB_MEMORY_LIMIT_GB` when set, else 80 % of the machine's
+/// memory (`MemTotal` in `/proc/meminfo`), else 16 GB.
+pub fn memory_limit() -> u64 {
+    if let Some(gb) = std::env::var("RESLAB_MEMORY_LIMIT_GB")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|g| g.is_finite() && *g > 0.0)
+    {
+        return (gb * 1e9) as u64;
+    }
+    let total_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    total_kb.map_or(16_000_000_000, |kb| kb * 1024 / 5 * 4)
+}
+
+/// Refuses a run whose estimated memory ([`estimate_memory`]) is above `limit`, with the
+/// estimate in the message.
+pub fn check_memory(valid: &ValidSpec, config: &TrainConfig, limit: u64) -> Result<(), TrainError> {
+    let estimate = estimate_memory(valid, config);
+    if estimate.total() > limit {
+        return Err(TrainError::TooLarge(format!(
+            "training this network with batch size {} needs about {}, more than the {} this \
+             machine allows (set RESLAB_MEMORY_LIMIT_GB to change the limit); use a smaller \
+             batch or fewer channels",
+            config.batch_size,
+            estimate.describe(),
+            format_bytes(limit)
+        )));
+    }
+    Ok(())
 }
 
 fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave) -> Session {
@@ -404,7 +446,7 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
             break EndReason::Diverged;
         }
         let boundary_due = s.config.probe_every > 0
-            && step.is_multiple_of(s.config.probe_every * BOUNDARY_EVERY_PROBES);
+            && step.is_multiple_of(s.config.probe_every.saturating_mul(BOUNDARY_EVERY_PROBES));
         if (boundary_due || step == 1 || s.is_done())
             && let Some(b) = s.decision_boundary(BOUNDARY_RESOLUTION)
         {
@@ -414,7 +456,9 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
         if eval_due || s.is_done() {
             em.send(TrainEvent::Eval(s.evaluate()), false);
         }
-        let by_steps = autosave.every_steps > 0 && step >= last_save.0 + autosave.every_steps;
+        // Saturating: `--autosave-steps` may be as large as u64 allows.
+        let by_steps =
+            autosave.every_steps > 0 && step >= last_save.0.saturating_add(autosave.every_steps);
         let by_time =
             autosave.every_secs > 0.0 && last_save.1.elapsed().as_secs_f64() >= autosave.every_secs;
         if (by_steps || by_time) && !s.is_done() {

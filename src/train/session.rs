@@ -248,6 +248,12 @@ impl Session {
             params: param_layout(&model).into_iter().map(|p| p.name).collect(),
         };
         let total_steps = config.total_steps(data.train.len);
+        if total_steps > crate::spec::MAX_STEPS {
+            return Err(TrainError::TooLarge(format!(
+                "the run would take {total_steps} steps, more than the {} a run may take",
+                crate::spec::MAX_STEPS
+            )));
+        }
         let sampler = BatchSampler::new(data.train.len, config.batch_size, config.seed);
         Ok(Self {
             model,

@@ -108,16 +108,31 @@ impl Session {
                 }
             }
         }
+        let (epoch, epoch_start, cursor) = self.sampler.position();
         Checkpoint {
             step: self.step,
             optimizer_steps: self.optimizer.steps,
             tensors,
+            sampler: Some(crate::metrics::SamplerPosition {
+                epoch,
+                epoch_start,
+                cursor,
+            }),
         }
     }
 
     /// Loads a checkpoint into this freshly built session: weights, BN buffers, optimiser state,
     /// the step counter and the position in the batch order, so training continues exactly.
     pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), TrainError> {
+        // Replaying the batch order costs a moment per step; a counter past the most steps a
+        // run may take can only come from a damaged file (and would replay for ever).
+        if ck.step > crate::spec::MAX_STEPS || ck.optimizer_steps > crate::spec::MAX_STEPS {
+            return Err(TrainError::TooLarge(format!(
+                "the checkpoint is at step {}, past the {} steps a run may take",
+                ck.step.max(ck.optimizer_steps),
+                crate::spec::MAX_STEPS
+            )));
+        }
         let imp = Importer {
             spec: &self.model.spec,
             tensors: ck.tensors.iter().map(|t| (t.name.as_str(), t)).collect(),
@@ -152,7 +167,15 @@ impl Session {
             self.config.batch_size,
             self.config.seed,
         );
-        self.sampler.skip(ck.step);
+        // Seek to the saved position when it is the one `step` batches lead to (one shuffle);
+        // otherwise (an older file) replay the batch order.
+        let expected = self.sampler.expected_position(ck.step);
+        let seeked = ck.sampler.is_some_and(|p| {
+            (p.epoch, p.cursor) == expected && self.sampler.seek(p.epoch, p.epoch_start, p.cursor)
+        });
+        if !seeked {
+            self.sampler.skip(ck.step);
+        }
         Ok(())
     }
 }

@@ -941,7 +941,7 @@ impl LabApp {
 
     fn left_side(&mut self, ui: &mut Ui) {
         egui::ScrollArea::vertical().show(ui, |ui| {
-            let summary = spec_summary(&self.spec);
+            let summary = spec_summary(&self.spec, &self.state.settings.config);
             if self.is_training() {
                 ui.label(
                     RichText::new("A run is training; it keeps the settings it started with.")
@@ -1053,7 +1053,7 @@ impl LabApp {
 
     fn import_spec(&mut self, path: &Path) {
         // A spec file is a few kB: reading it here does not hold the frame up noticeably.
-        let parsed = std::fs::read(path)
+        let parsed = crate::safe_fs::read_regular(path, 64 << 20)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<NetSpec>(&b).map_err(|e| e.to_string()));
         match parsed {
@@ -1313,6 +1313,7 @@ impl eframe::App for LabApp {
             self.ctx = Some(ui.ctx().clone());
         }
         let ctx = ui.ctx().clone();
+        crate::ui::signal_hook(ui, &ctx, self.closing);
         self.pump();
         self.handle_drops(ui);
         egui::Panel::top("top-bar").show(ui, |ui| {

@@ -37,3 +37,17 @@ pub fn run_window() -> Result<(), String> {
     )
     .map_err(|e| format!("the window could not open: {e}"))
 }
+
+/// Ctrl-C, SIGTERM or SIGHUP close the window through its normal close path (stop the run after
+/// its step, save what is unsaved), instead of killing the lab. Called every frame; the first
+/// call lets the signal handler wake an idle window.
+pub(crate) fn signal_hook(ui: &egui::Ui, ctx: &egui::Context, closing: bool) {
+    static WAKER_SET: std::sync::Once = std::sync::Once::new();
+    WAKER_SET.call_once(|| {
+        let ctx = ctx.clone();
+        crate::signals::set_waker(Box::new(move || ctx.request_repaint()));
+    });
+    if crate::signals::stop_requested() && !closing {
+        ui.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+}

@@ -602,21 +602,43 @@ fn shortcut_label(s: Shortcut) -> &'static str {
     }
 }
 
-/// One line on a spec: layers, parameters, FLOPs, or the validation error.
-pub fn spec_summary(spec: &Result<NetSpec, String>) -> String {
+/// One line on a spec: layers, parameters, FLOPs and the memory training it with `config`
+/// needs (flagged when it is above the limit Train enforces), or the validation error.
+pub fn spec_summary(spec: &Result<NetSpec, String>, config: &TrainConfig) -> String {
     match spec {
         Err(e) => format!("error: {e}"),
         Ok(s) => match validate(s) {
             Ok(v) => format!(
-                "{}: {} layers, {} skips, {} parameters, {} FLOPs/sample",
+                "{}: {} layers, {} skips, {} parameters, {} FLOPs/sample\n{}",
                 s.name,
                 s.layers.len(),
                 s.skips.len(),
                 human(v.total_params() as f64),
-                human(v.total_flops() as f64)
+                human(v.total_flops() as f64),
+                memory_line(&v, config)
             ),
             Err(e) => format!("error: {e}"),
         },
+    }
+}
+
+/// `training memory ≈ 1.2 GB at batch 128` and, above the limit, why Train will refuse.
+fn memory_line(v: &crate::spec::ValidSpec, config: &TrainConfig) -> String {
+    static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let limit = *LIMIT.get_or_init(crate::train::memory_limit);
+    let e = crate::spec::estimate_memory(v, config);
+    let line = format!(
+        "training memory ≈ {} at batch {}",
+        e.describe(),
+        config.batch_size
+    );
+    if e.total() > limit {
+        format!(
+            "{line}: more than the {} this machine allows, Train will refuse",
+            crate::spec::format_bytes(limit)
+        )
+    } else {
+        line
     }
 }
 

@@ -1,0 +1,206 @@
+//! Driving a training run from the terminal: progress bar, autosaves, Ctrl-C / SIGTERM /
+//! SIGHUP, the final save, and the exit code a failure deserves.
+
+use super::run::summary_line;
+use super::{CliError, bad_input, runtime};
+use crate::metrics::{Checkpoint, History};
+use crate::runfile::{self, RunFile, RunStatus};
+use crate::safe_fs;
+use crate::train::{Autosave, EndReason, RunRequest, TrainError, TrainEvent, spawn_run};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// The exit code of a run that could not start or go on: 2 when the input is at fault (the
+/// network, the config, the data, a network that does not fit the data or the memory), 1 for
+/// the machine (no device, a crashed thread).
+fn failure(e: &TrainError) -> CliError {
+    match e {
+        TrainError::Spec(_)
+        | TrainError::Config(_)
+        | TrainError::Data(_)
+        | TrainError::Mismatch(_)
+        | TrainError::TooLarge(_) => bad_input(e),
+        TrainError::Device(_) | TrainError::Panicked(_) => runtime(e),
+    }
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = if std::io::stdout().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// A run being driven: the record that is saved, its history, the progress bar.
+struct Driving<'a> {
+    run: RunFile,
+    history: History,
+    target: &'a Path,
+    bar: ProgressBar,
+    last_val: f32,
+    last_checkpoint: Option<Box<Checkpoint>>,
+}
+
+/// What an event means for the loop: go on, or the run ended (its last step, or why not).
+enum Next {
+    Continue,
+    End(Result<u64, CliError>),
+}
+
+impl Driving<'_> {
+    /// Saves the run with the history swapped in (no copy of the history is made).
+    fn save(&mut self, ck: Option<&Checkpoint>) -> Result<(), CliError> {
+        self.run.history = std::mem::take(&mut self.history);
+        let result = runfile::save_to(self.target, &self.run, ck);
+        self.history = std::mem::take(&mut self.run.history);
+        result.map(|_| ()).map_err(runtime)
+    }
+
+    fn on_event(&mut self, event: TrainEvent) -> Result<Next, CliError> {
+        match event {
+            TrainEvent::Started {
+                layout,
+                total_steps,
+                device,
+                ..
+            } => {
+                if self.history.layout.layers.is_empty() {
+                    self.history.layout = layout;
+                }
+                self.run.environment.device = device;
+                self.bar.set_length(total_steps);
+                self.bar.set_position(self.history.last_step);
+            }
+            TrainEvent::Step(r) => {
+                self.history.push_step(&r);
+                self.bar.set_position(r.step);
+                let val = if self.last_val.is_nan() {
+                    "–".to_string()
+                } else {
+                    format!("{:.1}%", 100.0 * self.last_val)
+                };
+                self.bar.set_message(format!(
+                    "loss {:.4}  val acc {val}  {:.0} samples/s",
+                    r.loss, r.samples_per_sec
+                ));
+            }
+            TrainEvent::Probe(p) => self.history.push_probe(*p),
+            TrainEvent::Boundary(b) => self.history.push_boundary(*b),
+            TrainEvent::Eval(e) => {
+                self.history.push_eval(&e);
+                self.last_val = e.accuracy;
+            }
+            TrainEvent::Diverged {
+                step,
+                tensor,
+                value,
+            } => {
+                self.bar
+                    .println(format!("diverged at step {step}: {tensor} = {value}"));
+                self.run.status = RunStatus::Diverged;
+            }
+            TrainEvent::Snapshot(ck) => {
+                self.save(Some(&ck))?;
+                self.last_checkpoint = Some(ck);
+            }
+            TrainEvent::Finished { step, reason } => {
+                self.run.status = match reason {
+                    EndReason::Completed => RunStatus::Finished,
+                    EndReason::Stopped => RunStatus::Stopped,
+                    EndReason::Diverged => RunStatus::Diverged,
+                };
+                return Ok(Next::End(Ok(step)));
+            }
+            TrainEvent::Failed(msg) => {
+                self.run.status = RunStatus::Failed;
+                return Ok(Next::End(Err(runtime(msg))));
+            }
+        }
+        Ok(Next::Continue)
+    }
+}
+
+/// Runs a training request to its end, showing progress and saving the run to the run file
+/// `target` on every snapshot (autosave) and at the end. Ctrl-C, SIGTERM and SIGHUP stop the
+/// run after the current step and save it.
+pub(super) fn drive(
+    mut run: RunFile,
+    target: &Path,
+    resume: Option<Checkpoint>,
+    autosave: Autosave,
+) -> Result<(), CliError> {
+    // An unusable output folder is found now, not at the first autosave.
+    safe_fs::check_writable_dir(safe_fs::parent_dir(target))
+        .and_then(|()| safe_fs::check_target(target))
+        .map_err(|e| bad_input(format!("{}: cannot save there: {e}", target.display())))?;
+    crate::signals::install();
+    let request = RunRequest {
+        spec: run.spec.clone(),
+        config: run.config.clone(),
+        dataset: run.dataset.clone(),
+        resume: resume.clone(),
+        autosave,
+    };
+    let handle = spawn_run(request, Box::new(|| {})).map_err(|e| failure(&e))?;
+    let mut history = std::mem::take(&mut run.history);
+    history.reindex();
+    let mut d = Driving {
+        run,
+        history,
+        target,
+        bar: progress_bar(),
+        last_val: f32::NAN,
+        last_checkpoint: resume.map(Box::new),
+    };
+    let mut stop_sent = false;
+    let outcome = loop {
+        if crate::signals::stop_requested() && !stop_sent {
+            handle.stop();
+            stop_sent = true;
+            d.bar.println("stopping after the current step and saving…");
+        }
+        let Some(event) = handle.next_timeout(std::time::Duration::from_millis(100)) else {
+            if handle.is_finished() && handle.events().try_recv().is_err() {
+                break Err(runtime("the training thread ended without a result"));
+            }
+            continue;
+        };
+        if let Next::End(end) = d.on_event(event)? {
+            break end;
+        }
+    };
+    d.bar.finish_and_clear();
+    // The final save: the last snapshot's weights with the final status and history.
+    let ck = d.last_checkpoint.take();
+    d.save(ck.as_deref())?;
+    d.run.history = std::mem::take(&mut d.history);
+    let (joined, _) = handle.join();
+    let step = match (outcome, joined) {
+        (Ok(step), _) => step,
+        (Err(_), Err(e)) => return Err(failure(&e)),
+        (Err(e), Ok(_)) => return Err(e),
+    };
+    let run = &d.run;
+    println!(
+        "{} after {step} steps ({:?}); {}\nsaved {}",
+        match run.status {
+            RunStatus::Finished => "finished",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Diverged => "diverged",
+            _ => "ended",
+        },
+        run.status,
+        summary_line(run),
+        target.display()
+    );
+    Ok(())
+}

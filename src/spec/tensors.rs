@@ -1,0 +1,147 @@
+//! The tensors a network holds and the names its probes report on, derived from the spec alone,
+//! so that a run file can be checked against its network without building it (`runfile` may
+//! not import burn). `tests/spec_tensors.rs` checks that the model builder agrees.
+
+use super::net::{LayerOp, Shortcut};
+use super::validate::{Shape, ValidSpec};
+
+/// One tensor of a network's checkpoint, in the module order burn visits them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorEntry {
+    /// The stable name (`block1.fc.weight`, `block1.bn.running_mean`, `b2.shortcut.bn.gamma`).
+    pub name: String,
+    /// Its shape (Linear weights `[in, out]`, conv weights `[out, in, k, k]`).
+    pub shape: Vec<usize>,
+    /// Whether the optimiser trains it (BatchNorm running statistics are buffers).
+    pub trainable: bool,
+}
+
+impl TensorEntry {
+    fn new(name: String, shape: Vec<usize>, trainable: bool) -> Self {
+        Self {
+            name,
+            shape,
+            trainable,
+        }
+    }
+
+    /// Number of values.
+    pub fn numel(&self) -> u64 {
+        self.shape.iter().map(|&d| d as u64).product()
+    }
+}
+
+fn batch_norm(out: &mut Vec<TensorEntry>, prefix: &str, channels: usize) {
+    for (field, trainable) in [
+        ("gamma", true),
+        ("beta", true),
+        ("running_mean", false),
+        ("running_var", false),
+    ] {
+        out.push(TensorEntry::new(
+            format!("{prefix}.{field}"),
+            vec![channels],
+            trainable,
+        ));
+    }
+}
+
+/// Every tensor of the network (weights and BatchNorm buffers), in module order: the layers in
+/// order, then the skips' projections, projection BNs and learnable α.
+pub fn expected_tensors(v: &ValidSpec) -> Vec<TensorEntry> {
+    let mut out = Vec::new();
+    let mut input = v.input;
+    for (layer, info) in v.spec.layers.iter().zip(&v.layers) {
+        let name = &layer.name;
+        let w = |shape: Vec<usize>| TensorEntry::new(format!("{name}.weight"), shape, true);
+        let b = |n: usize| TensorEntry::new(format!("{name}.bias"), vec![n], true);
+        match &layer.op {
+            LayerOp::Linear { out: o, bias } => {
+                out.push(w(vec![input.numel(), *o]));
+                if *bias {
+                    out.push(b(*o));
+                }
+            }
+            LayerOp::Head { outputs } => {
+                out.push(w(vec![input.numel(), *outputs]));
+                out.push(b(*outputs));
+            }
+            LayerOp::Conv2d {
+                out: o,
+                kernel,
+                bias,
+                ..
+            } => {
+                out.push(w(vec![*o, input.channels(), *kernel, *kernel]));
+                if *bias {
+                    out.push(b(*o));
+                }
+            }
+            LayerOp::BatchNorm { .. } => batch_norm(&mut out, name, input.channels()),
+            LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
+        }
+        input = info.output;
+    }
+    for (skip, info) in v.spec.skips.iter().zip(&v.skips) {
+        let to = &v.layers[info.to].name;
+        if let Shortcut::Projection { batch_norm: bn } = skip.shortcut {
+            let (cin, cout) = (info.from_shape.channels(), info.to_shape.channels());
+            let shape = match info.from_shape {
+                Shape::Flat(_) => vec![cin, cout],
+                Shape::Image(..) => vec![cout, cin, 1, 1],
+            };
+            out.push(TensorEntry::new(
+                format!("{to}.shortcut.weight"),
+                shape,
+                true,
+            ));
+            if bn {
+                batch_norm(&mut out, &format!("{to}.shortcut.bn"), cout);
+            }
+        }
+        if skip.scale.learnable {
+            out.push(TensorEntry::new(format!("{to}.alpha"), vec![1], true));
+        }
+    }
+    out
+}
+
+/// The names a run's probes report on (the fields of `metrics::RunLayout`), from the spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeNames {
+    /// Every layer, input to output.
+    pub layers: Vec<String>,
+    /// The BatchNorm layers (not projection BNs), in order.
+    pub batch_norms: Vec<String>,
+    /// Channels of each BatchNorm layer.
+    pub batch_norm_channels: Vec<usize>,
+    /// The layer each skip adds into, in skip order.
+    pub skips: Vec<String>,
+    /// The trainable tensors, in module order.
+    pub params: Vec<String>,
+}
+
+/// What a run of this network records probes about.
+pub fn probe_names(v: &ValidSpec) -> ProbeNames {
+    let mut names = ProbeNames {
+        layers: v.layers.iter().map(|l| l.name.clone()).collect(),
+        ..ProbeNames::default()
+    };
+    for (layer, info) in v.spec.layers.iter().zip(&v.layers) {
+        if matches!(layer.op, LayerOp::BatchNorm { .. }) {
+            names.batch_norms.push(layer.name.clone());
+            names.batch_norm_channels.push(info.output.channels());
+        }
+    }
+    names.skips = v
+        .skips
+        .iter()
+        .map(|s| v.layers[s.to].name.clone())
+        .collect();
+    names.params = expected_tensors(v)
+        .into_iter()
+        .filter(|t| t.trainable)
+        .map(|t| t.name)
+        .collect();
+    names
+}
