@@ -11,7 +11,7 @@ use super::panels::{
     LossPanel, PanelCtx, PanelKind,
 };
 use super::plot::format_sig;
-use super::runs::{LiveRun, ShownRun, environment, status_word, timestamp};
+use super::runs::{LiveRun, ShownRun, timestamp};
 use super::settings::{GpuState, Settings, SettingsAction, spec_summary};
 use crate::runfile::{self, RunFile, RunStatus};
 use crate::spec::{DeviceChoice, NetSpec, validate};
@@ -400,7 +400,7 @@ impl LabApp {
             spec.clone(),
             settings.config.clone(),
             settings.dataset.clone(),
-            environment(settings.config.device),
+            runfile::Environment::for_device(settings.config.device),
         );
         let request = RunRequest {
             spec,
@@ -467,7 +467,7 @@ impl LabApp {
         };
         let id = live.run_id;
         if let Some(run) = self.runs.iter().find(|r| r.id == id) {
-            let status = status_word(run.file.status);
+            let status = run.file.status.word();
             let summary = super::panels::loss_summary(run);
             self.info(format!("{} {status}: {summary}", run.file.name));
         }
@@ -915,7 +915,7 @@ impl LabApp {
         match live {
             Some(l) => {
                 let state = match (l.ended, l.is_paused()) {
-                    (Some(_), _) => status_word(run.file.status),
+                    (Some(_), _) => run.file.status.word(),
                     (None, true) => "paused",
                     (None, false) => "training",
                 };
@@ -933,7 +933,7 @@ impl LabApp {
             None => format!(
                 "{} · {} · step {} · loss {loss}",
                 run.file.name,
-                status_word(run.file.status),
+                run.file.status.word(),
                 h.last_step
             ),
         }
