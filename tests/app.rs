@@ -4,10 +4,10 @@
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use reslab::metrics::series;
+use reslab::numbers::sig as format_sig;
 use reslab::runfile::RunStatus;
 use reslab::spec::{DataSource, DatasetSpec, Duration as Steps};
 use reslab::ui::LabApp;
-use reslab::ui::plot::format_sig;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -10,9 +10,9 @@ use super::panels::{
     ActivationsPanel, BatchNormPanel, BoundaryPanel, CompareAction, ComparePanel, GradientsPanel,
     LossPanel, PanelCtx, PanelKind,
 };
-use super::plot::format_sig;
 use super::runs::{LiveRun, ShownRun, timestamp};
 use super::settings::{GpuState, Settings, SettingsAction, spec_summary};
+use crate::numbers::sig;
 use crate::runfile::{self, RunFile, RunStatus};
 use crate::spec::{DeviceChoice, NetSpec, validate};
 use crate::train::{Autosave, RunRequest, spawn_run};
@@ -532,12 +532,8 @@ impl LabApp {
                 (PickPurpose::Open, Some(p)) => self.commands.push(Command::Open(p)),
                 (PickPurpose::SaveAs(id), Some(p)) => self.commands.push(Command::SaveTo(id, p)),
                 (PickPurpose::DataFolder, Some(p)) => {
-                    use crate::spec::DataSource;
-                    match &mut self.state.settings.dataset.source {
-                        DataSource::MnistDir { dir }
-                        | DataSource::FashionDir { dir }
-                        | DataSource::Cifar10Dir { dir } => *dir = p,
-                        _ => {}
+                    if let Some(dir) = self.state.settings.dataset.source.folder_mut() {
+                        *dir = p;
                     }
                 }
                 (PickPurpose::ExportSpec, Some(p)) => self.export_spec(p),
@@ -911,7 +907,7 @@ impl LabApp {
         let loss = h
             .get(crate::metrics::series::LOSS, "")
             .and_then(|s| s.last())
-            .map_or("–".into(), |l| format_sig(l as f64));
+            .map_or("–".into(), |l| sig(l as f64));
         match live {
             Some(l) => {
                 let state = match (l.ended, l.is_paused()) {

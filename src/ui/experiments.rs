@@ -5,8 +5,9 @@
 use crate::experiments::{
     self, EXPERIMENTS, ExperimentFile, ExperimentOptions, Figure, FigureKind,
 };
+use crate::numbers::sig;
 use crate::ui::plot::{
-    color_legend, format_sig, hover_point, log_axis_label, log10_points, run_color, viridis,
+    color_legend, hover_point, log_axis_label, log10_points, run_color, viridis,
 };
 use egui::{Color32, ColorImage, RichText, TextureHandle, TextureOptions, Ui};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotImage, PlotPoint};
@@ -445,11 +446,7 @@ impl ExperimentsTab {
         plot = plot.label_formatter(move |pos| {
             let (name, p) = hover_point(pos);
             let y = if log_y { 10f64.powf(p.y) } else { p.y };
-            Some(format!(
-                "{name}\nx {}\ny {}",
-                format_sig(p.x),
-                format_sig(y)
-            ))
+            Some(format!("{name}\nx {}\ny {}", sig(p.x), sig(y)))
         });
         match &fig.kind {
             FigureKind::Lines { series } => {
@@ -488,7 +485,7 @@ impl ExperimentsTab {
                                     .name(format!(
                                         "{}: {}",
                                         categories.get(i).map_or("", String::as_str),
-                                        format_sig(v)
+                                        sig(v)
                                     ))
                             })
                             .collect();
@@ -545,13 +542,13 @@ impl ExperimentsTab {
                         color_legend(ui, (lo.log10() as f32, hi.log10() as f32), 270.0);
                     }
                 });
-                let levels: Vec<String> = contours.iter().map(|&c| format_sig(c)).collect();
+                let levels: Vec<String> = contours.iter().map(|&c| sig(c)).collect();
                 ui.label(
                     RichText::new(format!(
                         "colour{}: {} (dark) to {} (yellow); contours at {}",
                         if log { " (log scale)" } else { "" },
-                        format_sig(lo),
-                        format_sig(hi),
+                        sig(lo),
+                        sig(hi),
                         levels.join(", ")
                     ))
                     .small(),
