@@ -116,6 +116,14 @@ impl LiveRun {
         self.handle.resume();
     }
 
+    /// Asks the worker to stop after its step; a pause ends there.
+    pub fn stop(&mut self) {
+        self.handle.stop();
+        if let Some(t) = self.paused_since.take() {
+            self.paused_total += t.elapsed();
+        }
+    }
+
     /// Whether the run is paused.
     pub fn is_paused(&self) -> bool {
         self.paused_since.is_some()
