@@ -16,6 +16,7 @@ pub mod data;
 pub mod experiments;
 pub mod metrics;
 pub mod model;
+pub mod numbers;
 pub mod rng;
 pub mod runfile;
 pub mod safe_fs;

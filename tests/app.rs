@@ -4,10 +4,10 @@
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use reslab::metrics::series;
+use reslab::numbers::sig as format_sig;
 use reslab::runfile::RunStatus;
 use reslab::spec::{DataSource, DatasetSpec, Duration as Steps};
 use reslab::ui::LabApp;
-use reslab::ui::plot::format_sig;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -61,13 +61,14 @@ fn step_until(h: &mut Harness<'static, LabApp>, what: &str, done: impl Fn(&LabAp
 }
 
 fn loss_points(app: &LabApp) -> usize {
-    app.shown_run()
+    app.registry()
+        .shown()
         .and_then(|r| r.history().get(series::LOSS, ""))
         .map_or(0, |s| s.len())
 }
 
 fn last_step(app: &LabApp) -> u64 {
-    app.shown_run().map_or(0, |r| r.history().last_step)
+    app.registry().shown().map_or(0, |r| r.history().last_step)
 }
 
 #[test]
@@ -78,11 +79,12 @@ fn train_fills_the_loss_plot_and_pause_resume_stop_work() {
     h.step();
     h.get_by_label("Train").click();
     step_until(&mut h, "loss points", |a| loss_points(a) >= 20);
-    assert!(h.state().is_training());
+    assert!(h.state().registry().is_training());
     // The loss panel's summary names the latest values.
     let last = h
         .state()
-        .shown_run()
+        .registry()
+        .shown()
         .and_then(|r| r.history().get(series::LOSS, "")?.last())
         .unwrap();
     assert!(last.is_finite() && last > 0.0, "loss {last}");
@@ -90,7 +92,7 @@ fn train_fills_the_loss_plot_and_pause_resume_stop_work() {
     assert!(h.query_by_label_contains("training · step").is_some());
 
     h.get_by_label("Pause").click();
-    step_until(&mut h, "the pause", |a| a.is_paused());
+    step_until(&mut h, "the pause", |a| a.registry().is_paused());
     // The worker finishes the step it is in; after that the count stays put.
     std::thread::sleep(Duration::from_millis(300));
     h.step();
@@ -112,8 +114,8 @@ fn train_fills_the_loss_plot_and_pause_resume_stop_work() {
     });
 
     h.get_by_label("Stop").click();
-    step_until(&mut h, "the stop", |a| !a.is_training());
-    let run = h.state().shown_run().unwrap();
+    step_until(&mut h, "the stop", |a| !a.registry().is_training());
+    let run = h.state().registry().shown().unwrap();
     assert_eq!(run.file.status, RunStatus::Stopped);
     assert!(run.history().last_step < 100_000);
     assert!(run.checkpoint.is_some(), "a stopped run keeps its weights");
@@ -136,19 +138,29 @@ fn an_example_run_opens_and_its_values_are_in_the_accessibility_tree() {
         .last()
         .unwrap();
 
-    h.state_mut().open(path.clone());
-    step_until(&mut h, "the run to load", |a| a.shown_run().is_some());
+    // Opened the way a user opens it: dropped on the window.
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(path.clone())));
+    step_until(&mut h, "the run to load", |a| {
+        a.registry().shown().is_some()
+    });
     h.run_steps(3);
-    let app = h.state();
-    assert_eq!(app.runs().len(), 1);
-    assert_eq!(app.shown_run().unwrap().file.name, file.name);
-    assert_eq!(app.shown_run().unwrap().history().last_step, 400);
+    let runs = h.state().registry();
+    assert_eq!(runs.runs().len(), 1);
+    assert_eq!(runs.shown().unwrap().file.name, file.name);
+    assert_eq!(runs.shown().unwrap().history().last_step, 400);
     // The values a user sees, found the way a screen reader finds them.
     h.get_by_label_contains(&format!("train loss {}", format_sig(loss as f64)));
     h.get_by_label_contains(&format!("validation accuracy {:.1}%", 100.0 * val));
     assert!(h.query_all_by_label_contains("step 400").count() >= 1);
     assert!(h.query_by_label_contains("opened").is_some());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the message bar has a line starting with `start`.
+fn said(app: &LabApp, start: &str) -> bool {
+    app.messages().iter().any(|m| m.text.starts_with(start))
 }
 
 #[derive(Debug)]
@@ -194,11 +206,12 @@ fn a_broken_run_file_shows_an_error_and_the_app_keeps_working() {
         msg.text
     );
     h.get_by_label_contains("could not open");
-    assert!(h.state().runs().is_empty());
+    assert!(h.state().registry().runs().is_empty());
     // Still working: a run trains to its end.
     h.get_by_label("Train").click();
     step_until(&mut h, "the run to finish", |a| {
-        a.shown_run()
+        a.registry()
+            .shown()
             .is_some_and(|r| r.file.status == RunStatus::Finished)
     });
     assert_eq!(last_step(h.state()), 30);
@@ -220,7 +233,8 @@ fn closing_the_window_during_training_saves_the_run() {
         .push(egui::ViewportEvent::Close);
     h.step();
     step_until(&mut h, "the save", |a| {
-        !a.is_training() && a.jobs_running() == 0 && a.runs().iter().all(|r| !r.dirty)
+        let runs = a.registry();
+        !runs.is_training() && runs.runs().iter().all(|r| !r.dirty) && said(a, "saved ")
     });
     let saved: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -453,4 +467,123 @@ fn the_network_summary_shows_the_memory_estimate_and_a_refusal_above_the_limit()
         h.query_by_label_contains("Train will refuse").is_some(),
         "a network over the limit is flagged before Train: {shown:?}"
     );
+}
+
+/// The commands egui was asked to carry out for the window in the last frame.
+fn window_commands(h: &Harness<'static, LabApp>) -> Vec<egui::ViewportCommand> {
+    h.output()
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .map(|v| v.commands.clone())
+        .unwrap_or_default()
+}
+
+fn request_close(h: &mut Harness<'static, LabApp>) {
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+}
+
+#[test]
+fn an_exported_spec_is_not_listed_among_the_recent_runs() {
+    let dir = temp_dir("spec-export");
+    let mut h = harness(&dir);
+    small_settings(h.state_mut(), 30);
+    // A saved run is listed (so the list below can tell)...
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the run to finish", |a| {
+        a.registry()
+            .shown()
+            .is_some_and(|r| r.file.status == RunStatus::Finished)
+    });
+    // The top bar's Save (the Compare panel has one per run too).
+    h.query_all_by_label("Save").next().unwrap().click();
+    step_until(&mut h, "the save", |a| said(a, "saved "));
+    let run_name = h.state().registry().shown().unwrap().file.name.clone();
+    assert!(
+        h.query_all_by_label(&run_name).count() >= 1,
+        "{run_name} is listed"
+    );
+    // ... an exported spec is not: it is not a run.
+    h.get_by_label("Designer").click();
+    h.run_ok();
+    let path = dir.join("net.json");
+    h.get_by_label("Spec file").focus();
+    h.get_by_label("Spec file")
+        .type_text(path.to_str().unwrap());
+    h.run_ok();
+    h.get_by_label("Export to path").click();
+    step_until(&mut h, "the export", |a| said(a, "exported the spec to"));
+    assert!(path.is_file());
+    h.get_by_label_contains("exported the spec to");
+    assert!(
+        h.query_by_label("net.json").is_none(),
+        "the spec is not a recent run"
+    );
+    assert!(h.query_by_label("net").is_none());
+    assert!(
+        h.query_all_by_label(&run_name).count() >= 1,
+        "{run_name} is still listed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts every background thread but the saves' (as if the process had run out of threads).
+fn no_threads_for_saves(name: &str, work: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    if name == "save" {
+        return Err(std::io::Error::other("simulated: no thread left"));
+    }
+    reslab::ui::jobs::spawn_thread(name, work)
+}
+
+#[test]
+fn a_save_whose_thread_cannot_start_shows_the_error_and_the_window_can_still_close() {
+    let dir = temp_dir("spawn-fail");
+    let d = dir.clone();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 950.0])
+        .with_accessibility_check(false)
+        .allow_missing_glyphs()
+        .with_max_steps(20)
+        .build_eframe(move |cc| {
+            LabApp::with_runs_dir_and_spawner(&cc.egui_ctx, d.clone(), no_threads_for_saves)
+        });
+    small_settings(h.state_mut(), 100_000);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "some steps", |a| last_step(a) >= 20);
+    // Closing stops the run and tries to save it; the save cannot start.
+    request_close(&mut h);
+    h.step();
+    assert!(window_commands(&h).contains(&egui::ViewportCommand::CancelClose));
+    step_until(&mut h, "the failed save", |a| said(a, "could not save"));
+    h.get_by_label_contains("could not start a background thread for the save");
+    h.get_by_label_contains("close the window again to quit");
+    let run = h.state().registry().shown().unwrap();
+    assert_eq!(run.file.status, RunStatus::Stopped);
+    assert!(run.dirty, "the run is still unsaved");
+    // The window stays open meanwhile ...
+    for _ in 0..5 {
+        h.step();
+        assert!(!window_commands(&h).contains(&egui::ViewportCommand::Close));
+    }
+    // ... and a second close request is not cancelled: the window closes.
+    request_close(&mut h);
+    h.step();
+    assert!(!window_commands(&h).contains(&egui::ViewportCommand::CancelClose));
+    // On the way out the run is saved on the UI thread, which needs no new thread.
+    eframe::App::on_exit(h.state_mut());
+    let saved: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".reslab.json"))
+        .collect();
+    assert_eq!(saved.len(), 1, "one run file in {}", dir.display());
+    let loaded = reslab::runfile::load(&saved[0]).unwrap();
+    assert_eq!(loaded.run.status, RunStatus::Stopped);
+    assert!(loaded.run.history.last_step >= 20);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -261,7 +261,7 @@ fn editing_while_a_run_trains_leaves_the_run_alone() {
     let started = spec(&h);
     h.get_by_label("Train").click();
     let t = Instant::now();
-    while !h.state().is_training() {
+    while !h.state().registry().is_training() {
         assert!(t.elapsed() < Duration::from_secs(60));
         h.step();
     }
@@ -272,14 +272,14 @@ fn editing_while_a_run_trains_leaves_the_run_alone() {
     h.step();
     assert_ne!(spec(&h), started);
     h.get_by_label_contains("The spec changed since the running run started");
-    let run = h.state().shown_run().unwrap();
+    let run = h.state().registry().shown().unwrap();
     assert_eq!(
         run.file.spec, started,
         "the run keeps the spec it started with"
     );
     h.get_by_label("Stop").click();
     let t = Instant::now();
-    while h.state().is_training() {
+    while h.state().registry().is_training() {
         assert!(t.elapsed() < Duration::from_secs(60));
         h.step();
         std::thread::sleep(Duration::from_millis(10));
@@ -301,7 +301,8 @@ fn a_spec_exported_as_json_imports_unchanged() {
     h.get_by_label("Export to path").click();
     h.run_ok();
     let t = Instant::now();
-    while !path.exists() || h.state().jobs_running() > 0 {
+    let exported = |a: &LabApp| a.messages().iter().any(|m| m.text.starts_with("exported"));
+    while !exported(h.state()) {
         assert!(t.elapsed() < Duration::from_secs(20), "the export");
         h.step();
         std::thread::sleep(Duration::from_millis(10));

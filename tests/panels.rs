@@ -1,8 +1,9 @@
 //! The numbers the lab's panels show, against hand computations.
 
 use reslab::metrics::{History, RunLayout};
+use reslab::numbers::sig as format_sig;
 use reslab::ui::panels::gradients::{GradHealth, classify};
-use reslab::ui::plot::{LogBuckets, ema, format_sig, log10_points};
+use reslab::ui::plot::{LogBuckets, ema, log10_points};
 
 #[test]
 fn ema_is_debiased_like_tensorboard() {

@@ -430,3 +430,86 @@ fn preset_options_for_a_dataset_take_its_input_and_classes() {
     assert_eq!(o.input, Some(InputShape::Flat { features: 2 }));
     assert_eq!(o.classes, spirals.expected_io().1);
 }
+
+/// The layer names of the block `prefix` in `spec`, in order.
+fn block_names(spec: &NetSpec, prefix: &str) -> Vec<String> {
+    spec.layers
+        .iter()
+        .filter(|l| l.name.starts_with(prefix))
+        .map(|l| l.name.trim_start_matches(prefix).to_string())
+        .collect()
+}
+
+#[test]
+fn the_two_block_layouts_put_bn_activation_and_the_skip_where_the_papers_do() {
+    for bn in [true, false] {
+        let opts = PresetOptions {
+            batch_norm: bn,
+            ..PresetOptions::default()
+        };
+        let post = preset("cifar-resnet-8", &opts).unwrap();
+        let pre = preset("preact-resnet-8", &opts).unwrap();
+        let (post_names, pre_names): (Vec<&str>, Vec<&str>) = if bn {
+            (
+                vec!["conv1", "bn1", "act1", "conv2", "bn2", "act2"],
+                vec!["bn1", "act1", "conv1", "bn2", "act2", "conv2"],
+            )
+        } else {
+            (
+                vec!["conv1", "act1", "conv2", "act2"],
+                vec!["act1", "conv1", "act2", "conv2"],
+            )
+        };
+        assert_eq!(block_names(&post, "stage2.block1."), post_names);
+        assert_eq!(block_names(&pre, "stage2.block1."), pre_names);
+        // Post-activation: the skip adds after the second BN (the second conv without BN) and
+        // starts at the previous block's last activation; pre-activation: it adds after the
+        // second conv and starts at the previous block's second conv.
+        let into = |s: &NetSpec, to: &str| s.skips.iter().find(|k| k.to == to).cloned();
+        let post_to = if bn {
+            "stage2.block1.bn2"
+        } else {
+            "stage2.block1.conv2"
+        };
+        assert_eq!(into(&post, post_to).unwrap().from, "stage1.block1.act2");
+        assert_eq!(
+            into(&pre, "stage2.block1.conv2").unwrap().from,
+            "stage1.block1.conv2"
+        );
+        // The first conv of a stage's first block strides; the second never does.
+        let stride = |s: &NetSpec, name: &str| match s.layers[s.index_of(name).unwrap()].op {
+            LayerOp::Conv2d { stride, .. } => stride,
+            _ => 0,
+        };
+        assert_eq!(stride(&post, "stage2.block1.conv1"), 2);
+        assert_eq!(stride(&post, "stage2.block1.conv2"), 1);
+        assert_eq!(stride(&pre, "stage3.block1.conv1"), 2);
+    }
+}
+
+#[test]
+fn every_data_kind_has_one_label_name_and_default_source() {
+    for kind in DataKind::ALL {
+        let source = kind.default_source("/data/x".into());
+        assert_eq!(DataKind::of(&source), kind, "{kind:?}");
+        assert!(!kind.label().is_empty());
+        let name = if kind.needs_folder() {
+            format!("{}:/data/x", kind.name())
+        } else {
+            kind.name().to_string()
+        };
+        assert_eq!(
+            DatasetSpec::from_name(&name).unwrap().source,
+            source,
+            "{name}"
+        );
+    }
+    assert!(matches!(
+        DatasetSpec::from_name("spirals:/data/x"),
+        Err(DatasetNameError::Unknown(_))
+    ));
+    assert!(matches!(
+        DatasetSpec::from_name("fashion:"),
+        Err(DatasetNameError::MissingDir(_))
+    ));
+}

@@ -3,9 +3,9 @@
 mod common;
 
 use common::{mlp, session};
-use reslab::metrics::History;
+use reslab::metrics::{History, RunStatus};
 use reslab::spec::*;
-use reslab::train::{EndReason, Session, TrainEvent, spawn};
+use reslab::train::{EndReason, Session, TrainEvent, apply_event, spawn};
 use std::time::{Duration as Wall, Instant};
 
 /// Runs a session to the end; returns the losses and whether it diverged.
@@ -104,31 +104,28 @@ fn the_same_seed_repeats_the_loss_sequence_and_another_seed_does_not() {
     assert_ne!(a, c);
 }
 
+/// Takes events until the run ends (or `timeout`), recording them the way the lab and the CLI
+/// do ([`apply_event`]); returns them with the status they gave the run.
 fn collect(
     handle: &reslab::train::RunHandle,
     history: &mut History,
     timeout: Wall,
-) -> Vec<TrainEvent> {
+) -> (Vec<TrainEvent>, RunStatus) {
     let start = Instant::now();
     let mut events = Vec::new();
+    let mut status = RunStatus::Running;
     while start.elapsed() < timeout {
         let Some(e) = handle.next_timeout(Wall::from_millis(100)) else {
             continue;
         };
-        match &e {
-            TrainEvent::Started { layout, .. } => *history = History::new(layout.clone()),
-            TrainEvent::Step(r) => history.push_step(r),
-            TrainEvent::Probe(p) => history.push_probe((**p).clone()),
-            TrainEvent::Eval(r) => history.push_eval(r),
-            _ => {}
-        }
+        apply_event(history, &mut status, &e);
         let done = matches!(e, TrainEvent::Finished { .. } | TrainEvent::Failed(_));
         events.push(e);
         if done {
             break;
         }
     }
-    events
+    (events, status)
 }
 
 #[test]
@@ -142,7 +139,8 @@ fn a_huge_learning_rate_ends_in_diverged_naming_the_step() {
     };
     let handle = spawn(spec, config, dataset, Box::new(|| {})).unwrap();
     let mut history = History::default();
-    let events = collect(&handle, &mut history, Wall::from_secs(120));
+    let (events, status) = collect(&handle, &mut history, Wall::from_secs(120));
+    assert_eq!(status, RunStatus::Diverged);
     let diverged = events
         .iter()
         .find_map(|e| match e {
@@ -200,11 +198,12 @@ fn stop_ends_within_a_step_and_keeps_the_history() {
     }
     let asked_at = history.last_step;
     handle.stop();
-    let events = collect(&handle, &mut history, Wall::from_secs(60));
+    let (events, status) = collect(&handle, &mut history, Wall::from_secs(60));
     let Some(TrainEvent::Finished { step, reason }) = events.last() else {
         panic!("no Finished event: {events:?}");
     };
     assert_eq!(*reason, EndReason::Stopped);
+    assert_eq!(status, RunStatus::Stopped);
     assert!(
         *step <= asked_at + 1,
         "stopped at {step}, asked at {asked_at}"
@@ -228,12 +227,7 @@ fn collect_one(handle: &reslab::train::RunHandle, history: &mut History) -> bool
 }
 
 fn record(e: TrainEvent, history: &mut History) {
-    match e {
-        TrainEvent::Started { layout, .. } => *history = History::new(layout),
-        TrainEvent::Step(r) => history.push_step(&r),
-        TrainEvent::Probe(p) => history.push_probe(*p),
-        _ => {}
-    }
+    apply_event(history, &mut RunStatus::Running, &e);
 }
 
 #[test]
@@ -242,11 +236,12 @@ fn a_bad_dataset_folder_arrives_as_a_failed_event() {
     let spec = mlp("mlp-res-2", &dataset, 16, true);
     let handle = spawn(spec, TrainConfig::default(), dataset, Box::new(|| {})).unwrap();
     let mut history = History::default();
-    let events = collect(&handle, &mut history, Wall::from_secs(30));
+    let (events, status) = collect(&handle, &mut history, Wall::from_secs(30));
     match events.last() {
         Some(TrainEvent::Failed(msg)) => assert!(msg.contains("/nonexistent/folder"), "{msg}"),
         other => panic!("{other:?}"),
     }
+    assert_eq!(status, RunStatus::Failed);
     assert!(handle.join().0.is_err());
 }
 
@@ -275,7 +270,7 @@ fn an_invalid_spec_or_mismatched_head_is_refused() {
     .unwrap();
     let handle = spawn(wrong, TrainConfig::default(), dataset, Box::new(|| {})).unwrap();
     let mut history = History::default();
-    let events = collect(&handle, &mut history, Wall::from_secs(30));
+    let (events, _) = collect(&handle, &mut history, Wall::from_secs(30));
     assert!(matches!(events.last(), Some(TrainEvent::Failed(m)) if m.contains("10 outputs")));
 }
 

@@ -4,9 +4,9 @@
 use super::run::summary_line;
 use super::{CliError, bad_input, runtime};
 use crate::metrics::{Checkpoint, History};
-use crate::runfile::{self, RunFile, RunStatus};
+use crate::runfile::{self, RunFile};
 use crate::safe_fs;
-use crate::train::{Autosave, EndReason, RunRequest, TrainError, TrainEvent, spawn_run};
+use crate::train::{Autosave, RunRequest, TrainError, TrainEvent, spawn_run};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -66,22 +66,18 @@ impl Driving<'_> {
     }
 
     fn on_event(&mut self, event: TrainEvent) -> Result<Next, CliError> {
+        crate::train::apply_event(&mut self.history, &mut self.run.status, &event);
         match event {
             TrainEvent::Started {
-                layout,
                 total_steps,
                 device,
                 ..
             } => {
-                if self.history.layout.layers.is_empty() {
-                    self.history.layout = layout;
-                }
                 self.run.environment.device = device;
                 self.bar.set_length(total_steps);
                 self.bar.set_position(self.history.last_step);
             }
             TrainEvent::Step(r) => {
-                self.history.push_step(&r);
                 self.bar.set_position(r.step);
                 let val = if self.last_val.is_nan() {
                     "–".to_string()
@@ -93,12 +89,7 @@ impl Driving<'_> {
                     r.loss, r.samples_per_sec
                 ));
             }
-            TrainEvent::Probe(p) => self.history.push_probe(*p),
-            TrainEvent::Boundary(b) => self.history.push_boundary(*b),
-            TrainEvent::Eval(e) => {
-                self.history.push_eval(&e);
-                self.last_val = e.accuracy;
-            }
+            TrainEvent::Eval(e) => self.last_val = e.accuracy,
             TrainEvent::Diverged {
                 step,
                 tensor,
@@ -106,24 +97,14 @@ impl Driving<'_> {
             } => {
                 self.bar
                     .println(format!("diverged at step {step}: {tensor} = {value}"));
-                self.run.status = RunStatus::Diverged;
             }
             TrainEvent::Snapshot(ck) => {
                 self.save(Some(&ck))?;
                 self.last_checkpoint = Some(ck);
             }
-            TrainEvent::Finished { step, reason } => {
-                self.run.status = match reason {
-                    EndReason::Completed => RunStatus::Finished,
-                    EndReason::Stopped => RunStatus::Stopped,
-                    EndReason::Diverged => RunStatus::Diverged,
-                };
-                return Ok(Next::End(Ok(step)));
-            }
-            TrainEvent::Failed(msg) => {
-                self.run.status = RunStatus::Failed;
-                return Ok(Next::End(Err(runtime(msg))));
-            }
+            TrainEvent::Finished { step, .. } => return Ok(Next::End(Ok(step))),
+            TrainEvent::Failed(msg) => return Ok(Next::End(Err(runtime(msg)))),
+            TrainEvent::Probe(_) | TrainEvent::Boundary(_) => {}
         }
         Ok(Next::Continue)
     }
@@ -192,12 +173,7 @@ pub(super) fn drive(
     let run = &d.run;
     println!(
         "{} after {step} steps ({:?}); {}\nsaved {}",
-        match run.status {
-            RunStatus::Finished => "finished",
-            RunStatus::Stopped => "stopped",
-            RunStatus::Diverged => "diverged",
-            _ => "ended",
-        },
+        run.status.word(),
         run.status,
         summary_line(run),
         target.display()

@@ -159,7 +159,7 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
     };
     validate(&spec).map_err(bad_input)?;
     let (dir, name) = run_dir_and_name(&args.out);
-    let env = environment(config.device);
+    let env = Environment::for_device(config.device);
     let mut run = RunFile::new(&name, spec, config, dataset, env);
     run.notes = args.notes;
     let autosave = autosave(args.autosave_steps, args.autosave_secs)?;
@@ -176,17 +176,6 @@ fn autosave(every_steps: u64, every_secs: f64) -> Result<Autosave, CliError> {
         every_steps,
         every_secs,
     })
-}
-
-fn environment(device: DeviceChoice) -> Environment {
-    Environment {
-        backend: match device {
-            DeviceChoice::Cpu => "flex".into(),
-            DeviceChoice::Gpu => "wgpu".into(),
-        },
-        device: String::new(),
-        reslab_version: env!("CARGO_PKG_VERSION").into(),
-    }
 }
 
 /// The step a resumed run ends at: `--steps N` more, or what the run still has to do; refused

@@ -232,19 +232,8 @@ pub fn run(name: &str, options: &mut ExperimentOptions) -> Result<ExperimentFile
     Ok(file)
 }
 
-/// Formats a number for criterion text: 3 significant digits, NaN and ±∞ spelled out.
-pub(crate) fn fmt(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "inf".into() } else { "-inf".into() }
-    } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
-        format!("{v:.3e}")
-    } else {
-        let digits = (2 - v.abs().log10().floor() as i32).clamp(0, 4) as usize;
-        format!("{v:.digits$}")
-    }
-}
+/// Criterion text writes numbers the one shared way (see [`crate::numbers::Precision::CRITERION`]).
+pub(crate) use crate::numbers::criterion as fmt;
 
 /// A Markdown table of experiment results, one row per criterion (experiment, the paper's
 /// claim, the test with its threshold, what was measured, PASS or FAIL), headed by the scale

@@ -16,12 +16,14 @@
 mod checkpoint;
 mod finite;
 mod records;
+mod status;
 
 pub use checkpoint::{Checkpoint, NamedTensor, SamplerPosition};
 pub use records::{
     ActStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout,
     SkipStats, StepRecord,
 };
+pub use status::RunStatus;
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -82,21 +82,8 @@ pub const MAX_WEIGHTS_BYTES: u64 = 2 << 30;
 /// File suffix of run files.
 pub const SUFFIX: &str = ".reslab.json";
 
-/// How a run ended, or that it is still going.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Saved while training (an autosave).
-    Running,
-    /// All steps done.
-    Finished,
-    /// Stopped by the user.
-    Stopped,
-    /// Ended by a non-finite loss or gradient.
-    Diverged,
-    /// Could not start or go on.
-    Failed,
-}
+/// How a run ended (the status vocabulary lives with the history, where `train` can use it).
+pub use crate::metrics::RunStatus;
 
 /// Where and with what a run was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,6 +94,21 @@ pub struct Environment {
     pub device: String,
     /// reslab's version.
     pub reslab_version: String,
+}
+
+impl Environment {
+    /// The record for a run this build starts on `device` (the device's name in words arrives
+    /// with the run's first event).
+    pub fn for_device(device: crate::spec::DeviceChoice) -> Self {
+        Self {
+            backend: match device {
+                crate::spec::DeviceChoice::Cpu => "flex".into(),
+                crate::spec::DeviceChoice::Gpu => "wgpu".into(),
+            },
+            device: String::new(),
+            reslab_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
 }
 
 /// Where a run stands, for resuming.

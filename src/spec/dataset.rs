@@ -127,52 +127,24 @@ impl DatasetSpec {
     /// Parses a CLI name: `spirals`, `circles`, `moons`, `xor`, `checkerboard`, `gaussians`,
     /// `regression`, `mnist` (the shipped 10k), `mnist:DIR`, `fashion:DIR`, `cifar10:DIR`.
     pub fn from_name(name: &str) -> Result<Self, DatasetNameError> {
-        let (kind, dir) = match name.split_once(':') {
+        let (word, dir) = match name.split_once(':') {
             Some((k, d)) => (k, Some(d)),
             None => (name, None),
         };
-        let folder = |make: fn(PathBuf) -> DataSource| match dir {
-            Some(d) if !d.is_empty() => Ok(make(PathBuf::from(d))),
-            _ => Err(DatasetNameError::MissingDir(kind.to_string())),
-        };
-        let source = match (kind, dir) {
-            ("spirals", None) => DataSource::Spirals {
-                samples: 2000,
-                classes: 2,
-                noise: 0.05,
-            },
-            ("circles", None) => DataSource::Circles {
-                samples: 2000,
-                noise: 0.05,
-            },
-            ("moons", None) => DataSource::Moons {
-                samples: 2000,
-                noise: 0.1,
-            },
-            ("xor", None) => DataSource::Xor {
-                samples: 2000,
-                noise: 0.05,
-            },
-            ("checkerboard", None) => DataSource::Checkerboard {
-                samples: 4000,
-                tiles: 4,
-                noise: 0.0,
-            },
-            ("gaussians", None) => DataSource::Gaussians {
-                samples: 4000,
-                classes: 5,
-                dim: 10,
-                spread: 1.5,
-            },
-            ("regression", None) => DataSource::Regression1d {
-                samples: 1000,
-                noise: 0.1,
-            },
-            ("mnist", None) => DataSource::Mnist10k,
-            ("mnist", Some(_)) => folder(|dir| DataSource::MnistDir { dir })?,
-            ("fashion", _) => folder(|dir| DataSource::FashionDir { dir })?,
-            ("cifar10", _) => folder(|dir| DataSource::Cifar10Dir { dir })?,
-            _ => return Err(DatasetNameError::Unknown(name.to_string())),
+        // `mnist` alone is the shipped set; with a folder, MNIST from that folder.
+        let kind = super::DataKind::ALL
+            .into_iter()
+            .find(|k| k.name() == word && k.needs_folder() == dir.is_some())
+            .or_else(|| {
+                super::DataKind::ALL
+                    .into_iter()
+                    .find(|k| k.name() == word && k.needs_folder())
+            })
+            .ok_or_else(|| DatasetNameError::Unknown(name.to_string()))?;
+        let source = match dir {
+            _ if !kind.needs_folder() => kind.default_source(PathBuf::new()),
+            Some(d) if !d.is_empty() => kind.default_source(PathBuf::from(d)),
+            _ => return Err(DatasetNameError::MissingDir(kind.name().to_string())),
         };
         Ok(Self::new(source))
     }

@@ -7,6 +7,7 @@
 //! layers they meant: when a layer goes away, a skip into it moves to the layer before it, the
 //! way the presets put a skip into a block's last layer.
 
+use super::blocks::{BlockLayout, two_layer_block};
 use super::net::{
     Activation, INPUT_NODE, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut, SkipSpec,
 };
@@ -413,25 +414,15 @@ pub fn insert_template(
         Shape::Image(c, _, _) => LayerSpec::conv(format!("{p}.conv{k}"), c, 3, 1, 1),
         Shape::Flat(d) => LayerSpec::linear(format!("{p}.fc{k}"), d),
     };
-    let bn = |k: usize| LayerSpec::batch_norm(format!("{p}.bn{k}"));
-    let act = |k: usize| LayerSpec::activation(format!("{p}.act{k}"), Activation::Relu);
-    let (layers, end): (Vec<LayerSpec>, Option<usize>) = match template {
-        Template::BasicPost => (
-            vec![weight(1), bn(1), act(1), weight(2), bn(2), act(2)],
-            Some(4),
-        ),
-        Template::PreAct => (
-            vec![bn(1), act(1), weight(1), bn(2), act(2), weight(2)],
-            Some(5),
-        ),
-        Template::PlainPair => (
-            vec![weight(1), bn(1), act(1), weight(2), bn(2), act(2)],
-            None,
-        ),
+    let (layout, residual) = match template {
+        Template::BasicPost => (BlockLayout::PostActivation, true),
+        Template::PreAct => (BlockLayout::PreActivation, true),
+        Template::PlainPair => (BlockLayout::PostActivation, false),
     };
+    let block = two_layer_block(layout, &p, true, Activation::Relu, weight);
+    let (layers, target) = (block.layers, residual.then_some(block.skip_to));
     let before = node_name(spec, at).unwrap_or(INPUT_NODE).to_string();
     let n = layers.len();
-    let target = end.map(|e| layers[e].name.clone());
     for (k, l) in layers.into_iter().enumerate() {
         spec.layers.insert(at + k, l);
     }

@@ -2,7 +2,9 @@
 //! configuration ([`TrainConfig`]) and the dataset ([`DatasetSpec`]); presets; validation with
 //! shape inference. This module imports neither burn nor egui.
 
+pub mod blocks;
 mod config;
+mod data_kind;
 mod dataset;
 pub mod edit;
 mod net;
@@ -14,6 +16,7 @@ mod validate;
 pub use config::{
     ConfigError, DeviceChoice, Duration, MAX_STEPS, OptimizerSpec, Schedule, TrainConfig,
 };
+pub use data_kind::DataKind;
 pub use dataset::{DataSource, DatasetNameError, DatasetSpec, MAX_SAMPLES};
 pub use net::{
     Activation, BranchScale, INPUT_NODE, Init, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,

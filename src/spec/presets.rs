@@ -9,6 +9,7 @@
 //! - `preact-resnet-N` (N = 6n + 2): the same stages with pre-activation blocks
 //!   (He et al. 2016b, *Identity Mappings in Deep Residual Networks*).
 
+use super::blocks::{BlockLayout, two_layer_block};
 use super::net::{
     Activation, BranchScale, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut, SkipSpec,
 };
@@ -216,38 +217,12 @@ pub fn cifar(name: &str, n: usize, residual: bool, opts: &PresetOptions) -> NetS
     let mut layers = Vec::new();
     let mut skips = Vec::new();
     stem(&mut layers, opts, true);
-    let mut prev = "stem.act".to_string();
-    let mut channels = 16;
-    for (s, width) in [16usize, 32, 64].into_iter().enumerate() {
-        for b in 1..=n {
-            let stride = if b == 1 && s > 0 { 2 } else { 1 };
-            let p = format!("stage{}.block{b}", s + 1);
-            layers.push(LayerSpec::conv(format!("{p}.conv1"), width, 3, stride, 1));
-            if opts.batch_norm {
-                layers.push(LayerSpec::batch_norm(format!("{p}.bn1")));
-            }
-            layers.push(LayerSpec::activation(format!("{p}.act1"), opts.activation));
-            layers.push(LayerSpec::conv(format!("{p}.conv2"), width, 3, 1, 1));
-            let end = if opts.batch_norm {
-                layers.push(LayerSpec::batch_norm(format!("{p}.bn2")));
-                format!("{p}.bn2")
-            } else {
-                format!("{p}.conv2")
-            };
-            if residual {
-                let shortcut = if stride != 1 || channels != width {
-                    opts.shortcut
-                } else {
-                    Shortcut::Identity
-                };
-                skips.push(skip(&prev, &end, shortcut, opts.scale));
-            }
-            let act = format!("{p}.act2");
-            layers.push(LayerSpec::activation(&act, opts.activation));
-            prev = act;
-            channels = width;
-        }
-    }
+    let stages = Stages {
+        blocks: n,
+        layout: BlockLayout::PostActivation,
+        residual,
+    };
+    stages.build("stem.act", opts, &mut layers, &mut skips);
     tail(&mut layers, opts);
     NetSpec {
         name: name.to_string(),
@@ -262,33 +237,12 @@ pub fn preact(name: &str, n: usize, opts: &PresetOptions) -> NetSpec {
     let mut layers = Vec::new();
     let mut skips = Vec::new();
     stem(&mut layers, opts, false);
-    let mut prev = "stem.conv".to_string();
-    let mut channels = 16;
-    for (s, width) in [16usize, 32, 64].into_iter().enumerate() {
-        for b in 1..=n {
-            let stride = if b == 1 && s > 0 { 2 } else { 1 };
-            let p = format!("stage{}.block{b}", s + 1);
-            if opts.batch_norm {
-                layers.push(LayerSpec::batch_norm(format!("{p}.bn1")));
-            }
-            layers.push(LayerSpec::activation(format!("{p}.act1"), opts.activation));
-            layers.push(LayerSpec::conv(format!("{p}.conv1"), width, 3, stride, 1));
-            if opts.batch_norm {
-                layers.push(LayerSpec::batch_norm(format!("{p}.bn2")));
-            }
-            layers.push(LayerSpec::activation(format!("{p}.act2"), opts.activation));
-            let end = format!("{p}.conv2");
-            layers.push(LayerSpec::conv(&end, width, 3, 1, 1));
-            let shortcut = if stride != 1 || channels != width {
-                opts.shortcut
-            } else {
-                Shortcut::Identity
-            };
-            skips.push(skip(&prev, &end, shortcut, opts.scale));
-            prev = end;
-            channels = width;
-        }
-    }
+    let stages = Stages {
+        blocks: n,
+        layout: BlockLayout::PreActivation,
+        residual: true,
+    };
+    stages.build("stem.conv", opts, &mut layers, &mut skips);
     if opts.batch_norm {
         layers.push(LayerSpec::batch_norm("post.bn"));
     }
@@ -299,5 +253,50 @@ pub fn preact(name: &str, n: usize, opts: &PresetOptions) -> NetSpec {
         input: image_input(opts),
         layers,
         skips,
+    }
+}
+
+/// He et al.'s three stages of `blocks` two-layer blocks with 16, 32 and 64 channels, stride 2
+/// at the start of stages 2 and 3.
+struct Stages {
+    blocks: usize,
+    layout: BlockLayout,
+    residual: bool,
+}
+
+impl Stages {
+    /// Appends the stages after the node `first`, with a skip around every block (the preset's
+    /// shortcut where the shape changes) when residual.
+    fn build(
+        &self,
+        first: &str,
+        opts: &PresetOptions,
+        layers: &mut Vec<LayerSpec>,
+        skips: &mut Vec<SkipSpec>,
+    ) {
+        let mut prev = first.to_string();
+        let mut channels = 16;
+        for (s, width) in [16usize, 32, 64].into_iter().enumerate() {
+            for b in 1..=self.blocks {
+                let stride = if b == 1 && s > 0 { 2 } else { 1 };
+                let p = format!("stage{}.block{b}", s + 1);
+                let block =
+                    two_layer_block(self.layout, &p, opts.batch_norm, opts.activation, |k| {
+                        let stride = if k == 1 { stride } else { 1 };
+                        LayerSpec::conv(format!("{p}.conv{k}"), width, 3, stride, 1)
+                    });
+                if self.residual {
+                    let shortcut = if stride != 1 || channels != width {
+                        opts.shortcut
+                    } else {
+                        Shortcut::Identity
+                    };
+                    skips.push(skip(&prev, &block.skip_to, shortcut, opts.scale));
+                }
+                prev = block.out;
+                layers.extend(block.layers);
+                channels = width;
+            }
+        }
     }
 }

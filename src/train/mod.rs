@@ -11,10 +11,12 @@
 //! so the history a consumer builds is complete. The waker is called at most every 30 ms while
 //! steps stream, and always after the first and the last event, so a UI repaints at ≤ ~30 Hz.
 
+mod apply;
 mod optim;
 mod session;
 mod state;
 
+pub use apply::apply_event;
 pub use optim::{Optimizer, SlotState, StepReductions};
 pub use session::{Session, StepOutcome};
 

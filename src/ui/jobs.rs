@@ -1,13 +1,21 @@
-//! Work that must not run on the UI thread: loading and saving run files, file dialogs,
-//! probing the GPU. Each job runs on its own short-lived thread and reports back over a
-//! channel; the app polls it once per frame and the job's end requests a repaint.
+//! Work that must not run on the UI thread: loading and saving run files, writing pictures and
+//! spec files, file dialogs, probing the GPU, running or opening an experiment. Each job runs on
+//! its own short-lived thread and reports back over one channel; the app polls it once per frame
+//! and the job's end requests a repaint.
+//!
+//! A job whose thread cannot be started still reports: its result is the failure, through the
+//! same channel, so whoever waits for it (a save the close protocol counts, the Experiments tab's
+//! progress) stops waiting and the user is told why.
 
 use super::settings::GpuState;
+use crate::experiments::{self, ExperimentFile, ExperimentOptions};
 use crate::metrics::Checkpoint;
 use crate::runfile::{self, LoadedRun, RunFile};
-use crate::spec::DeviceChoice;
+use crate::spec::{DatasetSpec, DeviceChoice};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 
 /// What a finished job hands back.
 #[derive(Debug)]
@@ -27,9 +35,9 @@ pub enum JobResult {
         run_id: u64,
         /// The run file's path, or the error text.
         result: Result<PathBuf, String>,
-        /// Close the window once this save is done (the close-while-training path).
-        then_close: bool,
     },
+    /// The designer's spec was written as JSON (or not).
+    SpecExported(Result<PathBuf, String>),
     /// A file dialog ended; `None` when the user cancelled or no dialog could be shown.
     Picked {
         /// What the path is for.
@@ -43,6 +51,12 @@ pub enum JobResult {
     Recent(Vec<PathBuf>),
     /// A panel picture was written (or not).
     Exported(Result<PathBuf, String>),
+    /// An experiment ran or an experiment file was read: the file and where it is saved, or
+    /// the error.
+    Experiment(Result<(ExperimentFile, Option<PathBuf>), String>),
+    /// A job whose failure concerns nobody but the user could not start (a dialog, the recent
+    /// runs' scan): why.
+    NotStarted(String),
 }
 
 /// Why a file dialog was opened.
@@ -60,23 +74,55 @@ pub enum PickPurpose {
     ImportSpec,
 }
 
+/// An experiment to run in the background, with the handles the tab keeps to follow it.
+pub struct ExperimentJob {
+    /// The experiment's name.
+    pub name: String,
+    /// Quick or full scale.
+    pub quick: bool,
+    /// Base seed.
+    pub seed: u64,
+    /// Where the result is saved.
+    pub out_dir: PathBuf,
+    /// The dataset for experiments that take one.
+    pub dataset: Option<DatasetSpec>,
+    /// Set to stop the experiment early.
+    pub cancel: Arc<AtomicBool>,
+    /// The fraction done and what is being done, as the experiment reports it.
+    pub progress: Arc<Mutex<(f32, String)>>,
+}
+
+/// Starts a background thread: [`spawn_thread`] in the app. Tests pass one that fails, to see
+/// what the lab does when no thread can be started.
+pub type Spawner = fn(name: &str, work: Box<dyn FnOnce() + Send>) -> std::io::Result<()>;
+
+/// Starts `work` on a named thread (`reslab-<name>`).
+pub fn spawn_thread(name: &str, work: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("reslab-{name}"))
+        .spawn(work)
+        .map(|_| ())
+}
+
 /// The queue of running jobs.
 pub struct Jobs {
     tx: Sender<JobResult>,
     rx: Receiver<JobResult>,
     running: usize,
-    repaint: std::sync::Arc<dyn Fn() + Send + Sync>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+    spawner: Spawner,
 }
 
 impl Jobs {
-    /// A queue whose jobs call `repaint` when they end.
-    pub fn new(repaint: std::sync::Arc<dyn Fn() + Send + Sync>) -> Self {
+    /// A queue whose jobs call `repaint` when they end and start their threads with `spawner`.
+    pub fn new(repaint: Arc<dyn Fn() + Send + Sync>, spawner: Spawner) -> Self {
         let (tx, rx) = channel();
         Self {
             tx,
             rx,
             running: 0,
             repaint,
+            spawner,
         }
     }
 
@@ -85,114 +131,182 @@ impl Jobs {
         self.running
     }
 
-    fn spawn(&mut self, name: &str, work: impl FnOnce() -> JobResult + Send + 'static) {
+    /// Runs `work` on its own thread; when the thread cannot start, `failed` makes the result
+    /// from the reason.
+    fn spawn(
+        &mut self,
+        name: &str,
+        work: impl FnOnce() -> JobResult + Send + 'static,
+        failed: impl FnOnce(String) -> JobResult,
+    ) {
         let tx = self.tx.clone();
         let repaint = self.repaint.clone();
         self.running += 1;
-        let started = std::thread::Builder::new()
-            .name(format!("reslab-{name}"))
-            .spawn(move || {
+        let started = (self.spawner)(
+            name,
+            Box::new(move || {
                 let _ = tx.send(work());
                 repaint();
-            });
-        if started.is_err() {
-            self.running -= 1;
+            }),
+        );
+        if let Err(e) = started {
+            let why = format!("could not start a background thread for the {name}: {e}");
+            let _ = self.tx.send(failed(why));
+            (self.repaint)();
         }
     }
 
     /// Loads a run file in the background.
     pub fn load(&mut self, path: PathBuf, show: bool) {
-        self.spawn("load", move || JobResult::Loaded {
-            result: runfile::load(&path)
-                .map(Box::new)
-                .map_err(|e| e.to_string()),
-            path,
-            show,
-        });
+        let p = path.clone();
+        self.spawn(
+            "load",
+            move || JobResult::Loaded {
+                result: runfile::load(&path)
+                    .map(Box::new)
+                    .map_err(|e| e.to_string()),
+                path,
+                show,
+            },
+            move |why| JobResult::Loaded {
+                path: p,
+                result: Err(why),
+                show,
+            },
+        );
     }
 
-    /// Saves a run (and its weights) in the background into `dir`.
+    /// Saves a run (and its weights) in the background as `name` in `dir`.
     pub fn save(
         &mut self,
         run_id: u64,
         dir: PathBuf,
         run: RunFile,
         checkpoint: Option<Box<Checkpoint>>,
-        then_close: bool,
     ) {
-        self.spawn("save", move || JobResult::Saved {
-            run_id,
-            result: runfile::save(&dir, &run, checkpoint.as_deref()).map_err(|e| e.to_string()),
-            then_close,
-        });
+        self.spawn(
+            "save",
+            move || JobResult::Saved {
+                run_id,
+                result: runfile::save(&dir, &run, checkpoint.as_deref()).map_err(|e| e.to_string()),
+            },
+            move |why| JobResult::Saved {
+                run_id,
+                result: Err(why),
+            },
+        );
+    }
+
+    /// Writes a spec as pretty JSON in the background.
+    pub fn export_spec(&mut self, spec: crate::spec::NetSpec, path: PathBuf) {
+        self.spawn(
+            "spec export",
+            move || {
+                let result = serde_json::to_vec_pretty(&spec)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| runfile::write_atomic(&path, &b).map_err(|e| e.to_string()))
+                    .map(|()| path.clone())
+                    .map_err(|e| format!("{}: {e}", path.display()));
+                JobResult::SpecExported(result)
+            },
+            |why| JobResult::SpecExported(Err(why)),
+        );
+    }
+
+    /// Writes a panel picture as PNG in the background.
+    pub fn write_png(&mut self, path: PathBuf, image: egui::ColorImage) {
+        self.spawn(
+            "png",
+            move || {
+                let result = super::app::write_png(&path, &image).map(|()| path.clone());
+                JobResult::Exported(result.map_err(|e| format!("{}: {e}", path.display())))
+            },
+            |why| JobResult::Exported(Err(why)),
+        );
     }
 
     /// Opens a native file dialog in the background. Where no dialog can be shown (no desktop
     /// portal), the result is `None` and the app offers its path field instead.
     pub fn pick(&mut self, purpose: PickPurpose, start_dir: PathBuf, suggested_name: String) {
-        self.spawn("dialog", move || {
-            let dialog = rfd::FileDialog::new().set_directory(&start_dir);
-            let path = match &purpose {
-                PickPurpose::Open => dialog
-                    .add_filter("reslab run", &["json"])
-                    .set_title("Open a run file")
-                    .pick_file(),
-                PickPurpose::SaveAs(_) => dialog
-                    .add_filter("reslab run", &["json"])
-                    .set_title("Save the run as")
-                    .set_file_name(suggested_name)
-                    .save_file(),
-                PickPurpose::DataFolder => dialog.set_title("Dataset folder").pick_folder(),
-                PickPurpose::ExportSpec => dialog
-                    .add_filter("network spec", &["json"])
-                    .set_file_name(suggested_name)
-                    .save_file(),
-                PickPurpose::ImportSpec => dialog.add_filter("network spec", &["json"]).pick_file(),
-            };
-            JobResult::Picked { purpose, path }
-        });
+        self.spawn(
+            "dialog",
+            move || {
+                let path = pick_path(&purpose, start_dir, suggested_name);
+                JobResult::Picked { purpose, path }
+            },
+            JobResult::NotStarted,
+        );
     }
 
     /// Checks the GPU in the background: whether burn can use it, then what wgpu's adapters
     /// are (a software rasteriser on the CPU is usable but slower than the CPU backend).
     pub fn probe_gpu(&mut self) {
-        self.spawn("gpu", || {
-            JobResult::Gpu(match crate::train::probe_device(DeviceChoice::Gpu) {
-                Err(e) => GpuState::Unavailable(e),
-                Ok(d) => match wgpu_adapters() {
-                    Some((names, true)) => GpuState::Software(names),
-                    Some((names, false)) => GpuState::Available(names),
-                    None => GpuState::Available(d),
-                },
-            })
-        });
+        self.spawn(
+            "gpu check",
+            || {
+                JobResult::Gpu(match crate::train::probe_device(DeviceChoice::Gpu) {
+                    Err(e) => GpuState::Unavailable(e),
+                    Ok(d) => match wgpu_adapters() {
+                        Some((names, true)) => GpuState::Software(names),
+                        Some((names, false)) => GpuState::Available(names),
+                        None => GpuState::Available(d),
+                    },
+                })
+            },
+            |why| JobResult::Gpu(GpuState::Unavailable(why)),
+        );
     }
 
     /// Lists the run files in `dir`, newest first.
     pub fn scan_recent(&mut self, dir: PathBuf) {
-        self.spawn("scan", move || {
-            let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| {
-                    let p = e.path();
-                    let name = p.file_name()?.to_string_lossy().into_owned();
-                    if !name.ends_with(runfile::SUFFIX) || name.starts_with('.') {
-                        return None;
-                    }
-                    let modified = e.metadata().ok()?.modified().ok()?;
-                    Some((modified, p))
-                })
-                .collect();
-            found.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-            JobResult::Recent(found.into_iter().map(|(_, p)| p).collect())
-        });
+        self.spawn(
+            "recent runs' scan",
+            move || JobResult::Recent(run_files_newest_first(&dir)),
+            JobResult::NotStarted,
+        );
     }
 
-    /// Runs arbitrary work (e.g. writing a PNG) in the background.
-    pub fn run(&mut self, name: &str, work: impl FnOnce() -> JobResult + Send + 'static) {
-        self.spawn(name, work);
+    /// Runs an experiment in the background and saves its file (a failed save still shows the
+    /// result).
+    pub fn run_experiment(&mut self, job: ExperimentJob) {
+        self.spawn(
+            "experiment",
+            move || {
+                let mut opts = ExperimentOptions::new(job.quick, job.seed);
+                opts.cancel = job.cancel;
+                opts.dataset = job.dataset;
+                let progress = job.progress;
+                // The app repaints every 100 ms while a job runs; the tab reads this then.
+                opts.progress = Some(Box::new(move |f, msg| {
+                    if let Ok(mut g) = progress.lock() {
+                        *g = (f, msg.to_string());
+                    }
+                }));
+                let result = experiments::run(&job.name, &mut opts)
+                    .map_err(|e| e.to_string())
+                    .map(|file| {
+                        let path = file.save(&job.out_dir).ok();
+                        (file, path)
+                    });
+                JobResult::Experiment(result)
+            },
+            |why| JobResult::Experiment(Err(why)),
+        );
+    }
+
+    /// Reads an experiment file in the background.
+    pub fn open_experiment(&mut self, path: PathBuf) {
+        self.spawn(
+            "experiment file",
+            move || {
+                JobResult::Experiment(
+                    ExperimentFile::load(&path)
+                        .map(|f| (f, Some(path.clone())))
+                        .map_err(|e| e.to_string()),
+                )
+            },
+            |why| JobResult::Experiment(Err(why)),
+        );
     }
 
     /// Results of jobs that ended since the last call.
@@ -210,6 +324,48 @@ impl Jobs {
         }
         r
     }
+}
+
+/// Shows the native dialog for `purpose`.
+fn pick_path(purpose: &PickPurpose, start_dir: PathBuf, suggested_name: String) -> Option<PathBuf> {
+    let dialog = rfd::FileDialog::new().set_directory(&start_dir);
+    match purpose {
+        PickPurpose::Open => dialog
+            .add_filter("reslab run", &["json"])
+            .set_title("Open a run file")
+            .pick_file(),
+        PickPurpose::SaveAs(_) => dialog
+            .add_filter("reslab run", &["json"])
+            .set_title("Save the run as")
+            .set_file_name(suggested_name)
+            .save_file(),
+        PickPurpose::DataFolder => dialog.set_title("Dataset folder").pick_folder(),
+        PickPurpose::ExportSpec => dialog
+            .add_filter("network spec", &["json"])
+            .set_file_name(suggested_name)
+            .save_file(),
+        PickPurpose::ImportSpec => dialog.add_filter("network spec", &["json"]).pick_file(),
+    }
+}
+
+/// The run files in `dir`, newest first (hidden files and temporaries left out).
+fn run_files_newest_first(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            if !name.ends_with(runfile::SUFFIX) || name.starts_with('.') {
+                return None;
+            }
+            let modified = e.metadata().ok()?.modified().ok()?;
+            Some((modified, p))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    found.into_iter().map(|(_, p)| p).collect()
 }
 
 /// wgpu's adapters in words, and whether every one of them is a software (CPU) adapter; `None`

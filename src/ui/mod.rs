@@ -5,7 +5,7 @@
 //! are drained with a per-frame time budget; loading, saving, file dialogs and the GPU check run
 //! as background jobs ([`jobs`]).
 
-mod app;
+pub mod app;
 pub mod designer;
 pub mod experiments;
 pub mod jobs;
@@ -14,7 +14,7 @@ pub mod plot;
 pub mod runs;
 pub mod settings;
 
-pub use app::{LabApp, Message, Tab};
+pub use app::{LabApp, Message, RunRegistry, Tab};
 
 /// The app id: the window class and the folder where eframe keeps the persisted state.
 pub const APP_ID: &str = "reslab";

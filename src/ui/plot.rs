@@ -64,21 +64,7 @@ pub fn log_axis_label(mark: GridMark, _range: &RangeInclusive<f64>) -> String {
     if (v - v.round()).abs() < 1e-6 {
         format!("1e{}", v.round() as i64)
     } else {
-        format_sig(10f64.powf(v))
-    }
-}
-
-/// A number with three significant digits, in scientific notation when far from 1.
-pub fn format_sig(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    let a = v.abs();
-    if (1e-3..1e4).contains(&a) {
-        let decimals = (2 - a.log10().floor() as i32).clamp(0, 6) as usize;
-        format!("{v:.decimals$}")
-    } else {
-        format!("{v:.2e}")
+        crate::numbers::sig(10f64.powf(v))
     }
 }
 
@@ -216,7 +202,7 @@ pub fn color_legend(ui: &mut Ui, range: (f32, f32), height: f32) {
                 y.clamp(rect.top() + 5.0, rect.bottom() - 5.0),
             ),
             egui::Align2::LEFT_CENTER,
-            format_sig(10f64.powf(v as f64)),
+            crate::numbers::sig(10f64.powf(v as f64)),
             font.clone(),
             color,
         );

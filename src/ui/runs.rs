@@ -2,7 +2,7 @@
 //! loaded run are the same [`ShownRun`]; the panels cannot tell them apart.
 
 use crate::metrics::{Checkpoint, History, StepRecord};
-use crate::runfile::{Environment, RunFile, RunStatus};
+use crate::runfile::RunFile;
 use crate::train::{EndReason, RunHandle, TrainEvent};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -39,18 +39,7 @@ impl ShownRun {
         } else {
             ""
         };
-        format!("{name}{cut} ({})", status_word(self.file.status))
-    }
-}
-
-/// A status in one word.
-pub fn status_word(s: RunStatus) -> &'static str {
-    match s {
-        RunStatus::Running => "running",
-        RunStatus::Finished => "finished",
-        RunStatus::Stopped => "stopped",
-        RunStatus::Diverged => "diverged",
-        RunStatus::Failed => "failed",
+        format!("{name}{cut} ({})", self.file.status.word())
     }
 }
 
@@ -127,6 +116,14 @@ impl LiveRun {
         self.handle.resume();
     }
 
+    /// Asks the worker to stop after its step; a pause ends there.
+    pub fn stop(&mut self) {
+        self.handle.stop();
+        if let Some(t) = self.paused_since.take() {
+            self.paused_total += t.elapsed();
+        }
+    }
+
     /// Whether the run is paused.
     pub fn is_paused(&self) -> bool {
         self.paused_since.is_some()
@@ -144,37 +141,26 @@ impl LiveRun {
 }
 
 fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applied) {
-    let h = &mut run.file.history;
+    crate::train::apply_event(&mut run.file.history, &mut run.file.status, &e);
     match e {
         TrainEvent::Started {
-            layout,
             total_steps,
             device,
             ..
         } => {
-            if h.layout.layers.is_empty() {
-                h.layout = layout;
-            }
             live.total_steps = total_steps;
             live.device = device.clone();
             run.file.environment.device = device;
         }
         TrainEvent::Step(r) => {
-            h.push_step(&r);
             live.last = Some(r);
             run.dirty = true;
         }
-        TrainEvent::Probe(p) => h.push_probe(*p),
-        TrainEvent::Eval(r) => h.push_eval(&r),
-        TrainEvent::Boundary(b) => h.push_boundary(*b),
         TrainEvent::Diverged {
             step,
             tensor,
             value,
-        } => {
-            run.file.status = RunStatus::Diverged;
-            out.diverged = Some((step, tensor, value));
-        }
+        } => out.diverged = Some((step, tensor, value)),
         TrainEvent::Snapshot(ck) => {
             run.file.progress.step = ck.step;
             run.file.progress.optimizer_steps = ck.optimizer_steps;
@@ -182,11 +168,6 @@ fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applie
             out.snapshot = true;
         }
         TrainEvent::Finished { reason, .. } => {
-            run.file.status = match reason {
-                EndReason::Completed => RunStatus::Finished,
-                EndReason::Stopped => RunStatus::Stopped,
-                EndReason::Diverged => RunStatus::Diverged,
-            };
             live.ended = Some(reason);
             if let Some(t) = live.paused_since.take() {
                 live.paused_total += t.elapsed();
@@ -194,23 +175,11 @@ fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applie
             out.finished = true;
         }
         TrainEvent::Failed(msg) => {
-            run.file.status = RunStatus::Failed;
             live.ended = Some(EndReason::Stopped);
             out.failed = Some(msg);
             out.finished = true;
         }
-    }
-}
-
-/// The environment record for a run started in the app.
-pub fn environment(device: crate::spec::DeviceChoice) -> Environment {
-    Environment {
-        backend: match device {
-            crate::spec::DeviceChoice::Cpu => "flex".into(),
-            crate::spec::DeviceChoice::Gpu => "wgpu".into(),
-        },
-        device: String::new(),
-        reslab_version: env!("CARGO_PKG_VERSION").into(),
+        TrainEvent::Probe(_) | TrainEvent::Eval(_) | TrainEvent::Boundary(_) => {}
     }
 }
 

@@ -3,7 +3,7 @@
 //! launches.
 
 use crate::spec::{
-    Activation, BranchScale, DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec,
+    Activation, BranchScale, DataKind, DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec,
     OptimizerSpec, PresetOptions, Schedule, Shortcut, TrainConfig, preset, validate,
 };
 use egui::{ComboBox, DragValue, Slider, Ui};
@@ -125,63 +125,6 @@ pub enum SettingsAction {
     PickDataFolder,
     /// Check whether the GPU can be used.
     CheckGpu,
-}
-
-const DATA_KINDS: &[&str] = &[
-    "MNIST-10k (shipped)",
-    "spirals",
-    "circles",
-    "moons",
-    "xor",
-    "checkerboard",
-    "gaussians",
-    "1-D regression",
-    "MNIST folder",
-    "Fashion-MNIST folder",
-    "CIFAR-10 folder",
-];
-
-fn data_kind(source: &DataSource) -> usize {
-    match source {
-        DataSource::Mnist10k => 0,
-        DataSource::Spirals { .. } => 1,
-        DataSource::Circles { .. } => 2,
-        DataSource::Moons { .. } => 3,
-        DataSource::Xor { .. } => 4,
-        DataSource::Checkerboard { .. } => 5,
-        DataSource::Gaussians { .. } => 6,
-        DataSource::Regression1d { .. } => 7,
-        DataSource::MnistDir { .. } => 8,
-        DataSource::FashionDir { .. } => 9,
-        DataSource::Cifar10Dir { .. } => 10,
-    }
-}
-
-fn folder_of(source: &DataSource) -> PathBuf {
-    match source {
-        DataSource::MnistDir { dir }
-        | DataSource::FashionDir { dir }
-        | DataSource::Cifar10Dir { dir } => dir.clone(),
-        _ => PathBuf::new(),
-    }
-}
-
-fn default_source(kind: usize, dir: PathBuf) -> DataSource {
-    let named = |n: &str| DatasetSpec::from_name(n).map(|d| d.source);
-    match kind {
-        1 => named("spirals"),
-        2 => named("circles"),
-        3 => named("moons"),
-        4 => named("xor"),
-        5 => named("checkerboard"),
-        6 => named("gaussians"),
-        7 => named("regression"),
-        8 => Ok(DataSource::MnistDir { dir }),
-        9 => Ok(DataSource::FashionDir { dir }),
-        10 => Ok(DataSource::Cifar10Dir { dir }),
-        _ => Ok(DataSource::Mnist10k),
-    }
-    .unwrap_or(DataSource::Mnist10k)
 }
 
 /// Availability of the GPU as last checked.
@@ -311,17 +254,19 @@ impl Settings {
     fn dataset_ui(&mut self, ui: &mut Ui) -> (bool, bool) {
         let before = self.dataset.clone();
         let mut browse = false;
-        let kind = data_kind(&self.dataset.source);
+        let kind = DataKind::of(&self.dataset.source);
         let mut new_kind = kind;
         ComboBox::from_id_salt("dataset")
-            .selected_text(DATA_KINDS[kind])
+            .selected_text(kind.label())
             .show_ui(ui, |ui| {
-                for (i, k) in DATA_KINDS.iter().enumerate() {
-                    ui.selectable_value(&mut new_kind, i, *k);
+                for k in DataKind::ALL {
+                    ui.selectable_value(&mut new_kind, k, k.label());
                 }
             });
         if new_kind != kind {
-            self.dataset.source = default_source(new_kind, folder_of(&self.dataset.source));
+            // A folder typed for one folder kind carries over to another.
+            let dir = self.dataset.source.folder().cloned().unwrap_or_default();
+            self.dataset.source = new_kind.default_source(dir);
         }
         egui::Grid::new("data-grid").num_columns(2).show(ui, |ui| {
             let samples_ui = |ui: &mut Ui, s: &mut usize| {
@@ -613,8 +558,8 @@ pub fn spec_summary(spec: &Result<NetSpec, String>, config: &TrainConfig) -> Str
                 s.name,
                 s.layers.len(),
                 s.skips.len(),
-                human(v.total_params() as f64),
-                human(v.total_flops() as f64),
+                crate::numbers::si(v.total_params() as f64),
+                crate::numbers::si(v.total_flops() as f64),
                 memory_line(&v, config)
             ),
             Err(e) => format!("error: {e}"),
@@ -639,19 +584,5 @@ fn memory_line(v: &crate::spec::ValidSpec, config: &TrainConfig) -> String {
         )
     } else {
         line
-    }
-}
-
-/// 12.3k, 4.5M, 1.2G.
-pub fn human(x: f64) -> String {
-    let a = x.abs();
-    if a >= 1e9 {
-        format!("{:.1}G", x / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.2}M", x / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.1}k", x / 1e3)
-    } else {
-        format!("{x:.0}")
     }
 }

@@ -470,7 +470,7 @@ pub fn show(ui: &mut Ui, d: &mut Designer, view: &View) -> Vec<CanvasAction> {
                         format!(
                             "{}  {} p",
                             shape_text(facts.map(|f| f.output)),
-                            super::super::settings::human(params as f64)
+                            crate::numbers::si(params as f64)
                         )
                     } else {
                         shape_text(facts.map(|f| f.output))
@@ -505,7 +505,7 @@ pub fn show(ui: &mut Ui, d: &mut Designer, view: &View) -> Vec<CanvasAction> {
                         format!(
                             "{}  {} p",
                             shape_text(out),
-                            super::super::settings::human(params as f64)
+                            crate::numbers::si(params as f64)
                         ),
                         Color32::from_rgb(50, 62, 80),
                     )

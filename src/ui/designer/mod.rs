@@ -513,7 +513,7 @@ impl Designer {
     fn summary(&mut self, ui: &mut Ui, ctx: &DesignerCtx<'_>) {
         let view = self.view.as_ref().expect("refreshed");
         let d = &view.diag;
-        let human = super::settings::human;
+        let human = crate::numbers::si;
         let text = match &d.result {
             Ok((params, flops)) => format!(
                 "{}: {} layers, {} skips, {} parameters, {} FLOPs per sample",
@@ -866,7 +866,7 @@ impl Designer {
             ui.label(
                 RichText::new(format!(
                     "{} parameters in the shortcut",
-                    super::settings::human(params as f64)
+                    crate::numbers::si(params as f64)
                 ))
                 .weak(),
             );

@@ -5,7 +5,8 @@ use super::{
     LayerHeatmap, PanelCtx, empty_note, history_key, names_key, shown_layers, step_link, step_plot,
 };
 use crate::metrics::series;
-use crate::ui::plot::{MinMaxLine, caption, depth_color, format_sig, log10_points};
+use crate::numbers::sig;
+use crate::ui::plot::{MinMaxLine, caption, depth_color, log10_points};
 use crate::ui::runs::ShownRun;
 use egui::{Color32, ComboBox, Ui};
 use egui_plot::{Bar, BarChart, Line, Plot, PlotPoint};
@@ -211,7 +212,7 @@ impl ActivationsPanel {
                 let lo = a.min as f64 + w * b as f64;
                 Bar::new(lo + w / 2.0, c as f64)
                     .width(w * 0.95)
-                    .name(format!("[{}, {})", format_sig(lo), format_sig(lo + w)))
+                    .name(format!("[{}, {})", sig(lo), sig(lo + w)))
             })
             .collect();
         Plot::new("act-hist")
@@ -224,10 +225,10 @@ impl ActivationsPanel {
             });
         ui.label(format!(
             "mean {}  std {}  min {}  max {}",
-            format_sig(a.mean as f64),
-            format_sig(a.std as f64),
-            format_sig(a.min as f64),
-            format_sig(a.max as f64)
+            sig(a.mean as f64),
+            sig(a.std as f64),
+            sig(a.min as f64),
+            sig(a.max as f64)
         ));
     }
 }

@@ -4,7 +4,8 @@
 
 use super::{PanelCtx, empty_note, step_link};
 use crate::metrics::{BN_TRACKED_CHANNELS, series};
-use crate::ui::plot::{caption, format_sig, hover_point, run_color};
+use crate::numbers::sig;
+use crate::ui::plot::{caption, hover_point, run_color};
 use crate::ui::runs::ShownRun;
 use egui::{Color32, ComboBox, Ui};
 use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, Plot};
@@ -131,7 +132,7 @@ impl BatchNormPanel {
                     Bar::new(c as f64 + offset, x as f64)
                         .width(0.4)
                         .fill(color)
-                        .name(format!("channel {c}: {}", format_sig(x as f64)))
+                        .name(format!("channel {c}: {}", sig(x as f64)))
                 })
                 .collect()
         };
@@ -189,7 +190,7 @@ fn band_plot(
         .link_cursor(step_link(), [true, false])
         .label_formatter(|pos| {
             let (name, p) = hover_point(pos);
-            Some(format!("{name}\nstep {:.0}\n{}", p.x, format_sig(p.y)))
+            Some(format!("{name}\nstep {:.0}\n{}", p.x, sig(p.y)))
         })
         .show(ui, |p| {
             p.add(

@@ -3,10 +3,9 @@
 
 use super::{PanelCtx, empty_note, shown_layers, step_plot};
 use crate::metrics::series;
+use crate::numbers::sig;
 use crate::ui::panels::gradients::shown_tensors;
-use crate::ui::plot::{
-    caption, ema, format_sig, hover_point, log_axis_label, log10_points, run_color,
-};
+use crate::ui::plot::{caption, ema, hover_point, log_axis_label, log10_points, run_color};
 use crate::ui::runs::ShownRun;
 use egui::Ui;
 use egui_plot::{Line, Plot, Points};
@@ -106,9 +105,7 @@ impl ComparePanel {
                         action = CompareAction::Show(r.id);
                     }
                     let last = r.history().get(series::LOSS, "").and_then(|s| s.last());
-                    ui.label(last.map_or("–".to_string(), |l| {
-                        format!("loss {}", format_sig(l as f64))
-                    }));
+                    ui.label(last.map_or("–".to_string(), |l| format!("loss {}", sig(l as f64))));
                     if r.dirty && ui.button("Save").clicked() {
                         action = CompareAction::Save(r.id);
                     }
@@ -164,7 +161,7 @@ impl ComparePanel {
                             Some(format!(
                                 "{name}\ndepth {:.2}\n{}",
                                 p.x,
-                                format_sig(10f64.powf(p.y))
+                                sig(10f64.powf(p.y))
                             ))
                         })
                         .show(ui, |p| {

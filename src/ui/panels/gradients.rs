@@ -4,7 +4,8 @@
 
 use super::{LayerHeatmap, PanelCtx, empty_note};
 use crate::metrics::series;
-use crate::ui::plot::{caption, format_sig, log_axis_label};
+use crate::numbers::sig;
+use crate::ui::plot::{caption, log_axis_label};
 use crate::ui::runs::ShownRun;
 use egui::{Color32, Ui};
 use egui_plot::{Bar, BarChart, HLine, Plot};
@@ -152,7 +153,7 @@ impl GradientsPanel {
                             .base_offset(-8.0)
                             .width(0.8)
                             .fill(color)
-                            .name(format!("{name}: {}", format_sig(g as f64)))
+                            .name(format!("{name}: {}", sig(g as f64)))
                     })
                     .collect();
                 Plot::new("grad-bars")
@@ -189,7 +190,7 @@ impl GradientsPanel {
                     .base_offset(-8.0)
                     .width(0.8)
                     .fill(Color32::from_rgb(44, 160, 44))
-                    .name(format!("{}: {}", names[k], format_sig(r as f64)))
+                    .name(format!("{}: {}", names[k], sig(r as f64)))
             })
             .collect();
         Plot::new("grad-ratio")

@@ -2,7 +2,8 @@
 
 use super::{PanelCtx, empty_note, step_link, step_plot};
 use crate::metrics::series;
-use crate::ui::plot::{caption, ema, format_sig, hover_point, log10_points};
+use crate::numbers::sig;
+use crate::ui::plot::{caption, ema, hover_point, log10_points};
 use egui::{Color32, Ui};
 use egui_plot::{Legend, Line, Plot, Points};
 use serde::{Deserialize, Serialize};
@@ -142,10 +143,10 @@ pub fn summary(run: &crate::ui::runs::ShownRun) -> String {
     let last = |name: &str| h.get(name, "").and_then(|s| s.last());
     let mut parts = vec![format!("step {}", h.last_step)];
     if let Some(l) = last(series::LOSS) {
-        parts.push(format!("train loss {}", format_sig(l as f64)));
+        parts.push(format!("train loss {}", sig(l as f64)));
     }
     if let Some(l) = last(series::VAL_LOSS) {
-        parts.push(format!("validation loss {}", format_sig(l as f64)));
+        parts.push(format!("validation loss {}", sig(l as f64)));
     }
     if let Some(a) = last(series::VAL_ACCURACY).filter(|a| a.is_finite()) {
         parts.push(format!("validation accuracy {:.1}%", 100.0 * a));

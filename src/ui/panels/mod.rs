@@ -15,8 +15,9 @@ pub use compare::{CompareAction, ComparePanel};
 pub use gradients::GradientsPanel;
 pub use loss::{LossPanel, summary as loss_summary};
 
-use super::plot::{HeatTexture, LogBuckets, color_legend, format_sig, hover_point, log_axis_label};
+use super::plot::{HeatTexture, LogBuckets, color_legend, hover_point, log_axis_label};
 use super::runs::ShownRun;
+use crate::numbers::sig;
 use egui_plot::{Plot, PlotImage, PlotPoint};
 use serde::{Deserialize, Serialize};
 
@@ -103,7 +104,7 @@ pub fn step_plot(id: &str, log_y: bool, value: &'static str) -> Plot<'static> {
         .link_axis(step_link(), [true, false])
         .label_formatter(move |pos| {
             let (name, p) = hover_point(pos);
-            let y = format_sig(if log_y { 10f64.powf(p.y) } else { p.y });
+            let y = sig(if log_y { 10f64.powf(p.y) } else { p.y });
             let sep = if value.is_empty() { "" } else { " " };
             Some(format!("{name}\nstep {:.0}\n{value}{sep}{y}", p.x))
         });

@@ -1,0 +1,325 @@
+//! What the top bar, the left side, the panels, the designer and the Experiments tab ask for,
+//! carried out after the frame is drawn: run control, opening and saving runs, the designer's
+//! spec files, the panels' pictures.
+
+use super::super::designer::DesignerAction;
+use super::super::experiments::ExperimentsAction;
+use super::super::jobs::PickPurpose;
+use super::super::panels::{CompareAction, PanelKind};
+use super::super::runs::timestamp;
+use super::{LabApp, Tab};
+use crate::runfile::{self, Environment, RunFile};
+use crate::spec::NetSpec;
+use crate::train::{Autosave, RunRequest, spawn_run};
+use std::path::{Path, PathBuf};
+
+/// What the top bar, the left side and the panels ask for.
+#[derive(Debug, PartialEq)]
+pub(super) enum Command {
+    Train,
+    Pause,
+    Resume,
+    Stop,
+    Reset,
+    OpenDialog,
+    Open(PathBuf),
+    Save(u64),
+    SaveAsDialog(u64),
+    SaveTo(u64, PathBuf),
+    Export(PanelKind),
+    ExportAll,
+    Compare(CompareAction),
+    PickDataFolder,
+    CheckGpu,
+    RebuildSpec,
+    AdaptSpec,
+    Designer(DesignerAction),
+    Experiments(ExperimentsAction),
+}
+
+/// Saves under way: the one waiting for the live run's snapshot, and the count of save jobs
+/// not yet back (the close protocol waits for both).
+#[derive(Debug, Default)]
+pub(super) struct Saves {
+    /// A save of the live run, waiting for the worker's snapshot of its weights.
+    pub(super) pending: Option<PendingSave>,
+    /// Save jobs started and not yet reported.
+    pub(super) in_flight: usize,
+}
+
+impl Saves {
+    /// Whether no save is waiting or running.
+    pub(super) fn idle(&self) -> bool {
+        self.pending.is_none() && self.in_flight == 0
+    }
+}
+
+/// A save waiting for the live run's snapshot.
+#[derive(Debug)]
+pub(super) struct PendingSave {
+    pub(super) run_id: u64,
+    pub(super) target: Option<PathBuf>,
+}
+
+impl LabApp {
+    pub(super) fn run_commands(&mut self) {
+        for c in std::mem::take(&mut self.commands) {
+            self.run_command(c);
+        }
+    }
+
+    /// Carries out one command (a flat dispatch: each arm names the method that does it).
+    fn run_command(&mut self, c: Command) {
+        match c {
+            Command::Train => self.start_training(),
+            Command::Pause => {
+                if let Some(l) = self.registry.live_mut() {
+                    l.pause();
+                }
+            }
+            Command::Resume => {
+                if let Some(l) = self.registry.live_mut() {
+                    l.resume();
+                }
+            }
+            Command::Stop => {
+                if let Some(l) = self.registry.live_mut() {
+                    l.stop();
+                }
+            }
+            Command::Reset => {
+                if let Some(l) = self.registry.training() {
+                    l.handle.stop();
+                }
+                self.registry.show(None);
+                self.info("cleared the panels; earlier runs stay in Compare");
+            }
+            Command::OpenDialog => self.jobs.pick(
+                PickPurpose::Open,
+                absolute(&self.state.settings.runs_dir),
+                String::new(),
+            ),
+            Command::Open(p) => self.open_path(p),
+            Command::Save(id) => self.save(id, None),
+            Command::SaveAsDialog(id) => self.save_as_dialog(id),
+            Command::SaveTo(id, p) => self.save(id, Some(p)),
+            Command::Export(kind) => self.export.request(kind),
+            Command::ExportAll => {
+                for kind in self.state.visible.clone() {
+                    self.export.request(kind);
+                }
+            }
+            Command::Compare(a) => self.compare_action(a),
+            Command::PickDataFolder => {
+                self.jobs
+                    .pick(PickPurpose::DataFolder, PathBuf::from("."), String::new())
+            }
+            Command::CheckGpu => {
+                self.gpu = super::GpuState::Checking;
+                self.jobs.probe_gpu();
+            }
+            Command::RebuildSpec => self.rebuild_spec(),
+            Command::AdaptSpec => {
+                let (input, classes) = self.state.settings.dataset.expected_io();
+                self.state.designer.edit(|s| {
+                    crate::spec::edit::adapt_io(s, input, classes);
+                });
+                self.sync_spec();
+            }
+            Command::Designer(a) => self.designer_action(a),
+            Command::Experiments(a) => self.experiments_action(a),
+        }
+    }
+
+    fn start_training(&mut self) {
+        if let Some(live) = self.registry.live_mut()
+            && live.ended.is_none()
+        {
+            if live.is_paused() {
+                live.resume();
+            }
+            return;
+        }
+        if let Some(why) = self.train_blocker() {
+            self.error(format!("cannot train: {why}"));
+            return;
+        }
+        let Ok(spec) = self.spec.clone() else {
+            return;
+        };
+        let settings = &self.state.settings;
+        let name = format!("{}-{}", spec.name, timestamp());
+        let file = RunFile::new(
+            &name,
+            spec.clone(),
+            settings.config.clone(),
+            settings.dataset.clone(),
+            Environment::for_device(settings.config.device),
+        );
+        let request = RunRequest {
+            spec,
+            config: settings.config.clone(),
+            dataset: settings.dataset.clone(),
+            resume: None,
+            autosave: Autosave::default(),
+        };
+        let repaint = self.repaint.clone();
+        match spawn_run(request, Box::new(move || repaint())) {
+            Ok(handle) => {
+                self.registry.add_live(file, handle);
+            }
+            Err(e) => self.error(format!("cannot train: {e}")),
+        }
+    }
+
+    /// Opens a run file in the background, or an experiment file in the Experiments tab.
+    fn open_path(&mut self, p: PathBuf) {
+        if p.to_string_lossy().ends_with(crate::experiments::SUFFIX) {
+            self.state.tab = Tab::Experiments;
+            self.state.experiments.open(p, &mut self.jobs);
+        } else {
+            self.jobs.load(p, true);
+        }
+    }
+
+    fn save_as_dialog(&mut self, id: u64) {
+        let name = self
+            .registry
+            .get(id)
+            .map(|r| format!("{}{}", r.file.name, runfile::SUFFIX))
+            .unwrap_or_default();
+        self.jobs.pick(
+            PickPurpose::SaveAs(id),
+            absolute(&self.state.settings.runs_dir),
+            name,
+        )
+    }
+
+    /// Saves a run to `target` (or where it belongs, see [`super::RunRegistry::save_target`]).
+    /// The live run's weights are the worker's: the save waits for its snapshot.
+    pub(super) fn save(&mut self, id: u64, target: Option<PathBuf>) {
+        if let Some(l) = self.registry.training().filter(|l| l.run_id == id) {
+            l.handle.request_snapshot();
+            self.saves.pending = Some(PendingSave { run_id: id, target });
+        } else {
+            self.save_now(id, target);
+        }
+    }
+
+    /// Saves a run's latest checkpoint now, as a background job.
+    pub(super) fn save_now(&mut self, id: u64, target: Option<PathBuf>) {
+        let runs_dir = self.state.settings.runs_dir.clone();
+        let Some(to) = self.registry.save_target(id, target.as_deref(), &runs_dir) else {
+            return;
+        };
+        let Some(run) = self.registry.get_mut(id) else {
+            return;
+        };
+        // The run takes the name of the file it is saved as.
+        run.file.name = to.name;
+        let (file, checkpoint) = (run.file.clone(), run.checkpoint.clone());
+        self.saves.in_flight += 1;
+        self.jobs.save(id, to.dir, file, checkpoint);
+    }
+
+    fn compare_action(&mut self, a: CompareAction) {
+        match a {
+            CompareAction::None => {}
+            CompareAction::Toggle(id) => {
+                if let Some(r) = self.registry.get_mut(id) {
+                    r.compare = !r.compare;
+                }
+            }
+            CompareAction::Show(id) => self.registry.show(Some(id)),
+            CompareAction::Save(id) => self.save(id, None),
+            CompareAction::Remove(id) => self.remove_run(id),
+        }
+    }
+
+    fn remove_run(&mut self, id: u64) {
+        if self.registry.is_training_run(id) {
+            self.error("stop the run before removing it");
+            return;
+        }
+        if self.registry.get(id).is_some_and(|r| r.dirty) {
+            // Nothing is lost: an unsaved run is saved before it leaves the lab.
+            self.save_now(id, None);
+        }
+        self.registry.remove(id);
+    }
+
+    fn designer_action(&mut self, a: DesignerAction) {
+        match a {
+            DesignerAction::Export => {
+                let name = format!("{}.json", self.state.designer.spec().name);
+                self.jobs
+                    .pick(PickPurpose::ExportSpec, PathBuf::from("."), name)
+            }
+            DesignerAction::Import => {
+                self.jobs
+                    .pick(PickPurpose::ImportSpec, PathBuf::from("."), String::new())
+            }
+            DesignerAction::ExportTo(p) => self.export_spec(p),
+            DesignerAction::ImportFrom(p) => self.import_spec(&p),
+        }
+    }
+
+    /// Writes the designer's spec as JSON (in the background; it is not a run, so it never
+    /// joins the recent runs).
+    pub(super) fn export_spec(&mut self, path: PathBuf) {
+        self.jobs
+            .export_spec(self.state.designer.spec().clone(), path);
+    }
+
+    pub(super) fn import_spec(&mut self, path: &Path) {
+        // A spec file is a few kB: reading it here does not hold the frame up noticeably.
+        let parsed = crate::safe_fs::read_regular(path, 64 << 20)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<NetSpec>(&b).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(spec) => {
+                self.state.designer.load(spec);
+                self.sync_spec();
+                self.info(format!("imported {}", path.display()));
+            }
+            Err(e) => self.error(format!("could not import {}: {e}", path.display())),
+        }
+    }
+
+    fn experiments_action(&mut self, a: ExperimentsAction) {
+        match a {
+            ExperimentsAction::None => {}
+            ExperimentsAction::OpenRuns => self.open_experiment_runs(),
+            ExperimentsAction::Run(dataset) => {
+                self.state.experiments.start(&mut self.jobs, dataset)
+            }
+            ExperimentsAction::Open(p) => self.state.experiments.open(p, &mut self.jobs),
+        }
+    }
+
+    /// Puts the runs an experiment made into the lab (they are saved inside the experiment
+    /// file, so they do not count as unsaved).
+    fn open_experiment_runs(&mut self) {
+        let Some(file) = self.state.experiments.result().cloned() else {
+            return;
+        };
+        let n = file.runs.len();
+        let mut last = None;
+        for mut run in file.runs {
+            run.history.reindex();
+            last = Some(self.registry.add(run, None, None, false));
+        }
+        if last.is_some() {
+            self.registry.show(last);
+            self.state.tab = Tab::Lab;
+            if !self.state.visible.contains(&PanelKind::Compare) {
+                self.state.visible.push(PanelKind::Compare);
+            }
+            self.info(format!("{n} runs of {} are in Compare", file.name));
+        }
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}

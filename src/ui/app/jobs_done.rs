@@ -1,0 +1,159 @@
+//! What arrives between frames: the live run's events (within the frame's budget), the results
+//! of background jobs, and the screenshot the panel pictures are cut from. Each result is
+//! handled exactly once, and every failure is shown in the message bar.
+
+use super::super::jobs::{JobResult, PickPurpose};
+use super::super::settings::GpuState;
+use super::{EVENT_BUDGET, LabApp};
+use crate::runfile::{LoadedRun, RunStatus};
+use crate::spec::DeviceChoice;
+use std::path::PathBuf;
+
+impl LabApp {
+    /// Takes training events (within the frame budget), job results and finished screenshots.
+    pub(super) fn pump(&mut self) {
+        if let Some((run_id, applied)) = self.registry.apply_live_events(EVENT_BUDGET) {
+            if let Some(msg) = applied.failed {
+                self.error(format!("the run failed: {msg}"));
+            }
+            if let Some((step, tensor, value)) = applied.diverged {
+                self.error(format!(
+                    "the run diverged at step {step}: {tensor} = {value} (lower the learning rate, or add BN or skips)"
+                ));
+            }
+            if applied.snapshot
+                && let Some(p) = self.saves.pending.take_if(|p| p.run_id == run_id)
+            {
+                self.save_now(run_id, p.target);
+            }
+            if applied.finished {
+                self.on_live_finished(run_id);
+            }
+        }
+        for r in self.jobs.poll() {
+            self.on_job(r);
+        }
+        for (kind, result) in self.export.take_shots(
+            &self.ctx,
+            &self.state.settings.runs_dir,
+            self.registry.shown(),
+        ) {
+            match result {
+                Ok((path, image)) => self.jobs.write_png(path, image),
+                Err(why) => self.error(format!("the {} panel {why}", kind.title())),
+            }
+        }
+    }
+
+    fn on_live_finished(&mut self, id: u64) {
+        if let Some(run) = self.registry.get(id) {
+            let status = run.file.status.word();
+            let summary = super::super::panels::loss_summary(run);
+            self.info(format!("{} {status}: {summary}", run.file.name));
+        }
+        if let Some(p) = self.saves.pending.take_if(|p| p.run_id == id) {
+            self.save_now(id, p.target);
+        }
+    }
+
+    /// Takes one job's result.
+    pub(super) fn on_job(&mut self, r: JobResult) {
+        match r {
+            JobResult::Loaded { path, result, show } => match result {
+                Ok(loaded) => self.on_loaded(path, *loaded, show),
+                Err(e) => self.error(format!("could not open {}: {e}", path.display())),
+            },
+            JobResult::Saved { run_id, result } => self.on_saved(run_id, result),
+            JobResult::SpecExported(Ok(path)) => {
+                self.info(format!("exported the spec to {}", path.display()))
+            }
+            JobResult::SpecExported(Err(e)) => self.error(format!("could not export: {e}")),
+            JobResult::Picked { purpose, path } => self.on_picked(purpose, path),
+            JobResult::Gpu(state) => self.on_gpu_checked(state),
+            JobResult::Recent(paths) => self.recent = paths,
+            JobResult::Exported(Ok(path)) => self.info(format!("exported {}", path.display())),
+            JobResult::Exported(Err(e)) => self.error(format!("could not export: {e}")),
+            JobResult::Experiment(result) => self.state.experiments.finished(result),
+            JobResult::NotStarted(why) => self.error(why),
+        }
+    }
+
+    fn on_loaded(&mut self, path: PathBuf, loaded: LoadedRun, show: bool) {
+        let mut file = loaded.run;
+        file.history.reindex();
+        let name = file.name.clone();
+        let id = self.registry.add(
+            file,
+            loaded.checkpoint.map(Box::new),
+            Some(loaded.path.clone()),
+            false,
+        );
+        if show {
+            self.registry.show(Some(id));
+        }
+        self.info(format!("opened {} ({name})", path.display()));
+        self.remember_recent(path);
+    }
+
+    fn on_saved(&mut self, run_id: u64, result: Result<PathBuf, String>) {
+        self.saves.in_flight = self.saves.in_flight.saturating_sub(1);
+        match result {
+            Ok(path) => {
+                if let Some(run) = self.registry.get_mut(run_id) {
+                    run.path = Some(path.clone());
+                    if run.file.status != RunStatus::Running {
+                        run.dirty = false;
+                    }
+                }
+                self.info(format!("saved {}", path.display()));
+                self.remember_recent(path);
+            }
+            Err(e) => {
+                if let Some(run) = self.registry.get_mut(run_id) {
+                    run.dirty = true;
+                }
+                self.error(format!("could not save: {e}"));
+                self.save_failed_while_closing();
+            }
+        }
+    }
+
+    fn on_picked(&mut self, purpose: PickPurpose, path: Option<PathBuf>) {
+        use super::commands::Command;
+        match (purpose, path) {
+            (PickPurpose::Open, Some(p)) => self.commands.push(Command::Open(p)),
+            (PickPurpose::SaveAs(id), Some(p)) => self.commands.push(Command::SaveTo(id, p)),
+            (PickPurpose::DataFolder, Some(p)) => {
+                if let Some(dir) = self.state.settings.dataset.source.folder_mut() {
+                    *dir = p;
+                }
+            }
+            (PickPurpose::ExportSpec, Some(p)) => self.export_spec(p),
+            (PickPurpose::ImportSpec, Some(p)) => self.import_spec(&p),
+            (PickPurpose::ExportSpec | PickPurpose::ImportSpec, None) => self.info(
+                "no file chosen (if no dialog appeared, type a path under File in the designer)",
+            ),
+            (_, None) => self.info(
+                "no file chosen (if no dialog appeared, type a path in the Runs section on the left)",
+            ),
+        }
+    }
+
+    fn on_gpu_checked(&mut self, state: GpuState) {
+        if let GpuState::Unavailable(e) = &state
+            && self.state.settings.config.device == DeviceChoice::Gpu
+        {
+            // Only worth a message when the user asked for the GPU.
+            self.state.settings.config.device = DeviceChoice::Cpu;
+            self.error(format!("{e}; training on the CPU"));
+        }
+        self.gpu = state;
+    }
+
+    /// Puts a run file first in the recent runs.
+    fn remember_recent(&mut self, path: PathBuf) {
+        self.recent.retain(|p| *p != path);
+        self.recent.insert(0, path);
+        self.recent.truncate(20);
+    }
+}

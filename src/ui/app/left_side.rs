@@ -1,0 +1,90 @@
+//! The left side: the settings (network, dataset, training), then the Runs section (a path field
+//! for machines without a file dialog, and the recent runs).
+
+use super::super::settings::{SettingsAction, spec_summary};
+use super::LabApp;
+use super::commands::Command;
+use crate::runfile;
+use egui::{RichText, Ui};
+use std::path::PathBuf;
+
+impl LabApp {
+    pub(super) fn left_side(&mut self, ui: &mut Ui) {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            let summary = spec_summary(&self.spec, &self.state.settings.config);
+            if self.registry.is_training() {
+                ui.label(
+                    RichText::new("A run is training; it keeps the settings it started with.")
+                        .weak(),
+                );
+            }
+            match self.state.settings.ui(ui, &self.gpu, &summary) {
+                SettingsAction::None => {}
+                SettingsAction::NetChanged => self.commands.push(Command::RebuildSpec),
+                SettingsAction::DatasetChanged => self.commands.push(Command::AdaptSpec),
+                SettingsAction::PickDataFolder => self.commands.push(Command::PickDataFolder),
+                SettingsAction::CheckGpu => self.commands.push(Command::CheckGpu),
+            }
+            ui.separator();
+            ui.heading("Runs");
+            self.path_row(ui);
+            self.recent_runs(ui);
+        });
+    }
+
+    /// A run-file path to open, or to save the shown run to.
+    fn path_row(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            let r = ui.add(
+                egui::TextEdit::singleline(&mut self.path_field)
+                    .hint_text("path/to/run.reslab.json")
+                    .desired_width(170.0),
+            );
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let path = self.path_field.trim();
+            if (ui.button("Open path").clicked() || enter) && !path.is_empty() {
+                self.commands.push(Command::Open(PathBuf::from(path)));
+            }
+            if let Some(id) = self.registry.shown_id()
+                && ui
+                    .button("Save to path")
+                    .on_hover_text("save the shown run to this path")
+                    .clicked()
+                && !path.is_empty()
+            {
+                self.commands.push(Command::SaveTo(id, PathBuf::from(path)));
+            }
+        });
+    }
+
+    /// The run files in the runs folder (and those saved or opened since), newest first.
+    fn recent_runs(&mut self, ui: &mut Ui) {
+        ui.label(
+            RichText::new(format!(
+                "Recent runs in {}",
+                self.state.settings.runs_dir.display()
+            ))
+            .small(),
+        );
+        if self.recent.is_empty() {
+            ui.label(RichText::new("none yet").weak());
+        }
+        for p in &self.recent {
+            let name = p
+                .file_name()
+                .map(|n| {
+                    n.to_string_lossy()
+                        .trim_end_matches(runfile::SUFFIX)
+                        .to_string()
+                })
+                .unwrap_or_default();
+            if ui
+                .link(name)
+                .on_hover_text(p.display().to_string())
+                .clicked()
+            {
+                self.commands.push(Command::Open(p.clone()));
+            }
+        }
+    }
+}

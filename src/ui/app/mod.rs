@@ -1,0 +1,362 @@
+//! The app, split by role (as the rerun viewer splits its app):
+//!
+//! - `mod.rs`: [`LabApp`]'s state, its constructors and the frame (what happens in which order);
+//! - [`registry`]: the runs the lab holds, which are unsaved, where a save goes;
+//! - `commands`: what the top bar, the left side, the panels and the designer ask for, carried
+//!   out after the frame is drawn (so no destructive action happens half-way through a frame, as
+//!   in egui's demo app), including starting a run and saving one;
+//! - `jobs_done`: what arrives from the training worker and the background jobs;
+//! - `close`: closing the window without losing a run;
+//! - `export`: panel pictures (one screenshot, cropped per panel);
+//! - `top_bar`, `left_side`, `centre`: the drawing.
+
+mod centre;
+mod close;
+mod commands;
+mod export;
+mod jobs_done;
+mod left_side;
+pub mod registry;
+mod top_bar;
+
+pub use export::{exports_dir, write_png};
+pub use registry::{RunRegistry, SaveTarget};
+
+use super::designer::Designer;
+use super::experiments::ExperimentsTab;
+use super::jobs::{Jobs, Spawner, spawn_thread};
+use super::panels::{
+    ActivationsPanel, BatchNormPanel, BoundaryPanel, ComparePanel, GradientsPanel, LossPanel,
+    PanelKind,
+};
+use super::settings::{GpuState, Settings};
+use crate::spec::{NetSpec, validate};
+use close::Closing;
+use commands::{Command, Saves};
+use egui::Ui;
+use export::PanelExport;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Time the UI spends taking training events per frame at most.
+pub const EVENT_BUDGET: Duration = Duration::from_millis(4);
+
+/// The centre's tabs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Tab {
+    /// The live panels.
+    #[default]
+    Lab,
+    /// The network designer.
+    Designer,
+    /// Reproductions of published figures.
+    Experiments,
+}
+
+/// State kept between launches (eframe persistence).
+#[derive(Serialize, Deserialize)]
+#[serde(default)]
+struct Persisted {
+    settings: Settings,
+    visible: Vec<PanelKind>,
+    columns: usize,
+    tab: Tab,
+    loss: LossPanel,
+    activations: ActivationsPanel,
+    batchnorm: BatchNormPanel,
+    gradients: GradientsPanel,
+    compare: ComparePanel,
+    designer: Designer,
+    experiments: ExperimentsTab,
+}
+
+impl Default for Persisted {
+    fn default() -> Self {
+        Self {
+            settings: Settings::default(),
+            visible: PanelKind::ALL.to_vec(),
+            columns: 2,
+            tab: Tab::Lab,
+            loss: LossPanel::default(),
+            activations: ActivationsPanel::default(),
+            batchnorm: BatchNormPanel::default(),
+            gradients: GradientsPanel::default(),
+            compare: ComparePanel::default(),
+            designer: Designer::default(),
+            experiments: ExperimentsTab::default(),
+        }
+    }
+}
+
+/// A line in the message bar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// The text (an error names the file and the reason).
+    pub text: String,
+    /// Shown in red.
+    pub error: bool,
+}
+
+/// The lab.
+pub struct LabApp {
+    state: Persisted,
+    registry: RunRegistry,
+    jobs: Jobs,
+    gpu: GpuState,
+    /// The network Train uses: the designer's spec, or why there is none.
+    spec: Result<NetSpec, String>,
+    messages: Vec<Message>,
+    recent: Vec<PathBuf>,
+    saves: Saves,
+    closing: Closing,
+    path_field: String,
+    export: PanelExport,
+    boundary: BoundaryPanel,
+    commands: Vec<Command>,
+    ctx: egui::Context,
+    /// Wakes the window; the jobs and the training worker share this one closure.
+    repaint: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl LabApp {
+    /// The app, with the persisted settings when eframe has them.
+    pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
+        let mut app = Self::restore(&cc.egui_ctx, cc.storage);
+        // The top bar shows whether the GPU can be used; finding out takes wgpu a moment, so it
+        // runs in the background from the start.
+        app.gpu = GpuState::Checking;
+        app.jobs.probe_gpu();
+        app
+    }
+
+    /// The app with the settings, panel options and layout saved in `storage` (defaults when
+    /// there are none or they cannot be read, e.g. after an incompatible update).
+    pub fn restore(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>) -> Self {
+        let state: Persisted = storage
+            .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+            .unwrap_or_default();
+        Self::with_state(state, ctx, spawn_thread)
+    }
+
+    /// The app with default settings and runs saved to `runs_dir` (tests use a temporary folder).
+    pub fn with_runs_dir(ctx: &egui::Context, runs_dir: PathBuf) -> Self {
+        Self::with_runs_dir_and_spawner(ctx, runs_dir, spawn_thread)
+    }
+
+    /// Like [`LabApp::with_runs_dir`], with background threads started by `spawner` (tests pass
+    /// one that fails to show what the lab does when no thread can be started).
+    pub fn with_runs_dir_and_spawner(
+        ctx: &egui::Context,
+        runs_dir: PathBuf,
+        spawner: Spawner,
+    ) -> Self {
+        let mut state = Persisted::default();
+        state.experiments.out_dir = runs_dir.join("experiments");
+        state.settings.runs_dir = runs_dir;
+        Self::with_state(state, ctx, spawner)
+    }
+
+    fn with_state(state: Persisted, ctx: &egui::Context, spawner: Spawner) -> Self {
+        let c = ctx.clone();
+        let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || c.request_repaint());
+        let spec = Ok(state.designer.spec().clone());
+        let mut app = Self {
+            state,
+            registry: RunRegistry::default(),
+            jobs: Jobs::new(repaint.clone(), spawner),
+            gpu: GpuState::Unknown,
+            spec,
+            messages: Vec::new(),
+            recent: Vec::new(),
+            saves: Saves::default(),
+            closing: Closing::default(),
+            path_field: String::new(),
+            export: PanelExport::new(),
+            boundary: BoundaryPanel::default(),
+            commands: Vec::new(),
+            ctx: ctx.clone(),
+            repaint,
+        };
+        app.jobs.scan_recent(app.state.settings.runs_dir.clone());
+        app
+    }
+
+    /// The runs the lab holds, the one shown and the one training.
+    pub fn registry(&self) -> &RunRegistry {
+        &self.registry
+    }
+
+    /// What the lab knows about the GPU.
+    pub fn gpu(&self) -> &GpuState {
+        &self.gpu
+    }
+
+    /// Takes the result of a GPU check as the background check reports it (tests use this to
+    /// stand in for the machine's adapters).
+    pub fn gpu_checked(&mut self, state: GpuState) {
+        self.on_job(super::jobs::JobResult::Gpu(state));
+    }
+
+    /// The settings on the left.
+    pub fn settings(&self) -> &Settings {
+        &self.state.settings
+    }
+
+    /// The settings on the left, to change them (tests use this).
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.state.settings
+    }
+
+    /// Rebuilds the network from the preset chosen on the left (after changing it through
+    /// `settings_mut`) and loads it into the designer (undoable there).
+    pub fn rebuild_spec(&mut self) {
+        match self.state.settings.net.build(&self.state.settings.dataset) {
+            Ok(spec) => {
+                self.state.designer.load(spec);
+                self.sync_spec();
+            }
+            Err(e) => self.spec = Err(e),
+        }
+    }
+
+    /// The network designer, whose spec is the one Train uses.
+    pub fn designer(&self) -> &Designer {
+        &self.state.designer
+    }
+
+    /// The network designer, to edit it (tests use this).
+    pub fn designer_mut(&mut self) -> &mut Designer {
+        &mut self.state.designer
+    }
+
+    /// The network Train uses: the designer's spec (or why there is none).
+    pub fn train_spec(&self) -> Result<&NetSpec, &str> {
+        self.spec.as_ref().map_err(String::as_str)
+    }
+
+    /// Takes the designer's spec as the one to train when it changed.
+    fn sync_spec(&mut self) {
+        if self.state.designer.take_changed() {
+            self.spec = Ok(self.state.designer.spec().clone());
+        }
+    }
+
+    /// The centre tab shown.
+    pub fn tab(&self) -> Tab {
+        self.state.tab
+    }
+
+    /// The Experiments tab.
+    pub fn experiments(&self) -> &ExperimentsTab {
+        &self.state.experiments
+    }
+
+    /// The Experiments tab, to change its choices (tests use this).
+    pub fn experiments_mut(&mut self) -> &mut ExperimentsTab {
+        &mut self.state.experiments
+    }
+
+    /// Messages shown in the message bar.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// Why Train cannot start now, or `None` when it can.
+    pub fn train_blocker(&self) -> Option<String> {
+        if self.registry.is_training() && !self.registry.is_paused() {
+            return Some("a run is training; stop it first".into());
+        }
+        let spec = match &self.spec {
+            Ok(s) => s,
+            Err(e) => return Some(e.clone()),
+        };
+        if let Err(e) = validate(spec) {
+            return Some(format!("the network is not valid: {e}"));
+        }
+        if let Err(e) = self.state.settings.config.validate() {
+            return Some(e.to_string());
+        }
+        if self.state.settings.config.device == crate::spec::DeviceChoice::Gpu
+            && let GpuState::Unavailable(why) = &self.gpu
+        {
+            return Some(why.clone());
+        }
+        None
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.push_message(text.into(), false);
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.push_message(text.into(), true);
+    }
+
+    fn push_message(&mut self, text: String, error: bool) {
+        self.messages.push(Message { text, error });
+        if self.messages.len() > 6 {
+            self.messages.remove(0);
+        }
+    }
+
+    /// Draws the tab's panels: the left side and the centre, or the Experiments tab.
+    fn tab_panels(&mut self, ui: &mut Ui) {
+        match self.state.tab {
+            Tab::Lab | Tab::Designer => {
+                egui::Panel::left("settings")
+                    .resizable(true)
+                    .default_size(330.0)
+                    .min_size(240.0)
+                    .show(ui, |ui| self.left_side(ui));
+                egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
+            }
+            Tab::Experiments => {
+                let dataset = self.state.settings.dataset.clone();
+                let action = self.state.experiments.ui(ui, &dataset);
+                self.commands.push(Command::Experiments(action));
+            }
+        }
+    }
+}
+
+impl eframe::App for LabApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        crate::ui::signal_hook(ui, &ctx, self.closing.is_closing());
+        self.pump();
+        self.handle_drops(ui);
+        egui::Panel::top("top-bar").show(ui, |ui| {
+            ui.add_space(3.0);
+            self.top_bar(ui);
+            ui.add_space(3.0);
+        });
+        if !self.messages.is_empty() {
+            egui::Panel::bottom("messages").show(ui, |ui| self.message_bar(ui));
+        }
+        self.tab_panels(ui);
+        centre::drop_hint(ui, &ctx);
+        self.handle_close(ui);
+        self.run_commands();
+        self.export.next(&ctx);
+        // While a run goes on, come back soon even without the worker's wake-up, e.g. for
+        // events left over after the frame budget. (A run's last event is `Finished`, so an
+        // ended run has nothing left to take.)
+        if self.registry.is_training() {
+            ctx.request_repaint_after(Duration::from_millis(33));
+        }
+        // Jobs wake the window when they end; an experiment's progress is read every 100 ms.
+        if self.jobs.running() > 0 {
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.state);
+    }
+
+    fn on_exit(&mut self) {
+        self.save_before_exit();
+    }
+}

@@ -1,0 +1,407 @@
+//! The Experiments tab: runs one of the reproductions in [`crate::experiments`] as a background
+//! job with progress, and shows its figures, citation, what to see, and each criterion with its
+//! measured values. Results are saved as experiment files, which the tab also opens.
+//!
+//! `mod.rs` holds the tab's state and its list and result views; `figures` draws the figures and
+//! `contours` finds a heatmap's contour lines.
+
+mod contours;
+mod figures;
+
+pub use contours::{Segment, contour_segments};
+
+use super::jobs::{ExperimentJob, Jobs};
+use crate::experiments::{self, EXPERIMENTS, ExperimentFile, Figure};
+use egui::{Color32, RichText, Ui};
+use figures::FigureTextures;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What the tab asks the app to do.
+#[derive(Debug, PartialEq)]
+pub enum ExperimentsAction {
+    /// Nothing.
+    None,
+    /// Put the experiment's training runs into the lab (Compare).
+    OpenRuns,
+    /// Run the selected experiment (with the Lab's dataset when it is an image set).
+    Run(Option<crate::spec::DatasetSpec>),
+    /// Open an experiment file.
+    Open(PathBuf),
+}
+
+/// The experiment (or experiment file) the tab is waiting for.
+struct Running {
+    name: String,
+    cancel: Arc<AtomicBool>,
+    progress: Arc<Mutex<(f32, String)>>,
+}
+
+/// State of the tab; the choice of experiment, scale and seed persist.
+#[derive(Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExperimentsTab {
+    /// The experiment selected.
+    pub selected: String,
+    /// Run at the quick scale.
+    pub quick: bool,
+    /// Base seed.
+    pub seed: u64,
+    /// Where experiment files are written.
+    pub out_dir: PathBuf,
+    #[serde(skip)]
+    running: Option<Running>,
+    #[serde(skip)]
+    results: Vec<(ExperimentFile, Option<PathBuf>)>,
+    #[serde(skip)]
+    error: Option<String>,
+    #[serde(skip)]
+    variant: String,
+    #[serde(skip)]
+    textures: FigureTextures,
+    #[serde(skip)]
+    path_field: String,
+}
+
+impl Default for ExperimentsTab {
+    fn default() -> Self {
+        Self {
+            selected: EXPERIMENTS[0].name.to_string(),
+            quick: true,
+            seed: 0,
+            out_dir: PathBuf::from("experiments"),
+            running: None,
+            results: Vec::new(),
+            error: None,
+            variant: String::new(),
+            textures: FigureTextures::default(),
+            path_field: String::new(),
+        }
+    }
+}
+
+impl ExperimentsTab {
+    /// Whether an experiment is running.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// The latest result of the selected experiment.
+    pub fn result(&self) -> Option<&ExperimentFile> {
+        self.results
+            .iter()
+            .find(|(f, _)| f.name == self.selected)
+            .map(|(f, _)| f)
+    }
+
+    /// The last error (a failed run or a file that could not be opened).
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Starts the selected experiment as a background job. `dataset` is used by the
+    /// experiments that can run on another dataset (the CNN degradation).
+    pub fn start(&mut self, jobs: &mut Jobs, dataset: Option<crate::spec::DatasetSpec>) {
+        if self.running.is_some() {
+            return;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(Mutex::new((0.0, "starting".to_string())));
+        jobs.run_experiment(ExperimentJob {
+            name: self.selected.clone(),
+            quick: self.quick,
+            seed: self.seed,
+            out_dir: self.out_dir.clone(),
+            dataset,
+            cancel: cancel.clone(),
+            progress: progress.clone(),
+        });
+        self.error = None;
+        self.running = Some(Running {
+            name: self.selected.clone(),
+            cancel,
+            progress,
+        });
+    }
+
+    /// Opens an experiment file as a background job.
+    pub fn open(&mut self, path: PathBuf, jobs: &mut Jobs) {
+        if self.running.is_some() {
+            self.error = Some("wait for the running experiment to end".into());
+            return;
+        }
+        self.running = Some(Running {
+            name: format!("opening {}", path.display()),
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: Arc::new(Mutex::new((0.0, "reading".into()))),
+        });
+        jobs.open_experiment(path);
+    }
+
+    /// Takes the result of the job started by [`ExperimentsTab::start`] or
+    /// [`ExperimentsTab::open`].
+    pub fn finished(&mut self, result: Result<(ExperimentFile, Option<PathBuf>), String>) {
+        self.running = None;
+        match result {
+            Ok((file, path)) => {
+                self.selected = file.name.clone();
+                self.textures.forget(&file.name);
+                self.variant.clear();
+                self.results.retain(|(f, _)| f.name != file.name);
+                self.results.push((file, path));
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Draws the tab. `lab_dataset` is the dataset chosen in the Lab: image datasets (MNIST,
+    /// Fashion-MNIST, CIFAR-10 from a folder) are offered to the CNN degradation experiment.
+    pub fn ui(&mut self, ui: &mut Ui, lab_dataset: &crate::spec::DatasetSpec) -> ExperimentsAction {
+        let image_dataset = matches!(
+            lab_dataset.expected_io().0,
+            crate::spec::InputShape::Image { .. }
+        )
+        .then(|| lab_dataset.clone());
+        let mut action = egui::Panel::left("experiment-list")
+            .resizable(false)
+            .default_size(250.0)
+            .show(ui, |ui| self.list(ui, image_dataset))
+            .inner;
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("experiment-scroll")
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    if let ExperimentsAction::OpenRuns = self.details(ui) {
+                        action = ExperimentsAction::OpenRuns;
+                    }
+                });
+        });
+        action
+    }
+
+    /// The left column: the experiments, scale and seed, Run / Cancel with the progress, and a
+    /// path field to open a file.
+    fn list(
+        &mut self,
+        ui: &mut Ui,
+        image_dataset: Option<crate::spec::DatasetSpec>,
+    ) -> ExperimentsAction {
+        let mut action = ExperimentsAction::None;
+        ui.heading("Experiments");
+        for e in EXPERIMENTS {
+            ui.selectable_value(&mut self.selected, e.name.to_string(), e.name)
+                .on_hover_text(e.title);
+        }
+        ui.separator();
+        ui.checkbox(&mut self.quick, "quick scale")
+            .on_hover_text("fewer seeds or a coarser grid: each under a minute");
+        ui.horizontal(|ui| {
+            ui.label("seed");
+            ui.add(egui::DragValue::new(&mut self.seed).range(0..=1_000_000));
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(self.running.is_none(), egui::Button::new("Run experiment"))
+                .clicked()
+            {
+                action = ExperimentsAction::Run(image_dataset.clone());
+            }
+            if let Some(r) = &self.running
+                && ui.button("Cancel").clicked()
+            {
+                r.cancel.store(true, Ordering::SeqCst);
+            }
+        });
+        if self.selected == "degradation-cnn" {
+            let dataset = image_dataset
+                .as_ref()
+                .map_or("MNIST-10k".to_string(), |d| d.label());
+            ui.label(
+                RichText::new(format!(
+                    "dataset: {dataset} (the Lab's dataset when it is an image set)"
+                ))
+                .small(),
+            );
+        }
+        if let Some(r) = &self.running {
+            let (f, msg) = r.progress.lock().map(|g| g.clone()).unwrap_or_default();
+            ui.label(format!("{}: {msg}", r.name));
+            ui.add(egui::ProgressBar::new(f).show_percentage());
+        }
+        ui.separator();
+        ui.label("Open an experiment file:");
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.path_field)
+                    .hint_text("experiments/NAME.reslab-experiment.json")
+                    .desired_width(150.0),
+            );
+            if ui.button("Open").clicked() && !self.path_field.trim().is_empty() {
+                action = ExperimentsAction::Open(PathBuf::from(self.path_field.trim()));
+            }
+        });
+        ui.label(
+            RichText::new(format!(
+                "Results are saved in {}/ (drop a file on the window to open it).",
+                self.out_dir.display()
+            ))
+            .small()
+            .weak(),
+        );
+        action
+    }
+
+    fn details(&mut self, ui: &mut Ui) -> ExperimentsAction {
+        let mut action = ExperimentsAction::None;
+        let Some(e) = experiments::find(&self.selected) else {
+            return action;
+        };
+        ui.heading(e.title);
+        ui.label(RichText::new(e.citation).italics());
+        ui.add_space(4.0);
+        ui.label(RichText::new("What to see, and why").strong());
+        for line in e.what_to_see {
+            ui.label(format!("• {line}"));
+        }
+        ui.label(RichText::new(e.protocol.describe()).small().weak());
+        if let Some(err) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, err);
+        }
+        let Some(i) = self
+            .results
+            .iter()
+            .position(|(f, _)| f.name == self.selected)
+        else {
+            ui.add_space(8.0);
+            ui.label(RichText::new("Press Run experiment to measure it on this machine.").weak());
+            return action;
+        };
+        // Borrowed out of `self` while drawing (figures need `&mut self` for their textures);
+        // put back below. Cloning would copy every run's history each frame.
+        let results = std::mem::take(&mut self.results);
+        action = self.result_ui(ui, &results[i].0, results[i].1.as_ref());
+        self.results = results;
+        action
+    }
+
+    fn result_ui(
+        &mut self,
+        ui: &mut Ui,
+        file: &ExperimentFile,
+        path: Option<&PathBuf>,
+    ) -> ExperimentsAction {
+        ui.separator();
+        let action = result_header(ui, file, path);
+        for c in &file.criteria {
+            ui.horizontal_wrapped(|ui| {
+                let (word, color) = if c.passed {
+                    ("PASS", Color32::from_rgb(60, 180, 75))
+                } else {
+                    ("FAIL", ui.visuals().error_fg_color)
+                };
+                ui.label(RichText::new(word).color(color).strong());
+                ui.label(format!("{}: {}", c.name, c.measured));
+            });
+            if !c.claim.is_empty() {
+                ui.label(
+                    RichText::new(format!("      claim: {}", c.claim))
+                        .small()
+                        .weak(),
+                );
+            }
+        }
+        if !file.notes.is_empty() {
+            ui.label(RichText::new(&file.notes).small().weak());
+        }
+        self.variant_toggle(ui, file);
+        self.figure_grid(ui, file);
+        action
+    }
+
+    /// Where a figure has variants (e.g. with and without BN), a toggle between them.
+    fn variant_toggle(&mut self, ui: &mut Ui, file: &ExperimentFile) {
+        let mut variants: Vec<String> = file
+            .figures
+            .iter()
+            .map(|f| f.variant.clone())
+            .filter(|v| !v.is_empty())
+            .collect();
+        variants.sort();
+        variants.dedup();
+        if variants.is_empty() {
+            return;
+        }
+        if !variants.contains(&self.variant) {
+            self.variant = variants[0].clone();
+        }
+        ui.horizontal(|ui| {
+            ui.label("show:");
+            for v in &variants {
+                ui.selectable_value(&mut self.variant, v.clone(), v.as_str());
+            }
+        });
+    }
+
+    /// The figures of the chosen variant, two columns on a wide window.
+    fn figure_grid(&mut self, ui: &mut Ui, file: &ExperimentFile) {
+        let figures: Vec<&Figure> = file
+            .figures
+            .iter()
+            .filter(|f| f.variant.is_empty() || f.variant == self.variant)
+            .collect();
+        let width = ui.available_width();
+        let columns = if width > 900.0 { 2 } else { 1 };
+        let fig_w = width / columns as f32 - 10.0;
+        for (row, chunk) in figures.chunks(columns).enumerate() {
+            ui.horizontal_top(|ui| {
+                for (k, fig) in chunk.iter().enumerate() {
+                    ui.allocate_ui_with_layout(
+                        egui::vec2(fig_w, 330.0),
+                        egui::Layout::top_down(egui::Align::Min),
+                        |ui| {
+                            ui.set_width(fig_w);
+                            let index = row * columns + k;
+                            let id = format!("exp-fig-{}-{index}-{}", self.selected, fig.variant);
+                            self.textures.figure(ui, fig, &id);
+                        },
+                    );
+                }
+            });
+        }
+    }
+}
+
+/// The verdict, scale, seed, time and file of a result, and the button that opens its runs.
+fn result_header(ui: &mut Ui, file: &ExperimentFile, path: Option<&PathBuf>) -> ExperimentsAction {
+    let mut action = ExperimentsAction::None;
+    ui.horizontal(|ui| {
+        let verdict = if file.criteria.is_empty() {
+            RichText::new("no criteria: a view, not a test")
+        } else if file.passed() {
+            RichText::new("all criteria PASS").color(Color32::from_rgb(60, 180, 75))
+        } else {
+            RichText::new("some criteria FAIL").color(ui.visuals().error_fg_color)
+        };
+        ui.label(verdict.strong());
+        ui.label(format!(
+            "{} scale, seed {}, {:.1} s",
+            if file.options.quick { "quick" } else { "full" },
+            file.options.seed,
+            file.seconds
+        ));
+        if let Some(p) = path {
+            ui.label(RichText::new(format!("saved {}", p.display())).small());
+        }
+        if !file.runs.is_empty()
+            && ui
+                .button(format!("Open its {} runs in the lab", file.runs.len()))
+                .clicked()
+        {
+            action = ExperimentsAction::OpenRuns;
+        }
+    });
+    action
+}
