@@ -1,0 +1,135 @@
+//! Times the convolution products of a cifar-resnet-20 training step (batch 128), burn-flex's
+//! against the fused path's kernels, per layer shape: the forward product, the input gradient
+//! and the weight gradient, with GFLOP/s.
+//!
+//! ```sh
+//! cargo run --release --example conv_profile            # every shape, best of 5
+//! cargo run --release --example conv_profile -- 3       # best of 3
+//! cargo run --release --example conv_profile -- 5 --fused-only   # without burn's
+//! ```
+//!
+//! burn's backward products are timed together (one autodiff backward of `Σ z·r` computes
+//! both), the fused kernels one by one. Times are the best of N runs: on a shared machine the
+//! minimum is the repeatable number.
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use reslab::model::conv::{Geometry, Isa, direct, winograd};
+use std::time::Instant;
+
+fn best_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn host(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32 / 16_777_216.0
+                - 0.5
+        })
+        .collect()
+}
+
+fn main() {
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5);
+    println!("instruction set: {:?}, best of {runs}", Isa::detect());
+    // (name, count in the network, h, cin, cout, k, stride, pad)
+    let shapes = [
+        ("stem 3→16 32²", 1, 32, 3, 16, 3, 1, 1),
+        ("stage1 16→16 32²", 6, 32, 16, 16, 3, 1, 1),
+        ("stage2 16→32 s2", 1, 32, 16, 32, 3, 2, 1),
+        ("stage2 32→32 16²", 5, 16, 32, 32, 3, 1, 1),
+        ("proj 16→32 1×1 s2", 1, 32, 16, 32, 1, 2, 0),
+        ("stage3 32→64 s2", 1, 16, 32, 64, 3, 2, 1),
+        ("stage3 64→64 8²", 5, 8, 64, 64, 3, 1, 1),
+        ("proj 32→64 1×1 s2", 1, 16, 32, 64, 1, 2, 0),
+    ];
+    println!(
+        "{:<20} {:>3} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} | {:>6}",
+        "layer", "n", "burn fwd", "burn bwd", "fwd", "dx", "dW", "sum", "GF/s"
+    );
+    let (mut burn_total, mut ours_total, mut flops_total) = (0.0, 0.0, 0.0);
+    for (name, count, h, cin, cout, k, s, p) in shapes {
+        let b = 128;
+        let g = Geometry::new(b, h, h, cin, cout, k, s, p).expect("valid shape");
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random([b, cin, h, h], Distribution::Default, &device).require_grad();
+        let w =
+            Tensor::<4>::random([cout, cin, k, k], Distribution::Default, &device).require_grad();
+        let r = Tensor::<4>::random([b, cout, g.oh, g.ow], Distribution::Default, &device);
+        let opts = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+        let skip_burn = std::env::args().any(|a| a == "--fused-only");
+        let fwd = if skip_burn {
+            0.0
+        } else {
+            best_ms(runs, || {
+                let _ = conv2d(x.clone(), w.clone(), None, opts.clone()).into_data();
+            })
+        };
+        let both = if skip_burn {
+            0.0
+        } else {
+            best_ms(runs, || {
+                let z = conv2d(x.clone(), w.clone(), None, opts.clone());
+                let grads = (z * r.clone()).sum().backward();
+                let _ = x.grad(&grads).map(|t| t.into_data());
+                let _ = w.grad(&grads).map(|t| t.into_data());
+            })
+        };
+        let bwd = (both - fwd).max(0.0);
+        let (xv, wv, dz) = (
+            host(g.input_len(), 1),
+            host(cout * cin * k * k, 2),
+            host(g.output_len(), 3),
+        );
+        let wino = g.is_winograd() && cin >= 8;
+        let f = best_ms(runs, || {
+            let _ = if wino {
+                winograd::forward(&g, &xv, &wv)
+            } else {
+                direct::forward(&g, &xv, &wv)
+            };
+        });
+        let wino_dx = g.is_winograd() && cout >= 8;
+        let dx = best_ms(runs, || {
+            let _ = if wino_dx {
+                winograd::input_grad(&g, &dz, &wv)
+            } else {
+                direct::input_grad(&g, &dz, &wv)
+            };
+        });
+        let dw = best_ms(runs, || {
+            let _ = if wino {
+                winograd::weight_grad(&g, &xv, &dz)
+            } else {
+                direct::weight_grad(&g, &xv, &dz)
+            };
+        });
+        let flops = 2.0 * (g.out_pixels() * cin * cout * k * k) as f64;
+        // The stem's input gradient is never needed in training.
+        let ours = f + dw + if name.starts_with("stem") { 0.0 } else { dx };
+        let step_flops = flops * if name.starts_with("stem") { 2.0 } else { 3.0 };
+        println!(
+            "{name:<20} {count:>3} {fwd:>9.2} {bwd:>9.2} | {f:>8.2} {dx:>8.2} {dw:>8.2} {ours:>8.2} | {:>6.1}",
+            step_flops / ours / 1e6
+        );
+        burn_total += count as f64 * (fwd + bwd);
+        ours_total += count as f64 * ours;
+        flops_total += count as f64 * step_flops;
+    }
+    println!(
+        "all convolutions of one step: burn {burn_total:.1} ms, fused kernels {ours_total:.1} ms ({:.1} GFLOP/s of direct-convolution work)",
+        flops_total / ours_total / 1e6
+    );
+}
