@@ -76,13 +76,6 @@ fn ptr(v: &[f32], at: usize, c: usize) -> *const f32 {
     unsafe { v.as_ptr().add(at) }
 }
 
-/// A mutable pointer `at` values into `v`, checked to leave `c` values behind it.
-fn ptr_mut(v: &mut [f32], at: usize, c: usize) -> *mut f32 {
-    assert!(at + c <= v.len(), "winograd write out of bounds");
-    // SAFETY: in bounds (checked).
-    unsafe { v.as_mut_ptr().add(at) }
-}
-
 /// `Bᵀ d B` of one tile for channels `c0..` in steps of `S::LANES` while a whole step fits
 /// below `c1`; `src[k]` is input `k` of the 4×4 patch (row-major, null for a zero), `dst[k]`
 /// where transformed value `k` goes. Returns the first channel not done.
@@ -238,49 +231,110 @@ fn run<S: Simd>(
     stride: usize,
     dst: &mut [f32],
 ) {
-    let row = |t: usize, pos: usize| (pos * stride + t) * c;
+    // The transformed rows of tile t sit at (k · stride + t) · c for k < 16: one check covers
+    // all of them.
+    let rows_len = if matches!(kind, Transform::Output) {
+        src.len()
+    } else {
+        dst.len()
+    };
+    assert!(
+        n <= stride && (15 * stride + n) * c <= rows_len,
+        "winograd rows out of bounds"
+    );
+    let pos: [usize; 16] = std::array::from_fn(|k| k * stride * c);
+    let (mut b, mut ty, mut tx) = grid.at(t0);
     for t in 0..n {
-        let (b, ty, tx) = grid.at(t0 + t);
-        // The patch starts one pixel above and left of the 2×2 block (padding 1).
-        let (y0, x0) = ((2 * ty).wrapping_sub(1), (2 * tx).wrapping_sub(1));
-        // SAFETY (all three arms): every pointer was checked to be valid for `c` values, and
-        // each transform reads and writes channels below `c` only.
-        match kind {
-            Transform::Input => {
-                let s: [*const f32; 16] = std::array::from_fn(|k| {
-                    let (i, j) = (k / 4, k % 4);
-                    grid.pixel(b, y0.wrapping_add(i), x0.wrapping_add(j), c)
-                        .map_or(std::ptr::null(), |at| ptr(src, at, c))
-                });
-                let d: [*mut f32; 16] = std::array::from_fn(|k| ptr_mut(dst, row(t, k), c));
-                unsafe {
+        // SAFETY (all three arms): the row pointers are within the rows buffer (checked
+        // above), the image pointers were checked by `patch`/`block`, and each transform
+        // touches channels below `c` only.
+        unsafe {
+            match kind {
+                Transform::Input => {
+                    let s = patch(src, grid, b, ty, tx, c);
+                    let rows = dst.as_mut_ptr().add(t * c);
+                    let d: [*mut f32; 16] = std::array::from_fn(|k| rows.add(pos[k]));
                     let done = input_tile::<S>(&s, &d, 0, c);
                     input_tile::<Scalar>(&s, &d, done, c);
                 }
-            }
-            Transform::Output => {
-                let s: [*const f32; 16] = std::array::from_fn(|k| ptr(src, row(t, k), c));
-                let d: [*mut f32; 4] = std::array::from_fn(|k| {
-                    grid.pixel(b, 2 * ty + k / 2, 2 * tx + k % 2, c)
-                        .map_or(std::ptr::null_mut(), |at| ptr_mut(dst, at, c))
-                });
-                unsafe {
+                Transform::Output => {
+                    let rows = src.as_ptr().add(t * c);
+                    let s: [*const f32; 16] = std::array::from_fn(|k| rows.add(pos[k]));
+                    let d = block(dst.as_mut_ptr(), dst.len(), grid, b, ty, tx, c)
+                        .map(|p| p.cast_mut());
                     let done = output_tile::<S>(&s, &d, 0, c);
                     output_tile::<Scalar>(&s, &d, done, c);
                 }
-            }
-            Transform::Grad => {
-                let s: [*const f32; 4] = std::array::from_fn(|k| {
-                    grid.pixel(b, 2 * ty + k / 2, 2 * tx + k % 2, c)
-                        .map_or(std::ptr::null(), |at| ptr(src, at, c))
-                });
-                let d: [*mut f32; 16] = std::array::from_fn(|k| ptr_mut(dst, row(t, k), c));
-                unsafe {
+                Transform::Grad => {
+                    let s = block(src.as_ptr(), src.len(), grid, b, ty, tx, c);
+                    let rows = dst.as_mut_ptr().add(t * c);
+                    let d: [*mut f32; 16] = std::array::from_fn(|k| rows.add(pos[k]));
                     let done = grad_tile::<S>(&s, &d, 0, c);
                     grad_tile::<Scalar>(&s, &d, done, c);
                 }
             }
         }
+        tx += 1;
+        if tx == grid.tw {
+            tx = 0;
+            ty += 1;
+            if ty == grid.th {
+                ty = 0;
+                b += 1;
+            }
+        }
+    }
+}
+
+/// Pointers to the 16 inputs of tile `(b, ty, tx)`'s 4×4 patch in `x` (row-major; null where
+/// the patch leaves the image), each valid for `c` values.
+#[inline(always)]
+fn patch(x: &[f32], grid: Grid, b: usize, ty: usize, tx: usize, c: usize) -> [*const f32; 16] {
+    let (y0, x0) = ((2 * ty).wrapping_sub(1), (2 * tx).wrapping_sub(1));
+    let inside = ty > 0 && tx > 0 && y0 + 3 < grid.h && x0 + 3 < grid.w;
+    if inside {
+        // One check for the whole patch: its last pixel ends 3 rows and 3 columns on.
+        let at = ((b * grid.h + y0) * grid.w + x0) * c;
+        let base = ptr(x, at, (3 * grid.w + 4) * c);
+        // SAFETY: every patch pixel lies between `base` and its last pixel (checked).
+        std::array::from_fn(|k| unsafe { base.add(((k / 4) * grid.w + k % 4) * c) })
+    } else {
+        std::array::from_fn(|k| {
+            grid.pixel(b, y0.wrapping_add(k / 4), x0.wrapping_add(k % 4), c)
+                .map_or(std::ptr::null(), |at| ptr(x, at, c))
+        })
+    }
+}
+
+/// Pointers to the 4 pixels of tile `(b, ty, tx)`'s 2×2 block in an image `[batch, h, w, c]`
+/// of `len` values at `v` (null outside the image), each valid for `c` values. The pointers
+/// keep `v`'s provenance, so a caller that passed a mutable buffer's pointer may write through
+/// them.
+#[inline(always)]
+fn block(
+    v: *const f32,
+    len: usize,
+    grid: Grid,
+    b: usize,
+    ty: usize,
+    tx: usize,
+    c: usize,
+) -> [*const f32; 4] {
+    let (y, x) = (2 * ty, 2 * tx);
+    let at = |at: usize, span: usize| {
+        assert!(at + span <= len, "winograd image access out of bounds");
+        // SAFETY: in bounds (checked).
+        unsafe { v.add(at) }
+    };
+    if y + 1 < grid.h && x + 1 < grid.w {
+        let base = at(((b * grid.h + y) * grid.w + x) * c, (grid.w + 2) * c);
+        // SAFETY: the block's pixels lie between `base` and its last pixel (checked).
+        std::array::from_fn(|k| unsafe { base.add(((k / 2) * grid.w + k % 2) * c) })
+    } else {
+        std::array::from_fn(|k| {
+            grid.pixel(b, y + k / 2, x + k % 2, c)
+                .map_or(std::ptr::null(), |p| at(p, c))
+        })
     }
 }
 
