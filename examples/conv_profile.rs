@@ -6,11 +6,14 @@
 //! cargo run --release --example conv_profile            # every shape, best of 5
 //! cargo run --release --example conv_profile -- 3       # best of 3
 //! cargo run --release --example conv_profile -- 5 --fused-only   # without burn's
+//! cargo run --release --example conv_profile -- 5 --fused-only --direct   # no Winograd
 //! ```
 //!
 //! burn's backward products are timed together (one autodiff backward of `Σ z·r` computes
-//! both), the fused kernels one by one. Times are the best of N runs: on a shared machine the
-//! minimum is the repeatable number.
+//! both), the fused kernels one by one. Times are the best of N runs of the thread's CPU time
+//! (Linux `CLOCK_THREAD_CPUTIME_ID`; wall time elsewhere): on a shared machine the minimum
+//! CPU time is the repeatable number. burn's products run partly on rayon's threads, so its
+//! columns are wall times always.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -25,6 +28,44 @@ fn best_ms(runs: usize, mut f: impl FnMut()) -> f64 {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The calling thread's CPU time in ms (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`), on Linux.
+#[cfg(target_os = "linux")]
+fn thread_cpu_ms() -> Option<f64> {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut t = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    (rc == 0).then(|| t.sec as f64 * 1e3 + t.nsec as f64 / 1e6)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_ms() -> Option<f64> {
+    None
+}
+
+/// Best of `runs` in thread CPU time (wall time where that is unknown).
+fn best_cpu_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    if thread_cpu_ms().is_none() {
+        return best_ms(runs, f);
+    }
+    f();
+    (0..runs)
+        .map(|_| {
+            let t = thread_cpu_ms().unwrap_or(0.0);
+            f();
+            thread_cpu_ms().unwrap_or(0.0) - t
         })
         .fold(f64::INFINITY, f64::min)
 }
@@ -93,23 +134,25 @@ fn main() {
             host(cout * cin * k * k, 2),
             host(g.output_len(), 3),
         );
-        let wino = g.is_winograd() && cin >= 8;
-        let f = best_ms(runs, || {
+        // The fused block's choice (`use_winograd` in src/model/conv/block.rs), or direct.
+        let force_direct = std::env::args().any(|a| a == "--direct");
+        let wino = g.is_winograd() && cin.min(cout) >= 32 && !force_direct;
+        let f = best_cpu_ms(runs, || {
             let _ = if wino {
                 winograd::forward(&g, &xv, &wv)
             } else {
                 direct::forward(&g, &xv, &wv)
             };
         });
-        let wino_dx = g.is_winograd() && cout >= 8;
-        let dx = best_ms(runs, || {
+        let wino_dx = wino;
+        let dx = best_cpu_ms(runs, || {
             let _ = if wino_dx {
                 winograd::input_grad(&g, &dz, &wv)
             } else {
                 direct::input_grad(&g, &dz, &wv)
             };
         });
-        let dw = best_ms(runs, || {
+        let dw = best_cpu_ms(runs, || {
             let _ = if wino {
                 winograd::weight_grad(&g, &xv, &dz)
             } else {

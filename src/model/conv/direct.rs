@@ -7,10 +7,6 @@
 use super::geometry::{Geometry, pad_nhwc};
 use super::tile::{Packed, Rows, gather_product, reduce_product};
 
-/// Slack after padded inputs: the weight-gradient tiles read up to 16 channels from a row's
-/// start, whatever the channel count.
-const SLACK: usize = 16;
-
 /// The taps of a `k × k` kernel over a padded image of width `wp` and `c` channels: the offset
 /// of tap `(kh, kw)` from the top-left input of an output pixel.
 fn taps(k: usize, wp: usize, c: usize) -> Vec<usize> {
@@ -23,7 +19,7 @@ fn taps(k: usize, wp: usize, c: usize) -> Vec<usize> {
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let (k, s, p) = (g.k, g.stride, g.pad);
     let (hp, wp) = (g.h + 2 * p, g.w + 2 * p);
-    let xp = pad_nhwc(x, g.batch, g.h, g.w, g.cin, p, p, 0);
+    let xp = pad_nhwc(x, g.batch, g.h, g.w, g.cin, p, p);
     let packed = Packed::new(k * k, g.cin, g.cout, |t, c, j| {
         weight[((j * g.cin + c) * k + t / k) * k + t % k]
     });
@@ -90,7 +86,7 @@ pub fn input_grad(g: &Geometry, dz: &[f32], weight: &[f32]) -> Vec<f32> {
     let s = g.stride;
     let (lo, hi) = grad_padding(g);
     let (hp, wp) = (g.oh + lo + hi, g.ow + lo + hi);
-    let dzp = pad_nhwc(dz, g.batch, g.oh, g.ow, g.cout, lo, hi, 0);
+    let dzp = pad_nhwc(dz, g.batch, g.oh, g.ow, g.cout, lo, hi);
     let mut dx = vec![0f32; g.input_len()];
     for a in 0..s {
         for b in 0..s {
@@ -133,7 +129,7 @@ pub fn input_grad(g: &Geometry, dz: &[f32], weight: &[f32]) -> Vec<f32> {
 pub fn weight_grad(g: &Geometry, x: &[f32], dz: &[f32]) -> Vec<f32> {
     let (k, s, p) = (g.k, g.stride, g.pad);
     let (hp, wp) = (g.h + 2 * p, g.w + 2 * p);
-    let xp = pad_nhwc(x, g.batch, g.h, g.w, g.cin, p, p, SLACK);
+    let xp = pad_nhwc(x, g.batch, g.h, g.w, g.cin, p, p);
     let (oh, ow, cin) = (g.oh, g.ow, g.cin);
     let rows = Rows {
         rows: g.out_pixels(),

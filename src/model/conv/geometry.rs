@@ -80,9 +80,7 @@ impl Geometry {
     }
 }
 
-/// `x` (`[batch, h, w, c]`) with `lo` zero rows and columns before and `hi` after each image,
-/// followed by `slack` zeros (for kernels that read a few channels past the last pixel).
-#[allow(clippy::too_many_arguments)]
+/// `x` (`[batch, h, w, c]`) with `lo` zero rows and columns before and `hi` after each image.
 pub fn pad_nhwc(
     x: &[f32],
     batch: usize,
@@ -91,10 +89,9 @@ pub fn pad_nhwc(
     c: usize,
     lo: usize,
     hi: usize,
-    slack: usize,
 ) -> Vec<f32> {
     let (hp, wp) = (h + lo + hi, w + lo + hi);
-    let mut out = vec![0f32; batch * hp * wp * c + slack];
+    let mut out = vec![0f32; batch * hp * wp * c];
     for b in 0..batch {
         for y in 0..h {
             let src = &x[((b * h + y) * w) * c..((b * h + y) * w + w) * c];

@@ -259,10 +259,41 @@ fn reduce_rows(isa: Isa) -> usize {
 /// tap and input channel block runs over them.
 const REDUCE_CHUNK: usize = 256;
 
-/// `out[t][c][j] += Σ_m src[src_at(m) + taps[t] + c] · g[dst_at(m) + j]` for taps `t`, input
-/// channels `c < cin` and output channels `j < cout`; `out` is `taps × cin × cout` in f64 (each
-/// chunk of rows is summed in f32 registers and then added in f64, so long reductions keep
-/// their precision). Here `dst_at` locates row `m`'s gradient in `g`.
+/// The row blocks of [`reduce_product`]: `(offsets of the block's rows from a row's input,
+/// index of the block's first output row, rows to keep)`. With at least a tile's worth of
+/// channels, a block is consecutive channels of one tap (the last one of a tap shifted back so
+/// that it ends at the last channel, keeping only its new rows); with fewer, blocks run across
+/// taps (the stem's 3 channels × 9 taps make two blocks instead of nine mostly empty ones).
+fn reduce_blocks(taps: &[usize], cin: usize, mr: usize) -> Vec<(Vec<usize>, usize, usize)> {
+    let mut blocks = Vec::new();
+    if cin >= mr {
+        for (t, &tap) in taps.iter().enumerate() {
+            for c0 in (0..cin).step_by(mr) {
+                let start = c0.min(cin - mr);
+                let offs = (0..mr).map(|r| tap + start + r).collect();
+                blocks.push((offs, t * cin + start, cin.min(c0 + mr) - c0));
+            }
+        }
+    } else {
+        let rows: Vec<usize> = taps
+            .iter()
+            .flat_map(|&tap| (0..cin).map(move |c| tap + c))
+            .collect();
+        for r0 in (0..rows.len()).step_by(mr) {
+            let last = rows.len().min(r0 + mr) - 1;
+            // Rows past the end repeat the last one: valid reads, not kept.
+            let offs = (0..mr).map(|r| rows[(r0 + r).min(last)]).collect();
+            blocks.push((offs, r0, last + 1 - r0));
+        }
+    }
+    blocks
+}
+
+/// `out[r][j] += Σ_m src[src_at(m) + taps[t] + c] · g[dst_at(m) + j]` for the rows
+/// `r = t · cin + c` (tap `t`, input channel `c < cin`) and output channels `j < cout`; `out` is
+/// `taps × cin × cout` in f64 (each chunk of rows is summed in f32 registers and then added in
+/// f64, so long reductions keep their precision). Here `dst_at` locates row `m`'s gradient in
+/// `g`.
 ///
 /// # Panics
 /// If a row's reads fall outside `src` or `g`, or `out` is too short.
@@ -282,12 +313,12 @@ pub fn reduce_product<F, G>(
     assert!(out.len() >= taps.len() * cin * cout);
     let isa = Isa::detect();
     let mr = reduce_rows(isa);
-    let reach = taps.iter().max().copied().unwrap_or(0) + cin.div_ceil(mr) * mr;
+    let reach = taps.iter().max().copied().unwrap_or(0) + cin;
+    let row_blocks = reduce_blocks(taps, cin, mr);
     // A copy of each chunk's gradient rows, `BLOCK`-padded, so the last block reads zeros.
     let blocks = cout.div_ceil(BLOCK);
     let mut gbuf = vec![0f32; REDUCE_CHUNK * blocks * BLOCK];
     let mut src_offs = vec![0usize; REDUCE_CHUNK];
-    let mut tap_offs = vec![0usize; REDUCE_CHUNK];
     let mut scratch = vec![0f32; mr * BLOCK];
     let mut m0 = 0;
     while m0 < rows.rows {
@@ -310,23 +341,23 @@ pub fn reduce_product<F, G>(
                 );
             }
         }
-        for (t, &tap) in taps.iter().enumerate() {
-            for (d, &s) in tap_offs[..n].iter_mut().zip(&src_offs[..n]) {
-                *d = s + tap;
-            }
-            for c0 in (0..cin).step_by(mr) {
-                for b in 0..blocks {
-                    let gb = &gbuf[b * REDUCE_CHUNK * BLOCK..(b * REDUCE_CHUNK + n) * BLOCK];
-                    // SAFETY: every `tap_offs[p] + c0 + mr <= src.len()` (checked through
-                    // `reach`), `gb` holds `n` rows of `BLOCK`, `scratch` `mr × BLOCK`.
-                    unsafe { reduce_tile(isa, &src[c0..], &tap_offs[..n], gb, &mut scratch) };
-                    let j0 = b * BLOCK;
-                    let width = BLOCK.min(cout - j0);
-                    for r in 0..mr.min(cin - c0) {
-                        let o = &mut out[(t * cin + c0 + r) * cout + j0..][..width];
-                        for (o, &v) in o.iter_mut().zip(&scratch[r * BLOCK..]) {
-                            *o += v as f64;
-                        }
+        for (row_offs, first, keep) in &row_blocks {
+            let skip = mr - keep.min(&mr);
+            // A shifted last block keeps its trailing rows; a block across taps its leading
+            // rows.
+            let kept = if cin >= mr { skip..mr } else { 0..*keep };
+            for b in 0..blocks {
+                let gb = &gbuf[b * REDUCE_CHUNK * BLOCK..(b * REDUCE_CHUNK + n) * BLOCK];
+                // SAFETY: every `src_offs[p] + row_offs[r] < src.len()` (each row offset is a
+                // tap plus a channel below `cin`, checked through `reach`), `gb` holds `n` rows
+                // of `BLOCK`, `scratch` `mr × BLOCK`.
+                unsafe { reduce_tile(isa, src, &src_offs[..n], row_offs, gb, &mut scratch) };
+                let j0 = b * BLOCK;
+                let width = BLOCK.min(cout - j0);
+                for r in kept.clone() {
+                    let o = &mut out[(first + r) * cout + j0..][..width];
+                    for (o, &v) in o.iter_mut().zip(&scratch[r * BLOCK..]) {
+                        *o += v as f64;
                     }
                 }
             }
@@ -335,21 +366,42 @@ pub fn reduce_product<F, G>(
     }
 }
 
-/// One tile of [`reduce_product`] on the chosen instruction set.
+/// One tile of [`reduce_product`] on the chosen instruction set: rows at `row_offs` (consecutive
+/// ones take the faster kernel).
 ///
 /// # Safety
-/// `offs[p] + reduce_rows(isa) <= src.len()` for all `p`; `g.len() >= offs.len() · BLOCK`;
-/// `out.len() >= reduce_rows(isa) · BLOCK`.
-unsafe fn reduce_tile(isa: Isa, src: &[f32], offs: &[usize], g: &[f32], out: &mut [f32]) {
-    let (s, gp, o) = (src.as_ptr(), g.as_ptr(), out.as_mut_ptr());
+/// `offs[p] + row_offs[r] < src.len()` for all `p`, `r`; `row_offs.len()` is
+/// [`reduce_rows`]`(isa)`; `g.len() >= offs.len() · BLOCK`; `out.len() >= row_offs.len() · BLOCK`.
+unsafe fn reduce_tile(
+    isa: Isa,
+    src: &[f32],
+    offs: &[usize],
+    row_offs: &[usize],
+    g: &[f32],
+    out: &mut [f32],
+) {
+    let (gp, o) = (g.as_ptr(), out.as_mut_ptr());
+    let consecutive = row_offs.windows(2).all(|w| w[1] == w[0] + 1);
     // SAFETY: the caller's bounds; each target-feature copy runs only where `isa` was detected.
     unsafe {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => reduce_avx512(s, offs, gp, o),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => reduce_avx2(s, offs, gp, o),
-            _ => reduce_generic::<Portable, 4, 2>(s, offs, gp, o),
+        let s = src.as_ptr();
+        if consecutive {
+            let s = s.add(row_offs[0]);
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => reduce_avx512(s, offs, gp, o),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => reduce_avx2(s, offs, gp, o),
+                _ => reduce_generic::<Portable, 4, 2>(s, offs, |r| r, gp, o),
+            }
+        } else {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => reduce_gathered_avx512(s, offs, row_offs, gp, o),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => reduce_gathered_avx2(s, offs, row_offs, gp, o),
+                _ => reduce_generic::<Portable, 4, 2>(s, offs, |r| row_offs[r], gp, o),
+            }
         }
     }
 }
@@ -357,32 +409,58 @@ unsafe fn reduce_tile(isa: Isa, src: &[f32], offs: &[usize], g: &[f32], out: &mu
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn reduce_avx512(s: *const f32, offs: &[usize], g: *const f32, o: *mut f32) {
-    unsafe { reduce_generic::<Avx512, 16, 1>(s, offs, g, o) }
+    unsafe { reduce_generic::<Avx512, 16, 1>(s, offs, |r| r, g, o) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn reduce_avx2(s: *const f32, offs: &[usize], g: *const f32, o: *mut f32) {
-    unsafe { reduce_generic::<Avx2, 6, 2>(s, offs, g, o) }
+    unsafe { reduce_generic::<Avx2, 6, 2>(s, offs, |r| r, g, o) }
 }
 
-/// `MR` input channels × `NV` vectors of `Σ_p src[offs[p] + r] · g[p][:]`, stored to `out`
-/// (row stride `BLOCK`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn reduce_gathered_avx512(
+    s: *const f32,
+    offs: &[usize],
+    rows: &[usize],
+    g: *const f32,
+    o: *mut f32,
+) {
+    unsafe { reduce_generic::<Avx512, 16, 1>(s, offs, |r| rows[r], g, o) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn reduce_gathered_avx2(
+    s: *const f32,
+    offs: &[usize],
+    rows: &[usize],
+    g: *const f32,
+    o: *mut f32,
+) {
+    unsafe { reduce_generic::<Avx2, 6, 2>(s, offs, |r| rows[r], g, o) }
+}
+
+/// `MR` rows × `NV` vectors of `Σ_p src[offs[p] + row(r)] · g[p][:]`, stored to `out` (row
+/// stride `BLOCK`).
 #[inline(always)]
 unsafe fn reduce_generic<S: Simd, const MR: usize, const NV: usize>(
     src: *const f32,
     offs: &[usize],
+    row: impl Fn(usize) -> usize,
     g: *const f32,
     out: *mut f32,
 ) {
     debug_assert_eq!(NV * S::LANES, BLOCK);
     unsafe {
+        let rows: [usize; MR] = std::array::from_fn(&row);
         let mut acc = [[S::zero(); NV]; MR];
         for (p, &o) in offs.iter().enumerate() {
             let gv: [S::V; NV] = std::array::from_fn(|v| S::load(g.add(p * BLOCK + v * S::LANES)));
             let xp = src.add(o);
             for (r, row) in acc.iter_mut().enumerate() {
-                let x = S::splat(xp.add(r));
+                let x = S::splat(xp.add(rows[r]));
                 for v in 0..NV {
                     row[v] = S::fma(x, gv[v], row[v]);
                 }

@@ -466,8 +466,7 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dz: &[f32]) -> Vec<f32> {
     let (cin, cout) = (g.cin, g.cout);
     let grid = Grid::new(g.batch, g.h, g.w);
     let tb = tiles_per_block(cin.max(cout));
-    // Slack: the reduction tiles read up to 16 channels from a row's start.
-    let mut v = vec![0f32; 16 * tb * cin + 16];
+    let mut v = vec![0f32; 16 * tb * cin];
     let mut e = vec![0f32; 16 * tb * cout];
     let mut s = vec![0f64; 16 * cin * cout];
     let tiles = grid.tiles();
