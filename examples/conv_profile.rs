@@ -7,6 +7,8 @@
 //! cargo run --release --example conv_profile -- 3       # best of 3
 //! cargo run --release --example conv_profile -- 5 --fused-only   # without burn's
 //! cargo run --release --example conv_profile -- 5 --fused-only --direct   # no Winograd
+//! cargo run --release --example conv_profile -- 5 --fused-only --f2   # Winograd F(2×2, 3×3)
+//! cargo run --release --example conv_profile -- 15 --compare   # direct / F(2×2) / F(4×4), interleaved
 //! ```
 //!
 //! burn's backward products are timed together (one autodiff backward of `Σ z·r` computes
@@ -79,12 +81,52 @@ fn host(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// A named product to time.
+type Product<'a> = (&'static str, Box<dyn Fn() -> Vec<f32> + 'a>);
+
+/// `--compare`: the three stride-1 stage shapes, direct against Winograd F(2×2) and F(4×4),
+/// forward and weight gradient, the variants interleaved round by round (best of `runs`).
+fn compare(runs: usize) {
+    for (h, c) in [(32, 16), (16, 32), (8, 64)] {
+        let g = Geometry::new(128, h, h, c, c, 3, 1, 1).expect("valid shape");
+        let (x, w) = (host(g.input_len(), 1), host(c * c * 9, 2));
+        let f2 = winograd::Tile::F2;
+        let f4 = winograd::Tile::F4;
+        let products: [Product; 6] = [
+            ("fwd direct", Box::new(|| direct::forward(&g, &x, &w))),
+            ("fwd F2", Box::new(|| winograd::forward(&g, &x, &w, f2))),
+            ("fwd F4", Box::new(|| winograd::forward(&g, &x, &w, f4))),
+            ("dW direct", Box::new(|| direct::weight_grad(&g, &x, &x))),
+            ("dW F2", Box::new(|| winograd::weight_grad(&g, &x, &x, f2))),
+            ("dW F4", Box::new(|| winograd::weight_grad(&g, &x, &x, f4))),
+        ];
+        let mut best = [f64::INFINITY; 6];
+        for _ in 0..runs {
+            for (b, (_, f)) in best.iter_mut().zip(&products) {
+                *b = b.min(best_cpu_ms(1, || {
+                    std::hint::black_box(f());
+                }));
+            }
+        }
+        let cells: Vec<String> = products
+            .iter()
+            .zip(best)
+            .map(|((name, _), ms)| format!("{name} {ms:.2}"))
+            .collect();
+        println!("{h}×{h}, {c} channels (ms): {}", cells.join(", "));
+    }
+}
+
 fn main() {
     let runs: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
     println!("instruction set: {:?}, best of {runs}", Isa::detect());
+    if std::env::args().any(|a| a == "--compare") {
+        compare(runs);
+        return;
+    }
     // (name, count in the network, h, cin, cout, k, stride, pad)
     let shapes = [
         ("stem 3→16 32²", 1, 32, 3, 16, 3, 1, 1),
@@ -136,10 +178,15 @@ fn main() {
         );
         // The fused block's choice (`use_winograd` in src/model/conv/block.rs), or direct.
         let force_direct = std::env::args().any(|a| a == "--direct");
-        let wino = g.is_winograd() && cin.min(cout) >= 32 && !force_direct;
+        let tile = if std::env::args().any(|a| a == "--f2") {
+            winograd::Tile::F2
+        } else {
+            winograd::Tile::F4
+        };
+        let wino = g.is_winograd() && cin.min(cout) >= 16 && !force_direct;
         let f = best_cpu_ms(runs, || {
             let _ = if wino {
-                winograd::forward(&g, &xv, &wv)
+                winograd::forward(&g, &xv, &wv, tile)
             } else {
                 direct::forward(&g, &xv, &wv)
             };
@@ -147,14 +194,14 @@ fn main() {
         let wino_dx = wino;
         let dx = best_cpu_ms(runs, || {
             let _ = if wino_dx {
-                winograd::input_grad(&g, &dz, &wv)
+                winograd::input_grad(&g, &dz, &wv, tile)
             } else {
                 direct::input_grad(&g, &dz, &wv)
             };
         });
         let dw = best_cpu_ms(runs, || {
             let _ = if wino {
-                winograd::weight_grad(&g, &xv, &dz)
+                winograd::weight_grad(&g, &xv, &dz, tile)
             } else {
                 direct::weight_grad(&g, &xv, &dz)
             };

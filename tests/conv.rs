@@ -10,7 +10,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData, activation};
-use reslab::model::conv::{self, Geometry, direct, winograd};
+use reslab::model::conv::winograd::{self, Tile};
+use reslab::model::conv::{self, Geometry, direct};
 use reslab::model::fused;
 
 fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -142,22 +143,23 @@ fn direct_products_match_burns_convolution() {
 
 #[test]
 fn winograd_products_match_burns_convolution() {
-    for g in geometries().filter(Geometry::is_winograd) {
+    let extra = [
+        Geometry::new(1, 13, 11, 32, 24, 3, 1, 1).unwrap(),
+        Geometry::new(2, 4, 4, 64, 64, 3, 1, 1).unwrap(),
+    ];
+    for g in geometries().filter(Geometry::is_winograd).chain(extra) {
         let r = reference(&g);
-        let what = |p: &str| format!("{p} {g:?}");
-        assert_close(&winograd::forward(&g, &r.x, &r.w), &r.z, 1e-5, &what("z"));
-        assert_close(
-            &winograd::input_grad(&g, &r.r, &r.w),
-            &r.dx,
-            1e-5,
-            &what("dx"),
-        );
-        assert_close(
-            &winograd::weight_grad(&g, &r.x, &r.r),
-            &r.dw,
-            1e-5,
-            &what("dw"),
-        );
+        for tile in [Tile::F2, Tile::F4] {
+            let what = |p: &str| format!("{p} {tile:?} {g:?}");
+            // F(4×4)'s constants (up to 8 and 1/24) cost a few bits more than F(2×2)'s.
+            let tol = if tile == Tile::F2 { 1e-5 } else { 5e-5 };
+            let z = winograd::forward(&g, &r.x, &r.w, tile);
+            assert_close(&z, &r.z, tol, &what("z"));
+            let dx = winograd::input_grad(&g, &r.r, &r.w, tile);
+            assert_close(&dx, &r.dx, tol, &what("dx"));
+            let dw = winograd::weight_grad(&g, &r.x, &r.r, tile);
+            assert_close(&dw, &r.dw, tol, &what("dw"));
+        }
     }
 }
 

@@ -58,19 +58,23 @@ pub trait FusedConv: Backend {
     ) -> ConvOut<Self>;
 }
 
-/// Whether the Winograd products serve a geometry: 3×3, stride 1, padding 1, and at least 32
-/// channels on both sides. With fewer, the 16 small products (each as deep as the channel
-/// count) and the transforms cost more than the 2.25 times fewer multiplications save: on this
-/// project's machine a 16-channel stage-1 product took 7.4 ms direct against 9.5 ms Winograd,
-/// 32 channels were even, 64 channels 5.8 against 4.0 ms (`examples/conv_profile.rs`).
+/// Whether the Winograd products serve a geometry: 3×3, stride 1, padding 1, and at least 16
+/// channels on both sides. With fewer (the 3-channel stem of a CIFAR net), each of the 36 small
+/// products would be 3 deep, and one 27-deep direct product is faster. On this project's
+/// machine (thread CPU time, best of 15, `examples/conv_profile.rs`), F(4×4, 3×3) against the
+/// direct product, forward / weight gradient: 16 channels 6.7 / 7.2 ms against 7.5 / 8.6 ms,
+/// 32 channels 4.2 / 4.3 against 6.3 / 6.7 ms, 64 channels 3.5 / 4.0 against 5.8 / 6.1 ms.
 fn use_winograd(g: &Geometry) -> bool {
-    g.is_winograd() && g.cin.min(g.cout) >= 32
+    g.is_winograd() && g.cin.min(g.cout) >= 16
 }
+
+/// The Winograd variant the block uses.
+const TILE: winograd::Tile = winograd::Tile::F4;
 
 /// `z = conv(x, weight)`, channels last.
 pub(super) fn conv_forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     if use_winograd(g) {
-        winograd::forward(g, x, weight)
+        winograd::forward(g, x, weight, TILE)
     } else {
         direct::forward(g, x, weight)
     }
@@ -79,7 +83,7 @@ pub(super) fn conv_forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> 
 /// `∂L/∂x` from `dz`, channels last.
 pub(super) fn conv_input_grad(g: &Geometry, dz: &[f32], weight: &[f32]) -> Vec<f32> {
     if use_winograd(g) {
-        winograd::input_grad(g, dz, weight)
+        winograd::input_grad(g, dz, weight, TILE)
     } else {
         direct::input_grad(g, dz, weight)
     }
@@ -88,7 +92,7 @@ pub(super) fn conv_input_grad(g: &Geometry, dz: &[f32], weight: &[f32]) -> Vec<f
 /// `∂L/∂W` `[out, in, k, k]` from `x` and `dz`.
 pub(super) fn conv_weight_grad(g: &Geometry, x: &[f32], dz: &[f32]) -> Vec<f32> {
     if use_winograd(g) {
-        winograd::weight_grad(g, x, dz)
+        winograd::weight_grad(g, x, dz, TILE)
     } else {
         direct::weight_grad(g, x, dz)
     }

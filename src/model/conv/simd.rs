@@ -22,6 +22,10 @@ pub(super) trait Simd {
     unsafe fn zero() -> Self::V;
     /// All lanes `*p`.
     unsafe fn splat(p: *const f32) -> Self::V;
+    /// All lanes `x`.
+    unsafe fn set(x: f32) -> Self::V;
+    /// `a·b`.
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
     /// `LANES` values from `p` (unaligned).
     unsafe fn load(p: *const f32) -> Self::V;
     /// Stores `LANES` values at `p` (unaligned).
@@ -49,6 +53,14 @@ impl Simd for Avx512 {
     #[inline(always)]
     unsafe fn splat(p: *const f32) -> __m512 {
         unsafe { _mm512_set1_ps(*p) }
+    }
+    #[inline(always)]
+    unsafe fn set(x: f32) -> __m512 {
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_mul_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> __m512 {
@@ -89,6 +101,14 @@ impl Simd for Avx2 {
         unsafe { _mm256_broadcast_ss(&*p) }
     }
     #[inline(always)]
+    unsafe fn set(x: f32) -> __m256 {
+        unsafe { _mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
     unsafe fn load(p: *const f32) -> __m256 {
         unsafe { _mm256_loadu_ps(p) }
     }
@@ -123,6 +143,14 @@ impl Simd for Portable {
     #[inline(always)]
     unsafe fn splat(p: *const f32) -> [f32; 8] {
         [unsafe { *p }; 8]
+    }
+    #[inline(always)]
+    unsafe fn set(x: f32) -> [f32; 8] {
+        [x; 8]
+    }
+    #[inline(always)]
+    unsafe fn mul(a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|j| a[j] * b[j])
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> [f32; 8] {
@@ -160,6 +188,14 @@ impl Simd for Scalar {
     #[inline(always)]
     unsafe fn splat(p: *const f32) -> f32 {
         unsafe { *p }
+    }
+    #[inline(always)]
+    unsafe fn set(x: f32) -> f32 {
+        x
+    }
+    #[inline(always)]
+    unsafe fn mul(a: f32, b: f32) -> f32 {
+        a * b
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> f32 {

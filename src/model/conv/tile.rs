@@ -44,12 +44,13 @@ impl Packed {
         let blocks = cout.div_ceil(BLOCK);
         let mut data = vec![0f32; blocks * taps * cin * BLOCK];
         for (b, block) in data.chunks_exact_mut(taps * cin * BLOCK).enumerate() {
-            for (r, row) in block.chunks_exact_mut(BLOCK).enumerate() {
-                let (t, c) = (r / cin, r % cin);
-                for (jj, v) in row.iter_mut().enumerate() {
-                    let j = b * BLOCK + jj;
-                    if j < cout {
-                        *v = w(t, c, j);
+            let mut rows = block.chunks_exact_mut(BLOCK);
+            for t in 0..taps {
+                for c in 0..cin {
+                    let row = rows.next().expect("taps × cin rows per block");
+                    let width = BLOCK.min(cout - b * BLOCK);
+                    for (jj, v) in row[..width].iter_mut().enumerate() {
+                        *v = w(t, c, b * BLOCK + jj);
                     }
                 }
             }
@@ -133,6 +134,7 @@ pub fn gather_product<F, G>(
     let reach = taps.iter().max().copied().unwrap_or(0) + w.cin;
     let mut scratch = vec![0f32; mr * BLOCK];
     let mut offs = vec![0usize; mr];
+    let mut outs = vec![std::ptr::null_mut::<f32>(); mr];
     let mut m0 = 0;
     while m0 < rows.rows {
         let n = mr.min(rows.rows - m0);
@@ -143,14 +145,31 @@ pub fn gather_product<F, G>(
         }
         for b in 0..w.cout.div_ceil(BLOCK) {
             let wb = w.block(b);
-            // SAFETY: every offset plus the largest tap plus `cin` is within `src` (checked
-            // above), `wb` holds `taps × cin × BLOCK` values and `scratch` `mr × BLOCK`.
-            unsafe { gather_tile(isa, src, &offs, taps, w.cin, wb, &mut scratch) };
             let j0 = b * BLOCK;
             let width = BLOCK.min(w.cout - j0);
-            for p in 0..n {
-                let at = (rows.dst_at)(m0 + p) + j0;
-                put(&mut dst[at..], &scratch[p * BLOCK..], width, accumulate);
+            // A whole tile of whole blocks is stored in place; anything else goes through
+            // `scratch` (the rows past the end, a partial block, accumulation).
+            let direct = n == mr && width == BLOCK && !accumulate;
+            for (p, out) in outs.iter_mut().enumerate() {
+                *out = if direct {
+                    let at = (rows.dst_at)(m0 + p) + j0;
+                    assert!(at + BLOCK <= dst.len(), "convolution write out of bounds");
+                    // SAFETY: in bounds (checked).
+                    unsafe { dst.as_mut_ptr().add(at) }
+                } else {
+                    // SAFETY: `scratch` holds `mr` rows of `BLOCK`.
+                    unsafe { scratch.as_mut_ptr().add(p * BLOCK) }
+                };
+            }
+            // SAFETY: every offset plus the largest tap plus `cin` is within `src` (checked
+            // above), `wb` holds `taps × cin × BLOCK` values, and every output pointer is valid
+            // for `BLOCK` values.
+            unsafe { gather_tile(isa, src, &offs, taps, w.cin, wb, &outs) };
+            if !direct {
+                for p in 0..n {
+                    let at = (rows.dst_at)(m0 + p) + j0;
+                    put(&mut dst[at..], &scratch[p * BLOCK..], width, accumulate);
+                }
             }
         }
         m0 += n;
@@ -161,7 +180,8 @@ pub fn gather_product<F, G>(
 ///
 /// # Safety
 /// `offs[p] + taps[t] + cin <= src.len()` for all `p`, `t`; `w.len() >= taps.len() · cin ·
-/// BLOCK`; `out.len() >= offs.len() · BLOCK`; `offs.len()` is [`gather_rows`]`(isa)`.
+/// BLOCK`; each `out[p]` valid for `BLOCK` values; `offs.len() == out.len()` is
+/// [`gather_rows`]`(isa)`.
 unsafe fn gather_tile(
     isa: Isa,
     src: &[f32],
@@ -169,9 +189,9 @@ unsafe fn gather_tile(
     taps: &[usize],
     cin: usize,
     w: &[f32],
-    out: &mut [f32],
+    out: &[*mut f32],
 ) {
-    let (s, wp, o) = (src.as_ptr(), w.as_ptr(), out.as_mut_ptr());
+    let (s, wp, o) = (src.as_ptr(), w.as_ptr(), out);
     // SAFETY: the caller's bounds; each target-feature copy runs only where `isa` was detected.
     unsafe {
         match isa {
@@ -192,7 +212,7 @@ unsafe fn gather_avx512(
     taps: &[usize],
     cin: usize,
     w: *const f32,
-    o: *mut f32,
+    o: &[*mut f32],
 ) {
     unsafe { gather_generic::<Avx512, 12, 1>(s, offs, taps, cin, w, o) }
 }
@@ -205,13 +225,13 @@ unsafe fn gather_avx2(
     taps: &[usize],
     cin: usize,
     w: *const f32,
-    o: *mut f32,
+    o: &[*mut f32],
 ) {
     unsafe { gather_generic::<Avx2, 6, 2>(s, offs, taps, cin, w, o) }
 }
 
 /// `MR` rows × `NV` vectors (`NV · LANES = BLOCK`) of `Σ_t Σ_c src[offs[p] + taps[t] + c] ·
-/// w[t][c][:]`, accumulated in registers and stored to `out` (row stride `BLOCK`).
+/// w[t][c][:]`, accumulated in registers and stored to `out[p]`.
 #[inline(always)]
 unsafe fn gather_generic<S: Simd, const MR: usize, const NV: usize>(
     src: *const f32,
@@ -219,7 +239,7 @@ unsafe fn gather_generic<S: Simd, const MR: usize, const NV: usize>(
     taps: &[usize],
     cin: usize,
     w: *const f32,
-    out: *mut f32,
+    out: &[*mut f32],
 ) {
     debug_assert_eq!(NV * S::LANES, BLOCK);
     unsafe {
@@ -240,7 +260,7 @@ unsafe fn gather_generic<S: Simd, const MR: usize, const NV: usize>(
         }
         for (p, row) in acc.iter().enumerate() {
             for (v, &a) in row.iter().enumerate() {
-                S::store(out.add(p * BLOCK + v * S::LANES), a);
+                S::store(out[p].add(v * S::LANES), a);
             }
         }
     }
