@@ -6,7 +6,7 @@
 //! `y = max(h, 0)`; one pass for the statistics and one for the output. Backward: the ReLU
 //! mask, `α`, and the BatchNorm backward in two passes.
 
-use super::fused::{bn_backward, bn_stats, channel_sums};
+use super::fused::{bn_stats, channel_sums};
 
 /// What the backward pass keeps besides the tensors: per-channel `γ`, mean and
 /// `1/sqrt(σ² + ε)`.
@@ -47,6 +47,14 @@ pub(super) struct Params<'a> {
 
 /// BatchNorm with batch statistics, the optional skip and ReLU over `z` (`rows × c`).
 pub(super) fn forward(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
+    let mut result = None;
+    dispatch(|| result = Some(forward_impl(z, rows, c, p)));
+    result.expect("the forward pass ran")
+}
+
+/// [`forward`]'s body, inlined into the copy [`dispatch`] compiles for the CPU.
+#[inline(always)]
+fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     let n = rows * c;
     let dims = (rows, c, 1);
     let (mean, var, inv_std) = bn_stats(z, dims, p.epsilon);
@@ -134,6 +142,11 @@ pub(super) struct Backward {
 
 /// The backward pass from `dy` (`rows × c`, `z`'s order) given the forward's `z`, output and
 /// saved values; `alpha` is 1 for a block without a skip.
+///
+/// Two passes: the first applies the ReLU mask (`g`, kept for the shortcut) and sums `α·g` and
+/// `α·g·x̂` per channel; the second writes `dz = γ·inv_std·(α·g − mean(α·g) − x̂·mean(α·g·x̂))`
+/// (the BatchNorm backward of `model::fused`, whose separate mask, scaling and two reduction
+/// passes read the data four or five times).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     dy: &[f32],
@@ -145,38 +158,124 @@ pub(super) fn backward(
     alpha: f32,
     relu: bool,
 ) -> Backward {
-    let dims = (rows, c, 1);
-    // g = ∂L/∂h: the ReLU passes the gradient where its output is positive.
-    let g: Vec<f32> = if relu {
-        dy.iter()
-            .zip(output)
-            .map(|(&d, &o)| if o > 0.0 { d } else { 0.0 })
-            .collect()
-    } else {
-        dy.to_vec()
+    let n = rows * c;
+    assert!(dy.len() == n && z.len() == n && (!relu || output.len() == n));
+    let mut g = vec![0f32; n];
+    let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
+    let p = Pass {
+        c,
+        alpha,
+        relu,
+        mean: &saved.mean,
+        inv_std: &saved.inv_std,
     };
-    // ∂L/∂f = α·g (α is 1 without a skip).
-    let gf: std::borrow::Cow<'_, [f32]> = if alpha == 1.0 {
-        std::borrow::Cow::Borrowed(&g)
-    } else {
-        std::borrow::Cow::Owned(g.iter().map(|&v| v * alpha).collect())
-    };
-    let mut dz = vec![0f32; z.len()];
-    let (dgamma, dbeta) = bn_backward(
-        z,
-        &gf,
-        dims,
-        &saved.gamma,
-        &saved.mean,
-        &saved.inv_std,
-        &mut dz,
-    );
-    drop(gf);
+    dispatch(|| mask_and_sums(&p, dy, output, z, &mut g, &mut sg, &mut sgx));
+    // dz = k·α·g − k·mean(α·g) − (k·mean(α·g·x̂)·inv_std)·(z − μ), with k = γ·inv_std.
+    let count = rows as f64;
+    let k: Vec<f32> = (0..c).map(|j| saved.gamma[j] * saved.inv_std[j]).collect();
+    let k_mg: Vec<f32> = (0..c).map(|j| k[j] * (sg[j] / count) as f32).collect();
+    let k_mgx: Vec<f32> = (0..c)
+        .map(|j| k[j] * (sgx[j] / count) as f32 * saved.inv_std[j])
+        .collect();
+    let mut dz = vec![0f32; n];
+    dispatch(|| input_grad(&p, &g, z, [&k, &k_mg, &k_mgx], &mut dz));
     Backward {
         g,
         dz,
-        dgamma,
-        dbeta,
+        dgamma: sgx.iter().map(|&v| v as f32).collect(),
+        dbeta: sg.iter().map(|&v| v as f32).collect(),
+    }
+}
+
+/// What both backward passes read besides the data.
+struct Pass<'a> {
+    c: usize,
+    alpha: f32,
+    relu: bool,
+    mean: &'a [f32],
+    inv_std: &'a [f32],
+}
+
+/// Runs `f` inside a function compiled for AVX-512 where the CPU has it: the row loops below
+/// are written for the compiler to vectorise across channels, 16 lanes instead of 4.
+#[inline(always)]
+fn dispatch(f: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(f: impl FnOnce()) {
+        f()
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::conv::Isa::detect() == super::conv::Isa::Avx512 {
+        // SAFETY: the CPU has AVX-512F (detected).
+        unsafe { avx512(f) };
+        return;
+    }
+    f()
+}
+
+/// Pass one: `g = relu ? dy·[out > 0] : dy`, and per channel `Σ α·g`, `Σ α·g·x̂` (in f32 lanes
+/// over 16 rows at a time, then f64).
+#[inline(always)]
+fn mask_and_sums(
+    p: &Pass<'_>,
+    dy: &[f32],
+    out: &[f32],
+    z: &[f32],
+    g: &mut [f32],
+    sg: &mut [f64],
+    sgx: &mut [f64],
+) {
+    let c = p.c;
+    let (mean, inv_std) = (&p.mean[..c], &p.inv_std[..c]);
+    let (mut acc_g, mut acc_x) = (vec![0f32; c], vec![0f32; c]);
+    let out_rows = if p.relu { out } else { dy };
+    for (r, (((gr, dr), orow), zr)) in g
+        .chunks_exact_mut(c)
+        .zip(dy.chunks_exact(c))
+        .zip(out_rows.chunks_exact(c))
+        .zip(z.chunks_exact(c))
+        .enumerate()
+    {
+        for j in 0..c {
+            // `out > 0` is false for a NaN output, as burn's ReLU backward has it.
+            let gv = if !p.relu || orow[j] > 0.0 { dr[j] } else { 0.0 };
+            gr[j] = gv;
+            let ga = gv * p.alpha;
+            acc_g[j] += ga;
+            acc_x[j] += ga * ((zr[j] - mean[j]) * inv_std[j]);
+        }
+        if r % 16 == 15 {
+            flush(&mut acc_g, sg);
+            flush(&mut acc_x, sgx);
+        }
+    }
+    flush(&mut acc_g, sg);
+    flush(&mut acc_x, sgx);
+}
+
+/// Adds f32 lanes into f64 totals and clears them.
+#[inline(always)]
+fn flush(lanes: &mut [f32], total: &mut [f64]) {
+    for (t, l) in total.iter_mut().zip(lanes.iter_mut()) {
+        *t += *l as f64;
+        *l = 0.0;
+    }
+}
+
+/// Pass two: `dz = k·α·g − k_mg − k_mgx·(z − μ)` per channel.
+#[inline(always)]
+fn input_grad(p: &Pass<'_>, g: &[f32], z: &[f32], [k, k_mg, k_mgx]: [&[f32]; 3], dz: &mut [f32]) {
+    let c = p.c;
+    let (mean, k, k_mg, k_mgx) = (&p.mean[..c], &k[..c], &k_mg[..c], &k_mgx[..c]);
+    for ((dr, gr), zr) in dz
+        .chunks_exact_mut(c)
+        .zip(g.chunks_exact(c))
+        .zip(z.chunks_exact(c))
+    {
+        for j in 0..c {
+            dr[j] = k[j] * (gr[j] * p.alpha) - k_mg[j] - k_mgx[j] * (zr[j] - mean[j]);
+        }
     }
 }
 
