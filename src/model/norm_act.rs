@@ -47,12 +47,26 @@ pub(super) struct Params<'a> {
 
 /// BatchNorm with batch statistics, the optional skip and ReLU over `z` (`rows × c`).
 pub(super) fn forward(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
-    let mut result = None;
-    dispatch(|| result = Some(forward_impl(z, rows, c, p)));
-    result.expect("the forward pass ran")
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
+        forward_impl(z, rows, c, p)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512_here() {
+        // SAFETY: the CPU has AVX-512F (detected).
+        return unsafe { avx512(z, rows, c, p) };
+    }
+    forward_impl(z, rows, c, p)
 }
 
-/// [`forward`]'s body, inlined into the copy [`dispatch`] compiles for the CPU.
+/// Whether the CPU has AVX-512F: the row loops here are written for the compiler to vectorise
+/// across channels, and the copies compiled for it use 16 lanes instead of 4.
+fn avx512_here() -> bool {
+    super::conv::Isa::detect() == super::conv::Isa::Avx512
+}
+
+/// [`forward`]'s body, inlined into the copy compiled for the CPU.
 #[inline(always)]
 fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     let n = rows * c;
@@ -75,21 +89,28 @@ fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     let zero = vec![0f32; c];
     let s_rows: &[f32] = if skip { p.shortcut } else { &zero };
     let s_step = if skip { c } else { 0 };
+    let (a_scale, a_shift) = (&a_scale[..c], &a_shift[..c]);
     for r in 0..rows {
         let zr = &z[r * c..(r + 1) * c];
         let sr = &s_rows[r * s_step..r * s_step + c];
         let or = &mut out[r * c..(r + 1) * c];
-        for (k, o) in or.iter_mut().enumerate() {
-            *o = zr[k] * a_scale[k] + a_shift[k] + sr[k];
-        }
-        if !pre.is_empty() {
-            pre[r * c..(r + 1) * c].copy_from_slice(or);
-        }
-        if p.relu {
-            // `v <= 0` is false for a NaN, which passes through as burn's ReLU lets it.
-            for o in or.iter_mut() {
-                *o = if *o <= 0.0 { 0.0 } else { *o };
+        let hs = zr
+            .iter()
+            .zip(sr)
+            .zip(a_scale.iter().zip(a_shift))
+            .map(|((&zv, &sv), (&sc, &sh))| zv * sc + sh + sv);
+        // `h <= 0` is false for a NaN, which passes through as burn's ReLU lets it.
+        let relu = |h: f32| if h <= 0.0 { 0.0 } else { h };
+        match (p.relu, pre.is_empty()) {
+            (true, true) => or.iter_mut().zip(hs).for_each(|(o, h)| *o = relu(h)),
+            (true, false) => {
+                let pr = &mut pre[r * c..(r + 1) * c];
+                for ((o, q), h) in or.iter_mut().zip(pr.iter_mut()).zip(hs) {
+                    *q = h;
+                    *o = relu(h);
+                }
             }
+            (false, _) => or.iter_mut().zip(hs).for_each(|(o, h)| *o = h),
         }
     }
     let skip_sums = if p.probe && skip {
@@ -169,7 +190,20 @@ pub(super) fn backward(
         mean: &saved.mean,
         inv_std: &saved.inv_std,
     };
-    dispatch(|| mask_and_sums(&p, dy, output, z, &mut g, &mut sg, &mut sgx));
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn sums_avx512(p: &Pass<'_>, d: [&[f32]; 3], g: &mut [f32], sums: [&mut [f64]; 2]) {
+        mask_and_sums(p, d, g, sums)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512_here() {
+        // SAFETY: the CPU has AVX-512F (detected).
+        unsafe { sums_avx512(&p, [dy, output, z], &mut g, [&mut sg, &mut sgx]) };
+    } else {
+        mask_and_sums(&p, [dy, output, z], &mut g, [&mut sg, &mut sgx]);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    mask_and_sums(&p, [dy, output, z], &mut g, [&mut sg, &mut sgx]);
     // dz = k·α·g − k·mean(α·g) − (k·mean(α·g·x̂)·inv_std)·(z − μ), with k = γ·inv_std.
     let count = rows as f64;
     let k: Vec<f32> = (0..c).map(|j| saved.gamma[j] * saved.inv_std[j]).collect();
@@ -178,7 +212,20 @@ pub(super) fn backward(
         .map(|j| k[j] * (sgx[j] / count) as f32 * saved.inv_std[j])
         .collect();
     let mut dz = vec![0f32; n];
-    dispatch(|| input_grad(&p, &g, z, [&k, &k_mg, &k_mgx], &mut dz));
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn dz_avx512(p: &Pass<'_>, g: &[f32], z: &[f32], k: [&[f32]; 3], dz: &mut [f32]) {
+        input_grad(p, g, z, k, dz)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512_here() {
+        // SAFETY: the CPU has AVX-512F (detected).
+        unsafe { dz_avx512(&p, &g, z, [&k, &k_mg, &k_mgx], &mut dz) };
+    } else {
+        input_grad(&p, &g, z, [&k, &k_mg, &k_mgx], &mut dz);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    input_grad(&p, &g, z, [&k, &k_mg, &k_mgx], &mut dz);
     Backward {
         g,
         dz,
@@ -196,40 +243,17 @@ struct Pass<'a> {
     inv_std: &'a [f32],
 }
 
-/// Runs `f` inside a function compiled for AVX-512 where the CPU has it: the row loops below
-/// are written for the compiler to vectorise across channels, 16 lanes instead of 4.
-#[inline(always)]
-fn dispatch(f: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(f: impl FnOnce()) {
-        f()
-    }
-    #[cfg(target_arch = "x86_64")]
-    if super::conv::Isa::detect() == super::conv::Isa::Avx512 {
-        // SAFETY: the CPU has AVX-512F (detected).
-        unsafe { avx512(f) };
-        return;
-    }
-    f()
-}
-
 /// Pass one: `g = relu ? dy·[out > 0] : dy`, and per channel `Σ α·g`, `Σ α·g·x̂` (in f32 lanes
-/// over 16 rows at a time, then f64).
+/// over 16 rows at a time, then f64). `d` is `[dy, out, z]`, `sums` `[Σ α·g, Σ α·g·x̂]`.
 #[inline(always)]
-fn mask_and_sums(
-    p: &Pass<'_>,
-    dy: &[f32],
-    out: &[f32],
-    z: &[f32],
-    g: &mut [f32],
-    sg: &mut [f64],
-    sgx: &mut [f64],
-) {
+fn mask_and_sums(p: &Pass<'_>, [dy, out, z]: [&[f32]; 3], g: &mut [f32], sums: [&mut [f64]; 2]) {
     let c = p.c;
     let (mean, inv_std) = (&p.mean[..c], &p.inv_std[..c]);
+    let [sg, sgx] = sums;
     let (mut acc_g, mut acc_x) = (vec![0f32; c], vec![0f32; c]);
+    // Without a ReLU the mask reads `dy` itself, which is never compared.
     let out_rows = if p.relu { out } else { dy };
+    let (relu, alpha) = (p.relu, p.alpha);
     for (r, (((gr, dr), orow), zr)) in g
         .chunks_exact_mut(c)
         .zip(dy.chunks_exact(c))
@@ -237,13 +261,21 @@ fn mask_and_sums(
         .zip(z.chunks_exact(c))
         .enumerate()
     {
-        for j in 0..c {
+        let lanes = acc_g.iter_mut().zip(acc_x.iter_mut());
+        let stats = mean.iter().zip(inv_std);
+        for ((((gv, &d), &o), &zv), ((ag, ax), (&m, &is))) in gr
+            .iter_mut()
+            .zip(dr)
+            .zip(orow)
+            .zip(zr)
+            .zip(lanes.zip(stats))
+        {
             // `out > 0` is false for a NaN output, as burn's ReLU backward has it.
-            let gv = if !p.relu || orow[j] > 0.0 { dr[j] } else { 0.0 };
-            gr[j] = gv;
-            let ga = gv * p.alpha;
-            acc_g[j] += ga;
-            acc_x[j] += ga * ((zr[j] - mean[j]) * inv_std[j]);
+            let v = if !relu || o > 0.0 { d } else { 0.0 };
+            *gv = v;
+            let ga = v * alpha;
+            *ag += ga;
+            *ax += ga * ((zv - m) * is);
         }
         if r % 16 == 15 {
             flush(&mut acc_g, sg);
@@ -268,13 +300,20 @@ fn flush(lanes: &mut [f32], total: &mut [f64]) {
 fn input_grad(p: &Pass<'_>, g: &[f32], z: &[f32], [k, k_mg, k_mgx]: [&[f32]; 3], dz: &mut [f32]) {
     let c = p.c;
     let (mean, k, k_mg, k_mgx) = (&p.mean[..c], &k[..c], &k_mg[..c], &k_mgx[..c]);
+    let alpha = p.alpha;
     for ((dr, gr), zr) in dz
         .chunks_exact_mut(c)
         .zip(g.chunks_exact(c))
         .zip(z.chunks_exact(c))
     {
-        for j in 0..c {
-            dr[j] = k[j] * (gr[j] * p.alpha) - k_mg[j] - k_mgx[j] * (zr[j] - mean[j]);
+        for ((((d, &gv), &zv), (&m, &kk)), (&a, &b)) in dr
+            .iter_mut()
+            .zip(gr)
+            .zip(zr)
+            .zip(mean.iter().zip(k))
+            .zip(k_mg.iter().zip(k_mgx))
+        {
+            *d = kk * (gv * alpha) - a - b * (zv - m);
         }
     }
 }
