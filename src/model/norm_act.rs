@@ -79,13 +79,12 @@ fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     let shift: Vec<f32> = (0..c).map(|k| p.beta[k] - mean[k] * scale[k]).collect();
     let a_scale: Vec<f32> = scale.iter().map(|&v| v * a).collect();
     let a_shift: Vec<f32> = shift.iter().map(|&v| v * a).collect();
-    let mut out = vec![0f32; n];
+    // The outputs are built row by row with `extend` (no zero-filling first: at CIFAR sizes
+    // these are megabytes per block).
+    let mut out = Vec::with_capacity(n);
     // `h` itself is kept only for the probes, or as the output without a ReLU.
-    let mut pre = if p.probe && p.relu {
-        vec![0f32; n]
-    } else {
-        Vec::new()
-    };
+    let keep_pre = p.probe && p.relu;
+    let mut pre = Vec::with_capacity(if keep_pre { n } else { 0 });
     let zero = vec![0f32; c];
     let s_rows: &[f32] = if skip { p.shortcut } else { &zero };
     let s_step = if skip { c } else { 0 };
@@ -93,7 +92,6 @@ fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     for r in 0..rows {
         let zr = &z[r * c..(r + 1) * c];
         let sr = &s_rows[r * s_step..r * s_step + c];
-        let or = &mut out[r * c..(r + 1) * c];
         let hs = zr
             .iter()
             .zip(sr)
@@ -101,16 +99,14 @@ fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
             .map(|((&zv, &sv), (&sc, &sh))| zv * sc + sh + sv);
         // `h <= 0` is false for a NaN, which passes through as burn's ReLU lets it.
         let relu = |h: f32| if h <= 0.0 { 0.0 } else { h };
-        match (p.relu, pre.is_empty()) {
-            (true, true) => or.iter_mut().zip(hs).for_each(|(o, h)| *o = relu(h)),
-            (true, false) => {
-                let pr = &mut pre[r * c..(r + 1) * c];
-                for ((o, q), h) in or.iter_mut().zip(pr.iter_mut()).zip(hs) {
-                    *q = h;
-                    *o = relu(h);
-                }
-            }
-            (false, _) => or.iter_mut().zip(hs).for_each(|(o, h)| *o = h),
+        if keep_pre {
+            let start = pre.len();
+            pre.extend(hs);
+            out.extend(pre[start..].iter().map(|&h| relu(h)));
+        } else if p.relu {
+            out.extend(hs.map(relu));
+        } else {
+            out.extend(hs);
         }
     }
     let skip_sums = if p.probe && skip {
@@ -181,7 +177,7 @@ pub(super) fn backward(
 ) -> Backward {
     let n = rows * c;
     assert!(dy.len() == n && z.len() == n && (!relu || output.len() == n));
-    let mut g = vec![0f32; n];
+    let mut g = Vec::with_capacity(n);
     let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
     let p = Pass {
         c,
@@ -192,7 +188,7 @@ pub(super) fn backward(
     };
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn sums_avx512(p: &Pass<'_>, d: [&[f32]; 3], g: &mut [f32], sums: [&mut [f64]; 2]) {
+    fn sums_avx512(p: &Pass<'_>, d: [&[f32]; 3], g: &mut Vec<f32>, sums: [&mut [f64]; 2]) {
         mask_and_sums(p, d, g, sums)
     }
     #[cfg(target_arch = "x86_64")]
@@ -211,10 +207,10 @@ pub(super) fn backward(
     let k_mgx: Vec<f32> = (0..c)
         .map(|j| k[j] * (sgx[j] / count) as f32 * saved.inv_std[j])
         .collect();
-    let mut dz = vec![0f32; n];
+    let mut dz = Vec::with_capacity(n);
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn dz_avx512(p: &Pass<'_>, g: &[f32], z: &[f32], k: [&[f32]; 3], dz: &mut [f32]) {
+    fn dz_avx512(p: &Pass<'_>, g: &[f32], z: &[f32], k: [&[f32]; 3], dz: &mut Vec<f32>) {
         input_grad(p, g, z, k, dz)
     }
     #[cfg(target_arch = "x86_64")]
@@ -246,7 +242,7 @@ struct Pass<'a> {
 /// Pass one: `g = relu ? dy·[out > 0] : dy`, and per channel `Σ α·g`, `Σ α·g·x̂` (in f32 lanes
 /// over 16 rows at a time, then f64). `d` is `[dy, out, z]`, `sums` `[Σ α·g, Σ α·g·x̂]`.
 #[inline(always)]
-fn mask_and_sums(p: &Pass<'_>, [dy, out, z]: [&[f32]; 3], g: &mut [f32], sums: [&mut [f64]; 2]) {
+fn mask_and_sums(p: &Pass<'_>, [dy, out, z]: [&[f32]; 3], g: &mut Vec<f32>, sums: [&mut [f64]; 2]) {
     let c = p.c;
     let (mean, inv_std) = (&p.mean[..c], &p.inv_std[..c]);
     let [sg, sgx] = sums;
@@ -254,25 +250,22 @@ fn mask_and_sums(p: &Pass<'_>, [dy, out, z]: [&[f32]; 3], g: &mut [f32], sums: [
     // Without a ReLU the mask reads `dy` itself, which is never compared.
     let out_rows = if p.relu { out } else { dy };
     let (relu, alpha) = (p.relu, p.alpha);
-    for (r, (((gr, dr), orow), zr)) in g
-        .chunks_exact_mut(c)
-        .zip(dy.chunks_exact(c))
+    for (r, ((dr, orow), zr)) in dy
+        .chunks_exact(c)
         .zip(out_rows.chunks_exact(c))
         .zip(z.chunks_exact(c))
         .enumerate()
     {
+        // `out > 0` is false for a NaN output, as burn's ReLU backward has it.
+        let start = g.len();
+        g.extend(
+            dr.iter()
+                .zip(orow)
+                .map(|(&d, &o)| if !relu || o > 0.0 { d } else { 0.0 }),
+        );
         let lanes = acc_g.iter_mut().zip(acc_x.iter_mut());
         let stats = mean.iter().zip(inv_std);
-        for ((((gv, &d), &o), &zv), ((ag, ax), (&m, &is))) in gr
-            .iter_mut()
-            .zip(dr)
-            .zip(orow)
-            .zip(zr)
-            .zip(lanes.zip(stats))
-        {
-            // `out > 0` is false for a NaN output, as burn's ReLU backward has it.
-            let v = if !relu || o > 0.0 { d } else { 0.0 };
-            *gv = v;
+        for (((&v, &zv), (ag, ax)), (&m, &is)) in g[start..].iter().zip(zr).zip(lanes).zip(stats) {
             let ga = v * alpha;
             *ag += ga;
             *ax += ga * ((zv - m) * is);
@@ -297,24 +290,24 @@ fn flush(lanes: &mut [f32], total: &mut [f64]) {
 
 /// Pass two: `dz = k·α·g − k_mg − k_mgx·(z − μ)` per channel.
 #[inline(always)]
-fn input_grad(p: &Pass<'_>, g: &[f32], z: &[f32], [k, k_mg, k_mgx]: [&[f32]; 3], dz: &mut [f32]) {
+fn input_grad(
+    p: &Pass<'_>,
+    g: &[f32],
+    z: &[f32],
+    [k, k_mg, k_mgx]: [&[f32]; 3],
+    dz: &mut Vec<f32>,
+) {
     let c = p.c;
     let (mean, k, k_mg, k_mgx) = (&p.mean[..c], &k[..c], &k_mg[..c], &k_mgx[..c]);
     let alpha = p.alpha;
-    for ((dr, gr), zr) in dz
-        .chunks_exact_mut(c)
-        .zip(g.chunks_exact(c))
-        .zip(z.chunks_exact(c))
-    {
-        for ((((d, &gv), &zv), (&m, &kk)), (&a, &b)) in dr
-            .iter_mut()
-            .zip(gr)
-            .zip(zr)
-            .zip(mean.iter().zip(k))
-            .zip(k_mg.iter().zip(k_mgx))
-        {
-            *d = kk * (gv * alpha) - a - b * (zv - m);
-        }
+    for (gr, zr) in g.chunks_exact(c).zip(z.chunks_exact(c)) {
+        dz.extend(
+            gr.iter()
+                .zip(zr)
+                .zip(mean.iter().zip(k))
+                .zip(k_mg.iter().zip(k_mgx))
+                .map(|(((&gv, &zv), (&m, &kk)), (&a, &b))| kk * (gv * alpha) - a - b * (zv - m)),
+        );
     }
 }
 

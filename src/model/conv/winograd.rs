@@ -336,6 +336,25 @@ unsafe fn grad_tile<S: Simd, C: Consts<M, N>, const M: usize, const N: usize>(
     c
 }
 
+/// Where a transform writes: `len` floats at `ptr`, which may be uninitialised (the output
+/// image, which the output transform covers completely; see [`correlate`]). Writes go through
+/// raw pointers only, never through a slice of it.
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+    len: usize,
+}
+
+impl Out {
+    /// The whole of `v`.
+    fn of(v: &mut [f32]) -> Self {
+        Self {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+        }
+    }
+}
+
 /// Which transform [`transform`] runs.
 #[derive(Clone, Copy)]
 enum Transform {
@@ -423,12 +442,12 @@ fn run<S: Simd, C: Consts<M, N>, const M: usize, const N: usize>(
     grid: Grid,
     c: usize,
     (t0, n): (usize, usize),
-    dst: &mut [f32],
+    dst: Out,
 ) {
     let rows_len = if matches!(kind, Transform::Output) {
         src.len()
     } else {
-        dst.len()
+        dst.len
     };
     // The transformed rows of tile t sit at (t · N² + pos) · c for pos < N²: one check covers
     // all of them.
@@ -444,7 +463,7 @@ fn run<S: Simd, C: Consts<M, N>, const M: usize, const N: usize>(
             match kind {
                 Transform::Input => {
                     let s = patch::<N>(src, grid, tile, c);
-                    let rows = dst.as_mut_ptr().add(t * N * N * c);
+                    let rows = dst.ptr.add(t * N * N * c);
                     let d = std::array::from_fn(|i| std::array::from_fn(|j| rows.add(pos(i, j))));
                     let done = input_tile::<S, C, M, N>(&s, &d, 0, c);
                     input_tile::<Scalar, C, M, N>(&s, &d, done, c);
@@ -452,14 +471,14 @@ fn run<S: Simd, C: Consts<M, N>, const M: usize, const N: usize>(
                 Transform::Output => {
                     let rows = src.as_ptr().add(t * N * N * c);
                     let s = std::array::from_fn(|i| std::array::from_fn(|j| rows.add(pos(i, j))));
-                    let d = block::<M>(dst.as_mut_ptr(), dst.len(), grid, tile, c)
+                    let d = block::<M>(dst.ptr, dst.len, grid, tile, c)
                         .map(|r| r.map(|p| p.cast_mut()));
                     let done = output_tile::<S, C, M, N>(&s, &d, 0, c);
                     output_tile::<Scalar, C, M, N>(&s, &d, done, c);
                 }
                 Transform::Grad => {
                     let s = block::<M>(src.as_ptr(), src.len(), grid, tile, c);
-                    let rows = dst.as_mut_ptr().add(t * N * N * c);
+                    let rows = dst.ptr.add(t * N * N * c);
                     let d = std::array::from_fn(|i| std::array::from_fn(|j| rows.add(pos(i, j))));
                     let done = grad_tile::<S, C, M, N>(&s, &d, 0, c);
                     grad_tile::<Scalar, C, M, N>(&s, &d, done, c);
@@ -485,7 +504,7 @@ fn transform<C: Consts<M, N>, const M: usize, const N: usize>(
     grid: Grid,
     c: usize,
     tiles: (usize, usize),
-    dst: &mut [f32],
+    dst: Out,
 ) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
@@ -495,7 +514,7 @@ fn transform<C: Consts<M, N>, const M: usize, const N: usize>(
         grid: Grid,
         c: usize,
         tiles: (usize, usize),
-        dst: &mut [f32],
+        dst: Out,
     ) {
         run::<Avx512, C, M, N>(kind, src, grid, c, tiles, dst)
     }
@@ -507,7 +526,7 @@ fn transform<C: Consts<M, N>, const M: usize, const N: usize>(
         grid: Grid,
         c: usize,
         tiles: (usize, usize),
-        dst: &mut [f32],
+        dst: Out,
     ) {
         run::<Avx2, C, M, N>(kind, src, grid, c, tiles, dst)
     }
@@ -579,14 +598,21 @@ fn correlate<C: Consts<M, N>, const M: usize, const N: usize>(
     cout: usize,
 ) -> Vec<f32> {
     let grid = Grid::new(batch, h, w, M);
-    let mut z = vec![0f32; batch * h * w * cout];
+    let len = batch * h * w * cout;
+    // Not zero-filled: the output transform writes every value (the tiles cover the image, each
+    // tile every channel), and `set_len` below comes after the last block.
+    let mut z: Vec<f32> = Vec::with_capacity(len);
+    let out = Out {
+        ptr: z.as_mut_ptr(),
+        len,
+    };
     let tb = tiles_per_block(N * N, cin.max(cout));
     let mut v = vec![0f32; N * N * tb * cin];
     let mut m = vec![0f32; N * N * tb * cout];
     let tiles = grid.tiles();
     for t0 in (0..tiles).step_by(tb) {
         let n = tb.min(tiles - t0);
-        transform::<C, M, N>(Transform::Input, x, grid, cin, (t0, n), &mut v);
+        transform::<C, M, N>(Transform::Input, x, grid, cin, (t0, n), Out::of(&mut v));
         for (pos, up) in u.iter().enumerate() {
             let rows = Rows {
                 rows: n,
@@ -595,8 +621,10 @@ fn correlate<C: Consts<M, N>, const M: usize, const N: usize>(
             };
             gather_product(&v, &[0], up, &rows, &mut m, false);
         }
-        transform::<C, M, N>(Transform::Output, &m, grid, cout, (t0, n), &mut z);
+        transform::<C, M, N>(Transform::Output, &m, grid, cout, (t0, n), out);
     }
+    // SAFETY: every one of the `len` values was written (above), within the capacity.
+    unsafe { z.set_len(len) };
     z
 }
 
@@ -615,8 +643,8 @@ fn weight_grad_with<C: Consts<M, N>, const M: usize, const N: usize>(
     let tiles = grid.tiles();
     for t0 in (0..tiles).step_by(tb) {
         let n = tb.min(tiles - t0);
-        transform::<C, M, N>(Transform::Input, x, grid, cin, (t0, n), &mut v);
-        transform::<C, M, N>(Transform::Grad, dz, grid, cout, (t0, n), &mut e);
+        transform::<C, M, N>(Transform::Input, x, grid, cin, (t0, n), Out::of(&mut v));
+        transform::<C, M, N>(Transform::Grad, dz, grid, cout, (t0, n), Out::of(&mut e));
         for (pos, acc) in s.chunks_exact_mut(cin * cout).enumerate() {
             let rows = Rows {
                 rows: n,
