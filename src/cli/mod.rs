@@ -56,7 +56,7 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Reproduce a published figure, check its claims (exit 1 if one fails) and save it.
     #[command(
-        after_help = "Examples:\n  reslab experiment --list\n  reslab experiment init-variance --quick\n  reslab experiment degradation --seed 1 --out experiments"
+        after_help = "Examples:\n  reslab experiment --list\n  reslab experiment init-variance --quick\n  reslab experiment degradation --seed 1 --out experiments\n  reslab experiment --all --quick --seed 0 --markdown   # every experiment, then a README table"
     )]
     Experiment(experiment::ExperimentArgs),
 }

@@ -8,7 +8,7 @@
 //! its late loss spikes, because at that budget the 32-block residual net does end worse than
 //! the 8-block one (a finding the notes report).
 
-use super::stats::{mean, mean_ci95, median, moving_average};
+use super::stats::{describe_ci95, mean, mean_ci95, median, moving_average};
 use super::util::{self, Job};
 use super::{
     BarSeries, Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, FigureKind,
@@ -132,12 +132,10 @@ impl NetResult {
     }
 
     fn describe_loss(&self) -> String {
-        let (m, h) = self.loss_ci();
         format!(
-            "{} {} ± {} (median {})",
+            "{} {} (median {})",
             self.net,
-            fmt(m),
-            fmt(h),
+            describe_ci95(&self.losses()),
             fmt(median(&self.losses()))
         )
     }

@@ -4,7 +4,7 @@
 //! scaled by a learnable α = 0 (SkipInit), at a learning rate where the same net with α = 1
 //! diverges, and reaches a loss close to the BN net's.
 
-use super::stats::{mean, mean_ci95, mean_square, tail_mean};
+use super::stats::{describe_ci95, mean, mean_square, tail_mean};
 use super::util::{self, Job};
 use super::{
     Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, LineSeries, Protocol,
@@ -323,13 +323,11 @@ fn losses(runs: &[TrainRun]) -> Vec<f64> {
 }
 
 fn describe(v: Variant, runs: &[TrainRun]) -> String {
-    let (m, h) = mean_ci95(&losses(runs));
     let diverged = runs.iter().filter(|r| r.diverged).count();
     format!(
-        "{}: final loss {} ± {} (per seed {}), {diverged} of {} diverged",
+        "{}: final loss {} (per seed {}), {diverged} of {} diverged",
         v.label(),
-        fmt(m),
-        fmt(h),
+        describe_ci95(&losses(runs)),
         losses(runs)
             .iter()
             .map(|&l| fmt(l))

@@ -3,7 +3,7 @@
 //! blocks of a ResNet degrades it smoothly, as an ensemble of many paths of different lengths
 //! would.
 
-use super::stats::{mean, mean_ci95};
+use super::stats::{describe_ci95, mean};
 use super::util::{self, Job};
 use super::{
     BarSeries, Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, FigureKind,
@@ -198,11 +198,6 @@ pub fn rises_smoothly(curve: &[f64]) -> bool {
             .all(|w| w[1] - w[0] >= -1.0 && w[1] - w[0] <= 10.0)
 }
 
-fn describe_ci(v: &[f64]) -> String {
-    let (m, h) = mean_ci95(v);
-    format!("{} ± {}", fmt(m), fmt(h))
-}
-
 /// The lesion reproduction.
 pub struct LesionStudy;
 
@@ -227,7 +222,7 @@ impl Reproduction for LesionStudy {
                 format!("{}: mean drop from deleting one block < 5 points", r.net),
                 format!(
                     "mean drop {} points (full accuracy {}%)",
-                    describe_ci(&r.mean_single()),
+                    describe_ci95(&r.mean_single()),
                     fmt(mean(&r.base))
                 ),
                 res < 5.0,
@@ -240,7 +235,7 @@ impl Reproduction for LesionStudy {
                 format!(
                     "{} {} points vs {} {} (ratio {}; full accuracy {}%)",
                     p.net,
-                    describe_ci(&p.mean_single()),
+                    describe_ci95(&p.mean_single()),
                     r.net,
                     fmt(res),
                     fmt(plain / res),

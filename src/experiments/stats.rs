@@ -201,6 +201,17 @@ pub fn std_dev(x: &[f64]) -> f64 {
     (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64).sqrt()
 }
 
+/// `mean ± half` in the criteria's number format, or the mean alone where the half-width is
+/// not finite (one seed gives no interval).
+pub fn describe_ci95(x: &[f64]) -> String {
+    let (m, h) = mean_ci95(x);
+    if h.is_finite() {
+        format!("{} ± {}", crate::numbers::criterion(m), crate::numbers::criterion(h))
+    } else {
+        crate::numbers::criterion(m)
+    }
+}
+
 /// The mean with the half-width of its 95 % confidence interval (Student's t): the interval is
 /// `mean ± half`. The half-width is NaN for fewer than two values, and the mean NaN when any
 /// value is (a diverged run is not silently dropped).
@@ -210,4 +221,17 @@ pub fn mean_ci95(x: &[f64]) -> (f64, f64) {
     }
     let half = t975(x.len().saturating_sub(1)) * std_dev(x) / (x.len() as f64).sqrt();
     (mean(x), half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_ci95;
+
+    #[test]
+    fn one_seed_prints_the_mean_without_an_interval() {
+        assert_eq!(describe_ci95(&[0.0883]), "0.0883");
+        assert!(describe_ci95(&[1.0, 2.0, 3.0]).contains(" ± "));
+        // A diverged run is not hidden: the mean is NaN.
+        assert!(describe_ci95(&[1.0, f64::NAN]).contains("NaN"));
+    }
 }
