@@ -206,7 +206,11 @@ pub fn std_dev(x: &[f64]) -> f64 {
 pub fn describe_ci95(x: &[f64]) -> String {
     let (m, h) = mean_ci95(x);
     if h.is_finite() {
-        format!("{} ± {}", crate::numbers::criterion(m), crate::numbers::criterion(h))
+        format!(
+            "{} ± {}",
+            crate::numbers::criterion(m),
+            crate::numbers::criterion(h)
+        )
     } else {
         crate::numbers::criterion(m)
     }
