@@ -95,6 +95,23 @@ mod shattered_gradients {
     }
 
     #[test]
+    fn the_fall_with_depth_holds_when_both_deep_nets_are_already_white_noise() {
+        // Held-out base seed 1000: plain-12 0.063, plain-24 0.001.
+        let mut m = holds();
+        m.with_bn.deep[1] = net(Net::Plain(12), 0.063);
+        m.with_bn.deep[2] = net(Net::Plain(24), 0.001);
+        only_fails(&Shattered::criteria(&m), None);
+    }
+
+    #[test]
+    fn the_fall_with_depth_fails_when_the_deeper_net_leaves_the_white_noise_band() {
+        let mut m = holds();
+        m.with_bn.deep[1] = net(Net::Plain(12), 0.063);
+        m.with_bn.deep[2] = net(Net::Plain(24), 0.15);
+        only_fails(&Shattered::criteria(&m), Some("mean R(1) falls"));
+    }
+
+    #[test]
     fn resnet_correlation_fails_when_the_resnet_shatters_too() {
         let mut m = holds();
         m.with_bn.resnet = net(Net::ResNet(50), 0.3);
