@@ -50,20 +50,17 @@ pub(super) fn draw(
             None => format!("{} | {}", c.name, c.middle),
         };
         resp.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected, &label));
+        let bad_node = c.node.is_some_and(|p| bad.contains(&p));
         let stroke = if selected {
             Stroke::new(2.0, f.selected)
-        } else if c.node.is_some_and(|p| bad.contains(&p)) {
+        } else if bad_node {
             Stroke::new(2.0, f.error)
         } else if resp.hovered() || resp.has_focus() {
             Stroke::new(1.5, Color32::from_gray(200))
         } else {
             Stroke::new(1.0, Color32::from_gray(90))
         };
-        f.painter.rect_filled(nr, 4.0, c.fill);
-        f.painter.rect_stroke(nr, 4.0, stroke, StrokeKind::Inside);
-        let left = nr.left_center() + vec2(8.0, 0.0);
-        f.painter
-            .text(left, Align2::LEFT_CENTER, &c.name, f.font.clone(), f.text);
+        paint_box(f, nr, &c, stroke);
         match inline_width(input, row) {
             Some((i, w, prefix)) => {
                 if let Some(w) = width_field(ui, nr, w, prefix) {
@@ -77,14 +74,6 @@ pub(super) fn draw(
                     .text(at, Align2::CENTER_CENTER, &c.middle, f.small.clone(), gray);
             }
         }
-        let right = nr.right_center() - vec2(8.0, 0.0);
-        f.painter.text(
-            right,
-            Align2::RIGHT_CENTER,
-            &c.right,
-            f.small.clone(),
-            f.text,
-        );
         if let Some(p) = c.node {
             // The output port: where a drag starts.
             f.painter
@@ -105,6 +94,23 @@ pub(super) fn draw(
         }
     }
     actions
+}
+
+/// The row's box, its name on the left and its shape and parameters on the right.
+fn paint_box(f: &Frame, nr: Rect, c: &RowContent, stroke: Stroke) {
+    f.painter.rect_filled(nr, 4.0, c.fill);
+    f.painter.rect_stroke(nr, 4.0, stroke, StrokeKind::Inside);
+    let left = nr.left_center() + vec2(8.0, 0.0);
+    f.painter
+        .text(left, Align2::LEFT_CENTER, &c.name, f.font.clone(), f.text);
+    let right = nr.right_center() - vec2(8.0, 0.0);
+    f.painter.text(
+        right,
+        Align2::RIGHT_CENTER,
+        &c.right,
+        f.small.clone(),
+        f.text,
+    );
 }
 
 /// Whether a click adds to the selection: Shift or Ctrl held. A click's or key's own modifiers
