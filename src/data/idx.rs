@@ -214,23 +214,16 @@ fn images_and_labels(
     labels_path: &Path,
     labels: IdxArray,
 ) -> Result<RawData, DataError> {
+    let ndim = |a: &IdxArray| a.dims.len() as u64;
     if images.dims.len() != 3 {
-        return Err(DataError::BadHeader {
-            path: images_path.to_path_buf(),
-            field: "number of dimensions",
-            offset: 3,
-            value: images.dims.len() as u64,
-            reason: "an image file has 3 dimensions [n, height, width]",
-        });
+        let reason = "an image file has 3 dimensions [n, height, width]";
+        let field = "number of dimensions";
+        return Err(bad_header(images_path, field, 3, ndim(&images), reason));
     }
     if labels.dims.len() != 1 {
-        return Err(DataError::BadHeader {
-            path: labels_path.to_path_buf(),
-            field: "number of dimensions",
-            offset: 3,
-            value: labels.dims.len() as u64,
-            reason: "a label file has 1 dimension [n]",
-        });
+        let reason = "a label file has 1 dimension [n]";
+        let field = "number of dimensions";
+        return Err(bad_header(labels_path, field, 3, ndim(&labels), reason));
     }
     let (n, h, w) = (images.dims[0], images.dims[1], images.dims[2]);
     if n != labels.dims[0] {
