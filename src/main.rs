@@ -9,7 +9,22 @@ use reslab::cli::{Cli, run};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+unsafe extern "C" {
+    /// mimalloc's option setter (in the statically linked library; the `mimalloc` crate only
+    /// declares it with its `extended` feature).
+    fn mi_option_set(option: i32, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the same position in its v2 and v3).
+const MI_OPTION_PURGE_DELAY: i32 = 15;
+
 fn main() {
+    // mimalloc returns freed pages to the OS 1 s after they were freed (v3's default); a CIFAR
+    // training step frees and reallocates its activations every few hundred ms and then faults
+    // them in again, zeroed by the kernel. Waiting 10 s keeps them for the next step and still
+    // gives the memory back once training stops (measured in BENCHMARKS.md).
+    // SAFETY: a plain option setter, called before any thread is started.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// is what makes the probe intervals comparable.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
+    /// Run every layer through burn's own operations (no fused blocks), to compare with the
+    /// fused path.
+    #[arg(long)]
+    pub unfused: bool,
 }
 
 /// The reference script's network for a model name.
@@ -101,6 +105,9 @@ pub struct BenchResult {
     pub probe_every: u64,
     /// Training throughput.
     pub samples_per_sec: f64,
+    /// Arithmetic rate: [`BenchResult::samples_per_sec`] × the training FLOPs of a sample
+    /// ([`train_flops`]), in GFLOP/s.
+    pub gflops: f64,
     /// Mean wall time of a step.
     pub ms_per_step: f64,
     /// Timed steps.
@@ -130,6 +137,8 @@ pub struct BenchSummary {
     pub probe_every: u64,
     /// Median throughput over the repetitions.
     pub samples_per_sec: f64,
+    /// The median throughput's arithmetic rate in GFLOP/s (see [`BenchResult::gflops`]).
+    pub gflops: f64,
     /// Median wall time of a step.
     pub ms_per_step: f64,
     /// Timed steps per repetition.
@@ -164,11 +173,15 @@ pub fn summarise(model: &str, probes: &[u64], rounds: &[Vec<BenchResult>]) -> Ve
                 .iter()
                 .filter_map(|r| r[k].amortized_cost())
                 .collect();
+            let per_sample = rounds
+                .first()
+                .map_or(0.0, |r| r[k].gflops / r[k].samples_per_sec.max(1e-12));
             BenchSummary {
                 amortized_cost: (!amortized.is_empty()).then(|| median(&amortized)),
                 model: model.to_string(),
                 probe_every: p,
                 samples_per_sec: median(&runs),
+                gflops: median(&runs) * per_sample,
                 ms_per_step: median(&ms),
                 steps: rounds.first().map_or(0, |r| r[k].steps),
                 runs,
@@ -178,13 +191,22 @@ pub fn summarise(model: &str, probes: &[u64], rounds: &[Vec<BenchResult>]) -> Ve
         .collect()
 }
 
-/// Measures one model at one probe interval: 3 warm-up steps, then `steps` timed steps.
+/// The FLOPs of one sample's training step: the forward pass (a multiply-add counts as 2, as
+/// `reslab presets` counts) and twice that for the backward pass (the input and the weight
+/// gradient of every product), the convention of the "GFLOP/s" and of most papers.
+pub fn train_flops(spec: &crate::spec::ValidSpec) -> f64 {
+    3.0 * spec.total_flops() as f64
+}
+
+/// Measures one model at one probe interval: 3 warm-up steps, then `steps` timed steps;
+/// `fused` false runs burn's own operations layer by layer.
 pub fn measure(
     model: &str,
     probe_every: u64,
     steps: u64,
     batch: usize,
     device: DeviceChoice,
+    fused: bool,
 ) -> Result<BenchResult, CliError> {
     let spec = reference_spec(model)
         .ok_or_else(|| bad_input(format!("unknown bench model \"{model}\"")))?;
@@ -206,6 +228,7 @@ pub fn measure(
     let data = random_dataset(valid.input, batch, 10, 0);
     let dev = make_device(device, true).map_err(runtime)?;
     let mut session = Session::new(&valid, &config, data, dev).map_err(runtime)?;
+    session.model.fused_blocks = fused;
     for _ in 0..3 {
         session.train_step();
     }
@@ -223,10 +246,12 @@ pub fn measure(
     }
     let secs = start.elapsed().as_secs_f64();
     let med = |v: &[f64]| (!v.is_empty()).then(|| median(v));
+    let samples_per_sec = (batch as u64 * steps) as f64 / secs;
     Ok(BenchResult {
         model: model.to_string(),
         probe_every,
-        samples_per_sec: (batch as u64 * steps) as f64 / secs,
+        samples_per_sec,
+        gflops: samples_per_sec * train_flops(&valid) / 1e9,
         ms_per_step: secs * 1e3 / steps as f64,
         steps,
         probe_step_ms: med(&probe_ms),
@@ -248,8 +273,15 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .map_err(|e| bad_input(format!("--probe-every: {e}")))?;
     if !args.json {
         println!(
-            "{:<16} {:>11} {:>12} {:>10} {:>17} {:>12} {:>10}",
-            "model", "probe_every", "samples/s", "ms/step", "range", "cost vs off", "in-run"
+            "{:<16} {:>11} {:>12} {:>8} {:>10} {:>17} {:>12} {:>10}",
+            "model",
+            "probe_every",
+            "samples/s",
+            "GFLOP/s",
+            "ms/step",
+            "range",
+            "cost vs off",
+            "in-run"
         );
     }
     for model in args.models.split(',').map(str::trim) {
@@ -264,7 +296,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         for _ in 0..args.repeat {
             let round = probes
                 .iter()
-                .map(|&p| measure(model, p, steps, args.batch, device))
+                .map(|&p| measure(model, p, steps, args.batch, device, !args.unfused))
                 .collect::<Result<Vec<_>, _>>()?;
             rounds.push(round);
         }
@@ -278,10 +310,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                     c.map_or_else(|| "–".to_string(), |c| format!("{:+.1} %", 100.0 * c))
                 };
                 println!(
-                    "{:<16} {:>11} {:>12.0} {:>10.2} {:>17} {:>12} {:>10}",
+                    "{:<16} {:>11} {:>12.0} {:>8.1} {:>10.2} {:>17} {:>12} {:>10}",
                     r.model,
                     r.probe_every,
                     r.samples_per_sec,
+                    r.gflops,
                     r.ms_per_step,
                     format!("{lo:.0}–{hi:.0}"),
                     pct(r.cost_vs_off),
@@ -302,6 +335,7 @@ mod tests {
             model: "m".into(),
             probe_every,
             samples_per_sec: 128.0 / (ms / 1e3),
+            gflops: 0.5 * 128.0 / (ms / 1e3),
             ms_per_step: ms,
             steps: 10,
             probe_step_ms: None,
@@ -323,6 +357,8 @@ mod tests {
         assert_eq!(s[0].ms_per_step, 10.0);
         assert_eq!(s[1].ms_per_step, 13.0);
         assert_eq!(s[0].samples_per_sec, 128.0 / 0.010);
+        // 0.5 GFLOP per sample in `result`: the rate follows the median throughput.
+        assert!((s[0].gflops - 0.5 * 128.0 / 0.010).abs() < 1e-9);
         assert_eq!(s[1].runs.len(), 3);
         assert_eq!(s[0].cost_vs_off, None);
         // Per-round costs 25 %, 10 %, 30 %: the median is 25 %.

@@ -51,7 +51,7 @@ pub enum Command {
     Export(run::ExportArgs),
     /// Measure training throughput of the reference models (see BENCHMARKS.md).
     #[command(
-        after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100"
+        after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100\n  reslab bench --models cifar-resnet-20 --probe-every 0,1 --repeat 3\n  reslab bench --models cifar-resnet-20 --unfused   # burn's ops layer by layer\n  reslab bench --device gpu --models mlp-res-20"
     )]
     Bench(bench::BenchArgs),
     /// Reproduce a published figure, check its claims (exit 1 if one fails) and save it.

@@ -15,9 +15,8 @@
 //! rounding: the block computes `z = x·W + b`, `f = (z − μ)/sqrt(σ² + ε)·γ + β` with the batch's
 //! biased variance, `h = α·f + s`, `y = max(h, 0)`, and hands back `z` and `h` for the probes.
 
-use super::fused::{
-    bn_backward, bn_stats, channel_sums, flex_from, is_flex, update_running, values,
-};
+use super::fused::{flex_from, is_flex, update_running, values};
+use super::norm_act::{self, Saved};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -67,14 +66,6 @@ pub trait FusedDense: Backend {
     ) -> DenseOut<Self>;
 }
 
-/// What the backward pass keeps besides the tensors: per-channel `γ`, mean and `1/sqrt(σ² + ε)`.
-#[derive(Clone)]
-struct Saved {
-    gamma: Vec<f32>,
-    mean: Vec<f32>,
-    inv_std: Vec<f32>,
-}
-
 /// The forward pass on flex tensors.
 #[allow(clippy::too_many_arguments)]
 fn forward_flex(
@@ -96,7 +87,6 @@ fn forward_flex(
     let shape: Vec<usize> = z.layout().shape().iter().copied().collect();
     let (rows, c) = (shape[0], shape[1]);
     let n = rows * c;
-    let dims = (rows, c, 1);
     {
         // The product is a contiguous buffer of its own: the bias goes in in place.
         let zs = &mut z.storage_mut::<f32>()[..n];
@@ -110,69 +100,27 @@ fn forward_flex(
         }
     }
     let zv = values(&z);
-    let (mean, var, inv_std) = bn_stats(&zv, dims, epsilon);
-    let gv = values(gamma).into_owned();
+    let gv = values(gamma);
     let betav = values(beta);
     let sv = values(shortcut);
-    let skip = sv.len() == n;
-    let a = if skip { alpha } else { 1.0 };
-    // f = z·scale + shift; h = α·f + s = z·(α·scale) + α·shift + s; y = max(h, 0).
-    let scale: Vec<f32> = (0..c).map(|k| gv[k] * inv_std[k]).collect();
-    let shift: Vec<f32> = (0..c).map(|k| betav[k] - mean[k] * scale[k]).collect();
-    let a_scale: Vec<f32> = scale.iter().map(|&v| v * a).collect();
-    let a_shift: Vec<f32> = shift.iter().map(|&v| v * a).collect();
-    let mut out = vec![0f32; n];
-    // `h` itself is kept only for the probes, or as the output without a ReLU.
-    let mut pre = if probe && relu {
-        vec![0f32; n]
-    } else {
-        Vec::new()
-    };
-    let zero = vec![0f32; c];
-    let s_rows: &[f32] = if skip { &sv } else { &zero };
-    let s_step = if skip { c } else { 0 };
-    for r in 0..rows {
-        let zr = &zv[r * c..(r + 1) * c];
-        let sr = &s_rows[r * s_step..r * s_step + c];
-        let or = &mut out[r * c..(r + 1) * c];
-        for (k, o) in or.iter_mut().enumerate() {
-            *o = zr[k] * a_scale[k] + a_shift[k] + sr[k];
-        }
-        if !pre.is_empty() {
-            pre[r * c..(r + 1) * c].copy_from_slice(or);
-        }
-        if relu {
-            // `v <= 0` is false for a NaN, which passes through as burn's ReLU lets it.
-            for o in or.iter_mut() {
-                *o = if *o <= 0.0 { 0.0 } else { *o };
-            }
-        }
-    }
-    let skip_sums = if probe && skip {
-        let mut sums = vec![0f64; c];
-        channel_sums(
-            dims,
-            &zv,
-            &zv,
-            &scale,
-            &shift,
-            |v, _, p, q| (v * p + q) * (v * p + q),
-            &mut sums,
-        );
-        let mut s_sq = vec![0f64; c];
-        channel_sums(dims, &sv, &sv, &zero, &zero, |v, _, _, _| v * v, &mut s_sq);
-        vec![
-            sums.iter().sum::<f64>() as f32,
-            s_sq.iter().sum::<f64>() as f32,
+    let f = norm_act::forward(
+        &zv,
+        rows,
+        c,
+        &norm_act::Params {
+            gamma: &gv,
+            beta: &betav,
+            shortcut: &sv,
             alpha,
-        ]
-    } else {
-        vec![0.0; 3]
-    };
+            epsilon,
+            relu,
+            probe,
+        },
+    );
     drop(zv);
-    let output = flex_from(out, shape.clone());
+    let output = flex_from(f.output, shape.clone());
     let pre = if relu {
-        flex_from(pre, vec![if probe { rows } else { 0 }, c])
+        flex_from(f.pre, vec![if probe { rows } else { 0 }, c])
     } else {
         output.clone()
     };
@@ -180,16 +128,11 @@ fn forward_flex(
         output,
         linear: z,
         pre,
-        mean: flex_from(mean.clone(), vec![c]),
-        var: flex_from(var, vec![c]),
-        skip_sums: flex_from(skip_sums, vec![3]),
+        mean: flex_from(f.mean, vec![c]),
+        var: flex_from(f.var, vec![c]),
+        skip_sums: flex_from(f.skip_sums, vec![3]),
     };
-    let saved = Saved {
-        gamma: gv,
-        mean,
-        inv_std,
-    };
-    (out, saved)
+    (out, f.saved)
 }
 
 impl FusedDense for Flex {
@@ -245,40 +188,17 @@ impl Backward<Flex, 6> for FusedDenseBackward {
         let st = ops.state;
         let shape: Vec<usize> = st.z.layout().shape().iter().copied().collect();
         let (rows, c) = (shape[0], shape[1]);
-        let dims = (rows, c, 1);
         let dyv = values(&dy);
-        // g = ∂L/∂h: the ReLU passes the gradient where its output is positive.
-        let g: Vec<f32> = if st.relu {
-            let ov = values(&st.output);
-            dyv.iter()
-                .zip(ov.iter())
-                .map(|(&d, &o)| if o > 0.0 { d } else { 0.0 })
-                .collect()
-        } else {
-            dyv.to_vec()
-        };
-        // ∂L/∂f = α·g (α is 1 without a skip).
-        let gf: std::borrow::Cow<'_, [f32]> = if st.alpha == 1.0 {
-            std::borrow::Cow::Borrowed(&g)
-        } else {
-            std::borrow::Cow::Owned(g.iter().map(|&v| v * st.alpha).collect())
-        };
+        let ov = values(&st.output);
         let zv = values(&st.z);
-        let mut dz = vec![0f32; zv.len()];
-        let (dgamma, dbeta) = bn_backward(
-            &zv,
-            &gf,
-            dims,
-            &st.saved.gamma,
-            &st.saved.mean,
-            &st.saved.inv_std,
-            &mut dz,
-        );
+        let norm_act::Backward {
+            g,
+            dz,
+            dgamma,
+            dbeta,
+        } = norm_act::backward(&dyv, &ov, &zv, rows, c, &st.saved, st.alpha, st.relu);
         if let Some(node) = node_b {
-            let mut db = vec![0f64; c];
-            let zero = vec![0f32; c];
-            channel_sums(dims, &dz, &dz, &zero, &zero, |v, _, _, _| v, &mut db);
-            let db: Vec<f32> = db.iter().map(|&v| v as f32).collect();
+            let db = norm_act::column_sums(&dz, rows, c);
             grads.register::<Flex>(node.id, flex_from(db, vec![c]));
         }
         let dz = flex_from(dz, shape.clone());

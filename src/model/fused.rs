@@ -171,7 +171,9 @@ fn channel_map(
 }
 
 /// Batch statistics over the `[b, c, s]` layout: `(mean, biased var, 1/sqrt(var + ε))` per
-/// channel, the sums accumulated in f64.
+/// channel, the sums accumulated in f64. Inlined, so that a caller compiled for a wider
+/// instruction set (`model::norm_act`) vectorises it with that set.
+#[inline(always)]
 pub(super) fn bn_stats(
     x: &[f32],
     dims: (usize, usize, usize),

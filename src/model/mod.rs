@@ -5,9 +5,11 @@
 //! `stage2.block1.conv2.weight`), used in probes, gradient statistics and weight files.
 
 mod build;
+pub mod conv;
 mod dense;
 mod device;
 pub mod fused;
+mod norm_act;
 pub use dense::{DenseBlockOut, dense_block, fusable};
 pub mod path;
 pub mod probe;
@@ -207,6 +209,27 @@ impl Lesion {
     }
 }
 
+/// A block [`Model::block_plan`] fuses: the BatchNorm layer's skip, and whether a ReLU joins.
+#[derive(Clone, Copy, Debug)]
+struct BlockPlan {
+    skip: Option<usize>,
+    relu: bool,
+}
+
+/// What a fused block hands the forward pass.
+struct FusedBlock {
+    /// The block's output (the ReLU's, or the BatchNorm layer's without one).
+    output: Act,
+    /// The Linear or Conv2d layer's output, for the probes (convolutions: flat, channels last).
+    conv_or_linear: Act,
+    /// The BatchNorm layer's output after its skip, for the probes.
+    pre: Act,
+    /// The output's values for the probes (the output itself, or flat and channels last).
+    output_values: Act,
+    /// `(skip, [Σf², Σs², α], values summed over)` on probe steps of a block with a skip.
+    skip_sums: Option<(usize, Tensor<1>, usize)>,
+}
+
 impl Model {
     pub(crate) fn new(net: Net, spec: ValidSpec) -> Self {
         let mut keep = vec![false; spec.layers.len()];
@@ -293,7 +316,7 @@ impl Model {
             None if host => probes.layers.push(y.flat_inner()),
             None => probes.layers.push(y.stats()),
         };
-        // Layers before `resume` ran inside a fused dense block.
+        // Layers before `resume` ran inside a fused block.
         let mut resume = 0;
         for (i, (layer, node)) in self
             .spec
@@ -306,44 +329,28 @@ impl Model {
             if i < resume {
                 continue;
             }
-            if let Some((skip, relu)) = self.dense_plan(i, lesion, &cur)
-                && let Act::Flat(x) = &cur
-            {
-                let shortcut = skip.map(|k| {
-                    let source = match self.spec.skips[k].from {
-                        None => input_kept.clone().expect("input kept for skips"),
-                        Some(f) => kept[f].clone().expect("source kept for skips"),
-                    };
-                    match self.shortcut(k, source) {
-                        Act::Flat(t) => (k, t),
-                        Act::Image(_) => unreachable!("validation guarantees matching ranks"),
+            if let Some(plan) = self.block_plan(i, lesion, &cur) {
+                let source = |k: usize| match self.spec.skips[k].from {
+                    None => input_kept.clone().expect("input kept for skips"),
+                    Some(f) => kept[f].clone().expect("source kept for skips"),
+                };
+                let on = probe == Probe::On;
+                let b = self.fused_block(i, plan, &cur, source, on);
+                if on {
+                    record(&mut probes, &b.conv_or_linear);
+                    if let Some((k, sums, numel)) = b.skip_sums {
+                        skip_slots[k] = Some((sums, numel));
                     }
-                });
-                let alpha = |k: usize| self.spec.spec.skips[k].scale.value;
-                let r = dense_block(
-                    node.linear.as_ref().expect("linear built"),
-                    self.net.nodes[i + 1].bn.as_ref().expect("bn built"),
-                    x.clone(),
-                    shortcut.as_ref().map(|(k, t)| (t.clone(), alpha(*k))),
-                    relu,
-                    probe == Probe::On,
-                );
-                if probe == Probe::On {
-                    record(&mut probes, &Act::Flat(r.linear));
-                    if let Some((k, sc)) = &shortcut {
-                        skip_slots[*k] = Some((r.skip_sums.inner(), sc.shape().num_elements()));
+                    record(&mut probes, &b.pre);
+                    if plan.relu {
+                        record(&mut probes, &b.output_values);
                     }
-                    record(&mut probes, &Act::Flat(r.pre));
                 }
-                let last = i + 1 + usize::from(relu);
-                let y = Act::Flat(r.output);
-                if relu && probe == Probe::On {
-                    record(&mut probes, &y);
-                }
+                let last = i + 1 + usize::from(plan.relu);
                 if self.keep[last] {
-                    kept[last] = Some(y.clone());
+                    kept[last] = Some(b.output.clone());
                 }
-                cur = y;
+                cur = b.output;
                 resume = last + 1;
                 continue;
             }
@@ -417,29 +424,27 @@ impl Model {
         (out, probes)
     }
 
-    /// Whether layer `i` starts a block that runs as one fused node ([`dense_block`]): a
-    /// `Linear` then a `BatchNorm` on burn-flex with autodiff in training mode, neither output
-    /// feeding a later skip, the Linear receiving no skip, the BatchNorm's skip (if any) with a
-    /// fixed α, no BatchNorm noise, and no lesion touching the block. Returns the BatchNorm's
-    /// skip and whether a ReLU (receiving no skip) follows and joins the block.
-    fn dense_plan(
-        &self,
-        i: usize,
-        lesion: Option<&Lesion>,
-        cur: &Act,
-    ) -> Option<(Option<usize>, bool)> {
-        let Act::Flat(x) = cur else { return None };
+    /// Whether layer `i` starts a block that runs as one fused node: a `Linear` ([`dense_block`])
+    /// or `Conv2d` ([`conv::conv_block`]) then a `BatchNorm` on burn-flex with autodiff in
+    /// training mode, neither output feeding a later skip, the first layer receiving no skip,
+    /// the BatchNorm's skip (if any) with a fixed α, no BatchNorm noise, and no lesion touching
+    /// the block. Returns the BatchNorm's skip and whether a ReLU (receiving no skip) follows
+    /// and joins the block.
+    fn block_plan(&self, i: usize, lesion: Option<&Lesion>, cur: &Act) -> Option<BlockPlan> {
         if !self.fused_blocks {
             return None;
         }
         let layers = &self.spec.spec.layers;
-        if !matches!(layers[i].op, LayerOp::Linear { .. })
-            || !matches!(layers.get(i + 1)?.op, LayerOp::BatchNorm { .. })
-        {
+        if !matches!(layers.get(i + 1)?.op, LayerOp::BatchNorm { .. }) {
             return None;
         }
         let bn = self.net.nodes[i + 1].bn.as_ref()?;
-        if !fusable(&x.device(), bn)
+        let fits = match (cur, &layers[i].op) {
+            (Act::Flat(x), LayerOp::Linear { .. }) => fusable(&x.device(), bn),
+            (Act::Image(x), LayerOp::Conv2d { .. }) => conv::fusable(&x.device(), bn),
+            _ => false,
+        };
+        if !fits
             || self.keep[i]
             || self.spec.layers[i].skip_in.is_some()
             || self.noise_of(i + 1).is_some()
@@ -464,7 +469,88 @@ impl Model {
         if lesion.is_some_and(|l| l.touches(i, last)) {
             return None;
         }
-        Some((skip, relu))
+        Some(BlockPlan { skip, relu })
+    }
+
+    /// Runs the fused block that [`Model::block_plan`] found at layer `i` on `cur`, with
+    /// `source(k)` the tensor skip `k` reads; `probe` asks for the probe outputs.
+    fn fused_block(
+        &self,
+        i: usize,
+        plan: BlockPlan,
+        cur: &Act,
+        source: impl Fn(usize) -> Act,
+        probe: bool,
+    ) -> FusedBlock {
+        let alpha = |k: usize| self.spec.spec.skips[k].scale.value;
+        let shortcut = plan.skip.map(|k| (k, self.shortcut(k, source(k))));
+        let bn = self.net.nodes[i + 1].bn.as_ref().expect("bn built");
+        let node = &self.net.nodes[i];
+        let numel = |a: &Act| match a {
+            Act::Flat(t) => t.shape().num_elements(),
+            Act::Image(t) => t.shape().num_elements(),
+        };
+        let skip_numel = shortcut.as_ref().map(|(k, s)| (*k, numel(s)));
+        // Flat probe values as a `[1, n]` activation: what `record` takes.
+        let flat = |t: Tensor<1>| {
+            let n = t.dims()[0];
+            Act::Flat(t.reshape([1, n]))
+        };
+        let (output, first, pre, values, sums) = match cur {
+            Act::Flat(x) => {
+                let sc = shortcut.map(|(k, s)| match s {
+                    Act::Flat(t) => (t, alpha(k)),
+                    Act::Image(_) => unreachable!("validation guarantees matching ranks"),
+                });
+                let lin = node.linear.as_ref().expect("linear built");
+                let r = dense_block(lin, bn, x.clone(), sc, plan.relu, probe);
+                let y = Act::Flat(r.output);
+                (
+                    y.clone(),
+                    Act::Flat(r.linear),
+                    Act::Flat(r.pre),
+                    y,
+                    r.skip_sums,
+                )
+            }
+            Act::Image(x) => {
+                let sc = shortcut.map(|(k, s)| match s {
+                    Act::Image(t) => (t, alpha(k)),
+                    Act::Flat(_) => unreachable!("validation guarantees matching ranks"),
+                });
+                let LayerOp::Conv2d {
+                    stride, padding, ..
+                } = self.spec.spec.layers[i].op
+                else {
+                    unreachable!("the plan fuses convolutions only here")
+                };
+                let conv_layer = node.conv.as_ref().expect("conv built");
+                let r = conv::conv_block(
+                    conv_layer,
+                    bn,
+                    x.clone(),
+                    (stride, padding),
+                    sc,
+                    plan.relu,
+                    probe,
+                );
+                let y = Act::Image(r.output);
+                if !probe {
+                    // The probe outputs are not read; `pre` is empty then.
+                    (y.clone(), y.clone(), y.clone(), y, r.skip_sums)
+                } else {
+                    let values = flat(r.output_flat);
+                    (y, flat(r.conv), flat(r.pre), values, r.skip_sums)
+                }
+            }
+        };
+        FusedBlock {
+            output,
+            conv_or_linear: first,
+            pre,
+            output_values: values,
+            skip_sums: skip_numel.map(|(k, n)| (k, sums.inner(), n)),
+        }
     }
 
     fn noise_of(&self, layer: usize) -> Option<(&[f32], &[f32])> {
@@ -514,6 +600,14 @@ impl Model {
             }
             (Shortcut::Projection { .. }, Act::Image(t)) => {
                 let conv = module.proj_conv.as_ref().expect("projection built");
+                // A 1×1 projection with BatchNorm runs as a fused block (no ReLU, no skip).
+                if let Some(bn) = &module.proj_bn
+                    && self.fused_blocks
+                    && conv::fusable(&t.device(), bn)
+                {
+                    let r = conv::conv_block(conv, bn, t, (info.stride, 0), None, false, false);
+                    return Act::Image(r.output);
+                }
                 let y = conv.forward(t);
                 Act::Image(match &module.proj_bn {
                     Some(bn) => fused::batch_norm(bn, y),
