@@ -25,7 +25,8 @@ mod probe;
 pub use batch_norm::{BnTrain, FusedOps, batch_norm};
 pub(in crate::model) use batch_norm::{bn_stats, channel_sums, update_running};
 pub use optim::{
-    FusedOptim, FusedRule, OptimStep, optimizer_step, optimizer_step_host, optimizer_step_in_place,
+    FusedOptim, FusedRule, FusedStep, OptimStep, optimizer_step, optimizer_step_host,
+    optimizer_step_in_place,
 };
 pub use probe::{FusedProbe, layer_stats_host};
 

@@ -40,6 +40,18 @@ pub enum FusedRule {
     },
 }
 
+/// What one step does: the rule, the learning rate and the coupled weight decay (ignored by
+/// AdamW, whose rule carries its decoupled decay).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FusedStep {
+    /// The learning rate.
+    pub lr: f32,
+    /// The coupled (L2) weight decay added to the gradient.
+    pub weight_decay: f32,
+    /// The update rule.
+    pub rule: FusedRule,
+}
+
 /// The result of one fused optimiser step.
 #[derive(ExtensionType)]
 pub struct OptimStep<B: Backend> {
@@ -60,32 +72,26 @@ pub struct OptimStep<B: Backend> {
 pub trait FusedOptim: Backend {
     /// One update of a flat tensor. `m` and `v` are `[0]` when the state does not exist yet (the
     /// first step).
-    #[allow(clippy::too_many_arguments)]
     fn fused_optimizer_step(
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         m: FloatTensor<Self>,
         v: FloatTensor<Self>,
-        lr: f32,
-        weight_decay: f32,
-        rule: FusedRule,
+        step: FusedStep,
     ) -> OptimStep<Self>;
 }
 
 /// Host form of the fused update; `m`/`v` empty means "no state yet". Returns the new weights,
 /// state and `[Σg², Σw², Σu²]`. The arithmetic is the same f32 sequence as `train::optim`'s
-/// tensor form; `wd` is the coupled weight decay (ignored by AdamW, which uses `decay_factor`).
+/// tensor form.
 /// A missing state is read as zeros, which gives exactly the first-step values
 /// (`0·μ + g = g`). A copying wrapper around [`optimizer_step_in_place`].
-#[allow(clippy::too_many_arguments)]
 pub fn optimizer_step_host(
     w: &[f32],
     g: &[f32],
     m: &[f32],
     v: &[f32],
-    lr: f32,
-    wd: f32,
-    rule: FusedRule,
+    step: FusedStep,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, [f32; 3]) {
     let n = w.len().min(g.len());
     let mut nw = w[..n].to_vec();
@@ -94,10 +100,10 @@ pub fn optimizer_step_host(
         (true, true) => s[..n].to_vec(),
         (true, false) => vec![0f32; n],
     };
-    let (uses_m, uses_v) = rule.state_used();
+    let (uses_m, uses_v) = step.rule.state_used();
     let mut nm = state(m, uses_m);
     let mut nv = state(v, uses_v);
-    let sums = optimizer_step_in_place(&mut nw, &g[..n], &mut nm, &mut nv, lr, wd, rule);
+    let sums = optimizer_step_in_place(&mut nw, &g[..n], &mut nm, &mut nv, step);
     (nw, nm, nv, sums)
 }
 
@@ -119,16 +125,18 @@ impl FusedRule {
 ///
 /// # Panics
 /// If `g` or a used state is shorter than `w`.
-#[allow(clippy::too_many_arguments)]
 pub fn optimizer_step_in_place(
     w: &mut [f32],
     g: &[f32],
     m: &mut [f32],
     v: &mut [f32],
-    lr: f32,
-    wd: f32,
-    rule: FusedRule,
+    step: FusedStep,
 ) -> [f32; 3] {
+    let FusedStep {
+        lr,
+        weight_decay: wd,
+        rule,
+    } = step;
     match rule {
         FusedRule::Sgd { momentum, nesterov } => {
             let mu = momentum;
@@ -352,15 +360,13 @@ impl FusedOptim for Flex {
         grad: FlexTensor,
         m: FlexTensor,
         v: FlexTensor,
-        lr: f32,
-        weight_decay: f32,
-        rule: FusedRule,
+        step: FusedStep,
     ) -> OptimStep<Self> {
         let n = weight
             .layout()
             .num_elements()
             .min(grad.layout().num_elements());
-        let (uses_m, uses_v) = rule.state_used();
+        let (uses_m, uses_v) = step.rule.state_used();
         let mut weight = owned_flat(weight, n);
         let empty = || flex_from(Vec::new(), vec![0]);
         let mut m = if uses_m { owned_flat(m, n) } else { empty() };
@@ -370,9 +376,7 @@ impl FusedOptim for Flex {
             &values(&grad),
             m.storage_mut::<f32>(),
             v.storage_mut::<f32>(),
-            lr,
-            weight_decay,
-            rule,
+            step,
         );
         OptimStep {
             weight,
@@ -384,15 +388,12 @@ impl FusedOptim for Flex {
 }
 
 /// One fused optimiser update on burn-flex tensors; see [`FusedOptim`].
-#[allow(clippy::too_many_arguments)]
 pub fn optimizer_step(
     weight: Tensor<1>,
     grad: Tensor<1>,
     m: Option<Tensor<1>>,
     v: Option<Tensor<1>>,
-    lr: f32,
-    weight_decay: f32,
-    rule: FusedRule,
+    step: FusedStep,
 ) -> (Tensor<1>, Option<Tensor<1>>, Option<Tensor<1>>, Tensor<1>) {
     let device = weight.device();
     let empty = || Tensor::<1>::zeros([0], &device);
@@ -401,9 +402,7 @@ pub fn optimizer_step(
         grad.into_dispatch(),
         m.unwrap_or_else(empty).into_dispatch(),
         v.unwrap_or_else(empty).into_dispatch(),
-        lr,
-        weight_decay,
-        rule,
+        step,
     );
     let some = |t: Tensor<1>| (t.dims()[0] > 0).then_some(t);
     (
