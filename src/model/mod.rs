@@ -11,6 +11,7 @@ mod device;
 pub mod fused;
 mod norm_act;
 pub use dense::{DenseBlockOut, dense_block, fusable};
+pub use norm_act::Epilogue;
 pub mod path;
 pub mod probe;
 

@@ -8,6 +8,19 @@
 
 use super::fused::{bn_stats, channel_sums};
 
+/// The scalars of a fused block's BatchNorm epilogue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Epilogue {
+    /// The branch scale α (ignored without a skip).
+    pub alpha: f32,
+    /// BatchNorm's ε.
+    pub epsilon: f64,
+    /// Whether a ReLU follows and joins the block.
+    pub relu: bool,
+    /// Whether the probes want the BatchNorm layer's output and the skip's sums.
+    pub probe: bool,
+}
+
 /// What the backward pass keeps besides the tensors: per-channel `γ`, mean and
 /// `1/sqrt(σ² + ε)`.
 #[derive(Clone)]
