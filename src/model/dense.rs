@@ -88,14 +88,7 @@ fn forward_flex(
     {
         // The product is a contiguous buffer of its own: the bias goes in in place.
         let zs = &mut z.storage_mut::<f32>()[..n];
-        let bv = values(bias);
-        if bv.len() == c {
-            for row in zs.chunks_exact_mut(c) {
-                for (v, &b) in row.iter_mut().zip(bv.iter()) {
-                    *v += b;
-                }
-            }
-        }
+        norm_act::add_bias(zs, &values(bias), c);
     }
     let zv = values(&z);
     let gv = values(gamma);

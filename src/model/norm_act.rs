@@ -21,6 +21,18 @@ pub struct Epilogue {
     pub probe: bool,
 }
 
+/// Adds a per-channel `bias` to each row of `z` (`rows × c`); a bias of another length (`[0]`:
+/// a layer without one) adds nothing.
+pub(super) fn add_bias(z: &mut [f32], bias: &[f32], c: usize) {
+    if bias.len() == c {
+        for row in z.chunks_exact_mut(c) {
+            for (v, &b) in row.iter_mut().zip(bias.iter()) {
+                *v += b;
+            }
+        }
+    }
+}
+
 /// What the backward pass keeps besides the tensors: per-channel `γ`, mean and
 /// `1/sqrt(σ² + ε)`.
 #[derive(Clone)]

@@ -155,27 +155,15 @@ fn forward_flex(
     let ConvBlockParams {
         stride,
         padding,
-        epilogue:
-            Epilogue {
-                alpha,
-                epsilon,
-                relu,
-                probe,
-            },
+        epilogue,
     } = params;
+    let Epilogue { alpha, relu, .. } = epilogue;
     let g = geometry(x, weight, stride, padding);
     let xv = nhwc_values(x);
     let wv = values(weight);
     let mut z = conv_forward(&g, &xv, &wv);
     let (rows, c) = (g.out_pixels(), g.cout);
-    let bv = values(bias);
-    if bv.len() == c {
-        for row in z.chunks_exact_mut(c) {
-            for (v, &b) in row.iter_mut().zip(bv.iter()) {
-                *v += b;
-            }
-        }
-    }
+    norm_act::add_bias(&mut z, &values(bias), c);
     let sv = if shortcut.layout().num_elements() == z.len() {
         nhwc_values(shortcut)
     } else {
@@ -190,9 +178,9 @@ fn forward_flex(
             beta: &values(beta),
             shortcut: &sv,
             alpha,
-            epsilon,
+            epsilon: epilogue.epsilon,
             relu,
-            probe,
+            probe: epilogue.probe,
         },
     );
     let n = z.len();
