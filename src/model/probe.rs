@@ -59,59 +59,14 @@ pub fn sum_sq<const D: usize>(x: Tensor<D>) -> Tensor<1> {
 /// fused loop replaces the dozen tensor ops (each a pass over the data plus dispatch overhead)
 /// that the on-device form needs. The GPU backend keeps the on-device form.
 pub fn host_layer_stats(x: &[f32]) -> [f32; LAYER_STATS_LEN] {
+    const L: usize = 8;
     let mut out = [0f32; LAYER_STATS_LEN];
     if x.is_empty() {
         return out;
     }
-    let FirstPass {
-        sum: sum64,
-        mut lo,
-        mut hi,
-        nonpos: np,
-    } = first_pass(x);
-    if sum64.is_nan() && x.iter().any(|v| v.is_nan()) {
-        // NaN propagates like the on-device reductions do.
-        out[..5].copy_from_slice(&[f32::NAN; 5]);
-        return out;
-    }
-    // Without a NaN, a NaN sum means +∞ and −∞ both occur: mean and std are NaN, while the
-    // extremes, the fraction ≤ 0 and the histogram are still defined.
-    if lo > hi {
-        (lo, hi) = (hi, lo);
-    }
-    let n = x.len() as f64;
-    let mean = (sum64 / n) as f32;
-    let (sq64, hist) = second_pass(x, mean, lo, hi);
-    out[0] = mean;
-    out[1] = (sq64 / n).sqrt() as f32;
-    out[2] = lo;
-    out[3] = hi;
-    out[4] = np as f32 / x.len() as f32;
-    for (o, h) in out[5..].iter_mut().zip(hist) {
-        *o = h as f32;
-    }
-    out
-}
-
-/// The lanes the host statistics accumulate in.
-const L: usize = 8;
-
-/// What the first pass over a layer's values finds.
-struct FirstPass {
-    /// Σx, in f64.
-    sum: f64,
-    /// The smallest and largest value (plain comparisons: a NaN is caught by the sum).
-    lo: f32,
-    hi: f32,
-    /// How many values are ≤ 0.
-    nonpos: usize,
-}
-
-/// Pass 1, in 8 independent lanes so that it vectorises: sum, min, max, count ≤ 0. Min and max
-/// use plain comparisons (a NaN is caught by the sum). Lane sums stay short (one value in 8,
-/// flushed every 512 values) and are combined in f64.
-#[inline(always)]
-fn first_pass(x: &[f32]) -> FirstPass {
+    // Pass 1, in 8 independent lanes so that it vectorises: sum, min, max, count ≤ 0. Min and
+    // max use plain comparisons (a NaN is caught by the sum below). Lane sums stay short (one
+    // value in 8, flushed every 512 values) and are combined in f64.
     let (mut sum, mut min, mut max, mut nonpos) = (
         [0f32; L],
         [f32::INFINITY; L],
@@ -140,30 +95,32 @@ fn first_pass(x: &[f32]) -> FirstPass {
     }
     sum64 +=
         sum.iter().map(|&v| v as f64).sum::<f64>() + rest.iter().map(|&v| v as f64).sum::<f64>();
-    let lo = min.iter().chain(rest).fold(f32::INFINITY, |a, &b| a.min(b));
-    let hi = max
+    let mut lo = min.iter().chain(rest).fold(f32::INFINITY, |a, &b| a.min(b));
+    let mut hi = max
         .iter()
         .chain(rest)
         .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     let np =
         np_total + nonpos.iter().sum::<f32>() as usize + rest.iter().filter(|&&v| v <= 0.0).count();
-    FirstPass {
-        sum: sum64,
-        lo,
-        hi,
-        nonpos: np,
+    if sum64.is_nan() && x.iter().any(|v| v.is_nan()) {
+        // NaN propagates like the on-device reductions do.
+        out[..5].copy_from_slice(&[f32::NAN; 5]);
+        return out;
     }
-}
-
-/// Pass 2: the centred sum of squares and the histogram over `[lo, hi]`, a block of 256 values
-/// at a time. Squares: the same 8 lanes, flushed every 512 values, as pass 1 (the values after
-/// the last whole chunk of 8 are added in f64 at the end). Histogram: bin indices for the block
-/// first (branch-free, so it vectorises), then counted into four sub-histograms, which breaks
-/// the store-to-load chain when neighbouring values share a bin. `(v − lo)·scale` is clamped
-/// into [0, 31] (an infinity or a NaN product lands in a valid bin instead of wrapping), and
-/// the mask proves the index in range.
-#[inline(always)]
-fn second_pass(x: &[f32], mean: f32, lo: f32, hi: f32) -> (f64, [u32; HIST_BINS]) {
+    // Without a NaN, a NaN sum means +∞ and −∞ both occur: mean and std are NaN, while the
+    // extremes, the fraction ≤ 0 and the histogram are still defined.
+    if lo > hi {
+        (lo, hi) = (hi, lo);
+    }
+    let n = x.len() as f64;
+    let mean = (sum64 / n) as f32;
+    // Pass 2: the centred sum of squares and the histogram, a block of 256 values at a time.
+    // Squares: the same 8 lanes, flushed every 512 values, as pass 1 (the values after the
+    // last whole chunk of 8 are added in f64 at the end). Histogram: bin indices for the block
+    // first (branch-free, so it vectorises), then counted into four sub-histograms, which breaks
+    // the store-to-load chain when neighbouring values share a bin. `(v − lo)·scale` is
+    // clamped into [0, 31] (an infinity or a NaN product lands in a valid bin instead of
+    // wrapping), and the mask proves the index in range.
     let width = (hi - lo).max(f32::MIN_POSITIVE);
     let scale = (1.0 / width) * HIST_BINS as f32;
     let top = (HIST_BINS - 1) as f32;
@@ -202,10 +159,19 @@ fn second_pass(x: &[f32], mean: f32, lo: f32, hi: f32) -> (f64, [u32; HIST_BINS]
         for (i, &v) in idx[whole..].iter_mut().zip(tail) {
             *i = bin(v);
         }
-        count_bins(&idx[..block.len()], &mut sub);
+        let idx = &idx[..block.len()];
+        let quads = idx.chunks_exact(4);
+        let rest4 = quads.remainder();
+        for q in quads {
+            sub[0][q[0] as usize & (HIST_BINS - 1)] += 1;
+            sub[1][q[1] as usize & (HIST_BINS - 1)] += 1;
+            sub[2][q[2] as usize & (HIST_BINS - 1)] += 1;
+            sub[3][q[3] as usize & (HIST_BINS - 1)] += 1;
+        }
+        for &b in rest4 {
+            sub[0][b as usize & (HIST_BINS - 1)] += 1;
+        }
     }
-    // Blocks hold whole chunks of 8 but the last, so the values left over are x's own tail.
-    let rest = x.chunks_exact(L).remainder();
     sq64 += sq.iter().map(|&v| v as f64).sum::<f64>()
         + rest
             .iter()
@@ -215,21 +181,13 @@ fn second_pass(x: &[f32], mean: f32, lo: f32, hi: f32) -> (f64, [u32; HIST_BINS]
     for (b, h) in hist.iter_mut().enumerate() {
         *h = sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
     }
-    (sq64, hist)
-}
-
-/// Counts bin indices into four sub-histograms, four neighbours at a time.
-#[inline(always)]
-fn count_bins(idx: &[i32], sub: &mut [[u32; HIST_BINS]; 4]) {
-    let quads = idx.chunks_exact(4);
-    let rest4 = quads.remainder();
-    for q in quads {
-        sub[0][q[0] as usize & (HIST_BINS - 1)] += 1;
-        sub[1][q[1] as usize & (HIST_BINS - 1)] += 1;
-        sub[2][q[2] as usize & (HIST_BINS - 1)] += 1;
-        sub[3][q[3] as usize & (HIST_BINS - 1)] += 1;
+    out[0] = mean;
+    out[1] = (sq64 / n).sqrt() as f32;
+    out[2] = lo;
+    out[3] = hi;
+    out[4] = np as f32 / x.len() as f32;
+    for (o, h) in out[5..].iter_mut().zip(hist) {
+        *o = h as f32;
     }
-    for &b in rest4 {
-        sub[0][b as usize & (HIST_BINS - 1)] += 1;
-    }
+    out
 }
