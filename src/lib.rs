@@ -1,10 +1,11 @@
 //! reslab: a training laboratory for one question: why do skip connections and batch
 //! normalisation let deep networks train?
 //!
-//! Layers (see `DESIGN.md` in the shared folder): [`spec`] (plain serde data), [`data`],
-//! [`model`] (burn modules with probes), [`train`] (the loop on a worker thread),
-//! [`metrics`] (the run history), [`experiments`] (reproductions of published figures),
-//! [`cli`], [`ui`] (the desktop lab).
+//! Layers (the map, with who may import whom, is `docs/ARCHITECTURE.md`; `tests/layers.rs`
+//! checks the code against it): [`spec`] (plain serde data), [`data`], [`model`] (burn modules
+//! with probes), [`train`] (the loop on a worker thread), [`metrics`] (the run history),
+//! [`runfile`], [`experiments`] (reproductions of published figures), [`cli`], [`ui`] (the
+//! desktop lab), and the leaves [`numbers`], [`rng`], [`safe_fs`], [`signals`].
 
 #![warn(missing_docs)]
 // Errors here carry the node, field and shapes they are about so that messages can name them;

@@ -1,6 +1,8 @@
 //! The desktop lab driven through egui_kittest (no GPU, no display): train, pause, stop, open a
 //! run and read its values from the accessibility tree, survive a broken file, save on close.
 
+mod common;
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use reslab::metrics::series;
@@ -10,13 +12,6 @@ use reslab::spec::{DataSource, DatasetSpec, Duration as Steps};
 use reslab::ui::LabApp;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("reslab-app-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn harness(runs_dir: &Path) -> Harness<'static, LabApp> {
     let dir = runs_dir.to_path_buf();
@@ -73,7 +68,7 @@ fn last_step(app: &LabApp) -> u64 {
 
 #[test]
 fn train_fills_the_loss_plot_and_pause_resume_stop_work() {
-    let dir = temp_dir("train");
+    let dir = common::temp_dir("app", "train");
     let mut h = harness(&dir);
     small_settings(h.state_mut(), 100_000);
     h.step();
@@ -124,7 +119,7 @@ fn train_fills_the_loss_plot_and_pause_resume_stop_work() {
 
 #[test]
 fn an_example_run_opens_and_its_values_are_in_the_accessibility_tree() {
-    let dir = temp_dir("open");
+    let dir = common::temp_dir("app", "open");
     let mut h = harness(&dir);
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("saved_runs/mlp-res-20-mnist.reslab.json");
@@ -177,7 +172,7 @@ impl egui::DroppedFile for DroppedPath {
 
 #[test]
 fn a_broken_run_file_shows_an_error_and_the_app_keeps_working() {
-    let dir = temp_dir("broken");
+    let dir = common::temp_dir("app", "broken");
     let broken = dir.join("broken.reslab.json");
     std::fs::write(
         &broken,
@@ -220,7 +215,7 @@ fn a_broken_run_file_shows_an_error_and_the_app_keeps_working() {
 
 #[test]
 fn closing_the_window_during_training_saves_the_run() {
-    let dir = temp_dir("close");
+    let dir = common::temp_dir("app", "close");
     let mut h = harness(&dir);
     small_settings(h.state_mut(), 100_000);
     h.get_by_label("Train").click();
@@ -253,7 +248,7 @@ fn closing_the_window_during_training_saves_the_run() {
 
 #[test]
 fn the_experiments_tab_runs_an_experiment_and_shows_each_criterion_with_its_claim() {
-    let dir = temp_dir("experiment");
+    let dir = common::temp_dir("app", "experiment");
     let mut h = harness(&dir);
     h.get_by_label("Experiments").click();
     h.step();
@@ -290,7 +285,7 @@ fn the_experiments_tab_runs_an_experiment_and_shows_each_criterion_with_its_clai
 #[test]
 fn an_opened_experiment_file_draws_a_log_coloured_heatmap_with_its_legend() {
     use reslab::experiments::{self, ExperimentFile, Figure, FigureKind};
-    let dir = temp_dir("heatmap");
+    let dir = common::temp_dir("app", "heatmap");
     let mut file = ExperimentFile::new(
         experiments::find("loss-landscape").unwrap(),
         Default::default(),
@@ -325,7 +320,7 @@ fn an_opened_experiment_file_draws_a_log_coloured_heatmap_with_its_legend() {
 
 #[test]
 fn a_broken_experiment_file_shows_an_error_in_the_experiments_tab() {
-    let dir = temp_dir("broken-exp");
+    let dir = common::temp_dir("app", "broken-exp");
     let broken = dir.join("x.reslab-experiment.json");
     std::fs::write(
         &broken,
@@ -366,7 +361,7 @@ impl eframe::Storage for MemStorage {
 #[test]
 fn the_settings_and_layout_survive_a_restart() {
     let ctx = egui::Context::default();
-    let mut app = LabApp::with_runs_dir(&ctx, temp_dir("persist"));
+    let mut app = LabApp::with_runs_dir(&ctx, common::temp_dir("app", "persist"));
     small_settings(&mut app, 1234);
     app.settings_mut().config.lr = 0.0123;
     let before = app.settings().clone();
@@ -388,7 +383,7 @@ fn the_settings_and_layout_survive_a_restart() {
 fn the_gpu_check_labels_a_software_adapter_and_refuses_a_missing_one() {
     use reslab::spec::DeviceChoice;
     use reslab::ui::settings::GpuState;
-    let dir = temp_dir("gpu-label");
+    let dir = common::temp_dir("app", "gpu-label");
     let mut h = harness(&dir);
     h.state_mut()
         .gpu_checked(GpuState::Software("llvmpipe (Cpu, Vulkan)".into()));
@@ -423,7 +418,7 @@ fn the_gpu_check_labels_a_software_adapter_and_refuses_a_missing_one() {
 
 #[test]
 fn the_network_summary_shows_the_memory_estimate_and_a_refusal_above_the_limit() {
-    let dir = temp_dir("memory");
+    let dir = common::temp_dir("app", "memory");
     let mut h = harness(&dir);
     small_settings(h.state_mut(), 100);
     h.step();
@@ -489,7 +484,7 @@ fn request_close(h: &mut Harness<'static, LabApp>) {
 
 #[test]
 fn an_exported_spec_is_not_listed_among_the_recent_runs() {
-    let dir = temp_dir("spec-export");
+    let dir = common::temp_dir("app", "spec-export");
     let mut h = harness(&dir);
     small_settings(h.state_mut(), 30);
     // A saved run is listed (so the list below can tell)...
@@ -541,7 +536,7 @@ fn no_threads_for_saves(name: &str, work: Box<dyn FnOnce() + Send>) -> std::io::
 
 #[test]
 fn a_save_whose_thread_cannot_start_shows_the_error_and_the_window_can_still_close() {
-    let dir = temp_dir("spawn-fail");
+    let dir = common::temp_dir("app", "spawn-fail");
     let d = dir.clone();
     let mut h = Harness::builder()
         .with_size([1500.0, 950.0])

@@ -1,6 +1,7 @@
 //! The CLI as a user runs it: the real binary, its exit codes and messages.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
 fn reslab(args: &[&str]) -> Output {
@@ -17,16 +18,9 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("reslab-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn train_inspect_export_resume_as_a_user_would() {
-    let dir = tmpdir("flow");
+    let dir = common::temp_dir("cli", "flow");
     let out = dir.join("spiral-run");
     let o = reslab(&[
         "train",
@@ -127,7 +121,7 @@ fn bad_arguments_exit_2_without_a_panic() {
 
 #[test]
 fn a_bad_run_file_exits_2_with_the_file_and_reason() {
-    let dir = tmpdir("badfile");
+    let dir = common::temp_dir("cli", "badfile");
     let f = dir.join("broken.reslab.json");
     std::fs::write(&f, r#"{"format": "reslab-run", "version": 99}"#).unwrap();
     for cmd in ["inspect", "resume"] {
@@ -191,7 +185,7 @@ fn long_train(out: &std::path::Path, autosave_steps: &str) -> std::process::Chil
 
 #[test]
 fn ctrl_c_stops_the_run_and_saves_it() {
-    let dir = tmpdir("sigint");
+    let dir = common::temp_dir("cli", "sigint");
     let out = dir.join("interrupted");
     let child = long_train(&out, "20");
     let file = dir.join("interrupted.reslab.json");
@@ -217,7 +211,7 @@ fn ctrl_c_stops_the_run_and_saves_it() {
 
 #[test]
 fn a_killed_run_keeps_its_last_autosave() {
-    let dir = tmpdir("sigkill");
+    let dir = common::temp_dir("cli", "sigkill");
     let out = dir.join("killed");
     let mut child = long_train(&out, "10");
     let file = dir.join("killed.reslab.json");

@@ -1,16 +1,11 @@
 //! Dataset generation, loading (with crafted bad files), splitting and batching.
 
+mod common;
+
 use reslab::data::*;
 use reslab::spec::{DataSource, DatasetSpec, Shape};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("reslab-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use std::path::Path;
 
 fn idx3(n: u32, h: u32, w: u32, pixels: &[u8]) -> Vec<u8> {
     let mut v = vec![0, 0, 8, 3];
@@ -76,7 +71,7 @@ fn shipped_mnist10k_has_the_documented_class_counts() {
 
 #[test]
 fn idx_folder_loads_plain_and_gzipped_files() {
-    let dir = tmpdir("idx-ok");
+    let dir = common::temp_dir("test", "idx-ok");
     let train_px: Vec<u8> = (0..3 * 4).map(|i| (i * 20) as u8).collect();
     let test_px: Vec<u8> = vec![255; 2 * 4];
     write_mnist(
@@ -158,7 +153,7 @@ fn malformed_idx_headers_name_the_field() {
 
 #[test]
 fn idx_folder_errors_name_files() {
-    let dir = tmpdir("idx-bad");
+    let dir = common::temp_dir("test", "idx-bad");
     // Labels out of range.
     write_mnist(
         &dir,
@@ -216,7 +211,7 @@ fn idx_folder_errors_name_files() {
     let e = load(&DatasetSpec::new(DataSource::MnistDir { dir: dir.clone() })).unwrap_err();
     assert!(matches!(e, DataError::Gzip { .. }), "{e}");
     // Missing files.
-    let empty = tmpdir("idx-empty");
+    let empty = common::temp_dir("test", "idx-empty");
     let e = load(&DatasetSpec::new(DataSource::FashionDir { dir: empty })).unwrap_err();
     assert!(matches!(e, DataError::MissingFile { what: "images", .. }));
     assert!(e.to_string().contains("train-images-idx3-ubyte"));
@@ -236,7 +231,7 @@ fn cifar_record(label: u8, px: u8) -> Vec<u8> {
 
 #[test]
 fn cifar_batches_load_and_bad_ones_name_the_offset() {
-    let dir = tmpdir("cifar");
+    let dir = common::temp_dir("test", "cifar");
     let mut b1 = cifar_record(3, 255);
     b1.extend(cifar_record(7, 0));
     b1.extend(cifar_record(1, 128));
@@ -279,7 +274,7 @@ fn cifar_batches_load_and_bad_ones_name_the_offset() {
         parse_cifar_batch(Path::new("b.bin"), &[]),
         Err(DataError::Truncated { offset: 0, .. })
     ));
-    let empty = tmpdir("cifar-empty");
+    let empty = common::temp_dir("test", "cifar-empty");
     let e = load(&DatasetSpec::new(DataSource::Cifar10Dir { dir: empty })).unwrap_err();
     assert!(matches!(e, DataError::MissingFile { .. }));
 }

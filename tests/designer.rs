@@ -2,6 +2,8 @@
 //! path, an invalid skip and its fix, undo/redo, the plain twin, and every preset surviving a
 //! trip through the designer.
 
+mod common;
+
 use egui::{Modifiers, Rect};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -13,16 +15,9 @@ use reslab::ui::{LabApp, Tab};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("reslab-designer-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// The lab with a small plain MLP (MNIST input, 3 blocks of width 16) in the designer tab.
 fn harness(name: &str) -> (Harness<'static, LabApp>, PathBuf) {
-    let dir = temp_dir(name);
+    let dir = common::temp_dir("designer", name);
     let d = dir.clone();
     let mut h = Harness::builder()
         .with_size([1500.0, 950.0])

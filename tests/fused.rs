@@ -4,7 +4,7 @@
 use burn::module::Param;
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use reslab::model::fused::{self, FusedRule, optimizer_step_host};
+use reslab::model::fused::{self, FusedRule, FusedStep, optimizer_step_host};
 
 fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec_as::<f32>().unwrap()
@@ -277,7 +277,7 @@ fn fused_optimizer_steps_follow_pytorchs_rules() {
         for (t, g) in grads.iter().enumerate() {
             let t = t as i32 + 1;
             let (fr, wd) = fused_rule(rule, t);
-            let (nw, nm, nv, sums) = optimizer_step_host(&w, g, &m, &v, 0.1, wd, fr);
+            let (nw, nm, nv, sums) = optimizer_step_host(&w, g, &m, &v, step(0.1, wd, fr));
             let (mut gs, mut ws, mut us) = (0f64, 0f64, 0f64);
             for i in 0..n {
                 let (a, b, c) = reference_step(rw[i], g[i] as f64, rm[i], rv[i], rule, t);
@@ -323,12 +323,14 @@ fn plain_sgd_keeps_no_momentum_buffer() {
         &g,
         &[],
         &[],
-        0.1,
-        0.0,
-        FusedRule::Sgd {
-            momentum: 0.0,
-            nesterov: false,
-        },
+        step(
+            0.1,
+            0.0,
+            FusedRule::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+            },
+        ),
     );
     assert_eq!(nw, vec![0.95, -2.05, 3.1]);
     assert!(nm.is_empty() && nv.is_empty());
@@ -371,11 +373,11 @@ fn the_fused_step_leaves_a_shared_weight_tensor_unchanged() {
         momentum: 0.9,
         nesterov: false,
     };
-    let (hw, hm, _, hs) = optimizer_step_host(&w, &g, &[], &[], 0.05, 1e-3, rule);
+    let (hw, hm, _, hs) = optimizer_step_host(&w, &g, &[], &[], step(0.05, 1e-3, rule));
     let tensor = |v: &[f32]| Tensor::<1>::from_floats(v, &device);
     // Unique: updated in place.
     let (nw, nm, nv, sums) =
-        fused::optimizer_step(tensor(&w), tensor(&g), None, None, 0.05, 1e-3, rule);
+        fused::optimizer_step(tensor(&w), tensor(&g), None, None, step(0.05, 1e-3, rule));
     assert_eq!(floats(nw), hw);
     assert_eq!(floats(nm.expect("momentum kept")), hm);
     assert!(nv.is_none());
@@ -383,7 +385,17 @@ fn the_fused_step_leaves_a_shared_weight_tensor_unchanged() {
     // Shared: copied, the other holder keeps its values.
     let shared = tensor(&w);
     let snapshot = shared.clone();
-    let (nw, _, _, _) = fused::optimizer_step(shared, tensor(&g), None, None, 0.05, 1e-3, rule);
+    let (nw, _, _, _) =
+        fused::optimizer_step(shared, tensor(&g), None, None, step(0.05, 1e-3, rule));
     assert_eq!(floats(nw), hw);
     assert_eq!(floats(snapshot), w);
+}
+
+/// The step of a rule at learning rate `lr` with coupled weight decay `weight_decay`.
+fn step(lr: f32, weight_decay: f32, rule: FusedRule) -> FusedStep {
+    FusedStep {
+        lr,
+        weight_decay,
+        rule,
+    }
 }

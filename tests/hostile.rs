@@ -3,6 +3,8 @@
 //! build of `reslab`). Files are written in version 1 (everything in one JSON) so that older
 //! builds read them too.
 
+mod common;
+
 use reslab::runfile::{self, RunFile};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,13 +62,6 @@ fn run_limited(args: &[&str], secs: u64, vm_kb: Option<u64>) -> (Option<i32>, St
 fn reslab(args: &[&str]) -> (Option<i32>, String) {
     let (code, text, _) = run_limited(args, 120, None);
     (code, text)
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("reslab-hostile-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn s(p: &Path) -> &str {
@@ -162,7 +157,7 @@ fn train_on(dataset: &str, out: &Path) -> (Option<i32>, String) {
 
 #[test]
 fn reproducer_1_test_images_of_another_size_exit_2_naming_the_file() {
-    let dir = tmpdir("r1");
+    let dir = common::temp_dir("hostile", "r1");
     mnist_dir(&dir, 28, 5);
     let (code, text) = train_on(&format!("mnist:{}", s(&dir)), &dir.join("out"));
     assert_eq!(code, Some(2), "{text}");
@@ -171,7 +166,7 @@ fn reproducer_1_test_images_of_another_size_exit_2_naming_the_file() {
 
 #[test]
 fn reproducer_2_a_step_counter_near_u64_max_is_refused_not_replayed() {
-    let dir = tmpdir("r2");
+    let dir = common::temp_dir("hostile", "r2");
     let good = small_run(&dir, "good");
     let bad = dir.join("wrapped.reslab.json");
     as_v1(&good, &bad, |v| {
@@ -185,7 +180,7 @@ fn reproducer_2_a_step_counter_near_u64_max_is_refused_not_replayed() {
 
 #[test]
 fn reproducer_3_resume_steps_past_the_limit_is_refused_and_the_file_kept() {
-    let dir = tmpdir("r3");
+    let dir = common::temp_dir("hostile", "r3");
     let file = small_run_with(&bin(), &dir, "r3");
     let before = std::fs::read(&file).unwrap();
     let (code, text) = reslab(&["resume", s(&file), "--steps", &u64::MAX.to_string()]);
@@ -200,7 +195,7 @@ fn reproducer_3_resume_steps_past_the_limit_is_refused_and_the_file_kept() {
 
 #[test]
 fn reproducer_4_a_ten_megabyte_series_name_is_refused_before_export() {
-    let dir = tmpdir("r4");
+    let dir = common::temp_dir("hostile", "r4");
     let good = small_run(&dir, "good");
     let bad = dir.join("longname.reslab.json");
     as_v1(&good, &bad, |v| {
@@ -224,7 +219,7 @@ fn reproducer_4_a_ten_megabyte_series_name_is_refused_before_export() {
 
 #[test]
 fn reproducer_5_a_network_too_large_for_memory_is_refused_with_the_estimate() {
-    let dir = tmpdir("r5");
+    let dir = common::temp_dir("hostile", "r5");
     let spec = serde_json::json!({
         "name": "wide-conv",
         "input": {"kind": "image", "channels": 1, "height": 28, "width": 28},
@@ -262,9 +257,9 @@ fn reproducer_5_a_network_too_large_for_memory_is_refused_with_the_estimate() {
 
 #[test]
 fn reproducer_6_symlinks_and_devices_at_the_target_are_refused_not_written_through() {
-    let dir = tmpdir("r6");
+    let dir = common::temp_dir("hostile", "r6");
     let file = small_run_with(&bin(), &dir, "r6");
-    let outside = tmpdir("r6-outside");
+    let outside = common::temp_dir("hostile", "r6-outside");
     let victim = outside.join("victim.txt");
     std::fs::write(&victim, b"precious").unwrap();
     let link = dir.join("h.csv");
@@ -300,7 +295,7 @@ fn reproducer_6_symlinks_and_devices_at_the_target_are_refused_not_written_throu
 
 #[test]
 fn reproducer_7_resuming_a_copy_saves_the_copy_and_leaves_the_original() {
-    let dir = tmpdir("r7");
+    let dir = common::temp_dir("hostile", "r7");
     let a = small_run_with(&bin(), &dir, "a");
     let b = dir.join("b.reslab.json");
     std::fs::copy(&a, &b).unwrap();
@@ -315,7 +310,7 @@ fn reproducer_7_resuming_a_copy_saves_the_copy_and_leaves_the_original() {
 
 #[test]
 fn reproducer_8_devices_fifos_and_folders_are_refused_without_reading() {
-    let dir = tmpdir("r8");
+    let dir = common::temp_dir("hostile", "r8");
     let fifo = dir.join("pipe.reslab.json");
     assert!(
         Command::new("mkfifo")
@@ -352,7 +347,7 @@ fn gzip_bomb(path: &Path, header: &[u8], zeros: u64) {
 
 #[test]
 fn reproducer_8_a_gzip_bomb_stops_at_the_size_its_header_announces() {
-    let dir = tmpdir("r8gz");
+    let dir = common::temp_dir("hostile", "r8gz");
     mnist_dir(&dir, 28, 28);
     std::fs::remove_file(dir.join("train-labels-idx1-ubyte")).unwrap();
     gzip_bomb(
@@ -371,7 +366,7 @@ fn reproducer_8_a_gzip_bomb_stops_at_the_size_its_header_announces() {
 
 #[test]
 fn reproducer_8_huge_sparse_data_files_are_refused_before_reading() {
-    let dir = tmpdir("r8sparse");
+    let dir = common::temp_dir("hostile", "r8sparse");
     mnist_dir(&dir, 28, 28);
     // A 3 GiB IDX file (sparse: it takes no disk space).
     let f = std::fs::File::create(dir.join("train-images-idx3-ubyte")).unwrap();
@@ -397,7 +392,7 @@ fn reproducer_8_huge_sparse_data_files_are_refused_before_reading() {
     assert!(text.contains("train-images-idx3-ubyte"), "{text}");
     assert!(took < Duration::from_secs(10), "{took:?}");
     // A "valid" 1 GB CIFAR batch (all zeros: label 0, black pixels), also sparse.
-    let cifar = tmpdir("r8cifar");
+    let cifar = common::temp_dir("hostile", "r8cifar");
     let f = std::fs::File::create(cifar.join("data_batch_1.bin")).unwrap();
     f.set_len(3073 * 350_000).unwrap();
     let (code, text) = train_on(&format!("cifar10:{}", s(&cifar)), &cifar.join("o"));
@@ -407,7 +402,7 @@ fn reproducer_8_huge_sparse_data_files_are_refused_before_reading() {
 
 #[test]
 fn reproducer_9_a_run_file_that_contradicts_its_network_is_refused() {
-    let dir = tmpdir("r9");
+    let dir = common::temp_dir("hostile", "r9");
     let good = small_run(&dir, "good");
     let layout = dir.join("layout.reslab.json");
     as_v1(&good, &layout, |v| {
@@ -439,9 +434,9 @@ fn reproducer_9_a_run_file_that_contradicts_its_network_is_refused() {
 
 #[test]
 fn reproducer_10_bad_datasets_exit_2_and_name_the_file() {
-    let dir = tmpdir("r10");
+    let dir = common::temp_dir("hostile", "r10");
     // A folder without the files, a folder reached through a file, a CIFAR batch of 1 record.
-    let empty = tmpdir("r10-empty");
+    let empty = common::temp_dir("hostile", "r10-empty");
     let (code, text) = train_on(&format!("mnist:{}", s(&empty)), &dir.join("o1"));
     assert_eq!(code, Some(2), "{text}");
     let plain = dir.join("plain-file");
@@ -449,7 +444,7 @@ fn reproducer_10_bad_datasets_exit_2_and_name_the_file() {
     let (code, text) = train_on(&format!("fashion:{}/sub", s(&plain)), &dir.join("o2"));
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("plain-file"), "{text}");
-    let cifar = tmpdir("r10-cifar");
+    let cifar = common::temp_dir("hostile", "r10-cifar");
     std::fs::write(cifar.join("data_batch_1.bin"), vec![3u8; 3073]).unwrap();
     let (code, text) = train_on(&format!("cifar10:{}", s(&cifar)), &dir.join("o3"));
     assert_eq!(code, Some(2), "{text}");
@@ -529,7 +524,7 @@ fn wait_for(path: &Path, secs: u64) -> bool {
 #[test]
 fn reproducer_10_sigterm_and_sighup_stop_and_save_like_ctrl_c() {
     for signal in ["-TERM", "-HUP"] {
-        let dir = tmpdir(&format!("sig{signal}"));
+        let dir = common::temp_dir("hostile", &format!("sig{signal}"));
         let child = long_train(&dir.join("run"));
         let file = dir.join("run.reslab.json");
         assert!(wait_for(&file, 120), "an autosave appears");
@@ -554,7 +549,7 @@ fn reproducer_10_sigterm_and_sighup_stop_and_save_like_ctrl_c() {
 
 #[test]
 fn reproducer_10_temporary_files_of_dead_processes_are_cleaned_on_the_next_save() {
-    let dir = tmpdir("r10tmp");
+    let dir = common::temp_dir("hostile", "r10tmp");
     // Left by a process that no longer exists (pid beyond the kernel's limit) in both naming
     // schemes, and one of a live process (this test), which must stay.
     let dead = [
@@ -575,7 +570,7 @@ fn reproducer_10_temporary_files_of_dead_processes_are_cleaned_on_the_next_save(
 
 #[test]
 fn reproducer_11_autosaves_append_instead_of_rewriting_the_history() {
-    let dir = tmpdir("r11");
+    let dir = common::temp_dir("hostile", "r11");
     let (code, text) = reslab(&[
         "train",
         "--preset",
@@ -617,7 +612,7 @@ fn reproducer_11_autosaves_append_instead_of_rewriting_the_history() {
 
 #[test]
 fn every_loader_refuses_a_fifo_without_blocking() {
-    let dir = tmpdir("fifos");
+    let dir = common::temp_dir("hostile", "fifos");
     let fifo = dir.join("pipe");
     assert!(
         Command::new("mkfifo")
@@ -658,7 +653,7 @@ fn every_loader_refuses_a_fifo_without_blocking() {
 
 #[test]
 fn intervals_as_large_as_u64_allows_do_not_overflow() {
-    let dir = tmpdir("intervals");
+    let dir = common::temp_dir("hostile", "intervals");
     let max = u64::MAX.to_string();
     let big = (1u64 << 62).to_string();
     let (code, text) = reslab(&[

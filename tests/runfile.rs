@@ -11,13 +11,6 @@ use reslab::spec::*;
 use reslab::train::Session;
 use std::path::{Path, PathBuf};
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("reslab-rf-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn setup(steps: u64) -> (NetSpec, TrainConfig, DatasetSpec) {
     let dataset = DatasetSpec::from_name("spirals").unwrap();
     let spec = common::mlp("mlp-res-3", &dataset, 16, true);
@@ -76,7 +69,7 @@ fn saved_run(dir: &Path, name: &str, steps: u64) -> (PathBuf, RunFile, Checkpoin
 
 #[test]
 fn save_then_load_gives_an_equal_run() {
-    let dir = tmpdir("roundtrip");
+    let dir = common::temp_dir("rf", "roundtrip");
     let (path, run, ck) = saved_run(&dir, "round", 30);
     assert_eq!(path, dir.join("round.reslab.json"));
     let loaded = runfile::load(&path).unwrap();
@@ -105,7 +98,7 @@ fn resume_is_exact_100_straight_equals_50_saved_loaded_50() {
     let mut h = History::default();
     let all = train(&mut straight, 100, &mut h);
 
-    let dir = tmpdir("resume");
+    let dir = common::temp_dir("rf", "resume");
     let mut first = session(&spec, &config, &dataset);
     let mut h2 = History::default();
     let a = train(&mut first, 50, &mut h2);
@@ -134,7 +127,7 @@ fn expect_err(path: &Path) -> LoadError {
 
 #[test]
 fn each_bad_file_gets_an_error_naming_the_file_and_the_problem() {
-    let dir = tmpdir("bad");
+    let dir = common::temp_dir("rf", "bad");
     let (path, _, _) = saved_run(&dir, "good", 12);
     // The whole run in one JSON (the layout of version 1, which every build reads), so that the
     // history itself can be edited below.
@@ -217,7 +210,7 @@ fn each_bad_file_gets_an_error_naming_the_file_and_the_problem() {
 
 #[test]
 fn a_file_claiming_a_trillion_steps_loads_without_allocating_for_them() {
-    let dir = tmpdir("huge");
+    let dir = common::temp_dir("rf", "huge");
     let (path, _, _) = saved_run(&dir, "huge", 5);
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -231,7 +224,7 @@ fn a_file_claiming_a_trillion_steps_loads_without_allocating_for_them() {
 
 #[test]
 fn an_interrupted_save_leaves_the_previous_version_loadable() {
-    let dir = tmpdir("crash");
+    let dir = common::temp_dir("rf", "crash");
     let (path, run, _) = saved_run(&dir, "crashy", 10);
     // A crash after writing the temporary file but before the rename leaves it behind.
     std::fs::write(
@@ -269,7 +262,7 @@ fn weights_files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_save_killed_between_the_weights_and_the_run_file_leaves_the_old_pair_loadable() {
-    let dir = tmpdir("killed-mid-save");
+    let dir = common::temp_dir("rf", "killed-mid-save");
     let (path, run, ck10) = saved_run(&dir, "autosaved", 10);
     let first = runfile::load(&path).unwrap().run.weights.unwrap();
     assert_eq!(weights_files(&dir), vec![first.path.clone()]);
@@ -316,7 +309,7 @@ fn a_save_killed_between_the_weights_and_the_run_file_leaves_the_old_pair_loadab
 
 #[test]
 fn saving_a_run_keeps_the_weights_of_runs_with_longer_names() {
-    let dir = tmpdir("neighbours");
+    let dir = common::temp_dir("rf", "neighbours");
     let (a, _, _) = saved_run(&dir, "net", 5);
     let (b, _, _) = saved_run(&dir, "net.v2", 5);
     let (c, _, _) = saved_run(&dir, "net-long", 5);
@@ -340,7 +333,7 @@ fn run_names_cannot_escape_the_folder() {
     ] {
         assert_eq!(runfile::sanitize_name(name), expected, "{name}");
     }
-    let dir = tmpdir("names");
+    let dir = common::temp_dir("rf", "names");
     let (path, _, _) = saved_run(&dir, "../../evil", 3);
     assert_eq!(path.parent().unwrap(), dir);
     assert!(
@@ -353,7 +346,7 @@ fn run_names_cannot_escape_the_folder() {
 
 #[test]
 fn exported_weights_read_back_with_the_safetensors_crate() {
-    let dir = tmpdir("st");
+    let dir = common::temp_dir("rf", "st");
     let (_, run, ck) = saved_run(&dir, "st", 5);
     let bytes = runfile::encode_weights(&ck).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -377,7 +370,7 @@ fn exported_weights_read_back_with_the_safetensors_crate() {
 fn valid_bytes() -> Vec<u8> {
     static ONCE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
-        let dir = tmpdir("fuzzseed");
+        let dir = common::temp_dir("rf", "fuzzseed");
         let (path, _, _) = saved_run(&dir, "seed", 10);
         std::fs::read(path).unwrap()
     })

@@ -10,13 +10,6 @@ use reslab::runfile::{self, Environment, LoadError, RunFile};
 use reslab::spec::*;
 use std::path::{Path, PathBuf};
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("reslab-rf2-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn env() -> Environment {
     Environment {
         backend: "flex".into(),
@@ -84,7 +77,7 @@ fn same(a: &History, b: &History) -> bool {
 
 #[test]
 fn autosaves_append_one_chunk_each_and_load_back_exactly() {
-    let dir = tmpdir("append");
+    let dir = common::temp_dir("rf2", "append");
     let mut t = start("grow");
     let mut sizes = Vec::new();
     let mut path = PathBuf::new();
@@ -109,7 +102,7 @@ fn autosaves_append_one_chunk_each_and_load_back_exactly() {
 
 #[test]
 fn non_finite_values_survive_the_side_file_bit_for_bit() {
-    let dir = tmpdir("nan");
+    let dir = common::temp_dir("rf2", "nan");
     let mut t = start("nan");
     t.train(3);
     for (i, v) in [
@@ -136,7 +129,7 @@ fn non_finite_values_survive_the_side_file_bit_for_bit() {
 
 #[test]
 fn a_torn_append_is_ignored_and_overwritten_by_the_next_save() {
-    let dir = tmpdir("torn");
+    let dir = common::temp_dir("rf2", "torn");
     let mut t = start("torn");
     t.train(20);
     let path = runfile::save(&dir, &t.run, Some(&t.checkpoint())).unwrap();
@@ -162,7 +155,7 @@ fn a_torn_append_is_ignored_and_overwritten_by_the_next_save() {
 
 #[test]
 fn a_damaged_side_file_is_refused_with_the_reason() {
-    let dir = tmpdir("damaged");
+    let dir = common::temp_dir("rf2", "damaged");
     let mut t = start("damaged");
     t.train(20);
     let path = runfile::save(&dir, &t.run, Some(&t.checkpoint())).unwrap();
@@ -200,7 +193,7 @@ fn a_damaged_side_file_is_refused_with_the_reason() {
 
 #[test]
 fn a_run_saves_to_its_own_file_whatever_name_it_stores() {
-    let dir = tmpdir("label");
+    let dir = common::temp_dir("rf2", "label");
     let mut t = start("stored-label");
     t.train(10);
     let a = runfile::save(&dir, &t.run, Some(&t.checkpoint())).unwrap();
@@ -236,7 +229,7 @@ fn a_run_saves_to_its_own_file_whatever_name_it_stores() {
 
 #[test]
 fn weights_of_another_network_are_refused_even_with_a_matching_hash() {
-    let dir = tmpdir("other-net");
+    let dir = common::temp_dir("rf2", "other-net");
     let mut t = start("net");
     t.train(5);
     let ck = t.checkpoint();
@@ -447,7 +440,7 @@ fn resuming_at_the_largest_step_count_seeks_instead_of_replaying() {
     assert_eq!(fresh.step, far);
     assert_eq!(fresh.sampler.position().0, epoch);
     // The position goes through the weights file.
-    let dir = tmpdir("far");
+    let dir = common::temp_dir("rf2", "far");
     let path = runfile::save(&dir, &t.run, Some(&ck)).unwrap();
     assert_eq!(
         runfile::load(&path).unwrap().checkpoint.unwrap().sampler,

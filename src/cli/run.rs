@@ -7,7 +7,8 @@ use crate::metrics::series;
 use crate::runfile::{self, Environment, RunFile, SUFFIX};
 use crate::safe_fs;
 use crate::spec::{
-    DatasetSpec, DeviceChoice, Duration, MAX_STEPS, NetSpec, PresetOptions, TrainConfig, validate,
+    DatasetSpec, DeviceChoice, Duration, MAX_STEPS, NetSpec, PresetOptions, TrainConfig, ValidSpec,
+    validate,
 };
 use crate::train::Autosave;
 use std::path::{Path, PathBuf};
@@ -242,12 +243,18 @@ pub(super) fn summary_line(run: &RunFile) -> String {
     parts.join(", ")
 }
 
-/// The text `reslab inspect` prints for a run.
+/// The text `reslab inspect` prints for a run: what it is, then a table of its layers.
 pub fn inspect_text(run: &RunFile) -> Result<String, String> {
-    use std::fmt::Write;
     let valid = validate(&run.spec).map_err(|e| e.to_string())?;
     let mut out = String::new();
-    let w = &mut out;
+    inspect_header(&mut out, run, &valid);
+    layer_table(&mut out, run, &valid);
+    Ok(out)
+}
+
+/// The run's name, status, network, dataset, optimiser, backend, final values and notes.
+fn inspect_header(w: &mut String, run: &RunFile, valid: &ValidSpec) {
+    use std::fmt::Write;
     let _ = writeln!(w, "run        {}", run.name);
     let _ = writeln!(
         w,
@@ -276,6 +283,12 @@ pub fn inspect_text(run: &RunFile) -> Result<String, String> {
     if !run.notes.is_empty() {
         let _ = writeln!(w, "notes      {}", run.notes);
     }
+}
+
+/// Per layer: op, output shape, parameters, the skip into it, and the activation std and
+/// gradient norm at the latest probe.
+fn layer_table(w: &mut String, run: &RunFile, valid: &ValidSpec) {
+    use std::fmt::Write;
     let probe = run.history.latest_probe.as_ref();
     let grad_of = |layer: &str| -> Option<f32> {
         let i = run
@@ -329,7 +342,6 @@ pub fn inspect_text(run: &RunFile) -> Result<String, String> {
             p.step
         );
     }
-    Ok(out)
 }
 
 pub(crate) fn inspect(args: InspectArgs) -> Result<(), CliError> {

@@ -128,66 +128,11 @@ fn parse_idx_stream(
     file_len: Option<u64>,
 ) -> Result<IdxArray, DataError> {
     let gz = file_len.is_none();
-    let mut magic = [0u8; 4];
-    read_header_part(path, &mut r, &mut magic, 0, "the IDX magic number", gz)?;
-    if magic[0] != 0 || magic[1] != 0 {
-        let value = u64::from(u32::from_be_bytes(magic));
-        return Err(bad_header(
-            path,
-            "magic",
-            0,
-            value,
-            "an IDX file starts with two zero bytes",
-        ));
-    }
-    if magic[2] != 0x08 {
-        let value = u64::from(magic[2]);
-        return Err(bad_header(
-            path,
-            "data type",
-            2,
-            value,
-            "only unsigned bytes (0x08) are supported",
-        ));
-    }
-    let ndim = magic[3] as usize;
-    if ndim == 0 || ndim > 4 {
-        return Err(bad_header(
-            path,
-            "number of dimensions",
-            3,
-            ndim as u64,
-            "expected 1 to 4",
-        ));
-    }
-    let mut raw = vec![0u8; 4 * ndim];
-    read_header_part(path, &mut r, &mut raw, 4, "the dimension sizes", gz)?;
-    let dims: Vec<usize> = raw
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims = read_idx_header(path, &mut r, gz)?;
     let total = dims.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
-    let header = (4 + 4 * ndim) as u64;
+    let header = (4 + 4 * dims.len()) as u64;
     if let Some(len) = file_len {
-        let available = len.saturating_sub(header);
-        if total > available {
-            return Err(DataError::Truncated {
-                path: path.to_path_buf(),
-                offset: header,
-                what: "the values",
-                needed: total,
-                available,
-            });
-        }
-        if total < available {
-            return Err(bad_header(
-                path,
-                "dimension sizes",
-                4,
-                total,
-                "the file holds more bytes than the dimensions announce",
-            ));
-        }
+        check_file_length(path, len, header, total)?;
     }
     if total > MAX_FILE_BYTES {
         return Err(bad_header(
@@ -202,25 +147,64 @@ fn parse_idx_stream(
     r.take(total + 1)
         .read_to_end(&mut data)
         .map_err(|e| stream_error(path, e, gz))?;
-    if (data.len() as u64) < total {
+    // What was read, against what the header announced (a gzipped stream has no length to
+    // check beforehand).
+    check_file_length(path, header + data.len() as u64, header, total)?;
+    Ok(IdxArray { dims, data })
+}
+
+/// Reads and checks the IDX header (magic number, unsigned-byte data, 1 to 4 dimensions);
+/// returns the dimension sizes.
+fn read_idx_header(path: &Path, r: &mut impl Read, gz: bool) -> Result<Vec<usize>, DataError> {
+    let mut magic = [0u8; 4];
+    read_header_part(path, r, &mut magic, 0, "the IDX magic number", gz)?;
+    if magic[0] != 0 || magic[1] != 0 {
+        let value = u64::from(u32::from_be_bytes(magic));
+        let reason = "an IDX file starts with two zero bytes";
+        return Err(bad_header(path, "magic", 0, value, reason));
+    }
+    if magic[2] != 0x08 {
+        let value = u64::from(magic[2]);
+        let reason = "only unsigned bytes (0x08) are supported";
+        return Err(bad_header(path, "data type", 2, value, reason));
+    }
+    let ndim = magic[3] as usize;
+    if ndim == 0 || ndim > 4 {
+        let reason = "expected 1 to 4";
+        return Err(bad_header(
+            path,
+            "number of dimensions",
+            3,
+            ndim as u64,
+            reason,
+        ));
+    }
+    let mut raw = vec![0u8; 4 * ndim];
+    read_header_part(path, r, &mut raw, 4, "the dimension sizes", gz)?;
+    Ok(raw
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect())
+}
+
+/// A file of `len` bytes with a `header`-byte header holds exactly `total` values: fewer is a
+/// truncated file, more is a header that does not describe it.
+fn check_file_length(path: &Path, len: u64, header: u64, total: u64) -> Result<(), DataError> {
+    let available = len.saturating_sub(header);
+    if total > available {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
             offset: header,
             what: "the values",
             needed: total,
-            available: data.len() as u64,
+            available,
         });
     }
-    if data.len() as u64 > total {
-        return Err(bad_header(
-            path,
-            "dimension sizes",
-            4,
-            total,
-            "the file holds more bytes than the dimensions announce",
-        ));
+    if total < available {
+        let reason = "the file holds more bytes than the dimensions announce";
+        return Err(bad_header(path, "dimension sizes", 4, total, reason));
     }
-    Ok(IdxArray { dims, data })
+    Ok(())
 }
 
 /// Builds raw MNIST-style data from an images array `[n, h, w]` and a labels array `[n]`.
@@ -230,23 +214,16 @@ fn images_and_labels(
     labels_path: &Path,
     labels: IdxArray,
 ) -> Result<RawData, DataError> {
+    let ndim = |a: &IdxArray| a.dims.len() as u64;
     if images.dims.len() != 3 {
-        return Err(DataError::BadHeader {
-            path: images_path.to_path_buf(),
-            field: "number of dimensions",
-            offset: 3,
-            value: images.dims.len() as u64,
-            reason: "an image file has 3 dimensions [n, height, width]",
-        });
+        let reason = "an image file has 3 dimensions [n, height, width]";
+        let field = "number of dimensions";
+        return Err(bad_header(images_path, field, 3, ndim(&images), reason));
     }
     if labels.dims.len() != 1 {
-        return Err(DataError::BadHeader {
-            path: labels_path.to_path_buf(),
-            field: "number of dimensions",
-            offset: 3,
-            value: labels.dims.len() as u64,
-            reason: "a label file has 1 dimension [n]",
-        });
+        let reason = "a label file has 1 dimension [n]";
+        let field = "number of dimensions";
+        return Err(bad_header(labels_path, field, 3, ndim(&labels), reason));
     }
     let (n, h, w) = (images.dims[0], images.dims[1], images.dims[2]);
     if n != labels.dims[0] {

@@ -2,7 +2,7 @@
 
 use super::path::{PathVisit, is_buffer, visit_with_path};
 use super::{Model, Net, NodeModule, SkipModule};
-use crate::spec::{Init, LayerOp, Shape, Shortcut, ValidSpec};
+use crate::spec::{Init, LayerOp, LayerSpec, Shape, Shortcut, SkipInfo, SkipSpec, ValidSpec};
 use burn::module::Param;
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
@@ -44,120 +44,132 @@ pub fn build(spec: &ValidSpec, device: &Device, seed: u64) -> Model {
     for (i, (layer, info)) in spec.spec.layers.iter().zip(&spec.layers).enumerate() {
         let mut rng =
             ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
-        let mut node = NodeModule {
-            linear: None,
-            conv: None,
-            bn: None,
-        };
-        let bias = |rng: &mut ChaCha8Rng, n: usize| host_normal(rng, n, layer.bias_std);
-        match &layer.op {
-            LayerOp::Linear {
-                out,
-                bias: has_bias,
-            } => {
-                let d = input.numel();
-                let mut lin = LinearConfig::new(d, *out).with_bias(*has_bias).init(device);
-                let std = init_std(layer.init, d, *out);
-                lin.weight = param(host_normal(&mut rng, d * out, std), [d, *out], device);
-                if *has_bias {
-                    lin.bias = Some(param(bias(&mut rng, *out), [*out], device));
-                }
-                node.linear = Some(lin);
-            }
-            LayerOp::Head { outputs } => {
-                let d = input.numel();
-                let mut lin = LinearConfig::new(d, *outputs).init(device);
-                let std = init_std(layer.init, d, *outputs);
-                lin.weight = param(
-                    host_normal(&mut rng, d * outputs, std),
-                    [d, *outputs],
-                    device,
-                );
-                lin.bias = Some(param(bias(&mut rng, *outputs), [*outputs], device));
-                node.linear = Some(lin);
-            }
-            LayerOp::Conv2d {
-                out,
-                kernel,
-                stride,
-                padding,
-                bias: has_bias,
-            } => {
-                let c = input.channels();
-                let mut conv = Conv2dConfig::new([c, *out], [*kernel, *kernel])
-                    .with_stride([*stride, *stride])
-                    .with_padding(PaddingConfig2d::Explicit(
-                        *padding, *padding, *padding, *padding,
-                    ))
-                    .with_bias(*has_bias)
-                    .init(device);
-                let fan_in = c * kernel * kernel;
-                let std = init_std(layer.init, fan_in, out * kernel * kernel);
-                conv.weight = param(
-                    host_normal(&mut rng, out * fan_in, std),
-                    [*out, c, *kernel, *kernel],
-                    device,
-                );
-                if *has_bias {
-                    conv.bias = Some(param(bias(&mut rng, *out), [*out], device));
-                }
-                node.conv = Some(conv);
-            }
-            LayerOp::BatchNorm { momentum, epsilon } => {
-                node.bn = Some(
-                    BatchNormConfig::new(input.channels())
-                        .with_momentum(*momentum)
-                        .with_epsilon(*epsilon)
-                        .init(device),
-                );
-            }
-            LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
-        }
-        nodes.push(node);
+        nodes.push(build_node(layer, input, device, &mut rng));
         input = info.output;
     }
     let mut skips = Vec::with_capacity(spec.skips.len());
     for (k, (skip, info)) in spec.spec.skips.iter().zip(&spec.skips).enumerate() {
         let mut rng =
             ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (k as u64 + 1));
-        let mut module = SkipModule {
-            proj_linear: None,
-            proj_conv: None,
-            proj_bn: None,
-            alpha: skip
-                .scale
-                .learnable
-                .then(|| param(vec![skip.scale.value], [1], device)),
-        };
-        if let Shortcut::Projection { batch_norm } = skip.shortcut {
-            let (cin, cout) = (info.from_shape.channels(), info.to_shape.channels());
-            let std = init_std(Init::He, cin, cout);
-            match info.from_shape {
-                Shape::Flat(_) => {
-                    let mut lin = LinearConfig::new(cin, cout).with_bias(false).init(device);
-                    lin.weight = param(host_normal(&mut rng, cin * cout, std), [cin, cout], device);
-                    module.proj_linear = Some(lin);
-                }
-                Shape::Image(..) => {
-                    let mut conv = Conv2dConfig::new([cin, cout], [1, 1])
-                        .with_stride([info.stride, info.stride])
-                        .with_bias(false)
-                        .init(device);
-                    conv.weight = param(
-                        host_normal(&mut rng, cin * cout, std),
-                        [cout, cin, 1, 1],
-                        device,
-                    );
-                    module.proj_conv = Some(conv);
-                }
-            }
-            if batch_norm {
-                module.proj_bn = Some(BatchNormConfig::new(cout).init(device));
-            }
-        }
-        skips.push(module);
+        skips.push(build_skip(skip, info, device, &mut rng));
     }
     Model::new(Net { nodes, skips }, spec.clone())
+}
+
+/// The module of one layer whose input has shape `input`, its weights drawn from `rng`.
+fn build_node(
+    layer: &LayerSpec,
+    input: Shape,
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+) -> NodeModule {
+    let mut node = NodeModule {
+        linear: None,
+        conv: None,
+        bn: None,
+    };
+    let bias = |rng: &mut ChaCha8Rng, n: usize| host_normal(rng, n, layer.bias_std);
+    match &layer.op {
+        LayerOp::Linear {
+            out,
+            bias: has_bias,
+        } => {
+            let d = input.numel();
+            let mut lin = LinearConfig::new(d, *out).with_bias(*has_bias).init(device);
+            let std = init_std(layer.init, d, *out);
+            lin.weight = param(host_normal(rng, d * out, std), [d, *out], device);
+            if *has_bias {
+                lin.bias = Some(param(bias(rng, *out), [*out], device));
+            }
+            node.linear = Some(lin);
+        }
+        LayerOp::Head { outputs } => {
+            let d = input.numel();
+            let mut lin = LinearConfig::new(d, *outputs).init(device);
+            let std = init_std(layer.init, d, *outputs);
+            lin.weight = param(host_normal(rng, d * outputs, std), [d, *outputs], device);
+            lin.bias = Some(param(bias(rng, *outputs), [*outputs], device));
+            node.linear = Some(lin);
+        }
+        LayerOp::Conv2d {
+            out,
+            kernel,
+            stride,
+            padding,
+            bias: has_bias,
+        } => {
+            let c = input.channels();
+            let mut conv = Conv2dConfig::new([c, *out], [*kernel, *kernel])
+                .with_stride([*stride, *stride])
+                .with_padding(PaddingConfig2d::Explicit(
+                    *padding, *padding, *padding, *padding,
+                ))
+                .with_bias(*has_bias)
+                .init(device);
+            let fan_in = c * kernel * kernel;
+            let std = init_std(layer.init, fan_in, out * kernel * kernel);
+            conv.weight = param(
+                host_normal(rng, out * fan_in, std),
+                [*out, c, *kernel, *kernel],
+                device,
+            );
+            if *has_bias {
+                conv.bias = Some(param(bias(rng, *out), [*out], device));
+            }
+            node.conv = Some(conv);
+        }
+        LayerOp::BatchNorm { momentum, epsilon } => {
+            node.bn = Some(
+                BatchNormConfig::new(input.channels())
+                    .with_momentum(*momentum)
+                    .with_epsilon(*epsilon)
+                    .init(device),
+            );
+        }
+        LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
+    }
+    node
+}
+
+/// The module of one skip: its projection (and the projection's BN) and a learnable α.
+fn build_skip(
+    skip: &SkipSpec,
+    info: &SkipInfo,
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+) -> SkipModule {
+    let mut module = SkipModule {
+        proj_linear: None,
+        proj_conv: None,
+        proj_bn: None,
+        alpha: skip
+            .scale
+            .learnable
+            .then(|| param(vec![skip.scale.value], [1], device)),
+    };
+    if let Shortcut::Projection { batch_norm } = skip.shortcut {
+        let (cin, cout) = (info.from_shape.channels(), info.to_shape.channels());
+        let std = init_std(Init::He, cin, cout);
+        match info.from_shape {
+            Shape::Flat(_) => {
+                let mut lin = LinearConfig::new(cin, cout).with_bias(false).init(device);
+                lin.weight = param(host_normal(rng, cin * cout, std), [cin, cout], device);
+                module.proj_linear = Some(lin);
+            }
+            Shape::Image(..) => {
+                let mut conv = Conv2dConfig::new([cin, cout], [1, 1])
+                    .with_stride([info.stride, info.stride])
+                    .with_bias(false)
+                    .init(device);
+                conv.weight = param(host_normal(rng, cin * cout, std), [cout, cin, 1, 1], device);
+                module.proj_conv = Some(conv);
+            }
+        }
+        if batch_norm {
+            module.proj_bn = Some(BatchNormConfig::new(cout).init(device));
+        }
+    }
+    module
 }
 
 /// One trainable tensor of a model.

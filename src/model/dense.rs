@@ -16,7 +16,7 @@
 //! biased variance, `h = α·f + s`, `y = max(h, 0)`, and hands back `z` and `h` for the probes.
 
 use super::fused::{flex_from, is_flex, update_running, values};
-use super::norm_act::{self, Saved};
+use super::norm_act::{self, Epilogue, Saved};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -51,7 +51,6 @@ pub struct DenseOut<B: Backend> {
 pub trait FusedDense: Backend {
     /// One block. `bias` is `[0]` for a Linear without bias, `shortcut` `[0]` for a block
     /// without a skip (then `alpha` is ignored and `h = f`); `probe` asks for `h` and the skip's sums.
-    #[allow(clippy::too_many_arguments)]
     fn fused_dense_block(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -59,15 +58,11 @@ pub trait FusedDense: Backend {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         shortcut: FloatTensor<Self>,
-        alpha: f32,
-        epsilon: f64,
-        relu: bool,
-        probe: bool,
+        epi: Epilogue,
     ) -> DenseOut<Self>;
 }
 
 /// The forward pass on flex tensors.
-#[allow(clippy::too_many_arguments)]
 fn forward_flex(
     x: &FlexTensor,
     weight: &FlexTensor,
@@ -75,11 +70,14 @@ fn forward_flex(
     gamma: &FlexTensor,
     beta: &FlexTensor,
     shortcut: &FlexTensor,
-    alpha: f32,
-    epsilon: f64,
-    relu: bool,
-    probe: bool,
+    epi: Epilogue,
 ) -> (DenseOut<Flex>, Saved) {
+    let Epilogue {
+        alpha,
+        epsilon,
+        relu,
+        probe,
+    } = epi;
     let mut z = Flex::float_matmul(x.clone(), weight.clone());
     if !z.is_contiguous() {
         z = z.to_contiguous();
@@ -90,14 +88,7 @@ fn forward_flex(
     {
         // The product is a contiguous buffer of its own: the bias goes in in place.
         let zs = &mut z.storage_mut::<f32>()[..n];
-        let bv = values(bias);
-        if bv.len() == c {
-            for row in zs.chunks_exact_mut(c) {
-                for (v, &b) in row.iter_mut().zip(bv.iter()) {
-                    *v += b;
-                }
-            }
-        }
+        norm_act::add_bias(zs, &values(bias), c);
     }
     let zv = values(&z);
     let gv = values(gamma);
@@ -143,15 +134,9 @@ impl FusedDense for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         shortcut: FlexTensor,
-        alpha: f32,
-        epsilon: f64,
-        relu: bool,
-        probe: bool,
+        epi: Epilogue,
     ) -> DenseOut<Self> {
-        forward_flex(
-            &x, &weight, &bias, &gamma, &beta, &shortcut, alpha, epsilon, relu, probe,
-        )
-        .0
+        forward_flex(&x, &weight, &bias, &gamma, &beta, &shortcut, epi).0
     }
 }
 
@@ -230,12 +215,10 @@ impl<C: CheckpointStrategy> FusedDense for Autodiff<Flex, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         shortcut: FloatTensor<Self>,
-        alpha: f32,
-        epsilon: f64,
-        relu: bool,
-        probe: bool,
+        epi: Epilogue,
     ) -> DenseOut<Self> {
         use burn::backend::AutodiffBackend;
+        let Epilogue { alpha, relu, .. } = epi;
         let prep = FusedDenseBackward
             .prepare::<C>([
                 x.node(),
@@ -256,10 +239,7 @@ impl<C: CheckpointStrategy> FusedDense for Autodiff<Flex, C> {
             gamma.primitive(),
             beta.primitive(),
             shortcut.primitive(),
-            alpha,
-            epsilon,
-            relu,
-            probe,
+            epi,
         );
         let output = match prep {
             OpsKind::Tracked(prep) => {
@@ -339,10 +319,12 @@ pub fn dense_block(
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
         shortcut,
-        alpha,
-        bn.epsilon,
-        relu,
-        probe,
+        Epilogue {
+            alpha,
+            epsilon: bn.epsilon,
+            relu,
+            probe,
+        },
     );
     update_running(
         bn,

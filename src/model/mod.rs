@@ -11,6 +11,7 @@ mod device;
 pub mod fused;
 mod norm_act;
 pub use dense::{DenseBlockOut, dense_block, fusable};
+pub use norm_act::Epilogue;
 pub mod path;
 pub mod probe;
 
@@ -161,6 +162,61 @@ pub struct ForwardProbes {
     pub skip_numel: Vec<usize>,
 }
 
+/// Where a probed forward pass puts what it records: each layer's output (its statistics, its
+/// flattened values, or handed to a sink as soon as it exists) and each skip's sums, by skip.
+struct Recorder<'s> {
+    probes: ForwardProbes,
+    skip_slots: Vec<Option<(Tensor<1>, usize)>>,
+    sink: Option<&'s mut dyn FnMut(Tensor<1>)>,
+    /// Keep the flattened values instead of on-device statistics ([`Model::host_reductions`]).
+    host: bool,
+}
+
+impl<'s> Recorder<'s> {
+    fn new(skips: usize, sink: Option<&'s mut dyn FnMut(Tensor<1>)>, host: bool) -> Self {
+        Self {
+            probes: ForwardProbes {
+                skips: Vec::with_capacity(skips),
+                ..ForwardProbes::default()
+            },
+            skip_slots: vec![None; skips],
+            sink,
+            host,
+        }
+    }
+
+    /// One layer's output.
+    fn layer(&mut self, y: &Act) {
+        match self.sink.as_mut() {
+            Some(sink) => sink(y.flat_inner()),
+            None if self.host => self.probes.layers.push(y.flat_inner()),
+            None => self.probes.layers.push(y.stats()),
+        }
+    }
+
+    /// A fused block's layers (the product, the BatchNorm, the ReLU when it joined) and the
+    /// sums of the skip into its BatchNorm.
+    fn block(&mut self, b: &FusedBlock, relu: bool) {
+        self.layer(&b.conv_or_linear);
+        if let Some((k, sums, numel)) = &b.skip_sums {
+            self.skip_slots[*k] = Some((sums.clone(), *numel));
+        }
+        self.layer(&b.pre);
+        if relu {
+            self.layer(&b.output_values);
+        }
+    }
+
+    /// The probes, the skips' sums in skip order.
+    fn finish(mut self) -> ForwardProbes {
+        for (sums, numel) in self.skip_slots.into_iter().flatten() {
+            self.probes.skips.push(sums);
+            self.probes.skip_numel.push(numel);
+        }
+        self.probes
+    }
+}
+
 /// What a forward pass records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Probe {
@@ -300,22 +356,14 @@ impl Model {
         input: Act,
         probe: Probe,
         lesion: Option<&Lesion>,
-        mut sink: Option<&mut dyn FnMut(Tensor<1>)>,
+        sink: Option<&mut dyn FnMut(Tensor<1>)>,
     ) -> (Tensor<2>, ForwardProbes) {
-        let mut probes = ForwardProbes::default();
-        let n_skips = self.spec.skips.len();
-        probes.skips = Vec::with_capacity(n_skips);
-        let mut skip_slots: Vec<Option<(Tensor<1>, usize)>> = vec![None; n_skips];
+        let on = probe == Probe::On;
+        let mut rec = Recorder::new(self.spec.skips.len(), sink, self.host_reductions);
         let keep_input = self.spec.skips.iter().any(|s| s.from.is_none());
         let input_kept = keep_input.then(|| input.clone());
         let mut kept: Vec<Option<Act>> = vec![None; self.spec.layers.len()];
         let mut cur = input;
-        let host = self.host_reductions;
-        let mut record = |probes: &mut ForwardProbes, y: &Act| match sink.as_mut() {
-            Some(sink) => sink(y.flat_inner()),
-            None if host => probes.layers.push(y.flat_inner()),
-            None => probes.layers.push(y.stats()),
-        };
         // Layers before `resume` ran inside a fused block.
         let mut resume = 0;
         for (i, (layer, node)) in self
@@ -329,22 +377,14 @@ impl Model {
             if i < resume {
                 continue;
             }
+            let source = |k: usize| match self.spec.skips[k].from {
+                None => input_kept.clone().expect("input kept for skips"),
+                Some(f) => kept[f].clone().expect("source kept for skips"),
+            };
             if let Some(plan) = self.block_plan(i, lesion, &cur) {
-                let source = |k: usize| match self.spec.skips[k].from {
-                    None => input_kept.clone().expect("input kept for skips"),
-                    Some(f) => kept[f].clone().expect("source kept for skips"),
-                };
-                let on = probe == Probe::On;
                 let b = self.fused_block(i, plan, &cur, source, on);
                 if on {
-                    record(&mut probes, &b.conv_or_linear);
-                    if let Some((k, sums, numel)) = b.skip_sums {
-                        skip_slots[k] = Some((sums, numel));
-                    }
-                    record(&mut probes, &b.pre);
-                    if plan.relu {
-                        record(&mut probes, &b.output_values);
-                    }
+                    rec.block(&b, plan.relu);
                 }
                 let last = i + 1 + usize::from(plan.relu);
                 if self.keep[last] {
@@ -365,63 +405,68 @@ impl Model {
                 y = add_bn_noise(y, scale, shift);
             }
             if let Some(k) = self.spec.layers[i].skip_in {
-                let info = &self.spec.skips[k];
-                let source = match info.from {
-                    None => input_kept.clone().expect("input kept for skips"),
-                    Some(f) => kept[f].clone().expect("source kept for skips"),
-                };
-                let sc = self.shortcut(k, source);
-                let spec_skip = &self.spec.spec.skips[k];
                 let deleted_branch = lesion.is_some_and(|l| l.ends_at(i));
-                if probe == Probe::On {
-                    let alpha_t = match &self.net.skips[k].alpha {
-                        Some(a) => a.val().inner(),
-                        None => Tensor::<1>::from_floats(
-                            [spec_skip.scale.value],
-                            &sc_device(&sc).inner(),
-                        ),
-                    };
-                    let b = if deleted_branch {
-                        Tensor::<1>::zeros([1], &sc_device(&sc).inner())
-                    } else {
-                        y.sum_sq()
-                    };
-                    let v = Tensor::cat(vec![b, sc.sum_sq(), alpha_t], 0);
-                    let numel = match &sc {
-                        Act::Flat(t) => t.shape().num_elements(),
-                        Act::Image(t) => t.shape().num_elements(),
-                    };
-                    skip_slots[k] = Some((v, numel));
-                }
-                y = if deleted_branch {
-                    // A deleted block contributes nothing: the output is the shortcut alone.
-                    sc
-                } else {
-                    let scaled = match &self.net.skips[k].alpha {
-                        Some(a) => y.mul_alpha(a.val()),
-                        None if spec_skip.scale.value == 1.0 => y,
-                        None => y.mul_scalar(spec_skip.scale.value),
-                    };
-                    scaled.add(sc)
-                };
+                let (joined, sums) = self.join_skip(k, y, source(k), deleted_branch, on);
+                rec.skip_slots[k] = sums;
+                y = joined;
             }
-            if probe == Probe::On {
-                record(&mut probes, &y);
+            if on {
+                rec.layer(&y);
             }
             if self.keep[i] {
                 kept[i] = Some(y.clone());
             }
             cur = y;
         }
-        for slot in skip_slots.into_iter().flatten() {
-            probes.skips.push(slot.0);
-            probes.skip_numel.push(slot.1);
-        }
         let out = match cur {
             Act::Flat(t) => t,
             Act::Image(_) => unreachable!("validation guarantees a flat output"),
         };
-        (out, probes)
+        (out, rec.finish())
+    }
+
+    /// Adds skip `k`'s shortcut of `source` into a layer's output `y`, the branch scaled by α
+    /// (or, when the lesion deleted the branch, the shortcut alone). With `probe`, also the
+    /// skip's `[Σ branch², Σ shortcut², α]` and the number of values the sums run over.
+    fn join_skip(
+        &self,
+        k: usize,
+        y: Act,
+        source: Act,
+        deleted_branch: bool,
+        probe: bool,
+    ) -> (Act, Option<(Tensor<1>, usize)>) {
+        let sc = self.shortcut(k, source);
+        let spec_skip = &self.spec.spec.skips[k];
+        let sums = probe.then(|| {
+            let alpha_t = match &self.net.skips[k].alpha {
+                Some(a) => a.val().inner(),
+                None => Tensor::<1>::from_floats([spec_skip.scale.value], &sc_device(&sc).inner()),
+            };
+            let b = if deleted_branch {
+                Tensor::<1>::zeros([1], &sc_device(&sc).inner())
+            } else {
+                y.sum_sq()
+            };
+            let v = Tensor::cat(vec![b, sc.sum_sq(), alpha_t], 0);
+            let numel = match &sc {
+                Act::Flat(t) => t.shape().num_elements(),
+                Act::Image(t) => t.shape().num_elements(),
+            };
+            (v, numel)
+        });
+        let y = if deleted_branch {
+            // A deleted block contributes nothing: the output is the shortcut alone.
+            sc
+        } else {
+            let scaled = match &self.net.skips[k].alpha {
+                Some(a) => y.mul_alpha(a.val()),
+                None if spec_skip.scale.value == 1.0 => y,
+                None => y.mul_scalar(spec_skip.scale.value),
+            };
+            scaled.add(sc)
+        };
+        (y, sums)
     }
 
     /// Whether layer `i` starts a block that runs as one fused node: a `Linear` ([`dense_block`])

@@ -8,6 +8,31 @@
 
 use super::fused::{bn_stats, channel_sums};
 
+/// The scalars of a fused block's BatchNorm epilogue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Epilogue {
+    /// The branch scale α (ignored without a skip).
+    pub alpha: f32,
+    /// BatchNorm's ε.
+    pub epsilon: f64,
+    /// Whether a ReLU follows and joins the block.
+    pub relu: bool,
+    /// Whether the probes want the BatchNorm layer's output and the skip's sums.
+    pub probe: bool,
+}
+
+/// Adds a per-channel `bias` to each row of `z` (`rows × c`); a bias of another length (`[0]`:
+/// a layer without one) adds nothing.
+pub(super) fn add_bias(z: &mut [f32], bias: &[f32], c: usize) {
+    if bias.len() == c {
+        for row in z.chunks_exact_mut(c) {
+            for (v, &b) in row.iter_mut().zip(bias.iter()) {
+                *v += b;
+            }
+        }
+    }
+}
+
 /// What the backward pass keeps besides the tensors: per-channel `γ`, mean and
 /// `1/sqrt(σ² + ε)`.
 #[derive(Clone)]

@@ -235,6 +235,52 @@ impl<'a> Reader<'a> {
 /// Rebuilds a history from its index and the committed bytes of its side file, checking every
 /// chunk's hash, the chain, the declared point counts and every bound before allocating.
 pub fn read_history(index: &HistoryIndex, bytes: &[u8]) -> Result<History, LoadError> {
+    check_bounds(index, bytes)?;
+    let mut series: Vec<(SeriesKey, Series)> = index
+        .series
+        .iter()
+        .map(|e| {
+            let n = e.points as usize;
+            let key = SeriesKey {
+                name: e.name.clone(),
+                layer: e.layer.clone(),
+            };
+            let s = Series {
+                steps: Vec::with_capacity(n),
+                values: Vec::with_capacity(n),
+            };
+            (key, s)
+        })
+        .collect();
+    read_chunks(index, bytes, &mut series)?;
+    for ((key, s), e) in series.iter().zip(&index.series) {
+        let last = s
+            .steps
+            .last()
+            .zip(s.values.last())
+            .map(|(&st, v)| [st, v.to_bits()]);
+        if s.len() as u64 != e.points || last != e.last {
+            return Err(bad(format!(
+                "series \"{} {}\" has {} points in the side file, the run file says {}",
+                key.name,
+                key.layer,
+                s.len(),
+                e.points
+            )));
+        }
+    }
+    Ok(History::from_parts(
+        index.layout.clone(),
+        series,
+        index.latest_probe.clone(),
+        index.last_step,
+        index.latest_boundary.clone(),
+    ))
+}
+
+/// What can be checked before anything is allocated: the side file's length, the number of
+/// series, and that the declared points fit in the bytes.
+fn check_bounds(index: &HistoryIndex, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() as u64 != index.file.bytes {
         return Err(bad(format!(
             "the side file has {} bytes, the run file commits to {}",
@@ -260,22 +306,16 @@ pub fn read_history(index: &HistoryIndex, bytes: &[u8]) -> Result<History, LoadE
             bytes.len()
         )));
     }
-    let mut series: Vec<(SeriesKey, Series)> = index
-        .series
-        .iter()
-        .map(|e| {
-            let n = e.points as usize;
-            let key = SeriesKey {
-                name: e.name.clone(),
-                layer: e.layer.clone(),
-            };
-            let s = Series {
-                steps: Vec::with_capacity(n),
-                values: Vec::with_capacity(n),
-            };
-            (key, s)
-        })
-        .collect();
+    Ok(())
+}
+
+/// Decodes every chunk of the side file into `series`, checking each chunk's sha256 and, at
+/// the end, the chain of them against the run file's.
+fn read_chunks(
+    index: &HistoryIndex,
+    bytes: &[u8],
+    series: &mut [(SeriesKey, Series)],
+) -> Result<(), LoadError> {
     let mut r = Reader { bytes, pos: 0 };
     let mut chain_hash = [0u8; 32];
     let mut chunks = 0u64;
@@ -296,7 +336,7 @@ pub fn read_history(index: &HistoryIndex, bytes: &[u8]) -> Result<History, LoadE
         }
         chain_hash = chain(&chain_hash, &digest);
         chunks += 1;
-        decode_payload(payload, index, &mut series)
+        decode_payload(payload, index, series)
             .map_err(|e| bad(format!("the chunk at byte {start}: {e}")))?;
     }
     if chunks != index.file.chunks || hex(&chain_hash) != index.file.sha256 {
@@ -305,29 +345,7 @@ pub fn read_history(index: &HistoryIndex, bytes: &[u8]) -> Result<History, LoadE
             index.file.chunks
         )));
     }
-    for ((key, s), e) in series.iter().zip(&index.series) {
-        let last = s
-            .steps
-            .last()
-            .zip(s.values.last())
-            .map(|(&st, v)| [st, v.to_bits()]);
-        if s.len() as u64 != e.points || last != e.last {
-            return Err(bad(format!(
-                "series \"{} {}\" has {} points in the side file, the run file says {}",
-                key.name,
-                key.layer,
-                s.len(),
-                e.points
-            )));
-        }
-    }
-    Ok(History::from_parts(
-        index.layout.clone(),
-        series,
-        index.latest_probe.clone(),
-        index.last_step,
-        index.latest_boundary.clone(),
-    ))
+    Ok(())
 }
 
 fn decode_payload(

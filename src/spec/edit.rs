@@ -486,24 +486,7 @@ pub fn repeat_block(
         // The new names for this copy.
         let mut rename: Vec<(String, String)> = Vec::with_capacity(names.len());
         let fresh_prefix = match (&prefix, next_number.as_mut()) {
-            (Some(p), Some(k)) => {
-                let (head, last) = match p.rsplit_once('.') {
-                    Some((h, l)) => (Some(h), l),
-                    None => (None, p.as_str()),
-                };
-                let (stem, _) = split_number(last).expect("numbered");
-                loop {
-                    let candidate = match head {
-                        Some(h) => format!("{h}.{stem}{k}"),
-                        None => format!("{stem}{k}"),
-                    };
-                    *k += 1;
-                    let dotted = format!("{candidate}.");
-                    if !spec.layers.iter().any(|l| l.name.starts_with(&dotted)) {
-                        break Some(candidate);
-                    }
-                }
-            }
+            (Some(p), Some(k)) => Some(next_free_prefix(spec, p, k)),
             _ => None,
         };
         for name in &names {
@@ -539,6 +522,27 @@ pub fn repeat_block(
     }
     sort_skips(spec);
     Ok(end + 1..at)
+}
+
+/// The next free numbered prefix after `prefix` (`stage1.block3` → `stage1.block4`, or a later
+/// number where that one is taken), counting on from `*k`.
+fn next_free_prefix(spec: &NetSpec, prefix: &str, k: &mut usize) -> String {
+    let (head, last) = match prefix.rsplit_once('.') {
+        Some((h, l)) => (Some(h), l),
+        None => (None, prefix),
+    };
+    let (stem, _) = split_number(last).expect("numbered");
+    loop {
+        let candidate = match head {
+            Some(h) => format!("{h}.{stem}{k}"),
+            None => format!("{stem}{k}"),
+        };
+        *k += 1;
+        let dotted = format!("{candidate}.");
+        if !spec.layers.iter().any(|l| l.name.starts_with(&dotted)) {
+            return candidate;
+        }
+    }
 }
 
 /// Adapts a network to a dataset: the input shape, the head's outputs, and a leading flatten

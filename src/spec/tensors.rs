@@ -1,6 +1,6 @@
 //! The tensors a network holds and the names its probes report on, derived from the spec alone,
 //! so that a run file can be checked against its network without building it (`runfile` may
-//! not import burn). `tests/spec_tensors.rs` checks that the model builder agrees.
+//! not import burn). `tests/runfile_v2.rs` checks that the model builder agrees.
 
 use super::net::{LayerOp, Shortcut};
 use super::validate::{Shape, ValidSpec};

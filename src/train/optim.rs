@@ -99,7 +99,7 @@ impl Optimizer {
         g: Tensor<D>,
         lr: f64,
     ) -> (Tensor<D>, Tensor<1>) {
-        use crate::model::fused::{FusedRule, optimizer_step};
+        use crate::model::fused::{FusedRule, FusedStep, optimizer_step};
         let dims = w.dims();
         let n = w.shape().num_elements();
         let wd = self.weight_decay;
@@ -138,9 +138,11 @@ impl Optimizer {
             g.reshape([n]),
             slot.m.take(),
             slot.v.take(),
-            lr as f32,
-            coupled_wd as f32,
-            rule,
+            FusedStep {
+                lr: lr as f32,
+                weight_decay: coupled_wd as f32,
+                rule,
+            },
         );
         slot.m = m;
         slot.v = v;

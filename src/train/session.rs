@@ -9,7 +9,7 @@ use crate::metrics::{
     SkipStats, StepRecord,
 };
 use crate::model::probe::{LAYER_STATS_LEN, host_layer_stats};
-use crate::model::{Act, Model, Probe, build, input_from_host, param_layout};
+use crate::model::{Act, ForwardProbes, Model, Probe, build, input_from_host, param_layout};
 use crate::spec::{Shape, TrainConfig, ValidSpec};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
@@ -203,6 +203,47 @@ fn floats(d: TensorData) -> Vec<f32> {
     d.try_into_vec_as::<f32>().unwrap_or_default()
 }
 
+/// A step's values on the host, read back in one transaction.
+struct StepValues {
+    loss: f32,
+    correct: f32,
+    /// Per parameter tensor, `width` sums (see [`StepReductions`]).
+    sums: Vec<f32>,
+    width: usize,
+    /// On probe steps: the layer statistics (when the device made them), the skip sums and the
+    /// BN state.
+    layers: Vec<f32>,
+    skips: Vec<f32>,
+    bns: Vec<f32>,
+}
+
+impl StepValues {
+    /// The `k`-th sum of every parameter tensor (0: Σg², 1: Σw², 2: Σ(update)²).
+    fn column(&self, k: usize) -> Vec<f32> {
+        self.sums
+            .chunks_exact(self.width)
+            .map(|c| c.get(k).copied().unwrap_or(0.0))
+            .collect()
+    }
+}
+
+/// What a probe record is made of, as host values.
+#[derive(Clone, Copy)]
+struct ProbeInputs<'a> {
+    /// Per layer `[mean, std, min, max, frac ≤ 0, hist]`.
+    layers: &'a [f32],
+    /// Per skip `[Σ branch², Σ shortcut², α]`.
+    skips: &'a [f32],
+    /// Per skip, the number of values its sums run over.
+    skip_numel: &'a [usize],
+    /// Per BN layer its running mean, running variance, γ and β.
+    bns: &'a [f32],
+    /// Per parameter tensor Σg², Σw² and Σ(update)².
+    grad_sq: &'a [f32],
+    w_sq: &'a [f32],
+    u_sq: &'a [f32],
+}
+
 impl Session {
     /// Builds the model and optimiser for a valid spec and loaded data on `device`.
     pub fn new(
@@ -283,17 +324,86 @@ impl Session {
         let lr = self.config.lr_at(self.step, self.total_steps);
         let idx: Vec<usize> = self.sampler.next_batch().to_vec();
         let b = idx.len();
-        gather_x(&self.data.train, &idx, &mut self.batch_x);
+        // On the CPU each layer output is reduced on a second thread as soon as the forward
+        // pass has produced it, beside the rest of the step.
+        let streamed = probe && self.model.host_reductions;
+        let (loss, correct, fprobes) = self.forward_loss(&idx, probe, streamed);
+        let grads = loss.backward();
+        let bn_state = if probe {
+            self.model.batch_norm_state()
+        } else {
+            Vec::new()
+        };
+        let placeholder = crate::model::placeholder_net();
+        let net = std::mem::replace(&mut self.model.net, placeholder);
+        let (net, red): (_, StepReductions) = self.optimizer.step(net, &grads, lr, probe);
+        self.model.net = net;
+        self.step = step;
+        debug_assert_eq!(red.sums.len(), self.layout.params.len());
+
+        let ForwardProbes {
+            layers,
+            skips,
+            skip_numel,
+        } = fprobes;
+        let probed = probe.then_some([layers, skips, bn_state]);
+        let mut v = self.read_back(loss, correct, red, probed);
+        let grad_sq = v.column(0);
+        let accuracy = match self.data.task {
+            Task::Classification { .. } => v.correct / b as f32,
+            Task::Regression { .. } => f32::NAN,
+        };
+        let grad_norm = grad_sq.iter().map(|&v| v as f64).sum::<f64>().sqrt() as f32;
+        let diverged = self.divergence(v.loss, &grad_sq);
+        let probe_record = if probe {
+            let layers = if streamed {
+                self.stats.finish()
+            } else {
+                std::mem::take(&mut v.layers)
+            };
+            let inputs = ProbeInputs {
+                layers: &layers,
+                skips: &v.skips,
+                skip_numel: &skip_numel,
+                bns: &v.bns,
+                grad_sq: &grad_sq,
+                w_sq: &v.column(1),
+                u_sq: &v.column(2),
+            };
+            Some(self.probe_record(step, &inputs))
+        } else {
+            None
+        };
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        StepOutcome {
+            record: StepRecord {
+                step,
+                loss: v.loss,
+                accuracy,
+                lr: lr as f32,
+                samples_per_sec: (b as f64 / secs) as f32,
+                grad_norm,
+            },
+            probe: probe_record,
+            diverged,
+        }
+    }
+
+    /// The forward pass on the batch `idx` and its loss (and correct count); on a probe step
+    /// with `streamed`, each layer output goes to the statistics thread as it is produced.
+    fn forward_loss(
+        &mut self,
+        idx: &[usize],
+        probe: bool,
+        streamed: bool,
+    ) -> (Tensor<1>, Option<Tensor<1>>, ForwardProbes) {
+        gather_x(&self.data.train, idx, &mut self.batch_x);
         let x = input_from_host(
             std::mem::take(&mut self.batch_x),
-            b,
+            idx.len(),
             self.data.sample_shape,
             &self.device,
         );
-        let raw_layers = self.model.host_reductions;
-        // On the CPU each layer output is reduced on a second thread as soon as the forward
-        // pass has produced it, beside the rest of the step.
-        let streamed = probe && raw_layers;
         let (logits, fprobes) = if streamed {
             let stats = &mut self.stats;
             stats.begin();
@@ -306,111 +416,80 @@ impl Session {
             logits,
             self.data.task,
             &self.data.train.y,
-            &idx,
+            idx,
             &self.device,
         );
-        let grads = loss.backward();
-        let bn_state = if probe {
-            self.model.batch_norm_state()
-        } else {
-            Vec::new()
-        };
-        let placeholder = crate::model::placeholder_net();
-        let net = std::mem::replace(&mut self.model.net, placeholder);
-        let (net, red): (_, StepReductions) = self.optimizer.step(net, &grads, lr, probe);
-        self.model.net = net;
-        self.step = step;
+        (loss, correct, fprobes)
+    }
 
+    /// Reads the step's loss, correct count and reductions back in one transaction, and on a
+    /// probe step `[layer statistics, skip sums, BN state]` with them (the layer statistics
+    /// only where the device made them: on the CPU the statistics thread has them).
+    fn read_back(
+        &self,
+        loss: Tensor<1>,
+        correct: Option<Tensor<1>>,
+        red: StepReductions,
+        probed: Option<[Vec<Tensor<1>>; 3]>,
+    ) -> StepValues {
         let inner = self.device.clone().inner();
-        let n_params = red.sums.len();
         let width = red.width;
         let mut tx = Transaction::default()
             .register(loss.inner())
             .register(correct.unwrap_or_else(|| Tensor::<1>::zeros([1], &inner)))
             .register(cat_or_empty(red.sums, &inner));
-        if probe {
-            if !raw_layers {
-                tx = tx.register(cat_or_empty(fprobes.layers, &inner));
+        let with_layers = probed.is_some() && !self.model.host_reductions;
+        if let Some([layers, skips, bns]) = probed {
+            if with_layers {
+                tx = tx.register(cat_or_empty(layers, &inner));
             }
             tx = tx
-                .register(cat_or_empty(fprobes.skips, &inner))
-                .register(cat_or_empty(bn_state, &inner));
+                .register(cat_or_empty(skips, &inner))
+                .register(cat_or_empty(bns, &inner));
         }
         let mut data = tx.execute().into_iter().map(floats);
-        let loss_v = data
+        let loss = data
             .next()
             .and_then(|v| v.first().copied())
             .unwrap_or(f32::NAN);
-        let correct_v = data.next().and_then(|v| v.first().copied()).unwrap_or(0.0);
+        let correct = data.next().and_then(|v| v.first().copied()).unwrap_or(0.0);
         let sums = data.next().unwrap_or_default();
-        let column = |k: usize| -> Vec<f32> {
-            sums.chunks_exact(width)
-                .map(|c| c.get(k).copied().unwrap_or(0.0))
-                .collect()
-        };
-        let grad_sq = column(0);
-        let accuracy = match self.data.task {
-            Task::Classification { .. } => correct_v / b as f32,
-            Task::Regression { .. } => f32::NAN,
-        };
-        let grad_norm = grad_sq.iter().map(|&v| v as f64).sum::<f64>().sqrt() as f32;
-        let mut diverged = None;
-        if !loss_v.is_finite() {
-            diverged = Some(("loss".to_string(), loss_v));
-        } else if let Some(i) = grad_sq.iter().position(|v| !v.is_finite()) {
-            diverged = Some((format!("{} (gradient)", self.layout.params[i]), grad_sq[i]));
-        }
-        let probe_record = if probe {
-            let layers: Vec<f32> = if streamed {
-                self.stats.finish()
-            } else {
-                data.next().unwrap_or_default()
-            };
-            let skips = data.next().unwrap_or_default();
-            let bns = data.next().unwrap_or_default();
-            let w_sq = column(1);
-            let u_sq = column(2);
-            Some(self.probe_record(
-                step,
-                &layers,
-                &skips,
-                &fprobes.skip_numel,
-                &bns,
-                &grad_sq,
-                &w_sq,
-                &u_sq,
-            ))
+        let layers = if with_layers {
+            data.next().unwrap_or_default()
         } else {
-            None
+            Vec::new()
         };
-        debug_assert_eq!(n_params, self.layout.params.len());
-        let secs = started.elapsed().as_secs_f64().max(1e-9);
-        StepOutcome {
-            record: StepRecord {
-                step,
-                loss: loss_v,
-                accuracy,
-                lr: lr as f32,
-                samples_per_sec: (b as f64 / secs) as f32,
-                grad_norm,
-            },
-            probe: probe_record,
-            diverged,
+        StepValues {
+            loss,
+            correct,
+            sums,
+            width,
+            layers,
+            skips: data.next().unwrap_or_default(),
+            bns: data.next().unwrap_or_default(),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn probe_record(
-        &self,
-        step: u64,
-        layers: &[f32],
-        skips: &[f32],
-        skip_numel: &[usize],
-        bns: &[f32],
-        grad_sq: &[f32],
-        w_sq: &[f32],
-        u_sq: &[f32],
-    ) -> ProbeRecord {
+    /// The first non-finite value of the step: the loss, or a parameter's gradient.
+    fn divergence(&self, loss: f32, grad_sq: &[f32]) -> Option<(String, f32)> {
+        if !loss.is_finite() {
+            Some(("loss".to_string(), loss))
+        } else {
+            let i = grad_sq.iter().position(|v| !v.is_finite())?;
+            Some((format!("{} (gradient)", self.layout.params[i]), grad_sq[i]))
+        }
+    }
+
+    fn probe_record(&self, step: u64, p: &ProbeInputs<'_>) -> ProbeRecord {
+        let ProbeInputs {
+            layers,
+            skips,
+            skip_numel,
+            bns,
+            grad_sq,
+            w_sq,
+            u_sq,
+        } = *p;
         let layers = layers
             .chunks_exact(LAYER_STATS_LEN)
             .map(|c| ActStats {

@@ -269,81 +269,7 @@ impl Settings {
             self.dataset.source = new_kind.default_source(dir);
         }
         egui::Grid::new("data-grid").num_columns(2).show(ui, |ui| {
-            let samples_ui = |ui: &mut Ui, s: &mut usize| {
-                ui.label("Samples");
-                ui.add(DragValue::new(s).range(20..=200_000).speed(10));
-                ui.end_row();
-            };
-            let noise_ui = |ui: &mut Ui, n: &mut f32| {
-                ui.label("Noise");
-                ui.add(Slider::new(n, 0.0..=1.0));
-                ui.end_row();
-            };
-            match &mut self.dataset.source {
-                DataSource::Spirals {
-                    samples,
-                    classes,
-                    noise,
-                } => {
-                    samples_ui(ui, samples);
-                    ui.label("Arms");
-                    ui.add(DragValue::new(classes).range(2..=8));
-                    ui.end_row();
-                    noise_ui(ui, noise);
-                }
-                DataSource::Circles { samples, noise }
-                | DataSource::Moons { samples, noise }
-                | DataSource::Xor { samples, noise }
-                | DataSource::Regression1d { samples, noise } => {
-                    samples_ui(ui, samples);
-                    noise_ui(ui, noise);
-                }
-                DataSource::Checkerboard {
-                    samples,
-                    tiles,
-                    noise,
-                } => {
-                    samples_ui(ui, samples);
-                    ui.label("Tiles per side");
-                    ui.add(DragValue::new(tiles).range(2..=12));
-                    ui.end_row();
-                    noise_ui(ui, noise);
-                }
-                DataSource::Gaussians {
-                    samples,
-                    classes,
-                    dim,
-                    spread,
-                } => {
-                    samples_ui(ui, samples);
-                    ui.label("Classes");
-                    ui.add(DragValue::new(classes).range(2..=50));
-                    ui.end_row();
-                    ui.label("Dimensions");
-                    ui.add(DragValue::new(dim).range(1..=1024));
-                    ui.end_row();
-                    ui.label("Spread");
-                    ui.add(Slider::new(spread, 0.05..=5.0));
-                    ui.end_row();
-                }
-                DataSource::Mnist10k => {}
-                DataSource::MnistDir { dir }
-                | DataSource::FashionDir { dir }
-                | DataSource::Cifar10Dir { dir } => {
-                    ui.label("Folder");
-                    let mut text = dir.display().to_string();
-                    ui.horizontal(|ui| {
-                        if ui
-                            .add(egui::TextEdit::singleline(&mut text).desired_width(130.0))
-                            .changed()
-                        {
-                            *dir = PathBuf::from(text.trim());
-                        }
-                        browse = ui.button("Browse…").clicked();
-                    });
-                    ui.end_row();
-                }
-            }
+            browse = source_rows(ui, &mut self.dataset.source);
             ui.label("Validation share");
             ui.add(Slider::new(
                 &mut self.dataset.validation_fraction,
@@ -364,50 +290,7 @@ impl Settings {
         egui::Grid::new("config-grid")
             .num_columns(2)
             .show(ui, |ui| {
-                ui.label("Optimizer");
-                let current = match c.optimizer {
-                    OptimizerSpec::Sgd { .. } => 0,
-                    OptimizerSpec::Adam { .. } => 1,
-                    OptimizerSpec::AdamW { .. } => 2,
-                };
-                let mut pick = current;
-                ComboBox::from_id_salt("optimizer")
-                    .selected_text(["SGD + momentum", "Adam", "AdamW"][current])
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut pick, 0, "SGD + momentum");
-                        ui.selectable_value(&mut pick, 1, "Adam");
-                        ui.selectable_value(&mut pick, 2, "AdamW");
-                    });
-                if pick != current {
-                    c.optimizer = match pick {
-                        0 => OptimizerSpec::Sgd {
-                            momentum: 0.9,
-                            nesterov: false,
-                        },
-                        1 => OptimizerSpec::adam(),
-                        _ => OptimizerSpec::adamw(),
-                    };
-                }
-                ui.end_row();
-                match &mut c.optimizer {
-                    OptimizerSpec::Sgd { momentum, nesterov } => {
-                        ui.label("Momentum");
-                        ui.horizontal(|ui| {
-                            ui.add(DragValue::new(momentum).range(0.0..=0.999).speed(0.01));
-                            ui.checkbox(nesterov, "Nesterov");
-                        });
-                        ui.end_row();
-                    }
-                    OptimizerSpec::Adam { beta1, beta2, .. }
-                    | OptimizerSpec::AdamW { beta1, beta2, .. } => {
-                        ui.label("β1, β2");
-                        ui.horizontal(|ui| {
-                            ui.add(DragValue::new(beta1).range(0.0..=0.999).speed(0.01));
-                            ui.add(DragValue::new(beta2).range(0.0..=0.99999).speed(0.001));
-                        });
-                        ui.end_row();
-                    }
-                }
+                optimizer_rows(ui, &mut c.optimizer);
                 ui.label("Learning rate");
                 ui.add(
                     Slider::new(&mut c.lr, 1e-5..=2.0)
@@ -415,128 +298,278 @@ impl Settings {
                         .custom_formatter(|v, _| format!("{v:.2e}")),
                 );
                 ui.end_row();
-                ui.label("Schedule");
-                let current = match c.schedule {
-                    Schedule::Constant => 0,
-                    Schedule::Step { .. } => 1,
-                    Schedule::Cosine { .. } => 2,
-                };
-                let mut pick = current;
-                ComboBox::from_id_salt("schedule")
-                    .selected_text(["constant", "step", "cosine"][current])
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut pick, 0, "constant");
-                        ui.selectable_value(&mut pick, 1, "step");
-                        ui.selectable_value(&mut pick, 2, "cosine");
-                    });
-                if pick != current {
-                    c.schedule = match pick {
-                        0 => Schedule::Constant,
-                        1 => Schedule::Step {
-                            every: 1000,
-                            gamma: 0.1,
-                        },
-                        _ => Schedule::Cosine {
-                            final_fraction: 0.0,
-                        },
-                    };
-                }
-                ui.end_row();
-                match &mut c.schedule {
-                    Schedule::Constant => {}
-                    Schedule::Step { every, gamma } => {
-                        ui.label("Every, ×");
-                        ui.horizontal(|ui| {
-                            ui.add(DragValue::new(every).range(1..=1_000_000));
-                            ui.add(DragValue::new(gamma).range(0.001..=1.0).speed(0.01));
-                        });
-                        ui.end_row();
-                    }
-                    Schedule::Cosine { final_fraction } => {
-                        ui.label("Final fraction");
-                        ui.add(Slider::new(final_fraction, 0.0..=1.0));
-                        ui.end_row();
-                    }
-                }
-                ui.label("Warm-up steps");
-                ui.add(DragValue::new(&mut c.warmup_steps).range(0..=100_000));
-                ui.end_row();
-                ui.label("Weight decay");
-                ui.add(
-                    DragValue::new(&mut c.weight_decay)
-                        .range(0.0..=0.1)
-                        .speed(1e-5),
-                );
-                ui.end_row();
-                ui.label("Batch size");
-                ui.add(DragValue::new(&mut c.batch_size).range(1..=4096));
-                ui.end_row();
-                ui.label("Duration");
-                ui.horizontal(|ui| {
-                    let (mut n, mut epochs) = match c.duration {
-                        Duration::Steps(n) => (n, false),
-                        Duration::Epochs(n) => (n, true),
-                    };
-                    ui.add(DragValue::new(&mut n).range(1..=10_000_000));
-                    ComboBox::from_id_salt("duration")
-                        .selected_text(if epochs { "epochs" } else { "steps" })
-                        .show_ui(ui, |ui| {
-                            ui.selectable_value(&mut epochs, false, "steps");
-                            ui.selectable_value(&mut epochs, true, "epochs");
-                        });
-                    c.duration = if epochs {
-                        Duration::Epochs(n)
-                    } else {
-                        Duration::Steps(n)
-                    };
-                });
-                ui.end_row();
-                ui.label("Seed");
-                ui.add(DragValue::new(&mut c.seed));
-                ui.end_row();
-                ui.label("Probe every");
-                ui.add(DragValue::new(&mut c.probe_every).range(0..=10_000))
-                    .on_hover_text("steps between probes (activations, BN, gradients); 0 = never");
-                ui.end_row();
-                ui.label("Validate every");
-                ui.add(DragValue::new(&mut c.eval_every).range(0..=100_000))
-                    .on_hover_text("steps between validation passes; 0 = only at the end");
-                ui.end_row();
-                ui.label("Device");
-                ui.horizontal(|ui| {
-                    ui.selectable_value(&mut c.device, DeviceChoice::Cpu, "CPU");
-                    let gpu_label = match gpu {
-                        GpuState::Available(_) => "GPU (ok)",
-                        GpuState::Software(_) => "GPU (software)",
-                        GpuState::Unavailable(_) => "GPU (n/a)",
-                        GpuState::Checking => "GPU …",
-                        GpuState::Unknown => "GPU",
-                    };
-                    let r = ui.add_enabled(
-                        !matches!(gpu, GpuState::Unavailable(_)),
-                        egui::Button::selectable(c.device == DeviceChoice::Gpu, gpu_label),
-                    );
-                    let r = match gpu {
-                        GpuState::Available(d) => r.on_hover_text(d.as_str()),
-                        GpuState::Software(d) => r.on_hover_text(software_gpu_text(d)),
-                        GpuState::Unavailable(why) => r.on_disabled_hover_text(why.as_str()),
-                        GpuState::Checking => r.on_hover_text("checking for a GPU…"),
-                        GpuState::Unknown => r.on_hover_text("click to check for a GPU"),
-                    };
-                    if r.clicked() {
-                        if *gpu == GpuState::Unknown {
-                            check_gpu = true;
-                        }
-                        c.device = DeviceChoice::Gpu;
-                    }
-                });
-                ui.end_row();
+                schedule_rows(ui, &mut c.schedule);
+                steps_rows(ui, c);
+                check_gpu = device_row(ui, &mut c.device, gpu);
             });
         if let Err(e) = c.validate() {
             ui.colored_label(ui.visuals().error_fg_color, e.to_string());
         }
         check_gpu
     }
+}
+
+/// The options of the chosen data source (sizes, noise, a folder); returns whether Browse was
+/// clicked.
+fn source_rows(ui: &mut Ui, source: &mut DataSource) -> bool {
+    let mut browse = false;
+    let samples_ui = |ui: &mut Ui, s: &mut usize| {
+        ui.label("Samples");
+        ui.add(DragValue::new(s).range(20..=200_000).speed(10));
+        ui.end_row();
+    };
+    let noise_ui = |ui: &mut Ui, n: &mut f32| {
+        ui.label("Noise");
+        ui.add(Slider::new(n, 0.0..=1.0));
+        ui.end_row();
+    };
+    match source {
+        DataSource::Spirals {
+            samples,
+            classes,
+            noise,
+        } => {
+            samples_ui(ui, samples);
+            ui.label("Arms");
+            ui.add(DragValue::new(classes).range(2..=8));
+            ui.end_row();
+            noise_ui(ui, noise);
+        }
+        DataSource::Circles { samples, noise }
+        | DataSource::Moons { samples, noise }
+        | DataSource::Xor { samples, noise }
+        | DataSource::Regression1d { samples, noise } => {
+            samples_ui(ui, samples);
+            noise_ui(ui, noise);
+        }
+        DataSource::Checkerboard {
+            samples,
+            tiles,
+            noise,
+        } => {
+            samples_ui(ui, samples);
+            ui.label("Tiles per side");
+            ui.add(DragValue::new(tiles).range(2..=12));
+            ui.end_row();
+            noise_ui(ui, noise);
+        }
+        DataSource::Gaussians {
+            samples,
+            classes,
+            dim,
+            spread,
+        } => {
+            samples_ui(ui, samples);
+            ui.label("Classes");
+            ui.add(DragValue::new(classes).range(2..=50));
+            ui.end_row();
+            ui.label("Dimensions");
+            ui.add(DragValue::new(dim).range(1..=1024));
+            ui.end_row();
+            ui.label("Spread");
+            ui.add(Slider::new(spread, 0.05..=5.0));
+            ui.end_row();
+        }
+        DataSource::Mnist10k => {}
+        DataSource::MnistDir { dir }
+        | DataSource::FashionDir { dir }
+        | DataSource::Cifar10Dir { dir } => {
+            ui.label("Folder");
+            let mut text = dir.display().to_string();
+            ui.horizontal(|ui| {
+                if ui
+                    .add(egui::TextEdit::singleline(&mut text).desired_width(130.0))
+                    .changed()
+                {
+                    *dir = PathBuf::from(text.trim());
+                }
+                browse = ui.button("Browse…").clicked();
+            });
+            ui.end_row();
+        }
+    }
+    browse
+}
+
+/// The optimiser picker and its constants (momentum and Nesterov, or Adam's betas).
+fn optimizer_rows(ui: &mut Ui, optimizer: &mut OptimizerSpec) {
+    ui.label("Optimizer");
+    let current = match optimizer {
+        OptimizerSpec::Sgd { .. } => 0,
+        OptimizerSpec::Adam { .. } => 1,
+        OptimizerSpec::AdamW { .. } => 2,
+    };
+    let mut pick = current;
+    ComboBox::from_id_salt("optimizer")
+        .selected_text(["SGD + momentum", "Adam", "AdamW"][current])
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut pick, 0, "SGD + momentum");
+            ui.selectable_value(&mut pick, 1, "Adam");
+            ui.selectable_value(&mut pick, 2, "AdamW");
+        });
+    if pick != current {
+        *optimizer = match pick {
+            0 => OptimizerSpec::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+            },
+            1 => OptimizerSpec::adam(),
+            _ => OptimizerSpec::adamw(),
+        };
+    }
+    ui.end_row();
+    match optimizer {
+        OptimizerSpec::Sgd { momentum, nesterov } => {
+            ui.label("Momentum");
+            ui.horizontal(|ui| {
+                ui.add(DragValue::new(momentum).range(0.0..=0.999).speed(0.01));
+                ui.checkbox(nesterov, "Nesterov");
+            });
+            ui.end_row();
+        }
+        OptimizerSpec::Adam { beta1, beta2, .. } | OptimizerSpec::AdamW { beta1, beta2, .. } => {
+            ui.label("β1, β2");
+            ui.horizontal(|ui| {
+                ui.add(DragValue::new(beta1).range(0.0..=0.999).speed(0.01));
+                ui.add(DragValue::new(beta2).range(0.0..=0.99999).speed(0.001));
+            });
+            ui.end_row();
+        }
+    }
+}
+
+/// The learning-rate schedule picker and its constants.
+fn schedule_rows(ui: &mut Ui, schedule: &mut Schedule) {
+    ui.label("Schedule");
+    let current = match schedule {
+        Schedule::Constant => 0,
+        Schedule::Step { .. } => 1,
+        Schedule::Cosine { .. } => 2,
+    };
+    let mut pick = current;
+    ComboBox::from_id_salt("schedule")
+        .selected_text(["constant", "step", "cosine"][current])
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut pick, 0, "constant");
+            ui.selectable_value(&mut pick, 1, "step");
+            ui.selectable_value(&mut pick, 2, "cosine");
+        });
+    if pick != current {
+        *schedule = match pick {
+            0 => Schedule::Constant,
+            1 => Schedule::Step {
+                every: 1000,
+                gamma: 0.1,
+            },
+            _ => Schedule::Cosine {
+                final_fraction: 0.0,
+            },
+        };
+    }
+    ui.end_row();
+    match schedule {
+        Schedule::Constant => {}
+        Schedule::Step { every, gamma } => {
+            ui.label("Every, ×");
+            ui.horizontal(|ui| {
+                ui.add(DragValue::new(every).range(1..=1_000_000));
+                ui.add(DragValue::new(gamma).range(0.001..=1.0).speed(0.01));
+            });
+            ui.end_row();
+        }
+        Schedule::Cosine { final_fraction } => {
+            ui.label("Final fraction");
+            ui.add(Slider::new(final_fraction, 0.0..=1.0));
+            ui.end_row();
+        }
+    }
+}
+
+/// Warm-up, weight decay, batch size, duration, seed and the probe and validation intervals.
+fn steps_rows(ui: &mut Ui, c: &mut TrainConfig) {
+    ui.label("Warm-up steps");
+    ui.add(DragValue::new(&mut c.warmup_steps).range(0..=100_000));
+    ui.end_row();
+    ui.label("Weight decay");
+    ui.add(
+        DragValue::new(&mut c.weight_decay)
+            .range(0.0..=0.1)
+            .speed(1e-5),
+    );
+    ui.end_row();
+    ui.label("Batch size");
+    ui.add(DragValue::new(&mut c.batch_size).range(1..=4096));
+    ui.end_row();
+    ui.label("Duration");
+    ui.horizontal(|ui| duration_field(ui, &mut c.duration));
+    ui.end_row();
+    ui.label("Seed");
+    ui.add(DragValue::new(&mut c.seed));
+    ui.end_row();
+    ui.label("Probe every");
+    ui.add(DragValue::new(&mut c.probe_every).range(0..=10_000))
+        .on_hover_text("steps between probes (activations, BN, gradients); 0 = never");
+    ui.end_row();
+    ui.label("Validate every");
+    ui.add(DragValue::new(&mut c.eval_every).range(0..=100_000))
+        .on_hover_text("steps between validation passes; 0 = only at the end");
+    ui.end_row();
+}
+
+/// A number of steps or epochs.
+fn duration_field(ui: &mut Ui, duration: &mut Duration) {
+    let (mut n, mut epochs) = match *duration {
+        Duration::Steps(n) => (n, false),
+        Duration::Epochs(n) => (n, true),
+    };
+    ui.add(DragValue::new(&mut n).range(1..=10_000_000));
+    ComboBox::from_id_salt("duration")
+        .selected_text(if epochs { "epochs" } else { "steps" })
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut epochs, false, "steps");
+            ui.selectable_value(&mut epochs, true, "epochs");
+        });
+    *duration = if epochs {
+        Duration::Epochs(n)
+    } else {
+        Duration::Steps(n)
+    };
+}
+
+/// CPU or GPU, the GPU labelled by what the check found; returns whether the GPU should be
+/// checked (it was picked before any check).
+fn device_row(ui: &mut Ui, device: &mut DeviceChoice, gpu: &GpuState) -> bool {
+    let mut check_gpu = false;
+    ui.label("Device");
+    ui.horizontal(|ui| {
+        ui.selectable_value(device, DeviceChoice::Cpu, "CPU");
+        let gpu_label = match gpu {
+            GpuState::Available(_) => "GPU (ok)",
+            GpuState::Software(_) => "GPU (software)",
+            GpuState::Unavailable(_) => "GPU (n/a)",
+            GpuState::Checking => "GPU …",
+            GpuState::Unknown => "GPU",
+        };
+        let r = ui.add_enabled(
+            !matches!(gpu, GpuState::Unavailable(_)),
+            egui::Button::selectable(*device == DeviceChoice::Gpu, gpu_label),
+        );
+        let r = match gpu {
+            GpuState::Available(d) => r.on_hover_text(d.as_str()),
+            GpuState::Software(d) => r.on_hover_text(software_gpu_text(d)),
+            GpuState::Unavailable(why) => r.on_disabled_hover_text(why.as_str()),
+            GpuState::Checking => r.on_hover_text("checking for a GPU…"),
+            GpuState::Unknown => r.on_hover_text("click to check for a GPU"),
+        };
+        if r.clicked() {
+            if *gpu == GpuState::Unknown {
+                check_gpu = true;
+            }
+            *device = DeviceChoice::Gpu;
+        }
+    });
+    ui.end_row();
+    check_gpu
 }
 
 fn shortcut_label(s: Shortcut) -> &'static str {

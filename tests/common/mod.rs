@@ -1,4 +1,5 @@
-//! Setup shared by the integration tests: a preset network for a dataset and a training session.
+//! Setup shared by the integration tests: a fresh temporary folder, a preset network for a
+//! dataset and a training session.
 // Each test crate uses its own subset of these.
 #![allow(dead_code)]
 
@@ -39,4 +40,13 @@ pub fn session_on(
 /// A session on the CPU (flex, autodiff).
 pub fn session(spec: &NetSpec, config: &TrainConfig, dataset: &DatasetSpec) -> Session {
     session_on(spec, config, dataset, Device::flex().autodiff())
+}
+
+/// A fresh, empty folder `reslab-{suite}-{name}-{pid}` in the system's temporary folder (the
+/// process id keeps concurrent test runs apart; what an earlier run left there is removed).
+pub fn temp_dir(suite: &str, name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("reslab-{suite}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }

@@ -6,7 +6,7 @@ use super::geometry::Geometry;
 use super::layout::{dims4, flat_view, image_view, nhwc_values};
 use super::{direct, winograd};
 use crate::model::fused::{flex_from, values};
-use crate::model::norm_act::{self, Saved};
+use crate::model::norm_act::{self, Epilogue, Saved};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -35,13 +35,24 @@ pub struct ConvOut<B: Backend> {
     pub skip_sums: FloatTensor<B>,
 }
 
+/// The scalars of one convolutional block: the convolution's square stride and zero padding,
+/// and the BatchNorm epilogue's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvBlockParams {
+    /// The stride, the same along both axes.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+    /// α, ε, the ReLU and the probe.
+    pub epilogue: Epilogue,
+}
+
 /// The fused convolutional block of the CPU backend.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedConv: Backend {
     /// One block: `x` `[batch, in, h, w]`, `weight` `[out, in, k, k]`, `bias` `[out]` or `[0]`,
     /// `gamma`/`beta` `[out]`, `shortcut` `[batch, out, oh, ow]` or `[0]` (then `alpha` is
     /// ignored); square `stride` and zero `padding`. `probe` asks for `h` and the skip's sums.
-    #[allow(clippy::too_many_arguments)]
     fn fused_conv_block(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -49,12 +60,7 @@ pub trait FusedConv: Backend {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         shortcut: FloatTensor<Self>,
-        stride: usize,
-        padding: usize,
-        alpha: f32,
-        epsilon: f64,
-        relu: bool,
-        probe: bool,
+        params: ConvBlockParams,
     ) -> ConvOut<Self>;
 }
 
@@ -137,7 +143,6 @@ impl std::fmt::Debug for ConvState {
 }
 
 /// The forward pass on flex tensors: the outputs and the backward state.
-#[allow(clippy::too_many_arguments)]
 fn forward_flex(
     x: &FlexTensor,
     weight: &FlexTensor,
@@ -145,26 +150,20 @@ fn forward_flex(
     gamma: &FlexTensor,
     beta: &FlexTensor,
     shortcut: &FlexTensor,
-    stride: usize,
-    padding: usize,
-    alpha: f32,
-    epsilon: f64,
-    relu: bool,
-    probe: bool,
+    params: ConvBlockParams,
 ) -> (ConvOut<Flex>, ConvState) {
+    let ConvBlockParams {
+        stride,
+        padding,
+        epilogue,
+    } = params;
+    let Epilogue { alpha, relu, .. } = epilogue;
     let g = geometry(x, weight, stride, padding);
     let xv = nhwc_values(x);
     let wv = values(weight);
     let mut z = conv_forward(&g, &xv, &wv);
     let (rows, c) = (g.out_pixels(), g.cout);
-    let bv = values(bias);
-    if bv.len() == c {
-        for row in z.chunks_exact_mut(c) {
-            for (v, &b) in row.iter_mut().zip(bv.iter()) {
-                *v += b;
-            }
-        }
-    }
+    norm_act::add_bias(&mut z, &values(bias), c);
     let sv = if shortcut.layout().num_elements() == z.len() {
         nhwc_values(shortcut)
     } else {
@@ -179,9 +178,9 @@ fn forward_flex(
             beta: &values(beta),
             shortcut: &sv,
             alpha,
-            epsilon,
+            epsilon: epilogue.epsilon,
             relu,
-            probe,
+            probe: epilogue.probe,
         },
     );
     let n = z.len();
@@ -232,18 +231,9 @@ impl FusedConv for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         shortcut: FlexTensor,
-        stride: usize,
-        padding: usize,
-        alpha: f32,
-        epsilon: f64,
-        relu: bool,
-        probe: bool,
+        params: ConvBlockParams,
     ) -> ConvOut<Self> {
-        forward_flex(
-            &x, &weight, &bias, &gamma, &beta, &shortcut, stride, padding, alpha, epsilon, relu,
-            probe,
-        )
-        .0
+        forward_flex(&x, &weight, &bias, &gamma, &beta, &shortcut, params).0
     }
 }
 
@@ -302,12 +292,7 @@ impl<C: CheckpointStrategy> FusedConv for Autodiff<Flex, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         shortcut: FloatTensor<Self>,
-        stride: usize,
-        padding: usize,
-        alpha: f32,
-        epsilon: f64,
-        relu: bool,
-        probe: bool,
+        params: ConvBlockParams,
     ) -> ConvOut<Self> {
         use burn::backend::AutodiffBackend;
         let prep = FusedConvBackward
@@ -328,12 +313,7 @@ impl<C: CheckpointStrategy> FusedConv for Autodiff<Flex, C> {
             gamma.primitive(),
             beta.primitive(),
             shortcut.primitive(),
-            stride,
-            padding,
-            alpha,
-            epsilon,
-            relu,
-            probe,
+            params,
         );
         let output = match prep {
             OpsKind::Tracked(prep) => prep.finish(state, r.output),

@@ -28,11 +28,12 @@ mod simd;
 pub mod tile;
 pub mod winograd;
 
-pub use block::{ConvOut, FusedConv};
+pub use block::{ConvBlockParams, ConvOut, FusedConv};
 pub use geometry::Geometry;
 pub use simd::Isa;
 
 use super::fused::{is_flex, update_running};
+use super::norm_act::Epilogue;
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
@@ -90,12 +91,16 @@ pub fn conv_block(
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
         shortcut,
-        stride,
-        padding,
-        alpha,
-        bn.epsilon,
-        relu,
-        probe,
+        ConvBlockParams {
+            stride,
+            padding,
+            epilogue: Epilogue {
+                alpha,
+                epsilon: bn.epsilon,
+                relu,
+                probe,
+            },
+        },
     );
     update_running(
         bn,

@@ -80,45 +80,11 @@ impl ComparePanel {
              gradient norm and activation std against relative depth (0 = input, 1 = output) at \
              each run's latest probe.",
         );
-        let mut action = CompareAction::None;
         if ctx.runs.is_empty() {
             empty_note(ui, "Train or open runs to compare them.");
-            return action;
+            return CompareAction::None;
         }
-        egui::Grid::new("compare-runs")
-            .striped(true)
-            .show(ui, |ui| {
-                for r in ctx.runs {
-                    let mut on = r.compare;
-                    if ui
-                        .checkbox(&mut on, "")
-                        .on_hover_text("show in Compare")
-                        .changed()
-                    {
-                        action = CompareAction::Toggle(r.id);
-                    }
-                    let (rect, _) =
-                        ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-                    ui.painter().rect_filled(rect, 2.0, run_color(r.color));
-                    let shown = ctx.run.is_some_and(|s| s.id == r.id);
-                    if ui.selectable_label(shown, r.label()).clicked() {
-                        action = CompareAction::Show(r.id);
-                    }
-                    let last = r.history().get(series::LOSS, "").and_then(|s| s.last());
-                    ui.label(last.map_or("–".to_string(), |l| format!("loss {}", sig(l as f64))));
-                    if r.dirty && ui.button("Save").clicked() {
-                        action = CompareAction::Save(r.id);
-                    }
-                    if ui
-                        .button("Remove")
-                        .on_hover_text("remove from the lab (an unsaved run is saved first)")
-                        .clicked()
-                    {
-                        action = CompareAction::Remove(r.id);
-                    }
-                    ui.end_row();
-                }
-            });
+        let action = run_list(ui, ctx);
         ui.horizontal(|ui| {
             ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.99).text("smoothing"));
             ui.checkbox(&mut self.log_y, "log y");
@@ -142,45 +108,91 @@ impl ComparePanel {
                 }
             }
         });
-        let width = ui.available_width();
-        ui.horizontal(|ui| {
-            for (gradient, title, id) in [
-                (true, "gradient norm vs depth", "compare-grad"),
-                (false, "activation std vs depth", "compare-std"),
-            ] {
-                ui.vertical(|ui| {
-                    ui.set_width(width * 0.5 - 6.0);
-                    ui.label(title);
-                    Plot::new(id)
-                        .allow_scroll(false)
-                        .height(sub_h)
-                        .y_axis_formatter(log_axis_label)
-                        .x_axis_label("relative depth")
-                        .label_formatter(|pos| {
-                            let (name, p) = hover_point(pos);
-                            Some(format!(
-                                "{name}\ndepth {:.2}\n{}",
-                                p.x,
-                                sig(10f64.powf(p.y))
-                            ))
-                        })
-                        .show(ui, |p| {
-                            for r in &visible {
-                                let pts = log10_points(&versus_depth(r, gradient));
-                                p.line(
-                                    Line::new(r.file.name.as_str(), pts.clone())
-                                        .color(run_color(r.color)),
-                                );
-                                p.points(
-                                    Points::new(r.file.name.as_str(), pts)
-                                        .color(run_color(r.color))
-                                        .radius(2.0),
-                                );
-                            }
-                        });
-                });
-            }
-        });
+        depth_plots(ui, &visible, sub_h);
         action
     }
+}
+
+/// The runs as a list that is also the legend: show in Compare, colour, show in the panels, last
+/// loss, Save, Remove.
+fn run_list(ui: &mut Ui, ctx: &PanelCtx) -> CompareAction {
+    let mut action = CompareAction::None;
+    egui::Grid::new("compare-runs")
+        .striped(true)
+        .show(ui, |ui| {
+            for r in ctx.runs {
+                let mut on = r.compare;
+                if ui
+                    .checkbox(&mut on, "")
+                    .on_hover_text("show in Compare")
+                    .changed()
+                {
+                    action = CompareAction::Toggle(r.id);
+                }
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+                ui.painter().rect_filled(rect, 2.0, run_color(r.color));
+                let shown = ctx.run.is_some_and(|s| s.id == r.id);
+                if ui.selectable_label(shown, r.label()).clicked() {
+                    action = CompareAction::Show(r.id);
+                }
+                let last = r.history().get(series::LOSS, "").and_then(|s| s.last());
+                ui.label(last.map_or("–".to_string(), |l| format!("loss {}", sig(l as f64))));
+                if r.dirty && ui.button("Save").clicked() {
+                    action = CompareAction::Save(r.id);
+                }
+                if ui
+                    .button("Remove")
+                    .on_hover_text("remove from the lab (an unsaved run is saved first)")
+                    .clicked()
+                {
+                    action = CompareAction::Remove(r.id);
+                }
+                ui.end_row();
+            }
+        });
+    action
+}
+
+/// Gradient norm and activation std against relative depth, side by side, one line per run.
+fn depth_plots(ui: &mut Ui, visible: &[&ShownRun], sub_h: f32) {
+    let width = ui.available_width();
+    ui.horizontal(|ui| {
+        for (gradient, title, id) in [
+            (true, "gradient norm vs depth", "compare-grad"),
+            (false, "activation std vs depth", "compare-std"),
+        ] {
+            ui.vertical(|ui| {
+                ui.set_width(width * 0.5 - 6.0);
+                ui.label(title);
+                Plot::new(id)
+                    .allow_scroll(false)
+                    .height(sub_h)
+                    .y_axis_formatter(log_axis_label)
+                    .x_axis_label("relative depth")
+                    .label_formatter(|pos| {
+                        let (name, p) = hover_point(pos);
+                        Some(format!(
+                            "{name}\ndepth {:.2}\n{}",
+                            p.x,
+                            sig(10f64.powf(p.y))
+                        ))
+                    })
+                    .show(ui, |p| {
+                        for r in visible {
+                            let pts = log10_points(&versus_depth(r, gradient));
+                            p.line(
+                                Line::new(r.file.name.as_str(), pts.clone())
+                                    .color(run_color(r.color)),
+                            );
+                            p.points(
+                                Points::new(r.file.name.as_str(), pts)
+                                    .color(run_color(r.color))
+                                    .radius(2.0),
+                            );
+                        }
+                    });
+            });
+        }
+    });
 }

@@ -132,43 +132,7 @@ impl GradientsPanel {
             ui.vertical(|ui| {
                 ui.set_width(width * 0.5 - 6.0);
                 ui.label("gradient norm at the latest probe");
-                let bars: Vec<Bar> = norms
-                    .iter()
-                    .zip(&health)
-                    .zip(&names)
-                    .enumerate()
-                    .map(|(k, ((&g, &hl), name))| {
-                        let color = match hl {
-                            GradHealth::Normal => Color32::from_rgb(31, 119, 180),
-                            GradHealth::Vanishing => Color32::from_rgb(214, 39, 40),
-                            GradHealth::Exploding => Color32::from_rgb(255, 127, 14),
-                        };
-                        // Bars start at 1e-8 so that tiny norms still show as short bars.
-                        let y = if g > 0.0 && g.is_finite() {
-                            (g as f64).log10() + 8.0
-                        } else {
-                            0.0
-                        };
-                        Bar::new(k as f64, y)
-                            .base_offset(-8.0)
-                            .width(0.8)
-                            .fill(color)
-                            .name(format!("{name}: {}", sig(g as f64)))
-                    })
-                    .collect();
-                Plot::new("grad-bars")
-                    .allow_scroll(false)
-                    .height(sub_h)
-                    .y_axis_formatter(log_axis_label)
-                    .x_axis_label("tensor (input to output)")
-                    .allow_drag(false)
-                    .show(ui, |p| {
-                        p.bar_chart(BarChart::new("gradient norm", bars));
-                        p.hline(
-                            HLine::new("vanishing", (VANISHING as f64).log10())
-                                .color(Color32::from_rgb(214, 39, 40)),
-                        );
-                    });
+                grad_bars(ui, &norms, &health, &names, sub_h);
             });
             ui.vertical(|ui| {
                 ui.set_width(width * 0.5 - 6.0);
@@ -176,32 +140,11 @@ impl GradientsPanel {
             });
         });
         ui.label("update / weight ratio |Δw| / |w| per tensor (≈1e-3 is the usual healthy scale)");
-        let ratio_bars: Vec<Bar> = shown
+        let ratios: Vec<f32> = shown
             .iter()
-            .enumerate()
-            .map(|(k, &i)| {
-                let r = probe.params.get(i).map_or(f32::NAN, |p| p.update_ratio);
-                let y = if r > 0.0 && r.is_finite() {
-                    (r as f64).log10() + 8.0
-                } else {
-                    0.0
-                };
-                Bar::new(k as f64, y)
-                    .base_offset(-8.0)
-                    .width(0.8)
-                    .fill(Color32::from_rgb(44, 160, 44))
-                    .name(format!("{}: {}", names[k], sig(r as f64)))
-            })
+            .map(|&i| probe.params.get(i).map_or(f32::NAN, |p| p.update_ratio))
             .collect();
-        Plot::new("grad-ratio")
-            .allow_scroll(false)
-            .height(ratio_h)
-            .y_axis_formatter(log_axis_label)
-            .allow_drag(false)
-            .show(ui, |p| {
-                p.bar_chart(BarChart::new("update/weight", ratio_bars));
-                p.hline(HLine::new("1e-3", -3.0).color(Color32::GRAY));
-            });
+        ratio_bars(ui, &ratios, &names, ratio_h);
         let _ = series::GRAD_NORM;
     }
 
@@ -210,4 +153,73 @@ impl GradientsPanel {
         self.heat
             .ui(ui, run, series::GRAD_NORM, names, "grad-heat", height);
     }
+}
+
+/// A value's bar height on the log axis: bars start at 1e-8 so that tiny values still show as
+/// short bars; zero and non-finite values get none.
+fn log_bar(v: f32) -> f64 {
+    if v > 0.0 && v.is_finite() {
+        (v as f64).log10() + 8.0
+    } else {
+        0.0
+    }
+}
+
+/// The gradient norm of each tensor as a bar coloured by its health, with the vanishing line.
+fn grad_bars(ui: &mut Ui, norms: &[f32], health: &[GradHealth], names: &[String], height: f32) {
+    let bars: Vec<Bar> = norms
+        .iter()
+        .zip(health)
+        .zip(names)
+        .enumerate()
+        .map(|(k, ((&g, &hl), name))| {
+            let color = match hl {
+                GradHealth::Normal => Color32::from_rgb(31, 119, 180),
+                GradHealth::Vanishing => Color32::from_rgb(214, 39, 40),
+                GradHealth::Exploding => Color32::from_rgb(255, 127, 14),
+            };
+            Bar::new(k as f64, log_bar(g))
+                .base_offset(-8.0)
+                .width(0.8)
+                .fill(color)
+                .name(format!("{name}: {}", sig(g as f64)))
+        })
+        .collect();
+    Plot::new("grad-bars")
+        .allow_scroll(false)
+        .height(height)
+        .y_axis_formatter(log_axis_label)
+        .x_axis_label("tensor (input to output)")
+        .allow_drag(false)
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new("gradient norm", bars));
+            p.hline(
+                HLine::new("vanishing", (VANISHING as f64).log10())
+                    .color(Color32::from_rgb(214, 39, 40)),
+            );
+        });
+}
+
+/// The update/weight ratio of each tensor, with the usual healthy scale 1e-3 marked.
+fn ratio_bars(ui: &mut Ui, ratios: &[f32], names: &[String], height: f32) {
+    let bars: Vec<Bar> = ratios
+        .iter()
+        .enumerate()
+        .map(|(k, &r)| {
+            Bar::new(k as f64, log_bar(r))
+                .base_offset(-8.0)
+                .width(0.8)
+                .fill(Color32::from_rgb(44, 160, 44))
+                .name(format!("{}: {}", names[k], sig(r as f64)))
+        })
+        .collect();
+    Plot::new("grad-ratio")
+        .allow_scroll(false)
+        .height(height)
+        .y_axis_formatter(log_axis_label)
+        .allow_drag(false)
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new("update/weight", bars));
+            p.hline(HLine::new("1e-3", -3.0).color(Color32::GRAY));
+        });
 }

@@ -51,40 +51,39 @@ impl LossPanel {
             return;
         };
         let h = run.history();
-        let loss = h
-            .get(series::LOSS, "")
-            .map(|s| s.decimated(MAX_POINTS))
-            .unwrap_or_default();
-        let val_loss = h
-            .get(series::VAL_LOSS, "")
-            .map(|s| s.decimated(MAX_POINTS))
-            .unwrap_or_default();
-        let acc = h
-            .get(series::ACCURACY, "")
-            .map(|s| s.decimated(MAX_POINTS))
-            .unwrap_or_default();
-        let val_acc = h
-            .get(series::VAL_ACCURACY, "")
-            .map(|s| s.decimated(MAX_POINTS))
-            .unwrap_or_default();
+        let curve = |name: &str| {
+            h.get(name, "")
+                .map(|s| s.decimated(MAX_POINTS))
+                .unwrap_or_default()
+        };
+        let (loss, val_loss) = (curve(series::LOSS), curve(series::VAL_LOSS));
+        let (acc, val_acc) = (curve(series::ACCURACY), curve(series::VAL_ACCURACY));
         ui.label(summary(run));
         if loss.is_empty() {
             empty_note(ui, "Waiting for the first step…");
             return;
         }
-        let smooth = ema(&loss, self.smoothing);
-        let tf = |p: Vec<[f64; 2]>| if self.log_y { log10_points(&p) } else { p };
-        let log_y = self.log_y;
         let loss_h = (ctx.height * 0.62).max(120.0);
-        let plot = step_plot("loss-plot", log_y, "loss")
-            .height(loss_h)
+        self.loss_plot(ui, &loss, &val_loss, loss_h);
+        if acc.iter().any(|p| p[1].is_finite()) {
+            let height = (ctx.height - loss_h - 70.0).max(80.0);
+            accuracy_plot(ui, &ema(&acc, self.smoothing), &val_acc, height);
+        }
+    }
+
+    /// Training loss (raw and smoothed) and validation loss against the step.
+    fn loss_plot(&self, ui: &mut Ui, loss: &[[f64; 2]], val_loss: &[[f64; 2]], height: f32) {
+        let smooth = ema(loss, self.smoothing);
+        let tf = |p: Vec<[f64; 2]>| if self.log_y { log10_points(&p) } else { p };
+        let plot = step_plot("loss-plot", self.log_y, "loss")
+            .height(height)
             .legend(Legend::default())
             .link_cursor(step_link(), [true, false])
             .x_axis_label("step");
         plot.show(ui, |p| {
             if self.show_raw {
                 p.line(
-                    Line::new("train (raw)", tf(loss.clone()))
+                    Line::new("train (raw)", tf(loss.to_vec()))
                         .color(Color32::from_rgba_unmultiplied(31, 119, 180, 70)),
                 );
             }
@@ -94,7 +93,7 @@ impl LossPanel {
                     .width(2.0),
             );
             if !val_loss.is_empty() {
-                let v = tf(val_loss.clone());
+                let v = tf(val_loss.to_vec());
                 p.line(
                     Line::new("validation", v.clone())
                         .color(Color32::from_rgb(255, 127, 14))
@@ -107,34 +106,37 @@ impl LossPanel {
                 );
             }
         });
-        if acc.iter().any(|p| p[1].is_finite()) {
-            Plot::new("accuracy-plot")
-                .allow_scroll(false)
-                .height((ctx.height - loss_h - 70.0).max(80.0))
-                .legend(Legend::default())
-                .link_axis(step_link(), [true, false])
-                .link_cursor(step_link(), [true, false])
-                .include_y(0.0)
-                .include_y(1.0)
-                .label_formatter(|pos| {
-                    let p = hover_point(pos).1;
-                    Some(format!("step {:.0}\naccuracy {:.2}%", p.x, 100.0 * p.y))
-                })
-                .show(ui, |p| {
-                    p.line(
-                        Line::new("train accuracy (smoothed)", ema(&acc, self.smoothing))
-                            .color(Color32::from_rgb(44, 160, 44)),
-                    );
-                    if !val_acc.is_empty() {
-                        p.line(
-                            Line::new("validation accuracy", val_acc.clone())
-                                .color(Color32::from_rgb(214, 39, 40))
-                                .width(2.0),
-                        );
-                    }
-                });
-        }
     }
+}
+
+/// Training accuracy (already smoothed) and validation accuracy, its step axis linked to the
+/// loss plot's.
+fn accuracy_plot(ui: &mut Ui, smoothed: &[[f64; 2]], val_acc: &[[f64; 2]], height: f32) {
+    Plot::new("accuracy-plot")
+        .allow_scroll(false)
+        .height(height)
+        .legend(Legend::default())
+        .link_axis(step_link(), [true, false])
+        .link_cursor(step_link(), [true, false])
+        .include_y(0.0)
+        .include_y(1.0)
+        .label_formatter(|pos| {
+            let p = hover_point(pos).1;
+            Some(format!("step {:.0}\naccuracy {:.2}%", p.x, 100.0 * p.y))
+        })
+        .show(ui, |p| {
+            p.line(
+                Line::new("train accuracy (smoothed)", smoothed.to_vec())
+                    .color(Color32::from_rgb(44, 160, 44)),
+            );
+            if !val_acc.is_empty() {
+                p.line(
+                    Line::new("validation accuracy", val_acc.to_vec())
+                        .color(Color32::from_rgb(214, 39, 40))
+                        .width(2.0),
+                );
+            }
+        });
 }
 
 /// The latest values in words (also what screen readers and tests read).

@@ -1,0 +1,363 @@
+//! The BatchNorm of burn-flex as one kernel each way: the forward over the data in its own layout
+//! (batch statistics, normalisation, affine) and the backward, registered as an autodiff node.
+
+use super::{LANES, bcs, flex_from, is_flex, values};
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, ExtensionType, Flex, backend_extension};
+use burn::nn::BatchNorm;
+use burn::tensor::Tensor;
+
+/// Output of a training-mode batch norm: the normalised tensor and the batch statistics.
+#[derive(ExtensionType)]
+pub struct BnTrain<B: Backend> {
+    /// `[batch, channels, ...]`, differentiable.
+    pub output: FloatTensor<B>,
+    /// Batch mean `[channels]`, detached.
+    pub mean: FloatTensor<B>,
+    /// Biased batch variance `[channels]` (without ε), detached.
+    pub var: FloatTensor<B>,
+}
+
+/// Fused operations of the CPU backend.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedOps: Backend {
+    /// Batch norm with the batch's own statistics; see the module documentation.
+    fn fused_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> BnTrain<Self>;
+}
+
+/// Per-channel sums over `[b, c, s]` of `f(a, b, p[c], q[c])` (two tensors of that layout and
+/// two per-channel values), accumulated in f32 lanes and flushed into f64. With `s == 1` the
+/// loop runs along rows of channels, otherwise along each contiguous run of one channel; both
+/// forms are zipped slices, so they vectorise.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(in crate::model) fn channel_sums(
+    (_, c, s): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    p: &[f32],
+    q: &[f32],
+    f: impl Fn(f32, f32, f32, f32) -> f32,
+    out: &mut [f64],
+) {
+    let (p, q, out) = (&p[..c], &q[..c], &mut out[..c]);
+    if s == 1 {
+        let mut acc = vec![0f32; c];
+        for (k, (ar, br)) in a.chunks_exact(c).zip(b.chunks_exact(c)).enumerate() {
+            for ((acc, (&x, &y)), (&pc, &qc)) in
+                acc.iter_mut().zip(ar.iter().zip(br)).zip(p.iter().zip(q))
+            {
+                *acc += f(x, y, pc, qc);
+            }
+            if k % 16 == 15 {
+                for (o, a) in out.iter_mut().zip(acc.iter_mut()) {
+                    *o += *a as f64;
+                    *a = 0.0;
+                }
+            }
+        }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o += *a as f64;
+        }
+    } else {
+        for (run, (ar, br)) in a.chunks_exact(s).zip(b.chunks_exact(s)).enumerate() {
+            let ci = run % c;
+            let (pc, qc) = (p[ci], q[ci]);
+            let mut lanes = [0f32; LANES];
+            let ac = ar.chunks_exact(LANES);
+            let bc = br.chunks_exact(LANES);
+            let (at, bt) = (ac.remainder(), bc.remainder());
+            for (x, y) in ac.zip(bc) {
+                for j in 0..LANES {
+                    lanes[j] += f(x[j], y[j], pc, qc);
+                }
+            }
+            let tail: f32 = at.iter().zip(bt).map(|(&x, &y)| f(x, y, pc, qc)).sum();
+            out[ci] += lanes.iter().map(|&v| v as f64).sum::<f64>() + tail as f64;
+        }
+    }
+}
+
+/// Applies `out = f(a, b, [p0[c], p1[c], p2[c], p3[c]])` element-wise over the `[b, c, s]`
+/// layout, with four per-channel values.
+#[inline(always)]
+fn channel_map(
+    (_, c, s): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    params: [&[f32]; 4],
+    out: &mut [f32],
+    f: impl Fn(f32, f32, [f32; 4]) -> f32,
+) {
+    let [p0, p1, p2, p3] = params.map(|p| &p[..c]);
+    if s == 1 {
+        for ((orow, ar), br) in out
+            .chunks_exact_mut(c)
+            .zip(a.chunks_exact(c))
+            .zip(b.chunks_exact(c))
+        {
+            for ((((o, &x), &y), (&q0, &q1)), (&q2, &q3)) in orow
+                .iter_mut()
+                .zip(ar)
+                .zip(br)
+                .zip(p0.iter().zip(p1))
+                .zip(p2.iter().zip(p3))
+            {
+                *o = f(x, y, [q0, q1, q2, q3]);
+            }
+        }
+    } else {
+        for (run, ((orun, ar), br)) in out
+            .chunks_exact_mut(s)
+            .zip(a.chunks_exact(s))
+            .zip(b.chunks_exact(s))
+            .enumerate()
+        {
+            let ci = run % c;
+            let q = [p0[ci], p1[ci], p2[ci], p3[ci]];
+            for ((o, &x), &y) in orun.iter_mut().zip(ar).zip(br) {
+                *o = f(x, y, q);
+            }
+        }
+    }
+}
+
+/// Batch statistics over the `[b, c, s]` layout: `(mean, biased var, 1/sqrt(var + ε))` per
+/// channel, the sums accumulated in f64. Inlined, so that a caller compiled for a wider
+/// instruction set (`model::norm_act`) vectorises it with that set.
+#[inline(always)]
+pub(in crate::model) fn bn_stats(
+    x: &[f32],
+    dims: (usize, usize, usize),
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (b, c, s) = dims;
+    let n = (b * s) as f64;
+    let zero = vec![0f32; c];
+    let mut sum = vec![0f64; c];
+    channel_sums(dims, x, x, &zero, &zero, |v, _, _, _| v, &mut sum);
+    let mean: Vec<f32> = sum.iter().map(|&v| (v / n) as f32).collect();
+    let mut sq = vec![0f64; c];
+    channel_sums(
+        dims,
+        x,
+        x,
+        &mean,
+        &zero,
+        |v, _, m, _| (v - m) * (v - m),
+        &mut sq,
+    );
+    let var: Vec<f32> = sq.iter().map(|&v| (v / n) as f32).collect();
+    let inv_std: Vec<f32> = var
+        .iter()
+        .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
+        .collect();
+    (mean, var, inv_std)
+}
+
+/// Forward on host slices: returns `(output, mean, biased var, inv_std)`.
+fn bn_forward(
+    x: &[f32],
+    dims: (usize, usize, usize),
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let c = dims.1;
+    let zero = vec![0f32; c];
+    let (mean, var, inv_std) = bn_stats(x, dims, eps);
+    // y = x·scale + shift with scale = γ/σ, shift = β − μ·γ/σ.
+    let scale: Vec<f32> = (0..c).map(|ci| gamma[ci] * inv_std[ci]).collect();
+    let shift: Vec<f32> = (0..c).map(|ci| beta[ci] - mean[ci] * scale[ci]).collect();
+    let mut out = vec![0f32; x.len()];
+    channel_map(
+        dims,
+        x,
+        x,
+        [&scale, &shift, &zero, &zero],
+        &mut out,
+        |v, _, p| v * p[0] + p[1],
+    );
+    (out, mean, var, inv_std)
+}
+
+/// Backward on host slices: returns `(dgamma, dbeta)` and writes `dx`. With
+/// `x̂ = (x − μ)·inv_std`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dx = γ·inv_std·(g − mean(g) − x̂·mean(g·x̂))`.
+#[allow(clippy::too_many_arguments)]
+pub(in crate::model) fn bn_backward(
+    x: &[f32],
+    g: &[f32],
+    dims: (usize, usize, usize),
+    gamma: &[f32],
+    mean: &[f32],
+    inv_std: &[f32],
+    dx: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let (b, c, s) = dims;
+    let n = (b * s) as f64;
+    let mut sg = vec![0f64; c];
+    channel_sums(dims, g, g, mean, mean, |v, _, _, _| v, &mut sg);
+    let mut sgx = vec![0f64; c];
+    channel_sums(
+        dims,
+        g,
+        x,
+        mean,
+        inv_std,
+        |gv, xv, m, inv| gv * ((xv - m) * inv),
+        &mut sgx,
+    );
+    // dx = k·g − k·mg − (k·mgx·inv_std)·(x − μ) with k = γ·inv_std (x̂ recomputed from x).
+    let k: Vec<f32> = (0..c).map(|ci| gamma[ci] * inv_std[ci]).collect();
+    let k_mg: Vec<f32> = (0..c).map(|ci| k[ci] * (sg[ci] / n) as f32).collect();
+    let k_mgx: Vec<f32> = (0..c)
+        .map(|ci| k[ci] * (sgx[ci] / n) as f32 * inv_std[ci])
+        .collect();
+    channel_map(dims, g, x, [&k, &k_mg, &k_mgx, mean], dx, |gv, xv, p| {
+        p[0] * gv - p[1] - p[2] * (xv - p[3])
+    });
+    (
+        sgx.iter().map(|&v| v as f32).collect(),
+        sg.iter().map(|&v| v as f32).collect(),
+    )
+}
+
+/// The fused forward on flex tensors: the output, the batch statistics as tensors (what
+/// [`BnTrain`] returns), and the mean and `1/sqrt(σ² + ε)` on the host (what the backward keeps).
+fn bn_forward_flex(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    epsilon: f64,
+) -> (BnTrain<Flex>, Vec<f32>, Vec<f32>) {
+    let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
+    let dims = bcs(&shape);
+    let c = dims.1;
+    let (out, mean, var, inv_std) =
+        bn_forward(&values(x), dims, &values(gamma), &values(beta), epsilon);
+    let result = BnTrain {
+        output: flex_from(out, shape),
+        mean: flex_from(mean.clone(), vec![c]),
+        var: flex_from(var, vec![c]),
+    };
+    (result, mean, inv_std)
+}
+
+impl FusedOps for Flex {
+    fn fused_batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> BnTrain<Self> {
+        bn_forward_flex(&x, &gamma, &beta, epsilon).0
+    }
+}
+
+#[derive(Debug)]
+struct FusedBatchNormBackward;
+
+impl Backward<Flex, 3> for FusedBatchNormBackward {
+    /// The input, γ, the batch mean and `1/sqrt(σ² + ε)`.
+    type State = (FlexTensor, FlexTensor, Vec<f32>, Vec<f32>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, gamma, mean, inv_std) = ops.state;
+        let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
+        let dims = bcs(&shape);
+        let c = dims.1;
+        let xv = values(&x);
+        let gv = values(&grad);
+        let mut dx = vec![0f32; xv.len()];
+        let (dgamma, dbeta) =
+            bn_backward(&xv, &gv, dims, &values(&gamma), &mean, &inv_std, &mut dx);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex_from(dx, shape));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, flex_from(dgamma, vec![c]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, flex_from(dbeta, vec![c]));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+    fn fused_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> BnTrain<Self> {
+        use burn::backend::AutodiffBackend;
+        let prep = FusedBatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let xp = x.primitive().clone();
+        let gp = gamma.primitive().clone();
+        let (r, mean, inv_std) = bn_forward_flex(&xp, &gp, beta.primitive(), epsilon);
+        let output = match prep {
+            OpsKind::Tracked(prep) => prep.finish((xp, gp, mean, inv_std), r.output),
+            OpsKind::UnTracked(prep) => prep.finish(r.output),
+        };
+        BnTrain {
+            output,
+            mean: <Self as AutodiffBackend>::from_inner(r.mean),
+            var: <Self as AutodiffBackend>::from_inner(r.var),
+        }
+    }
+}
+
+/// `bn.forward(x)`, with the training-mode forward (batch statistics, running-statistics update)
+/// through the fused kernel on burn-flex.
+pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    if !is_flex(&device) || !device.is_autodiff() || !bn.training.is_enabled() {
+        return bn.forward(x);
+    }
+    let r = <burn::backend::Dispatch as FusedOps>::fused_batch_norm_train(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        bn.epsilon,
+    );
+    let output = Tensor::<D>::from_dispatch(r.output);
+    let mean = Tensor::<1>::from_dispatch(r.mean);
+    let var = Tensor::<1>::from_dispatch(r.var);
+    update_running(bn, mean, var);
+    output
+}
+
+/// Moves `bn`'s running statistics toward a batch's mean and biased variance the way burn
+/// does: `r ← (1 − momentum)·r + momentum·batch`.
+pub(in crate::model) fn update_running(bn: &BatchNorm, mean: Tensor<1>, var: Tensor<1>) {
+    let device = mean.device();
+    let m = bn.momentum;
+    let running_mean = bn.running_mean.value_sync().to_device(&device);
+    let running_var = bn.running_var.value_sync().to_device(&device);
+    bn.running_mean.update(
+        running_mean
+            .mul_scalar(1.0 - m)
+            .add(mean.detach().mul_scalar(m))
+            .detach(),
+    );
+    bn.running_var.update(
+        running_var
+            .mul_scalar(1.0 - m)
+            .add(var.detach().mul_scalar(m))
+            .detach(),
+    );
+}
