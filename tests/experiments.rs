@@ -9,6 +9,8 @@ use reslab::experiments::{
 use std::process::Command;
 use std::time::Instant;
 
+mod common;
+
 fn quick(name: &str) -> ExperimentFile {
     let started = Instant::now();
     let mut opts = ExperimentOptions::new(true, 0);
@@ -374,7 +376,7 @@ fn an_experiment_file_round_trips_nan_and_infinity_and_bad_files_are_named() {
             points: vec![[0.0, f64::NAN], [1.0, f64::NEG_INFINITY], [2.0, 3.5]],
         }],
     ));
-    let dir = std::env::temp_dir().join(format!("reslab-exp-file-{}", std::process::id()));
+    let dir = common::temp_dir("experiments", "file");
     let path = f.save(&dir).unwrap();
     assert!(path.ends_with("init-variance.reslab-experiment.json"));
     let back = ExperimentFile::load(&path).unwrap();
@@ -450,7 +452,7 @@ fn a_cancelled_experiment_stops_with_cancelled() {
 
 #[test]
 fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
-    let dir = std::env::temp_dir().join(format!("reslab-exp-cli-{}", std::process::id()));
+    let dir = common::temp_dir("experiments", "cli");
     let o = Command::new(env!("CARGO_BIN_EXE_reslab"))
         .args([
             "experiment",

@@ -23,6 +23,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod common;
+
 fn cases() -> u64 {
     std::env::var("RESLAB_FUZZ_CASES")
         .ok()
@@ -366,8 +368,7 @@ fn write_seed_corpus() {
     };
     let mut run = runfile::RunFile::new("seed", spec.clone(), config, dataset, env);
     run.history = h;
-    let dir = std::env::temp_dir().join(format!("reslab-fuzz-seed-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::temp_dir("fuzz", "seed");
     let ck = s.checkpoint();
     let path = runfile::save(&dir, &run, Some(&ck)).unwrap();
     let json = std::fs::read(&path).unwrap();

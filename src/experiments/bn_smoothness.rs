@@ -483,97 +483,9 @@ impl Reproduction for BnSmoothness {
     }
 
     fn figures(m: &Measured) -> Vec<Figure> {
-        let mut figures = vec![Figure::lines(
-            "Final validation accuracy over the learning-rate sweep (mean over seeds; diverged = 10 %)",
-            "learning rate (log10)",
-            "accuracy (%)",
-            VARIANTS
-                .iter()
-                .enumerate()
-                .map(|(v, variant)| LineSeries {
-                    name: variant.label().into(),
-                    points: m
-                        .rates
-                        .iter()
-                        .enumerate()
-                        .map(|(r, &lr)| [lr.log10(), m.accuracy(v, r)])
-                        .collect(),
-                })
-                .collect(),
-        )];
-        let lines = |f: fn(&Point) -> f64| -> Vec<LineSeries> {
-            VARIANTS
-                .iter()
-                .enumerate()
-                .map(|(v, variant)| {
-                    let runs = m.smooth_runs(v);
-                    let n = runs.iter().map(|r| r.points.len()).min().unwrap_or(0);
-                    LineSeries {
-                        name: variant.label().into(),
-                        points: (0..n)
-                            .map(|i| {
-                                let at: Vec<f64> = runs.iter().map(|r| f(&r.points[i])).collect();
-                                [runs[0].points[i].step as f64, mean(&at)]
-                            })
-                            .collect(),
-                    }
-                })
-                .collect()
-        };
-        let at = m.smoothness_rate;
-        for (title, y, f, log) in [
-            (
-                "Loss range along the gradient (step sizes 0.05–0.4)",
-                "max − min loss",
-                (|p: &Point| p.loss_range) as fn(&Point) -> f64,
-                true,
-            ),
-            (
-                "Effective β-smoothness: max ‖∇L(θ − ηg) − ∇L(θ)‖ / ‖ηg‖",
-                "β",
-                |p| p.beta,
-                true,
-            ),
-            (
-                "Internal covariate shift (Def. 2.1): ‖G − G'‖ / ‖G‖, mean over layers",
-                "relative ℓ2 change",
-                |p| p.ics_l2,
-                false,
-            ),
-            (
-                "Internal covariate shift (Def. 2.1): cos(G, G'), mean over layers",
-                "cosine",
-                |p| p.ics_cos,
-                false,
-            ),
-        ] {
-            let mut fig = Figure::lines(format!("{title}, lr {at}"), "step", y, lines(f));
-            fig.log_y = log;
-            figures.push(fig);
-        }
-        let top = m.rates.len() - 1;
-        let mut loss = Figure::lines(
-            format!(
-                "Training loss at lr {} (10-step moving average, first seed)",
-                m.rates[top]
-            ),
-            "step",
-            "cross-entropy",
-            VARIANTS
-                .iter()
-                .enumerate()
-                .filter_map(|(v, variant)| {
-                    let r = m.results[v][top].first()?;
-                    let l: Vec<f64> = r.losses.iter().map(|&x| x as f64).collect();
-                    Some(LineSeries {
-                        name: variant.label().into(),
-                        points: super::stats::moving_average(&l, 10),
-                    })
-                })
-                .collect(),
-        );
-        loss.log_y = true;
-        figures.push(loss);
+        let mut figures = vec![sweep_figure(m)];
+        figures.extend(smoothness_figures(m));
+        figures.push(loss_figure(m));
         figures
     }
 
@@ -640,4 +552,118 @@ impl Reproduction for BnSmoothness {
     fn into_runs(m: Measured) -> Vec<RunFile> {
         m.runs
     }
+}
+
+/// Final validation accuracy over the learning-rate sweep, one line per variant.
+fn sweep_figure(m: &Measured) -> Figure {
+    Figure::lines(
+        "Final validation accuracy over the learning-rate sweep (mean over seeds; diverged = 10 %)",
+        "learning rate (log10)",
+        "accuracy (%)",
+        VARIANTS
+            .iter()
+            .enumerate()
+            .map(|(v, variant)| LineSeries {
+                name: variant.label().into(),
+                points: m
+                    .rates
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &lr)| [lr.log10(), m.accuracy(v, r)])
+                    .collect(),
+            })
+            .collect(),
+    )
+}
+
+/// One quantity of the smoothness runs over the steps, mean over seeds, one line per variant.
+fn smoothness_lines(m: &Measured, f: fn(&Point) -> f64) -> Vec<LineSeries> {
+    VARIANTS
+        .iter()
+        .enumerate()
+        .map(|(v, variant)| {
+            let runs = m.smooth_runs(v);
+            let n = runs.iter().map(|r| r.points.len()).min().unwrap_or(0);
+            LineSeries {
+                name: variant.label().into(),
+                points: (0..n)
+                    .map(|i| {
+                        let at: Vec<f64> = runs.iter().map(|r| f(&r.points[i])).collect();
+                        [runs[0].points[i].step as f64, mean(&at)]
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The loss range, β-smoothness and internal covariate shift at the smoothness rate.
+fn smoothness_figures(m: &Measured) -> Vec<Figure> {
+    let at = m.smoothness_rate;
+    let quantities: [(&str, &str, fn(&Point) -> f64, bool); 4] = [
+        (
+            "Loss range along the gradient (step sizes 0.05–0.4)",
+            "max − min loss",
+            |p| p.loss_range,
+            true,
+        ),
+        (
+            "Effective β-smoothness: max ‖∇L(θ − ηg) − ∇L(θ)‖ / ‖ηg‖",
+            "β",
+            |p| p.beta,
+            true,
+        ),
+        (
+            "Internal covariate shift (Def. 2.1): ‖G − G'‖ / ‖G‖, mean over layers",
+            "relative ℓ2 change",
+            |p| p.ics_l2,
+            false,
+        ),
+        (
+            "Internal covariate shift (Def. 2.1): cos(G, G'), mean over layers",
+            "cosine",
+            |p| p.ics_cos,
+            false,
+        ),
+    ];
+    quantities
+        .into_iter()
+        .map(|(title, y, f, log)| {
+            let mut fig = Figure::lines(
+                format!("{title}, lr {at}"),
+                "step",
+                y,
+                smoothness_lines(m, f),
+            );
+            fig.log_y = log;
+            fig
+        })
+        .collect()
+}
+
+/// The training loss at the sweep's largest rate (first seed).
+fn loss_figure(m: &Measured) -> Figure {
+    let top = m.rates.len() - 1;
+    let mut loss = Figure::lines(
+        format!(
+            "Training loss at lr {} (10-step moving average, first seed)",
+            m.rates[top]
+        ),
+        "step",
+        "cross-entropy",
+        VARIANTS
+            .iter()
+            .enumerate()
+            .filter_map(|(v, variant)| {
+                let r = m.results[v][top].first()?;
+                let l: Vec<f64> = r.losses.iter().map(|&x| x as f64).collect();
+                Some(LineSeries {
+                    name: variant.label().into(),
+                    points: super::stats::moving_average(&l, 10),
+                })
+            })
+            .collect(),
+    );
+    loss.log_y = true;
+    loss
 }
