@@ -146,6 +146,9 @@ fn winograd_products_match_burns_convolution() {
     let extra = [
         Geometry::new(1, 13, 11, 32, 24, 3, 1, 1).unwrap(),
         Geometry::new(2, 4, 4, 64, 64, 3, 1, 1).unwrap(),
+        // Enough tiles for several blocks, so the products run as several parallel tile
+        // ranges (the last one short).
+        many_tiles(),
     ];
     for g in geometries().filter(Geometry::is_winograd).chain(extra) {
         let r = reference(&g);
@@ -161,6 +164,35 @@ fn winograd_products_match_burns_convolution() {
             assert_close(&dw, &r.dw, tol, &what("dw"));
         }
     }
+}
+
+/// A geometry with enough tiles that a Winograd product splits into several ranges (F(2×2):
+/// 1,560 tiles, F(4×4): 448, in blocks of at most 160).
+fn many_tiles() -> Geometry {
+    Geometry::new(8, 30, 26, 16, 16, 3, 1, 1).unwrap()
+}
+
+#[test]
+fn winograd_products_do_not_depend_on_the_number_of_threads() {
+    let g = many_tiles();
+    let r = reference(&g);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            [Tile::F2, Tile::F4].map(|tile| {
+                (
+                    winograd::forward(&g, &r.x, &r.w, tile),
+                    winograd::input_grad(&g, &r.r, &r.w, tile),
+                    winograd::weight_grad(&g, &r.x, &r.r, tile),
+                )
+            })
+        })
+    };
+    // Bit for bit: the tile ranges and the order their sums are added in are fixed.
+    assert_eq!(run(1), run(3));
 }
 
 /// A conv layer with the given weights (and no bias unless asked).

@@ -25,6 +25,7 @@ use super::geometry::Geometry;
 use super::simd::{Avx2, Avx512};
 use super::simd::{Isa, Portable, Scalar, Simd};
 use super::tile::{Packed, Rows, gather_product, reduce_product};
+use rayon::prelude::*;
 
 /// Which Winograd variant a product uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -345,6 +346,12 @@ struct Out {
     len: usize,
 }
 
+// SAFETY: an `Out` is handed to the threads of one product, each of which writes only the
+// positions of its own tiles (disjoint ranges of tiles cover disjoint output blocks), and the
+// buffer outlives the product (the parallel loop returns before it is used).
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
 impl Out {
     /// The whole of `v`.
     fn of(v: &mut [f32]) -> Self {
@@ -588,8 +595,28 @@ fn pack_kernels<const N: usize>(
         .collect()
 }
 
+/// How many contiguous parts a product's tiles are cut into, run on rayon's threads. A fixed
+/// number, not the thread count, so that the weight gradient's partial sums (added in part
+/// order) do not depend on the machine: the same inputs give the same bits everywhere.
+const PARTS: usize = 4;
+
+/// Up to `parts` contiguous ranges `(start, end)` of whole blocks of `tb` tiles covering
+/// `0..tiles`, as even as the blocks allow.
+fn tile_ranges(tiles: usize, tb: usize, parts: usize) -> Vec<(usize, usize)> {
+    let blocks = tiles.div_ceil(tb.max(1));
+    let parts = parts.clamp(1, blocks.max(1));
+    (0..parts)
+        .map(|p| {
+            let (b0, b1) = (blocks * p / parts, blocks * (p + 1) / parts);
+            (b0 * tb, (b1 * tb).min(tiles))
+        })
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
 /// The Winograd product of `x` (`[batch, h, w, cin]`) with transformed kernels `u`: the
-/// stride-1, padding-1 3×3 correlation, `[batch, h, w, cout]`.
+/// stride-1, padding-1 3×3 correlation, `[batch, h, w, cout]`. The tiles are cut into
+/// [`PARTS`] ranges that run in parallel, each with its own transform buffers.
 fn correlate<C: Consts<M, N>, const M: usize, const N: usize>(
     x: &[f32],
     (batch, h, w): (usize, usize, usize),
@@ -600,18 +627,37 @@ fn correlate<C: Consts<M, N>, const M: usize, const N: usize>(
     let grid = Grid::new(batch, h, w, M);
     let len = batch * h * w * cout;
     // Not zero-filled: the output transform writes every value (the tiles cover the image, each
-    // tile every channel), and `set_len` below comes after the last block.
+    // tile every channel), and `set_len` below comes after the last range.
     let mut z: Vec<f32> = Vec::with_capacity(len);
     let out = Out {
         ptr: z.as_mut_ptr(),
         len,
     };
     let tb = tiles_per_block(N * N, cin.max(cout));
+    tile_ranges(grid.tiles(), tb, PARTS)
+        .into_par_iter()
+        .for_each(move |range| {
+            correlate_range::<C, M, N>(x, grid, (cin, cout), u, (tb, range), out);
+        });
+    // SAFETY: every one of the `len` values was written (above: the ranges cover every tile),
+    // within the capacity.
+    unsafe { z.set_len(len) };
+    z
+}
+
+/// [`correlate`] over tiles `start..end`, in blocks of `tb` tiles, into `out`.
+fn correlate_range<C: Consts<M, N>, const M: usize, const N: usize>(
+    x: &[f32],
+    grid: Grid,
+    (cin, cout): (usize, usize),
+    u: &[Packed],
+    (tb, (start, end)): (usize, (usize, usize)),
+    out: Out,
+) {
     let mut v = vec![0f32; N * N * tb * cin];
     let mut m = vec![0f32; N * N * tb * cout];
-    let tiles = grid.tiles();
-    for t0 in (0..tiles).step_by(tb) {
-        let n = tb.min(tiles - t0);
+    for t0 in (start..end).step_by(tb) {
+        let n = tb.min(end - t0);
         transform::<C, M, N>(Transform::Input, x, grid, cin, (t0, n), Out::of(&mut v));
         for (pos, up) in u.iter().enumerate() {
             let rows = Rows {
@@ -623,26 +669,21 @@ fn correlate<C: Consts<M, N>, const M: usize, const N: usize>(
         }
         transform::<C, M, N>(Transform::Output, &m, grid, cout, (t0, n), out);
     }
-    // SAFETY: every one of the `len` values was written (above), within the capacity.
-    unsafe { z.set_len(len) };
-    z
 }
 
-/// The weight gradient `[cout, cin, 3, 3]` from `x` and `dz` through variant `k`.
-fn weight_grad_with<C: Consts<M, N>, const M: usize, const N: usize>(
-    g: &Geometry,
+/// The sums `S[pos, cin, cout]` of the weight gradient over tiles `start..end`.
+fn weight_sums<C: Consts<M, N>, const M: usize, const N: usize>(
     x: &[f32],
     dz: &[f32],
-) -> Vec<f32> {
-    let (cin, cout) = (g.cin, g.cout);
-    let grid = Grid::new(g.batch, g.h, g.w, M);
-    let tb = tiles_per_block(N * N, cin.max(cout));
+    grid: Grid,
+    (cin, cout): (usize, usize),
+    (tb, (start, end)): (usize, (usize, usize)),
+) -> Vec<f64> {
     let mut v = vec![0f32; N * N * tb * cin];
     let mut e = vec![0f32; N * N * tb * cout];
     let mut s = vec![0f64; N * N * cin * cout];
-    let tiles = grid.tiles();
-    for t0 in (0..tiles).step_by(tb) {
-        let n = tb.min(tiles - t0);
+    for t0 in (start..end).step_by(tb) {
+        let n = tb.min(end - t0);
         transform::<C, M, N>(Transform::Input, x, grid, cin, (t0, n), Out::of(&mut v));
         transform::<C, M, N>(Transform::Grad, dz, grid, cout, (t0, n), Out::of(&mut e));
         for (pos, acc) in s.chunks_exact_mut(cin * cout).enumerate() {
@@ -653,6 +694,30 @@ fn weight_grad_with<C: Consts<M, N>, const M: usize, const N: usize>(
             };
             reduce_product(&v, &[0], cin, &e, cout, &rows, acc);
         }
+    }
+    s
+}
+
+/// The weight gradient `[cout, cin, 3, 3]` from `x` and `dz` through variant `k`: per tile
+/// range (in parallel) the sums `S` over its tiles, added in range order.
+fn weight_grad_with<C: Consts<M, N>, const M: usize, const N: usize>(
+    g: &Geometry,
+    x: &[f32],
+    dz: &[f32],
+) -> Vec<f32> {
+    let (cin, cout) = (g.cin, g.cout);
+    let grid = Grid::new(g.batch, g.h, g.w, M);
+    let tb = tiles_per_block(N * N, cin.max(cout));
+    let partial: Vec<Vec<f64>> = tile_ranges(grid.tiles(), tb, PARTS)
+        .into_par_iter()
+        .map(|range| weight_sums::<C, M, N>(x, dz, grid, (cin, cout), (tb, range)))
+        .collect();
+    let mut parts = partial.into_iter();
+    let mut s = parts
+        .next()
+        .unwrap_or_else(|| vec![0f64; N * N * cin * cout]);
+    for p in parts {
+        s.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
     }
     // Gᵀ S G per (input, output) channel pair.
     let mut dw = vec![0f32; cout * cin * 9];
