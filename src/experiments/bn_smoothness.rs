@@ -597,10 +597,13 @@ fn smoothness_lines(m: &Measured, f: fn(&Point) -> f64) -> Vec<LineSeries> {
         .collect()
 }
 
+/// A smoothness figure: title, y label, the value of a point, log y.
+type Quantity = (&'static str, &'static str, fn(&Point) -> f64, bool);
+
 /// The loss range, β-smoothness and internal covariate shift at the smoothness rate.
 fn smoothness_figures(m: &Measured) -> Vec<Figure> {
     let at = m.smoothness_rate;
-    let quantities: [(&str, &str, fn(&Point) -> f64, bool); 4] = [
+    let quantities: [Quantity; 4] = [
         (
             "Loss range along the gradient (step sizes 0.05–0.4)",
             "max − min loss",
