@@ -32,7 +32,7 @@ pub use block::{ConvBlockParams, ConvOut, FusedConv};
 pub use geometry::Geometry;
 pub use simd::Isa;
 
-use super::fused::{is_flex, update_running};
+use super::fused::update_running;
 use super::norm_act::Epilogue;
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
@@ -55,11 +55,8 @@ pub struct ConvBlockOut {
     pub skip_sums: Tensor<1>,
 }
 
-/// Whether a block whose BatchNorm is `bn` takes the fused path for inputs on `device`:
-/// burn-flex with autodiff, BatchNorm in training mode.
-pub fn fusable(device: &burn::tensor::Device, bn: &BatchNorm) -> bool {
-    is_flex(device) && device.is_autodiff() && bn.training.is_enabled()
-}
+/// Whether a block takes the fused path: the same conditions as the dense block.
+pub use super::dense::fusable;
 
 /// `relu?(α·bn(conv(x)) + shortcut)` as one fused node with square `stride` and zero
 /// `padding`, updating `bn`'s running statistics as [`BatchNorm::forward`] would; `probe` also
