@@ -15,7 +15,7 @@
 //! rounding: the block computes `z = x·W + b`, `f = (z − μ)/sqrt(σ² + ε)·γ + β` with the batch's
 //! biased variance, `h = α·f + s`, `y = max(h, 0)`, and hands back `z` and `h` for the probes.
 
-use super::fused::{flex_from, is_flex, update_running, values};
+use super::fused::{block_operands, flex_from, is_flex, update_running, values};
 use super::norm_act::{self, Epilogue, Saved};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -302,29 +302,21 @@ pub fn dense_block(
     relu: bool,
     probe: bool,
 ) -> DenseBlockOut {
-    let device = x.device();
-    let empty = || Tensor::<1>::zeros([0], &device).into_dispatch();
-    let bias = match &linear.bias {
-        Some(b) => b.val().into_dispatch(),
-        None => empty(),
-    };
-    let (shortcut, alpha) = match shortcut {
-        Some((s, a)) => (s.into_dispatch(), a),
-        None => (empty(), 1.0),
-    };
+    let ops = block_operands(
+        linear.bias.as_ref().map(|b| b.val()),
+        bn,
+        shortcut,
+        (relu, probe),
+        &x.device(),
+    );
     let r = <burn::backend::Dispatch as FusedDense>::fused_dense_block(
         x.into_dispatch(),
         linear.weight.val().into_dispatch(),
-        bias,
-        bn.gamma.val().into_dispatch(),
-        bn.beta.val().into_dispatch(),
-        shortcut,
-        Epilogue {
-            alpha,
-            epsilon: bn.epsilon,
-            relu,
-            probe,
-        },
+        ops.bias,
+        ops.gamma,
+        ops.beta,
+        ops.shortcut,
+        ops.epilogue,
     );
     update_running(
         bn,

@@ -32,8 +32,7 @@ pub use block::{ConvBlockParams, ConvOut, FusedConv};
 pub use geometry::Geometry;
 pub use simd::Isa;
 
-use super::fused::update_running;
-use super::norm_act::Epilogue;
+use super::fused::{block_operands, update_running};
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
@@ -71,32 +70,24 @@ pub fn conv_block(
     relu: bool,
     probe: bool,
 ) -> ConvBlockOut {
-    let device = x.device();
-    let empty = || Tensor::<1>::zeros([0], &device).into_dispatch();
-    let bias = match &conv.bias {
-        Some(b) => b.val().into_dispatch(),
-        None => empty(),
-    };
-    let (shortcut, alpha) = match shortcut {
-        Some((s, a)) => (s.into_dispatch(), a),
-        None => (empty(), 1.0),
-    };
+    let ops = block_operands(
+        conv.bias.as_ref().map(|b| b.val()),
+        bn,
+        shortcut,
+        (relu, probe),
+        &x.device(),
+    );
     let r = <burn::backend::Dispatch as FusedConv>::fused_conv_block(
         x.into_dispatch(),
         conv.weight.val().into_dispatch(),
-        bias,
-        bn.gamma.val().into_dispatch(),
-        bn.beta.val().into_dispatch(),
-        shortcut,
+        ops.bias,
+        ops.gamma,
+        ops.beta,
+        ops.shortcut,
         ConvBlockParams {
             stride,
             padding,
-            epilogue: Epilogue {
-                alpha,
-                epsilon: bn.epsilon,
-                relu,
-                probe,
-            },
+            epilogue: ops.epilogue,
         },
     );
     update_running(

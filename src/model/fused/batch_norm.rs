@@ -2,6 +2,7 @@
 //! (batch statistics, normalisation, affine) and the backward, registered as an autodiff node.
 
 use super::{LANES, bcs, flex_from, is_flex, values};
+use crate::model::norm_act::Epilogue;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -9,7 +10,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, ExtensionType, Flex, backend_extension};
 use burn::nn::BatchNorm;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, DispatchTensor, Tensor};
 
 /// Output of a training-mode batch norm: the normalised tensor and the batch statistics.
 #[derive(ExtensionType)]
@@ -339,6 +340,45 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let var = Tensor::<1>::from_dispatch(r.var);
     update_running(bn, mean, var);
     output
+}
+
+/// What a fused block passes its backend extension besides the input and its own weight, in
+/// the extensions' convention: the layer's bias or `[0]`, BatchNorm's γ and β, the shortcut or
+/// `[0]`, and the epilogue's scalars (α is 1 without a shortcut).
+pub(in crate::model) struct BlockOperands {
+    pub bias: DispatchTensor,
+    pub gamma: DispatchTensor,
+    pub beta: DispatchTensor,
+    pub shortcut: DispatchTensor,
+    pub epilogue: Epilogue,
+}
+
+/// The [`BlockOperands`] of a block with `bias` (if the layer has one), BatchNorm `bn`, an
+/// optional `(shortcut, α)` and the ReLU and probe flags, on `device`.
+pub(in crate::model) fn block_operands<const D: usize>(
+    bias: Option<Tensor<1>>,
+    bn: &BatchNorm,
+    shortcut: Option<(Tensor<D>, f32)>,
+    (relu, probe): (bool, bool),
+    device: &Device,
+) -> BlockOperands {
+    let empty = || Tensor::<1>::zeros([0], device).into_dispatch();
+    let (shortcut, alpha) = match shortcut {
+        Some((s, a)) => (s.into_dispatch(), a),
+        None => (empty(), 1.0),
+    };
+    BlockOperands {
+        bias: bias.map_or_else(empty, Tensor::into_dispatch),
+        gamma: bn.gamma.val().into_dispatch(),
+        beta: bn.beta.val().into_dispatch(),
+        shortcut,
+        epilogue: Epilogue {
+            alpha,
+            epsilon: bn.epsilon,
+            relu,
+            probe,
+        },
+    }
 }
 
 /// Moves `bn`'s running statistics toward a batch's mean and biased variance the way burn

@@ -23,7 +23,7 @@ mod optim;
 mod probe;
 
 pub use batch_norm::{BnTrain, FusedOps, batch_norm};
-pub(in crate::model) use batch_norm::{bn_stats, channel_sums, update_running};
+pub(in crate::model) use batch_norm::{block_operands, bn_stats, channel_sums, update_running};
 pub use optim::{
     FusedOptim, FusedRule, FusedStep, OptimStep, optimizer_step, optimizer_step_host,
     optimizer_step_in_place,
