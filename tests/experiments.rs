@@ -532,10 +532,9 @@ fn the_markdown_table_has_a_row_per_criterion_and_escapes_pipes() {
     );
 }
 
-#[test]
-fn bn_noise_scales_and_shifts_the_batch_norm_output_per_channel() {
-    use burn::tensor::{Device, Tensor, TensorData};
-    use reslab::model::{Act, BnNoise, build};
+/// A network of one BatchNorm layer over 2 features, in inference mode: running mean 0,
+/// variance 1, so it is (almost) the identity.
+fn one_batch_norm() -> reslab::model::Model {
     use reslab::spec::{InputShape, LayerSpec, NetSpec, validate};
     let spec = NetSpec {
         name: "bn".into(),
@@ -543,23 +542,32 @@ fn bn_noise_scales_and_shifts_the_batch_norm_output_per_channel() {
         layers: vec![LayerSpec::batch_norm("bn")],
         skips: vec![],
     };
-    let device = Device::flex();
-    // Inference mode: running mean 0, variance 1, so BN is (almost) the identity.
-    let mut model = build(&validate(&spec).unwrap(), &device, 0).valid();
-    let x = || {
-        Act::Flat(Tensor::<2>::from_data(
-            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]),
-            &device,
-        ))
-    };
-    let out = |m: &reslab::model::Model| -> Vec<f32> {
-        m.forward(x()).into_data().try_into_vec_as::<f32>().unwrap()
-    };
-    let plain = out(&model);
+    reslab::model::build(&validate(&spec).unwrap(), &burn::tensor::Device::flex(), 0).valid()
+}
+
+/// `model` on the fixed batch `[[1, 2], [3, 4]]`, flattened.
+fn bn_out(model: &reslab::model::Model) -> Vec<f32> {
+    use burn::tensor::{Device, Tensor, TensorData};
+    let x = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]),
+        &Device::flex(),
+    );
+    model
+        .forward(reslab::model::Act::Flat(x))
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn bn_noise_scales_and_shifts_the_batch_norm_output_per_channel() {
+    use reslab::model::BnNoise;
+    let mut model = one_batch_norm();
+    let plain = bn_out(&model);
     model.bn_noise = Some(BnNoise {
         per_layer: vec![Some((vec![2.0, 3.0], vec![1.0, -1.0]))],
     });
-    let noisy = out(&model);
+    let noisy = bn_out(&model);
     let (scale, shift) = ([2.0, 3.0], [1.0, -1.0]);
     for (i, (p, n)) in plain.iter().zip(&noisy).enumerate() {
         let c = i % 2;
@@ -570,7 +578,7 @@ fn bn_noise_scales_and_shifts_the_batch_norm_output_per_channel() {
     }
     // An evaluation copy has no noise.
     assert!(model.valid().bn_noise.is_none());
-    assert_eq!(out(&model.valid()), plain);
+    assert_eq!(bn_out(&model.valid()), plain);
 }
 
 #[test]
@@ -634,32 +642,14 @@ fn degradation_cnn_runs_end_to_end_at_a_tiny_scale() {
 
 #[test]
 fn per_activation_bn_noise_uses_one_value_per_output() {
-    use burn::tensor::{Device, Tensor, TensorData};
-    use reslab::model::{Act, BnNoise, build};
-    use reslab::spec::{InputShape, LayerSpec, NetSpec, validate};
-    let spec = NetSpec {
-        name: "bn".into(),
-        input: InputShape::Flat { features: 2 },
-        layers: vec![LayerSpec::batch_norm("bn")],
-        skips: vec![],
-    };
-    let device = Device::flex();
-    let mut model = build(&validate(&spec).unwrap(), &device, 0).valid();
-    let x = || {
-        Act::Flat(Tensor::<2>::from_data(
-            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]),
-            &device,
-        ))
-    };
-    let out = |m: &reslab::model::Model| -> Vec<f32> {
-        m.forward(x()).into_data().try_into_vec_as::<f32>().unwrap()
-    };
-    let plain = out(&model);
+    use reslab::model::BnNoise;
+    let mut model = one_batch_norm();
+    let plain = bn_out(&model);
     let (scale, shift) = (vec![2.0, 3.0, 4.0, 5.0], vec![0.5, -0.5, 1.0, -1.0]);
     model.bn_noise = Some(BnNoise {
         per_layer: vec![Some((scale.clone(), shift.clone()))],
     });
-    let noisy = out(&model);
+    let noisy = bn_out(&model);
     for i in 0..4 {
         assert!(
             (noisy[i] - (plain[i] * scale[i] + shift[i])).abs() < 1e-5,
