@@ -431,6 +431,52 @@ fn chained_fused_blocks_match_the_layers() {
     assert_close(&f.2, &l.2, 1e-4, "dW of the first block");
 }
 
+/// A ResNet basic block, `x → A → B (+ x)`: `x` is A's input and B's identity shortcut, and the
+/// fused blocks sum its two gradients themselves (B hands its shortcut's gradient to A); the
+/// gradient of `x` and of both weights equal the layers', with α = 1 and 0.5, and when `x` is
+/// used a third time after the block.
+#[test]
+fn a_basic_block_sums_its_inputs_two_gradients_like_the_layers() {
+    let g = Geometry::new(2, 5, 6, 16, 16, 3, 1, 1).unwrap();
+    for (alpha, third_use) in [(1.0, false), (0.5, false), (1.0, true)] {
+        let run = |fused_path: bool| {
+            let device = Device::flex().autodiff();
+            let xs = [2, 16, 5, 6];
+            let x = Tensor::<4>::from_data(TensorData::new(values(960, 13), xs), &device)
+                .require_grad();
+            let c1 = conv_layer(&g, &values(16 * 144, 14), None, &device);
+            let c2 = conv_layer(&g, &values(16 * 144, 15), None, &device);
+            let (b1, b2) = (bn_layer(16, &device), bn_layer(16, &device));
+            let mut y = if fused_path {
+                let a = conv::conv_block(&c1, &b1, x.clone(), (1, 1), None, true, false).output;
+                let s = Some((x.clone(), alpha));
+                conv::conv_block(&c2, &b2, a, (1, 1), s, true, false).output
+            } else {
+                let a = activation::relu(fused::batch_norm(&b1, c1.forward(x.clone())));
+                let h = fused::batch_norm(&b2, c2.forward(a)).mul_scalar(alpha) + x.clone();
+                activation::relu(h)
+            };
+            if third_use {
+                y = y + x.clone().mul_scalar(0.25);
+            }
+            let r = Tensor::<4>::from_data(TensorData::new(values(960, 16), xs), &device);
+            let grads = (y.clone() * r).sum().backward();
+            (
+                floats(y),
+                floats(x.grad(&grads).unwrap()),
+                floats(c1.weight.val().grad(&grads).unwrap()),
+                floats(c2.weight.val().grad(&grads).unwrap()),
+            )
+        };
+        let (f, l) = (run(true), run(false));
+        let what = |w: &str| format!("{w} (alpha {alpha}, third use {third_use})");
+        assert_close(&f.0, &l.0, 1e-5, &what("output"));
+        assert_close(&f.1, &l.1, 1e-4, &what("dx"));
+        assert_close(&f.2, &l.2, 1e-4, &what("dW of A"));
+        assert_close(&f.3, &l.3, 1e-4, &what("dW of B"));
+    }
+}
+
 /// A session of `spec` on 32 random 3×9×7 images in 4 classes, batch 8, probes every step.
 fn image_session(spec: &reslab::spec::NetSpec) -> reslab::train::Session {
     use reslab::data::{Dataset, Split, Targets, Task};
