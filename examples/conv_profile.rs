@@ -12,10 +12,11 @@
 //! ```
 //!
 //! burn's backward products are timed together (one autodiff backward of `Σ z·r` computes
-//! both), the fused kernels one by one. Times are the best of N runs of the thread's CPU time
-//! (Linux `CLOCK_THREAD_CPUTIME_ID`; wall time elsewhere): on a shared machine the minimum
-//! CPU time is the repeatable number. burn's products run partly on rayon's threads, so its
-//! columns are wall times always.
+//! both), the fused kernels one by one. Times are the best of N runs of the process's CPU time
+//! (Linux `CLOCK_PROCESS_CPUTIME_ID`, every thread's, so the Winograd products' share on
+//! rayon's threads counts; wall time elsewhere): on a shared machine the minimum CPU time is
+//! the repeatable number, and it is the work a product costs. burn's columns are wall times
+//! always.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -34,7 +35,8 @@ fn best_ms(runs: usize, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// The calling thread's CPU time in ms (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`), on Linux.
+/// The process's CPU time in ms, all threads (`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`), on
+/// Linux.
 #[cfg(target_os = "linux")]
 fn thread_cpu_ms() -> Option<f64> {
     #[repr(C)]
@@ -45,10 +47,10 @@ fn thread_cpu_ms() -> Option<f64> {
     unsafe extern "C" {
         fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
     }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
     let mut t = Timespec { sec: 0, nsec: 0 };
     // SAFETY: `t` is a valid timespec for the call to fill.
-    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
     (rc == 0).then(|| t.sec as f64 * 1e3 + t.nsec as f64 / 1e6)
 }
 
@@ -57,7 +59,7 @@ fn thread_cpu_ms() -> Option<f64> {
     None
 }
 
-/// Best of `runs` in thread CPU time (wall time where that is unknown).
+/// Best of `runs` in process CPU time (wall time where that is unknown).
 fn best_cpu_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     if thread_cpu_ms().is_none() {
         return best_ms(runs, f);
