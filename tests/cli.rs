@@ -145,6 +145,30 @@ fn help_lists_examples_for_every_subcommand() {
     assert!(text(&o).0.contains("cifar-resnet-20"));
 }
 
+/// `bench --first-probe` starts the lab's CNN run through the lab's worker and reports when it
+/// started, stepped and probed, in that order (the times themselves are BENCHMARKS.md's).
+#[test]
+fn bench_first_probe_reports_start_step_and_probe_in_order() {
+    let o = reslab(&["bench", "--first-probe"]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("cifar-resnet-20, MNIST-10k"), "{stdout}");
+    let median = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("median"))
+        .unwrap_or_else(|| panic!("no median line in {stdout}"));
+    let secs: Vec<f64> = median
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.trim_end_matches('s').parse().expect("seconds"))
+        .collect();
+    assert_eq!(secs.len(), 3, "{median}");
+    assert!(
+        0.0 < secs[0] && secs[0] <= secs[1] && secs[1] <= secs[2],
+        "{median}"
+    );
+}
+
 fn wait_for(path: &std::path::Path, secs: u64) -> bool {
     let start = std::time::Instant::now();
     while start.elapsed().as_secs() < secs {

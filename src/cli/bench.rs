@@ -47,6 +47,11 @@ pub struct BenchArgs {
     /// fused path.
     #[arg(long)]
     pub unfused: bool,
+    /// Instead of throughput: how soon the lab's CNN run (cifar-resnet-20 on the shipped
+    /// MNIST-10k with the lab's default settings) reports its start, first step and first
+    /// probe, `--repeat` times.
+    #[arg(long)]
+    pub first_probe: bool,
 }
 
 /// The reference script's network for a model name.
@@ -261,6 +266,9 @@ pub fn measure(
 
 /// Runs `reslab bench`.
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    if args.first_probe {
+        return super::first_probe::run(args.repeat);
+    }
     let device = match args.device {
         super::DeviceArg::Cpu => DeviceChoice::Cpu,
         super::DeviceArg::Gpu => DeviceChoice::Gpu,

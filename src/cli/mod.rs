@@ -7,6 +7,7 @@
 mod bench;
 mod drive;
 mod experiment;
+mod first_probe;
 mod run;
 
 use crate::spec::PRESET_EXAMPLES;
@@ -51,7 +52,7 @@ pub enum Command {
     Export(run::ExportArgs),
     /// Measure training throughput of the reference models (see BENCHMARKS.md).
     #[command(
-        after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100\n  reslab bench --models cifar-resnet-20 --probe-every 0,1 --repeat 3\n  reslab bench --models cifar-resnet-20 --unfused   # burn's ops layer by layer\n  reslab bench --device gpu --models mlp-res-20"
+        after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100\n  reslab bench --models cifar-resnet-20 --probe-every 0,1 --repeat 3\n  reslab bench --models cifar-resnet-20 --unfused   # burn's ops layer by layer\n  reslab bench --device gpu --models mlp-res-20\n  reslab bench --first-probe --repeat 3   # how soon the lab's CNN run shows numbers"
     )]
     Bench(bench::BenchArgs),
     /// Reproduce a published figure, check its claims (exit 1 if one fails) and save it.
