@@ -1,17 +1,18 @@
 //! `reslab bench --first-probe`: how soon the lab's CNN run shows its first numbers.
 //!
 //! The lab's Train button calls [`spawn_run`] with the lab's settings; this starts the same
-//! worker with the same settings (the left side's defaults: MNIST-10k as shipped, batch 128,
-//! probes every 10 steps, on the CPU) and the network the preset picker builds for
-//! "CNN, ResNet" with n = 3 (cifar-resnet-20 on 1×28×28 inputs), and times, from the call, the
+//! worker with the same settings (the left side's defaults: MNIST-10k as shipped,
+//! [`TrainConfig::lab_default`]: batch 128, probes every 10 steps, on the CPU) and the network
+//! the preset picker builds for "CNN, ResNet" with n = 3 (cifar-resnet-20 on 1×28×28 inputs,
+//! the picker's zero-padding shortcut), and times, from the call, the
 //! run's start (data loaded, model built), its first step and its first probe. The window draws
 //! what arrives on its next frame: the worker wakes it after the first event and then at most
 //! every 30 ms.
 
 use super::{CliError, runtime};
 use crate::experiments::stats::median;
+use crate::spec::{DataSource, DatasetSpec, PresetOptions, Shortcut, TrainConfig, preset};
 use crate::train::{Autosave, RunRequest, TrainEvent, spawn_run};
-use crate::ui::settings::{NetChoice, Settings};
 use std::time::{Duration, Instant};
 
 /// Seconds from [`spawn_run`] to three events of one run.
@@ -25,19 +26,17 @@ pub struct Latency {
     pub first_probe: f64,
 }
 
-/// The lab's CNN run: the default settings with the "CNN, ResNet" preset, n = 3.
+/// The lab's CNN run: its default settings with the "CNN, ResNet" preset, n = 3.
 fn lab_cnn_request() -> Result<RunRequest, CliError> {
-    let settings = Settings::default();
-    let net = NetChoice {
-        family: "cifar-resnet".into(),
-        depth: 3,
-        ..NetChoice::default()
+    let dataset = DatasetSpec::new(DataSource::Mnist10k);
+    let opts = PresetOptions {
+        shortcut: Shortcut::ZeroPad,
+        ..PresetOptions::for_dataset(&dataset)
     };
-    let spec = net.build(&settings.dataset).map_err(runtime)?;
     Ok(RunRequest {
-        spec,
-        config: settings.config,
-        dataset: settings.dataset,
+        spec: preset("cifar-resnet-20", &opts).map_err(runtime)?,
+        config: TrainConfig::lab_default(),
+        dataset,
         resume: None,
         autosave: Autosave::default(),
     })

@@ -56,6 +56,19 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The lab's starting settings, before a user changes them: 400 steps, probes every 10
+    /// steps, validation every 50, the rest [`TrainConfig::default`].
+    pub fn lab_default() -> Self {
+        Self {
+            duration: Duration::Steps(400),
+            probe_every: 10,
+            eval_every: 50,
+            ..Self::default()
+        }
+    }
+}
+
 /// The optimiser.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

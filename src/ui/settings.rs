@@ -101,12 +101,7 @@ impl Default for Settings {
         Self {
             net: NetChoice::default(),
             dataset: DatasetSpec::new(DataSource::Mnist10k),
-            config: TrainConfig {
-                duration: Duration::Steps(400),
-                probe_every: 10,
-                eval_every: 50,
-                ..TrainConfig::default()
-            },
+            config: TrainConfig::lab_default(),
             runs_dir: PathBuf::from("saved_runs"),
         }
     }
