@@ -195,6 +195,32 @@ fn winograd_products_do_not_depend_on_the_number_of_threads() {
     assert_eq!(run(1), run(3));
 }
 
+/// A block large enough that its BatchNorm/ReLU passes run in row ranges on rayon's threads
+/// (≥ 2¹⁷ output values) equals the layers one by one, with an identity skip (α = 0.5) and a
+/// projection; and its output, conv and BN outputs, running statistics and every gradient are
+/// the same bit for bit on one thread and on three.
+#[test]
+fn a_large_fused_block_matches_the_layers_on_any_number_of_threads() {
+    let g = Geometry::new(4, 24, 22, 64, 64, 3, 1, 1).unwrap();
+    assert!(g.output_len() >= 1 << 17);
+    let run = |threads: usize, skip: Skip| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| run_block(&g, skip, 0.5, true, true))
+    };
+    for skip in [Skip::Identity, Skip::Projection] {
+        compare_block(&g, skip, 0.5, true);
+        let (one, three) = (run(1, skip), run(3, skip));
+        assert_eq!(one.y, three.y, "{skip:?} output");
+        assert_eq!(one.z_sorted, three.z_sorted, "{skip:?} conv");
+        assert_eq!(one.h_sorted, three.h_sorted, "{skip:?} BN");
+        assert_eq!(one.running, three.running, "{skip:?} running statistics");
+        assert_eq!(one.grads, three.grads, "{skip:?} gradients");
+    }
+}
+
 /// A conv layer with the given weights (and no bias unless asked).
 fn conv_layer(g: &Geometry, w: &[f32], bias: Option<&[f32]>, device: &Device) -> Conv2d {
     let mut c = Conv2dConfig::new([g.cin, g.cout], [g.k, g.k])

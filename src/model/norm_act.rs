@@ -7,6 +7,8 @@
 //! mask, `α`, and the BatchNorm backward in two passes.
 
 use super::fused::{bn_stats, channel_sums};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The scalars of a fused block's BatchNorm epilogue.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -104,36 +106,30 @@ fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     let shift: Vec<f32> = (0..c).map(|k| p.beta[k] - mean[k] * scale[k]).collect();
     let a_scale: Vec<f32> = scale.iter().map(|&v| v * a).collect();
     let a_shift: Vec<f32> = shift.iter().map(|&v| v * a).collect();
-    // The outputs are built row by row with `extend` (no zero-filling first: at CIFAR sizes
-    // these are megabytes per block).
-    let mut out = Vec::with_capacity(n);
+    // The outputs are written once, without zero-filling first (at CIFAR sizes these are
+    // megabytes per block), in row ranges on rayon's threads when large ([`build_rows`]).
     // `h` itself is kept only for the probes, or as the output without a ReLU.
     let keep_pre = p.probe && p.relu;
-    let mut pre = Vec::with_capacity(if keep_pre { n } else { 0 });
     let zero = vec![0f32; c];
     let s_rows: &[f32] = if skip { p.shortcut } else { &zero };
     let s_step = if skip { c } else { 0 };
     let (a_scale, a_shift) = (&a_scale[..c], &a_shift[..c]);
-    for r in 0..rows {
-        let zr = &z[r * c..(r + 1) * c];
-        let sr = &s_rows[r * s_step..r * s_step + c];
-        let hs = zr
-            .iter()
-            .zip(sr)
-            .zip(a_scale.iter().zip(a_shift))
-            .map(|((&zv, &sv), (&sc, &sh))| zv * sc + sh + sv);
-        // `h <= 0` is false for a NaN, which passes through as burn's ReLU lets it.
-        let relu = |h: f32| if h <= 0.0 { 0.0 } else { h };
-        if keep_pre {
-            let start = pre.len();
-            pre.extend(hs);
-            out.extend(pre[start..].iter().map(|&h| relu(h)));
-        } else if p.relu {
-            out.extend(hs.map(relu));
-        } else {
-            out.extend(hs);
-        }
-    }
+    let rows_out = OutRows {
+        z,
+        s_rows,
+        s_step,
+        a_scale,
+        a_shift,
+        relu: p.relu,
+        c,
+    };
+    let (out, pre) = if keep_pre {
+        let ([out, pre], _) = build_rows(rows, c, |r0, [o, q]| rows_out.write(r0, o, Some(q)));
+        (out, pre)
+    } else {
+        let ([out], _) = build_rows(rows, c, |r0, [o]| rows_out.write(r0, o, None));
+        (out, Vec::new())
+    };
     let skip_sums = if p.probe && skip {
         let mut sums = vec![0f64; c];
         channel_sums(
@@ -170,6 +166,78 @@ fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     }
 }
 
+/// The forward pass's output rows: `h = z·(α·scale) + α·shift + s`, `y = max(h, 0)` (or `h`).
+struct OutRows<'a> {
+    z: &'a [f32],
+    /// The shortcut, `rows × c`, or `c` zeros with `s_step` 0.
+    s_rows: &'a [f32],
+    s_step: usize,
+    a_scale: &'a [f32],
+    a_shift: &'a [f32],
+    relu: bool,
+    c: usize,
+}
+
+impl OutRows<'_> {
+    /// Writes the rows from `r0` into `out` (and `h` into `pre`), compiled for AVX-512 where
+    /// the CPU has it: the row ranges run on rayon's threads, in closures that do not inherit
+    /// the caller's target features, so each range picks its copy here.
+    fn write(&self, r0: usize, out: &mut [MaybeUninit<f32>], pre: Option<&mut [MaybeUninit<f32>]>) {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        fn avx512(
+            w: &OutRows<'_>,
+            r0: usize,
+            out: &mut [MaybeUninit<f32>],
+            pre: Option<&mut [MaybeUninit<f32>]>,
+        ) {
+            w.write_impl(r0, out, pre)
+        }
+        #[cfg(target_arch = "x86_64")]
+        if avx512_here() {
+            // SAFETY: the CPU has AVX-512F (detected).
+            return unsafe { avx512(self, r0, out, pre) };
+        }
+        self.write_impl(r0, out, pre)
+    }
+
+    #[inline(always)]
+    fn write_impl(
+        &self,
+        r0: usize,
+        out: &mut [MaybeUninit<f32>],
+        mut pre: Option<&mut [MaybeUninit<f32>]>,
+    ) {
+        let (c, relu) = (self.c, self.relu);
+        // `h <= 0` is false for a NaN, which passes through as burn's ReLU lets it.
+        let act = |h: f32| if relu && h <= 0.0 { 0.0 } else { h };
+        for (i, orow) in out.chunks_exact_mut(c).enumerate() {
+            let r = r0 + i;
+            let zr = &self.z[r * c..(r + 1) * c];
+            let sr = &self.s_rows[r * self.s_step..r * self.s_step + c];
+            let hs = zr
+                .iter()
+                .zip(sr)
+                .zip(self.a_scale.iter().zip(self.a_shift))
+                .map(|((&zv, &sv), (&sc, &sh))| zv * sc + sh + sv);
+            match pre.as_deref_mut() {
+                Some(pre) => {
+                    let prow = &mut pre[i * c..(i + 1) * c];
+                    for ((o, q), h) in orow.iter_mut().zip(prow).zip(hs) {
+                        q.write(h);
+                        o.write(act(h));
+                    }
+                }
+                None => {
+                    for (o, h) in orow.iter_mut().zip(hs) {
+                        o.write(act(h));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The gradients the backward pass produces.
 pub(super) struct Backward {
     /// `∂L/∂h` (the shortcut's gradient), `rows × c`.
@@ -202,8 +270,6 @@ pub(super) fn backward(
 ) -> Backward {
     let n = rows * c;
     assert!(dy.len() == n && z.len() == n && (!relu || output.len() == n));
-    let mut g = Vec::with_capacity(n);
-    let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
     let p = Pass {
         c,
         alpha,
@@ -211,20 +277,7 @@ pub(super) fn backward(
         mean: &saved.mean,
         inv_std: &saved.inv_std,
     };
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn sums_avx512(p: &Pass<'_>, d: [&[f32]; 3], g: &mut Vec<f32>, sums: [&mut [f64]; 2]) {
-        mask_and_sums(p, d, g, sums)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if avx512_here() {
-        // SAFETY: the CPU has AVX-512F (detected).
-        unsafe { sums_avx512(&p, [dy, output, z], &mut g, [&mut sg, &mut sgx]) };
-    } else {
-        mask_and_sums(&p, [dy, output, z], &mut g, [&mut sg, &mut sgx]);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    mask_and_sums(&p, [dy, output, z], &mut g, [&mut sg, &mut sgx]);
+    let (g, [sg, sgx]) = mask_and_sums(&p, [dy, output, z]);
     // dz = k·α·g − k·mean(α·g) − (k·mean(α·g·x̂)·inv_std)·(z − μ), with k = γ·inv_std.
     let count = rows as f64;
     let k: Vec<f32> = (0..c).map(|j| saved.gamma[j] * saved.inv_std[j]).collect();
@@ -232,21 +285,7 @@ pub(super) fn backward(
     let k_mgx: Vec<f32> = (0..c)
         .map(|j| k[j] * (sgx[j] / count) as f32 * saved.inv_std[j])
         .collect();
-    let mut dz = Vec::with_capacity(n);
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn dz_avx512(p: &Pass<'_>, g: &[f32], z: &[f32], k: [&[f32]; 3], dz: &mut Vec<f32>) {
-        input_grad(p, g, z, k, dz)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if avx512_here() {
-        // SAFETY: the CPU has AVX-512F (detected).
-        unsafe { dz_avx512(&p, &g, z, [&k, &k_mg, &k_mgx], &mut dz) };
-    } else {
-        input_grad(&p, &g, z, [&k, &k_mg, &k_mgx], &mut dz);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    input_grad(&p, &g, z, [&k, &k_mg, &k_mgx], &mut dz);
+    let dz = input_grad(&p, &g, z, [&k, &k_mg, &k_mgx]);
     Backward {
         g,
         dz,
@@ -264,44 +303,77 @@ struct Pass<'a> {
     inv_std: &'a [f32],
 }
 
-/// Pass one: `g = relu ? dy·[out > 0] : dy`, and per channel `Σ α·g`, `Σ α·g·x̂` (in f32 lanes
-/// over 16 rows at a time, then f64). `d` is `[dy, out, z]`, `sums` `[Σ α·g, Σ α·g·x̂]`.
+/// Pass one: `g = relu ? dy·[out > 0] : dy`, and per channel `Σ α·g`, `Σ α·g·x̂`; `d` is
+/// `[dy, out, z]` (`out` unread without a ReLU). In row ranges on rayon's threads when large
+/// ([`build_rows`]), each compiled for AVX-512 where the CPU has it; the ranges' sums are added
+/// in range order, and the ranges are fixed, so the result does not depend on the number of
+/// threads.
+fn mask_and_sums(p: &Pass<'_>, [dy, out, z]: [&[f32]; 3]) -> (Vec<f32>, [Vec<f64>; 2]) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(p: &Pass<'_>, d: [&[f32]; 3], g: &mut [MaybeUninit<f32>]) -> [Vec<f64>; 2] {
+        mask_and_sums_rows(p, d, g)
+    }
+    let c = p.c.max(1);
+    let rows = dy.len() / c;
+    // Without a ReLU the mask reads `dy` itself, which is never compared.
+    let out = if p.relu { out } else { dy };
+    let ([g], parts) = build_rows(rows, c, |r0, [g]| {
+        let d = [&dy[r0 * c..], &out[r0 * c..], &z[r0 * c..]];
+        #[cfg(target_arch = "x86_64")]
+        if avx512_here() {
+            // SAFETY: the CPU has AVX-512F (detected).
+            return unsafe { avx512(p, d, g) };
+        }
+        mask_and_sums_rows(p, d, g)
+    });
+    let mut sums = [vec![0f64; p.c], vec![0f64; p.c]];
+    for part in parts {
+        for (total, s) in sums.iter_mut().zip(part) {
+            total.iter_mut().zip(s).for_each(|(t, v)| *t += v);
+        }
+    }
+    (g, sums)
+}
+
+/// [`mask_and_sums`] for the rows of `g` (`d`'s slices start at the same row): `g` written, the
+/// sums returned (in f32 lanes over 16 rows at a time, then f64).
 #[inline(always)]
-fn mask_and_sums(p: &Pass<'_>, [dy, out, z]: [&[f32]; 3], g: &mut Vec<f32>, sums: [&mut [f64]; 2]) {
+fn mask_and_sums_rows(
+    p: &Pass<'_>,
+    [dy, out, z]: [&[f32]; 3],
+    g: &mut [MaybeUninit<f32>],
+) -> [Vec<f64>; 2] {
     let c = p.c;
     let (mean, inv_std) = (&p.mean[..c], &p.inv_std[..c]);
-    let [sg, sgx] = sums;
+    let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
     let (mut acc_g, mut acc_x) = (vec![0f32; c], vec![0f32; c]);
-    // Without a ReLU the mask reads `dy` itself, which is never compared.
-    let out_rows = if p.relu { out } else { dy };
     let (relu, alpha) = (p.relu, p.alpha);
-    for (r, ((dr, orow), zr)) in dy
-        .chunks_exact(c)
-        .zip(out_rows.chunks_exact(c))
-        .zip(z.chunks_exact(c))
-        .enumerate()
-    {
-        // `out > 0` is false for a NaN output, as burn's ReLU backward has it.
-        let start = g.len();
-        g.extend(
-            dr.iter()
-                .zip(orow)
-                .map(|(&d, &o)| if !relu || o > 0.0 { d } else { 0.0 }),
-        );
+    let rows = g
+        .chunks_exact_mut(c)
+        .zip(dy.chunks_exact(c))
+        .zip(out.chunks_exact(c))
+        .zip(z.chunks_exact(c));
+    for (r, (((grow, dr), orow), zr)) in rows.enumerate() {
         let lanes = acc_g.iter_mut().zip(acc_x.iter_mut());
         let stats = mean.iter().zip(inv_std);
-        for (((&v, &zv), (ag, ax)), (&m, &is)) in g[start..].iter().zip(zr).zip(lanes).zip(stats) {
+        let values = grow.iter_mut().zip(dr).zip(orow).zip(zr);
+        for ((((gv, &d), &o), &zv), ((ag, ax), (&m, &is))) in values.zip(lanes.zip(stats)) {
+            // `out > 0` is false for a NaN output, as burn's ReLU backward has it.
+            let v = if !relu || o > 0.0 { d } else { 0.0 };
+            gv.write(v);
             let ga = v * alpha;
             *ag += ga;
             *ax += ga * ((zv - m) * is);
         }
         if r % 16 == 15 {
-            flush(&mut acc_g, sg);
-            flush(&mut acc_x, sgx);
+            flush(&mut acc_g, &mut sg);
+            flush(&mut acc_x, &mut sgx);
         }
     }
-    flush(&mut acc_g, sg);
-    flush(&mut acc_x, sgx);
+    flush(&mut acc_g, &mut sg);
+    flush(&mut acc_x, &mut sgx);
+    [sg, sgx]
 }
 
 /// Adds f32 lanes into f64 totals and clears them.
@@ -313,27 +385,100 @@ fn flush(lanes: &mut [f32], total: &mut [f64]) {
     }
 }
 
-/// Pass two: `dz = k·α·g − k_mg − k_mgx·(z − μ)` per channel.
+/// Pass two: `dz = k·α·g − k_mg − k_mgx·(z − μ)` per channel, in row ranges on rayon's threads
+/// when large ([`build_rows`]), each compiled for AVX-512 where the CPU has it.
+fn input_grad(p: &Pass<'_>, g: &[f32], z: &[f32], k: [&[f32]; 3]) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(p: &Pass<'_>, g: &[f32], z: &[f32], k: [&[f32]; 3], out: &mut [MaybeUninit<f32>]) {
+        input_grad_rows(p, g, z, k, out)
+    }
+    let c = p.c.max(1);
+    let rows = g.len() / c;
+    let ([dz], _) = build_rows(rows, c, |r0, [out]| {
+        let (g, z) = (&g[r0 * c..], &z[r0 * c..]);
+        #[cfg(target_arch = "x86_64")]
+        if avx512_here() {
+            // SAFETY: the CPU has AVX-512F (detected).
+            return unsafe { avx512(p, g, z, k, out) };
+        }
+        input_grad_rows(p, g, z, k, out)
+    });
+    dz
+}
+
+/// [`input_grad`] for the rows of `out`, `g` and `z` starting at the same row.
 #[inline(always)]
-fn input_grad(
+fn input_grad_rows(
     p: &Pass<'_>,
     g: &[f32],
     z: &[f32],
     [k, k_mg, k_mgx]: [&[f32]; 3],
-    dz: &mut Vec<f32>,
+    out: &mut [MaybeUninit<f32>],
 ) {
     let c = p.c;
     let (mean, k, k_mg, k_mgx) = (&p.mean[..c], &k[..c], &k_mg[..c], &k_mgx[..c]);
     let alpha = p.alpha;
-    for (gr, zr) in g.chunks_exact(c).zip(z.chunks_exact(c)) {
-        dz.extend(
-            gr.iter()
-                .zip(zr)
-                .zip(mean.iter().zip(k))
-                .zip(k_mg.iter().zip(k_mgx))
-                .map(|(((&gv, &zv), (&m, &kk)), (&a, &b))| kk * (gv * alpha) - a - b * (zv - m)),
-        );
+    let rows = out
+        .chunks_exact_mut(c)
+        .zip(g.chunks_exact(c))
+        .zip(z.chunks_exact(c));
+    for ((orow, gr), zr) in rows {
+        let vals = gr
+            .iter()
+            .zip(zr)
+            .zip(mean.iter().zip(k))
+            .zip(k_mg.iter().zip(k_mgx))
+            .map(|(((&gv, &zv), (&m, &kk)), (&a, &b))| kk * (gv * alpha) - a - b * (zv - m));
+        for (o, v) in orow.iter_mut().zip(vals) {
+            o.write(v);
+        }
     }
+}
+
+/// Values from which a pass over `rows × c` values runs in row ranges on rayon's threads: half
+/// a megabyte. Below it (a dense block's `[128, 64]`) one thread is faster than the hand-off.
+const PAR_MIN: usize = 1 << 17;
+
+/// Row ranges of a parallel pass: a fixed number, so that the work does not depend on the
+/// number of threads.
+const PARTS: usize = 4;
+
+/// Builds `K` buffers of `rows × c` values, `f(first_row, chunks)` writing every value of the
+/// chunks of one row range and returning what it computed beside them (in range order):
+/// [`PARTS`] ranges on rayon's threads from [`PAR_MIN`] values, else one range here.
+fn build_rows<const K: usize, R: Send>(
+    rows: usize,
+    c: usize,
+    f: impl Fn(usize, [&mut [MaybeUninit<f32>]; K]) -> R + Sync,
+) -> ([Vec<f32>; K], Vec<R>) {
+    let n = rows * c;
+    let parts = if n >= PAR_MIN { PARTS.min(rows) } else { 1 };
+    let per = rows.div_ceil(parts.max(1)).max(1) * c.max(1);
+    let mut bufs: [Vec<f32>; K] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let results = {
+        let mut chunks: Vec<_> = bufs
+            .iter_mut()
+            .map(|b| b.spare_capacity_mut()[..n].chunks_mut(per))
+            .collect();
+        let jobs: Vec<(usize, [&mut [MaybeUninit<f32>]; K])> = (0..n.div_ceil(per))
+            .map(|j| {
+                let ch = std::array::from_fn(|k| chunks[k].next().expect("one chunk per range"));
+                (j * per / c.max(1), ch)
+            })
+            .collect();
+        if jobs.len() > 1 {
+            jobs.into_par_iter().map(|(r0, ch)| f(r0, ch)).collect()
+        } else {
+            jobs.into_iter().map(|(r0, ch)| f(r0, ch)).collect()
+        }
+    };
+    for b in &mut bufs {
+        // SAFETY: the chunks cover the first `n` values of the spare capacity, and `f` wrote
+        // every value of its chunks.
+        unsafe { b.set_len(n) };
+    }
+    (bufs, results)
 }
 
 /// Per-channel sums of `rows × c` values (a bias gradient).
