@@ -80,6 +80,7 @@ for line in subprocess.run([reslab, "presets"], capture_output=True, text=True).
     if len(parts) == 3 and parts[2].isdigit():
         flops[parts[0]] = 3 * int(parts[2])
 runs = {}  # (model, mode) -> [samples/s per round]
+in_run = {}  # model -> [the probes-every-10 run's own probe cost per round]
 for r in range(1, rounds + 1):
     for line in open(f"{out}/pytorch.{r}.txt"):
         m = re.match(r"(\S+) (bare|instrumented): ([0-9.]+) samples/s", line)
@@ -89,6 +90,8 @@ for r in range(1, rounds + 1):
         j = json.loads(line)
         mode = {0: "reslab probes off", 10: "reslab probes every 10", 1: "reslab probes every step"}[j["probe_every"]]
         runs.setdefault((j["model"], mode), []).append(j["samples_per_sec"])
+        if j["probe_every"] == 10 and j.get("amortized_cost") is not None:
+            in_run.setdefault(j["model"], []).append(j["amortized_cost"])
 modes = ["PyTorch bare", "PyTorch instrumented", "reslab probes off", "reslab probes every 10", "reslab probes every step"]
 for model in models:
     print(f"\n{model} (samples/s; medians of {rounds} interleaved rounds)")
@@ -111,4 +114,8 @@ for model in models:
     if off and ten:
         cost = statistics.median(o / t - 1 for o, t in zip(off, ten))
         print(f"  probes every 10 steps cost {100 * cost:+.1f} % against probes off (median over rounds)")
+    if in_run.get(model):
+        # Probe steps against plain steps within each run: the machine's drift cancels.
+        cost = statistics.median(in_run[model])
+        print(f"  probes every 10 steps cost {100 * cost:+.1f} % within the run (median over rounds)")
 EOF
