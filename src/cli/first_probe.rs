@@ -11,7 +11,7 @@
 
 use super::{CliError, runtime};
 use crate::experiments::stats::median;
-use crate::spec::{DataSource, DatasetSpec, PresetOptions, Shortcut, TrainConfig, preset};
+use crate::spec::{DataSource, DatasetSpec, PresetOptions, TrainConfig, preset};
 use crate::train::{Autosave, RunRequest, TrainEvent, spawn_run};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ pub struct Latency {
 fn lab_cnn_request() -> Result<RunRequest, CliError> {
     let dataset = DatasetSpec::new(DataSource::Mnist10k);
     let opts = PresetOptions {
-        shortcut: Shortcut::ZeroPad,
+        shortcut: PresetOptions::LAB_SHORTCUT,
         ..PresetOptions::for_dataset(&dataset)
     };
     Ok(RunRequest {

@@ -51,6 +51,10 @@ impl Default for PresetOptions {
 }
 
 impl PresetOptions {
+    /// The shortcut the lab's preset picker starts with for CNN presets: He et al.'s option A
+    /// (zero padding), which their CIFAR experiments use.
+    pub const LAB_SHORTCUT: Shortcut = Shortcut::ZeroPad;
+
     /// The defaults, with the input shape and the number of outputs that `dataset` needs.
     pub fn for_dataset(dataset: &super::DatasetSpec) -> Self {
         let (input, classes) = dataset.expected_io();

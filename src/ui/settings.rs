@@ -46,7 +46,7 @@ impl Default for NetChoice {
             depth: 20,
             width: 64,
             batch_norm: true,
-            shortcut: Shortcut::ZeroPad,
+            shortcut: PresetOptions::LAB_SHORTCUT,
             scale: BranchScale::default(),
             activation: Activation::Relu,
         }
