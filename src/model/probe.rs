@@ -148,23 +148,22 @@ impl Pass1 {
     #[inline(always)]
     fn block(&mut self, block: &[f32]) {
         let (mut sum, mut nonpos) = ([0f32; L], [0f32; L]);
-        let chunks = block.chunks_exact(L);
-        let rest = chunks.remainder();
-        for c in chunks {
-            let c: &[f32; L] = c.try_into().expect("chunks of 16");
-            for j in 0..L {
-                let v = c[j];
-                sum[j] += v;
-                self.min[j] = if v < self.min[j] { v } else { self.min[j] };
-                self.max[j] = if v > self.max[j] { v } else { self.max[j] };
-                nonpos[j] += if v <= 0.0 { 1.0 } else { 0.0 };
-            }
-        }
-        for (j, &v) in rest.iter().enumerate() {
+        let mut add = |j: usize, v: f32| {
             sum[j] += v;
             self.min[j] = if v < self.min[j] { v } else { self.min[j] };
             self.max[j] = if v > self.max[j] { v } else { self.max[j] };
             nonpos[j] += if v <= 0.0 { 1.0 } else { 0.0 };
+        };
+        let chunks = block.chunks_exact(L);
+        let rest = chunks.remainder();
+        for c in chunks {
+            let c: &[f32; L] = c.try_into().expect("chunks of 16");
+            for (j, &v) in c.iter().enumerate() {
+                add(j, v);
+            }
+        }
+        for (j, &v) in rest.iter().enumerate() {
+            add(j, v);
         }
         self.sum += sum.iter().map(|&v| v as f64).sum::<f64>();
         self.nonpos += nonpos.iter().sum::<f32>() as usize;
