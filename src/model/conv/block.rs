@@ -141,7 +141,26 @@ struct ConvState {
 }
 
 /// A gradient handed from one block's backward pass to another's, channels last.
-type Mailbox = Arc<Mutex<Option<Vec<f32>>>>;
+#[derive(Clone, Default)]
+struct Mailbox(Arc<Mutex<Option<Vec<f32>>>>);
+
+impl Mailbox {
+    /// Leaves a gradient, whether or not another thread panicked holding the lock.
+    fn post(&self, gradient: Vec<f32>) {
+        *self.slot() = Some(gradient);
+    }
+
+    /// Takes the gradient left here, if any.
+    fn take(&self) -> Option<Vec<f32>> {
+        self.slot().take()
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Vec<f32>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// The basic block of a ResNet, `y → block A → block B (+ y)`, uses `y` twice: as A's input and
 /// as B's identity shortcut. burn sums the two gradients of `y` itself, and both are
@@ -169,14 +188,6 @@ thread_local! {
     /// The last fused block built on this thread (a forward pass builds its blocks in order, so
     /// B finds A here when A is the block just before it).
     static LAST_BLOCK: std::cell::RefCell<Option<Pairing>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Takes a mailbox's gradient, whether or not another thread panicked holding its lock.
-fn take_mail(mailbox: &Mailbox) -> Option<Vec<f32>> {
-    mailbox
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take()
 }
 
 impl std::fmt::Debug for ConvState {
@@ -319,7 +330,7 @@ impl Backward<Flex, 6> for FusedConvBackward {
         }
         if let Some(node) = node_x {
             let mut dx = conv_input_grad(&g, &back.dz, &values(&st.weight));
-            if let Some(ds) = st.incoming.as_ref().and_then(take_mail) {
+            if let Some(ds) = st.incoming.as_ref().and_then(Mailbox::take) {
                 assert_eq!(ds.len(), dx.len(), "a paired shortcut's gradient");
                 for (d, s) in dx.iter_mut().zip(&ds) {
                     *d += s;
@@ -335,11 +346,7 @@ impl Backward<Flex, 6> for FusedConvBackward {
         }
         if let Some(node) = node_s {
             match &st.outgoing {
-                Some(mailbox) => {
-                    *mailbox
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(back.g);
-                }
+                Some(mailbox) => mailbox.post(back.g),
                 None => {
                     grads.register::<Flex>(node.id, image_view(back.g, [g.batch, g.oh, g.ow, c]))
                 }
