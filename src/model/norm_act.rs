@@ -440,9 +440,11 @@ fn input_grad_rows(
 /// a megabyte. Below it (a dense block's `[128, 64]`) one thread is faster than the hand-off.
 const PAR_MIN: usize = 1 << 17;
 
-/// Row ranges of a parallel pass: a fixed number, so that the work does not depend on the
-/// number of threads.
-const PARTS: usize = 4;
+/// How many ranges a parallel pass or product is cut into (here the rows of an epilogue pass,
+/// in `conv::winograd` a product's tiles), run on rayon's threads. A fixed number, not the
+/// thread count, so that partial sums (added in range order) do not depend on the machine: the
+/// same inputs give the same bits everywhere.
+pub(super) const PARTS: usize = 4;
 
 /// Builds `K` buffers of `rows × c` values, `f(first_row, chunks)` writing every value of the
 /// chunks of one row range and returning what it computed beside them (in range order):

@@ -25,6 +25,7 @@ use super::geometry::Geometry;
 use super::simd::{Avx2, Avx512};
 use super::simd::{Isa, Portable, Scalar, Simd};
 use super::tile::{Packed, Rows, gather_product, reduce_product};
+use crate::model::norm_act::PARTS;
 use rayon::prelude::*;
 
 /// Which Winograd variant a product uses.
@@ -594,11 +595,6 @@ fn pack_kernels<const N: usize>(
         .map(|m| Packed::new(1, cin, cout, |_, c, j| m[c * cout + j]))
         .collect()
 }
-
-/// How many contiguous parts a product's tiles are cut into, run on rayon's threads. A fixed
-/// number, not the thread count, so that the weight gradient's partial sums (added in part
-/// order) do not depend on the machine: the same inputs give the same bits everywhere.
-const PARTS: usize = 4;
 
 /// Up to `parts` contiguous ranges `(start, end)` of whole blocks of `tb` tiles covering
 /// `0..tiles`, as even as the blocks allow.
