@@ -50,7 +50,7 @@ fn main() {
         return;
     };
     if let Err(e) = run(command) {
-        eprintln!("error: {}", e.message);
+        reslab::cli::out::complain(&e.message);
         std::process::exit(e.code);
     }
 }

@@ -582,3 +582,43 @@ fn a_save_whose_thread_cannot_start_shows_the_error_and_the_window_can_still_clo
     assert!(loaded.run.history.last_step >= 20);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn two_runs_of_one_name_are_saved_to_two_files_and_a_file_in_the_way_is_kept() {
+    let dir = common::temp_dir("app", "two-names");
+    let mut h = harness(&dir);
+    small_settings(h.state_mut(), 30);
+    let mut saved = Vec::new();
+    for k in 0..2 {
+        h.get_by_label("Train").click();
+        step_until(&mut h, "the run to finish", |a| {
+            a.registry().runs().len() == k + 1
+                && a.registry()
+                    .shown()
+                    .is_some_and(|r| r.file.status == RunStatus::Finished)
+        });
+        let name = h.state().registry().shown().unwrap().file.name.clone();
+        if k == 0 {
+            // A file of another run already holds the name the first run would take.
+            std::fs::write(dir.join(format!("{name}.reslab.json")), b"someone else's").unwrap();
+        }
+        h.query_all_by_label("Save").next().unwrap().click();
+        step_until(&mut h, "the save", |a| {
+            a.registry()
+                .shown()
+                .is_some_and(|r| r.path.is_some() && !r.dirty)
+        });
+        saved.push(h.state().registry().shown().unwrap().path.clone().unwrap());
+    }
+    assert_ne!(saved[0], saved[1], "two runs, two files: {saved:?}");
+    for p in &saved {
+        assert!(reslab::runfile::load(p).is_ok(), "{}", p.display());
+    }
+    let kept = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| b == b"someone else's"))
+        .count();
+    assert_eq!(kept, 1, "the other file is untouched");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -447,3 +447,61 @@ fn resuming_at_the_largest_step_count_seeks_instead_of_replaying() {
         ck.sampler
     );
 }
+
+#[cfg(unix)]
+fn inode(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().ino()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_save_of_unchanged_weights_writes_no_weights_and_encodings_are_identical() {
+    let dir = common::temp_dir("rf2", "weights-once");
+    let mut t = start("once");
+    t.train(6);
+    let ck = t.checkpoint();
+    let a = runfile::save(&dir, &t.run, Some(&ck)).unwrap();
+    let weights = dir.join(header(&a)["weights"]["path"].as_str().unwrap());
+    let before = inode(&weights);
+    // The final save after the last autosave: same weights, a new status.
+    t.run.status = reslab::metrics::RunStatus::Finished;
+    runfile::save(&dir, &t.run, Some(&ck)).unwrap();
+    let after = dir.join(header(&a)["weights"]["path"].as_str().unwrap());
+    assert_eq!(after, weights, "the same file");
+    assert_eq!(inode(&after), before, "not written again");
+    let encodings: Vec<Vec<u8>> = (0..4)
+        .map(|_| runfile::encode_weights(&ck).unwrap())
+        .collect();
+    assert!(encodings.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(std::fs::read(&weights).unwrap(), encodings[0]);
+    let back = runfile::decode_weights(&encodings[0]).unwrap();
+    assert_eq!(back.tensors.len(), ck.tensors.len());
+}
+
+#[test]
+fn a_save_keeps_every_side_file_another_run_file_in_the_folder_names() {
+    let dir = common::temp_dir("rf2", "shared");
+    let mut t = start("orig");
+    t.train(5);
+    let a = runfile::save(&dir, &t.run, Some(&t.checkpoint())).unwrap();
+    let b = dir.join("backup.reslab.json");
+    std::fs::copy(&a, &b).unwrap();
+    for _ in 0..3 {
+        t.train(5);
+        runfile::save(&dir, &t.run, Some(&t.checkpoint())).unwrap();
+    }
+    assert_eq!(runfile::load(&b).unwrap().checkpoint.unwrap().step, 5);
+    assert_eq!(runfile::load(&a).unwrap().checkpoint.unwrap().step, 20);
+    // Once the copy is gone, the next save of the original removes the files only the copy
+    // named (they were made under the original's name).
+    std::fs::remove_file(&b).unwrap();
+    t.train(1);
+    runfile::save(&dir, &t.run, Some(&t.checkpoint())).unwrap();
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".weights.safetensors"))
+        .collect();
+    assert_eq!(names.len(), 1, "the original's own: {names:?}");
+}

@@ -30,10 +30,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = "0,1,10")]
     pub probe_every: String,
     /// Timed steps per measurement (0: 50 for MLPs, 8 for CIFAR nets, as the reference script).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = super::whole)]
     pub steps: u64,
     /// Samples per step.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, allow_hyphen_values = true, value_parser = super::whole_usize)]
     pub batch: usize,
     /// Device.
     #[arg(long, value_enum, default_value = "cpu")]
@@ -280,7 +280,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .collect::<Result<_, _>>()
         .map_err(|e| bad_input(format!("--probe-every: {e}")))?;
     if !args.json {
-        println!(
+        crate::say!(
             "{:<16} {:>11} {:>12} {:>8} {:>10} {:>17} {:>12} {:>10}",
             "model",
             "probe_every",
@@ -310,14 +310,14 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         }
         for r in summarise(model, &probes, &rounds) {
             if args.json {
-                println!("{}", serde_json::to_string(&r).map_err(runtime)?);
+                crate::say!("{}", serde_json::to_string(&r).map_err(runtime)?);
             } else {
                 let lo = r.runs.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = r.runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let pct = |c: Option<f64>| {
                     c.map_or_else(|| "–".to_string(), |c| format!("{:+.1} %", 100.0 * c))
                 };
-                println!(
+                crate::say!(
                     "{:<16} {:>11} {:>12.0} {:>8.1} {:>10.2} {:>17} {:>12} {:>10}",
                     r.model,
                     r.probe_every,

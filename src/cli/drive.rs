@@ -9,7 +9,7 @@ use crate::safe_fs;
 use crate::train::{Autosave, RunRequest, TrainError, TrainEvent, spawn_run};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The exit code of a run that could not start or go on: 2 when the input is at fault (the
 /// network, the config, the data, a network that does not fit the data or the memory), 1 for
@@ -48,6 +48,9 @@ struct Driving<'a> {
     bar: ProgressBar,
     last_val: f32,
     last_checkpoint: Option<Box<Checkpoint>>,
+    /// Whether a step ran: before the first one nothing is saved, so a run that cannot start
+    /// leaves the folder as it was.
+    stepped: bool,
 }
 
 /// What an event means for the loop: go on, or the run ended (its last step, or why not).
@@ -78,6 +81,7 @@ impl Driving<'_> {
                 self.bar.set_position(self.history.last_step);
             }
             TrainEvent::Step(r) => {
+                self.stepped = true;
                 self.bar.set_position(r.step);
                 let val = if self.last_val.is_nan() {
                     "–".to_string()
@@ -99,7 +103,9 @@ impl Driving<'_> {
                     .println(format!("diverged at step {step}: {tensor} = {value}"));
             }
             TrainEvent::Snapshot(ck) => {
-                self.save(Some(&ck))?;
+                if self.stepped {
+                    self.save(Some(&ck))?;
+                }
                 self.last_checkpoint = Some(ck);
             }
             TrainEvent::Finished { step, .. } => return Ok(Next::End(Ok(step))),
@@ -112,16 +118,59 @@ impl Driving<'_> {
 
 /// Runs a training request to its end, showing progress and saving the run to the run file
 /// `target` on every snapshot (autosave) and at the end. Ctrl-C, SIGTERM and SIGHUP stop the
-/// run after the current step and save it.
+/// run after the current step and save it. Holds the run file's lock throughout: a run file
+/// another process writes is refused. Nothing is written before the first step: a run that
+/// cannot start (its data, its network, the memory) leaves the folder as it was.
 pub(super) fn drive(
-    mut run: RunFile,
+    run: RunFile,
     target: &Path,
     resume: Option<Checkpoint>,
     autosave: Autosave,
 ) -> Result<(), CliError> {
-    // An unusable output folder is found now, not at the first autosave.
-    safe_fs::check_writable_dir(safe_fs::parent_dir(target))
-        .and_then(|()| safe_fs::check_target(target))
+    let dir = safe_fs::parent_dir(target);
+    let created = prepare_folder(dir)
+        .map_err(|e| bad_input(format!("{}: cannot save there: {e}", target.display())))?;
+    let lock = runfile::lock(target).map_err(bad_input);
+    let outcome = lock.and_then(|_lock| drive_locked(run, target, resume, autosave));
+    if !matches!(outcome, Ok(true)) {
+        // Nothing was saved: remove the folders this run made, deepest first (only if empty).
+        for d in created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+    outcome.map(|_| ())
+}
+
+/// Makes sure `dir` can take the run file: creates what is missing of it (returning the
+/// folders made, outermost first) and checks a file can be created there, so that an unusable
+/// folder fails now and not at the first autosave.
+fn prepare_folder(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut d = Some(dir);
+    while let Some(p) = d.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(p.to_path_buf());
+        d = p.parent();
+    }
+    missing.reverse();
+    let checked = safe_fs::check_writable_dir(dir);
+    if let Err(e) = checked {
+        for m in missing.iter().rev() {
+            let _ = std::fs::remove_dir(m);
+        }
+        return Err(e);
+    }
+    Ok(missing)
+}
+
+/// [`drive`] once the lock is held; `Ok(true)` when the run was saved, `Ok(false)` when it
+/// ended before its first step (nothing written).
+fn drive_locked(
+    mut run: RunFile,
+    target: &Path,
+    resume: Option<Checkpoint>,
+    autosave: Autosave,
+) -> Result<bool, CliError> {
+    safe_fs::check_target(target)
         .map_err(|e| bad_input(format!("{}: cannot save there: {e}", target.display())))?;
     crate::signals::install();
     let request = RunRequest {
@@ -141,9 +190,46 @@ pub(super) fn drive(
         bar: progress_bar(),
         last_val: f32::NAN,
         last_checkpoint: resume.map(Box::new),
+        stepped: false,
     };
+    let outcome = event_loop(&mut d, &handle);
+    d.bar.finish_and_clear();
+    if outcome.is_err() {
+        // A failed save: stop the worker rather than wait for the rest of the run.
+        handle.stop();
+    }
+    let (joined, _) = handle.join();
+    let outcome = match (outcome, joined) {
+        (Ok(step), _) => Ok(step),
+        (Err(_), Err(e)) => Err(failure(&e)),
+        (Err(e), Ok(_)) => Err(e),
+    };
+    if !d.stepped {
+        // Not one step: the run file (if any) stays exactly as it was.
+        outcome?;
+        crate::say!("nothing trained; {} left as it was", target.display());
+        return Ok(false);
+    }
+    // The final save: the last snapshot's weights with the final status and history.
+    let ck = d.last_checkpoint.take();
+    d.save(ck.as_deref())?;
+    d.run.history = std::mem::take(&mut d.history);
+    let step = outcome?;
+    let run = &d.run;
+    crate::say!(
+        "{} after {step} steps ({:?}); {}\nsaved {}",
+        run.status.word(),
+        run.status,
+        summary_line(run),
+        target.display()
+    );
+    Ok(true)
+}
+
+/// Takes events until the run ends; a stop signal stops it after the current step.
+fn event_loop(d: &mut Driving<'_>, handle: &crate::train::RunHandle) -> Result<u64, CliError> {
     let mut stop_sent = false;
-    let outcome = loop {
+    loop {
         if crate::signals::stop_requested() && !stop_sent {
             handle.stop();
             stop_sent = true;
@@ -151,32 +237,12 @@ pub(super) fn drive(
         }
         let Some(event) = handle.next_timeout(std::time::Duration::from_millis(100)) else {
             if handle.is_finished() && handle.events().try_recv().is_err() {
-                break Err(runtime("the training thread ended without a result"));
+                return Err(runtime("the training thread ended without a result"));
             }
             continue;
         };
         if let Next::End(end) = d.on_event(event)? {
-            break end;
+            return end;
         }
-    };
-    d.bar.finish_and_clear();
-    // The final save: the last snapshot's weights with the final status and history.
-    let ck = d.last_checkpoint.take();
-    d.save(ck.as_deref())?;
-    d.run.history = std::mem::take(&mut d.history);
-    let (joined, _) = handle.join();
-    let step = match (outcome, joined) {
-        (Ok(step), _) => step,
-        (Err(_), Err(e)) => return Err(failure(&e)),
-        (Err(e), Ok(_)) => return Err(e),
-    };
-    let run = &d.run;
-    println!(
-        "{} after {step} steps ({:?}); {}\nsaved {}",
-        run.status.word(),
-        run.status,
-        summary_line(run),
-        target.display()
-    );
-    Ok(())
+    }
 }

@@ -25,7 +25,7 @@ pub struct ExperimentArgs {
     #[arg(long)]
     pub quick: bool,
     /// Base seed (experiments over several seeds use S, S+1, ...).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = super::whole)]
     pub seed: u64,
     /// Folder for `<name>.reslab-experiment.json`.
     #[arg(long, default_value = "experiments")]
@@ -49,7 +49,7 @@ pub fn list_text() -> String {
 
 pub(crate) fn run(args: ExperimentArgs) -> Result<(), CliError> {
     if args.list {
-        print!("{}", list_text());
+        crate::cli::out::say(format_args!("{}", list_text()));
         return Ok(());
     }
     let names: Vec<String> = if args.all {
@@ -70,7 +70,7 @@ pub(crate) fn run(args: ExperimentArgs) -> Result<(), CliError> {
         files.push(run_one(name, &args)?);
     }
     if args.markdown {
-        println!("\n{}", experiments::markdown(&files));
+        crate::say!("\n{}", experiments::markdown(&files));
     }
     let (failed, total) = files
         .iter()
@@ -95,7 +95,7 @@ fn run_one(name: &str, args: &ExperimentArgs) -> Result<experiments::ExperimentF
     if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[K");
     }
-    println!(
+    crate::say!(
         "{} ({}{} seed {}, {:.1} s)",
         file.title,
         file.name,
@@ -104,20 +104,20 @@ fn run_one(name: &str, args: &ExperimentArgs) -> Result<experiments::ExperimentF
         file.seconds
     );
     for c in &file.criteria {
-        println!(
+        crate::say!(
             "{}  {}: {}",
             if c.passed { "PASS" } else { "FAIL" },
             c.name,
             c.measured
         );
         if !c.claim.is_empty() {
-            println!("      claim: {}", c.claim);
+            crate::say!("      claim: {}", c.claim);
         }
     }
     if file.criteria.is_empty() {
-        println!("no criteria (a view, not a test): {}", file.notes);
+        crate::say!("no criteria (a view, not a test): {}", file.notes);
     }
     let path = file.save(&args.out).map_err(runtime)?;
-    println!("saved {}", path.display());
+    crate::say!("saved {}", path.display());
     Ok(file)
 }

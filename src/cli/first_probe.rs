@@ -78,22 +78,29 @@ fn measure_once() -> Result<Latency, CliError> {
 
 /// Runs `repeat` measurements and prints each and their medians.
 pub fn run(repeat: u32) -> Result<(), CliError> {
-    println!("the lab's CNN run (cifar-resnet-20, MNIST-10k, batch 128, probes every 10 steps):");
-    println!(
+    crate::say!(
+        "the lab's CNN run (cifar-resnet-20, MNIST-10k, batch 128, probes every 10 steps):"
+    );
+    crate::say!(
         "{:>5} {:>10} {:>12} {:>13}",
-        "run", "started", "first step", "first probe"
+        "run",
+        "started",
+        "first step",
+        "first probe"
     );
     let mut all = Vec::new();
     for i in 1..=repeat {
         let l = measure_once()?;
-        println!(
+        crate::say!(
             "{i:>5} {:>9.2}s {:>11.2}s {:>12.2}s",
-            l.started, l.first_step, l.first_probe
+            l.started,
+            l.first_step,
+            l.first_probe
         );
         all.push(l);
     }
     let med = |f: fn(&Latency) -> f64| median(&all.iter().map(f).collect::<Vec<_>>());
-    println!(
+    crate::say!(
         "{:>5} {:>9.2}s {:>11.2}s {:>12.2}s",
         "median",
         med(|l| l.started),

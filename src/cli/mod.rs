@@ -7,7 +7,9 @@
 mod bench;
 mod drive;
 mod experiment;
+mod files;
 mod first_probe;
+pub mod out;
 mod run;
 
 use crate::spec::PRESET_EXAMPLES;
@@ -15,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::Path;
 
 pub use experiment::list_text as experiment_list_text;
-pub use run::{inspect_text, run_dir_and_name};
+pub use run::{MAX_RUN_FILE_NAME, inspect_text, run_file_for};
 
 /// reslab: why do skip connections and batch normalisation let deep networks train?
 #[derive(Debug, Parser)]
@@ -45,6 +47,16 @@ pub enum Command {
     /// Summarise a run file: network table, status, final metrics, last probe.
     #[command(after_help = "Example:\n  reslab inspect saved_runs/mlp-res-20.reslab.json")]
     Inspect(run::InspectArgs),
+    /// Copy a run file with its weights and history to another name or folder.
+    #[command(
+        after_help = "Examples:\n  reslab cp saved_runs/res20.reslab.json backups/\n  reslab cp saved_runs/res20.reslab.json saved_runs/res20-before-resume\n\nA plain `cp` of a run file within its folder is safe too; to another folder the side files\nmust come along, which this does."
+    )]
+    Cp(files::CopyArgs),
+    /// Move a run file with its weights and history to another name or folder.
+    #[command(
+        after_help = "Examples:\n  reslab mv saved_runs/res20.reslab.json archive/\n  reslab mv runs/tmp.reslab.json runs/keep"
+    )]
+    Mv(files::CopyArgs),
     /// Export a run's history as CSV or its weights as safetensors.
     #[command(
         after_help = "Examples:\n  reslab export saved_runs/mlp-res-20.reslab.json --csv res20.csv\n  reslab export saved_runs/mlp-res-20.reslab.json --weights res20.safetensors"
@@ -94,6 +106,23 @@ pub(crate) fn runtime(message: impl ToString) -> CliError {
     }
 }
 
+/// A whole number ≥ 0 from the command line; `-1`, `1.5` or `x` are refused with the reason
+/// (clap alone would call `-1` an unexpected argument).
+pub(crate) fn whole(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<u64>()
+        .map_err(|_| match s.trim().parse::<f64>() {
+            Ok(v) if v < 0.0 => format!("{s} is negative; it must be a whole number ≥ 0"),
+            Ok(_) => format!("{s} is not a whole number ≥ 0 (up to {})", u64::MAX),
+            Err(_) => format!("{s} is not a number; it must be a whole number ≥ 0"),
+        })
+}
+
+/// [`whole`] for sizes.
+pub(crate) fn whole_usize(s: &str) -> Result<usize, String> {
+    whole(s).and_then(|v| usize::try_from(v).map_err(|_| format!("{s} is too large")))
+}
+
 /// The largest spec or config JSON file the CLI reads.
 pub const MAX_INPUT_JSON_BYTES: u64 = 64 << 20;
 
@@ -102,30 +131,40 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T, CliError> {
     let bytes = crate::safe_fs::read_regular(path, MAX_INPUT_JSON_BYTES)
-        .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| bad_input(format!("{}: not a valid {what}: {e}", path.display())))
+        .map_err(|e| bad_input(format!("{}: the {what}: {e}", path.display())))?;
+    let invalid = |e: String| bad_input(format!("{}: not a valid {what}: {e}", path.display()));
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    if !value.is_object() {
+        return Err(invalid("it must be a JSON object ({ … })".into()));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        invalid(format!("field {field}: {}", e.into_inner()))
+    })
 }
 
 /// Runs a subcommand.
 pub fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Presets => {
-            println!(
+            crate::say!(
                 "{:<20} {:>12} {:>16}",
-                "preset", "parameters", "FLOPs/sample"
+                "preset",
+                "parameters",
+                "FLOPs/sample"
             );
             for name in PRESET_EXAMPLES {
                 let spec = crate::spec::preset(name, &crate::spec::PresetOptions::default())
                     .map_err(runtime)?;
                 let v = crate::spec::validate(&spec).map_err(runtime)?;
-                println!(
+                crate::say!(
                     "{name:<20} {:>12} {:>16}",
                     v.total_params(),
                     v.total_flops()
                 );
             }
-            println!(
+            crate::say!(
                 "\nAny depth works: mlp-plain-N / mlp-res-N for N ≥ 1, cifar-plain-N / cifar-resnet-N / preact-resnet-N for N = 6n + 2."
             );
             Ok(())
@@ -135,6 +174,8 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Resume(args) => run::resume(args),
         Command::Inspect(args) => run::inspect(args),
         Command::Export(args) => run::export(args),
+        Command::Cp(args) => files::copy(args, false),
+        Command::Mv(args) => files::copy(args, true),
         Command::Experiment(args) => experiment::run(args),
     }
 }

@@ -30,22 +30,22 @@ pub struct TrainArgs {
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
     /// Optimiser steps.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::whole)]
     pub steps: Option<u64>,
     /// Seed of initialisation, data split and batch order.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::whole)]
     pub seed: Option<u64>,
     /// Learning rate (must be > 0; `--lr -1` is read as a number and refused with the reason).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
     /// Hidden width of MLP presets.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::whole_usize)]
     pub width: Option<usize>,
     /// Build presets without batch normalisation.
     #[arg(long)]
     pub no_bn: bool,
     /// Probe every N steps (0: never).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::whole)]
     pub probe_every: Option<u64>,
     /// Device.
     #[arg(long, value_enum)]
@@ -54,10 +54,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Autosave every N steps (0: off).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::whole, default_value_t = 500)]
     pub autosave_steps: u64,
     /// Autosave every S seconds (0: off).
-    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 60.0)]
     pub autosave_secs: f64,
     /// Free-text notes stored in the run file.
     #[arg(long, default_value = "")]
@@ -70,13 +70,13 @@ pub struct ResumeArgs {
     /// The run file.
     pub file: PathBuf,
     /// Steps to add (default: the steps the run still has to do).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::whole)]
     pub steps: Option<u64>,
     /// Autosave every N steps (0: off).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::whole, default_value_t = 500)]
     pub autosave_steps: u64,
     /// Autosave every S seconds (0: off).
-    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 60.0)]
     pub autosave_secs: f64,
 }
 
@@ -100,21 +100,39 @@ pub struct ExportArgs {
     pub weights: Option<PathBuf>,
 }
 
-/// Splits `--out` into a folder and a run name: `saved_runs/x` and `saved_runs/x.reslab.json`
-/// both give (`saved_runs`, `x`).
-pub fn run_dir_and_name(out: &Path) -> (PathBuf, String) {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let file = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = file.strip_suffix(SUFFIX).unwrap_or(&file).to_string();
-    (dir, runfile::sanitize_name(&name))
+/// The run file `--out` (or `cp`'s destination) names: `saved_runs/x` and `saved_runs/x.reslab.json` both give
+/// `saved_runs/x.reslab.json`, with the name exactly as given. Refused, with the reason, when
+/// it names no file (`/`, `.`, `..`, a path ending in `/`, an existing folder), holds a control
+/// character, or is too long for a file name.
+pub fn run_file_for(out: &Path) -> Result<PathBuf, String> {
+    let text = out.to_string_lossy();
+    let refuse = |why: &str| Err(format!("{}: {why}", super::out::printable(&text)));
+    if text.ends_with('/') || out.is_dir() {
+        return refuse("names a folder; name a run file in it, e.g. saved_runs/my-run");
+    }
+    let Some(file) = out.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return refuse("names no file; name a run file, e.g. saved_runs/my-run");
+    };
+    let name = file.strip_suffix(SUFFIX).unwrap_or(&file);
+    if name.is_empty() || name == "." || name == ".." {
+        return refuse("names no file; name a run file, e.g. saved_runs/my-run");
+    }
+    if name.chars().any(char::is_control) {
+        return refuse("holds a control character");
+    }
+    let full = format!("{name}{SUFFIX}");
+    if full.len() > MAX_RUN_FILE_NAME {
+        return refuse(&format!(
+            "the file name {full:?} has {} bytes, at most {MAX_RUN_FILE_NAME}",
+            full.len()
+        ));
+    }
+    Ok(safe_fs::parent_dir(out).join(full))
 }
+
+/// The longest run-file name `--out` takes (with `.reslab.json`), leaving room for the lock
+/// file's name within the 255 bytes file systems allow.
+pub const MAX_RUN_FILE_NAME: usize = 240;
 
 fn device_choice(d: Option<DeviceArg>, default: DeviceChoice) -> DeviceChoice {
     match d {
@@ -159,12 +177,13 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
         }
     };
     validate(&spec).map_err(bad_input)?;
-    let (dir, name) = run_dir_and_name(&args.out);
+    let target = run_file_for(&args.out).map_err(|e| bad_input(format!("--out {e}")))?;
+    let name = runfile::name_of_path(&target);
     let env = Environment::for_device(config.device);
     let mut run = RunFile::new(&name, spec, config, dataset, env);
     run.notes = args.notes;
     let autosave = autosave(args.autosave_steps, args.autosave_secs)?;
-    drive(run, &runfile::run_path(&dir, &name), None, autosave)
+    drive(run, &target, None, autosave)
 }
 
 fn autosave(every_steps: u64, every_secs: f64) -> Result<Autosave, CliError> {
@@ -347,7 +366,7 @@ fn layer_table(w: &mut String, run: &RunFile, valid: &ValidSpec) {
 pub(crate) fn inspect(args: InspectArgs) -> Result<(), CliError> {
     let loaded = runfile::load(&args.file).map_err(bad_input)?;
     let text = inspect_text(&loaded.run).map_err(bad_input)?;
-    print!("{text}");
+    crate::cli::out::say(format_args!("{text}"));
     Ok(())
 }
 
@@ -358,6 +377,9 @@ pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
         ));
     }
     let loaded = runfile::load(&args.file).map_err(bad_input)?;
+    for out in args.csv.iter().chain(&args.weights) {
+        refuse_own_files(out, &args.file, &loaded.run)?;
+    }
     if let Some(out) = &args.csv {
         // Streamed row by row into the temporary file: memory stays flat whatever the history.
         safe_fs::write_atomic_with(out, |w| {
@@ -372,7 +394,7 @@ pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
             Ok(())
         })
         .map_err(|e| runtime(format!("{}: cannot write: {e}", out.display())))?;
-        println!("wrote {}", out.display());
+        crate::say!("wrote {}", out.display());
     }
     if let Some(out) = &args.weights {
         let Some(ck) = &loaded.checkpoint else {
@@ -384,9 +406,63 @@ pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
         let bytes = runfile::encode_weights(ck).map_err(runtime)?;
         safe_fs::write_atomic(out, &bytes)
             .map_err(|e| runtime(format!("{}: cannot write: {e}", out.display())))?;
-        println!("wrote {} ({} tensors)", out.display(), ck.tensors.len());
+        crate::say!("wrote {} ({} tensors)", out.display(), ck.tensors.len());
     }
     Ok(())
+}
+
+/// Refuses an export target that is the run file, a side file it names, or any run file:
+/// an export never writes over its own input.
+fn refuse_own_files(out: &Path, file: &Path, run: &RunFile) -> Result<(), CliError> {
+    let dir = safe_fs::parent_dir(file);
+    let inputs = [
+        Some(file.to_path_buf()),
+        run.weights.as_ref().map(|w| dir.join(&w.path)),
+    ];
+    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => same_file(&x, &y),
+        _ => false,
+    };
+    let named = out.to_string_lossy();
+    let side = run_side_files(file);
+    if inputs.iter().flatten().any(|i| same(out, i))
+        || side.iter().any(|i| same(out, i))
+        || named.ends_with(SUFFIX)
+    {
+        return Err(bad_input(format!(
+            "{}: refusing to write over a run file or one of its side files; name another file",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The side files the run file on disk names (its history file too, which a loaded run does
+/// not keep).
+fn run_side_files(file: &Path) -> Vec<PathBuf> {
+    let Ok(bytes) = safe_fs::read_regular(file, runfile::MAX_JSON_BYTES) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Vec::new();
+    };
+    let dir = safe_fs::parent_dir(file);
+    ["/history/file/path", "/weights/path"]
+        .iter()
+        .filter_map(|p| v.pointer(p).and_then(|x| x.as_str()))
+        .map(|n| dir.join(n))
+        .collect()
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
 }
 
 /// A CSV field, quoted when it holds a separator, a quote or a line break.

@@ -17,7 +17,7 @@ pub struct RunFileError {
 #[derive(Debug, Error)]
 pub enum LoadError {
     /// The file cannot be read.
-    #[error("cannot read the file: {0}")]
+    #[error("{0}")]
     Io(String),
     /// Larger than this build reads.
     #[error("the file has {bytes} bytes, more than the {max} this build reads")]
@@ -104,6 +104,14 @@ pub enum SaveError {
         /// The file or folder.
         path: PathBuf,
         /// The OS error.
+        reason: String,
+    },
+    /// Another process writes this run file.
+    #[error("{}: {reason}", path.display())]
+    Locked {
+        /// The run file.
+        path: PathBuf,
+        /// Who holds it.
         reason: String,
     },
     /// The weights could not be encoded.

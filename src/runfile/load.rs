@@ -25,23 +25,55 @@ fn read_error(e: ReadError) -> LoadError {
 /// Loads and validates a run file, its history side file (version 2) and its weights. Every
 /// failure names the file and the problem; nothing panics, and nothing is allocated beyond
 /// what the files' sizes (within their caps) justify.
+///
+/// Takes no lock: when a side file the run file names is missing and the run file has changed
+/// meanwhile (a save replaced it and removed the file), it reads the run file again, up to
+/// [`READ_RETRIES`] times.
 pub fn load(path: &Path) -> Result<LoadedRun, RunFileError> {
     let err = |kind: LoadError| RunFileError {
         path: path.to_path_buf(),
         kind,
     };
-    let bytes = safe_fs::read_regular(path, MAX_JSON_BYTES).map_err(|e| err(read_error(e)))?;
+    let mut retries = 0;
+    loop {
+        let bytes = safe_fs::read_regular(path, MAX_JSON_BYTES).map_err(|e| err(read_error(e)))?;
+        match load_bytes(path, &bytes) {
+            Err(e) if retries < READ_RETRIES && side_file_gone(&e) && changed(path, &bytes) => {
+                retries += 1;
+            }
+            result => return result.map_err(err),
+        }
+    }
+}
+
+/// How often [`load`] reads a run file again after a save replaced it mid-read.
+pub const READ_RETRIES: u32 = 5;
+
+fn side_file_gone(e: &LoadError) -> bool {
+    matches!(
+        e,
+        LoadError::WeightsMissing { .. } | LoadError::HistoryMissing { .. }
+    )
+}
+
+fn changed(path: &Path, before: &[u8]) -> bool {
+    safe_fs::read_regular(path, MAX_JSON_BYTES).is_ok_and(|now| now != before)
+}
+
+fn load_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedRun, LoadError> {
     let dir = safe_fs::parent_dir(path);
-    let (mut run, valid) = match classify(&bytes).map_err(err)? {
-        Parsed::Inline(value) => read_inline(value).map_err(err)?,
+    let value = json_value(bytes)?;
+    let mut opened = Opened::new(dir, &value);
+    let (mut run, valid) = match classify_value(value)? {
+        Parsed::Inline(value) => read_inline(value)?,
         Parsed::Split(header) => {
-            let side = read_side_file(dir, &header.history).map_err(err)?;
-            from_header(*header, &side).map_err(err)?
+            let side = read_side_file(dir, &header.history, opened.history.take())?;
+            from_header(*header, &side)?
         }
     };
     let checkpoint = match &run.weights {
         None => None,
-        Some(w) => Some(load_weights(dir, w, &run, &valid).map_err(err)?),
+        Some(w) => Some(load_weights(dir, w, &run, &valid, opened.weights.take())?),
     };
     run.version = VERSION;
     Ok(LoadedRun {
@@ -78,9 +110,33 @@ enum Parsed {
     Split(Box<RunHeader>),
 }
 
-/// Checks format and version and tells the two layouts apart.
-fn classify(bytes: &[u8]) -> Result<Parsed, LoadError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+type OpenFile = Result<(std::fs::File, u64), ReadError>;
+
+/// The side files a run file names, opened right after the run file was read and before
+/// anything is checked: a save that replaces the run file and then removes the old files
+/// cannot take them from this read (an open file stays readable), so the window in which
+/// [`load`] has to read the run file again is the time between two `open` calls.
+struct Opened {
+    history: Option<OpenFile>,
+    weights: Option<OpenFile>,
+}
+
+impl Opened {
+    fn new(dir: &Path, value: &serde_json::Value) -> Self {
+        let open = |pointer: &str| {
+            let name = value.pointer(pointer)?.as_str()?;
+            let path = beside(dir, name, pointer).ok()?;
+            Some(safe_fs::open_regular(&path, u64::MAX))
+        };
+        Self {
+            history: open("/history/file/path"),
+            weights: open("/weights/path"),
+        }
+    }
+}
+
+fn json_value(bytes: &[u8]) -> Result<serde_json::Value, LoadError> {
+    serde_json::from_slice(bytes).map_err(|e| {
         if e.is_eof() {
             LoadError::Truncated {
                 line: e.line(),
@@ -89,7 +145,15 @@ fn classify(bytes: &[u8]) -> Result<Parsed, LoadError> {
         } else {
             LoadError::NotJson(e.to_string())
         }
-    })?;
+    })
+}
+
+/// Checks format and version and tells the two layouts apart.
+fn classify(bytes: &[u8]) -> Result<Parsed, LoadError> {
+    classify_value(json_value(bytes)?)
+}
+
+fn classify_value(value: serde_json::Value) -> Result<Parsed, LoadError> {
     let format = value.get("format").and_then(|v| v.as_str());
     if format != Some(FORMAT) {
         return Err(LoadError::WrongFormat(
@@ -107,9 +171,9 @@ fn classify(bytes: &[u8]) -> Result<Parsed, LoadError> {
         1 => Ok(Parsed::Inline(value)),
         // Version 2 files have a history index; an in-memory run serialised inline (as an
         // experiment file embeds it) carries the version it was read as.
-        2 if value.pointer("/history/file").is_some() => serde_json::from_value(value)
-            .map(|h| Parsed::Split(Box::new(h)))
-            .map_err(structure),
+        2 if value.pointer("/history/file").is_some() => {
+            from_value(value).map(|h| Parsed::Split(Box::new(h)))
+        }
         2 => Ok(Parsed::Inline(value)),
         v if v > u64::from(VERSION) => Err(LoadError::NewerVersion {
             found: v,
@@ -122,15 +186,20 @@ fn classify(bytes: &[u8]) -> Result<Parsed, LoadError> {
     }
 }
 
-fn structure(e: serde_json::Error) -> LoadError {
-    LoadError::Field {
-        field: "(structure)".into(),
-        reason: e.to_string(),
-    }
+/// Deserialises a run file's JSON; a wrong type or an unknown field is reported with its path
+/// (`config.lr`, `history.series[3].points`).
+fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, LoadError> {
+    serde_path_to_error::deserialize(value).map_err(|e| LoadError::Field {
+        field: match e.path().to_string() {
+            p if p == "." => "(the file)".into(),
+            p => p,
+        },
+        reason: e.into_inner().to_string(),
+    })
 }
 
 fn read_inline(value: serde_json::Value) -> Result<(RunFile, ValidSpec), LoadError> {
-    let mut run: RunFile = serde_json::from_value(value).map_err(structure)?;
+    let mut run: RunFile = from_value(value)?;
     let valid = check(&mut run)?;
     Ok((run, valid))
 }
@@ -168,20 +237,25 @@ fn beside(dir: &Path, name: &str, field: &str) -> Result<PathBuf, LoadError> {
 
 /// Reads the committed prefix of the history side file (bytes past it are an interrupted
 /// save's and are ignored).
-fn read_side_file(dir: &Path, index: &HistoryIndex) -> Result<Vec<u8>, LoadError> {
+fn read_side_file(
+    dir: &Path,
+    index: &HistoryIndex,
+    opened: Option<OpenFile>,
+) -> Result<Vec<u8>, LoadError> {
     let path = beside(dir, &index.file.path, "history.file.path")?;
     let want = index.file.bytes;
-    if want > MAX_HISTORY_BYTES {
-        return Err(LoadError::TooLarge {
-            bytes: want,
-            max: MAX_HISTORY_BYTES,
-        });
-    }
     let missing = |reason: String| LoadError::HistoryMissing {
         path: path.clone(),
         reason,
     };
-    let (file, len) = safe_fs::open_regular(&path, u64::MAX).map_err(|e| missing(e.to_string()))?;
+    if want > MAX_HISTORY_BYTES {
+        return Err(missing(format!(
+            "the run file declares {want} bytes, more than the {MAX_HISTORY_BYTES} this build reads"
+        )));
+    }
+    let (file, len) = opened
+        .unwrap_or_else(|| safe_fs::open_regular(&path, u64::MAX))
+        .map_err(|e| missing(e.to_string()))?;
     if len < want {
         return Err(missing(format!(
             "it has {len} bytes, the run file commits to {want}"
@@ -202,6 +276,7 @@ fn load_weights(
     w: &WeightsRef,
     run: &RunFile,
     valid: &ValidSpec,
+    opened: Option<OpenFile>,
 ) -> Result<Checkpoint, LoadError> {
     let wpath = beside(dir, &w.path, "weights.path")?;
     let mismatch = |reason: String| LoadError::WeightsMismatch {
@@ -216,16 +291,25 @@ fn load_weights(
             w.bytes
         )));
     }
-    let bytes = safe_fs::read_regular(&wpath, w.bytes).map_err(|e| match e {
-        ReadError::TooLarge { bytes, .. } => mismatch(format!(
-            "{bytes} bytes on disk, the run file says {}",
-            w.bytes
-        )),
-        other => LoadError::WeightsMissing {
+    let (file, len) = opened
+        .unwrap_or_else(|| safe_fs::open_regular(&wpath, u64::MAX))
+        .map_err(|e| LoadError::WeightsMissing {
             path: wpath.clone(),
-            reason: other.to_string(),
-        },
-    })?;
+            reason: e.to_string(),
+        })?;
+    if len != w.bytes {
+        return Err(mismatch(format!(
+            "{len} bytes on disk, the run file says {}",
+            w.bytes
+        )));
+    }
+    let mut bytes = Vec::with_capacity(w.bytes as usize);
+    file.take(w.bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| LoadError::WeightsMissing {
+            path: wpath.clone(),
+            reason: e.to_string(),
+        })?;
     if bytes.len() as u64 != w.bytes {
         return Err(mismatch(format!(
             "{} bytes on disk, the run file says {}",

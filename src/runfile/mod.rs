@@ -1,22 +1,34 @@
 //! Run files: `<name>.reslab.json` (spec, config, dataset, environment, status, notes and the
-//! history's index), `<name>.<token>.history.bin` (the history's points, appended chunk by
-//! chunk) and `<name>.<hash>.weights.safetensors` (weights, BN buffers, optimiser state), with
+//! history's index), `<stem>.<token>.history.bin` (the history's points, appended chunk by
+//! chunk) and `<stem>.<token>.weights.safetensors` (weights, BN buffers, optimiser state), with
 //! crash-safe saves and validated loads. This module imports neither burn nor egui.
 //!
 //! # Saving
 //!
 //! A save (1) appends the points recorded since the last save to the history side file as one
-//! chunk (or, when the side file is not this run's own or the history does not continue it,
-//! writes a new side file under a fresh token), (2) writes the weights under a new name (the
-//! first 12 hex digits of their sha256), (3) replaces the run file atomically, and only then
-//! (4) deletes the weights and side files the old run file pointed at. The run file commits to
-//! a prefix of the side file (its length and a hash chain over its chunks), so a process killed
-//! at any moment leaves a run file whose history and weights are complete and match their hashes:
-//! the old state or the new one. Each autosave writes only the new points, the small JSON and
-//! the weights, so the bytes written over a run grow linearly with its length.
+//! chunk (or, when the side file is not this run file's own, another writer went past the
+//! committed length, or the history does not continue it, writes a new side file), (2) writes
+//! the weights as a new file (unless the previous save's own file holds the same bytes),
+//! (3) replaces the run file atomically, and only then (4) deletes the side files the previous
+//! version named and no longer does, unless another JSON file in the folder names them. The run
+//! file commits to a prefix of the history side file (its length and a hash chain over its
+//! chunks), so a process killed at any moment leaves a run file whose history and weights are
+//! complete and match their hashes: the old state or the new one. Each autosave writes only the
+//! new points, the small JSON and the weights, so the bytes written over a run grow linearly
+//! with its length.
+//!
+//! # Ownership
 //!
 //! A run belongs to its file: [`save_to`] writes to the run-file path it is given (the file the
-//! run was opened from, or `--out`), whatever name is stored inside the run.
+//! run was opened from, or `--out`), whatever name is stored inside the run. Side files are
+//! named after the exact run-file name and a random token (`runfile/sides.rs` explains the
+//! encoding), so no other name produces them. Copying, moving or renaming a run file within
+//! its folder is safe: the copy names the same side files, which stay while any run file names
+//! them, and its first save gives it files of its own. `reslab cp` / `reslab mv` copy or move a
+//! run with its side files to any folder. One process writes a run file at a time: saves,
+//! `train`, `resume`, `cp`/`mv` and the lab's training hold its lock ([`lock`]), and a second
+//! writer is refused with the holder's process id. Readers take no lock: [`load`] reads the run
+//! file again when a side file it names has just been replaced.
 //!
 //! # Format, version 2 (written by this build)
 //!
@@ -54,12 +66,13 @@ mod error;
 pub mod history;
 mod load;
 mod save;
+mod sides;
 mod weights;
 
 pub use error::{LoadError, RunFileError, SaveError};
 pub use history::{HistoryIndex, MAX_HISTORY_BYTES};
 pub use load::{load, parse, parse_split};
-pub use save::{save, save_to, write_weights};
+pub use save::{remove, save, save_to, write_weights};
 pub use weights::{decode_weights, encode_weights};
 
 /// Atomic file writing (kept here for the callers that save through the run-file module).
@@ -81,6 +94,32 @@ pub const MAX_JSON_BYTES: u64 = 1 << 30;
 pub const MAX_WEIGHTS_BYTES: u64 = 2 << 30;
 /// File suffix of run files.
 pub const SUFFIX: &str = ".reslab.json";
+
+/// The lock file of the run file at `path`: `.<file name>.lock` beside it (a hash of the name
+/// when that would be too long a file name).
+pub fn lock_path(path: &Path) -> PathBuf {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = if file.len() + 6 <= 255 {
+        format!(".{file}.lock")
+    } else {
+        use sha2::Digest;
+        let hash = history::hex(&sha2::Sha256::digest(file.as_bytes()));
+        format!(".{}.lock", &hash[..32])
+    };
+    crate::safe_fs::parent_dir(path).join(name)
+}
+
+/// Takes the lock of the run file at `path` for this process (re-entrant; see
+/// [`FileLock`](crate::safe_fs::FileLock)): refused when another process writes it.
+pub fn lock(path: &Path) -> Result<crate::safe_fs::FileLock, SaveError> {
+    crate::safe_fs::FileLock::acquire(&lock_path(path)).map_err(|e| SaveError::Locked {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
 
 /// How a run ended (the status vocabulary lives with the history, where `train` can use it).
 pub use crate::metrics::RunStatus;

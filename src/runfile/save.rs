@@ -3,19 +3,14 @@
 use super::history::{
     self, HISTORY_SUFFIX, HistoryFileRef, HistoryIndex, SeriesEntry, encode_payload, extends,
 };
-use super::{
-    FORMAT, MAX_JSON_BYTES, Progress, RunFile, SUFFIX, SaveError, VERSION, WeightsRef,
-    encode_weights, name_of_path, run_path,
-};
+use super::sides::{self, Previous, WEIGHTS_SUFFIX};
+use super::{FORMAT, Progress, RunFile, SaveError, VERSION, WeightsRef, encode_weights, run_path};
 use crate::metrics::{Checkpoint, History};
 use crate::safe_fs;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-
-const WEIGHTS_SUFFIX: &str = ".weights.safetensors";
-const TOKEN_DIGITS: usize = 12;
 
 /// The JSON of a version-2 run file: a [`RunFile`] with the history's index in place of the
 /// history.
@@ -53,12 +48,12 @@ pub fn save(
     save_to(&run_path(dir, &run.name), run, checkpoint)
 }
 
-/// Saves a run to the run file `path` (its weights and history side file go beside it, named
-/// after it); returns `path`. The run's stored name is kept as a label only.
+/// Saves a run to the run file `path` (its weights and history side file go beside it);
+/// returns `path`. The run's stored name is kept as a label only.
 ///
 /// The order makes it safe against a crash or `kill -9` at any point (see the module docs).
-/// Saves within one process are serialised, so two threads saving the same run cannot delete
-/// each other's files.
+/// The save holds the run file's lock ([`super::lock`]): a run file another process is writing
+/// is refused, and saves of one file within this process take turns.
 pub fn save_to(
     path: &Path,
     run: &RunFile,
@@ -69,9 +64,10 @@ pub fn save_to(
     let dir = safe_fs::parent_dir(path).to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
     safe_fs::check_target(path).map_err(|e| io_err(path, e))?;
-    let name = name_of_path(path);
-    let committed = committed_history(path);
-    let (file, series) = write_history(&dir, &name, &run.history, committed)?;
+    let _lock = super::lock(path)?;
+    let stem = sides::stem(path);
+    let previous = sides::previous(path);
+    let (file, series) = write_history(&dir, &stem, &run.history, &previous)?;
     let mut progress = run.progress;
     let weights = match checkpoint {
         Some(ck) => {
@@ -79,11 +75,10 @@ pub fn save_to(
                 step: ck.step,
                 optimizer_steps: ck.optimizer_steps,
             };
-            Some(write_weights(&dir, &name, ck)?)
+            Some(weights_for(&dir, &stem, ck, &previous)?)
         }
         None => run.weights.clone(),
     };
-    let keep_history = file.path.clone();
     let header = RunHeader {
         format: FORMAT.into(),
         version: VERSION,
@@ -107,37 +102,30 @@ pub fn save_to(
     };
     let json = serde_json::to_vec(&header).map_err(|e| io_err(path, e))?;
     safe_fs::write_atomic(path, &json).map_err(|e| io_err(path, e))?;
-    let keep_weights = header.weights.as_ref().map(|w| w.path.as_str());
-    remove_stale(&dir, &name, keep_weights, &keep_history);
+    let keep = [
+        Some(header.history.file.path.as_str()),
+        header.weights.as_ref().map(|w| w.path.as_str()),
+    ];
+    sides::remove_unused(&dir, &stem, &previous, &keep);
     Ok(path.to_path_buf())
 }
 
-/// The history state the run file at `path` commits to, when it is a version-2 file whose side
-/// file is this run's own and still holds the committed bytes; `None` otherwise (then the next
-/// save writes a new side file).
-fn committed_history(path: &Path) -> Option<HistoryIndex> {
-    let bytes = safe_fs::read_regular(path, MAX_JSON_BYTES).ok()?;
-    let header: RunHeader = serde_json::from_slice(&bytes).ok()?;
-    let file = &header.history.file;
-    if header.version != VERSION || !is_own_file(&file.path, &name_of_path(path), HISTORY_SUFFIX) {
-        return None;
-    }
-    let side = safe_fs::parent_dir(path).join(&file.path);
-    let meta = std::fs::symlink_metadata(&side).ok()?;
-    (meta.is_file() && meta.len() >= file.bytes).then_some(header.history)
-}
-
-/// Writes the history's new points: appended as one chunk to the committed side file when the
-/// history continues it, else the whole history into a new side file. Returns the reference and
-/// series table for the run file.
+/// Writes the history's new points: appended as one chunk to the side file the previous
+/// version of this run file committed to, when that file is this run file's own, nobody has
+/// written past the committed length, and the history continues it; else the whole history
+/// into a new side file. Returns the reference and series table for the run file.
 fn write_history(
     dir: &Path,
-    name: &str,
+    stem: &str,
     h: &History,
-    committed: Option<HistoryIndex>,
+    previous: &Option<Previous>,
 ) -> Result<(HistoryFileRef, Vec<SeriesEntry>), SaveError> {
     let series = history::series_table(h);
-    if let Some(c) = committed.filter(|c| extends(h, &c.series)) {
+    let committed = previous
+        .as_ref()
+        .and_then(|p| p.history.clone())
+        .filter(|c| sides::is_own(&c.file.path, stem, HISTORY_SUFFIX) && extends(h, &c.series));
+    if let Some(c) = committed {
         let start: Vec<u64> = c.series.iter().map(|s| s.points).collect();
         let mut file = c.file;
         let Some(payload) = encode_payload(h, &start) else {
@@ -145,22 +133,28 @@ fn write_history(
         };
         let path = dir.join(&file.path);
         let (chunk, chain) = history::chunk(&payload, &file.sha256);
-        append_at(&path, file.bytes, &chunk).map_err(|e| io_err(&path, e))?;
-        file.bytes += chunk.len() as u64;
-        file.chunks += 1;
-        file.sha256 = chain;
-        return Ok((file, series));
+        // Bytes past the committed length are an interrupted save's, or another run file's
+        // that shares this one (a copy): either way, start a new side file.
+        if safe_fs::append_exact(&path, file.bytes, &chunk).unwrap_or(false) {
+            file.bytes += chunk.len() as u64;
+            file.chunks += 1;
+            file.sha256 = chain;
+            return Ok((file, series));
+        }
     }
-    let token = format!("{:016x}", rand::random::<u64>());
-    let file_name = format!("{name}.{}{HISTORY_SUFFIX}", &token[..TOKEN_DIGITS]);
-    let path = dir.join(&file_name);
+    write_new_history(dir, stem, h).map(|file| (file, series))
+}
+
+/// Writes the whole history as the first chunk of a new side file under a fresh token.
+fn write_new_history(dir: &Path, stem: &str, h: &History) -> Result<HistoryFileRef, SaveError> {
+    let (file_name, path, mut out) =
+        sides::create_fresh(dir, stem, HISTORY_SUFFIX).map_err(|(p, e)| io_err(&p, e))?;
     let mut file = HistoryFileRef {
         path: file_name,
         bytes: 0,
         chunks: 0,
         sha256: history::empty_chain(),
     };
-    let mut out = safe_fs::create_new(&path).map_err(|e| io_err(&path, e))?;
     if let Some(payload) = encode_payload(h, &[]) {
         let (chunk, chain) = history::chunk(&payload, &file.sha256);
         out.write_all(&chunk).map_err(|e| io_err(&path, e))?;
@@ -169,28 +163,52 @@ fn write_history(
         file.sha256 = chain;
     }
     out.sync_all().map_err(|e| io_err(&path, e))?;
-    Ok((file, series))
+    Ok(file)
 }
 
-/// Writes `bytes` at `offset` of an existing side file, dropping whatever an interrupted save
-/// left after the committed length, and syncs it.
-fn append_at(path: &Path, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = safe_fs::open_existing_for_write(path)?;
-    f.set_len(offset)?;
-    f.seek(SeekFrom::Start(offset))?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-/// Writes a checkpoint's weights beside the run file under a name that no earlier save of
-/// `name` used (unless the bytes are identical) and returns the reference for the run file.
-/// The second step of [`save_to`]; on its own it leaves the run file as it was.
-pub fn write_weights(dir: &Path, name: &str, ck: &Checkpoint) -> Result<WeightsRef, SaveError> {
+/// The weights reference for the run file: the previous save's own file when it holds exactly
+/// these bytes (the final save after the last autosave writes nothing), else a new file.
+fn weights_for(
+    dir: &Path,
+    stem: &str,
+    ck: &Checkpoint,
+    previous: &Option<Previous>,
+) -> Result<WeightsRef, SaveError> {
     let bytes = encode_weights(ck).map_err(|reason| SaveError::Weights { reason })?;
     let sha256 = history::hex(&Sha256::digest(&bytes));
-    let file = format!("{name}.{}{WEIGHTS_SUFFIX}", &sha256[..TOKEN_DIGITS]);
-    let path = dir.join(&file);
-    safe_fs::write_atomic(&path, &bytes).map_err(|e| io_err(&path, e))?;
+    let same = previous
+        .as_ref()
+        .and_then(|p| p.weights.as_ref())
+        .filter(|w| {
+            w.sha256 == sha256
+                && w.bytes == bytes.len() as u64
+                && sides::is_own(&w.path, stem, WEIGHTS_SUFFIX)
+                && std::fs::symlink_metadata(dir.join(&w.path))
+                    .is_ok_and(|m| m.is_file() && m.len() == w.bytes)
+        });
+    if let Some(w) = same {
+        return Ok(w.clone());
+    }
+    write_weight_bytes(dir, stem, bytes, sha256)
+}
+
+/// Writes a checkpoint's weights beside the run file under a new name of the run file `stem`
+/// (see [`sides`]) and returns the reference for the run file. The second step of
+/// [`save_to`]; on its own it leaves the run file as it was.
+pub fn write_weights(dir: &Path, stem: &str, ck: &Checkpoint) -> Result<WeightsRef, SaveError> {
+    let bytes = encode_weights(ck).map_err(|reason| SaveError::Weights { reason })?;
+    let sha256 = history::hex(&Sha256::digest(&bytes));
+    write_weight_bytes(dir, &sides::clean_stem(stem), bytes, sha256)
+}
+
+fn write_weight_bytes(
+    dir: &Path,
+    stem: &str,
+    bytes: Vec<u8>,
+    sha256: String,
+) -> Result<WeightsRef, SaveError> {
+    let file =
+        sides::write_fresh(dir, stem, WEIGHTS_SUFFIX, &bytes).map_err(|(p, e)| io_err(&p, e))?;
     Ok(WeightsRef {
         path: file,
         sha256,
@@ -198,32 +216,14 @@ pub fn write_weights(dir: &Path, name: &str, ck: &Checkpoint) -> Result<WeightsR
     })
 }
 
-/// Whether `file` is a weights or history file some save of the run `name` wrote:
-/// `<name><suffix>` (weights before hashed names) or `<name>.<12 hex digits><suffix>`.
-fn is_own_file(file: &str, name: &str, suffix: &str) -> bool {
-    let Some(rest) = file.strip_prefix(name).and_then(|r| r.strip_suffix(suffix)) else {
-        return false;
-    };
-    (rest.is_empty() && suffix == WEIGHTS_SUFFIX)
-        || rest
-            .strip_prefix('.')
-            .is_some_and(|h| h.len() == TOKEN_DIGITS && h.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Deletes the weights and history files of earlier saves of `name` in `dir`, keeping the ones
-/// the new run file names. Failures are ignored: a file left behind wastes space but never makes
-/// a run unloadable.
-fn remove_stale(dir: &Path, name: &str, keep_weights: Option<&str>, keep_history: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let Some(file) = file.to_str() else { continue };
-        let stale_weights = Some(file) != keep_weights && is_own_file(file, name, WEIGHTS_SUFFIX);
-        let stale_history = file != keep_history && is_own_file(file, name, HISTORY_SUFFIX);
-        if (stale_weights || stale_history) && !file.ends_with(SUFFIX) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
+/// Removes a run file and the side files it names that no other JSON file in its folder names
+/// (`reslab mv`); holds its lock.
+pub fn remove(path: &Path) -> Result<(), SaveError> {
+    let _lock = super::lock(path)?;
+    let previous = sides::previous(path);
+    std::fs::remove_file(path).map_err(|e| io_err(path, e))?;
+    let dir = safe_fs::parent_dir(path);
+    safe_fs::sync_dir(dir);
+    sides::remove_unused(dir, &sides::stem(path), &previous, &[]);
+    Ok(())
 }

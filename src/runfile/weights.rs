@@ -1,28 +1,17 @@
 //! safetensors encoding of a [`Checkpoint`](crate::metrics::Checkpoint).
 
 use crate::metrics::{Checkpoint, NamedTensor, SamplerPosition};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use std::collections::HashMap;
+use safetensors::tensor::{Dtype, SafeTensors};
+use std::collections::BTreeMap;
 
 /// Encodes the checkpoint's tensors as `f32` safetensors, with the step counters as metadata.
+///
+/// Written here rather than by `safetensors::serialize` (which takes the metadata as a
+/// `HashMap` and so orders it differently from one call to the next): the header lists the
+/// metadata keys sorted, then the tensors sorted by name with their data in that order, so the
+/// same checkpoint always encodes to the same bytes.
 pub fn encode_weights(ck: &Checkpoint) -> Result<Vec<u8>, String> {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = ck
-        .tensors
-        .iter()
-        .map(|t| {
-            let b: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-            (t.name.clone(), t.shape.clone(), b)
-        })
-        .collect();
-    let views: Vec<(String, TensorView<'_>)> = bytes
-        .iter()
-        .map(|(n, s, b)| {
-            TensorView::new(Dtype::F32, s.clone(), b)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| format!("tensor \"{n}\": {e}"))
-        })
-        .collect::<Result<_, _>>()?;
-    let mut meta = HashMap::from([
+    let mut meta = BTreeMap::from([
         ("format".to_string(), "reslab-weights".to_string()),
         ("step".to_string(), ck.step.to_string()),
         (
@@ -36,7 +25,42 @@ pub fn encode_weights(ck: &Checkpoint) -> Result<Vec<u8>, String> {
             format!("{} {} {}", p.epoch, p.epoch_start, p.cursor),
         );
     }
-    safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())
+    let mut tensors: Vec<&NamedTensor> = ck.tensors.iter().collect();
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!(meta));
+    let mut offset = 0usize;
+    for t in &tensors {
+        let numel = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if numel != Some(t.data.len()) {
+            return Err(format!(
+                "tensor \"{}\" has {} values for shape {:?}",
+                t.name,
+                t.data.len(),
+                t.shape
+            ));
+        }
+        if header.contains_key(&t.name) || t.name == "__metadata__" {
+            return Err(format!("tensor name \"{}\" appears twice", t.name));
+        }
+        let end = offset + 4 * t.data.len();
+        header.insert(
+            t.name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for t in &tensors {
+        for v in &t.data {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    Ok(out)
 }
 
 /// Decodes safetensors bytes into a checkpoint; every tensor must be `f32`.

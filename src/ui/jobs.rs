@@ -176,11 +176,11 @@ impl Jobs {
         );
     }
 
-    /// Saves a run (and its weights) in the background as `name` in `dir`.
+    /// Saves a run (and its weights) in the background to the run file `path`.
     pub fn save(
         &mut self,
         run_id: u64,
-        dir: PathBuf,
+        path: PathBuf,
         run: RunFile,
         checkpoint: Option<Box<Checkpoint>>,
     ) {
@@ -188,7 +188,8 @@ impl Jobs {
             "save",
             move || JobResult::Saved {
                 run_id,
-                result: runfile::save(&dir, &run, checkpoint.as_deref()).map_err(|e| e.to_string()),
+                result: runfile::save_to(&path, &run, checkpoint.as_deref())
+                    .map_err(|e| e.to_string()),
             },
             move |why| JobResult::Saved {
                 run_id,

@@ -76,6 +76,9 @@ pub struct LiveRun {
     pub last: Option<StepRecord>,
     /// Set once the run ended.
     pub ended: Option<EndReason>,
+    /// The lock of the run file it saves to, held from its first save while it trains, so that
+    /// no other process writes that file meanwhile (released when the run ends).
+    pub file_lock: Option<crate::safe_fs::FileLock>,
 }
 
 impl LiveRun {
@@ -91,6 +94,7 @@ impl LiveRun {
             device: String::new(),
             last: None,
             ended: None,
+            file_lock: None,
         }
     }
 
@@ -169,6 +173,7 @@ fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applie
         }
         TrainEvent::Finished { reason, .. } => {
             live.ended = Some(reason);
+            live.file_lock = None;
             if let Some(t) = live.paused_since.take() {
                 live.paused_total += t.elapsed();
             }
@@ -176,6 +181,7 @@ fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applie
         }
         TrainEvent::Failed(msg) => {
             live.ended = Some(EndReason::Stopped);
+            live.file_lock = None;
             out.failed = Some(msg);
             out.finished = true;
         }

@@ -110,7 +110,7 @@ impl LabApp {
             };
             let mut file = run.file.clone();
             file.name = to.name;
-            if let Err(e) = crate::runfile::save(&to.dir, &file, run.checkpoint.as_deref()) {
+            if let Err(e) = crate::runfile::save_to(&to.path, &file, run.checkpoint.as_deref()) {
                 eprintln!("reslab: could not save {} on exit: {e}", file.name);
             }
         }

@@ -212,14 +212,30 @@ impl LabApp {
         let Some(to) = self.registry.save_target(id, target.as_deref(), &runs_dir) else {
             return;
         };
+        if let Some(live) = self
+            .registry
+            .live_mut()
+            .filter(|l| l.run_id == id && l.ended.is_none())
+            && live.file_lock.is_none()
+        {
+            match runfile::lock(&to.path) {
+                Ok(lock) => live.file_lock = Some(lock),
+                Err(e) => {
+                    self.error(format!("could not save: {e}"));
+                    return;
+                }
+            }
+        }
         let Some(run) = self.registry.get_mut(id) else {
             return;
         };
-        // The run takes the name of the file it is saved as.
+        // The run takes the name of the file it is saved as, and that file at once, so that a
+        // second save before this one ends goes to the same file.
         run.file.name = to.name;
+        run.path = Some(to.path.clone());
         let (file, checkpoint) = (run.file.clone(), run.checkpoint.clone());
         self.saves.in_flight += 1;
-        self.jobs.save(id, to.dir, file, checkpoint);
+        self.jobs.save(id, to.path, file, checkpoint);
     }
 
     fn compare_action(&mut self, a: CompareAction) {

@@ -9,12 +9,12 @@ use crate::spec::NetSpec;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Where a run is saved: a folder and the run name (the file stem) in it.
+/// Where a run is saved: the run file and the name the run takes (its label).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SaveTarget {
-    /// The folder.
-    pub dir: PathBuf,
-    /// The run name, i.e. `<name>.reslab.json` in `dir`.
+    /// The run file.
+    pub path: PathBuf,
+    /// The run's name: the file's name without `.reslab.json`.
     pub name: String,
 }
 
@@ -154,7 +154,9 @@ impl RunRegistry {
     }
 
     /// Where a save of run `id` goes: `target` (a run-file path the user gave), else the file
-    /// the run came from or was last saved to, else `runs_dir` under the run's own name.
+    /// the run came from or was last saved to, else a new file in `runs_dir` named after the
+    /// run (`name.reslab.json`, or `name-2.reslab.json`, … when that exists or another run of
+    /// this session will save there): a new run never takes another run's file.
     pub fn save_target(
         &self,
         id: u64,
@@ -164,11 +166,27 @@ impl RunRegistry {
         let run = self.get(id)?;
         Some(match target.or(run.path.as_deref()) {
             Some(p) => split_run_path(p),
-            None => SaveTarget {
-                dir: runs_dir.to_path_buf(),
-                name: run.file.name.clone(),
-            },
+            None => self.free_target(runs_dir, &run.file.name),
         })
+    }
+
+    /// The first `name[-k].reslab.json` in `dir` that no file and no run of this session has.
+    fn free_target(&self, dir: &Path, name: &str) -> SaveTarget {
+        let base = runfile::sanitize_name(name);
+        (1u64..)
+            .map(|k| match k {
+                1 => base.clone(),
+                k => format!("{base}-{k}"),
+            })
+            .map(|n| SaveTarget {
+                path: runfile::run_path(dir, &n),
+                name: n,
+            })
+            .find(|t| {
+                std::fs::symlink_metadata(&t.path).is_err()
+                    && !self.runs.iter().any(|r| r.path.as_deref() == Some(&t.path))
+            })
+            .expect("some name is free")
     }
 }
 
@@ -179,12 +197,9 @@ impl ShownRun {
     }
 }
 
-/// `dir/name.reslab.json` → (`dir`, `name`); a path without the suffix keeps its stem.
+/// `dir/name.reslab.json` → that file, named `name`; a path without the suffix gets it
+/// (`dir/name` → `dir/name.reslab.json`; `dir/name.json` stays as it is).
 fn split_run_path(p: &Path) -> SaveTarget {
-    let dir = p
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let file = p
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -194,5 +209,10 @@ fn split_run_path(p: &Path) -> SaveTarget {
         .or_else(|| file.strip_suffix(".json"))
         .unwrap_or(&file)
         .to_string();
-    SaveTarget { dir, name }
+    let path = if file.ends_with(".json") {
+        p.to_path_buf()
+    } else {
+        crate::safe_fs::parent_dir(p).join(format!("{file}{}", runfile::SUFFIX))
+    };
+    SaveTarget { path, name }
 }

@@ -12,8 +12,16 @@
 //!   `O_CREAT | O_EXCL | O_NOFOLLOW` (a planted file or symlink makes the create fail, never
 //!   redirects it), `fsync` it, rename it over the target and `fsync` the folder. An existing
 //!   target that is a symlink, a device, a FIFO or a directory is refused, not replaced.
+//! - [`write_new_atomic`] does the same for a file that must not exist yet: the finished
+//!   temporary file is linked to its name only if nothing is there, so it never replaces
+//!   another file.
 //! - Temporary files left by processes that died mid-save (`kill -9`) are removed by the next
 //!   atomic write into the same folder ([`clean_stale_temps`]).
+//! - [`FileLock`] (`lock.rs`): one writer per file between processes.
+
+mod lock;
+
+pub use lock::{FileLock, LockError};
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -275,6 +283,55 @@ pub fn write_atomic_with(
     }
     sync_dir(dir);
     Ok(())
+}
+
+/// Writes a new file atomically like [`write_atomic_with`], but only where no file exists: the
+/// finished temporary file is hard-linked to `path` (which fails if anything is there) and then
+/// removed. On a file system without hard links it is renamed after checking that `path` is
+/// free.
+pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent_dir(path);
+    clean_stale_temps(dir);
+    let (tmp, mut file) = create_temp(path)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            match std::fs::symlink_metadata(path) {
+                Err(n) if n.kind() == io::ErrorKind::NotFound => std::fs::rename(&tmp, path),
+                _ => Err(e),
+            }
+        }
+        other => other,
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Appends `bytes` to the regular file at `path` if it is exactly `expected_len` bytes long,
+/// under an exclusive `flock` (so that two processes appending to one file take turns and the
+/// second sees the first's bytes), and syncs it. Returns `false`, writing nothing, when the file
+/// has another length.
+pub fn append_exact(path: &Path, expected_len: u64, bytes: &[u8]) -> io::Result<bool> {
+    let mut f = open_existing_for_write(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own; released when it is closed.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if f.metadata()?.len() != expected_len {
+        return Ok(false);
+    }
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(expected_len))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(true)
 }
 
 /// Creates a new temporary file beside `path`, retrying on the (astronomically unlikely) clash.

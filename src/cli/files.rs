@@ -1,0 +1,58 @@
+//! `cp` and `mv`: a run file with its side files, to another name or folder.
+//!
+//! Within one folder a plain `cp` or `mv` of a run file is safe too (the copy names the same
+//! side files, which stay while a run file names them); to another folder the side files must
+//! come along, which is what these commands do: the run is loaded (every hash checked), saved
+//! at the destination with side files of its own, and for `mv` the source is removed after.
+
+use super::run::run_file_for;
+use super::{CliError, bad_input, runtime};
+use crate::runfile;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `reslab cp` and `reslab mv`.
+#[derive(Debug, clap::Args)]
+pub struct CopyArgs {
+    /// The run file.
+    pub from: PathBuf,
+    /// The new run file (`.reslab.json` optional), or an existing folder to put it in under its
+    /// own name.
+    pub to: PathBuf,
+}
+
+/// The destination run file: `to` itself, or the source's file name inside the folder `to`.
+fn destination(from: &Path, to: &Path) -> Result<PathBuf, CliError> {
+    let to = match from.file_name() {
+        Some(name) if to.is_dir() => to.join(name),
+        _ => to.to_path_buf(),
+    };
+    run_file_for(&to).map_err(bad_input)
+}
+
+/// Copies (or, with `remove_source`, moves) a run with its side files.
+pub(crate) fn copy(args: CopyArgs, remove_source: bool) -> Result<(), CliError> {
+    let to = destination(&args.from, &args.to)?;
+    if std::fs::symlink_metadata(&to).is_ok() {
+        return Err(bad_input(format!(
+            "{}: already exists; choose another name (nothing was copied)",
+            to.display()
+        )));
+    }
+    let _from = runfile::lock(&args.from).map_err(bad_input)?;
+    let loaded = runfile::load(&args.from).map_err(bad_input)?;
+    let dir = crate::safe_fs::parent_dir(&to);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| bad_input(format!("{}: cannot create it: {e}", dir.display())))?;
+    let _to = runfile::lock(&to).map_err(bad_input)?;
+    if std::fs::symlink_metadata(&to).is_ok() {
+        return Err(bad_input(format!("{}: already exists", to.display())));
+    }
+    runfile::save_to(&to, &loaded.run, loaded.checkpoint.as_ref()).map_err(runtime)?;
+    if remove_source {
+        runfile::remove(&args.from).map_err(runtime)?;
+        crate::say!("moved {} to {}", args.from.display(), to.display());
+    } else {
+        crate::say!("copied {} to {}", args.from.display(), to.display());
+    }
+    Ok(())
+}
