@@ -18,7 +18,8 @@
 //! prefix of it: its length, the number of chunks and a hash chain over the chunk hashes
 //! (`h₀ = 0³², hₖ = sha256(hₖ₋₁ ‖ sha256(payloadₖ))`), and lists every series with its key,
 //! its number of points and its last point. Bytes past the committed length (a save killed
-//! after appending, before replacing the run file) are ignored and overwritten by the next save.
+//! after appending, before replacing the run file) are ignored, and the next save writes a new
+//! side file (they may be another run file's: an older copy put back in place shares this one).
 
 use super::LoadError;
 use crate::metrics::{BoundaryRecord, History, ProbeRecord, RunLayout, Series, SeriesKey};
