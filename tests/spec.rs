@@ -513,3 +513,52 @@ fn every_data_kind_has_one_label_name_and_default_source() {
         Err(DatasetNameError::MissingDir(_))
     ));
 }
+
+#[test]
+fn layer_names_whose_tensors_collide_are_refused_naming_both() {
+    // `optim.` is the optimiser's state in weight files.
+    assert!(reslab::metrics::Checkpoint::MOMENT1.starts_with(RESERVED_PREFIX));
+    assert!(reslab::metrics::Checkpoint::MOMENT2.starts_with(RESERVED_PREFIX));
+    let mut spec = mlp_spec();
+    spec.layers[2].name = "optim.m.fc1".into();
+    let e = validate(&spec).unwrap_err();
+    assert!(
+        matches!(e, SpecError::ReservedPrefix { index: 2, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("\"optim.m.fc1\""), "{e}");
+    // A layer `fc2.shortcut` beside a projection into `fc2`.
+    let mut spec = mlp_spec();
+    spec.layers.insert(3, LayerSpec::linear("fc2.shortcut", 8));
+    spec.skips.push(SkipSpec {
+        shortcut: Shortcut::Projection { batch_norm: true },
+        ..SkipSpec::identity("fc1", "fc2")
+    });
+    let e = validate(&spec).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("layer \"fc2.shortcut\"")
+            && text.contains("skip #0 into \"fc2\"")
+            && text.contains("\"fc2.shortcut.weight\""),
+        "{text}"
+    );
+    assert_eq!(e.node(), Some("fc2"));
+    // A BatchNorm `fc2.shortcut.bn` beside the projection's BatchNorm.
+    let mut spec = mlp_spec();
+    spec.layers
+        .insert(3, LayerSpec::batch_norm("fc2.shortcut.bn"));
+    spec.skips.push(SkipSpec {
+        shortcut: Shortcut::Projection { batch_norm: true },
+        ..SkipSpec::identity("fc1", "fc2")
+    });
+    let text = validate(&spec).unwrap_err().to_string();
+    assert!(text.contains("\"fc2.shortcut.bn.gamma\""), "{text}");
+    // Names that only look alike are fine: `fc2.alpha` holds `fc2.alpha.weight`.
+    let mut spec = mlp_spec();
+    spec.layers.insert(3, LayerSpec::linear("fc2.alpha", 8));
+    spec.skips.push(SkipSpec {
+        scale: BranchScale::skip_init(),
+        ..SkipSpec::identity("fc1", "fc2")
+    });
+    validate(&spec).unwrap();
+}

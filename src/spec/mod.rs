@@ -24,8 +24,8 @@ pub use net::{
 };
 pub use presets::{PRESET_EXAMPLES, PresetError, PresetOptions, cifar, mlp, preact, preset};
 pub use resources::{MemoryEstimate, estimate_memory, format_bytes};
-pub use tensors::{ProbeNames, TensorEntry, expected_tensors, probe_names};
+pub use tensors::{ProbeNames, TensorEntry, TensorOwner, expected_tensors, probe_names};
 pub use validate::{
-    Diagnosis, LayerFacts, LayerInfo, MAX_NAME_LEN, MAX_PARAMETERS, Shape, SkipInfo, SpecError,
-    ValidSpec, check_skip, diagnose, layer_output, validate,
+    Diagnosis, LayerFacts, LayerInfo, MAX_NAME_LEN, MAX_PARAMETERS, RESERVED_PREFIX, Shape,
+    SkipInfo, SpecError, ValidSpec, check_skip, diagnose, layer_output, validate,
 };
