@@ -18,7 +18,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reslab::data::{parse_cifar_batch, parse_idx_maybe_gz};
 use reslab::runfile;
-use reslab::spec::{NetSpec, diagnose, estimate_memory, expected_tensors, probe_names, validate};
+use reslab::spec::{
+    DataSource, DatasetSpec, NetSpec, diagnose, estimate_memory, expected_tensors, probe_names,
+    validate,
+};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -309,7 +312,8 @@ fn fuzz_specs() {
                 .sum();
             assert_eq!(trained, v.total_params());
             assert_eq!(probe_names(&v).layers.len(), spec.layers.len());
-            let _ = estimate_memory(&v, &Default::default());
+            let mnist = DatasetSpec::new(DataSource::Mnist10k);
+            let _ = estimate_memory(&v, &Default::default(), &mnist);
         }
     });
 }

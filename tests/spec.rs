@@ -562,3 +562,61 @@ fn layer_names_whose_tensors_collide_are_refused_naming_both() {
     });
     validate(&spec).unwrap();
 }
+
+#[test]
+fn the_memory_estimate_counts_the_evaluation_chunks_and_the_data() {
+    let wide = NetSpec {
+        name: "wide".into(),
+        input: InputShape::Image {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        layers: vec![
+            LayerSpec::conv("conv", 1024, 3, 1, 1),
+            LayerSpec::new("pool", LayerOp::GlobalAvgPool),
+            LayerSpec::new("head", LayerOp::Head { outputs: 10 }),
+        ],
+        skips: vec![],
+    };
+    let v = validate(&wide).unwrap();
+    let batch1 = TrainConfig {
+        batch_size: 1,
+        ..TrainConfig::default()
+    };
+    let mnist = DatasetSpec::new(DataSource::Mnist10k);
+    let e = estimate_memory(&v, &batch1, &mnist);
+    // 500 samples of 1,024 × 28 × 28 outputs, three copies: the 4.7 GB the issue measured.
+    assert!(e.activations < 20_000_000, "{}", e.describe());
+    assert!(e.evaluation > 4_500_000_000, "{}", e.describe());
+    assert!(e.total() >= e.evaluation);
+    // MNIST-10k: 10,000 samples of 784 features and a label.
+    assert_eq!(e.data, 10_000 * 785 * 4);
+    // At a batch above the chunk the training step is the larger; both are not added.
+    let big = TrainConfig {
+        batch_size: 1000,
+        ..TrainConfig::default()
+    };
+    let e = estimate_memory(&v, &big, &mnist);
+    assert!(e.activations > e.evaluation);
+    assert_eq!(
+        e.total(),
+        e.parameters + e.optimizer + e.activations + e.data
+    );
+    // The largest synthetic set allowed is counted in full.
+    let gaussians = |samples, dim| {
+        DatasetSpec::new(DataSource::Gaussians {
+            samples,
+            classes: 2,
+            dim,
+            spread: 1.0,
+        })
+    };
+    let d = gaussians(262_144, 1024);
+    assert!(d.validate().is_ok());
+    let e = estimate_memory(&v, &batch1, &d);
+    assert!(e.data > 1 << 30, "{}", e.describe());
+    let (field, reason) = gaussians(1_000_000, 4096).validate().unwrap_err();
+    assert_eq!(field, "source.samples");
+    assert!(reason.contains("4096 features"), "{reason}");
+}

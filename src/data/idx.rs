@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 /// MNIST's training images are 47 MB, a CIFAR-10 batch 31 MB).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// The most values (pixels over all samples) a dataset from files may have: 1 GiB as `f32`
-/// (full CIFAR-10 is 184 M values, full MNIST 55 M).
-pub const MAX_DATASET_VALUES: u64 = 1 << 28;
+/// (full CIFAR-10 is 184 M values, full MNIST 55 M); the same bound as synthetic sets.
+pub const MAX_DATASET_VALUES: u64 = crate::spec::MAX_DATASET_VALUES;
 
 /// A parsed IDX array of unsigned bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
