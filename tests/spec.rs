@@ -514,6 +514,96 @@ fn every_data_kind_has_one_label_name_and_default_source() {
     ));
 }
 
+/// Reads `good`, then `good` with an unknown `field` added (at `at`, a JSON pointer to an
+/// object): the first is accepted, the second refused naming the field.
+fn strict<T: serde::de::DeserializeOwned>(good: serde_json::Value, at: &str, field: &str) {
+    let what = good.to_string();
+    if let Err(e) = serde_json::from_value::<T>(good.clone()) {
+        panic!("{what} is refused: {e}");
+    }
+    let mut bad = good;
+    bad.pointer_mut(at).unwrap()[field] = serde_json::json!(1);
+    match serde_json::from_value::<T>(bad) {
+        Ok(_) => panic!("{what} with \"{field}\" at {at} is accepted"),
+        Err(e) => assert!(e.to_string().contains(field), "{e}"),
+    }
+}
+
+#[test]
+fn every_spec_type_refuses_unknown_fields_and_accepts_every_tag() {
+    use serde_json::json;
+    let ops = [
+        json!({"type": "linear", "out": 4}),
+        json!({"type": "conv2d", "out": 4, "kernel": 3}),
+        json!({"type": "batch_norm"}),
+        json!({"type": "activation", "function": "gelu"}),
+        json!({"type": "global_avg_pool"}),
+        json!({"type": "flatten"}),
+        json!({"type": "head", "outputs": 2}),
+    ];
+    for op in ops {
+        strict::<LayerOp>(op.clone(), "", "bais");
+        strict::<LayerSpec>(json!({"name": "x", "op": op}), "", "bias_sd");
+    }
+    for shape in [
+        json!({"kind": "flat", "features": 2}),
+        json!({"kind": "image", "channels": 1, "height": 2, "width": 2}),
+    ] {
+        strict::<InputShape>(shape, "", "depth");
+    }
+    for shortcut in [
+        json!({"type": "identity"}),
+        json!({"type": "zero_pad"}),
+        json!({"type": "projection"}),
+        json!({"type": "projection", "batch_norm": false}),
+    ] {
+        strict::<Shortcut>(shortcut.clone(), "", "stride");
+        strict::<SkipSpec>(
+            json!({"from": "a", "to": "b", "shortcut": shortcut}),
+            "",
+            "form",
+        );
+    }
+    strict::<BranchScale>(json!({"value": 0.0, "learnable": true}), "", "learned");
+    let spec = serde_json::to_value(mlp_spec()).unwrap();
+    strict::<NetSpec>(spec.clone(), "", "skip");
+    strict::<NetSpec>(spec, "/layers/0", "bais");
+}
+
+#[test]
+fn configs_and_datasets_refuse_unknown_fields_and_accept_every_tag() {
+    use serde_json::json;
+    strict::<TrainConfig>(json!({}), "", "learning_rate");
+    for optimizer in [
+        json!({"type": "sgd", "momentum": 0.9}),
+        json!({"type": "adam", "beta1": 0.9, "beta2": 0.99, "epsilon": 1e-8}),
+        json!({"type": "adam_w", "beta1": 0.9, "beta2": 0.99, "epsilon": 1e-8}),
+    ] {
+        strict::<OptimizerSpec>(optimizer.clone(), "", "nesterow");
+        strict::<TrainConfig>(json!({"optimizer": optimizer}), "/optimizer", "beta3");
+    }
+    for schedule in [
+        json!({"type": "constant"}),
+        json!({"type": "step", "every": 3, "gamma": 0.5}),
+        json!({"type": "cosine"}),
+    ] {
+        strict::<Schedule>(schedule, "", "final");
+    }
+    // `duration` is externally tagged: a second key is refused (serde does not name it).
+    for duration in [json!({"steps": 3}), json!({"epochs": 3})] {
+        assert!(serde_json::from_value::<TrainConfig>(json!({"duration": duration})).is_ok());
+        let mut two = duration.clone();
+        two["steps_"] = json!(1);
+        assert!(serde_json::from_value::<TrainConfig>(json!({"duration": two})).is_err());
+    }
+    for kind in DataKind::ALL {
+        let d = DatasetSpec::new(kind.default_source("/data".into()));
+        let v = serde_json::to_value(&d).unwrap();
+        strict::<DataSource>(v["source"].clone(), "", "sample");
+        strict::<DatasetSpec>(v, "", "validation_fraktion");
+    }
+}
+
 #[test]
 fn layer_names_whose_tensors_collide_are_refused_naming_both() {
     // `optim.` is the optimiser's state in weight files.

@@ -20,6 +20,7 @@ const TOKEN_DIGITS: usize = 12;
 /// The JSON of a version-2 run file: a [`RunFile`] with the history's index in place of the
 /// history.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RunHeader {
     pub format: String,
     pub version: u32,

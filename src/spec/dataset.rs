@@ -1,11 +1,13 @@
 //! Dataset descriptors: plain serde data. The `data` module turns them into samples.
 
+use super::strict::no_fields;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use thiserror::Error;
 
 /// Which data a run trains on, and how it is split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
     /// Where the samples come from.
     pub source: DataSource,
@@ -23,7 +25,7 @@ fn default_validation() -> f64 {
 
 /// The source of the samples.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DataSource {
     /// Interleaved 2-D spirals, one arm per class.
     Spirals {
@@ -83,6 +85,7 @@ pub enum DataSource {
         noise: f32,
     },
     /// The 10,000 MNIST digits shipped in `assets/mnist10k`.
+    #[serde(deserialize_with = "no_fields")]
     Mnist10k,
     /// Full MNIST in IDX files (`train-images-idx3-ubyte[.gz]`, ...) in a folder.
     MnistDir {

@@ -10,6 +10,7 @@ pub mod edit;
 mod net;
 mod presets;
 mod resources;
+mod strict;
 mod tensors;
 mod validate;
 
