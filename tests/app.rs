@@ -424,7 +424,9 @@ fn the_network_summary_shows_the_memory_estimate_and_a_refusal_above_the_limit()
     h.step();
     let spec = h.state().train_spec().unwrap().clone();
     let config = h.state().settings().config.clone();
-    let estimate = reslab::spec::estimate_memory(&reslab::spec::validate(&spec).unwrap(), &config);
+    let dataset = h.state().settings().dataset.clone();
+    let estimate =
+        reslab::spec::estimate_memory(&reslab::spec::validate(&spec).unwrap(), &config, &dataset);
     let expected = format!("training memory ≈ {}", estimate.describe());
     assert!(
         h.query_by_label_contains(&expected).is_some(),
@@ -447,8 +449,9 @@ fn the_network_summary_shows_the_memory_estimate_and_a_refusal_above_the_limit()
         h.step();
         let spec = h.state().train_spec().unwrap().clone();
         let config = h.state().settings().config.clone();
+        let dataset = h.state().settings().dataset.clone();
         let v = reslab::spec::validate(&spec).unwrap();
-        if reslab::spec::estimate_memory(&v, &config).total() > limit {
+        if reslab::spec::estimate_memory(&v, &config, &dataset).total() > limit {
             break;
         }
         n *= 2;

@@ -1,6 +1,6 @@
 //! A stable-toolchain fuzz harness for every loader: run files (version 1 and the version-2
-//! JSON + history side file), weights (safetensors), IDX (plain and gzipped), CIFAR-10 batches
-//! and network specs (JSON). See FUZZING.md.
+//! JSON + history side file), weights (safetensors), IDX (plain and gzipped), CIFAR-10 batches,
+//! network specs, training configs and dataset descriptors (JSON). See FUZZING.md.
 //!
 //! Each target starts from the seed files in `tests/fuzz_corpus/<target>/` and feeds the loader
 //! mutants: bit flips, interesting bytes and integers (biased to the header), inserted,
@@ -17,8 +17,12 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reslab::data::{parse_cifar_batch, parse_idx_maybe_gz};
+use reslab::metrics::Checkpoint;
 use reslab::runfile;
-use reslab::spec::{NetSpec, diagnose, estimate_memory, expected_tensors, probe_names, validate};
+use reslab::spec::{
+    DataSource, DatasetSpec, MAX_DATASET_VALUES, NetSpec, TrainConfig, diagnose, estimate_memory,
+    expected_tensors, probe_names, validate,
+};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -105,7 +109,7 @@ fn mutate(rng: &mut ChaCha8Rng, data: &mut Vec<u8>, other: &[u8], text: bool) {
             rng.random_range(0..len)
         }
     };
-    match rng.random_range(0..9) {
+    match rng.random_range(0..10) {
         0 if len > 0 => {
             let i = pos(rng, len);
             data[i] ^= 1 << rng.random_range(0..8);
@@ -151,6 +155,7 @@ fn mutate(rng: &mut ChaCha8Rng, data: &mut Vec<u8>, other: &[u8], text: bool) {
             data.extend_from_slice(&other[from..]);
         }
         7 if text => replace_number(rng, data),
+        8 if text => insert_unknown_key(rng, data),
         _ => {
             let cut = rng.random_range(0..=len);
             data.truncate(cut);
@@ -175,8 +180,64 @@ fn replace_number(rng: &mut ChaCha8Rng, data: &mut Vec<u8>) {
     data.splice(i..j, with.bytes());
 }
 
+/// Inserts a key no reader knows (`"zz": 1`) at the start of a JSON object; the loaders must
+/// refuse it rather than ignore it.
+fn insert_unknown_key(rng: &mut ChaCha8Rng, data: &mut Vec<u8>) {
+    if data.is_empty() {
+        return;
+    }
+    let start = rng.random_range(0..data.len());
+    let Some(i) = (start..data.len()).find(|&i| data[i] == b'{') else {
+        return;
+    };
+    let empty = data[i + 1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    let key: &[u8] = if empty { b"\"zz\":1" } else { b"\"zz\":1," };
+    data.splice(i + 1..i + 1, key.iter().copied());
+}
+
+/// Names a layer of a spec after a tensor another part of the network makes: `<other>.shortcut`
+/// (a projection into `<other>`), `<other>.shortcut.bn`, `optim.m.<other>` (the optimiser's
+/// state), or `<other>` itself. Not JSON, or no two layers: the generic mutations.
+fn rename_layer(rng: &mut ChaCha8Rng, data: &mut Vec<u8>, other: &[u8], text: bool) {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return mutate(rng, data, other, text);
+    };
+    let names: Vec<String> = v["layers"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|x| x["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.len() < 2 {
+        return mutate(rng, data, other, text);
+    }
+    let base = &names[rng.random_range(0..names.len())];
+    let name = match rng.random_range(0..5) {
+        0 => format!("{base}.shortcut"),
+        1 => format!("{base}.shortcut.bn"),
+        2 => format!("optim.m.{base}"),
+        3 => format!("optim.v.{base}"),
+        _ => base.clone(),
+    };
+    let i = rng.random_range(0..names.len());
+    v["layers"][i]["name"] = serde_json::Value::String(name);
+    *data = serde_json::to_vec(&v).unwrap();
+}
+
 /// Feeds `cases` mutants of the corpus to `run`; panics are collected and reported.
 fn fuzz(target: &str, text: bool, run: impl Fn(&[u8], usize)) {
+    fuzz_with(target, text, mutate, run);
+}
+
+/// [`fuzz`] with another mutation (`mutator` takes the role of [`mutate`]).
+fn fuzz_with(
+    target: &str,
+    text: bool,
+    mutator: fn(&mut ChaCha8Rng, &mut Vec<u8>, &[u8], bool),
+    run: impl Fn(&[u8], usize),
+) {
     let seeds = corpus(target);
     let total = cases();
     let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ (target.len() as u64 * 0x9E37_79B9));
@@ -193,7 +254,7 @@ fn fuzz(target: &str, text: bool, run: impl Fn(&[u8], usize)) {
         let other = &seeds[rng.random_range(0..seeds.len())].1;
         let mut data = seeds[k].1.clone();
         for _ in 0..rng.random_range(1..=4) {
-            mutate(&mut rng, &mut data, other, text);
+            mutator(&mut rng, &mut data, other, text);
         }
         if catch_unwind(AssertUnwindSafe(|| run(&data, k))).is_err() {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -294,24 +355,101 @@ fn fuzz_cifar() {
     });
 }
 
+/// Mostly the generic mutations, a third of the time a layer renamed after a tensor name.
+fn mutate_spec(rng: &mut ChaCha8Rng, data: &mut Vec<u8>, other: &[u8], text: bool) {
+    if rng.random_range(0..3) == 0 {
+        rename_layer(rng, data, other, text);
+    } else {
+        mutate(rng, data, other, text);
+    }
+}
+
 #[test]
 fn fuzz_specs() {
-    fuzz("spec", true, |data, _| {
+    fuzz_with("spec", true, mutate_spec, |data, _| {
         let Ok(spec) = serde_json::from_slice::<NetSpec>(data) else {
             return;
         };
+        // What the lab writes, it reads back (every field it writes is one it knows). Not
+        // compared for equality: serde_json's parser may round a long mantissa one ulp off.
+        let _: NetSpec = serde_json::from_slice(&serde_json::to_vec(&spec).unwrap()).unwrap();
         let _ = diagnose(&spec);
         if let Ok(v) = validate(&spec) {
-            let trained: u64 = expected_tensors(&v)
+            let tensors = expected_tensors(&v);
+            let trained: u64 = tensors
                 .iter()
                 .filter(|t| t.trainable)
                 .map(|t| t.numel())
                 .sum();
             assert_eq!(trained, v.total_params());
             assert_eq!(probe_names(&v).layers.len(), spec.layers.len());
-            let _ = estimate_memory(&v, &Default::default());
+            // Every name a weight file would hold, optimiser state included, is unique.
+            let mut names = std::collections::HashSet::new();
+            for t in &tensors {
+                assert!(names.insert(t.name.clone()), "{} twice", t.name);
+            }
+            for t in tensors.iter().filter(|t| t.trainable) {
+                for prefix in [Checkpoint::MOMENT1, Checkpoint::MOMENT2] {
+                    assert!(names.insert(format!("{prefix}{}", t.name)), "{}", t.name);
+                }
+            }
+            let mnist = DatasetSpec::new(DataSource::Mnist10k);
+            let _ = estimate_memory(&v, &Default::default(), &mnist);
         }
     });
+}
+
+#[test]
+fn fuzz_configs() {
+    // Training configs and dataset descriptors, as `--config` files and run files hold them.
+    let specs = corpus("spec");
+    let mlp = specs.iter().find(|(p, _)| p.ends_with("mlp.json")).unwrap();
+    let valid = validate(&serde_json::from_slice(&mlp.1).unwrap()).unwrap();
+    fuzz("config", true, |data, _| {
+        if let Ok(c) = serde_json::from_slice::<TrainConfig>(data) {
+            let _: TrainConfig = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
+            if c.validate().is_ok() {
+                let total = c.total_steps(60_000);
+                let _ = c.lr_at(total / 2, total);
+                let mnist = DatasetSpec::new(DataSource::Mnist10k);
+                let _ = estimate_memory(&valid, &c, &mnist);
+            }
+        }
+        if let Ok(d) = serde_json::from_slice::<DatasetSpec>(data) {
+            let _: DatasetSpec = serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
+            let _ = d.label();
+            if d.validate().is_ok() {
+                let (samples, features) = d.expected_size();
+                assert!(samples as u64 * features as u64 <= MAX_DATASET_VALUES);
+                let _ = estimate_memory(&valid, &TrainConfig::default(), &d);
+            }
+        }
+    });
+}
+
+/// The seeds themselves: the lab's own files load, the hostile ones of issue 19 are refused.
+#[test]
+fn the_seeds_written_by_the_lab_load_and_the_hostile_ones_are_refused() {
+    let runs = corpus("runfile");
+    let bytes = |name: &str| &runs.iter().find(|(p, _)| p.ends_with(name)).unwrap().1;
+    runfile::parse(bytes("v1.json")).unwrap();
+    runfile::parse_split(bytes("v2.json"), bytes("v2.side")).unwrap();
+    for (path, data) in corpus("spec") {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let read = serde_json::from_slice::<NetSpec>(&data).map_err(|e| e.to_string());
+        let valid = read.and_then(|s| validate(&s).map_err(|e| e.to_string()));
+        let hostile = name.starts_with("clash") || name.starts_with("unknown");
+        assert_eq!(valid.is_err(), hostile, "{name}: {valid:?}");
+    }
+    for (path, data) in corpus("config") {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let read = if name.starts_with("dataset") || name.starts_with("typo-dataset") {
+            serde_json::from_slice::<DatasetSpec>(&data).map(|_| ())
+        } else {
+            serde_json::from_slice::<TrainConfig>(&data).map(|_| ())
+        };
+        assert_eq!(read.is_err(), name.starts_with("typo"), "{name}: {read:?}");
+    }
 }
 
 /// Writes the seed corpus (run once by hand after a format change:
@@ -427,5 +565,89 @@ fn write_seed_corpus() {
         "spec",
         "preact-resnet-8.json",
         &serde_json::to_vec(&preset("preact-resnet-8", &p).unwrap()).unwrap(),
+    );
+    // Specs of issue 19: tensor names that collide, and fields no version knows.
+    let flat = serde_json::json!({"kind": "flat", "features": 2});
+    let clashes = [
+        (
+            "clash-moment.json",
+            serde_json::json!({"name": "clash", "input": flat, "layers": [
+                {"name": "fc", "op": {"type": "linear", "out": 4}},
+                {"name": "optim.m.fc", "op": {"type": "linear", "out": 4}},
+                {"name": "head", "op": {"type": "head", "outputs": 2}}]}),
+        ),
+        (
+            "clash-shortcut.json",
+            serde_json::json!({"name": "clash", "input": flat, "layers": [
+                {"name": "a", "op": {"type": "linear", "out": 4}},
+                {"name": "b", "op": {"type": "linear", "out": 8}},
+                {"name": "b.shortcut", "op": {"type": "linear", "out": 8}},
+                {"name": "head", "op": {"type": "head", "outputs": 2}}],
+                "skips": [{"from": "a", "to": "b", "shortcut": {"type": "projection"}}]}),
+        ),
+        (
+            "unknown-fields.json",
+            serde_json::json!({"name": "typo", "input": flat, "layers": [
+                {"name": "fc", "op": {"type": "linear", "out": 4, "bais": false}},
+                {"name": "flat", "op": {"type": "flatten", "start_dim": 1}},
+                {"name": "head", "op": {"type": "head", "outputs": 2}, "bias_sd": 0.1}]}),
+        ),
+    ];
+    for (name, v) in clashes {
+        put("spec", name, &serde_json::to_vec(&v).unwrap());
+    }
+    // Configs and dataset descriptors: the defaults, Adam with a cosine schedule, a step
+    // schedule in epochs, every dataset kind, and two with fields no version knows.
+    put(
+        "config",
+        "default.json",
+        &serde_json::to_vec(&TrainConfig::default()).unwrap(),
+    );
+    let adam = TrainConfig {
+        optimizer: OptimizerSpec::adamw(),
+        schedule: Schedule::Cosine {
+            final_fraction: 0.1,
+        },
+        warmup_steps: 10,
+        ..TrainConfig::default()
+    };
+    put(
+        "config",
+        "adamw-cosine.json",
+        &serde_json::to_vec(&adam).unwrap(),
+    );
+    let step = TrainConfig {
+        schedule: Schedule::Step {
+            every: 5,
+            gamma: 0.5,
+        },
+        duration: Duration::Epochs(3),
+        device: DeviceChoice::Gpu,
+        ..TrainConfig::default()
+    };
+    put(
+        "config",
+        "step-epochs.json",
+        &serde_json::to_vec(&step).unwrap(),
+    );
+    for kind in DataKind::ALL {
+        let d = DatasetSpec::new(kind.default_source(PathBuf::from("/data")));
+        let dir = if kind.needs_folder() { "-dir" } else { "" };
+        let slug = format!("{}{dir}", kind.name());
+        put(
+            "config",
+            &format!("dataset-{slug}.json"),
+            &serde_json::to_vec(&d).unwrap(),
+        );
+    }
+    put(
+        "config",
+        "typo-config.json",
+        br#"{"learning_rate": 5, "schedule": {"type": "constant", "x": 1}}"#,
+    );
+    put(
+        "config",
+        "typo-dataset.json",
+        br#"{"source": {"type": "mnist10k", "x": 1}, "validation_fraktion": 0.1}"#,
     );
 }

@@ -20,6 +20,16 @@ fn bin() -> PathBuf {
 /// Runs the binary with a wall-clock limit (killed past it) and, when `vm_kb` is given, an
 /// address-space limit, so that a regression cannot hang the suite or eat the machine.
 fn run_limited(args: &[&str], secs: u64, vm_kb: Option<u64>) -> (Option<i32>, String, Duration) {
+    run_limited_gb(args, secs, vm_kb, "16")
+}
+
+/// [`run_limited`] with `RESLAB_MEMORY_LIMIT_GB` set to `limit_gb`.
+fn run_limited_gb(
+    args: &[&str],
+    secs: u64,
+    vm_kb: Option<u64>,
+    limit_gb: &str,
+) -> (Option<i32>, String, Duration) {
     let mut cmd = match vm_kb {
         Some(kb) => {
             let mut c = Command::new("sh");
@@ -33,7 +43,7 @@ fn run_limited(args: &[&str], secs: u64, vm_kb: Option<u64>) -> (Option<i32>, St
     let start = Instant::now();
     let mut child = cmd
         .args(args)
-        .env("RESLAB_MEMORY_LIMIT_GB", "16")
+        .env("RESLAB_MEMORY_LIMIT_GB", limit_gb)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -684,4 +694,227 @@ fn intervals_as_large_as_u64_allows_do_not_overflow() {
         &max,
     ]);
     assert_eq!(code, Some(0), "{text}");
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> PathBuf {
+    std::fs::write(path, v.to_string()).unwrap();
+    path.to_path_buf()
+}
+
+/// `reslab train --spec <spec> --dataset <dataset> --steps 3` with more arguments, to `dir/out`.
+fn train_spec(dir: &Path, spec: &Path, dataset: &str, more: &[&str]) -> (Option<i32>, String) {
+    let out = dir.join("out");
+    let mut args = vec![
+        "train",
+        "--spec",
+        s(spec),
+        "--dataset",
+        dataset,
+        "--steps",
+        "3",
+        "--out",
+        s(&out),
+    ];
+    args.extend_from_slice(more);
+    let (code, text, _) = run_limited(&args, 60, Some(4_000_000));
+    (code, text)
+}
+
+#[test]
+fn issue19_finding_4_layers_whose_tensor_names_collide_are_refused_naming_both() {
+    let dir = common::temp_dir("hostile", "i19f4");
+    let flat = serde_json::json!({"kind": "flat", "features": 2});
+    // `optim.m.fc.weight` is also the name of `fc.weight`'s momentum buffer.
+    let moment = serde_json::json!({
+        "name": "moment", "input": flat,
+        "layers": [
+            {"name": "fc", "op": {"type": "linear", "out": 8}},
+            {"name": "optim.m.fc", "op": {"type": "linear", "out": 8}},
+            {"name": "head", "op": {"type": "head", "outputs": 2}}]});
+    // A layer `b.shortcut` and the projection of a skip into `b` both make `b.shortcut.weight`.
+    let shortcut = serde_json::json!({
+        "name": "shortcut", "input": flat,
+        "layers": [
+            {"name": "a", "op": {"type": "linear", "out": 8}},
+            {"name": "b", "op": {"type": "linear", "out": 16}},
+            {"name": "b.shortcut", "op": {"type": "linear", "out": 16}},
+            {"name": "head", "op": {"type": "head", "outputs": 2}}],
+        "skips": [{"from": "a", "to": "b", "shortcut": {"type": "projection"}}]});
+    for (name, spec, expect) in [
+        ("moment", moment, vec!["\"optim.m.fc\"", "optim."]),
+        (
+            "shortcut",
+            shortcut,
+            vec!["\"b.shortcut\"", "into \"b\"", "b.shortcut.weight"],
+        ),
+    ] {
+        let sub = dir.join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let path = write_json(&sub.join("spec.json"), &spec);
+        let (code, text) = train_spec(&sub, &path, "spirals", &[]);
+        assert_eq!(code, Some(2), "{name}: {text}");
+        for e in expect {
+            assert!(text.contains(e), "{name}: {e} in {text}");
+        }
+        assert!(!sub.join("out.reslab.json").exists(), "{name}");
+    }
+}
+
+#[test]
+fn issue19_finding_6_the_memory_estimate_counts_evaluation_chunks_and_the_data() {
+    let dir = common::temp_dir("hostile", "i19f6");
+    // A 1,024-channel conv at batch 1: a step needs 16 MB, evaluating 500 samples at once 4.7 GB.
+    let spec = write_json(
+        &dir.join("wide.json"),
+        &serde_json::json!({
+            "name": "wide", "input": {"kind": "image", "channels": 1, "height": 28, "width": 28},
+            "layers": [
+                {"name": "conv", "op": {"type": "conv2d", "out": 1024, "kernel": 3, "padding": 1}},
+                {"name": "pool", "op": {"type": "global_avg_pool"}},
+                {"name": "head", "op": {"type": "head", "outputs": 10}}]}),
+    );
+    let config = write_json(
+        &dir.join("batch1.json"),
+        &serde_json::json!({"batch_size": 1}),
+    );
+    let out = dir.join("wide");
+    let args = [
+        "train",
+        "--spec",
+        s(&spec),
+        "--config",
+        s(&config),
+        "--dataset",
+        "mnist",
+        "--steps",
+        "2",
+        "--out",
+        s(&out),
+    ];
+    let (code, text, took) = run_limited_gb(&args, 120, Some(3_000_000), "1");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("needs about") && text.contains("evaluation"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // 1,000,000 gaussians of 4,096 dimensions are 16 GB: refused naming the field, not loaded.
+    let good = small_run(&dir, "good");
+    let big = dir.join("big.reslab.json");
+    as_v1(&good, &big, |v| {
+        v["dataset"]["source"] = serde_json::json!({
+            "type": "gaussians", "samples": 1_000_000, "classes": 2, "dim": 4096, "spread": 1.0});
+    });
+    let (code, text, took) = run_limited(&["resume", s(&big), "--steps", "1"], 60, Some(4_000_000));
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("dataset.source.samples"), "{text}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn issue19_finding_9_unknown_fields_are_refused_naming_the_field() {
+    let dir = common::temp_dir("hostile", "i19f9");
+    // A config with a misspelt field used to train at the default learning rate.
+    let config = write_json(
+        &dir.join("config.json"),
+        &serde_json::json!({"learning_rate": 5}),
+    );
+    let out = dir.join("c");
+    let args = [
+        "train",
+        "--preset",
+        "mlp-res-2",
+        "--width",
+        "8",
+        "--dataset",
+        "spirals",
+        "--steps",
+        "3",
+        "--config",
+        s(&config),
+        "--out",
+        s(&out),
+    ];
+    let (code, text) = reslab(&args);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("learning_rate"), "{text}");
+    // Specs: a typo in a struct variant, in a unit variant of a tagged enum, in a layer.
+    let layers = |op: serde_json::Value, extra: (&str, serde_json::Value)| {
+        let mut fc = serde_json::json!({"name": "fc", "op": op});
+        fc[extra.0] = extra.1;
+        serde_json::json!({
+            "name": "typo", "input": {"kind": "flat", "features": 2},
+            "layers": [fc, {"name": "head", "op": {"type": "head", "outputs": 2}}]})
+    };
+    let none = ("init", serde_json::json!("he"));
+    for (name, spec, field) in [
+        (
+            "bais",
+            layers(
+                serde_json::json!({"type": "linear", "out": 8, "bais": false}),
+                none.clone(),
+            ),
+            "bais",
+        ),
+        (
+            "unit",
+            layers(
+                serde_json::json!({"type": "flatten", "start_dim": 1}),
+                none.clone(),
+            ),
+            "start_dim",
+        ),
+        (
+            "layer",
+            layers(
+                serde_json::json!({"type": "linear", "out": 8}),
+                ("bias_sd", serde_json::json!(0.1)),
+            ),
+            "bias_sd",
+        ),
+    ] {
+        let sub = dir.join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let path = write_json(&sub.join("spec.json"), &spec);
+        let (code, text) = train_spec(&sub, &path, "spirals", &[]);
+        assert_eq!(code, Some(2), "{name}: {text}");
+        assert!(text.contains(field), "{name}: {text}");
+    }
+    // Run files: version 2 as saved, and version 1 with a misspelt field deep inside.
+    let good = small_run(&dir, "good");
+    let v1_path = dir.join("v1.reslab.json");
+    as_v1(&good, &v1_path, |v| {
+        v["dataset"]["validation_fraktion"] = serde_json::json!(0.5);
+    });
+    // Edited in place: the history side file belongs to this run file's name.
+    let mut v2: serde_json::Value = serde_json::from_slice(&std::fs::read(&good).unwrap()).unwrap();
+    v2["progress"]["stepz"] = serde_json::json!(3);
+    let v2_path = write_json(&good, &v2);
+    for (file, field) in [(&v2_path, "stepz"), (&v1_path, "validation_fraktion")] {
+        let (code, text) = reslab(&["inspect", s(file)]);
+        assert_eq!(code, Some(2), "{}: {text}", file.display());
+        assert!(text.contains(field), "{text}");
+    }
+}
+
+#[test]
+fn issue19_finding_10_multi_member_gzip_idx_files_load_in_full() {
+    let dir = common::temp_dir("hostile", "i19f10");
+    mnist_dir(&dir, 28, 28);
+    // The training images as two gzip members (`cat a.gz b.gz`, pigz): header and half the
+    // pixels in the first, the rest in the second.
+    let plain = dir.join("train-images-idx3-ubyte");
+    let bytes = std::fs::read(&plain).unwrap();
+    std::fs::remove_file(&plain).unwrap();
+    let half = 16 + (bytes.len() - 16) / 2;
+    let mut gz = Vec::new();
+    for part in [&bytes[..half], &bytes[half..]] {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(part).unwrap();
+        gz.extend(e.finish().unwrap());
+    }
+    std::fs::write(dir.join("train-images-idx3-ubyte.gz"), gz).unwrap();
+    let (code, text) = train_on(&format!("mnist:{}", s(&dir)), &dir.join("out"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains("truncated"), "{text}");
 }

@@ -360,22 +360,23 @@ fn the_spec_level_tensor_list_matches_what_the_model_saves() {
 
 #[test]
 fn the_memory_estimate_grows_with_the_batch_and_refuses_above_the_limit() {
-    let (spec, config, _) = setup();
+    let (spec, config, dataset) = setup();
     let valid = validate(&spec).unwrap();
-    let small = estimate_memory(&valid, &config);
+    let small = estimate_memory(&valid, &config, &dataset);
     let big = estimate_memory(
         &valid,
         &TrainConfig {
             batch_size: 64,
             ..config.clone()
         },
+        &dataset,
     );
     assert_eq!(big.activations, 2 * small.activations);
     assert_eq!(big.parameters, small.parameters);
     // SGD with momentum keeps one buffer per trained value.
     assert_eq!(small.optimizer, 4 * valid.total_params());
-    assert!(reslab::train::check_memory(&valid, &config, small.total()).is_ok());
-    let e = reslab::train::check_memory(&valid, &config, small.total() - 1).unwrap_err();
+    assert!(reslab::train::check_memory(&valid, &config, &dataset, small.total()).is_ok());
+    let e = reslab::train::check_memory(&valid, &config, &dataset, small.total() - 1).unwrap_err();
     assert!(e.to_string().contains("needs about"), "{e}");
     // The reproducer: one 65,536-channel conv on 28×28 at batch 128 is tens of GB.
     let wide: NetSpec = serde_json::from_value(serde_json::json!({
@@ -392,6 +393,7 @@ fn the_memory_estimate_grows_with_the_batch_and_refuses_above_the_limit() {
             batch_size: 128,
             ..config
         },
+        &DatasetSpec::new(reslab::spec::DataSource::Mnist10k),
     );
     assert!(e.activations > 26_000_000_000, "{}", e.describe());
 }

@@ -3,7 +3,7 @@
 use super::{DataError, RawData, Targets, Task};
 use crate::safe_fs;
 use crate::spec::Shape;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 /// MNIST's training images are 47 MB, a CIFAR-10 batch 31 MB).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// The most values (pixels over all samples) a dataset from files may have: 1 GiB as `f32`
-/// (full CIFAR-10 is 184 M values, full MNIST 55 M).
-pub const MAX_DATASET_VALUES: u64 = 1 << 28;
+/// (full CIFAR-10 is 184 M values, full MNIST 55 M); the same bound as synthetic sets.
+pub const MAX_DATASET_VALUES: u64 = crate::spec::MAX_DATASET_VALUES;
 
 /// A parsed IDX array of unsigned bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,14 +31,15 @@ pub(crate) fn io_error(path: &Path, e: impl ToString) -> DataError {
 }
 
 /// Reads an IDX file, plain or gzipped. Only a regular file of at most [`MAX_FILE_BYTES`] is
-/// read; a gzipped one is decompressed as a stream and stops at the size its IDX header
-/// announces (plus one byte to notice more), so a gzip bomb costs no more than an honest file.
+/// read; a gzipped one (one gzip member or several, as `cat a.gz b.gz` or pigz write) is
+/// decompressed as a stream and stops at the size its IDX header announces (plus one byte to
+/// notice more), so a gzip bomb costs no more than an honest file.
 pub(crate) fn read_idx_file(path: &Path) -> Result<IdxArray, DataError> {
     let (file, len) = safe_fs::open_regular(path, MAX_FILE_BYTES).map_err(|e| io_error(path, e))?;
     let mut r = BufReader::new(file);
     let head = r.fill_buf().map_err(|e| io_error(path, e))?;
     if head.starts_with(&GZIP_MAGIC) {
-        parse_idx_stream(path, GzDecoder::new(r), None)
+        parse_idx_stream(path, MultiGzDecoder::new(r), None)
     } else {
         parse_idx_stream(path, r, Some(len))
     }
@@ -56,7 +57,7 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
 /// IDX header announces). `path` only names the source in errors.
 pub fn parse_idx_maybe_gz(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
     if bytes.starts_with(&GZIP_MAGIC) {
-        parse_idx_stream(path, GzDecoder::new(bytes), None)
+        parse_idx_stream(path, MultiGzDecoder::new(bytes), None)
     } else {
         parse_idx(path, bytes)
     }

@@ -188,6 +188,13 @@ fn gaussians(
     if !(1..=4096).contains(&dim) {
         return Err(bad("dim", dim, "must be in 1..=4096"));
     }
+    if (samples as u64).saturating_mul(dim as u64) > crate::spec::MAX_DATASET_VALUES {
+        return Err(bad(
+            "samples",
+            format!("{samples} × {dim} dimensions"),
+            "samples × dim must be at most 268,435,456 values (1 GiB)",
+        ));
+    }
     if !(spread.is_finite() && spread > 0.0) {
         return Err(bad("spread", spread, "must be a finite number > 0"));
     }

@@ -33,6 +33,7 @@ pub const MAX_BYTES: u64 = 1 << 30;
 /// How an experiment was run (the serialisable part of
 /// [`ExperimentOptions`](super::ExperimentOptions)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExperimentSettings {
     /// The reduced scale of `--quick`.
     pub quick: bool,
@@ -42,6 +43,7 @@ pub struct ExperimentSettings {
 
 /// One named measured number.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Value {
     /// What it is, e.g. `plain-32 loss`.
     pub name: String,
@@ -52,6 +54,7 @@ pub struct Value {
 
 /// One claim of the paper, checked on the measurements.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Criterion {
     /// The test with its threshold, e.g. `plain-32 loss > 2 × plain-8's`.
     pub name: String,
@@ -101,6 +104,7 @@ impl Criterion {
 
 /// One line of a line plot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LineSeries {
     /// Legend entry.
     pub name: String,
@@ -111,6 +115,7 @@ pub struct LineSeries {
 
 /// One group of bars: one value per category.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BarSeries {
     /// Legend entry.
     pub name: String,
@@ -121,7 +126,7 @@ pub struct BarSeries {
 
 /// What a figure draws.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FigureKind {
     /// Lines against a common x axis.
     Lines {
@@ -157,6 +162,7 @@ pub enum FigureKind {
 
 /// One figure of an experiment, plain data the app draws without knowing the experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Figure {
     /// Title above the plot.
     pub title: String,
@@ -203,6 +209,7 @@ impl Figure {
 
 /// Everything an experiment produced.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExperimentFile {
     /// Always [`FORMAT`].
     pub format: String,
@@ -214,7 +221,8 @@ pub struct ExperimentFile {
     pub title: String,
     /// The paper it reproduces.
     pub citation: String,
-    /// How it was run.
+    /// How it was run (`settings` in the first files of version 1).
+    #[serde(alias = "settings")]
     pub options: ExperimentSettings,
     /// The paper's claims, checked.
     pub criteria: Vec<Criterion>,

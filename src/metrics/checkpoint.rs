@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One named tensor on the host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NamedTensor {
     /// Stable name, e.g. `block1.fc.weight`, `block1.bn.running_mean`, `optim.m.block1.fc.weight`.
     pub name: String,

@@ -85,6 +85,7 @@ pub const BN_TRACKED_CHANNELS: usize = 4;
 
 /// One series: steps and values, appended in step order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Series {
     /// Step of each point.
     pub steps: Vec<u32>,
@@ -152,6 +153,7 @@ impl Series {
 
 /// Identifies a series: its name and the layer (or tensor) it belongs to, `""` for the run.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SeriesKey {
     /// Series name (see [`series`]).
     pub name: String,
@@ -161,6 +163,7 @@ pub struct SeriesKey {
 
 /// Everything recorded about a run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct History {
     /// What the probes report on.
     pub layout: RunLayout,

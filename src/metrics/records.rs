@@ -8,6 +8,7 @@ pub const HIST_BINS: usize = 32;
 /// Names of everything a run's probes report on, sent once when a run starts. Records list
 /// their entries in the same order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunLayout {
     /// Layer names, input to output.
     pub layers: Vec<String>,
@@ -23,6 +24,7 @@ pub struct RunLayout {
 
 /// One optimiser step.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StepRecord {
     /// Steps completed, counting this one (1-based).
     pub step: u64,
@@ -45,6 +47,7 @@ pub struct StepRecord {
 
 /// Statistics of one layer's output over a batch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ActStats {
     /// Mean.
     #[serde(with = "super::finite::one")]
@@ -67,6 +70,7 @@ pub struct ActStats {
 
 /// State of one BatchNorm layer, per channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BnStats {
     /// Running mean.
     #[serde(with = "super::finite::vec")]
@@ -84,6 +88,7 @@ pub struct BnStats {
 
 /// Norms at one skip, over the batch.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SkipStats {
     /// ‖f‖: the residual branch before the scale α.
     #[serde(with = "super::finite::one")]
@@ -107,6 +112,7 @@ impl SkipStats {
 
 /// Statistics of one trainable tensor at one step.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ParamStats {
     /// ‖∂L/∂w‖.
     #[serde(with = "super::finite::one")]
@@ -121,6 +127,7 @@ pub struct ParamStats {
 
 /// Everything a probe step records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProbeRecord {
     /// The step (as in [`StepRecord::step`]).
     pub step: u64,
@@ -136,6 +143,7 @@ pub struct ProbeRecord {
 
 /// A validation pass.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EvalRecord {
     /// The step after which it ran.
     pub step: u64,
@@ -150,6 +158,7 @@ pub struct EvalRecord {
 /// The decision boundary of a classifier on a 2-D dataset: the predicted class on a grid over
 /// the (normalised) input plane, and a sample of training points to draw on top.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BoundaryRecord {
     /// The step after which it was computed.
     pub step: u64,

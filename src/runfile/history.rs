@@ -38,6 +38,7 @@ const HEADER: usize = 4 + 8 + 32;
 
 /// The side file a run file's history lives in and the prefix of it the run file commits to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HistoryFileRef {
     /// File name beside the run file.
     pub path: String,
@@ -51,6 +52,7 @@ pub struct HistoryFileRef {
 
 /// One series as the run file lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SeriesEntry {
     /// Series name.
     pub name: String,
@@ -66,6 +68,7 @@ pub struct SeriesEntry {
 
 /// The `history` object of a version-2 run file: everything but the series' points.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HistoryIndex {
     /// What the probes report on.
     pub layout: RunLayout,

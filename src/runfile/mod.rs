@@ -126,6 +126,7 @@ pub use crate::metrics::RunStatus;
 
 /// Where and with what a run was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Environment {
     /// `flex` or `wgpu`.
     pub backend: String,
@@ -152,6 +153,7 @@ impl Environment {
 
 /// Where a run stands, for resuming.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Progress {
     /// Steps completed.
     pub step: u64,
@@ -161,6 +163,7 @@ pub struct Progress {
 
 /// The weights file beside a run file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WeightsRef {
     /// File name relative to the run file's folder.
     pub path: String,
@@ -174,6 +177,7 @@ pub struct WeightsRef {
 /// single-JSON layout of version 1 (experiment files embed runs this way); [`save`] writes
 /// version 2, with the history in a side file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunFile {
     /// Always [`FORMAT`].
     pub format: String,

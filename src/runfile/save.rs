@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 /// The JSON of a version-2 run file: a [`RunFile`] with the history's index in place of the
 /// history.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RunHeader {
     pub format: String,
     pub version: u32,

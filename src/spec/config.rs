@@ -1,5 +1,6 @@
 //! Training configuration: plain serde data.
 
+use super::strict::no_fields;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -9,7 +10,7 @@ pub const MAX_STEPS: u64 = 100_000_000;
 
 /// Everything about how a run trains, beside the network and the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// The optimiser and its hyper-parameters.
     pub optimizer: OptimizerSpec,
@@ -71,7 +72,7 @@ impl TrainConfig {
 
 /// The optimiser.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerSpec {
     /// SGD with (heavy-ball or Nesterov) momentum, PyTorch's update rule.
     Sgd {
@@ -140,9 +141,10 @@ impl OptimizerSpec {
 
 /// Learning-rate schedule after warm-up.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {
     /// The peak rate throughout.
+    #[serde(deserialize_with = "no_fields")]
     Constant,
     /// Multiply by `gamma` every `every` steps.
     Step {

@@ -1,11 +1,13 @@
 //! Dataset descriptors: plain serde data. The `data` module turns them into samples.
 
+use super::strict::no_fields;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use thiserror::Error;
 
 /// Which data a run trains on, and how it is split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
     /// Where the samples come from.
     pub source: DataSource,
@@ -23,7 +25,7 @@ fn default_validation() -> f64 {
 
 /// The source of the samples.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DataSource {
     /// Interleaved 2-D spirals, one arm per class.
     Spirals {
@@ -83,6 +85,7 @@ pub enum DataSource {
         noise: f32,
     },
     /// The 10,000 MNIST digits shipped in `assets/mnist10k`.
+    #[serde(deserialize_with = "no_fields")]
     Mnist10k,
     /// Full MNIST in IDX files (`train-images-idx3-ubyte[.gz]`, ...) in a folder.
     MnistDir {
@@ -171,11 +174,16 @@ impl DatasetSpec {
 
 /// The largest synthetic dataset, in samples.
 pub const MAX_SAMPLES: usize = 1_000_000;
+/// The most values (features over all samples) a dataset may have: 1 GiB as `f32` (full
+/// CIFAR-10 is 184 M values, full MNIST 55 M; a synthetic set of 1,000,000 samples may have up
+/// to 268 features).
+pub const MAX_DATASET_VALUES: u64 = 1 << 28;
 
 impl DatasetSpec {
     /// Checks the descriptor's numbers before anything is generated or loaded: the validation
     /// fraction in (0, 1), and synthetic sizes within the generators' limits (4 to 1,000,000
-    /// samples, finite noise). Returns the field and the reason.
+    /// samples, finite noise, samples × features at most [`MAX_DATASET_VALUES`]). Returns the
+    /// field and the reason.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let vf = self.validation_fraction;
         if !(vf.is_finite() && vf > 0.0 && vf < 1.0) {
@@ -205,7 +213,47 @@ impl DatasetSpec {
         if !noise.is_finite() {
             return Err(("source.noise".into(), format!("{noise} is not finite")));
         }
+        let (_, features) = self.expected_size();
+        let values = (samples as u64).saturating_mul(features as u64);
+        if values > MAX_DATASET_VALUES {
+            return Err((
+                "source.samples".into(),
+                format!(
+                    "{samples} samples of {features} features are {values} values, more than \
+                     the {MAX_DATASET_VALUES} a dataset may hold (1 GiB); use fewer samples or \
+                     dimensions"
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// Samples (training and validation together) and features per sample this data set has
+    /// in memory; folder sources at their standard sizes (MNIST 70,000 of 784, CIFAR-10 60,000
+    /// of 3,072; loading checks the real files against [`MAX_DATASET_VALUES`]).
+    pub fn expected_size(&self) -> (usize, usize) {
+        let (input, _) = self.expected_io();
+        let features = match input {
+            super::InputShape::Flat { features } => features,
+            super::InputShape::Image {
+                channels,
+                height,
+                width,
+            } => channels * height * width,
+        };
+        let samples = match &self.source {
+            DataSource::Spirals { samples, .. }
+            | DataSource::Circles { samples, .. }
+            | DataSource::Moons { samples, .. }
+            | DataSource::Xor { samples, .. }
+            | DataSource::Checkerboard { samples, .. }
+            | DataSource::Gaussians { samples, .. }
+            | DataSource::Regression1d { samples, .. } => *samples,
+            DataSource::Mnist10k => 10_000,
+            DataSource::MnistDir { .. } | DataSource::FashionDir { .. } => 70_000,
+            DataSource::Cifar10Dir { .. } => 60_000,
+        };
+        (samples, features)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod edit;
 mod net;
 mod presets;
 mod resources;
+mod strict;
 mod tensors;
 mod validate;
 
@@ -17,15 +18,15 @@ pub use config::{
     ConfigError, DeviceChoice, Duration, MAX_STEPS, OptimizerSpec, Schedule, TrainConfig,
 };
 pub use data_kind::DataKind;
-pub use dataset::{DataSource, DatasetNameError, DatasetSpec, MAX_SAMPLES};
+pub use dataset::{DataSource, DatasetNameError, DatasetSpec, MAX_DATASET_VALUES, MAX_SAMPLES};
 pub use net::{
     Activation, BranchScale, INPUT_NODE, Init, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,
     SkipSpec,
 };
 pub use presets::{PRESET_EXAMPLES, PresetError, PresetOptions, cifar, mlp, preact, preset};
-pub use resources::{MemoryEstimate, estimate_memory, format_bytes};
-pub use tensors::{ProbeNames, TensorEntry, expected_tensors, probe_names};
+pub use resources::{EVAL_CHUNK, MemoryEstimate, estimate_memory, format_bytes};
+pub use tensors::{ProbeNames, TensorEntry, TensorOwner, expected_tensors, probe_names};
 pub use validate::{
-    Diagnosis, LayerFacts, LayerInfo, MAX_NAME_LEN, MAX_PARAMETERS, Shape, SkipInfo, SpecError,
-    ValidSpec, check_skip, diagnose, layer_output, validate,
+    Diagnosis, LayerFacts, LayerInfo, MAX_NAME_LEN, MAX_PARAMETERS, RESERVED_PREFIX, Shape,
+    SkipInfo, SpecError, ValidSpec, check_skip, diagnose, layer_output, validate,
 };

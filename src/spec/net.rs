@@ -1,5 +1,6 @@
 //! The network description: plain serde data, no burn.
 
+use super::strict::no_fields;
 use serde::{Deserialize, Serialize};
 
 /// The reserved node name that stands for the network input in a [`SkipSpec`].
@@ -11,6 +12,7 @@ pub const INPUT_NODE: &str = "input";
 /// the output of a later one. Names are the stable layer paths (e.g. `stage2.block1.conv2`) used
 /// in probes, gradient statistics, weight files and the UI.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NetSpec {
     /// A human-readable name, e.g. the preset it came from.
     pub name: String,
@@ -25,7 +27,7 @@ pub struct NetSpec {
 
 /// Shape of one input sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InputShape {
     /// A flat feature vector `[features]`.
     Flat {
@@ -45,6 +47,7 @@ pub enum InputShape {
 
 /// One node of the chain.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LayerSpec {
     /// Stable path name, unique in the network, never `input`.
     pub name: String,
@@ -60,7 +63,7 @@ pub struct LayerSpec {
 
 /// The operation of a node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LayerOp {
     /// Fully connected layer `[batch, in] -> [batch, out]`.
     Linear {
@@ -101,8 +104,10 @@ pub enum LayerOp {
         function: Activation,
     },
     /// Mean over height and width: `[batch, c, h, w] -> [batch, c]`.
+    #[serde(deserialize_with = "no_fields")]
     GlobalAvgPool,
     /// `[batch, c, h, w] -> [batch, c*h*w]`.
+    #[serde(deserialize_with = "no_fields")]
     Flatten,
     /// The classifier (or regression) head: a Linear layer with bias to `outputs` values.
     Head {
@@ -172,6 +177,7 @@ pub enum Init {
 /// (De & Smith 2020): α = 1 is the classic `f(x) + x`, a learnable α from 0 makes every block
 /// start as the identity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SkipSpec {
     /// Name of the source node, or `input`.
     pub from: String,
@@ -187,13 +193,15 @@ pub struct SkipSpec {
 
 /// How the shortcut maps the source to the target shape.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Shortcut {
     /// `x` unchanged: shapes must be equal.
     #[default]
+    #[serde(deserialize_with = "no_fields")]
     Identity,
     /// He et al. option A: subsample by the spatial stride and pad the extra channels (or
     /// features) with zeros. Parameter-free.
+    #[serde(deserialize_with = "no_fields")]
     ZeroPad,
     /// He et al. option B: a 1×1 convolution with the needed stride (a Linear layer without bias
     /// for flat tensors), optionally followed by batch normalisation.
@@ -206,6 +214,7 @@ pub enum Shortcut {
 
 /// The branch scale α of a skip.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BranchScale {
     /// The (initial) value of α.
     pub value: f32,

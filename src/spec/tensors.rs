@@ -14,14 +14,27 @@ pub struct TensorEntry {
     pub shape: Vec<usize>,
     /// Whether the optimiser trains it (BatchNorm running statistics are buffers).
     pub trainable: bool,
+    /// What holds it: a layer, or the shortcut of a skip.
+    pub owner: TensorOwner,
+}
+
+/// What holds a tensor: the layer it belongs to, or the skip whose shortcut (projection, its
+/// BatchNorm, a learnable α) it is part of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorOwner {
+    /// The layer with this index.
+    Layer(usize),
+    /// The skip with this index.
+    Skip(usize),
 }
 
 impl TensorEntry {
-    fn new(name: String, shape: Vec<usize>, trainable: bool) -> Self {
+    fn new(name: String, shape: Vec<usize>, trainable: bool, owner: TensorOwner) -> Self {
         Self {
             name,
             shape,
             trainable,
+            owner,
         }
     }
 
@@ -31,7 +44,7 @@ impl TensorEntry {
     }
 }
 
-fn batch_norm(out: &mut Vec<TensorEntry>, prefix: &str, channels: usize) {
+fn batch_norm(out: &mut Vec<TensorEntry>, prefix: &str, channels: usize, owner: TensorOwner) {
     for (field, trainable) in [
         ("gamma", true),
         ("beta", true),
@@ -42,6 +55,7 @@ fn batch_norm(out: &mut Vec<TensorEntry>, prefix: &str, channels: usize) {
             format!("{prefix}.{field}"),
             vec![channels],
             trainable,
+            owner,
         ));
     }
 }
@@ -51,10 +65,11 @@ fn batch_norm(out: &mut Vec<TensorEntry>, prefix: &str, channels: usize) {
 pub fn expected_tensors(v: &ValidSpec) -> Vec<TensorEntry> {
     let mut out = Vec::new();
     let mut input = v.input;
-    for (layer, info) in v.spec.layers.iter().zip(&v.layers) {
+    for (i, (layer, info)) in v.spec.layers.iter().zip(&v.layers).enumerate() {
         let name = &layer.name;
-        let w = |shape: Vec<usize>| TensorEntry::new(format!("{name}.weight"), shape, true);
-        let b = |n: usize| TensorEntry::new(format!("{name}.bias"), vec![n], true);
+        let owner = TensorOwner::Layer(i);
+        let w = |shape: Vec<usize>| TensorEntry::new(format!("{name}.weight"), shape, true, owner);
+        let b = |n: usize| TensorEntry::new(format!("{name}.bias"), vec![n], true, owner);
         match &layer.op {
             LayerOp::Linear { out: o, bias } => {
                 out.push(w(vec![input.numel(), *o]));
@@ -77,13 +92,14 @@ pub fn expected_tensors(v: &ValidSpec) -> Vec<TensorEntry> {
                     out.push(b(*o));
                 }
             }
-            LayerOp::BatchNorm { .. } => batch_norm(&mut out, name, input.channels()),
+            LayerOp::BatchNorm { .. } => batch_norm(&mut out, name, input.channels(), owner),
             LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
         }
         input = info.output;
     }
-    for (skip, info) in v.spec.skips.iter().zip(&v.skips) {
+    for (k, (skip, info)) in v.spec.skips.iter().zip(&v.skips).enumerate() {
         let to = &v.layers[info.to].name;
+        let owner = TensorOwner::Skip(k);
         if let Shortcut::Projection { batch_norm: bn } = skip.shortcut {
             let (cin, cout) = (info.from_shape.channels(), info.to_shape.channels());
             let shape = match info.from_shape {
@@ -94,13 +110,19 @@ pub fn expected_tensors(v: &ValidSpec) -> Vec<TensorEntry> {
                 format!("{to}.shortcut.weight"),
                 shape,
                 true,
+                owner,
             ));
             if bn {
-                batch_norm(&mut out, &format!("{to}.shortcut.bn"), cout);
+                batch_norm(&mut out, &format!("{to}.shortcut.bn"), cout, owner);
             }
         }
         if skip.scale.learnable {
-            out.push(TensorEntry::new(format!("{to}.alpha"), vec![1], true));
+            out.push(TensorEntry::new(
+                format!("{to}.alpha"),
+                vec![1],
+                true,
+                owner,
+            ));
         }
     }
     out

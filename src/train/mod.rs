@@ -327,7 +327,7 @@ pub fn spawn_run(request: RunRequest, waker: Waker) -> Result<RunHandle, TrainEr
     } = request;
     let valid = validate(&spec)?;
     config.validate()?;
-    check_memory(&valid, &config, memory_limit())?;
+    check_memory(&valid, &config, &dataset, memory_limit())?;
     let control = Arc::new(Control::default());
     let (tx, rx) = channel();
     let ctl = control.clone();
@@ -382,10 +382,15 @@ pub fn memory_limit() -> u64 {
     total_kb.map_or(16_000_000_000, |kb| kb * 1024 / 5 * 4)
 }
 
-/// Refuses a run whose estimated memory ([`estimate_memory`]) is above `limit`, with the
-/// estimate in the message.
-pub fn check_memory(valid: &ValidSpec, config: &TrainConfig, limit: u64) -> Result<(), TrainError> {
-    let estimate = estimate_memory(valid, config);
+/// Refuses a run whose estimated memory ([`estimate_memory`]: training step, evaluation and
+/// data) is above `limit`, with the estimate in the message.
+pub fn check_memory(
+    valid: &ValidSpec,
+    config: &TrainConfig,
+    dataset: &DatasetSpec,
+    limit: u64,
+) -> Result<(), TrainError> {
+    let estimate = estimate_memory(valid, config, dataset);
     if estimate.total() > limit {
         return Err(TrainError::TooLarge(format!(
             "training this network with batch size {} needs about {}, more than the {} this \

@@ -552,7 +552,7 @@ impl Session {
         let model = self.model.valid();
         let device = self.device.clone().inner();
         let split = &self.data.valid;
-        let chunk = 500;
+        let chunk = crate::spec::EVAL_CHUNK;
         let mut loss_sum = Tensor::<1>::zeros([1], &device);
         let mut correct = Tensor::<1>::zeros([1], &device);
         let mut buf = Vec::new();

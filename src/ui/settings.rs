@@ -575,9 +575,13 @@ fn shortcut_label(s: Shortcut) -> &'static str {
     }
 }
 
-/// One line on a spec: layers, parameters, FLOPs and the memory training it with `config`
-/// needs (flagged when it is above the limit Train enforces), or the validation error.
-pub fn spec_summary(spec: &Result<NetSpec, String>, config: &TrainConfig) -> String {
+/// One line on a spec: layers, parameters, FLOPs and the memory training it with `config` on
+/// `dataset` needs (flagged when it is above the limit Train enforces), or the validation error.
+pub fn spec_summary(
+    spec: &Result<NetSpec, String>,
+    config: &TrainConfig,
+    dataset: &DatasetSpec,
+) -> String {
     match spec {
         Err(e) => format!("error: {e}"),
         Ok(s) => match validate(s) {
@@ -588,7 +592,7 @@ pub fn spec_summary(spec: &Result<NetSpec, String>, config: &TrainConfig) -> Str
                 s.skips.len(),
                 crate::numbers::si(v.total_params() as f64),
                 crate::numbers::si(v.total_flops() as f64),
-                memory_line(&v, config)
+                memory_line(&v, config, dataset)
             ),
             Err(e) => format!("error: {e}"),
         },
@@ -596,10 +600,10 @@ pub fn spec_summary(spec: &Result<NetSpec, String>, config: &TrainConfig) -> Str
 }
 
 /// `training memory ≈ 1.2 GB at batch 128` and, above the limit, why Train will refuse.
-fn memory_line(v: &crate::spec::ValidSpec, config: &TrainConfig) -> String {
+fn memory_line(v: &crate::spec::ValidSpec, config: &TrainConfig, dataset: &DatasetSpec) -> String {
     static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let limit = *LIMIT.get_or_init(crate::train::memory_limit);
-    let e = crate::spec::estimate_memory(v, config);
+    let e = crate::spec::estimate_memory(v, config, dataset);
     let line = format!(
         "training memory ≈ {} at batch {}",
         e.describe(),

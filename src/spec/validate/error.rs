@@ -28,6 +28,16 @@ pub enum SpecError {
         /// Position in the chain.
         index: usize,
     },
+    /// A layer name starting with the optimiser's prefix (`optim.`).
+    #[error(
+        "layer #{index} is named \"{name}\"; names starting with \"optim.\" are reserved for the optimiser's state in weight files"
+    )]
+    ReservedPrefix {
+        /// Position in the chain.
+        index: usize,
+        /// The name.
+        name: String,
+    },
     /// Two layers with one name.
     #[error("two layers are named \"{name}\" (#{first} and #{second}); names must be unique")]
     DuplicateName {
@@ -37,6 +47,18 @@ pub enum SpecError {
         first: usize,
         /// Second position.
         second: usize,
+    },
+    /// Two parts of the network that would store a tensor under one name.
+    #[error("{first} and {second} both make a tensor named \"{tensor}\"; rename one of the layers")]
+    TensorNameClash {
+        /// The tensor name.
+        tensor: String,
+        /// The first part, in words (`layer "b.shortcut"`).
+        first: String,
+        /// The second part, in words (`the shortcut of skip #0 into "b"`).
+        second: String,
+        /// The layer of the second part (a skip's target).
+        node: String,
     },
     /// A size that must be positive is zero.
     #[error("{node}: {field} must be at least 1")]
@@ -197,7 +219,8 @@ impl SpecError {
             | SpecError::BadValue { node, .. }
             | SpecError::WrongInput { node, .. }
             | SpecError::KernelTooLarge { node, .. }
-            | SpecError::OutputNotFlat { node, .. } => Some(node),
+            | SpecError::OutputNotFlat { node, .. }
+            | SpecError::TensorNameClash { node, .. } => Some(node),
             SpecError::TooManyParameters { largest, .. } => Some(largest),
             SpecError::SkipOntoItself { node, .. } => Some(node),
             SpecError::SkipBackward { to, .. }
@@ -208,6 +231,7 @@ impl SpecError {
             | SpecError::TooManyLayers { .. }
             | SpecError::EmptyName { .. }
             | SpecError::ReservedName { .. }
+            | SpecError::ReservedPrefix { .. }
             | SpecError::DuplicateName { .. }
             | SpecError::UnknownSkipNode { .. } => None,
         }

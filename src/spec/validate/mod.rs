@@ -4,18 +4,20 @@
 
 mod diagnose;
 mod error;
+mod names;
 mod shape;
 mod skip;
 
 pub use diagnose::{Diagnosis, LayerFacts, diagnose};
 pub use error::SpecError;
+pub use names::RESERVED_PREFIX;
 pub use shape::{Shape, layer_output};
 pub use skip::check_skip;
 
 use super::net::{INPUT_NODE, NetSpec};
+use names::{check_names, check_tensor_names};
 use serde::{Deserialize, Serialize};
 use skip::{resolve_skip, skip_info};
-use std::collections::HashMap;
 
 /// The largest total parameter count a network may have.
 pub const MAX_PARAMETERS: u64 = 50_000_000;
@@ -113,7 +115,8 @@ fn check_size(node: &str, field: &'static str, value: usize, max: usize) -> Resu
     Ok(())
 }
 
-/// Validates a spec and infers shapes, parameters and FLOPs.
+/// Validates a spec and infers shapes, parameters and FLOPs. A valid spec's layer names and
+/// tensor names are unique (`names.rs`).
 pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
     if spec.layers.is_empty() {
         return Err(SpecError::Empty);
@@ -150,38 +153,8 @@ pub fn validate(spec: &NetSpec) -> Result<ValidSpec, SpecError> {
         skips,
     };
     check_total(&valid)?;
+    check_tensor_names(&valid)?;
     Ok(valid)
-}
-
-/// Every layer has a name of its own (not empty, not too long, not the input's); returns the
-/// index of each name.
-fn check_names(spec: &NetSpec) -> Result<HashMap<&str, usize>, SpecError> {
-    let mut names: HashMap<&str, usize> = HashMap::new();
-    for (i, layer) in spec.layers.iter().enumerate() {
-        if layer.name.trim().is_empty() {
-            return Err(SpecError::EmptyName { index: i });
-        }
-        if layer.name.len() > MAX_NAME_LEN {
-            return Err(SpecError::TooLarge {
-                node: format!("layer #{i}"),
-                field: "name length",
-                value: layer.name.len(),
-                max: MAX_NAME_LEN,
-            });
-        }
-        if layer.name == INPUT_NODE {
-            return Err(SpecError::ReservedName { index: i });
-        }
-        if let Some(&first) = names.get(layer.name.as_str()) {
-            return Err(SpecError::DuplicateName {
-                name: layer.name.clone(),
-                first,
-                second: i,
-            });
-        }
-        names.insert(&layer.name, i);
-    }
-    Ok(names)
 }
 
 /// The input's sizes are within the limits.

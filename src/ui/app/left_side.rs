@@ -11,7 +11,8 @@ use std::path::PathBuf;
 impl LabApp {
     pub(super) fn left_side(&mut self, ui: &mut Ui) {
         egui::ScrollArea::vertical().show(ui, |ui| {
-            let summary = spec_summary(&self.spec, &self.state.settings.config);
+            let settings = &self.state.settings;
+            let summary = spec_summary(&self.spec, &settings.config, &settings.dataset);
             if self.registry.is_training() {
                 ui.label(
                     RichText::new("A run is training; it keeps the settings it started with.")
