@@ -159,7 +159,10 @@ fn a_torn_append_is_ignored_and_the_next_save_starts_a_new_side_file() {
     t.train(5);
     runfile::save(&dir, &t.run, Some(&t.checkpoint())).unwrap();
     assert_eq!(header(&path)["history"]["file"]["chunks"], 2);
-    assert!(same(&runfile::load(&path).unwrap().run.history, &t.run.history));
+    assert!(same(
+        &runfile::load(&path).unwrap().run.history,
+        &t.run.history
+    ));
 }
 
 #[test]

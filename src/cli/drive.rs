@@ -133,12 +133,17 @@ pub(super) fn drive(
     let lock = runfile::lock(target).map_err(bad_input);
     let outcome = lock.and_then(|_lock| drive_locked(run, target, resume, autosave));
     if !matches!(outcome, Ok(true)) {
-        // Nothing was saved: remove the folders this run made, deepest first (only if empty).
-        for d in created.iter().rev() {
-            let _ = std::fs::remove_dir(d);
-        }
+        remove_made(&created);
     }
     outcome.map(|_| ())
+}
+
+/// Removes the folders a run made (outermost first in `made`), deepest first, each only if
+/// empty: a run that saved nothing leaves no folder behind.
+fn remove_made(made: &[PathBuf]) {
+    for d in made.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 /// Makes sure `dir` can take the run file: creates what is missing of it (returning the
@@ -152,11 +157,8 @@ fn prepare_folder(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         d = p.parent();
     }
     missing.reverse();
-    let checked = safe_fs::check_writable_dir(dir);
-    if let Err(e) = checked {
-        for m in missing.iter().rev() {
-            let _ = std::fs::remove_dir(m);
-        }
+    if let Err(e) = safe_fs::check_writable_dir(dir) {
+        remove_made(&missing);
         return Err(e);
     }
     Ok(missing)

@@ -176,7 +176,10 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
             crate::spec::preset(&args.preset, &opts).map_err(bad_input)?
         }
     };
-    validate(&spec).map_err(bad_input)?;
+    validate(&spec).map_err(|e| match &args.spec {
+        Some(p) => bad_input(format!("{}: {e}", p.display())),
+        None => bad_input(e),
+    })?;
     let target = run_file_for(&args.out).map_err(|e| bad_input(format!("--out {e}")))?;
     let name = runfile::name_of_path(&target);
     let env = Environment::for_device(config.device);

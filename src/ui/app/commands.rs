@@ -222,6 +222,7 @@ impl LabApp {
                 Ok(lock) => live.file_lock = Some(lock),
                 Err(e) => {
                     self.error(format!("could not save: {e}"));
+                    self.save_failed_while_closing();
                     return;
                 }
             }
