@@ -5,17 +5,13 @@
 
 mod common;
 
+use common::cli::{bin, s, wait_for};
+
 use reslab::runfile::{self, RunFile};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> PathBuf {
-    std::env::var_os("RESLAB_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_reslab")))
-}
 
 /// Runs the binary with a wall-clock limit (killed past it) and, when `vm_kb` is given, an
 /// address-space limit, so that a regression cannot hang the suite or eat the machine.
@@ -72,10 +68,6 @@ fn run_limited_gb(
 fn reslab(args: &[&str]) -> (Option<i32>, String) {
     let (code, text, _) = run_limited(args, 120, None);
     (code, text)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A small finished run (spirals, mlp-res-2 of width 8), trained by the current build.
@@ -518,17 +510,6 @@ fn long_train(out: &Path) -> std::process::Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn wait_for(path: &Path, secs: u64) -> bool {
-    let start = Instant::now();
-    while start.elapsed().as_secs() < secs {
-        if path.is_file() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 #[test]

@@ -6,17 +6,13 @@
 
 mod common;
 
+use common::cli::{bin, s, wait_for};
+
 use reslab::runfile::{self, RunStatus};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> PathBuf {
-    std::env::var_os("RESLAB_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_reslab")))
-}
 
 /// Runs the binary to its end (killed after two minutes); exit code and stdout + stderr.
 fn reslab(args: &[&str]) -> (Option<i32>, String) {
@@ -39,10 +35,6 @@ fn reslab(args: &[&str]) -> (Option<i32>, String) {
     );
     assert!(!text.contains("panicked"), "{args:?} panicked: {text}");
     (out.status.code(), text)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 const SMALL: [&str; 10] = [
@@ -378,17 +370,6 @@ fn stop(child: &mut Running) {
         let _ = e.read_to_string(&mut err);
     }
     assert_eq!(status.code(), Some(0), "{err}");
-}
-
-fn wait_for(path: &Path, secs: u64) -> bool {
-    let start = Instant::now();
-    while start.elapsed().as_secs() < secs {
-        if path.is_file() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
 }
 
 #[test]

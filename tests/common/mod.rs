@@ -3,6 +3,8 @@
 // Each test crate uses its own subset of these.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use burn::tensor::Device;
 use reslab::data;
 use reslab::spec::{DatasetSpec, NetSpec, PresetOptions, TrainConfig, preset, validate};

@@ -1,0 +1,30 @@
+//! For the tests that drive the `reslab` binary: which binary, a path as an argument, and
+//! waiting for a file a running process writes.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The binary under test: `RESLAB_BIN` when set (to run the tests against another build, e.g.
+/// the one before a fix), else this build's.
+pub fn bin() -> PathBuf {
+    std::env::var_os("RESLAB_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_reslab")))
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Waits up to `secs` seconds for `path` to be a file; whether it became one.
+pub fn wait_for(path: &Path, secs: u64) -> bool {
+    let start = Instant::now();
+    while start.elapsed().as_secs() < secs {
+        if path.is_file() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
