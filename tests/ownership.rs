@@ -159,6 +159,32 @@ fn finding_2_a_second_writer_of_one_run_file_is_refused() {
     assert_eq!(loads(&file).run.status, RunStatus::Stopped);
 }
 
+#[test]
+fn finding_2_the_lock_of_a_killed_writer_is_taken_over() {
+    let dir = common::temp_dir("own", "f2stale");
+    let out = dir.join("r");
+    let mut first = long_train(&out, 5);
+    let file = dir.join("r.reslab.json");
+    assert!(wait_for(&file, 120), "the first writer saves");
+    signal(&first, "-KILL");
+    let _ = first.wait();
+    assert!(
+        dir.join(".r.reslab.json.lock").exists(),
+        "kill -9 leaves the lock file behind"
+    );
+    let (code, text) = reslab(&["resume", s(&file), "--steps", "2"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the dead writer's lock is taken over: {text}"
+    );
+    loads(&file);
+    assert!(
+        !dir.join(".r.reslab.json.lock").exists(),
+        "and removed after"
+    );
+}
+
 fn cifar_dir(dir: &Path) -> PathBuf {
     let d = dir.join("cifar");
     std::fs::create_dir_all(&d).unwrap();
@@ -661,7 +687,7 @@ fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig {
-        cases: std::env::var("RESLAB_OWNERSHIP_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(6),
+        cases: std::env::var("RESLAB_OWNERSHIP_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(50),
         max_shrink_iters: 8,
         ..Default::default()
     })]
