@@ -587,6 +587,16 @@ fn reslab_cp_and_mv_carry_the_side_files_to_another_folder() {
     assert!(json(&copy) == json(&a), "the copy has the same history");
     let (code, text) = reslab(&["cp", s(&a), s(&other)]);
     assert_eq!(code, Some(2), "an existing destination is refused: {text}");
+    let (code, text) = reslab(&["cp", s(&a), &format!("{}/", dir.join("new").display())]);
+    assert_eq!(
+        code,
+        Some(0),
+        "a folder named with a final / is made: {text}"
+    );
+    loads(&dir.join("new").join("a.reslab.json"));
+    let (code, text) = reslab(&["mv", s(&dir.join("gone.reslab.json")), s(&other)]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("no such run file"), "{text}");
     let (code, text) = reslab(&["mv", s(&a), s(&other.join("moved"))]);
     assert_eq!(code, Some(0), "{text}");
     assert!(!a.exists());
@@ -595,7 +605,7 @@ fn reslab_cp_and_mv_carry_the_side_files_to_another_folder() {
     let left: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "other")
+        .filter(|n| n != "other" && n != "new")
         .collect();
     assert!(left.is_empty(), "mv took the side files along: {left:?}");
     loads(&copy);

@@ -15,15 +15,17 @@ use std::path::{Path, PathBuf};
 pub struct CopyArgs {
     /// The run file.
     pub from: PathBuf,
-    /// The new run file (`.reslab.json` optional), or an existing folder to put it in under its
-    /// own name.
+    /// The new run file (`.reslab.json` optional), or a folder to put it in under its own name
+    /// (an existing folder, or `dir/`, which is made).
     pub to: PathBuf,
 }
 
-/// The destination run file: `to` itself, or the source's file name inside the folder `to`.
+/// The destination run file: `to` itself, or the source's file name inside the folder `to`
+/// (an existing folder, or a path ending in `/`, which is created).
 fn destination(from: &Path, to: &Path) -> Result<PathBuf, CliError> {
+    let folder = to.is_dir() || to.to_string_lossy().ends_with('/');
     let to = match from.file_name() {
-        Some(name) if to.is_dir() => to.join(name),
+        Some(name) if folder => to.join(name),
         _ => to.to_path_buf(),
     };
     run_file_for(&to).map_err(bad_input)
@@ -31,6 +33,12 @@ fn destination(from: &Path, to: &Path) -> Result<PathBuf, CliError> {
 
 /// Copies (or, with `remove_source`, moves) a run with its side files.
 pub(crate) fn copy(args: CopyArgs, remove_source: bool) -> Result<(), CliError> {
+    if std::fs::symlink_metadata(&args.from).is_err() {
+        return Err(bad_input(format!(
+            "{}: no such run file",
+            args.from.display()
+        )));
+    }
     let to = destination(&args.from, &args.to)?;
     if std::fs::symlink_metadata(&to).is_ok() {
         return Err(bad_input(format!(
