@@ -454,24 +454,66 @@ fn finding_7_readers_never_see_a_hole_while_a_run_autosaves_every_step() {
 }
 
 #[test]
+fn finding_7_resumes_racing_for_one_run_file_never_lose_a_step() {
+    let dir = common::temp_dir("own", "f7race");
+    let a = trained(&dir, "a");
+    let done: Vec<u64> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..15)
+                        .filter(|_| reslab(&["resume", s(&a), "--steps", "1"]).0 == Some(0))
+                        .count() as u64
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let won: u64 = done.iter().sum();
+    assert!(won > 0);
+    assert_eq!(
+        loads(&a).checkpoint.unwrap().step,
+        12 + won,
+        "every resume that said it saved a step added one ({done:?})"
+    );
+}
+
+#[test]
 fn finding_8_export_never_writes_over_its_input_and_encodes_deterministically() {
     let dir = common::temp_dir("own", "f8");
     let a = trained(&dir, "a");
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let b = trained(&sub, "b");
     let before = snapshot(&dir);
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
-    let weights = dir.join(v["weights"]["path"].as_str().unwrap());
-    let history = dir.join(v["history"]["file"]["path"].as_str().unwrap());
+    let before_sub = snapshot(&sub);
+    let side = |p: &Path, key: &str| {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        let name = v.pointer(key).unwrap().as_str().unwrap().to_string();
+        p.parent().unwrap().join(name)
+    };
+    let weights = side(&a, "/weights/path");
+    let history = side(&a, "/history/file/path");
+    // Another run's side files, in another folder, and a lock file.
+    let other_history = side(&b, "/history/file/path");
+    let other_weights = side(&b, "/weights/path");
+    let lock = dir.join(".a.reslab.json.lock");
     for args in [
         vec!["export", s(&a), "--weights", s(&weights)],
         vec!["export", s(&a), "--csv", s(&a)],
         vec!["export", s(&a), "--csv", s(&history)],
+        vec!["export", s(&a), "--csv", s(&other_history)],
+        vec!["export", s(&a), "--weights", s(&other_weights)],
+        vec!["export", s(&a), "--csv", s(&lock)],
     ] {
         let (code, text) = reslab(&args);
         assert_eq!(code, Some(2), "{args:?}: {text}");
         assert!(text.contains("refusing to write over"), "{text}");
     }
     assert_eq!(snapshot(&dir), before);
+    assert_eq!(snapshot(&sub), before_sub);
     loads(&a);
+    loads(&b);
     let out = dir.join("x.safetensors");
     let mut hashes = Vec::new();
     for _ in 0..4 {

@@ -232,6 +232,12 @@ fn resume_total(
 }
 
 pub(crate) fn resume(args: ResumeArgs) -> Result<(), CliError> {
+    // Locked before it is read: a run file read before another writer's last save would
+    // overwrite that save's steps. `drive` takes the same lock again (re-entrant).
+    let _lock = match std::fs::symlink_metadata(&args.file) {
+        Ok(_) => Some(runfile::lock(&args.file).map_err(bad_input)?),
+        Err(_) => None,
+    };
     let loaded = runfile::load(&args.file).map_err(bad_input)?;
     let Some(checkpoint) = loaded.checkpoint else {
         return Err(bad_input(format!(
@@ -381,7 +387,7 @@ pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
     }
     let loaded = runfile::load(&args.file).map_err(bad_input)?;
     for out in args.csv.iter().chain(&args.weights) {
-        refuse_own_files(out, &args.file, &loaded.run)?;
+        refuse_run_data(out, &args.file)?;
     }
     if let Some(out) = &args.csv {
         // Streamed row by row into the temporary file: memory stays flat whatever the history.
@@ -414,47 +420,22 @@ pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Refuses an export target that is the run file, a side file it names, or any run file:
-/// an export never writes over its own input.
-fn refuse_own_files(out: &Path, file: &Path, run: &RunFile) -> Result<(), CliError> {
-    let dir = safe_fs::parent_dir(file);
-    let inputs = [
-        Some(file.to_path_buf()),
-        run.weights.as_ref().map(|w| dir.join(&w.path)),
-    ];
-    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+/// Refuses an export target that is the run file (by any path), any run file, a lock file, or
+/// any run's side file ([`runfile::is_run_data`]), or that cannot be written as a plain file
+/// (a symlink, a folder): an export never writes over a run.
+fn refuse_run_data(out: &Path, file: &Path) -> Result<(), CliError> {
+    let same_as_input = match (std::fs::metadata(out), std::fs::metadata(file)) {
         (Ok(x), Ok(y)) => same_file(&x, &y),
         _ => false,
     };
-    let named = out.to_string_lossy();
-    let side = run_side_files(file);
-    if inputs.iter().flatten().any(|i| same(out, i))
-        || side.iter().any(|i| same(out, i))
-        || named.ends_with(SUFFIX)
-    {
+    if same_as_input || runfile::is_run_data(out) {
         return Err(bad_input(format!(
             "{}: refusing to write over a run file or one of its side files; name another file",
             out.display()
         )));
     }
-    Ok(())
-}
-
-/// The side files the run file on disk names (its history file too, which a loaded run does
-/// not keep).
-fn run_side_files(file: &Path) -> Vec<PathBuf> {
-    let Ok(bytes) = safe_fs::read_regular(file, runfile::MAX_JSON_BYTES) else {
-        return Vec::new();
-    };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return Vec::new();
-    };
-    let dir = safe_fs::parent_dir(file);
-    ["/history/file/path", "/weights/path"]
-        .iter()
-        .filter_map(|p| v.pointer(p).and_then(|x| x.as_str()))
-        .map(|n| dir.join(n))
-        .collect()
+    safe_fs::check_target(out)
+        .map_err(|e| bad_input(format!("{}: cannot write there: {e}", out.display())))
 }
 
 #[cfg(unix)]

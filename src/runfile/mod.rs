@@ -73,6 +73,7 @@ pub use error::{LoadError, RunFileError, SaveError};
 pub use history::{HistoryIndex, MAX_HISTORY_BYTES};
 pub use load::{load, parse, parse_split};
 pub use save::{remove, save, save_to, write_weights};
+pub use sides::is_run_data;
 pub use weights::{decode_weights, encode_weights};
 
 /// Atomic file writing (kept here for the callers that save through the run-file module).

@@ -251,3 +251,21 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     }
     false
 }
+
+/// Whether writing over `path` could destroy a run: a run file, a run file's lock file, or an
+/// existing file that a JSON file in its folder names (some run's side file). When a JSON file
+/// there cannot be read, the answer is yes.
+pub fn is_run_data(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let lock = name.starts_with('.') && name.ends_with(".lock");
+    if name.ends_with(SUFFIX) || lock {
+        return true;
+    }
+    if std::fs::symlink_metadata(path).is_err() {
+        return false;
+    }
+    let dir = safe_fs::parent_dir(path);
+    named_in_folder(dir, &[name.to_string()]).is_none_or(|named| named.contains(name))
+}

@@ -126,9 +126,12 @@ fn lock_new(path: &Path) -> Result<File, LockError> {
         {
             let e = io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Err(LockError::InUse {
-                    pid: holder(&mut file),
+                // The holder writes its id right after locking; read again once if it has not.
+                let pid = holder(&mut file).or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    holder(&mut file)
                 });
+                return Err(LockError::InUse { pid });
             }
             return Err(e.into());
         }
@@ -156,7 +159,9 @@ fn lock_new(path: &Path) -> Result<File, LockError> {
 
 /// The process id a lock file holds (its first line), when it reads as one.
 fn holder(file: &mut File) -> Option<u32> {
+    use std::io::{Seek, SeekFrom};
     let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
     file.take(32).read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
 }
