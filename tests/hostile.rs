@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cli::{bin, s, wait_for};
+use common::cli::{SPIRALS_NET, bin, s, small_run_args, wait_for};
 
 use reslab::runfile::{self, RunFile};
 use std::io::Write;
@@ -78,21 +78,9 @@ fn small_run(dir: &Path, name: &str) -> PathBuf {
 fn small_run_with(binary: &Path, dir: &Path, name: &str) -> PathBuf {
     let out = dir.join(name);
     let o = Command::new(binary)
-        .args([
-            "train",
-            "--preset",
-            "mlp-res-2",
-            "--width",
-            "8",
-            "--dataset",
-            "spirals",
-            "--steps",
-            "12",
-            "--probe-every",
-            "4",
-            "--out",
-            s(&out),
-        ])
+        .arg("train")
+        .args(small_run_args())
+        .args(["--out", s(&out)])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{o:?}");
@@ -803,21 +791,9 @@ fn issue19_finding_9_unknown_fields_are_refused_naming_the_field() {
         &serde_json::json!({"learning_rate": 5}),
     );
     let out = dir.join("c");
-    let args = [
-        "train",
-        "--preset",
-        "mlp-res-2",
-        "--width",
-        "8",
-        "--dataset",
-        "spirals",
-        "--steps",
-        "3",
-        "--config",
-        s(&config),
-        "--out",
-        s(&out),
-    ];
+    let mut args = vec!["train"];
+    args.extend(SPIRALS_NET);
+    args.extend(["--steps", "3", "--config", s(&config), "--out", s(&out)]);
     let (code, text) = reslab(&args);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("learning_rate"), "{text}");

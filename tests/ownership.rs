@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::cli::{bin, s, wait_for};
+use common::cli::{SPIRALS_NET, bin, s, small_run_args, wait_for};
 
 use reslab::runfile::{self, RunStatus};
 use std::io::Read;
@@ -37,23 +37,10 @@ fn reslab(args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
-const SMALL: [&str; 10] = [
-    "--preset",
-    "mlp-res-2",
-    "--width",
-    "8",
-    "--dataset",
-    "spirals",
-    "--steps",
-    "12",
-    "--probe-every",
-    "4",
-];
-
 /// `reslab train` of the small spirals MLP to `out`; exit code and output.
 fn train(out: &Path) -> (Option<i32>, String) {
     let mut args = vec!["train"];
-    args.extend(SMALL);
+    args.extend(small_run_args());
     args.extend(["--out", s(out)]);
     reslab(&args)
 }
@@ -277,7 +264,7 @@ fn finding_5_a_closed_pipe_ends_quietly() {
         );
     }
     let mut args = vec!["train"];
-    args.extend(SMALL);
+    args.extend(small_run_args());
     let out = dir.join("piped");
     args.extend(["--out", s(&out)]);
     let (code, err) = finish(closed_stdout(&args));
@@ -342,14 +329,9 @@ fn long_train(out: &Path, autosave_steps: u64) -> Running {
 /// A training that runs until stopped, autosaving every `autosave_steps` steps.
 fn long_train_with(out: &Path, autosave_steps: u64, close_stdout: bool) -> Running {
     let every = autosave_steps.to_string();
-    let args = [
-        "train",
-        "--preset",
-        "mlp-res-2",
-        "--width",
-        "8",
-        "--dataset",
-        "spirals",
+    let mut args = vec!["train"];
+    args.extend(SPIRALS_NET);
+    args.extend([
         "--steps",
         "10000000",
         "--probe-every",
@@ -360,7 +342,7 @@ fn long_train_with(out: &Path, autosave_steps: u64, close_stdout: bool) -> Runni
         "0",
         "--out",
         s(out),
-    ];
+    ]);
     let mut child = Command::new(bin())
         .args(args)
         .stdout(Stdio::piped())
@@ -544,7 +526,7 @@ fn finding_9_out_must_name_a_file_and_configs_must_be_objects() {
     let config = dir.join("config.json");
     std::fs::write(&config, "[]").unwrap();
     let mut args = vec!["train"];
-    args.extend(SMALL);
+    args.extend(small_run_args());
     let out = dir.join("x");
     args.extend(["--config", s(&config), "--out", s(&out)]);
     let (code, text) = reslab(&args);
@@ -556,7 +538,7 @@ fn finding_9_out_must_name_a_file_and_configs_must_be_objects() {
 fn finding_9_inspect_shows_escapes_instead_of_sending_them() {
     let dir = common::temp_dir("own", "f9esc");
     let mut args = vec!["train"];
-    args.extend(SMALL);
+    args.extend(small_run_args());
     let out = dir.join("a");
     args.extend([
         "--notes",

@@ -12,6 +12,24 @@ pub fn bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_reslab")))
 }
 
+/// `reslab train`'s arguments for the small spirals network the file tests train: mlp-res-2 of
+/// width 8 (20 ms for 12 steps).
+pub const SPIRALS_NET: [&str; 6] = [
+    "--preset",
+    "mlp-res-2",
+    "--width",
+    "8",
+    "--dataset",
+    "spirals",
+];
+
+/// [`SPIRALS_NET`] for 12 steps, probed every 4: a small finished run.
+pub fn small_run_args() -> Vec<&'static str> {
+    let mut args = SPIRALS_NET.to_vec();
+    args.extend(["--steps", "12", "--probe-every", "4"]);
+    args
+}
+
 /// A path as a command-line argument.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
