@@ -425,7 +425,7 @@ pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
 /// (a symlink, a folder): an export never writes over a run.
 fn refuse_run_data(out: &Path, file: &Path) -> Result<(), CliError> {
     let same_as_input = match (std::fs::metadata(out), std::fs::metadata(file)) {
-        (Ok(x), Ok(y)) => same_file(&x, &y),
+        (Ok(x), Ok(y)) => safe_fs::same_file(&x, &y),
         _ => false,
     };
     if same_as_input || runfile::is_run_data(out) {
@@ -436,17 +436,6 @@ fn refuse_run_data(out: &Path, file: &Path) -> Result<(), CliError> {
     }
     safe_fs::check_target(out)
         .map_err(|e| bad_input(format!("{}: cannot write there: {e}", out.display())))
-}
-
-#[cfg(unix)]
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    a.dev() == b.dev() && a.ino() == b.ino()
-}
-
-#[cfg(not(unix))]
-fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
-    false
 }
 
 /// A CSV field, quoted when it holds a separator, a quote or a line break.

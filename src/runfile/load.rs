@@ -34,11 +34,18 @@ pub fn load(path: &Path) -> Result<LoadedRun, RunFileError> {
         path: path.to_path_buf(),
         kind,
     };
+    let read = || safe_fs::read_regular(path, MAX_JSON_BYTES).map_err(|e| err(read_error(e)));
+    let mut bytes = read()?;
     let mut retries = 0;
     loop {
-        let bytes = safe_fs::read_regular(path, MAX_JSON_BYTES).map_err(|e| err(read_error(e)))?;
         match load_bytes(path, &bytes) {
-            Err(e) if retries < READ_RETRIES && side_file_gone(&e) && changed(path, &bytes) => {
+            Err(e) if retries < READ_RETRIES && side_file_gone(&e) => {
+                // Read again only if a save replaced the run file meanwhile.
+                let now = read()?;
+                if now == bytes {
+                    return Err(err(e));
+                }
+                bytes = now;
                 retries += 1;
             }
             result => return result.map_err(err),
@@ -54,10 +61,6 @@ fn side_file_gone(e: &LoadError) -> bool {
         e,
         LoadError::WeightsMissing { .. } | LoadError::HistoryMissing { .. }
     )
-}
-
-fn changed(path: &Path, before: &[u8]) -> bool {
-    safe_fs::read_regular(path, MAX_JSON_BYTES).is_ok_and(|now| now != before)
 }
 
 fn load_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedRun, LoadError> {

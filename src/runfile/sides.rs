@@ -88,22 +88,34 @@ fn fresh_name(stem: &str, suffix: &str) -> String {
     format!("{stem}.{:016x}{suffix}", rand::random::<u64>())
 }
 
+/// Makes a new side file under a fresh token with `make` (which must fail with `AlreadyExists`
+/// when something is at the path, and then another token is drawn); returns its name, path and
+/// what `make` returned.
+fn fresh<T>(
+    dir: &Path,
+    stem: &str,
+    suffix: &str,
+    make: impl Fn(&Path) -> std::io::Result<T>,
+) -> Result<(String, PathBuf, T), (PathBuf, std::io::Error)> {
+    let mut tries = 0;
+    loop {
+        let name = fresh_name(stem, suffix);
+        let path = dir.join(&name);
+        match make(&path) {
+            Ok(t) => return Ok((name, path, t)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+            Err(e) => return Err((path, e)),
+        }
+    }
+}
+
 /// Creates a new, empty side file under a fresh token; returns its name, path and handle.
 pub(super) fn create_fresh(
     dir: &Path,
     stem: &str,
     suffix: &str,
 ) -> Result<(String, PathBuf, std::fs::File), (PathBuf, std::io::Error)> {
-    let mut tries = 0;
-    loop {
-        let name = fresh_name(stem, suffix);
-        let path = dir.join(&name);
-        match safe_fs::create_new(&path) {
-            Ok(f) => return Ok((name, path, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
-            Err(e) => return Err((path, e)),
-        }
-    }
+    fresh(dir, stem, suffix, safe_fs::create_new)
 }
 
 /// Writes `bytes` atomically as a new side file under a fresh token; returns its name.
@@ -113,16 +125,7 @@ pub(super) fn write_fresh(
     suffix: &str,
     bytes: &[u8],
 ) -> Result<String, (PathBuf, std::io::Error)> {
-    let mut tries = 0;
-    loop {
-        let name = fresh_name(stem, suffix);
-        let path = dir.join(&name);
-        match safe_fs::write_new_atomic(&path, bytes) {
-            Ok(()) => return Ok(name),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
-            Err(e) => return Err((path, e)),
-        }
-    }
+    fresh(dir, stem, suffix, |p| safe_fs::write_new_atomic(p, bytes)).map(|(name, ..)| name)
 }
 
 /// The run file at `path` as it is on disk now (any version), or `None` when there is none or

@@ -102,7 +102,7 @@ impl Drop for FileLock {
 /// the path, and writes this process's id into it.
 #[cfg(unix)]
 fn lock_new(path: &Path) -> Result<File, LockError> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     for _ in 0..16 {
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -136,7 +136,7 @@ fn lock_new(path: &Path) -> Result<File, LockError> {
             return Err(e.into());
         }
         match std::fs::symlink_metadata(path) {
-            Ok(now) if now.ino() == meta.ino() && now.dev() == meta.dev() => {
+            Ok(now) if super::same_file(&now, &meta) => {
                 file.set_len(0)?;
                 file.write_all(format!("{}\n", std::process::id()).as_bytes())?;
                 return Ok(file);

@@ -123,6 +123,21 @@ pub fn parent_dir(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// Whether two metadata describe the same file (device and inode; `false` where the platform
+/// cannot tell).
+pub fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
 /// Refuses a target that exists and is not a regular file: writing "to" a symlink would either
 /// follow it out of its folder or replace it, and a device, FIFO or directory is not a file a
 /// save should replace.
