@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # reslab's wgpu path beside PyTorch (CUDA) on the same GPU: cifar-resnet-20, mlp-res-20 and,
 # when reslab has it, vit-res-12; probes off and every step, PyTorch bare and instrumented.
-# Builds nothing: it takes the binary and the reference script as arguments, so it can run on
-# a GPU machine without a toolchain or network. About 1–3 minutes on a data-centre GPU.
+# Builds nothing: it takes the binary as an argument, so it can run on a GPU machine without a
+# toolchain or network. About 1–3 minutes on a data-centre GPU.
 #
-#   bench/gpu.sh RESLAB_BIN PATH/pytorch_reference.py [--python PY] [--steps N] [--cifar-steps N]
+#   bench/gpu.sh RESLAB_BIN [PATH/bench_models.py] [--python PY] [--steps N] [--cifar-steps N]
 #
 #   RESLAB_BIN        a reslab release binary (e.g. target/release/reslab, copied over)
-#   pytorch_reference.py   the reference script (shared/bench/), whose models PyTorch trains
+#   bench_models.py   the script whose models PyTorch trains (default:
+#                     scripts/pytorch/bench_models.py of this repository)
 #   --python PY       the Python with torch (default: python3)
 #   --steps N         timed steps of the MLP/ViT runs (default 50)
 #   --cifar-steps N   timed steps of the CIFAR runs (default 20)
@@ -20,8 +21,11 @@
 set -uo pipefail
 
 die() { echo "gpu.sh: $*" >&2; exit 2; }
-[ $# -ge 2 ] || die "usage: bench/gpu.sh RESLAB_BIN PATH/pytorch_reference.py [--python PY] [--steps N] [--cifar-steps N] [--out FILE] [--timeout S]"
-reslab="$1"; reference="$2"; shift 2
+[ $# -ge 1 ] || die "usage: bench/gpu.sh RESLAB_BIN [PATH/bench_models.py] [--python PY] [--steps N] [--cifar-steps N] [--out FILE] [--timeout S]"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+reslab="$1"; shift
+reference="$here/../scripts/pytorch/bench_models.py"
+if [ $# -gt 0 ] && [[ "$1" != --* ]]; then reference="$1"; shift; fi
 python=python3; steps=50; cifar_steps=20; out=""; limit=240
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,7 +41,6 @@ done
 [ -f "$reference" ] || die "no reference script at $reference"
 [[ "$steps" =~ ^[1-9][0-9]*$ && "$cifar_steps" =~ ^[1-9][0-9]*$ && "$limit" =~ ^[1-9][0-9]*$ ]] \
   || die "--steps, --cifar-steps and --timeout take positive numbers"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [ -n "$out" ]; then exec > >(tee "$out") 2>&1; fi
 
 echo "== machine"

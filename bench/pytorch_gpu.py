@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""PyTorch's side of bench/gpu.sh: the reference models of pytorch_reference.py, trained on the
-GPU (CUDA), bare and instrumented, timed with torch.cuda.synchronize() around the timed steps.
+"""PyTorch's side of bench/gpu.sh: the bench models of scripts/pytorch/bench_models.py, trained
+on the GPU (CUDA), bare and instrumented, timed with torch.cuda.synchronize() around the timed
+steps.
 
 The models, the instrumentation (forward hooks with the lab's per-layer statistics, per-parameter
-gradient norms, BN running statistics read back every step) and the training setup (batch 128,
-SGD momentum 0.9, lr 0.05, one random batch reused every step, cross-entropy) are imported from
-the reference script itself, so both sides train the same networks. Without CUDA it runs on the
+gradient norms, BN running statistics read back every step) are imported from bench_models.py
+itself, and the training setup is the same (batch 128, SGD momentum 0.9, lr 0.05, one random
+batch reused every step, cross-entropy), so the CPU and GPU runs train the same networks. Without CUDA it runs on the
 CPU and says so (for checking the script on a machine without a GPU).
 
-Usage: python3 pytorch_gpu.py --reference PATH/pytorch_reference.py [--models a,b] [--steps N]
+Usage: python3 bench/pytorch_gpu.py [--reference PATH/bench_models.py] [--models a,b] [--steps N]
        [--batch 128] [--device cuda|cpu]
-Prints one line per (model, mode) in the reference script's format:
+--reference defaults to scripts/pytorch/bench_models.py of this repository.
+Prints one line per (model, mode) in bench_models.py's format:
   "<model> <bare|instrumented>: <samples/s> samples/s, <ms> ms/step (<device>)".
 """
 import argparse
 import importlib.util
+import os
 import sys
 import time
 
@@ -22,8 +25,13 @@ import torch
 import torch.nn.functional as F
 
 
+# bench/ -> the repository root -> scripts/pytorch/bench_models.py
+DEFAULT_REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
+                                 "pytorch", "bench_models.py")
+
+
 def load_reference(path):
-    spec = importlib.util.spec_from_file_location("pytorch_reference", path)
+    spec = importlib.util.spec_from_file_location("bench_models", path)
     if spec is None or spec.loader is None:
         sys.exit(f"pytorch_gpu.py: cannot load {path}")
     module = importlib.util.module_from_spec(spec)
@@ -53,12 +61,8 @@ def bench(ref, name, instrumented, steps, batch, device, warm=5):
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         if instrumented:
-            # What the lab reads back on a probe step, as the reference script does.
-            gn = torch.stack([p.grad.norm() for p in model.parameters()])
-            bn = [(m.running_mean, m.running_var) for m in model.modules()
-                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-            _ = [s.tolist() for s in stats], gn.tolist(), [(a.tolist(), b.tolist()) for a, b in bn]
-            stats.clear()
+            # What the lab reads back on a probe step, as bench_models.py does on the CPU.
+            ref.read_back(model, stats)
         opt.step()
         loss.item()
     sync(device)
@@ -69,7 +73,8 @@ def bench(ref, name, instrumented, steps, batch, device, warm=5):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reference", required=True, help="path of pytorch_reference.py")
+    ap.add_argument("--reference", default=os.path.normpath(DEFAULT_REFERENCE),
+                    help="path of bench_models.py (default: scripts/pytorch/bench_models.py)")
     ap.add_argument("--models", default="cifar-resnet-20,mlp-res-20,vit-res-12")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--batch", type=int, default=128)
@@ -84,7 +89,7 @@ def main():
     print(f"torch {torch.__version__} on {name}", flush=True)
     for model in a.models.split(","):
         if model not in ref.MODELS:
-            print(f"pytorch_gpu.py: the reference has no model {model}; skipped", flush=True)
+            print(f"pytorch_gpu.py: {a.reference} has no model {model}; skipped", flush=True)
             continue
         for instrumented in (False, True):
             bench(ref, model, instrumented, a.steps, a.batch, device)

@@ -12,9 +12,9 @@
 #   --steps N          timed steps per run for both sides (default: each side's own default,
 #                      50 for MLPs and 8 for CIFAR nets)
 #   --reslab BIN       the reslab binary (default: target/release/reslab, built if missing)
-#   --reference PATH   PyTorch's reference script (default: ../shared/bench/pytorch_reference.py)
+#   --reference PATH   PyTorch's bench script (default: scripts/pytorch/bench_models.py)
 #   --python PY        the Python with torch (default: $PYTHON, else /tmp/torchvenv/bin/python, else python3)
-#   --threads N        PyTorch threads (default 2, the reference script's default)
+#   --threads N        PyTorch threads (default 2, bench_models.py's default)
 #   --out DIR          keep every run's raw output there (default: a temporary folder)
 #
 # Nothing here is installed or downloaded; PyTorch must already be importable by --python.
@@ -26,7 +26,7 @@ rounds=3
 models="cifar-resnet-20,cifar-plain-20,mlp-res-20"
 steps=0
 reslab=""
-reference="$repo/../shared/bench/pytorch_reference.py"
+reference="$repo/scripts/pytorch/bench_models.py"
 python="${PYTHON:-}"
 threads=2
 out=""
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
 done
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds takes a positive number, not \"$rounds\""
 [[ "$steps" =~ ^[0-9]+$ ]] || die "--steps takes a number, not \"$steps\""
-[ -f "$reference" ] || die "no PyTorch reference script at $reference (pass --reference PATH)"
+[ -f "$reference" ] || die "no PyTorch bench script at $reference (pass --reference PATH)"
 if [ -z "$python" ]; then
   if [ -x /tmp/torchvenv/bin/python ]; then python=/tmp/torchvenv/bin/python; else python=python3; fi
 fi
