@@ -1,12 +1,15 @@
-"""Explains the gap between reslab's lesion experiment and the PyTorch reference
-(shared/reference/experiments_mnist.py) by measurement: the reference's lesion study, with each
-known difference to reslab switchable, over several seeds.
+"""Explains the gap between reslab's lesion experiment and the older PyTorch reference's lesion
+study (a script outside this repository, whose setup this file keeps as its defaults) by
+measurement: the reference's lesion study, with each known difference to reslab switchable,
+over several seeds. `mnist_experiments.py lesion` runs the lab's setting with the lab's k-block
+deletions as well.
 
 Differences (reference -> reslab): raw 0..1 pixels -> standardised (train mean/std); 9000/1000
 split -> 8000/2000; batches drawn with replacement -> shuffled epochs; head with PyTorch's
 default init (uniform +-1/sqrt(fan_in), bias too) -> He normal weights and zero bias.
 
-Usage (from the repository root, torch and numpy in a virtualenv, never in CI):
+Usage (torch and numpy in a virtualenv, never in CI; MNIST-10k is read from the repository's
+assets/mnist10k, whatever the working folder):
   python3 scripts/pytorch/lesion_alignment.py --seeds 0,1,2,3,4 [--input std] [--split 8000]
       [--sampler epochs] [--head he]
 Prints, per setting and seed, the full validation accuracy and the mean and max accuracy drop
@@ -78,7 +81,8 @@ def run(a, X, Y, res, seed):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--root', default='assets/mnist10k')
+    ap.add_argument('--root', default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                   '..', '..', 'assets', 'mnist10k'))
     ap.add_argument('--seeds', default='0')
     ap.add_argument('--input', choices=['raw', 'std'], default='raw')
     ap.add_argument('--split', type=int, default=9000, help='training samples (rest: validation)')
