@@ -60,8 +60,9 @@ mod shattered_gradients {
         Measured {
             seeds: vec![0, 1, 2],
             xs: vec![-2.0, -1.0, 1.0, 2.0],
-            without_bn: view.clone(),
-            with_bn: view,
+            judged_bn: true,
+            other: view.clone(),
+            judged: view,
         }
     }
 
@@ -73,14 +74,14 @@ mod shattered_gradients {
     #[test]
     fn shallow_smoothness_fails_when_the_one_layer_gradient_is_noisy() {
         let mut m = holds();
-        m.with_bn.shallow = net(Net::Plain(0), 0.5);
+        m.judged.shallow = net(Net::Plain(0), 0.5);
         only_fails(&Shattered::criteria(&m), Some("1 layer"));
     }
 
     #[test]
     fn shattering_fails_when_the_deepest_plain_net_stays_correlated() {
         let mut m = holds();
-        m.with_bn.deep[2] = net(Net::Plain(24), 0.35);
+        m.judged.deep[2] = net(Net::Plain(24), 0.35);
         // The fall 0.161 → 0.35 also breaks the monotone fall.
         let c = Shattered::criteria(&m);
         assert!(!verdict(&c, "plain-24"));
@@ -90,7 +91,7 @@ mod shattered_gradients {
     #[test]
     fn the_fall_with_depth_fails_when_a_step_drops_less_than_0_1() {
         let mut m = holds();
-        m.with_bn.deep[1] = net(Net::Plain(12), 0.8);
+        m.judged.deep[1] = net(Net::Plain(12), 0.8);
         only_fails(&Shattered::criteria(&m), Some("mean R(1) falls"));
     }
 
@@ -98,31 +99,77 @@ mod shattered_gradients {
     fn the_fall_with_depth_holds_when_both_deep_nets_are_already_white_noise() {
         // Held-out base seed 1000: plain-12 0.063, plain-24 0.001.
         let mut m = holds();
-        m.with_bn.deep[1] = net(Net::Plain(12), 0.063);
-        m.with_bn.deep[2] = net(Net::Plain(24), 0.001);
+        m.judged.deep[1] = net(Net::Plain(12), 0.063);
+        m.judged.deep[2] = net(Net::Plain(24), 0.001);
         only_fails(&Shattered::criteria(&m), None);
     }
 
     #[test]
     fn the_fall_with_depth_fails_when_the_deeper_net_leaves_the_white_noise_band() {
         let mut m = holds();
-        m.with_bn.deep[1] = net(Net::Plain(12), 0.063);
-        m.with_bn.deep[2] = net(Net::Plain(24), 0.15);
+        m.judged.deep[1] = net(Net::Plain(12), 0.063);
+        m.judged.deep[2] = net(Net::Plain(24), 0.15);
         only_fails(&Shattered::criteria(&m), Some("mean R(1) falls"));
     }
 
     #[test]
     fn resnet_correlation_fails_when_the_resnet_shatters_too() {
         let mut m = holds();
-        m.with_bn.resnet = net(Net::ResNet(50), 0.3);
+        m.judged.resnet = net(Net::ResNet(50), 0.3);
         only_fails(&Shattered::criteria(&m), Some("ResNet-50"));
     }
 
     #[test]
     fn the_without_bn_view_is_not_judged() {
         let mut m = holds();
-        m.without_bn.deep[2] = net(Net::Plain(24), 0.9);
+        m.other.deep[2] = net(Net::Plain(24), 0.9);
         only_fails(&Shattered::criteria(&m), None);
+    }
+
+    #[test]
+    fn the_fall_with_depth_holds_on_the_reviews_failing_seed() {
+        // The review's unused base seed: plain-12 at the band's edge, plain-24 white noise
+        // below it. The rule stated once (about the deeper net only) accepts it.
+        let mut m = holds();
+        m.judged.deep[0] = net(Net::Plain(4), 0.820);
+        m.judged.deep[1] = net(Net::Plain(12), 0.120);
+        m.judged.deep[2] = net(Net::Plain(24), 0.027);
+        only_fails(&Shattered::criteria(&m), None);
+    }
+
+    #[test]
+    fn the_fall_with_depth_fails_on_a_significant_rise_inside_the_band() {
+        // Both inside |R(1)| < 0.1, but the deeper net is 0.08 above: 5 standard errors.
+        let mut m = holds();
+        m.judged.deep[1] = net(Net::Plain(12), 0.01);
+        m.judged.deep[2] = net(Net::Plain(24), 0.09);
+        only_fails(&Shattered::criteria(&m), Some("mean R(1) falls"));
+    }
+
+    #[test]
+    fn the_fall_with_depth_holds_on_a_rise_inside_the_band_within_noise() {
+        // 0.01 above with a standard error of the difference of 0.016: not significant.
+        let mut m = holds();
+        m.judged.deep[1] = net(Net::Plain(12), 0.02);
+        m.judged.deep[2] = net(Net::Plain(24), 0.03);
+        only_fails(&Shattered::criteria(&m), None);
+    }
+
+    #[test]
+    fn a_constant_gradient_fails_every_criterion_it_enters() {
+        // R(1) of a constant gradient is undefined (NaN), not 1: a dead 1-layer net fails.
+        let mut m = holds();
+        m.judged.shallow = NetResult {
+            r1: vec![f64::NAN; 3],
+            ..net(Net::Plain(0), 0.0)
+        };
+        only_fails(&Shattered::criteria(&m), Some("1 layer"));
+        let mut m = holds();
+        m.judged.resnet = NetResult {
+            r1: vec![f64::NAN; 3],
+            ..net(Net::ResNet(50), 0.0)
+        };
+        only_fails(&Shattered::criteria(&m), Some("ResNet-50"));
     }
 }
 
@@ -327,8 +374,12 @@ mod init_variance_criteria {
     fn runs(loss: f64, diverged: bool) -> Vec<TrainRun> {
         vec![TrainRun {
             seed: 0,
+            lr: 0.05,
             losses: vec![2.3, loss as f32],
             final_loss: if diverged { f64::NAN } else { loss },
+            val_loss: if diverged { f64::NAN } else { 0.2 },
+            deleted_loss: if diverged { f64::NAN } else { 0.4 },
+            alpha: 0.1,
             diverged,
         }]
     }
@@ -349,6 +400,7 @@ mod init_variance_criteria {
                 (Variant::Residual, runs(f64::NAN, true)),
                 (Variant::SkipInit, runs(0.06, false)),
                 (Variant::ResidualBn, runs(0.19, false)),
+                (Variant::Residual, runs(0.1, false)),
             ],
             runs: Vec::new(),
         }
@@ -392,7 +444,7 @@ mod init_variance_criteria {
         m.trained[0].1 = runs(0.2, false);
         only_fails(
             &InitVariance::criteria(&m),
-            Some("residual, no normalisation"),
+            Some("residual, no normalisation (α = 1): every seed diverges"),
         );
     }
 
@@ -400,14 +452,63 @@ mod init_variance_criteria {
     fn skipinit_fails_when_it_diverges() {
         let mut m = holds();
         m.trained[1].1 = runs(f64::NAN, true);
-        only_fails(&InitVariance::criteria(&m), Some("SkipInit"));
+        let c = InitVariance::criteria(&m);
+        assert!(!verdict(
+            &c,
+            "SkipInit (learnable α from 0), no normalisation: no seed"
+        ));
+        assert!(!verdict(
+            &c,
+            "SkipInit (learnable α from 0), no normalisation: uses"
+        ));
+        assert!(verdict(
+            &c,
+            "residual, no normalisation (α = 1): every seed"
+        ));
     }
 
     #[test]
     fn skipinit_fails_when_it_ends_far_above_bn() {
         let mut m = holds();
         m.trained[1].1 = runs(0.5, false);
-        only_fails(&InitVariance::criteria(&m), Some("SkipInit"));
+        only_fails(
+            &InitVariance::criteria(&m),
+            Some("SkipInit (learnable α from 0), no normalisation: no seed diverges"),
+        );
+    }
+
+    #[test]
+    fn uses_its_blocks_fails_when_deleting_them_costs_nothing() {
+        // α stuck at 0: the trained net is its own blocks-deleted version.
+        let mut m = holds();
+        for r in &mut m.trained[1].1 {
+            r.deleted_loss = r.val_loss;
+            r.alpha = 0.0;
+        }
+        only_fails(
+            &InitVariance::criteria(&m),
+            Some("SkipInit (learnable α from 0), no normalisation: uses its blocks"),
+        );
+    }
+
+    #[test]
+    fn uses_its_blocks_fails_below_the_margin() {
+        let mut m = holds();
+        m.trained[1].1[0].deleted_loss = 1.4 * m.trained[1].1[0].val_loss;
+        only_fails(
+            &InitVariance::criteria(&m),
+            Some("SkipInit (learnable α from 0), no normalisation: uses its blocks"),
+        );
+    }
+
+    #[test]
+    fn the_small_rate_fails_when_alpha_one_diverges_or_stays_above_the_loss() {
+        let mut m = holds();
+        m.trained[3].1 = runs(f64::NAN, true);
+        let small = "residual, no normalisation (α = 1): at lr";
+        only_fails(&InitVariance::criteria(&m), Some(small));
+        m.trained[3].1 = runs(5.8, false);
+        only_fails(&InitVariance::criteria(&m), Some(small));
     }
 }
 
@@ -501,6 +602,7 @@ mod landscape_criteria {
                     ring: 1.0 + r,
                 })
                 .collect(),
+            reached: vec![true; 3],
         }
     }
 
@@ -520,24 +622,62 @@ mod landscape_criteria {
         only_fails(&Landscape::criteria(&holds()), None);
     }
 
+    const MATCHED: &str = "at matched training loss: median paired ratio";
+    const BUDGET: &str = "after the same budget: median paired ratio";
+
     #[test]
     fn the_matched_comparison_fails_when_the_matched_residual_is_steeper() {
         let mut m = holds();
         m.matched = surfaces("matched", &[4.0, 4.5, 3.5, 3.9, 3.2, 3.6]);
-        only_fails(
-            &Landscape::criteria(&m),
-            Some("median ring rise (r = 0.5): plain > matched"),
-        );
+        only_fails(&Landscape::criteria(&m), Some(MATCHED));
     }
 
     #[test]
     fn the_budget_comparison_fails_when_one_outlier_is_all_that_is_steep() {
-        // The mean of the plain rises is larger, the median is not: the median decides.
+        // The mean of the plain rises is larger, the median ratio is not: the median decides.
         let mut m = holds();
         m.plain = surfaces("plain", &[40.0, 0.3, 0.3, 0.3, 0.3, 0.3]);
         let c = Landscape::criteria(&m);
-        assert!(!verdict(&c, "median ring rise (r = 0.5): plain > budget"));
-        assert!(!verdict(&c, "median ring rise (r = 0.5): plain > matched"));
+        assert!(!verdict(&c, BUDGET));
+        assert!(!verdict(&c, MATCHED));
+    }
+
+    #[test]
+    fn a_steeper_plain_surface_inside_the_margin_is_not_a_result() {
+        // Plain 1.2 × the residual on every surface: steeper in every seed, below the margin.
+        let mut m = holds();
+        let budget: Vec<f64> = [0.6, 0.7, 0.4, 0.6, 0.5, 0.4]
+            .iter()
+            .map(|r| 1.2 * r)
+            .collect();
+        m.plain = surfaces("plain", &budget);
+        m.matched = surfaces("matched", &[0.6, 0.7, 0.4, 0.6, 0.5, 0.4]);
+        m.budget = surfaces("budget", &[0.6, 0.7, 0.4, 0.6, 0.5, 0.4]);
+        let c = Landscape::criteria(&m);
+        assert!(!verdict(&c, BUDGET));
+        assert!(!verdict(&c, MATCHED));
+    }
+
+    #[test]
+    fn the_comparison_fails_when_one_seed_goes_the_other_way() {
+        // Median ratio far above the margin, but seed 2's residual surfaces are steeper.
+        let mut m = holds();
+        m.budget = surfaces("budget", &[0.6, 0.7, 0.4, 0.6, 2.0, 2.2]);
+        only_fails(&Landscape::criteria(&m), Some(BUDGET));
+    }
+
+    #[test]
+    fn an_unmatched_seed_is_flagged_and_fails_the_matched_comparison() {
+        let mut m = holds();
+        m.matched.reached[1] = false;
+        let c = Landscape::criteria(&m);
+        only_fails(&c, Some(MATCHED));
+        let matched = c.iter().find(|c| c.name.starts_with(MATCHED)).unwrap();
+        assert!(
+            matched.measured.contains("FLAG: seed(s) 1 never reached"),
+            "{}",
+            matched.measured
+        );
     }
 }
 
@@ -555,22 +695,63 @@ mod bn_smoothness_criteria {
                 beta: 1.0,
                 ics_l2: 0.5,
                 ics_cos: 0.9,
+                ics_l2_raw: 0.01,
             }],
             ..RunResult::default()
         }]
     }
 
-    /// Rates [0.03, 0.3]: smoothness measured at 0.03, BN's benefit judged at 0.3.
+    /// A run whose layer-input moments move by `drift` per step (two layers, three steps).
+    fn drifting(accuracy: f64, range: f64, drift: f64) -> Vec<RunResult> {
+        let mut r = run(accuracy, range);
+        r[0].moments = (0..3)
+            .map(|t| vec![[0.5 + drift * (t % 2) as f64, 1.0]; 2])
+            .collect();
+        r
+    }
+
+    /// Rates [0.03, 0.3]: smoothness measured at 0.03, BN's benefit judged at 0.3; drift per
+    /// step no BN 0.02, BN 0.005, noisy BN 0.3.
     fn measured(top: [f64; 3], ranges: [f64; 3]) -> Measured {
+        with_drift(top, ranges, [0.02, 0.005, 0.3])
+    }
+
+    fn with_drift(top: [f64; 3], ranges: [f64; 3], drift: [f64; 3]) -> Measured {
         Measured {
             seeds: vec![0],
             rates: vec![0.03, 0.3],
             smoothness_rate: 0.03,
+            noise_strength: 1.0,
             results: (0..3)
-                .map(|v| vec![run(94.0, ranges[v]), run(top[v], f64::NAN)])
+                .map(|v| vec![drifting(94.0, ranges[v], drift[v]), run(top[v], f64::NAN)])
                 .collect(),
             runs: Vec::new(),
         }
+    }
+
+    const DRIFT: &str = "at lr 0.03: noisy BN's per-step drift";
+
+    #[test]
+    fn drift_fails_when_noisy_bn_moves_less_than_no_bn() {
+        let m = with_drift([10.0, 93.5, 93.0], [1.2, 0.07, 0.15], [0.02, 0.005, 0.015]);
+        only_fails(&BnSmoothness::criteria(&m), Some(DRIFT));
+    }
+
+    #[test]
+    fn drift_fails_when_noisy_bn_moves_like_bn() {
+        // Zero noise: noisy BN is BN, its drift BN's (both above no BN's here).
+        let m = with_drift([10.0, 93.5, 93.0], [1.2, 0.07, 0.15], [0.001, 0.01, 0.01]);
+        only_fails(&BnSmoothness::criteria(&m), Some(DRIFT));
+    }
+
+    #[test]
+    fn drift_is_the_mean_change_of_mean_and_variance_between_steps() {
+        let r = RunResult {
+            moments: vec![vec![[0.0, 1.0], [1.0, 1.0]], vec![[0.5, 1.5], [1.0, 2.0]]],
+            ..RunResult::default()
+        };
+        // Layer 1: 0.5 + 0.5; layer 2: 0 + 1: mean 1.
+        assert_eq!(r.drift(), vec![1.0]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `reslab bench`: training throughput of the reference models of
-//! `shared/bench/pytorch_reference.py` (same shapes, batch 128, SGD momentum 0.9, random inputs).
+//! `scripts/pytorch/bench_models.py` (same shapes, batch 128, SGD momentum 0.9, random inputs).
 
 use super::{CliError, bad_input, runtime};
 use crate::data::{Dataset, Split, Targets, Task};

@@ -30,6 +30,10 @@ pub struct ExperimentArgs {
     /// Folder for `<name>.reslab-experiment.json`.
     #[arg(long, default_value = "experiments")]
     pub out: PathBuf,
+    /// Run the experiment's controls instead (all of them, or the one named): the same
+    /// measurement where the paper predicts no effect; exit 1 unless the criteria reject each.
+    #[arg(long, value_name = "CONTROL", num_args = 0..=1, default_missing_value = "")]
+    pub control: Option<String>,
 }
 
 /// The text of `reslab experiment --list`.
@@ -42,6 +46,21 @@ pub fn list_text() -> String {
             out.push_str(&format!("{:<22} - {line}\n", ""));
         }
         out.push_str(&format!("{:<22} {}\n", "", e.protocol.describe()));
+        let fingerprint = e.fingerprint();
+        let status = match experiments::registered(e.name, &fingerprint) {
+            Some(r) => format!("registered {} in docs/PROTOCOLS.md", r.date),
+            None => "NOT REGISTERED in docs/PROTOCOLS.md".into(),
+        };
+        out.push_str(&format!(
+            "{:<22} protocol fingerprint {fingerprint} ({status})\n",
+            ""
+        ));
+        for c in e.controls {
+            out.push_str(&format!(
+                "{:<22} control {}: {} Must fail: \"{}\".\n",
+                "", c.name, c.runs, c.rejected_by
+            ));
+        }
         out.push('\n');
     }
     out
@@ -57,17 +76,40 @@ pub(crate) fn run(args: ExperimentArgs) -> Result<(), CliError> {
     } else {
         vec![args.name.clone().unwrap_or_default()]
     };
+    let mut jobs: Vec<(String, Option<String>)> = Vec::new();
     for name in &names {
-        if experiments::find(name).is_none() {
+        let Some(e) = experiments::find(name) else {
             return Err(bad_input(format!(
                 "unknown experiment \"{name}\"; known experiments: {}",
                 experiments::names().join(", ")
             )));
+        };
+        match args.control.as_deref() {
+            None => jobs.push((name.clone(), None)),
+            Some("") => jobs.extend(
+                e.controls
+                    .iter()
+                    .map(|c| (name.clone(), Some(c.name.into()))),
+            ),
+            Some(c) if e.control(c).is_some() => jobs.push((name.clone(), Some(c.into()))),
+            Some(c) => {
+                return Err(bad_input(format!(
+                    "--control: experiment \"{name}\" has no control \"{c}\"; its controls: {}",
+                    e.controls
+                        .iter()
+                        .map(|c| c.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
         }
     }
     let mut files = Vec::new();
-    for name in &names {
-        files.push(run_one(name, &args)?);
+    for (name, control) in &jobs {
+        files.push(run_one(name, control.as_deref(), &args)?);
+    }
+    if args.control.is_some() {
+        return controls_verdict(&files, args.markdown);
     }
     if args.markdown {
         crate::say!("\n{}", experiments::markdown(&files));
@@ -82,8 +124,33 @@ pub(crate) fn run(args: ExperimentArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs one experiment, prints its verdicts and saves its file.
-fn run_one(name: &str, args: &ExperimentArgs) -> Result<experiments::ExperimentFile, CliError> {
+/// Prints whether the criteria rejected every control run; exit 1 when one was not rejected.
+fn controls_verdict(files: &[experiments::ExperimentFile], markdown: bool) -> Result<(), CliError> {
+    if markdown {
+        crate::say!("\n{}", experiments::control_markdown(files));
+    }
+    let not_rejected: Vec<String> = files
+        .iter()
+        .filter(|f| f.control_rejected() != Some(true))
+        .map(|f| format!("{}/{}", f.name, f.control.as_deref().unwrap_or("")))
+        .collect();
+    if not_rejected.is_empty() {
+        Ok(())
+    } else {
+        Err(runtime(format!(
+            "the criteria did not reject {} control(s): {}",
+            not_rejected.len(),
+            not_rejected.join(", ")
+        )))
+    }
+}
+
+/// Runs one experiment (or one of its controls), prints its verdicts and saves its file.
+fn run_one(
+    name: &str,
+    control: Option<&str>,
+    args: &ExperimentArgs,
+) -> Result<experiments::ExperimentFile, CliError> {
     let mut options = ExperimentOptions::new(args.quick, args.seed);
     if std::io::stderr().is_terminal() {
         options.progress = Some(Box::new(|f, msg| {
@@ -91,17 +158,19 @@ fn run_one(name: &str, args: &ExperimentArgs) -> Result<experiments::ExperimentF
             let _ = std::io::stderr().flush();
         }));
     }
-    let file = experiments::run(name, &mut options).map_err(runtime)?;
+    let file = experiments::run_as(name, control, &mut options).map_err(runtime)?;
     if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[K");
     }
     crate::say!(
-        "{} ({}{} seed {}, {:.1} s)",
+        "{} ({}{}{} seed {}, {:.1} s, protocol {})",
         file.title,
         file.name,
+        control.map_or(String::new(), |c| format!(", CONTROL {c}")),
         if args.quick { ", quick," } else { "," },
         args.seed,
-        file.seconds
+        file.seconds,
+        file.fingerprint
     );
     for c in &file.criteria {
         crate::say!(
@@ -116,6 +185,17 @@ fn run_one(name: &str, args: &ExperimentArgs) -> Result<experiments::ExperimentF
     }
     if file.criteria.is_empty() {
         crate::say!("no criteria (a view, not a test): {}", file.notes);
+    }
+    if let Some(rejected) = file.control_rejected() {
+        crate::say!(
+            "CONTROL {}: {}",
+            control.unwrap_or(""),
+            if rejected {
+                "rejected by the criteria, as it must be"
+            } else {
+                "NOT rejected: the criteria cannot tell this control from the effect"
+            }
+        );
     }
     let path = file.save(&args.out).map_err(runtime)?;
     crate::say!("saved {}", path.display());

@@ -69,7 +69,7 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Reproduce a published figure, check its claims (exit 1 if one fails) and save it.
     #[command(
-        after_help = "Examples:\n  reslab experiment --list\n  reslab experiment init-variance --quick\n  reslab experiment degradation --seed 1 --out experiments\n  reslab experiment --all --quick --seed 0 --markdown   # every experiment, then a README table"
+        after_help = "Examples:\n  reslab experiment --list\n  reslab experiment init-variance --quick\n  reslab experiment degradation --seed 1 --out experiments\n  reslab experiment lesion --control --quick   # its controls: the criteria must reject each\n  reslab experiment --all --control --quick --markdown   # every control, then a README table\n  reslab experiment --all --quick --seed 0 --markdown   # every experiment, then a README table"
     )]
     Experiment(experiment::ExperimentArgs),
 }

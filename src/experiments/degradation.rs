@@ -8,6 +8,7 @@
 //! its late loss spikes, because at that budget the 32-block residual net does end worse than
 //! the 8-block one (a finding the notes report).
 
+use super::Control;
 use super::stats::{describe_ci95, mean, mean_ci95, median, moving_average};
 use super::util::{self, Job};
 use super::{
@@ -29,8 +30,19 @@ pub(super) const EXPERIMENT: Experiment = Experiment {
         "At the short constant-rate budget the 32-block residual net still ends above the 8-block one and has occasional late loss spikes: very deep nets need the warm-up and decay (He et al. warm up ResNet-110).",
     ],
     protocol: PROTOCOL,
-    run: |opts| super::reproduce::<Degradation>(&EXPERIMENT, opts),
+    controls: CONTROLS,
+    run: |opts, c| super::reproduce::<Degradation>(&EXPERIMENT, opts, c),
 };
+
+/// The control: residual nets in the plain roles, where He et al. predict no degradation.
+pub const CONTROLS: &[Control] = &[Control {
+    name: "residual-plain-roles",
+    runs: "mlp-res-8 and mlp-res-32 trained in the roles of mlp-plain-8 and mlp-plain-32 (both regimes, the same seeds; the residual roles as in the experiment): deeper residual nets do not degrade, so the deep net of the plain role must not end far above the shallow one.",
+    rejected_by: "final training loss far above",
+}];
+
+/// The control's nets in the roles of [`NETS`].
+pub const CONTROL_NETS: [&str; 4] = ["mlp-res-8", "mlp-res-8", "mlp-res-32", "mlp-res-32"];
 
 /// Decided on exploration seeds 100–104 before seeds 0–4 were run: the mean over seeds with
 /// its 95 % t-interval (the median printed beside it), because a mean over few seeds is
@@ -40,8 +52,20 @@ pub const PROTOCOL: Protocol = Protocol {
     quick_seeds: 3,
     full_seeds: 5,
     statistic: "final training loss = mean of the last 50 batch losses; per net the mean over seeds with its 95 % t-interval (median beside it). 'Far worse' means the intervals clear a factor of 2: lower(deep) > 2 × upper(shallow). 'Does not degrade' means mean res-32 loss ≤ 1.5 × mean res-8 loss and mean res-32 validation accuracy ≥ res-8's − 1 point.",
-    reason: "set on exploration seeds 100–104 (scheduled regime: plain-8 0.007, plain-32 0.52, res-8 0.0018, res-32 0.0016) before the reported seeds were run; the factors leave room for seed noise but not for the plain nets' 70× gap.",
+    thresholds: &[
+        ("far-worse factor on the 95 % bounds", FAR),
+        ("residual loss factor (no degradation)", NO_DEGRADATION),
+        ("residual accuracy margin (points)", ACCURACY_MARGIN),
+    ],
+    reason: "changed after a failure: the criteria first judged the constant regime (lr 0.05, 400 steps), where mlp-res-32 ended above mlp-res-8 and the no-degradation criterion failed; they were moved to the scheduled regime (He et al.'s warm-up and decay), and the factors were then set on exploration seeds 100–104 (scheduled regime: plain-8 0.007, plain-32 0.52, res-8 0.0018, res-32 0.0016) before the reported seeds were run; the factors leave room for seed noise but not for the plain nets' 70× gap.",
 };
+
+/// "Far worse": the deep net's lower 95 % bound above this factor × the shallow net's upper bound.
+const FAR: f64 = 2.0;
+/// No degradation: the deep residual net's mean loss at most this factor × the shallow one's.
+const NO_DEGRADATION: f64 = 1.5;
+/// No degradation: the deep residual net's accuracy at most this many points below.
+const ACCURACY_MARGIN: f64 = 1.0;
 
 /// The MLP width.
 pub const WIDTH: usize = 64;
@@ -215,6 +239,13 @@ pub fn measure_regime(
     let mut k = 0.0;
     for &seed in seeds {
         for (n, name) in nets.iter().enumerate() {
+            // A net in two roles (a control) trains once per seed.
+            if let Some(first) = nets[..n].iter().position(|m| m == name) {
+                let same = results[first].runs.last().cloned().expect("trained");
+                results[n].runs.push(same);
+                k += 1.0;
+                continue;
+            }
             let part = |x: f32| span.0 + (span.1 - span.0) * x / total;
             let mut job = Job::mlp(
                 name,
@@ -298,29 +329,37 @@ impl Reproduction for Degradation {
         measure_with(NETS, opts)
     }
 
+    fn measure_control(
+        _: &Control,
+        opts: &mut ExperimentOptions,
+    ) -> Result<Measured, ExperimentError> {
+        measure_with(CONTROL_NETS, opts)
+    }
+
     fn criteria(m: &Measured) -> Vec<Criterion> {
         let [p8, r8, p32, r32] = [0, 1, 2, 3].map(|i| &m.scheduled[i]);
         let (r32_loss, r8_loss) = (mean(&r32.losses()), mean(&r8.losses()));
         let (r32_acc, r8_acc) = (mean(&r32.accuracies()), mean(&r8.accuracies()));
-        let no_degradation = r32_loss <= 1.5 * r8_loss && r32_acc >= r8_acc - 1.0;
+        let no_degradation =
+            r32_loss <= NO_DEGRADATION * r8_loss && r32_acc >= r8_acc - ACCURACY_MARGIN;
         vec![
             Criterion::new(
-                format!("{}'s final training loss far above {}'s: lower 95 % bound > 2 × upper bound", p32.net, p8.net),
+                format!("{}'s final training loss far above {}'s: lower 95 % bound > {FAR} × upper bound", p32.net, p8.net),
                 format!("{}; {}", p32.describe_loss(), p8.describe_loss()),
-                clears(p32, p8, 2.0),
+                clears(p32, p8, FAR),
             )
             .claim("Degradation: with BN, a deeper plain network reaches a higher training loss than a shallower one on the same budget.")
             .with("deep plain loss", p32.loss_ci().0)
             .with("shallow plain loss", p8.loss_ci().0),
             Criterion::new(
-                format!("{}'s final training loss far below {}'s: 2 × upper 95 % bound < lower bound", r32.net, p32.net),
+                format!("{}'s final training loss far below {}'s: {FAR} × upper 95 % bound < lower bound", r32.net, p32.net),
                 format!("{}; {}", r32.describe_loss(), p32.describe_loss()),
-                clears(p32, r32, 2.0),
+                clears(p32, r32, FAR),
             )
             .claim("Identity shortcuts remove the degradation: the residual net of the same depth trains far better than the plain one.")
             .with("deep residual loss", r32.loss_ci().0),
             Criterion::new(
-                format!("{} does not degrade: mean loss ≤ 1.5 × {}'s and mean validation accuracy ≥ {}'s − 1 point", r32.net, r8.net, r8.net),
+                format!("{} does not degrade: mean loss ≤ {NO_DEGRADATION} × {}'s and mean validation accuracy ≥ {}'s − {ACCURACY_MARGIN} point", r32.net, r8.net, r8.net),
                 format!(
                     "loss {} {} vs {} {} (ratio {}); accuracy {} {}% vs {} {}%",
                     r32.net, fmt(r32_loss), r8.net, fmt(r8_loss), fmt(r32_loss / r8_loss),

@@ -6,7 +6,8 @@ use super::degradation::{self, NetResult, RunResult, count_spikes};
 use super::stats::{mean, tail_mean};
 use super::util::{self, Job};
 use super::{
-    Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, Protocol, Reproduction, fmt,
+    Control, Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, Protocol,
+    Reproduction, fmt,
 };
 use crate::data::{self, Dataset};
 use crate::metrics::series;
@@ -24,8 +25,33 @@ pub(super) const EXPERIMENT: Experiment = Experiment {
         "He et al. find the residual 56-layer net far better than the plain one and at least as good as the residual 20-layer one after full training (Fig. 6, middle); at the quick scale of 150 steps the lab finds it still behind the 20-layer one in 3 seeds of 5 (EXPERIMENTS_NOTES.md).",
     ],
     protocol: PROTOCOL,
-    run: |opts| super::reproduce::<DegradationCnn>(&EXPERIMENT, opts),
+    controls: CONTROLS,
+    run: |opts, c| super::reproduce::<DegradationCnn>(&EXPERIMENT, opts, c),
 };
+
+/// The control: residual CNNs in the plain roles, where He et al. predict no degradation.
+pub const CONTROLS: &[Control] = &[Control {
+    name: "residual-plain-roles",
+    runs: "cifar-resnet-20 and cifar-resnet-56 trained in the roles of cifar-plain-20 and cifar-plain-56 (same scale and seeds; the residual roles as in the experiment): deeper residual nets do not degrade, so the deep net of the plain role must not end above 1.5 × the shallow one's loss.",
+    rejected_by: "final training loss > ",
+}];
+
+/// The control's nets in the roles of [`NETS`].
+pub const CONTROL_NETS: [&str; 4] = [
+    "cifar-resnet-20",
+    "cifar-resnet-20",
+    "cifar-resnet-56",
+    "cifar-resnet-56",
+];
+
+/// Degradation: plain-56's loss above this factor × plain-20's.
+const DEGRADES: f64 = 1.5;
+/// The fix: resnet-56's loss below this factor × plain-56's.
+const FIXES: f64 = 0.75;
+/// No residual degradation: resnet-56's loss at most this factor × resnet-20's.
+const NO_DEGRADATION: f64 = 1.5;
+/// No residual degradation: resnet-56's accuracy at most this many points below resnet-20's.
+const ACCURACY_MARGIN: f64 = 1.0;
 
 /// One seed quick, three full; the same statistic as the MLP degradation experiment, with
 /// factors for the smaller gaps of He et al.'s CIFAR curves (plain-56's training error about
@@ -34,6 +60,12 @@ pub const PROTOCOL: Protocol = Protocol {
     quick_seeds: 1,
     full_seeds: 3,
     statistic: "final training loss = mean of the last fifth of the batch losses; per net the mean over seeds. Degradation: plain-56 > 1.5 × plain-20; residual fixes it: resnet-56 < 0.75 × plain-56; no residual degradation: resnet-56 ≤ 1.5 × resnet-20 and its validation accuracy ≥ resnet-20's − 1 point.",
+    thresholds: &[
+        ("plain degradation factor", DEGRADES),
+        ("residual fix factor", FIXES),
+        ("residual loss factor (no degradation)", NO_DEGRADATION),
+        ("residual accuracy margin (points)", ACCURACY_MARGIN),
+    ],
     reason: "factors read off He et al.'s Fig. 6 before any CNN run of this experiment; with one seed quick gives no interval, so its factors carry the margin.",
 };
 
@@ -177,6 +209,12 @@ pub fn measure_with(
         for (n, name) in nets.iter().enumerate() {
             let span = (k / total, (k + 1.0) / total);
             k += 1.0;
+            // A net in two roles (a control) trains once per seed.
+            if let Some(first) = nets[..n].iter().position(|m| m == name) {
+                let same = results[first].runs.last().cloned().expect("trained");
+                results[n].runs.push(same);
+                continue;
+            }
             let (r, run) = train_one(name, seed, scale, (dataset, &data), opts, span)?;
             results[n].runs.push(r);
             runs.push(run);
@@ -193,6 +231,17 @@ pub fn measure_with(
     })
 }
 
+/// [`measure_with`] at the options' scale, seeds and dataset.
+fn measure_nets(nets: &[&str], opts: &mut ExperimentOptions) -> Result<Measured, ExperimentError> {
+    let dataset = opts
+        .dataset
+        .clone()
+        .unwrap_or_else(|| DatasetSpec::new(DataSource::Mnist10k));
+    let scale = if opts.quick { QUICK } else { FULL };
+    let seeds = util::seeds(opts.seed, PROTOCOL.seeds(opts.quick));
+    measure_with(nets, scale, &seeds, &dataset, opts)
+}
+
 /// The CNN degradation reproduction.
 pub struct DegradationCnn;
 
@@ -200,13 +249,14 @@ impl Reproduction for DegradationCnn {
     type Measured = Measured;
 
     fn measure(opts: &mut ExperimentOptions) -> Result<Measured, ExperimentError> {
-        let dataset = opts
-            .dataset
-            .clone()
-            .unwrap_or_else(|| DatasetSpec::new(DataSource::Mnist10k));
-        let scale = if opts.quick { QUICK } else { FULL };
-        let seeds = util::seeds(opts.seed, PROTOCOL.seeds(opts.quick));
-        measure_with(&NETS, scale, &seeds, &dataset, opts)
+        measure_nets(&NETS, opts)
+    }
+
+    fn measure_control(
+        _: &Control,
+        opts: &mut ExperimentOptions,
+    ) -> Result<Measured, ExperimentError> {
+        measure_nets(&CONTROL_NETS, opts)
     }
 
     fn criteria(m: &Measured) -> Vec<Criterion> {
@@ -216,27 +266,27 @@ impl Reproduction for DegradationCnn {
         let (p20, r20, p56, r56) = (loss(0), loss(1), loss(2), loss(3));
         vec![
             Criterion::new(
-                format!("{}'s final training loss > 1.5 × {}'s", name(2), name(0)),
+                format!("{}'s final training loss > {DEGRADES} × {}'s", name(2), name(0)),
                 format!("{} {}, {} {} (ratio {})", name(2), fmt(p56), name(0), fmt(p20), fmt(p56 / p20)),
-                p56 > 1.5 * p20,
+                p56 > DEGRADES * p20,
             )
             .claim("Degradation: the deeper plain CNN reaches a higher training loss than the shallower one on the same budget.")
             .with("deep plain loss", p56)
             .with("shallow plain loss", p20),
             Criterion::new(
-                format!("{}'s final training loss < 0.75 × {}'s", name(3), name(2)),
+                format!("{}'s final training loss < {FIXES} × {}'s", name(3), name(2)),
                 format!("{} {}, {} {} (ratio {})", name(3), fmt(r56), name(2), fmt(p56), fmt(r56 / p56)),
-                r56 < 0.75 * p56,
+                r56 < FIXES * p56,
             )
             .claim("Identity shortcuts remove the degradation: the residual CNN of the same depth trains better than the plain one.")
             .with("deep residual loss", r56),
             Criterion::new(
-                format!("{} does not degrade: loss ≤ 1.5 × {}'s and validation accuracy ≥ {}'s − 1 point", name(3), name(1), name(1)),
+                format!("{} does not degrade: loss ≤ {NO_DEGRADATION} × {}'s and validation accuracy ≥ {}'s − {ACCURACY_MARGIN} point", name(3), name(1), name(1)),
                 format!(
                     "loss {} vs {}; accuracy {}% vs {}%",
                     fmt(r56), fmt(r20), fmt(acc(3)), fmt(acc(1))
                 ),
-                r56 <= 1.5 * r20 && acc(3) >= acc(1) - 1.0,
+                r56 <= NO_DEGRADATION * r20 && acc(3) >= acc(1) - ACCURACY_MARGIN,
             )
             .claim("Deeper residual CNNs do not degrade: the 56-layer ResNet trains at least as well as the 20-layer one.")
             .with("shallow residual loss", r20)

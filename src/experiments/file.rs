@@ -237,6 +237,12 @@ pub struct ExperimentFile {
     /// Wall-clock seconds the experiment took.
     #[serde(default, with = "num")]
     pub seconds: f64,
+    /// The protocol's fingerprint when it ran (empty in files written before fingerprints).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// The control it ran instead of the experiment, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
 }
 
 /// An experiment file that could not be saved or loaded: the file and what is wrong.
@@ -264,6 +270,8 @@ impl ExperimentFile {
             runs: Vec::new(),
             notes: String::new(),
             seconds: 0.0,
+            fingerprint: String::new(),
+            control: None,
         }
     }
 
@@ -277,9 +285,26 @@ impl ExperimentFile {
         self.criteria.iter().find(|c| c.name.starts_with(prefix))
     }
 
-    /// The path this file saves to in `dir`: `<dir>/<name>.reslab-experiment.json`.
+    /// The path this file saves to in `dir`: `<dir>/<name>.reslab-experiment.json`, or
+    /// `<dir>/<name>.control-<control>.reslab-experiment.json` for a control.
     pub fn path_in(&self, dir: &Path) -> PathBuf {
-        dir.join(format!("{}{SUFFIX}", runfile::sanitize_name(&self.name)))
+        let stem = match &self.control {
+            Some(c) => format!("{}.control-{c}", self.name),
+            None => self.name.clone(),
+        };
+        dir.join(format!("{}{SUFFIX}", runfile::sanitize_name(&stem)))
+    }
+
+    /// For a control's file: whether the criteria rejected it (the control's `rejected_by`
+    /// criterion failed). `None` for an experiment's own file or a control this build does
+    /// not know.
+    pub fn control_rejected(&self) -> Option<bool> {
+        let control = super::find(&self.name)?.control(self.control.as_deref()?)?;
+        let c = self
+            .criteria
+            .iter()
+            .find(|c| c.name.contains(control.rejected_by))?;
+        Some(!c.passed)
     }
 
     /// Saves into `dir` (created when missing) with the atomic writer; returns the path.

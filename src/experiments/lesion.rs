@@ -6,8 +6,8 @@
 use super::stats::{describe_ci95, mean};
 use super::util::{self, Job};
 use super::{
-    BarSeries, Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, FigureKind,
-    LineSeries, Protocol, Reproduction, fmt,
+    BarSeries, Control, Criterion, Experiment, ExperimentError, ExperimentOptions, Figure,
+    FigureKind, LineSeries, Protocol, Reproduction, fmt,
 };
 use crate::model::Lesion;
 use crate::runfile::RunFile;
@@ -27,8 +27,29 @@ pub(super) const EXPERIMENT: Experiment = Experiment {
         "The residual net acts like an ensemble of many shallower networks, which is why it degrades gracefully (Veit et al. Fig. 5).",
     ],
     protocol: PROTOCOL,
-    run: |opts| super::reproduce::<LesionStudy>(&EXPERIMENT, opts),
+    controls: CONTROLS,
+    run: |opts, c| super::reproduce::<LesionStudy>(&EXPERIMENT, opts, c),
 };
+
+/// The control: a second residual net in the plain net's role.
+pub const CONTROLS: &[Control] = &[Control {
+    name: "residual-fresh-seed",
+    runs: "a second mlp-res-16, trained from a fresh seed (seed + 1000), lesioned in the plain net's role: Veit et al. predict that deleting a block of any residual net costs little, so its drop must not count as a collapse.",
+    rejected_by: "mean drop > ",
+}];
+
+/// The seed offset of the control's second residual net.
+pub const FRESH_SEED: u64 = 1000;
+/// The ResNet's mean single-deletion drop below this (points).
+const RES_DROP: f64 = 5.0;
+/// The plain net's mean single-deletion drop above this (points).
+const PLAIN_DROP: f64 = 20.0;
+/// ... and above this factor × the ResNet's.
+const PLAIN_FACTOR: f64 = 3.0;
+/// Smooth: from k − 1 to k blocks deleted the drop never falls by more than this (points).
+const MAX_FALL: f64 = 1.0;
+/// ... and never rises by more than this (points).
+const MAX_JUMP: f64 = 10.0;
 
 /// Three seeds quick, five full; the criteria read the mean over seeds (and over blocks or
 /// random subsets) of the accuracy drop. Thresholds from Veit et al.: a single deletion costs
@@ -39,6 +60,13 @@ pub const PROTOCOL: Protocol = Protocol {
     quick_seeds: 3,
     full_seeds: 5,
     statistic: "accuracy drop = full validation accuracy − accuracy with the blocks deleted (points); mean over the 16 single deletions, or over 10 random k-subsets for k = 1..8, then the mean over seeds with its 95 % t-interval.",
+    thresholds: &[
+        ("ResNet single-deletion drop below (points)", RES_DROP),
+        ("plain single-deletion drop above (points)", PLAIN_DROP),
+        ("plain drop over ResNet drop above", PLAIN_FACTOR),
+        ("largest fall from k − 1 to k (points)", MAX_FALL),
+        ("largest rise from k − 1 to k (points)", MAX_JUMP),
+    ],
     reason: "thresholds read off Veit et al.'s Fig. 3 and 5 before this rewrite ran; three seeds keep quick under a minute, five give a tighter interval.",
 };
 
@@ -154,11 +182,12 @@ fn lesion_net(
     Ok((full, single, multi, t.run))
 }
 
-/// The measurement with the given nets in the roles of the ResNet and the plain net (a control
-/// run puts the same kind in both).
+/// The measurement with the given nets in the roles of the ResNet and the plain net, the plain
+/// role's seeds offset by `plain_seed_offset` (a control puts a second residual net there).
 pub fn measure_with(
     residual: &str,
     plain: &str,
+    plain_seed_offset: u64,
     opts: &mut ExperimentOptions,
 ) -> Result<Measured, ExperimentError> {
     let seeds = util::seeds(opts.seed, PROTOCOL.seeds(opts.quick));
@@ -170,9 +199,10 @@ pub fn measure_with(
     let total = (2 * seeds.len()) as f32;
     let mut k = 0.0;
     for &s in &seeds {
-        for net in nets.iter_mut() {
+        for (role, net) in nets.iter_mut().enumerate() {
+            let seed = if role == 1 { s + plain_seed_offset } else { s };
             let (full, single, multi, run) =
-                lesion_net(&net.net, s, opts, (k / total, (k + 1.0) / total))?;
+                lesion_net(&net.net, seed, opts, (k / total, (k + 1.0) / total))?;
             k += 1.0;
             net.base.push(full);
             net.single.push(single);
@@ -195,7 +225,7 @@ pub fn rises_smoothly(curve: &[f64]) -> bool {
     curve.len() > 1
         && curve
             .windows(2)
-            .all(|w| w[1] - w[0] >= -1.0 && w[1] - w[0] <= 10.0)
+            .all(|w| w[1] - w[0] >= -MAX_FALL && w[1] - w[0] <= MAX_JUMP)
 }
 
 /// The lesion reproduction.
@@ -208,8 +238,17 @@ impl Reproduction for LesionStudy {
         measure_with(
             &format!("mlp-res-{BLOCKS}"),
             &format!("mlp-plain-{BLOCKS}"),
+            0,
             opts,
         )
+    }
+
+    fn measure_control(
+        _: &Control,
+        opts: &mut ExperimentOptions,
+    ) -> Result<Measured, ExperimentError> {
+        let res = format!("mlp-res-{BLOCKS}");
+        measure_with(&res, &res, FRESH_SEED, opts)
     }
 
     fn criteria(m: &Measured) -> Vec<Criterion> {
@@ -219,19 +258,19 @@ impl Reproduction for LesionStudy {
         let steps: Vec<String> = curve.iter().map(|&d| fmt(d)).collect();
         vec![
             Criterion::new(
-                format!("{}: mean drop from deleting one block < 5 points", r.net),
+                format!("{}: mean drop from deleting one block < {RES_DROP} points", r.net),
                 format!(
                     "mean drop {} points (full accuracy {}%)",
                     describe_ci95(&r.mean_single()),
                     fmt(mean(&r.base))
                 ),
-                res < 5.0,
+                res < RES_DROP,
             )
             .claim("Deleting a single block of a trained residual network at test time barely hurts it.")
             .with("ResNet mean drop", res)
             .with("ResNet accuracy %", mean(&r.base)),
             Criterion::new(
-                format!("{}: mean drop > 20 points and > 3 × {}'s", p.net, r.net),
+                format!("{}: mean drop > {PLAIN_DROP} points and > {PLAIN_FACTOR} × {}'s", p.net, r.net),
                 format!(
                     "{} {} points vs {} {} (ratio {}; full accuracy {}%)",
                     p.net,
@@ -241,14 +280,14 @@ impl Reproduction for LesionStudy {
                     fmt(plain / res),
                     fmt(mean(&p.base))
                 ),
-                plain > 20.0 && plain > 3.0 * res,
+                plain > PLAIN_DROP && plain > PLAIN_FACTOR * res,
             )
             .claim("Deleting a single layer of a trained plain network destroys it: there is only one path.")
             .with("plain mean drop", plain)
             .with("plain accuracy %", mean(&p.base)),
             Criterion::new(
                 format!(
-                    "{}: the drop with k = 0..{K_MAX} random blocks deleted rises smoothly (each step between −1 and +10 points)",
+                    "{}: the drop with k = 0..{K_MAX} random blocks deleted rises smoothly (each step between −{MAX_FALL} and +{MAX_JUMP} points)",
                     r.net
                 ),
                 format!("mean drop by k: {}", steps.join(", ")),

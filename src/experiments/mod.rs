@@ -18,9 +18,12 @@ mod file;
 pub mod init_variance;
 pub mod landscape;
 pub mod lesion;
+mod protocol;
 pub mod shattered;
 pub mod stats;
 mod util;
+
+pub use protocol::{Protocol, Registered, parse_registry, registered};
 
 pub use file::{
     BarSeries, Criterion, ExperimentFile, ExperimentFileError, ExperimentSettings, FORMAT, Figure,
@@ -99,6 +102,16 @@ pub enum ExperimentError {
     /// No experiment has this name.
     #[error("unknown experiment \"{0}\"; known experiments: {names}", names = names().join(", "))]
     Unknown(String),
+    /// The experiment has no control of this name.
+    #[error("experiment \"{experiment}\" has no control \"{control}\"; its controls: {known}")]
+    UnknownControl {
+        /// The experiment.
+        experiment: String,
+        /// The name asked for.
+        control: String,
+        /// Its controls, comma-separated.
+        known: String,
+    },
     /// A network of the experiment is invalid (a bug).
     #[error("network: {0}")]
     Spec(#[from] SpecError),
@@ -110,37 +123,17 @@ pub enum ExperimentError {
     Train(#[from] TrainError),
 }
 
-/// How an experiment aggregates its repetitions, fixed in advance: the criteria read exactly
-/// this statistic, and changing it after a failure must be said in the experiment's text.
+/// A control: the same measurement run where the paper predicts no effect (other networks in
+/// the claim's roles, a fresh seed, zero noise). The criteria must reject it: the criterion
+/// named in `rejected_by` must fail on what the control measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Protocol {
-    /// Repetitions (seeds `seed`, `seed + 1`, ...) at the quick scale.
-    pub quick_seeds: usize,
-    /// Repetitions at the full scale.
-    pub full_seeds: usize,
-    /// The statistic over repetitions that the criteria read, and their tolerances.
-    pub statistic: &'static str,
-    /// Why this rule, and what it was decided on.
-    pub reason: &'static str,
-}
-
-impl Protocol {
-    /// The number of repetitions at a scale.
-    pub fn seeds(&self, quick: bool) -> usize {
-        if quick {
-            self.quick_seeds
-        } else {
-            self.full_seeds
-        }
-    }
-
-    /// The rule in one paragraph, for notes and `--list`.
-    pub fn describe(&self) -> String {
-        format!(
-            "Protocol: {} seed(s) quick, {} full; {} Why: {}",
-            self.quick_seeds, self.full_seeds, self.statistic, self.reason
-        )
-    }
+pub struct Control {
+    /// Its name after `--control`, e.g. `no-bn`.
+    pub name: &'static str,
+    /// What it runs, in words.
+    pub runs: &'static str,
+    /// Text inside the name of the criterion that must fail on it.
+    pub rejected_by: &'static str,
 }
 
 /// One experiment as three steps: measure, judge, draw. `measure` is the only step that trains
@@ -151,6 +144,11 @@ pub trait Reproduction {
     type Measured;
     /// Runs the networks.
     fn measure(opts: &mut ExperimentOptions) -> Result<Self::Measured, ExperimentError>;
+    /// Runs one of the experiment's controls (one of its entry's `controls`).
+    fn measure_control(
+        control: &Control,
+        opts: &mut ExperimentOptions,
+    ) -> Result<Self::Measured, ExperimentError>;
     /// The paper's claims, checked on the measurements.
     fn criteria(m: &Self::Measured) -> Vec<Criterion>;
     /// The figure data.
@@ -163,16 +161,27 @@ pub trait Reproduction {
     }
 }
 
-/// Runs a [`Reproduction`] and assembles its experiment file.
+/// Runs a [`Reproduction`] (or one of its controls) and assembles its experiment file.
 pub fn reproduce<R: Reproduction>(
     experiment: &Experiment,
     opts: &mut ExperimentOptions,
+    control: Option<&Control>,
 ) -> Result<ExperimentFile, ExperimentError> {
-    let measured = R::measure(opts)?;
+    let measured = match control {
+        Some(c) => R::measure_control(c, opts)?,
+        None => R::measure(opts)?,
+    };
     let mut file = ExperimentFile::new(experiment, opts.settings());
     file.criteria = R::criteria(&measured);
     file.figures = R::figures(&measured);
     file.notes = format!("{} {}", R::notes(&measured), experiment.protocol.describe());
+    if let Some(c) = control {
+        file.control = Some(c.name.into());
+        file.notes = format!(
+            "CONTROL {}: {} The criteria must reject it: \"{}\" must fail. {}",
+            c.name, c.runs, c.rejected_by, file.notes
+        );
+    }
     file.runs = R::into_runs(measured);
     Ok(file)
 }
@@ -189,8 +198,23 @@ pub struct Experiment {
     pub what_to_see: [&'static str; 3],
     /// How repetitions are aggregated, decided in advance.
     pub protocol: Protocol,
-    /// Runs it.
-    pub run: fn(&mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError>,
+    /// Its controls: measurements where the paper predicts no effect.
+    pub controls: &'static [Control],
+    /// Runs it, or one of its controls.
+    pub run:
+        fn(&mut ExperimentOptions, Option<&Control>) -> Result<ExperimentFile, ExperimentError>,
+}
+
+impl Experiment {
+    /// The fingerprint of its protocol and controls (see [`Protocol::fingerprint`]).
+    pub fn fingerprint(&self) -> String {
+        self.protocol.fingerprint(self.name, self.controls)
+    }
+
+    /// The control called `name`.
+    pub fn control(&self, name: &str) -> Option<&'static Control> {
+        self.controls.iter().find(|c| c.name == name)
+    }
 }
 
 impl std::fmt::Debug for Experiment {
@@ -224,10 +248,36 @@ pub fn names() -> Vec<&'static str> {
 
 /// Runs the experiment with this name; the file records how long it took.
 pub fn run(name: &str, options: &mut ExperimentOptions) -> Result<ExperimentFile, ExperimentError> {
+    run_as(name, None, options)
+}
+
+/// Runs the experiment with this name, or its control `control`; the file records how long it
+/// took and the protocol's fingerprint.
+pub fn run_as(
+    name: &str,
+    control: Option<&str>,
+    options: &mut ExperimentOptions,
+) -> Result<ExperimentFile, ExperimentError> {
     let e = find(name).ok_or_else(|| ExperimentError::Unknown(name.to_string()))?;
+    let control = match control {
+        Some(c) => Some(e.control(c).ok_or_else(|| {
+            ExperimentError::UnknownControl {
+                experiment: name.to_string(),
+                control: c.to_string(),
+                known: e
+                    .controls
+                    .iter()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })?),
+        None => None,
+    };
     let started = std::time::Instant::now();
-    let mut file = (e.run)(options)?;
+    let mut file = (e.run)(options, control)?;
     file.seconds = started.elapsed().as_secs_f64();
+    file.fingerprint = e.fingerprint();
     options.report(1.0, "done");
     Ok(file)
 }
@@ -264,6 +314,49 @@ pub fn markdown(files: &[ExperimentFile]) -> String {
         if f.criteria.is_empty() {
             out.push_str(&format!("| `{}` | | no criteria | | |\n", f.name));
         }
+    }
+    out
+}
+
+/// A Markdown table of control runs, one row per control: the experiment, the control, what it
+/// runs, the criterion that must fail on it and whether it did (REJECTED is the expected
+/// outcome).
+pub fn control_markdown(files: &[ExperimentFile]) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut out = String::new();
+    if let Some(f) = files.first() {
+        out.push_str(&format!(
+            "Generated by `reslab experiment --all --control{} --seed {} --markdown` (reslab {}).\n\n",
+            if f.options.quick { " --quick" } else { "" },
+            f.options.seed,
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    out.push_str(
+        "| experiment | control | what it runs | must fail | result |\n|---|---|---|---|---|\n",
+    );
+    for f in files {
+        let Some(control) = f.control.as_deref().and_then(|c| find(&f.name)?.control(c)) else {
+            continue;
+        };
+        let failing = f
+            .criteria
+            .iter()
+            .find(|c| c.name.contains(control.rejected_by))
+            .map_or("(criterion missing)".to_string(), |c| {
+                format!("{}: {}", c.name, c.measured)
+            });
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} |\n",
+            f.name,
+            control.name,
+            cell(control.runs),
+            cell(&failing),
+            match f.control_rejected() {
+                Some(true) => "REJECTED",
+                _ => "**NOT REJECTED**",
+            }
+        ));
     }
     out
 }

@@ -57,8 +57,9 @@ pub fn tail_mean(x: &[f32], n: usize) -> f64 {
 /// `R(k) = Σ_{i<n−k} (g_i − ḡ)(g_{i+k} − ḡ) / Σ_i (g_i − ḡ)²`, so `R(0) = 1`.
 ///
 /// This is the usual estimator (the one `statsmodels.acf` uses); Balduzzi et al. 2017 plot it for
-/// the gradients of a network over evenly spaced inputs. A constant sequence has no variance:
-/// every lag gives 1 (it is perfectly correlated with itself). Lags beyond the sequence give NaN.
+/// the gradients of a network over evenly spaced inputs. A constant sequence has no variance, so
+/// its autocorrelation is undefined: every lag gives NaN (a dead network's zero gradient is not
+/// "perfectly correlated", and a criterion on NaN fails). Lags beyond the sequence give NaN.
 pub fn autocorrelation(g: &[f64], max_lag: usize) -> Vec<f64> {
     let n = g.len();
     let m = mean(g);
@@ -66,10 +67,8 @@ pub fn autocorrelation(g: &[f64], max_lag: usize) -> Vec<f64> {
     let var: f64 = centred.iter().map(|v| v * v).sum();
     (0..=max_lag)
         .map(|k| {
-            if k >= n {
+            if k >= n || var == 0.0 {
                 f64::NAN
-            } else if var == 0.0 {
-                1.0
             } else {
                 (0..n - k).map(|i| centred[i] * centred[i + k]).sum::<f64>() / var
             }

@@ -53,7 +53,7 @@ pub enum JobResult {
     Exported(Result<PathBuf, String>),
     /// An experiment ran or an experiment file was read: the file and where it is saved, or
     /// the error.
-    Experiment(Result<(ExperimentFile, Option<PathBuf>), String>),
+    Experiment(Result<(Box<ExperimentFile>, Option<PathBuf>), String>),
     /// A job whose failure concerns nobody but the user could not start (a dialog, the recent
     /// runs' scan): why.
     NotStarted(String),
@@ -287,7 +287,7 @@ impl Jobs {
                     .map_err(|e| e.to_string())
                     .map(|file| {
                         let path = file.save(&job.out_dir).ok();
-                        (file, path)
+                        (Box::new(file), path)
                     });
                 JobResult::Experiment(result)
             },
@@ -302,7 +302,7 @@ impl Jobs {
             move || {
                 JobResult::Experiment(
                     ExperimentFile::load(&path)
-                        .map(|f| (f, Some(path.clone())))
+                        .map(|f| (Box::new(f), Some(path.clone())))
                         .map_err(|e| e.to_string()),
                 )
             },

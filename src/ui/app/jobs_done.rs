@@ -73,7 +73,10 @@ impl LabApp {
             JobResult::Recent(paths) => self.recent = paths,
             JobResult::Exported(Ok(path)) => self.info(format!("exported {}", path.display())),
             JobResult::Exported(Err(e)) => self.error(format!("could not export: {e}")),
-            JobResult::Experiment(result) => self.state.experiments.finished(result),
+            JobResult::Experiment(result) => self
+                .state
+                .experiments
+                .finished(result.map(|(file, path)| (*file, path))),
             JobResult::NotStarted(why) => self.error(why),
         }
     }
