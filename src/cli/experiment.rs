@@ -34,6 +34,10 @@ pub struct ExperimentArgs {
     /// measurement where the paper predicts no effect; exit 1 unless the criteria reject each.
     #[arg(long, value_name = "CONTROL", num_args = 0..=1, default_missing_value = "")]
     pub control: Option<String>,
+    /// Keep each training run in this folder as it ends, and read finished runs back from it:
+    /// an interrupted degradation or degradation-cnn run restarts where it stopped.
+    #[arg(long, value_name = "DIR")]
+    pub keep_runs: Option<PathBuf>,
 }
 
 /// The text of `reslab experiment --list`.
@@ -152,6 +156,7 @@ fn run_one(
     args: &ExperimentArgs,
 ) -> Result<experiments::ExperimentFile, CliError> {
     let mut options = ExperimentOptions::new(args.quick, args.seed);
+    options.keep_runs = args.keep_runs.clone();
     if std::io::stderr().is_terminal() {
         options.progress = Some(Box::new(|f, msg| {
             eprint!("\r\x1b[K[{:>3.0}%] {msg}", 100.0 * f);

@@ -262,7 +262,7 @@ pub fn measure_regime(
             job.config.probe_every = PROBE_EVERY;
             job.config.eval_every = regime.steps / 8;
             job.name = format!("{name} {}-seed{seed}", regime.label);
-            let t = util::train(&job, opts, None)?;
+            let t = super::kept::train_or_reuse(&job, opts)?;
             let history = &t.run.history;
             let val = history.get(series::VAL_ACCURACY, "");
             let (grad_first, grad_last) = grad_profile(history);

@@ -158,7 +158,7 @@ fn train_one(
         data: data.1,
         span,
     };
-    let t = util::train(&job, opts, None)?;
+    let t = super::kept::train_or_reuse(&job, opts)?;
     let val = t.run.history.get(series::VAL_ACCURACY, "");
     let tail = (t.losses.len() / 5).max(1);
     let result = RunResult {

@@ -16,6 +16,7 @@ pub mod degradation;
 pub mod degradation_cnn;
 mod file;
 pub mod init_variance;
+pub mod kept;
 pub mod landscape;
 pub mod lesion;
 mod protocol;
@@ -53,6 +54,9 @@ pub struct ExperimentOptions {
     /// The dataset for experiments that can use another one (`degradation-cnn`: e.g. CIFAR-10
     /// from a folder); `None`: each experiment's own (MNIST-10k).
     pub dataset: Option<crate::spec::DatasetSpec>,
+    /// A folder to keep each training run in as it ends, and to read finished runs back from
+    /// (the degradation experiments; see [`kept`]).
+    pub keep_runs: Option<std::path::PathBuf>,
 }
 
 impl ExperimentOptions {
@@ -64,6 +68,7 @@ impl ExperimentOptions {
             progress: None,
             cancel: Arc::new(AtomicBool::new(false)),
             dataset: None,
+            keep_runs: None,
         }
     }
 
@@ -121,6 +126,14 @@ pub enum ExperimentError {
     /// Training could not start.
     #[error("{0}")]
     Train(#[from] TrainError),
+    /// A kept run could not be read or written.
+    #[error("{}: {reason}", path.display())]
+    Kept {
+        /// The kept-run file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// A control: the same measurement run where the paper predicts no effect (other networks in
