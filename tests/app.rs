@@ -318,6 +318,32 @@ fn an_opened_experiment_file_draws_a_log_coloured_heatmap_with_its_legend() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A control's file says it is a control and whether the criteria rejected it.
+#[test]
+fn an_opened_control_file_says_whether_the_criteria_rejected_it() {
+    use reslab::experiments::{self, Criterion, ExperimentFile};
+    let dir = common::temp_dir("app", "control");
+    let mut file = ExperimentFile::new(experiments::find("lesion").unwrap(), Default::default());
+    file.control = Some("residual-fresh-seed".into());
+    file.criteria.push(Criterion::new(
+        "mlp-res-16: mean drop > 20 points and > 3 × mlp-res-16's",
+        "0.43 points",
+        false,
+    ));
+    let path = file.save(&dir).unwrap();
+    assert!(path.ends_with("lesion.control-residual-fresh-seed.reslab-experiment.json"));
+    let mut h = harness(&dir);
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(path)));
+    h.step();
+    step_until(&mut h, "the file", |a| a.experiments().result().is_some());
+    h.run_steps(2);
+    h.get_by_label_contains("CONTROL residual-fresh-seed: rejected by the criteria");
+    h.get_by_label("FAIL");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_broken_experiment_file_shows_an_error_in_the_experiments_tab() {
     let dir = common::temp_dir("app", "broken-exp");

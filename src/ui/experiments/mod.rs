@@ -295,6 +295,9 @@ impl ExperimentsTab {
     ) -> ExperimentsAction {
         ui.separator();
         let action = result_header(ui, file, path);
+        if let Some(control) = &file.control {
+            control_banner(ui, control, file.control_rejected());
+        }
         for c in &file.criteria {
             ui.horizontal_wrapped(|ui| {
                 let (word, color) = if c.passed {
@@ -404,4 +407,24 @@ fn result_header(ui: &mut Ui, file: &ExperimentFile, path: Option<&PathBuf>) -> 
         }
     });
     action
+}
+
+/// A control's file says so above its criteria, with the verdict that matters for it: whether
+/// the criteria rejected it.
+fn control_banner(ui: &mut Ui, control: &str, rejected: Option<bool>) {
+    let (text, color) = match rejected {
+        Some(true) => (
+            format!(
+                "CONTROL {control}: rejected by the criteria, as it must be (a FAIL below is the expected outcome)"
+            ),
+            Color32::from_rgb(60, 180, 75),
+        ),
+        _ => (
+            format!(
+                "CONTROL {control}: NOT rejected: the criteria cannot tell this control from the effect"
+            ),
+            ui.visuals().error_fg_color,
+        ),
+    };
+    ui.label(RichText::new(text).color(color).strong());
 }
