@@ -296,7 +296,7 @@ pub fn measure_with(
         let target = centre_loss(&plain_model, &p.session.data);
         let (r, matched) = train_net(
             residual,
-            seed + residual_seed_offset,
+            seed.wrapping_add(residual_seed_offset),
             Some(target),
             opts,
             (at(0.3), at(0.6)),

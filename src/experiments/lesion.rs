@@ -200,7 +200,11 @@ pub fn measure_with(
     let mut k = 0.0;
     for &s in &seeds {
         for (role, net) in nets.iter_mut().enumerate() {
-            let seed = if role == 1 { s + plain_seed_offset } else { s };
+            let seed = if role == 1 {
+                s.wrapping_add(plain_seed_offset)
+            } else {
+                s
+            };
             let (full, single, multi, run) =
                 lesion_net(&net.net, seed, opts, (k / total, (k + 1.0) / total))?;
             k += 1.0;
