@@ -390,3 +390,28 @@ fn the_selected_layer_width_is_edited_in_its_node_and_undone_in_one_step() {
     assert_eq!(spec(&h), before);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// LayerNorm and GroupNorm come from the palette like any layer: chosen in the kind menu and
+/// added below the selection, sized for the channels there, and the network stays valid.
+#[test]
+fn layer_and_group_norm_are_added_from_the_palette() {
+    let (mut h, dir) = harness("norms");
+    let first = spec(&h).layers[0].name.clone();
+    for (kind, op) in [("layer norm", "layernorm"), ("group norm", "groupnorm 16")] {
+        h.get_by_label_contains(&format!("node {first} |")).click();
+        h.run_ok();
+        h.get_by_label("kind of layer to add").click();
+        h.run_ok();
+        h.get_by_label(kind).click();
+        h.run_ok();
+        h.get_by_label("Add below").click();
+        h.run_ok();
+        let s = spec(&h);
+        assert_eq!(s.layers[1].op_label(), op, "{:?}", s.layers[1]);
+        assert!(reslab::spec::validate(&s).is_ok());
+        // The new layer is selected and the inspector shows its fields.
+        h.get_by_label("Epsilon");
+    }
+    h.get_by_label("Groups");
+    let _ = std::fs::remove_dir_all(&dir);
+}

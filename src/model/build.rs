@@ -5,7 +5,7 @@ use super::{Model, Net, NodeModule, SkipModule};
 use crate::spec::{Init, LayerOp, LayerSpec, Shape, Shortcut, SkipInfo, SkipSpec, ValidSpec};
 use burn::module::Param;
 use burn::nn::conv::Conv2dConfig;
-use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNormConfig, GroupNorm, GroupNormConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -67,6 +67,7 @@ fn build_node(
         linear: None,
         conv: None,
         bn: None,
+        gn: None,
     };
     let bias = |rng: &mut ChaCha8Rng, n: usize| host_normal(rng, n, layer.bias_std);
     match &layer.op {
@@ -125,6 +126,12 @@ fn build_node(
                     .with_epsilon(*epsilon)
                     .init(device),
             );
+        }
+        LayerOp::LayerNorm { epsilon } => {
+            node.gn = Some(group_norm(1, input.channels(), *epsilon, device));
+        }
+        LayerOp::GroupNorm { groups, epsilon } => {
+            node.gn = Some(group_norm(*groups, input.channels(), *epsilon, device));
         }
         LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
     }
@@ -232,4 +239,11 @@ pub fn param_layout(model: &Model) -> Vec<ParamEntry> {
         out: Vec::new(),
     };
     visit_with_path(&model.net, c).out
+}
+
+/// A GroupNorm module (γ = 1, β = 0, as PyTorch and burn initialise it); one group is LayerNorm.
+fn group_norm(groups: usize, channels: usize, epsilon: f64, device: &Device) -> GroupNorm {
+    GroupNormConfig::new(groups, channels)
+        .with_epsilon(epsilon)
+        .init(device)
 }

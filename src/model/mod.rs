@@ -20,7 +20,7 @@ pub use device::{DeviceError, describe as describe_device, make_device};
 
 use crate::spec::{Activation, LayerOp, Shape, Shortcut, ValidSpec};
 use burn::module::{Module, Param};
-use burn::nn::{BatchNorm, Linear, conv::Conv2d};
+use burn::nn::{BatchNorm, GroupNorm, Linear, conv::Conv2d};
 use burn::tensor::{Tensor, activation, s};
 use probe::{layer_stats, sum_sq};
 
@@ -33,6 +33,8 @@ pub struct NodeModule {
     pub conv: Option<Conv2d>,
     /// BatchNorm parameters and running statistics.
     pub bn: Option<BatchNorm>,
+    /// LayerNorm or GroupNorm parameters (LayerNorm is GroupNorm with one group).
+    pub gn: Option<GroupNorm>,
 }
 
 /// The trainable state of one skip: an optional projection (and its BN), an optional α.
@@ -753,6 +755,12 @@ fn apply(op: &LayerOp, node: &NodeModule, x: Act) -> Act {
         }
         (LayerOp::BatchNorm { .. }, Act::Image(t)) => {
             Act::Image(fused::batch_norm(node.bn.as_ref().expect("bn built"), t))
+        }
+        (LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. }, Act::Flat(t)) => {
+            Act::Flat(node.gn.as_ref().expect("norm built").forward(t))
+        }
+        (LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. }, Act::Image(t)) => {
+            Act::Image(node.gn.as_ref().expect("norm built").forward(t))
         }
         (LayerOp::Activation { function }, Act::Flat(t)) => Act::Flat(activate(*function, t)),
         (LayerOp::Activation { function }, Act::Image(t)) => Act::Image(activate(*function, t)),

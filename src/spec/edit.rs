@@ -306,6 +306,10 @@ pub enum NewLayer {
     Conv3x3,
     /// Batch normalisation.
     BatchNorm,
+    /// Layer normalisation.
+    LayerNorm,
+    /// Group normalisation with the largest of 32, 16, 8, 4, 2 groups that divides the channels.
+    GroupNorm,
     /// ReLU.
     Relu,
     /// Global average pooling.
@@ -318,10 +322,12 @@ pub enum NewLayer {
 
 impl NewLayer {
     /// Every kind, for menus.
-    pub const ALL: [NewLayer; 7] = [
+    pub const ALL: [NewLayer; 9] = [
         NewLayer::Linear,
         NewLayer::Conv3x3,
         NewLayer::BatchNorm,
+        NewLayer::LayerNorm,
+        NewLayer::GroupNorm,
         NewLayer::Relu,
         NewLayer::GlobalAvgPool,
         NewLayer::Flatten,
@@ -334,6 +340,8 @@ impl NewLayer {
             NewLayer::Linear => "linear",
             NewLayer::Conv3x3 => "conv 3x3",
             NewLayer::BatchNorm => "batch norm",
+            NewLayer::LayerNorm => "layer norm",
+            NewLayer::GroupNorm => "group norm",
             NewLayer::Relu => "relu",
             NewLayer::GlobalAvgPool => "global avg pool",
             NewLayer::Flatten => "flatten",
@@ -348,6 +356,14 @@ impl NewLayer {
             NewLayer::Linear => LayerSpec::linear("fc", width),
             NewLayer::Conv3x3 => LayerSpec::conv("conv", width, 3, 1, 1),
             NewLayer::BatchNorm => LayerSpec::batch_norm("bn"),
+            NewLayer::LayerNorm => LayerSpec::layer_norm("ln"),
+            NewLayer::GroupNorm => {
+                let groups = [32, 16, 8, 4, 2]
+                    .into_iter()
+                    .find(|g| width.is_multiple_of(*g))
+                    .unwrap_or(1);
+                LayerSpec::group_norm("gn", groups)
+            }
             NewLayer::Relu => LayerSpec::relu("act"),
             NewLayer::GlobalAvgPool => LayerSpec::new("pool", LayerOp::GlobalAvgPool),
             NewLayer::Flatten => LayerSpec::new("flatten", LayerOp::Flatten),

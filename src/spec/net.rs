@@ -98,6 +98,24 @@ pub enum LayerOp {
         #[serde(default = "bn_epsilon")]
         epsilon: f64,
     },
+    /// Layer normalisation (Ba et al. 2016): each sample normalised over all its features
+    /// (flat) or all its channels and positions (image), then a per-channel scale γ and shift
+    /// β. No batch statistics, so it behaves the same at any batch size and at test time.
+    LayerNorm {
+        /// Added to the variance before the square root.
+        #[serde(default = "bn_epsilon")]
+        epsilon: f64,
+    },
+    /// Group normalisation (Wu & He 2018): each sample's channels split into `groups` groups,
+    /// each normalised over its channels and positions, then a per-channel γ and β. One group
+    /// is LayerNorm; as many groups as channels is InstanceNorm.
+    GroupNorm {
+        /// Groups; must divide the channels.
+        groups: usize,
+        /// Added to the variance before the square root.
+        #[serde(default = "bn_epsilon")]
+        epsilon: f64,
+    },
     /// An element-wise activation.
     Activation {
         /// Which function.
@@ -289,6 +307,35 @@ impl LayerSpec {
         )
     }
 
+    /// A LayerNorm node (ε = 1e-5, PyTorch's default).
+    pub fn layer_norm(name: impl Into<String>) -> Self {
+        Self::new(
+            name,
+            LayerOp::LayerNorm {
+                epsilon: bn_epsilon(),
+            },
+        )
+    }
+
+    /// A GroupNorm node with `groups` groups (ε = 1e-5).
+    pub fn group_norm(name: impl Into<String>, groups: usize) -> Self {
+        Self::new(
+            name,
+            LayerOp::GroupNorm {
+                groups,
+                epsilon: bn_epsilon(),
+            },
+        )
+    }
+
+    /// Whether this node normalises (BatchNorm, LayerNorm, GroupNorm).
+    pub fn is_norm(&self) -> bool {
+        matches!(
+            self.op,
+            LayerOp::BatchNorm { .. } | LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. }
+        )
+    }
+
     /// An activation node.
     pub fn activation(name: impl Into<String>, function: Activation) -> Self {
         Self::new(name, LayerOp::Activation { function })
@@ -324,6 +371,8 @@ impl LayerSpec {
                 }
             }
             LayerOp::BatchNorm { .. } => "batchnorm".into(),
+            LayerOp::LayerNorm { .. } => "layernorm".into(),
+            LayerOp::GroupNorm { groups, .. } => format!("groupnorm {groups}"),
             LayerOp::Activation { function } => format!("{function:?}").to_lowercase(),
             LayerOp::GlobalAvgPool => "global avg pool".into(),
             LayerOp::Flatten => "flatten".into(),

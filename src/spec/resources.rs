@@ -152,12 +152,15 @@ fn bytes_for(values: u64, samples: u64) -> u64 {
 }
 
 /// Copies of a layer's output a pass holds: the output and its gradient (or, without
-/// gradients, the temporaries of the same size), one more for a BatchNorm and a convolution,
+/// gradients, the temporaries of the same size), one more for a normalisation and a convolution,
 /// one more for the sum a skip adds into it.
 fn copies(layer: &LayerOp, info: &LayerInfo) -> u64 {
     ACTIVATION_COPIES
         + match layer {
-            LayerOp::BatchNorm { .. } | LayerOp::Conv2d { .. } => BATCH_NORM_EXTRA,
+            LayerOp::BatchNorm { .. }
+            | LayerOp::LayerNorm { .. }
+            | LayerOp::GroupNorm { .. }
+            | LayerOp::Conv2d { .. } => BATCH_NORM_EXTRA,
             _ => 0,
         }
         + u64::from(info.skip_in.is_some())

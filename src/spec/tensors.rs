@@ -93,6 +93,16 @@ pub fn expected_tensors(v: &ValidSpec) -> Vec<TensorEntry> {
                 }
             }
             LayerOp::BatchNorm { .. } => batch_norm(&mut out, name, input.channels(), owner),
+            LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. } => {
+                for field in ["gamma", "beta"] {
+                    out.push(TensorEntry::new(
+                        format!("{name}.{field}"),
+                        vec![input.channels()],
+                        true,
+                        owner,
+                    ));
+                }
+            }
             LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
         }
         input = info.output;

@@ -106,6 +106,18 @@ pub enum SpecError {
         /// A suggestion, starting with "; ".
         hint: &'static str,
     },
+    /// A GroupNorm whose groups do not divide its input's channels.
+    #[error(
+        "{node}: {groups} groups do not divide the {channels} channels of its input; use a divisor of {channels} (1 is LayerNorm)"
+    )]
+    GroupsDoNotDivide {
+        /// The node.
+        node: String,
+        /// Groups asked for.
+        groups: usize,
+        /// Channels of the input.
+        channels: usize,
+    },
     /// A convolution whose output would be empty.
     #[error(
         "{node}: a {kernel}×{kernel} kernel with padding {padding} does not fit the {got} input"
@@ -219,6 +231,7 @@ impl SpecError {
             | SpecError::BadValue { node, .. }
             | SpecError::WrongInput { node, .. }
             | SpecError::KernelTooLarge { node, .. }
+            | SpecError::GroupsDoNotDivide { node, .. }
             | SpecError::OutputNotFlat { node, .. }
             | SpecError::TensorNameClash { node, .. } => Some(node),
             SpecError::TooManyParameters { largest, .. } => Some(largest),

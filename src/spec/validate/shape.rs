@@ -100,6 +100,23 @@ pub fn layer_output(layer: &LayerSpec, shape: Shape) -> Result<(Shape, u64, u64)
             check_batch_norm(node, *momentum, *epsilon)?;
             (shape, 2 * shape.channels() as u64, 4 * shape.numel() as u64)
         }
+        LayerOp::LayerNorm { epsilon } => {
+            check_epsilon(node, *epsilon)?;
+            (shape, 2 * shape.channels() as u64, 5 * shape.numel() as u64)
+        }
+        LayerOp::GroupNorm { groups, epsilon } => {
+            check_epsilon(node, *epsilon)?;
+            check_size(node, "groups", *groups, MAX_WIDTH)?;
+            let channels = shape.channels();
+            if !channels.is_multiple_of(*groups) {
+                return Err(SpecError::GroupsDoNotDivide {
+                    node: node.to_string(),
+                    groups: *groups,
+                    channels,
+                });
+            }
+            (shape, 2 * channels as u64, 5 * shape.numel() as u64)
+        }
         LayerOp::Activation { .. } => (shape, 0, shape.numel() as u64),
         LayerOp::GlobalAvgPool => {
             let Shape::Image(c, _, _) = shape else {
@@ -177,6 +194,11 @@ fn check_batch_norm(node: &str, momentum: f64, epsilon: f64) -> Result<(), SpecE
             reason: "must be in [0, 1]",
         });
     }
+    check_epsilon(node, epsilon)
+}
+
+/// A normalisation's ε: finite and positive.
+fn check_epsilon(node: &str, epsilon: f64) -> Result<(), SpecError> {
     if !(epsilon.is_finite() && epsilon > 0.0) {
         return Err(SpecError::BadValue {
             node: node.to_string(),

@@ -56,14 +56,15 @@ fn op_fields(ui: &mut Ui, op: &mut LayerOp) {
                     .prefix("m "),
             );
             ui.end_row();
-            ui.label("Epsilon");
-            ui.add(
-                DragValue::new(epsilon)
-                    .range(1e-12..=1.0)
-                    .speed(1e-6)
-                    .prefix("eps "),
-            );
+            epsilon_field(ui, epsilon);
+        }
+        LayerOp::LayerNorm { epsilon } => epsilon_field(ui, epsilon),
+        LayerOp::GroupNorm { groups, epsilon } => {
+            ui.label("Groups");
+            ui.add(DragValue::new(groups).range(1..=65_536).prefix("groups "))
+                .on_hover_text("must divide the input's channels; 1 is LayerNorm");
             ui.end_row();
+            epsilon_field(ui, epsilon);
         }
         LayerOp::Activation { function } => {
             ui.label("Function");
@@ -83,6 +84,18 @@ fn op_fields(ui: &mut Ui, op: &mut LayerOp) {
         }
         LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
     }
+}
+
+/// A normalisation's ε.
+fn epsilon_field(ui: &mut Ui, epsilon: &mut f64) {
+    ui.label("Epsilon");
+    ui.add(
+        DragValue::new(epsilon)
+            .range(1e-12..=1.0)
+            .speed(1e-6)
+            .prefix("eps "),
+    );
+    ui.end_row();
 }
 
 /// The weight initialisation and the bias's standard deviation.

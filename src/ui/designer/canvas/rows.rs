@@ -259,6 +259,7 @@ fn op_color(op: &LayerOp) -> Color32 {
     match op {
         LayerOp::Linear { .. } | LayerOp::Conv2d { .. } => Color32::from_rgb(52, 78, 120),
         LayerOp::BatchNorm { .. } => Color32::from_rgb(44, 105, 70),
+        LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. } => Color32::from_rgb(40, 100, 100),
         LayerOp::Activation { .. } => Color32::from_rgb(120, 82, 40),
         LayerOp::GlobalAvgPool | LayerOp::Flatten => Color32::from_rgb(75, 75, 80),
         LayerOp::Head { .. } => Color32::from_rgb(100, 60, 120),

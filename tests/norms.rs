@@ -1,0 +1,221 @@
+//! LayerNorm and GroupNorm as layer ops: shapes and validation, the per-sample normalisation
+//! against a hand computation, independence of the batch (what BatchNorm lacks), the tensors
+//! a run saves, and training.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use reslab::model::{Act, build, param_layout};
+use reslab::spec::*;
+
+mod common;
+
+fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec_as::<f32>().unwrap()
+}
+
+/// `input` features → one norm layer → head(2).
+fn flat_net(features: usize, norm: LayerSpec) -> NetSpec {
+    NetSpec {
+        name: "norm".into(),
+        input: InputShape::Flat { features },
+        layers: vec![norm, LayerSpec::new("head", LayerOp::Head { outputs: 2 })],
+        skips: Vec::new(),
+    }
+}
+
+/// A `[c, 2, 2]` image → one norm layer → flatten → head(2).
+fn image_net(channels: usize, norm: LayerSpec) -> NetSpec {
+    NetSpec {
+        name: "norm".into(),
+        input: InputShape::Image {
+            channels,
+            height: 2,
+            width: 2,
+        },
+        layers: vec![
+            norm,
+            LayerSpec::new("flatten", LayerOp::Flatten),
+            LayerSpec::new("head", LayerOp::Head { outputs: 2 }),
+        ],
+        skips: Vec::new(),
+    }
+}
+
+/// The norm layer's output (layer 0) for a batch of host samples.
+fn norm_output(spec: &NetSpec, x: Vec<f32>, batch: usize) -> Vec<f32> {
+    let valid = validate(spec).unwrap();
+    let device = Device::flex();
+    let model = build(&valid, &device, 0).valid();
+    let input = reslab::model::input_from_host(x, batch, valid.input, &device);
+    let mut model = model;
+    model.host_reductions = true;
+    let (_, probes) = model.forward_with(input, reslab::model::Probe::On, None);
+    floats(probes.layers[0].clone())
+}
+
+#[test]
+fn shapes_parameters_and_labels() {
+    let v = validate(&flat_net(6, LayerSpec::layer_norm("ln"))).unwrap();
+    assert_eq!(v.layers[0].output, Shape::Flat(6));
+    assert_eq!(v.layers[0].params, 12, "γ and β per feature");
+    let v = validate(&image_net(4, LayerSpec::group_norm("gn", 2))).unwrap();
+    assert_eq!(v.layers[0].output, Shape::Image(4, 2, 2));
+    assert_eq!(v.layers[0].params, 8, "γ and β per channel");
+    assert_eq!(LayerSpec::group_norm("gn", 2).op_label(), "groupnorm 2");
+    assert_eq!(LayerSpec::layer_norm("ln").op_label(), "layernorm");
+    assert!(LayerSpec::layer_norm("ln").is_norm() && !LayerSpec::layer_norm("ln").has_weights());
+}
+
+#[test]
+fn groups_that_do_not_divide_the_channels_are_refused_by_name() {
+    let err = validate(&image_net(6, LayerSpec::group_norm("gn", 4))).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("gn: 4 groups do not divide the 6 channels"),
+        "{text}"
+    );
+    assert_eq!(err.node(), Some("gn"));
+    let err = validate(&image_net(6, LayerSpec::group_norm("gn", 0))).unwrap_err();
+    assert!(err.to_string().contains("groups"), "{err}");
+    let mut bad = LayerSpec::layer_norm("ln");
+    bad.op = LayerOp::LayerNorm { epsilon: -1.0 };
+    assert!(
+        validate(&flat_net(3, bad))
+            .unwrap_err()
+            .to_string()
+            .contains("epsilon")
+    );
+    // A spec file names the ops as the docs do; unknown fields are errors.
+    let op: LayerOp = serde_json::from_str(r#"{"type": "group_norm", "groups": 2}"#).unwrap();
+    assert_eq!(
+        op,
+        LayerOp::GroupNorm {
+            groups: 2,
+            epsilon: 1e-5
+        }
+    );
+    assert!(serde_json::from_str::<LayerOp>(r#"{"type": "layer_norm", "eps": 1}"#).is_err());
+}
+
+#[test]
+fn layer_norm_normalises_each_sample_over_its_features() {
+    // Sample 1: [1, 2, 3, 6]: mean 3, population variance (4 + 1 + 0 + 9) / 4 = 3.5.
+    // Sample 2: [10, 10, 10, 14]: mean 11, variance (1 + 1 + 1 + 9) / 4 = 3.
+    let x = vec![1.0, 2.0, 3.0, 6.0, 10.0, 10.0, 10.0, 14.0];
+    let y = norm_output(&flat_net(4, LayerSpec::layer_norm("ln")), x, 2);
+    let expect = |v: f32, m: f32, var: f32| (v - m) / (var + 1e-5).sqrt();
+    let want = [
+        expect(1.0, 3.0, 3.5),
+        expect(2.0, 3.0, 3.5),
+        expect(3.0, 3.0, 3.5),
+        expect(6.0, 3.0, 3.5),
+        expect(10.0, 11.0, 3.0),
+        expect(10.0, 11.0, 3.0),
+        expect(10.0, 11.0, 3.0),
+        expect(14.0, 11.0, 3.0),
+    ];
+    for (a, b) in y.iter().zip(want) {
+        assert!((a - b).abs() < 1e-5, "{y:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn group_norm_normalises_each_group_of_channels_of_each_sample() {
+    // One sample, 4 channels of 2×2, 2 groups: channels 0–1 hold 0..8, channels 2–3 hold
+    // 100 + 2·(0..8). Group 1: mean 3.5, variance 5.25; group 2: mean 107, variance 21.
+    let mut x: Vec<f32> = (0..8).map(|v| v as f32).collect();
+    x.extend((0..8).map(|v| 100.0 + 2.0 * v as f32));
+    let y = norm_output(&image_net(4, LayerSpec::group_norm("gn", 2)), x.clone(), 1);
+    for (i, (&a, &v)) in y.iter().zip(&x).enumerate() {
+        let (m, var) = if i < 8 { (3.5, 5.25) } else { (107.0, 21.0) };
+        let want = (v - m) / (var + 1e-5f32).sqrt();
+        assert!((a - want).abs() < 1e-4, "value {i}: {a} vs {want}");
+    }
+}
+
+#[test]
+fn layer_and_group_norm_do_not_depend_on_the_batch_unlike_batch_norm_in_training() {
+    // The same sample alone and inside a batch of 4 gives the same output; BatchNorm's
+    // training-mode output changes with the other samples.
+    let sample: Vec<f32> = (0..16).map(|v| (v as f32 * 0.37).sin()).collect();
+    let mut batch = sample.clone();
+    batch.extend((0..48).map(|v| (v as f32 * 1.3).cos() * 3.0 + 1.0));
+    for norm in [LayerSpec::layer_norm("n"), LayerSpec::group_norm("n", 2)] {
+        let spec = image_net(4, norm);
+        let alone = norm_output(&spec, sample.clone(), 1);
+        let inside = norm_output(&spec, batch.clone(), 4);
+        for (a, b) in alone.iter().zip(&inside[..16]) {
+            assert!((a - b).abs() < 1e-5, "{alone:?} vs {:?}", &inside[..16]);
+        }
+    }
+    let spec = image_net(4, LayerSpec::batch_norm("n"));
+    let valid = validate(&spec).unwrap();
+    let device = Device::flex().autodiff();
+    let model = build(&valid, &device, 0);
+    let out = |x: Vec<f32>, b: usize| {
+        let input = Act::Image(Tensor::from_data(TensorData::new(x, [b, 4, 2, 2]), &device));
+        floats(model.forward(input))
+    };
+    let (alone, inside) = (out(sample.clone(), 1), out(batch, 4));
+    assert!(
+        alone
+            .iter()
+            .zip(&inside[..2])
+            .any(|(a, b)| (a - b).abs() > 1e-3),
+        "{alone:?} {inside:?}"
+    );
+}
+
+#[test]
+fn the_tensors_a_run_saves_are_the_spec_level_list() {
+    for spec in [
+        flat_net(6, LayerSpec::layer_norm("ln")),
+        image_net(4, LayerSpec::group_norm("gn", 2)),
+    ] {
+        let valid = validate(&spec).unwrap();
+        let model = build(&valid, &Device::flex().autodiff(), 0);
+        let saved: Vec<(String, Vec<usize>)> = param_layout(&model)
+            .into_iter()
+            .map(|p| (p.name, p.shape))
+            .collect();
+        let expected: Vec<(String, Vec<usize>)> = expected_tensors(&valid)
+            .into_iter()
+            .map(|t| (t.name, t.shape))
+            .collect();
+        assert_eq!(saved, expected);
+    }
+}
+
+#[test]
+fn mlps_with_layer_or_group_norm_train_on_spirals_and_save_and_load() {
+    let dataset = DatasetSpec::from_name("spirals").unwrap();
+    for (k, norm) in [LayerSpec::layer_norm("n"), LayerSpec::group_norm("n", 4)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut spec = common::mlp("mlp-res-2", &dataset, 16, true);
+        // Every BatchNorm becomes this norm (names kept apart).
+        let mut count = 0;
+        for l in spec.layers.iter_mut().filter(|l| l.is_norm()) {
+            l.op = norm.op.clone();
+            count += 1;
+        }
+        assert!(count >= 2, "{spec:?}");
+        let config = TrainConfig {
+            duration: Duration::Steps(150),
+            lr: 0.05,
+            seed: k as u64,
+            probe_every: 50,
+            ..TrainConfig::default()
+        };
+        let mut session = common::session(&spec, &config, &dataset);
+        let mut losses = Vec::new();
+        while !session.is_done() {
+            let out = session.train_step();
+            assert!(out.diverged.is_none());
+            losses.push(out.record.loss);
+        }
+        let head: f32 = losses[..10].iter().sum::<f32>() / 10.0;
+        let tail: f32 = losses[losses.len() - 10..].iter().sum::<f32>() / 10.0;
+        assert!(tail < 0.8 * head, "{:?}: {head} → {tail}", norm.op);
+    }
+}
