@@ -308,10 +308,9 @@ fn block_ranges(spec: &NetSpec, n: usize) -> Vec<(usize, usize)> {
 /// Validation loss with and without the blocks, and the mean |α|, of a trained session.
 fn trained_values(session: &crate::train::Session, n: usize) -> (f64, f64, f64) {
     let model = session.model.valid();
-    let (shape, split) = (session.data.sample_shape, &session.data.valid);
     let all = Lesion::blocks(block_ranges(&model.spec.spec, n));
-    let own = util::evaluate(&model, split, shape, None).0;
-    let deleted = util::evaluate(&model, split, shape, Some(&all)).0;
+    let own = util::evaluate(session, None).0;
+    let deleted = util::evaluate(session, Some(&all)).0;
     let alphas: Vec<f64> = util::params(&model)
         .iter()
         .filter(|p| p.path.ends_with(".alpha"))

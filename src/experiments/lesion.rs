@@ -153,9 +153,7 @@ fn lesion_net(
         opts,
         None,
     )?;
-    let model = t.session.model.valid();
-    let (shape, split) = (t.session.data.sample_shape, &t.session.data.valid);
-    let accuracy = |lesion: Option<&Lesion>| 100.0 * util::evaluate(&model, split, shape, lesion).1;
+    let accuracy = |lesion: Option<&Lesion>| 100.0 * util::evaluate(&t.session, lesion).1;
     let full = accuracy(None);
     let ranges: Vec<(usize, usize)> = (1..=BLOCKS)
         .filter_map(|b| block_range(&t.run.spec, b))

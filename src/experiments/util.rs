@@ -350,31 +350,20 @@ pub(crate) fn cross_entropy(logits: Tensor<2>, labels: &[i64]) -> Tensor<1> {
     log_softmax(logits, 1).gather(1, labels).mean().neg()
 }
 
-/// Mean loss and accuracy of an inference-mode model on a whole split, optionally with a
-/// lesion, in chunks of 500.
-pub(crate) fn evaluate(
-    model: &Model,
-    split: &Split,
-    shape: crate::spec::Shape,
-    lesion: Option<&Lesion>,
-) -> (f64, f64) {
-    let device = Device::flex();
-    let all: Vec<usize> = (0..split.len).collect();
-    let (mut loss, mut correct) = (0.0f64, 0usize);
-    for idx in all.chunks(500) {
-        let (x, labels) = batch(split, idx, shape, &device);
-        let (logits, _) = model.forward_with(x, crate::model::Probe::Off, lesion);
-        let pred = host(logits.clone().argmax(1).float());
-        correct += pred
-            .iter()
-            .zip(&labels)
-            .filter(|(p, l)| **p as i64 == **l)
-            .count();
-        let l = host(cross_entropy(logits, &labels));
-        loss += l.first().copied().unwrap_or(f32::NAN) as f64 * idx.len() as f64;
-    }
-    let n = split.len.max(1) as f64;
-    (loss / n, correct as f64 / n)
+/// Mean loss and accuracy of a session's model (BN with its running statistics) on its
+/// validation split, optionally with a lesion, through the one [`crate::train::evaluate`].
+pub(crate) fn evaluate(session: &Session, lesion: Option<&Lesion>) -> (f64, f64) {
+    let data = crate::train::EvalData {
+        split: &session.data.valid,
+        task: session.data.task,
+        shape: session.data.sample_shape,
+    };
+    let opts = crate::train::EvalOptions {
+        lesion: lesion.cloned(),
+        ..crate::train::EvalOptions::default()
+    };
+    let e = crate::train::evaluate(&session.model, data, &opts, &session.device);
+    (e.loss as f64, e.accuracy as f64)
 }
 
 /// Seeds for `n` repetitions from a base seed.

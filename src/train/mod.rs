@@ -12,11 +12,13 @@
 //! steps stream, and always after the first and the last event, so a UI repaints at ≤ ~30 Hz.
 
 mod apply;
+mod evaluate;
 mod optim;
 mod session;
 mod state;
 
 pub use apply::apply_event;
+pub use evaluate::{EvalData, EvalOptions, Evaluation, NormMode, evaluate};
 pub use optim::{Optimizer, SlotState, StepReductions};
 pub use session::{Session, StepOutcome};
 

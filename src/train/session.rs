@@ -3,7 +3,7 @@
 
 use super::TrainError;
 use super::optim::{Optimizer, StepReductions};
-use crate::data::{BatchSampler, Dataset, Split, Targets, Task};
+use crate::data::{BatchSampler, Dataset, Targets, Task};
 use crate::metrics::{
     ActStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout,
     SkipStats, StepRecord,
@@ -11,8 +11,7 @@ use crate::metrics::{
 use crate::model::probe::{LAYER_STATS_LEN, host_layer_stats};
 use crate::model::{Act, ForwardProbes, Model, Probe, build, input_from_host, param_layout};
 use crate::spec::{Shape, TrainConfig, ValidSpec};
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
+use burn::tensor::{Device, Tensor, TensorData, Transaction};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -151,43 +150,6 @@ impl StatsWorker {
                 Vec::new()
             }
         }
-    }
-}
-
-fn loss_and_correct(
-    logits: Tensor<2>,
-    task: Task,
-    y: &Targets,
-    idx: &[usize],
-    device: &Device,
-) -> (Tensor<1>, Option<Tensor<1>>) {
-    let b = idx.len();
-    match (task, y) {
-        (Task::Classification { .. }, Targets::Classes(c)) => {
-            let labels: Vec<i64> = idx.iter().map(|&i| c[i] as i64).collect();
-            let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [b, 1]), device);
-            let logp = log_softmax(logits.clone(), 1);
-            let loss = logp.gather(1, labels.clone()).mean().neg();
-            let correct = logits.inner().argmax(1).equal(labels.inner()).float().sum();
-            (loss, Some(correct))
-        }
-        (Task::Regression { outputs }, Targets::Values(v)) => {
-            let mut t = Vec::with_capacity(b * outputs);
-            for &i in idx {
-                t.extend_from_slice(&v[i * outputs..(i + 1) * outputs]);
-            }
-            let target = Tensor::<2>::from_data(TensorData::new(t, [b, outputs]), device);
-            ((logits - target).square().mean(), None)
-        }
-        _ => unreachable!("targets match the task"),
-    }
-}
-
-fn gather_x(split: &Split, idx: &[usize], out: &mut Vec<f32>) {
-    let numel = split.sample_numel();
-    out.clear();
-    for &i in idx {
-        out.extend_from_slice(&split.x[i * numel..(i + 1) * numel]);
     }
 }
 
@@ -397,7 +359,7 @@ impl Session {
         probe: bool,
         streamed: bool,
     ) -> (Tensor<1>, Option<Tensor<1>>, ForwardProbes) {
-        gather_x(&self.data.train, idx, &mut self.batch_x);
+        super::evaluate::gather_x(&self.data.train, idx, &mut self.batch_x);
         let x = input_from_host(
             std::mem::take(&mut self.batch_x),
             idx.len(),
@@ -412,7 +374,7 @@ impl Session {
         } else {
             self.model.net_forward(x, probe)
         };
-        let (loss, correct) = loss_and_correct(
+        let (loss, correct) = super::evaluate::loss_and_correct(
             logits,
             self.data.task,
             &self.data.train.y,
@@ -547,51 +509,24 @@ impl Session {
         }
     }
 
-    /// Mean loss and accuracy on the validation split, BN in inference mode.
+    /// Mean loss and accuracy on the validation split, BN in inference mode (the running
+    /// statistics), through the one [`evaluate`](super::evaluate).
     pub fn evaluate(&self) -> EvalRecord {
-        let model = self.model.valid();
-        let device = self.device.clone().inner();
-        let split = &self.data.valid;
-        let chunk = crate::spec::EVAL_CHUNK;
-        let mut loss_sum = Tensor::<1>::zeros([1], &device);
-        let mut correct = Tensor::<1>::zeros([1], &device);
-        let mut buf = Vec::new();
-        let all: Vec<usize> = (0..split.len).collect();
-        for idx in all.chunks(chunk) {
-            gather_x(split, idx, &mut buf);
-            let x = input_from_host(
-                std::mem::take(&mut buf),
-                idx.len(),
-                self.data.sample_shape,
-                &device,
-            );
-            let logits = model.forward(x);
-            let (l, c) = loss_and_correct(logits, self.data.task, &split.y, idx, &device);
-            loss_sum = loss_sum + l.mul_scalar(idx.len() as f32);
-            if let Some(c) = c {
-                correct = correct + c;
-            }
-        }
-        let mut out = Transaction::default()
-            .register(loss_sum)
-            .register(correct)
-            .execute()
-            .into_iter()
-            .map(floats);
-        let n = split.len.max(1) as f32;
-        let loss = out
-            .next()
-            .and_then(|v| v.first().copied())
-            .unwrap_or(f32::NAN)
-            / n;
-        let c = out.next().and_then(|v| v.first().copied()).unwrap_or(0.0);
+        let data = super::EvalData {
+            split: &self.data.valid,
+            task: self.data.task,
+            shape: self.data.sample_shape,
+        };
+        let e = super::evaluate(
+            &self.model,
+            data,
+            &super::EvalOptions::default(),
+            &self.device,
+        );
         EvalRecord {
             step: self.step,
-            loss,
-            accuracy: match self.data.task {
-                Task::Classification { .. } => c / n,
-                Task::Regression { .. } => f32::NAN,
-            },
+            loss: e.loss,
+            accuracy: e.accuracy,
         }
     }
 
