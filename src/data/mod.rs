@@ -5,6 +5,7 @@
 
 mod cifar;
 mod idx;
+pub mod shift;
 mod synthetic;
 
 pub use cifar::{load_cifar10_dir, parse_cifar_batch};
