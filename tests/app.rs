@@ -651,3 +651,32 @@ fn two_runs_of_one_name_are_saved_to_two_files_and_a_file_in_the_way_is_kept() {
     assert_eq!(kept, 1, "the other file is untouched");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Coloured MNIST in the Lab's settings: a palette picker, and the network's input follows the
+/// three channels.
+#[test]
+fn coloured_mnist_offers_its_palettes_and_gives_the_network_three_channels() {
+    use reslab::spec::{InputShape, Palette};
+    let dir = common::temp_dir("app", "coloured");
+    let mut h = harness(&dir);
+    let s = h.state_mut().settings_mut();
+    s.dataset = DatasetSpec::new(DataSource::ColouredMnist {
+        palette: Palette::Green,
+    });
+    s.net.family = "cifar-resnet".into();
+    s.net.depth = 8;
+    h.state_mut().rebuild_spec();
+    h.run_steps(2);
+    h.get_by_label("Palette");
+    assert!(h.query_by_label_contains("green").is_some() || h.query_by_value("green").is_some());
+    let spec = h.state().train_spec().unwrap().clone();
+    assert_eq!(
+        spec.input,
+        InputShape::Image {
+            channels: 3,
+            height: 28,
+            width: 28
+        }
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,6 +4,7 @@
 //! Everything here is host-side `f32` data; the training loop uploads one batch per step.
 
 mod cifar;
+pub mod coloured;
 mod idx;
 pub mod shift;
 mod synthetic;
@@ -334,12 +335,13 @@ pub fn load(spec: &DatasetSpec) -> Result<Dataset, DataError> {
     let name = spec.label();
     let (mut train, mut valid, shape, task) = match &spec.source {
         DataSource::Mnist10k => {
-            let raw = idx::mnist_from_bytes(
-                &PathBuf::from("assets/mnist10k/mnist10k-images-idx3-ubyte.gz"),
-                MNIST10K_IMAGES,
-                &PathBuf::from("assets/mnist10k/mnist10k-labels-idx1-ubyte.gz"),
-                MNIST10K_LABELS,
-            )?;
+            let raw = mnist10k_raw()?;
+            let (shape, task) = (raw.shape, raw.task);
+            let (t, v) = split(raw, vf, spec.seed);
+            (t, v, shape, task)
+        }
+        DataSource::ColouredMnist { palette } => {
+            let raw = coloured::colourise(mnist10k_raw()?, *palette, spec.seed);
             let (shape, task) = (raw.shape, raw.task);
             let (t, v) = split(raw, vf, spec.seed);
             (t, v, shape, task)
@@ -393,6 +395,17 @@ pub fn load(spec: &DatasetSpec) -> Result<Dataset, DataError> {
         train,
         valid,
     })
+}
+
+/// The shipped MNIST-10k digits, embedded in the binary: `[10000, 1, 28, 28]` in [0, 1], in
+/// file order (sorted by label).
+pub fn mnist10k_raw() -> Result<RawData, DataError> {
+    idx::mnist_from_bytes(
+        &PathBuf::from("assets/mnist10k/mnist10k-images-idx3-ubyte.gz"),
+        MNIST10K_IMAGES,
+        &PathBuf::from("assets/mnist10k/mnist10k-labels-idx1-ubyte.gz"),
+        MNIST10K_LABELS,
+    )
 }
 
 /// Yields shuffled mini-batches of training indices, epoch after epoch.

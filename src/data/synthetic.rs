@@ -64,6 +64,7 @@ pub(crate) fn generate(source: &DataSource, seed: u64) -> Result<RawData, DataEr
         } => gaussians(rng, samples, classes, dim, spread),
         DataSource::Regression1d { samples, noise } => regression(rng, samples, noise),
         DataSource::Mnist10k
+        | DataSource::ColouredMnist { .. }
         | DataSource::MnistDir { .. }
         | DataSource::FashionDir { .. }
         | DataSource::Cifar10Dir { .. } => {

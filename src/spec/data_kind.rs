@@ -9,6 +9,8 @@ use std::path::PathBuf;
 pub enum DataKind {
     /// The shipped MNIST-10k digits.
     Mnist10k,
+    /// The shipped digits tinted with a palette.
+    ColouredMnist,
     /// Interleaved spirals.
     Spirals,
     /// Two concentric circles.
@@ -33,8 +35,9 @@ pub enum DataKind {
 
 impl DataKind {
     /// Every kind, in the order pickers list them.
-    pub const ALL: [DataKind; 11] = [
+    pub const ALL: [DataKind; 12] = [
         DataKind::Mnist10k,
+        DataKind::ColouredMnist,
         DataKind::Spirals,
         DataKind::Circles,
         DataKind::Moons,
@@ -51,6 +54,7 @@ impl DataKind {
     pub fn label(self) -> &'static str {
         match self {
             DataKind::Mnist10k => "MNIST-10k (shipped)",
+            DataKind::ColouredMnist => "Coloured MNIST-10k",
             DataKind::Spirals => "spirals",
             DataKind::Circles => "circles",
             DataKind::Moons => "moons",
@@ -68,6 +72,7 @@ impl DataKind {
     pub fn name(self) -> &'static str {
         match self {
             DataKind::Mnist10k | DataKind::MnistDir => "mnist",
+            DataKind::ColouredMnist => "coloured-mnist",
             DataKind::Spirals => "spirals",
             DataKind::Circles => "circles",
             DataKind::Moons => "moons",
@@ -92,6 +97,7 @@ impl DataKind {
     pub fn of(source: &DataSource) -> DataKind {
         match source {
             DataSource::Mnist10k => DataKind::Mnist10k,
+            DataSource::ColouredMnist { .. } => DataKind::ColouredMnist,
             DataSource::Spirals { .. } => DataKind::Spirals,
             DataSource::Circles { .. } => DataKind::Circles,
             DataSource::Moons { .. } => DataKind::Moons,
@@ -110,6 +116,9 @@ impl DataKind {
     pub fn default_source(self, dir: PathBuf) -> DataSource {
         match self {
             DataKind::Mnist10k => DataSource::Mnist10k,
+            DataKind::ColouredMnist => DataSource::ColouredMnist {
+                palette: super::Palette::Red,
+            },
             DataKind::Spirals => DataSource::Spirals {
                 samples: 2000,
                 classes: 2,

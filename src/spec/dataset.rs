@@ -87,6 +87,12 @@ pub enum DataSource {
     /// The 10,000 MNIST digits shipped in `assets/mnist10k`.
     #[serde(deserialize_with = "no_fields")]
     Mnist10k,
+    /// The shipped MNIST-10k digits tinted with a palette on a dark background (3 channels).
+    ColouredMnist {
+        /// The shades the digits take.
+        #[serde(default)]
+        palette: Palette,
+    },
     /// Full MNIST in IDX files (`train-images-idx3-ubyte[.gz]`, ...) in a folder.
     MnistDir {
         /// The folder.
@@ -104,14 +110,67 @@ pub enum DataSource {
     },
 }
 
+/// The shades of Coloured MNIST: one colour family per set (red is the training palette of the
+/// red-roses experiment), or all of them mixed (one per image).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Palette {
+    /// Shades of red.
+    #[default]
+    Red,
+    /// Shades of orange.
+    Orange,
+    /// Shades of green.
+    Green,
+    /// Shades of blue.
+    Blue,
+    /// Shades of grey.
+    Grey,
+    /// Red digits with every value inverted (light background, dark cyan digits).
+    Inverted,
+    /// Each image a shade of red, orange, green, blue or grey.
+    All,
+}
+
+impl Palette {
+    /// Every palette, in the order pickers list them.
+    pub const ALL: [Palette; 7] = [
+        Palette::Red,
+        Palette::Orange,
+        Palette::Green,
+        Palette::Blue,
+        Palette::Grey,
+        Palette::Inverted,
+        Palette::All,
+    ];
+
+    /// Its name on the command line and in pickers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Palette::Red => "red",
+            Palette::Orange => "orange",
+            Palette::Green => "green",
+            Palette::Blue => "blue",
+            Palette::Grey => "grey",
+            Palette::Inverted => "inverted",
+            Palette::All => "all",
+        }
+    }
+}
+
 /// Why a dataset name cannot be parsed.
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum DatasetNameError {
     /// Not a known name.
     #[error(
-        "unknown dataset \"{0}\"; use spirals, circles, moons, xor, checkerboard, gaussians, regression, mnist, mnist:DIR, fashion:DIR or cifar10:DIR"
+        "unknown dataset \"{0}\"; use spirals, circles, moons, xor, checkerboard, gaussians, regression, mnist, coloured-mnist[:PALETTE], mnist:DIR, fashion:DIR or cifar10:DIR"
     )]
     Unknown(String),
+    /// A Coloured MNIST palette that does not exist.
+    #[error(
+        "unknown palette \"{0}\" for coloured-mnist; use red, orange, green, blue, grey, inverted or all (e.g. coloured-mnist:green)"
+    )]
+    UnknownPalette(String),
     /// A folder source without a folder.
     #[error("dataset \"{0}\" needs a folder after the colon, e.g. {0}:/data/{0}")]
     MissingDir(String),
@@ -128,12 +187,23 @@ impl DatasetSpec {
     }
 
     /// Parses a CLI name: `spirals`, `circles`, `moons`, `xor`, `checkerboard`, `gaussians`,
-    /// `regression`, `mnist` (the shipped 10k), `mnist:DIR`, `fashion:DIR`, `cifar10:DIR`.
+    /// `regression`, `mnist` (the shipped 10k), `coloured-mnist[:PALETTE]` (the shipped digits
+    /// tinted, red by default), `mnist:DIR`, `fashion:DIR`, `cifar10:DIR`.
     pub fn from_name(name: &str) -> Result<Self, DatasetNameError> {
         let (word, dir) = match name.split_once(':') {
             Some((k, d)) => (k, Some(d)),
             None => (name, None),
         };
+        if word == "coloured-mnist" {
+            let palette = match dir {
+                None => Palette::Red,
+                Some(p) => Palette::ALL
+                    .into_iter()
+                    .find(|q| q.name() == p)
+                    .ok_or_else(|| DatasetNameError::UnknownPalette(p.to_string()))?,
+            };
+            return Ok(Self::new(DataSource::ColouredMnist { palette }));
+        }
         // `mnist` alone is the shipped set; with a folder, MNIST from that folder.
         let kind = super::DataKind::ALL
             .into_iter()
@@ -165,6 +235,9 @@ impl DatasetSpec {
             }
             DataSource::Regression1d { .. } => "1-D regression".into(),
             DataSource::Mnist10k => "MNIST-10k".into(),
+            DataSource::ColouredMnist { palette } => {
+                format!("Coloured MNIST-10k ({})", palette.name())
+            }
             DataSource::MnistDir { dir } => format!("MNIST ({})", dir.display()),
             DataSource::FashionDir { dir } => format!("Fashion-MNIST ({})", dir.display()),
             DataSource::Cifar10Dir { dir } => format!("CIFAR-10 ({})", dir.display()),
@@ -249,7 +322,7 @@ impl DatasetSpec {
             | DataSource::Checkerboard { samples, .. }
             | DataSource::Gaussians { samples, .. }
             | DataSource::Regression1d { samples, .. } => *samples,
-            DataSource::Mnist10k => 10_000,
+            DataSource::Mnist10k | DataSource::ColouredMnist { .. } => 10_000,
             DataSource::MnistDir { .. } | DataSource::FashionDir { .. } => 70_000,
             DataSource::Cifar10Dir { .. } => 60_000,
         };
@@ -274,6 +347,14 @@ impl DatasetSpec {
             DataSource::Mnist10k | DataSource::MnistDir { .. } | DataSource::FashionDir { .. } => (
                 InputShape::Image {
                     channels: 1,
+                    height: 28,
+                    width: 28,
+                },
+                10,
+            ),
+            DataSource::ColouredMnist { .. } => (
+                InputShape::Image {
+                    channels: 3,
                     height: 28,
                     width: 28,
                 },

@@ -18,7 +18,9 @@ pub use config::{
     ConfigError, DeviceChoice, Duration, MAX_STEPS, OptimizerSpec, Schedule, TrainConfig,
 };
 pub use data_kind::DataKind;
-pub use dataset::{DataSource, DatasetNameError, DatasetSpec, MAX_DATASET_VALUES, MAX_SAMPLES};
+pub use dataset::{
+    DataSource, DatasetNameError, DatasetSpec, MAX_DATASET_VALUES, MAX_SAMPLES, Palette,
+};
 pub use net::{
     Activation, BranchScale, INPUT_NODE, Init, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,
     SkipSpec,

@@ -366,6 +366,17 @@ fn source_rows(ui: &mut Ui, source: &mut DataSource) -> bool {
             ui.end_row();
         }
         DataSource::Mnist10k => {}
+        DataSource::ColouredMnist { palette } => {
+            ui.label("Palette");
+            egui::ComboBox::from_id_salt("settings-palette")
+                .selected_text(palette.name())
+                .show_ui(ui, |ui| {
+                    for p in crate::spec::Palette::ALL {
+                        ui.selectable_value(palette, p, p.name());
+                    }
+                });
+            ui.end_row();
+        }
         DataSource::MnistDir { dir }
         | DataSource::FashionDir { dir }
         | DataSource::Cifar10Dir { dir } => {
