@@ -680,3 +680,33 @@ fn coloured_mnist_offers_its_palettes_and_gives_the_network_three_channels() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The Lab's network settings choose the normalisation of the preset's blocks.
+#[test]
+fn the_network_settings_choose_the_normalisation() {
+    use reslab::spec::{LayerOp, Norm};
+    let dir = common::temp_dir("app", "norm");
+    let mut h = harness(&dir);
+    h.get_by_label("Normalisation");
+    h.get_by_label("the normalisation layer in every block")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("LayerNorm").click();
+    h.run_steps(2);
+    assert_eq!(h.state().settings().net.norm, Norm::Layer);
+    h.state_mut().rebuild_spec();
+    h.step();
+    let spec = h.state().train_spec().unwrap().clone();
+    assert!(
+        spec.layers
+            .iter()
+            .any(|l| matches!(l.op, LayerOp::LayerNorm { .. }))
+    );
+    assert!(
+        !spec
+            .layers
+            .iter()
+            .any(|l| matches!(l.op, LayerOp::BatchNorm { .. }))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -219,3 +219,127 @@ fn mlps_with_layer_or_group_norm_train_on_spirals_and_save_and_load() {
         assert!(tail < 0.8 * head, "{:?}: {head} → {tail}", norm.op);
     }
 }
+
+/// Every preset builds with every normalisation: the blocks get `*.bn`, `*.ln` or `*.gn`
+/// layers (none for `Norm::None`), the skips still add after the norm, and the net validates.
+#[test]
+fn presets_take_any_normalisation() {
+    let cifar = DatasetSpec::from_name("cifar10:/nonexistent").unwrap();
+    for norm in [
+        Norm::None,
+        Norm::Batch,
+        Norm::Layer,
+        Norm::Group { groups: 8 },
+    ] {
+        for name in [
+            "mlp-res-3",
+            "mlp-plain-3",
+            "cifar-resnet-8",
+            "preact-resnet-8",
+        ] {
+            let opts = PresetOptions {
+                norm,
+                width: 16,
+                ..PresetOptions::for_dataset(&cifar)
+            };
+            let spec = preset(name, &opts).unwrap();
+            let norms: Vec<&LayerSpec> = spec.layers.iter().filter(|l| l.is_norm()).collect();
+            if norm == Norm::None {
+                assert!(norms.is_empty(), "{name}");
+            } else {
+                assert!(!norms.is_empty(), "{name} {norm:?}");
+                let suffix = format!(".{}", norm.suffix());
+                assert!(
+                    norms.iter().all(|l| l.name.contains(&suffix)),
+                    "{name}: {norms:?}"
+                );
+                assert!(
+                    norms.iter().all(|l| match (norm, &l.op) {
+                        (Norm::Batch, LayerOp::BatchNorm { .. }) => true,
+                        (Norm::Layer, LayerOp::LayerNorm { .. }) => true,
+                        (Norm::Group { groups }, LayerOp::GroupNorm { groups: g, .. }) =>
+                            groups == *g,
+                        _ => false,
+                    }),
+                    "{name} {norm:?}"
+                );
+            }
+            validate(&spec).unwrap_or_else(|e| panic!("{name} {norm:?}: {e}"));
+            // In the post-activation CIFAR blocks the skip adds after the second norm.
+            if name == "cifar-resnet-8" && norm != Norm::None {
+                let s = &spec.skips[0];
+                assert!(s.to.ends_with(&format!("{}2", norm.suffix())), "{s:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn normalisations_parse_from_their_names() {
+    for n in [
+        Norm::None,
+        Norm::Batch,
+        Norm::Layer,
+        Norm::Group { groups: 4 },
+    ] {
+        assert_eq!(Norm::parse(&n.name()).unwrap(), n);
+    }
+    assert!(
+        Norm::parse("instance")
+            .unwrap_err()
+            .contains("none, batch, layer or group:G")
+    );
+    assert!(Norm::parse("group:0").unwrap_err().contains("≥ 1"));
+    assert!(Norm::parse("group:x").is_err());
+}
+
+/// `reslab train --norm`: a preset with LayerNorm trains; groups that do not divide the width
+/// are refused by name (exit 2); `--no-bn` and `--norm` together are refused.
+#[test]
+fn the_cli_trains_a_preset_with_the_chosen_norm() {
+    let dir = common::temp_dir("norms", "cli");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--preset",
+            "mlp-res-2",
+            "--width",
+            "12",
+            "--dataset",
+            "spirals",
+            "--steps",
+            "20",
+            "--out",
+        ];
+        let out = dir.join(format!("n{}.reslab.json", extra.len()));
+        let out = out.to_string_lossy().to_string();
+        args.push(&out);
+        args.extend_from_slice(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_reslab"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&["--norm", "layer"]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let saved = std::fs::read_to_string(dir.join("n2.reslab.json")).unwrap();
+    assert!(
+        saved.contains("\"layer_norm\""),
+        "the run's spec has LayerNorm layers"
+    );
+    let bad = run(&["--norm", "group:5", "--seed", "1"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("5 groups do not divide the 12 channels"),
+        "{err}"
+    );
+    let both = run(&["--norm", "layer", "--no-bn"]);
+    assert_eq!(both.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -444,7 +444,7 @@ fn block_names(spec: &NetSpec, prefix: &str) -> Vec<String> {
 fn the_two_block_layouts_put_bn_activation_and_the_skip_where_the_papers_do() {
     for bn in [true, false] {
         let opts = PresetOptions {
-            batch_norm: bn,
+            norm: if bn { Norm::Batch } else { Norm::None },
             ..PresetOptions::default()
         };
         let post = preset("cifar-resnet-8", &opts).unwrap();

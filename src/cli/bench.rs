@@ -66,7 +66,7 @@ pub fn reference_spec(name: &str) -> Option<NetSpec> {
         "mlp-plain-20" => preset(
             name,
             &PresetOptions {
-                batch_norm: false,
+                norm: crate::spec::Norm::None,
                 ..mlp
             },
         )

@@ -41,9 +41,12 @@ pub struct TrainArgs {
     /// Hidden width of MLP presets.
     #[arg(long, allow_hyphen_values = true, value_parser = super::whole_usize)]
     pub width: Option<usize>,
-    /// Build presets without batch normalisation.
-    #[arg(long)]
+    /// Build presets without batch normalisation (the same as `--norm none`).
+    #[arg(long, conflicts_with = "norm")]
     pub no_bn: bool,
+    /// The normalisation in a preset's blocks: none, batch (the default), layer or group:G.
+    #[arg(long, value_parser = crate::spec::Norm::parse)]
+    pub norm: Option<crate::spec::Norm>,
     /// Probe every N steps (0: never).
     #[arg(long, allow_hyphen_values = true, value_parser = super::whole)]
     pub probe_every: Option<u64>,
@@ -170,7 +173,10 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
         None => {
             let opts = PresetOptions {
                 width: args.width.unwrap_or(128),
-                batch_norm: !args.no_bn,
+                norm: match (args.no_bn, args.norm) {
+                    (true, _) => crate::spec::Norm::None,
+                    (false, norm) => norm.unwrap_or_default(),
+                },
                 ..PresetOptions::for_dataset(&dataset)
             };
             crate::spec::preset(&args.preset, &opts).map_err(bad_input)?

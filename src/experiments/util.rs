@@ -34,7 +34,11 @@ pub(crate) fn mlp(
         name,
         &PresetOptions {
             width,
-            batch_norm,
+            norm: if batch_norm {
+                crate::spec::Norm::Batch
+            } else {
+                crate::spec::Norm::None
+            },
             ..PresetOptions::for_dataset(dataset)
         },
     )

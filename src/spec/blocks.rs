@@ -3,6 +3,7 @@
 //! their two-layer blocks here.
 
 use super::net::{Activation, LayerSpec};
+use super::norm::Norm;
 
 /// Where normalisation and activation sit in a two-layer block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,16 +28,17 @@ pub struct Block {
 }
 
 /// A two-layer block named `prefix.*`: `weight(k)` makes the k-th weight layer (k = 1, 2; the
-/// caller names it, e.g. `prefix.conv1`), with batch norms `prefix.bn{k}` when `batch_norm`
-/// and activations `prefix.act{k}` placed as `layout` says.
+/// caller names it, e.g. `prefix.conv1`), with normalisation layers `prefix.bn{k}` (`ln`,
+/// `gn` for the other norms; none for [`Norm::None`]) and activations `prefix.act{k}` placed
+/// as `layout` says.
 pub fn two_layer_block(
     layout: BlockLayout,
     prefix: &str,
-    batch_norm: bool,
+    norm: Norm,
     activation: Activation,
     weight: impl Fn(usize) -> LayerSpec,
 ) -> Block {
-    let bn = |k: usize| batch_norm.then(|| LayerSpec::batch_norm(format!("{prefix}.bn{k}")));
+    let bn = |k: usize| norm.layer(prefix, &k.to_string());
     let act = |k: usize| LayerSpec::activation(format!("{prefix}.act{k}"), activation);
     let (layers, skip_at): (Vec<Option<LayerSpec>>, usize) = match layout {
         BlockLayout::PostActivation => (
@@ -48,8 +50,8 @@ pub fn two_layer_block(
                 bn(2),
                 Some(act(2)),
             ],
-            // The second BN, or the second weight layer when there is no BN.
-            if batch_norm { 4 } else { 3 },
+            // The second norm, or the second weight layer when there is none.
+            if norm == Norm::None { 3 } else { 4 },
         ),
         BlockLayout::PreActivation => (
             vec![

@@ -435,7 +435,7 @@ pub fn insert_template(
         Template::PreAct => (BlockLayout::PreActivation, true),
         Template::PlainPair => (BlockLayout::PostActivation, false),
     };
-    let block = two_layer_block(layout, &p, true, Activation::Relu, weight);
+    let block = two_layer_block(layout, &p, super::Norm::Batch, Activation::Relu, weight);
     let (layers, target) = (block.layers, residual.then_some(block.skip_to));
     let before = node_name(spec, at).unwrap_or(INPUT_NODE).to_string();
     let n = layers.len();
@@ -596,7 +596,11 @@ mod tests {
 
     fn opts(batch_norm: bool) -> PresetOptions {
         PresetOptions {
-            batch_norm,
+            norm: if batch_norm {
+                super::super::Norm::Batch
+            } else {
+                super::super::Norm::None
+            },
             ..PresetOptions::default()
         }
     }

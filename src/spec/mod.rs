@@ -8,6 +8,7 @@ mod data_kind;
 mod dataset;
 pub mod edit;
 mod net;
+mod norm;
 mod presets;
 mod resources;
 mod strict;
@@ -25,6 +26,7 @@ pub use net::{
     Activation, BranchScale, INPUT_NODE, Init, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,
     SkipSpec,
 };
+pub use norm::Norm;
 pub use presets::{PRESET_EXAMPLES, PresetError, PresetOptions, cifar, mlp, preact, preset};
 pub use resources::{EVAL_CHUNK, MemoryEstimate, estimate_memory, format_bytes};
 pub use tensors::{ProbeNames, TensorEntry, TensorOwner, expected_tensors, probe_names};

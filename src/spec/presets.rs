@@ -13,6 +13,7 @@ use super::blocks::{BlockLayout, two_layer_block};
 use super::net::{
     Activation, BranchScale, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut, SkipSpec,
 };
+use super::norm::Norm;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -26,8 +27,8 @@ pub struct PresetOptions {
     pub classes: usize,
     /// Hidden width of MLPs.
     pub width: usize,
-    /// Whether blocks use batch normalisation.
-    pub batch_norm: bool,
+    /// The normalisation in the blocks (BatchNorm in all the papers).
+    pub norm: Norm,
     /// Shortcut used where a residual block changes shape (CIFAR nets).
     pub shortcut: Shortcut,
     /// Branch scale α of every skip.
@@ -42,7 +43,7 @@ impl Default for PresetOptions {
             input: None,
             classes: 10,
             width: 128,
-            batch_norm: true,
+            norm: Norm::Batch,
             shortcut: Shortcut::Projection { batch_norm: true },
             scale: BranchScale::default(),
             activation: Activation::Relu,
@@ -160,12 +161,13 @@ pub fn mlp(name: &str, blocks: usize, residual: bool, opts: &PresetOptions) -> N
     for b in 1..=blocks {
         let fc = format!("block{b}.fc");
         layers.push(LayerSpec::linear(&fc, opts.width));
-        let end = if opts.batch_norm {
-            let bn = format!("block{b}.bn");
-            layers.push(LayerSpec::batch_norm(&bn));
-            bn
-        } else {
-            fc
+        let end = match opts.norm.layer(&format!("block{b}"), "") {
+            Some(norm) => {
+                let name = norm.name.clone();
+                layers.push(norm);
+                name
+            }
+            None => fc,
         };
         if residual {
             skips.push(skip(&prev, &end, Shortcut::Identity, opts.scale));
@@ -199,9 +201,7 @@ fn image_input(opts: &PresetOptions) -> InputShape {
 fn stem(layers: &mut Vec<LayerSpec>, opts: &PresetOptions, with_post: bool) {
     layers.push(LayerSpec::conv("stem.conv", 16, 3, 1, 1));
     if with_post {
-        if opts.batch_norm {
-            layers.push(LayerSpec::batch_norm("stem.bn"));
-        }
+        layers.extend(opts.norm.layer("stem", ""));
         layers.push(LayerSpec::activation("stem.act", opts.activation));
     }
 }
@@ -247,9 +247,7 @@ pub fn preact(name: &str, n: usize, opts: &PresetOptions) -> NetSpec {
         residual: true,
     };
     stages.build("stem.conv", opts, &mut layers, &mut skips);
-    if opts.batch_norm {
-        layers.push(LayerSpec::batch_norm("post.bn"));
-    }
+    layers.extend(opts.norm.layer("post", ""));
     layers.push(LayerSpec::activation("post.act", opts.activation));
     tail(&mut layers, opts);
     NetSpec {
@@ -284,11 +282,10 @@ impl Stages {
             for b in 1..=self.blocks {
                 let stride = if b == 1 && s > 0 { 2 } else { 1 };
                 let p = format!("stage{}.block{b}", s + 1);
-                let block =
-                    two_layer_block(self.layout, &p, opts.batch_norm, opts.activation, |k| {
-                        let stride = if k == 1 { stride } else { 1 };
-                        LayerSpec::conv(format!("{p}.conv{k}"), width, 3, stride, 1)
-                    });
+                let block = two_layer_block(self.layout, &p, opts.norm, opts.activation, |k| {
+                    let stride = if k == 1 { stride } else { 1 };
+                    LayerSpec::conv(format!("{p}.conv{k}"), width, 3, stride, 1)
+                });
                 if self.residual {
                     let shortcut = if stride != 1 || channels != width {
                         opts.shortcut

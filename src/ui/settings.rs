@@ -4,7 +4,7 @@
 
 use crate::spec::{
     Activation, BranchScale, DataKind, DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec,
-    OptimizerSpec, PresetOptions, Schedule, Shortcut, TrainConfig, preset, validate,
+    Norm, OptimizerSpec, PresetOptions, Schedule, Shortcut, TrainConfig, preset, validate,
 };
 use egui::{ComboBox, DragValue, Slider, Ui};
 use serde::{Deserialize, Serialize};
@@ -29,8 +29,8 @@ pub struct NetChoice {
     pub depth: usize,
     /// MLP width.
     pub width: usize,
-    /// BatchNorm in the blocks.
-    pub batch_norm: bool,
+    /// The normalisation in the blocks.
+    pub norm: Norm,
     /// Shortcut where shapes change (CNN presets).
     pub shortcut: Shortcut,
     /// Branch scale α.
@@ -45,7 +45,7 @@ impl Default for NetChoice {
             family: "mlp-res".into(),
             depth: 20,
             width: 64,
-            batch_norm: true,
+            norm: Norm::Batch,
             shortcut: PresetOptions::LAB_SHORTCUT,
             scale: BranchScale::default(),
             activation: Activation::Relu,
@@ -72,7 +72,7 @@ impl NetChoice {
     pub fn build(&self, dataset: &DatasetSpec) -> Result<NetSpec, String> {
         let opts = PresetOptions {
             width: self.width,
-            batch_norm: self.batch_norm,
+            norm: self.norm,
             shortcut: self.shortcut,
             scale: self.scale,
             activation: self.activation,
@@ -216,8 +216,16 @@ impl Settings {
                     });
                 ui.end_row();
             }
-            ui.label("BatchNorm");
-            ui.checkbox(&mut n.batch_norm, "in every block");
+            ui.label("Normalisation");
+            ComboBox::from_id_salt("norm")
+                .selected_text(norm_label(n.norm))
+                .show_ui(ui, |ui| {
+                    for k in Norm::CHOICES {
+                        ui.selectable_value(&mut n.norm, k, norm_label(k));
+                    }
+                })
+                .response
+                .on_hover_text("the normalisation layer in every block");
             ui.end_row();
             ui.label("Activation");
             ComboBox::from_id_salt("activation")
@@ -627,5 +635,15 @@ fn memory_line(v: &crate::spec::ValidSpec, config: &TrainConfig, dataset: &Datas
         )
     } else {
         line
+    }
+}
+
+/// A normalisation in words, for the picker.
+fn norm_label(n: Norm) -> String {
+    match n {
+        Norm::None => "none".into(),
+        Norm::Batch => "BatchNorm".into(),
+        Norm::Layer => "LayerNorm".into(),
+        Norm::Group { groups } => format!("GroupNorm ({groups} groups)"),
     }
 }

@@ -16,7 +16,11 @@ pub fn mlp(name: &str, dataset: &DatasetSpec, width: usize, bn: bool) -> NetSpec
         name,
         &PresetOptions {
             width,
-            batch_norm: bn,
+            norm: if bn {
+                reslab::spec::Norm::Batch
+            } else {
+                reslab::spec::Norm::None
+            },
             ..PresetOptions::for_dataset(dataset)
         },
     )
