@@ -280,6 +280,16 @@ fn the_experiments_tab_runs_an_experiment_and_shows_each_criterion_with_its_clai
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Drops an experiment file on the window and waits until the Experiments tab shows it.
+fn open_dropped_experiment(h: &mut Harness<'static, LabApp>, path: std::path::PathBuf) {
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(path)));
+    h.step();
+    step_until(h, "the file", |a| a.experiments().result().is_some());
+    h.run_steps(2);
+}
+
 /// A heatmap figure asking for a log colour scale is drawn with one, with its colour bar
 /// labelled in powers of ten and the range in words.
 #[test]
@@ -307,12 +317,7 @@ fn an_opened_experiment_file_draws_a_log_coloured_heatmap_with_its_legend() {
     });
     let path = file.save(&dir).unwrap();
     let mut h = harness(&dir);
-    h.input_mut()
-        .dropped_files
-        .push(std::sync::Arc::new(DroppedPath(path)));
-    h.step();
-    step_until(&mut h, "the file", |a| a.experiments().result().is_some());
-    h.run_steps(2);
+    open_dropped_experiment(&mut h, path);
     h.get_by_label_contains("colour (log scale): 1.00 (dark) to 1000 (yellow)");
     h.get_by_label("a landscape");
     let _ = std::fs::remove_dir_all(&dir);
@@ -333,12 +338,7 @@ fn an_opened_control_file_says_whether_the_criteria_rejected_it() {
     let path = file.save(&dir).unwrap();
     assert!(path.ends_with("lesion.control-residual-fresh-seed.reslab-experiment.json"));
     let mut h = harness(&dir);
-    h.input_mut()
-        .dropped_files
-        .push(std::sync::Arc::new(DroppedPath(path)));
-    h.step();
-    step_until(&mut h, "the file", |a| a.experiments().result().is_some());
-    h.run_steps(2);
+    open_dropped_experiment(&mut h, path);
     h.get_by_label_contains("CONTROL residual-fresh-seed: rejected by the criteria");
     h.get_by_label("FAIL");
     let _ = std::fs::remove_dir_all(&dir);

@@ -556,22 +556,30 @@ fn a_cancelled_experiment_stops_with_cancelled() {
     ));
 }
 
+/// `reslab experiment ARGS --out DIR`.
+fn experiment_cli(args: &[&str], out: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reslab"))
+        .arg("experiment")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
     let dir = common::temp_dir("experiments", "cli");
-    let o = Command::new(env!("CARGO_BIN_EXE_reslab"))
-        .args([
-            "experiment",
+    let o = experiment_cli(
+        &[
             "shattered-gradients",
             "--quick",
             "--seed",
             "0",
             "--markdown",
-            "--out",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+        ],
+        &dir,
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),
@@ -601,18 +609,10 @@ fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
     assert!(ExperimentFile::load(&file).unwrap().passed());
 
     // The controls from the CLI: each is run, saved beside the experiment, and rejected.
-    let o = Command::new(env!("CARGO_BIN_EXE_reslab"))
-        .args([
-            "experiment",
-            "shattered-gradients",
-            "--control",
-            "--quick",
-            "--markdown",
-            "--out",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let o = experiment_cli(
+        &["shattered-gradients", "--control", "--quick", "--markdown"],
+        &dir,
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{stdout}");
     assert_eq!(
