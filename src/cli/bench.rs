@@ -20,7 +20,8 @@ pub struct BenchArgs {
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Comma-separated models: mlp-plain-20, mlp-res-20, cifar-plain-20, cifar-resnet-20.
+    /// Comma-separated models: mlp-plain-20, mlp-res-20, cifar-plain-20, cifar-resnet-20,
+    /// cifar-resnet-20-gn, cifar-resnet-20-ln.
     #[arg(
         long,
         default_value = "mlp-plain-20,mlp-res-20,cifar-plain-20,cifar-resnet-20"
@@ -73,6 +74,27 @@ pub fn reference_spec(name: &str) -> Option<NetSpec> {
         .ok(),
         "mlp-res-20" => preset(name, &mlp).ok(),
         "cifar-plain-20" | "cifar-resnet-20" => preset(name, &PresetOptions::default()).ok(),
+        // GroupNorm with 8 groups or LayerNorm (one group) in place of every block's BN, as the
+        // PyTorch script's; the two projection shortcuts keep their BN (PyTorch's use the norm).
+        "cifar-resnet-20-gn" | "cifar-resnet-20-ln" => {
+            let norm = if name.ends_with("gn") {
+                crate::spec::Norm::Group { groups: 8 }
+            } else {
+                crate::spec::Norm::Layer
+            };
+            preset(
+                "cifar-resnet-20",
+                &PresetOptions {
+                    norm,
+                    ..PresetOptions::default()
+                },
+            )
+            .ok()
+            .map(|mut s| {
+                s.name = name.into();
+                s
+            })
+        }
         _ => None,
     }
 }
