@@ -343,3 +343,33 @@ fn the_cli_trains_a_preset_with_the_chosen_norm() {
     assert_eq!(both.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `reslab bench` knows the PyTorch script's GroupNorm and LayerNorm CIFAR nets.
+#[test]
+fn the_bench_runs_the_group_and_layer_norm_cifar_nets() {
+    for model in ["cifar-resnet-20-gn", "cifar-resnet-20-ln"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_reslab"))
+            .args([
+                "bench",
+                "--models",
+                model,
+                "--steps",
+                "1",
+                "--probe-every",
+                "0",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let line = String::from_utf8_lossy(&o.stdout);
+        let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        assert_eq!(v["model"], model);
+        assert!(v["samples_per_sec"].as_f64().unwrap() > 0.0);
+    }
+}
