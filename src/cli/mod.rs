@@ -6,6 +6,7 @@
 
 mod bench;
 mod drive;
+mod eval;
 mod experiment;
 mod files;
 mod first_probe;
@@ -44,6 +45,12 @@ pub enum Command {
     /// List the preset networks with their parameter counts.
     #[command(after_help = "Example:\n  reslab presets")]
     Presets,
+    /// Evaluate a saved run on its validation split or another dataset, shifted or not, with a
+    /// choice of how BatchNorm normalises at test time.
+    #[command(
+        after_help = "Examples:\n  reslab eval runs/red.reslab.json\n  reslab eval runs/red.reslab.json --dataset coloured-mnist:green --norm-mode adabn:8\n  reslab eval runs/red.reslab.json --shift brightness:0.3 --norm-mode batch --batch 4\n  reslab eval runs/res20.reslab.json --shift rotate:15 --predictions preds.csv"
+    )]
+    Eval(eval::EvalArgs),
     /// Summarise a run file: network table, status, final metrics, last probe.
     #[command(after_help = "Example:\n  reslab inspect saved_runs/mlp-res-20.reslab.json")]
     Inspect(run::InspectArgs),
@@ -173,6 +180,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Train(args) => run::train(args),
         Command::Resume(args) => run::resume(args),
         Command::Inspect(args) => run::inspect(args),
+        Command::Eval(args) => eval::run(args),
         Command::Export(args) => run::export(args),
         Command::Cp(args) => files::copy(args, false),
         Command::Mv(args) => files::copy(args, true),

@@ -429,7 +429,7 @@ pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
 /// Refuses an export target that is the run file (by any path), any run file, a lock file, or
 /// any run's side file ([`runfile::is_run_data`]), or that cannot be written as a plain file
 /// (a symlink, a folder): an export never writes over a run.
-fn refuse_run_data(out: &Path, file: &Path) -> Result<(), CliError> {
+pub(super) fn refuse_run_data(out: &Path, file: &Path) -> Result<(), CliError> {
     let same_as_input = match (std::fs::metadata(out), std::fs::metadata(file)) {
         (Ok(x), Ok(y)) => safe_fs::same_file(&x, &y),
         _ => false,

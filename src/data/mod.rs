@@ -284,38 +284,61 @@ pub(crate) fn split(raw: RawData, validation_fraction: f64, seed: u64) -> (Split
 /// feature for flat vectors (`x' = (x - mean) / std`, std floored at 1e-6 so constant features
 /// such as MNIST's border pixels stay 0).
 pub fn normalize(train: &mut Split, valid: &mut Split, shape: Shape) {
-    let (groups, per_group) = match shape {
-        Shape::Flat(d) => (d, 1),
-        Shape::Image(c, h, w) => (c, h * w),
-    };
+    let stats = norm_stats(train, shape);
+    apply_norm(train, &stats, shape);
+    apply_norm(valid, &stats, shape);
+}
+
+/// The `(mean, std)` per channel (images) or feature (flat vectors) of a split, std floored at
+/// 1e-6; empty for an empty split.
+pub fn norm_stats(split: &Split, shape: Shape) -> Vec<(f32, f32)> {
+    let (groups, per_group) = norm_groups(shape);
     let numel = groups * per_group;
-    if train.len == 0 || numel == 0 {
-        return;
+    if split.len == 0 || numel == 0 {
+        return Vec::new();
     }
-    let index = |i: usize| match shape {
-        Shape::Flat(_) => i % numel,
-        Shape::Image(..) => (i % numel) / per_group,
-    };
     let mut sum = vec![0f64; groups];
     let mut sq = vec![0f64; groups];
-    for (i, &v) in train.x.iter().enumerate() {
-        let g = index(i);
+    for (i, &v) in split.x.iter().enumerate() {
+        let g = norm_group(shape, i);
         sum[g] += v as f64;
         sq[g] += (v as f64) * (v as f64);
     }
-    let count = (train.len * per_group) as f64;
-    let stats: Vec<(f32, f32)> = (0..groups)
+    let count = (split.len * per_group) as f64;
+    (0..groups)
         .map(|g| {
             let mean = sum[g] / count;
             let var = (sq[g] / count - mean * mean).max(0.0);
             (mean as f32, (var.sqrt() as f32).max(1e-6))
         })
-        .collect();
-    for split in [train, valid] {
-        for (i, v) in split.x.iter_mut().enumerate() {
-            let (m, s) = stats[index(i)];
-            *v = (*v - m) / s;
-        }
+        .collect()
+}
+
+/// Standardises a split with given statistics (see [`norm_stats`]); no-op when they are empty.
+pub fn apply_norm(split: &mut Split, stats: &[(f32, f32)], shape: Shape) {
+    if stats.is_empty() {
+        return;
+    }
+    for (i, v) in split.x.iter_mut().enumerate() {
+        let (m, s) = stats[norm_group(shape, i)];
+        *v = (*v - m) / s;
+    }
+}
+
+fn norm_groups(shape: Shape) -> (usize, usize) {
+    match shape {
+        Shape::Flat(d) => (d, 1),
+        Shape::Image(c, h, w) => (c, h * w),
+    }
+}
+
+/// The statistics group of the `i`-th value of a split.
+fn norm_group(shape: Shape, i: usize) -> usize {
+    let (groups, per_group) = norm_groups(shape);
+    let numel = (groups * per_group).max(1);
+    match shape {
+        Shape::Flat(_) => i % numel,
+        Shape::Image(..) => (i % numel) / per_group,
     }
 }
 
@@ -324,6 +347,14 @@ pub fn normalize(train: &mut Split, valid: &mut Split, shape: Shape) {
 /// Sources with their own test split (MNIST and Fashion-MNIST folders, CIFAR-10 with
 /// `test_batch.bin`) use it for validation and ignore `validation_fraction`.
 pub fn load(spec: &DatasetSpec) -> Result<Dataset, DataError> {
+    let mut d = load_raw(spec)?;
+    normalize(&mut d.train, &mut d.valid, d.sample_shape);
+    Ok(d)
+}
+
+/// Loads and splits the dataset a spec describes, without the normalisation: raw values (pixels
+/// in [0, 1]), for test-time shifts and for normalising with another run's statistics.
+pub fn load_raw(spec: &DatasetSpec) -> Result<Dataset, DataError> {
     let vf = spec.validation_fraction;
     if !(vf.is_finite() && vf > 0.0 && vf < 1.0) {
         return Err(DataError::BadParameter {
@@ -333,7 +364,7 @@ pub fn load(spec: &DatasetSpec) -> Result<Dataset, DataError> {
         });
     }
     let name = spec.label();
-    let (mut train, mut valid, shape, task) = match &spec.source {
+    let (train, valid, shape, task) = match &spec.source {
         DataSource::Mnist10k => {
             let raw = mnist10k_raw()?;
             let (shape, task) = (raw.shape, raw.task);
@@ -387,7 +418,6 @@ pub fn load(spec: &DatasetSpec) -> Result<Dataset, DataError> {
             (t, v, shape, task)
         }
     };
-    normalize(&mut train, &mut valid, shape);
     Ok(Dataset {
         name,
         sample_shape: shape,

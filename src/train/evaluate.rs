@@ -48,6 +48,8 @@ pub struct EvalOptions {
     pub batch: usize,
     /// Blocks deleted for a lesion study.
     pub lesion: Option<Lesion>,
+    /// Keep every sample's outputs (logits) in [`Evaluation::outputs`].
+    pub keep_outputs: bool,
 }
 
 impl Default for EvalOptions {
@@ -56,17 +58,20 @@ impl Default for EvalOptions {
             mode: NormMode::Running,
             batch: crate::spec::EVAL_CHUNK,
             lesion: None,
+            keep_outputs: false,
         }
     }
 }
 
 /// What an evaluation found.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
     /// Mean loss (cross-entropy, or mean squared error for regression).
     pub loss: f32,
     /// Fraction classified correctly (NaN for regression).
     pub accuracy: f32,
+    /// Every sample's outputs in order, `outputs` values each, when asked for.
+    pub outputs: Vec<f32>,
 }
 
 /// The data an evaluation runs on: a split, its task and its sample shape.
@@ -103,6 +108,7 @@ pub fn evaluate(
     };
     let mut loss_sum = Tensor::<1>::zeros([1], &plain);
     let mut correct = Tensor::<1>::zeros([1], &plain);
+    let mut outputs = Vec::new();
     for &idx in &batches {
         let own;
         let (m, on) = match (&shared, opts.mode) {
@@ -116,13 +122,21 @@ pub fn evaluate(
         };
         let x = input_from_host(gather(data.split, idx), idx.len(), data.shape, on);
         let (logits, _) = m.forward_with(x, Probe::Off, opts.lesion.as_ref());
-        let (l, c) = loss_and_correct(logits.inner(), data.task, &data.split.y, idx, &plain);
+        let logits = logits.inner();
+        if opts.keep_outputs {
+            let host = logits.clone().into_data().try_into_vec_as::<f32>();
+            outputs.extend(host.unwrap_or_default());
+        }
+        let (l, c) = loss_and_correct(logits, data.task, &data.split.y, idx, &plain);
         loss_sum = loss_sum + l.mul_scalar(idx.len() as f32);
         if let Some(c) = c {
             correct = correct + c;
         }
     }
-    finish(loss_sum, correct, data)
+    Evaluation {
+        outputs,
+        ..finish(loss_sum, correct, data)
+    }
 }
 
 /// Mean loss and accuracy from the sums over the batches.
@@ -143,6 +157,7 @@ fn finish(loss_sum: Tensor<1>, correct: Tensor<1>, data: EvalData<'_>) -> Evalua
             Task::Classification { .. } => c / n,
             Task::Regression { .. } => f32::NAN,
         },
+        outputs: Vec::new(),
     }
 }
 
