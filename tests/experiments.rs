@@ -747,21 +747,25 @@ fn experiment_help_has_examples() {
 /// The CNN depth test at a tiny scale (3 steps of 4 samples): all four nets train, every
 /// criterion is computed from real runs, and the figures and runs are there. (Its quick and
 /// full scales train for minutes to hours on two cores: run them from the CLI.)
-/// A kept run is written as it ends and read back instead of trained again; a file that is
-/// not this job's run is an error naming it, and nothing is overwritten.
-#[test]
-fn degradation_cnn_keeps_its_runs_and_reads_them_back() {
-    use reslab::experiments::degradation_cnn::{NETS, Scale, measure_with};
-    use reslab::experiments::kept::SUFFIX;
-    use reslab::spec::{DataSource, DatasetSpec};
-    use std::sync::{Arc, Mutex};
-    let dir = common::temp_dir("experiments", "kept");
-    let tiny = Scale {
+/// degradation-cnn at a scale that only checks the plumbing: 3 steps of 4.
+const TINY_CNN: reslab::experiments::degradation_cnn::Scale =
+    reslab::experiments::degradation_cnn::Scale {
         steps: 3,
         batch: 4,
         lr: 0.05,
         evals: 1,
     };
+
+/// A kept run is written as it ends and read back instead of trained again; a file that is
+/// not this job's run is an error naming it, and nothing is overwritten.
+#[test]
+fn degradation_cnn_keeps_its_runs_and_reads_them_back() {
+    use reslab::experiments::degradation_cnn::{NETS, measure_with};
+    use reslab::experiments::kept::SUFFIX;
+    use reslab::spec::{DataSource, DatasetSpec};
+    use std::sync::{Arc, Mutex};
+    let dir = common::temp_dir("experiments", "kept");
+    let tiny = TINY_CNN;
     let dataset = DatasetSpec::new(DataSource::Mnist10k);
     let nets = &NETS[..2];
     let run = |messages: Arc<Mutex<Vec<String>>>| {
@@ -818,15 +822,10 @@ fn degradation_cnn_control_residual_nets_in_the_plain_roles_is_rejected() {
 
 #[test]
 fn degradation_cnn_runs_end_to_end_at_a_tiny_scale() {
-    use reslab::experiments::degradation_cnn::{DegradationCnn, NETS, Scale, measure_with};
+    use reslab::experiments::degradation_cnn::{DegradationCnn, NETS, measure_with};
     use reslab::spec::{DataSource, DatasetSpec};
     let started = Instant::now();
-    let tiny = Scale {
-        steps: 3,
-        batch: 4,
-        lr: 0.05,
-        evals: 1,
-    };
+    let tiny = TINY_CNN;
     let dataset = DatasetSpec::new(DataSource::Mnist10k);
     let m = measure_with(
         &NETS,
