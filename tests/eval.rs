@@ -153,7 +153,7 @@ fn bad_input_exits_2_naming_what_is_wrong() {
     let dir = common::temp_dir("eval", "bad");
     let run = trained(&dir);
     let r = run.to_string_lossy().to_string();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--norm-mode", "adabn:0"],
             "AdaBN needs a whole number of batches",
@@ -167,6 +167,7 @@ fn bad_input_exits_2_naming_what_is_wrong() {
         ),
         (&["--dataset", "nope"], "--dataset: unknown dataset"),
         (&["--predictions", &r], "refusing to write over a run file"),
+        (&["--dataset", "fashion:/no/such/folder"], "/no/such/folder"),
     ];
     for (extra, want) in cases {
         let mut args = vec!["eval", r.as_str()];

@@ -86,7 +86,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
         )));
     };
     let run = loaded.run;
-    let trained = data::load_raw(&run.dataset).map_err(runtime)?;
+    let trained = data::load_raw(&run.dataset).map_err(bad_input)?;
     let stats = data::norm_stats(&trained.train, trained.sample_shape);
     let (shape, task) = (trained.sample_shape, trained.task);
     let (label, mut eval) = match &args.dataset {
@@ -100,7 +100,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
                 validation_fraction: run.dataset.validation_fraction,
                 ..spec
             };
-            (spec.label(), data::load_raw(&spec).map_err(runtime)?)
+            (spec.label(), data::load_raw(&spec).map_err(bad_input)?)
         }
     };
     if eval.sample_shape != shape || eval.task != task {
