@@ -17,14 +17,7 @@ fn quick(name: &str) -> ExperimentFile {
     let file = experiments::run(name, &mut opts).unwrap();
     let secs = started.elapsed().as_secs_f64();
     eprintln!("{name} --quick: {secs:.1} s");
-    for c in &file.criteria {
-        eprintln!(
-            "  {} {}: {}",
-            if c.passed { "PASS" } else { "FAIL" },
-            c.name,
-            c.measured
-        );
-    }
+    print_verdicts("", &file.criteria);
     assert!(file.passed(), "{name}: a criterion failed");
     // The file survives JSON with its NaNs.
     let bytes = serde_json::to_vec(&file).unwrap();
@@ -82,15 +75,16 @@ fn shattered_gradients_agree_with_the_pytorch_reference_within_0_1() {
 /// Prints and returns the criteria of a measurement.
 fn judged<R: Reproduction>(name: &str, m: &R::Measured) -> Vec<Criterion> {
     let c = R::criteria(m);
-    for x in &c {
-        eprintln!(
-            "  {name}: {} {}: {}",
-            if x.passed { "PASS" } else { "FAIL" },
-            x.name,
-            x.measured
-        );
-    }
+    print_verdicts(&format!("{name}: "), &c);
     c
+}
+
+/// Prints each criterion's verdict, name and measured values, after `prefix`.
+fn print_verdicts(prefix: &str, criteria: &[Criterion]) {
+    for c in criteria {
+        let verdict = if c.passed { "PASS" } else { "FAIL" };
+        eprintln!("  {prefix}{verdict} {}: {}", c.name, c.measured);
+    }
 }
 
 /// Runs the control `control` of `name` at the quick scale (a measurement of its own: other
@@ -104,14 +98,7 @@ fn control_rejected(name: &str, control: &str) -> ExperimentFile {
         "{name} --control {control} --quick: {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    for c in &file.criteria {
-        eprintln!(
-            "  {} {}: {}",
-            if c.passed { "PASS" } else { "FAIL" },
-            c.name,
-            c.measured
-        );
-    }
+    print_verdicts("", &file.criteria);
     assert_eq!(file.control.as_deref(), Some(control));
     assert!(file.notes.starts_with(&format!("CONTROL {control}: ")));
     assert_eq!(
