@@ -5,7 +5,8 @@
 
 use reslab::experiments::{Criterion, Reproduction};
 use reslab::experiments::{
-    bn_smoothness, degradation, degradation_cnn, init_variance, landscape, lesion, shattered,
+    bn_smoothness, degradation, degradation_cnn, distribution_shift, init_variance, landscape,
+    lesion, shattered,
 };
 
 /// The verdict of the criterion whose name starts with `prefix`; panics if none or several.
@@ -787,5 +788,153 @@ mod bn_smoothness_criteria {
     fn smoothness_fails_when_bn_swings_as_much_as_no_bn() {
         let c = BnSmoothness::criteria(&measured([10.0, 93.5, 93.0], [1.2, 1.0, 0.15]));
         only_fails(&c, Some("at lr 0.03: BN / no-BN ratio"));
+    }
+}
+
+mod distribution_shift_criteria {
+    use super::*;
+    use distribution_shift::{Cell, DistributionShift, Measured, ROLES, SETS};
+
+    const ADAPTIVE: [&str; 3] = ["batch", "adabn", "prior-16"];
+
+    /// The BN net's accuracy with running statistics and with the adaptive modes, per set, in
+    /// the order of `SETS`; numbers in the manner of the PyTorch reference's table.
+    const BN_RUNNING: [f64; 14] = [
+        96.0, 95.0, 90.0, 91.0, 90.0, 10.0, 87.0, 50.0, 40.0, 70.0, 9.0, 9.0, 75.0, 72.0,
+    ];
+    const BN_ADAPTED: [f64; 14] = [
+        96.0, 95.5, 93.0, 93.0, 93.0, 10.0, 95.5, 80.0, 80.0, 95.0, 39.0, 67.0, 80.0, 80.0,
+    ];
+
+    fn set_index(name: &str) -> usize {
+        SETS.iter()
+            .position(|s| s.name == name)
+            .expect("a test set")
+    }
+
+    /// Every claim holds.
+    fn holds() -> Measured {
+        let mut cells = Vec::new();
+        let mut put = |role: &str, set: &str, mode: &str, accuracy: f64| {
+            cells.push(Cell {
+                seed: 0,
+                role: role.into(),
+                set: set.into(),
+                mode: mode.into(),
+                accuracy,
+            })
+        };
+        for (k, s) in SETS.iter().enumerate() {
+            put("bn", s.name, "running", BN_RUNNING[k]);
+            for mode in ADAPTIVE {
+                put("bn", s.name, mode, BN_ADAPTED[k]);
+            }
+            let other = |red: f64| if k == 0 { red } else { red - 12.0 };
+            put("gn", s.name, "running", other(93.0));
+            put("ln", s.name, "running", other(92.0));
+            put("none", s.name, "running", other(90.0));
+            let all = if k == 0 { 95.8 } else { 95.5 };
+            for mode in std::iter::once("running").chain(ADAPTIVE) {
+                put("bn-all", s.name, mode, all);
+            }
+        }
+        put("bn", "red", "batch-4", 85.0);
+        put("gn", "red", "batch-4", 93.0);
+        put("ln", "red", "batch-4", 92.0);
+        put("none", "red", "batch-4", 90.0);
+        put("bn-all", "red", "batch-4", 85.0);
+        let mut m = Measured {
+            seeds: vec![0],
+            roles: ROLES.to_vec(),
+            cells,
+            ..Measured::default()
+        };
+        set(&mut m, "gn", "image-contrast:0.5", &["running"], 89.0);
+        set(&mut m, "ln", "image-contrast:0.5", &["running"], 85.0);
+        m
+    }
+
+    /// Sets the accuracy of `role` on `set` under `modes`.
+    fn set(m: &mut Measured, role: &str, set: &str, modes: &[&str], accuracy: f64) {
+        assert!(set_index(set) < SETS.len());
+        for c in m.cells.iter_mut() {
+            if c.role == role && c.set == set && modes.contains(&c.mode.as_str()) {
+                c.accuracy = accuracy;
+            }
+        }
+    }
+
+    fn criteria(m: &Measured) -> Vec<Criterion> {
+        DistributionShift::criteria(m)
+    }
+
+    #[test]
+    fn all_hold_on_numbers_like_the_reference() {
+        only_fails(&criteria(&holds()), None);
+    }
+
+    #[test]
+    fn the_colour_criterion_fails_without_a_drop_or_when_the_all_palette_net_drops_too() {
+        let mut m = holds();
+        for hue in ["green", "blue", "grey"] {
+            set(&mut m, "bn", hue, &["running"], 94.0);
+        }
+        only_fails(&criteria(&m), Some("a colour the net never saw"));
+        let mut m = holds();
+        for hue in ["green", "blue", "grey"] {
+            set(&mut m, "bn-all", hue, &["running"], 94.0);
+        }
+        only_fails(&criteria(&m), Some("a colour the net never saw"));
+    }
+
+    #[test]
+    fn the_recovery_criterion_fails_when_affine_shifts_stay_lost_or_moved_pixels_come_back() {
+        let affine = distribution_shift::AFFINE;
+        let mut m = holds();
+        for s in affine {
+            let running = BN_RUNNING[set_index(s)];
+            set(&mut m, "bn", s, &ADAPTIVE, running + 2.0);
+        }
+        only_fails(&criteria(&m), Some("test-time statistics recover"));
+        // One mode alone failing is enough.
+        let mut m = holds();
+        for s in affine {
+            set(&mut m, "bn", s, &["prior-16"], BN_RUNNING[set_index(s)]);
+        }
+        only_fails(&criteria(&m), Some("test-time statistics recover"));
+        let mut m = holds();
+        for s in ["translate:4", "rotate:25"] {
+            set(&mut m, "bn", s, &ADAPTIVE, 95.0);
+        }
+        only_fails(&criteria(&m), Some("test-time statistics recover"));
+    }
+
+    #[test]
+    fn the_per_image_criterion_fails_when_bn_copes_or_a_per_sample_norm_does_not() {
+        let mut m = holds();
+        set(&mut m, "bn", "image-contrast:0.5", &["adabn"], 90.0);
+        only_fails(&criteria(&m), Some("a per-image contrast change"));
+        let mut m = holds();
+        set(&mut m, "ln", "image-contrast:0.5", &["running"], 60.0);
+        only_fails(&criteria(&m), Some("a per-image contrast change"));
+    }
+
+    #[test]
+    fn the_small_batch_criterion_fails_when_bn_keeps_up_or_groupnorm_loses_too() {
+        let mut m = holds();
+        set(&mut m, "bn", "red", &["batch-4"], 95.0);
+        only_fails(&criteria(&m), Some("batch statistics in test batches of 4"));
+        let mut m = holds();
+        set(&mut m, "gn", "red", &["batch-4"], 90.0);
+        only_fails(&criteria(&m), Some("batch statistics in test batches of 4"));
+    }
+
+    #[test]
+    fn a_missing_measurement_fails_every_criterion_it_feeds() {
+        let mut m = holds();
+        m.cells.retain(|c| c.role != "bn");
+        for c in criteria(&m) {
+            assert!(!c.passed, "{}: {}", c.name, c.measured);
+        }
     }
 }

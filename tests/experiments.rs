@@ -261,6 +261,51 @@ fn shattered_gradients_controls_are_rejected() {
 /// The quick measurement passes but for the α = 1 small-rate criterion, which fails as a
 /// finding (EXPERIMENTS_NOTES.md): no rate trains the 64-block α = 1 net within the budget.
 #[test]
+fn distribution_shift_quick_passes_with_sample_images_and_the_bn_overlay() {
+    let file = quick("distribution-shift");
+    let colour = value(
+        &file,
+        "a colour the net never saw",
+        "red-trained colour drop",
+    );
+    assert!(colour >= 4.0, "{colour}");
+    // One sample image per test set, each 28 × 28 RGB.
+    let images = file
+        .figures
+        .iter()
+        .find_map(|f| match &f.kind {
+            FigureKind::Images { images } => Some(images),
+            _ => None,
+        })
+        .expect("a figure of sample images");
+    assert_eq!(images.len(), 14);
+    assert!(images.iter().all(|t| t.rgb.len() == 28 * 28 * 3));
+    // The overlay: the first BN layer's running mean beside what red, green and the per-image
+    // contrast produce there, 16 channels each.
+    let overlay = file
+        .figures
+        .iter()
+        .find(|f| f.title.starts_with("conv1.bn: running mean"))
+        .expect("the BN overlay");
+    let FigureKind::Bars { categories, series } = &overlay.kind else {
+        panic!("bars");
+    };
+    assert_eq!(categories.len(), 16);
+    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["running", "red", "green", "image-contrast:0.5"]);
+    assert_eq!(file.runs.len(), 5);
+}
+
+/// Two trainings of five nets each: run with `--ignored`.
+#[test]
+#[ignore = "five CNN trainings a control (about two minutes each on two cores)"]
+fn distribution_shift_controls_are_rejected() {
+    control_rejected("distribution-shift", "all-palettes");
+    let file = control_rejected("distribution-shift", "groupnorm-as-bn");
+    assert!(!verdict(&file.criteria, "test-time statistics recover"));
+}
+
+#[test]
 fn init_variance_quick_passes_but_for_the_small_rate_finding() {
     use reslab::experiments::init_variance::{InitVariance, SMALL_LR};
     let m = InitVariance::measure(&mut ExperimentOptions::new(true, 0)).unwrap();
@@ -509,7 +554,7 @@ fn an_experiment_file_round_trips_nan_and_infinity_and_bad_files_are_named() {
 }
 
 #[test]
-fn the_registry_has_the_six_documented_experiments_and_the_cnn_degradation() {
+fn the_registry_has_the_six_documented_experiments_the_cnn_degradation_and_red_roses() {
     let names = experiments::names();
     assert_eq!(
         names,
@@ -520,7 +565,8 @@ fn the_registry_has_the_six_documented_experiments_and_the_cnn_degradation() {
             "degradation-cnn",
             "lesion",
             "loss-landscape",
-            "bn-smoothness"
+            "bn-smoothness",
+            "distribution-shift"
         ]
     );
     for e in experiments::EXPERIMENTS {

@@ -172,7 +172,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
                 );
             }
             crate::say!(
-                "\nAny depth works: mlp-plain-N / mlp-res-N for N ≥ 1, cifar-plain-N / cifar-resnet-N / preact-resnet-N for N = 6n + 2."
+                "\nAny depth works: mlp-plain-N / mlp-res-N for N ≥ 1, cifar-plain-N / cifar-resnet-N / preact-resnet-N for N = 6n + 2, cnn-N for N ≥ 1."
             );
             Ok(())
         }

@@ -158,6 +158,52 @@ pub enum FigureKind {
         /// One group per series.
         series: Vec<BarSeries>,
     },
+    /// A row of small images, each with a label (samples of the data an experiment used).
+    Images {
+        /// The images, left to right.
+        images: Vec<ImageTile>,
+    },
+}
+
+/// One small RGB image of a [`FigureKind::Images`] figure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageTile {
+    /// What it shows, under the image.
+    pub label: String,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Row-major pixels, three bytes (red, green, blue) each.
+    pub rgb: Vec<u8>,
+}
+
+impl ImageTile {
+    /// A tile from values in `[0, 1]` laid out `[3, h, w]` (clamped; one channel is grey).
+    pub fn from_planes(
+        label: impl Into<String>,
+        x: &[f32],
+        channels: usize,
+        h: usize,
+        w: usize,
+    ) -> Self {
+        let plane = h * w;
+        let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        let mut rgb = Vec::with_capacity(3 * plane);
+        for p in 0..plane {
+            for c in 0..3 {
+                let k = if channels >= 3 { c } else { 0 };
+                rgb.push(x.get(k * plane + p).copied().map_or(0, byte));
+            }
+        }
+        Self {
+            label: label.into(),
+            width: w,
+            height: h,
+            rgb,
+        }
+    }
 }
 
 /// One figure of an experiment, plain data the app draws without knowing the experiment.
@@ -390,6 +436,22 @@ impl ExperimentFile {
                             s.values.len(),
                             categories.len()
                         ));
+                    }
+                }
+                FigureKind::Images { images } => {
+                    for t in images {
+                        let want = t.width.checked_mul(t.height).and_then(|n| n.checked_mul(3));
+                        if want != Some(t.rgb.len()) {
+                            return Err(format!(
+                                "figure {i} (\"{}\"): image \"{}\" of {} × {} pixels needs {} bytes, it has {}",
+                                f.title,
+                                t.label,
+                                t.width,
+                                t.height,
+                                t.width.saturating_mul(t.height).saturating_mul(3),
+                                t.rgb.len()
+                            ));
+                        }
                     }
                 }
                 FigureKind::Lines { .. } => {}

@@ -14,6 +14,7 @@
 pub mod bn_smoothness;
 pub mod degradation;
 pub mod degradation_cnn;
+pub mod distribution_shift;
 mod file;
 pub mod init_variance;
 pub mod kept;
@@ -30,7 +31,7 @@ pub use table::{control_markdown, markdown};
 
 pub use file::{
     BarSeries, Criterion, ExperimentFile, ExperimentFileError, ExperimentSettings, FORMAT, Figure,
-    FigureKind, LineSeries, SUFFIX, VERSION, Value, num,
+    FigureKind, ImageTile, LineSeries, SUFFIX, VERSION, Value, num,
 };
 
 use crate::data::DataError;
@@ -249,6 +250,7 @@ pub const EXPERIMENTS: &[Experiment] = &[
     lesion::EXPERIMENT,
     landscape::EXPERIMENT,
     bn_smoothness::EXPERIMENT,
+    distribution_shift::EXPERIMENT,
 ];
 
 /// The experiment with this name.

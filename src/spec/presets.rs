@@ -8,6 +8,9 @@
 //!   stride 2 at the start of stages 2 and 3, global average pool, head.
 //! - `preact-resnet-N` (N = 6n + 2): the same stages with pre-activation blocks
 //!   (He et al. 2016b, *Identity Mappings in Deep Residual Networks*).
+//! - `cnn-N`: a small plain CNN, N 3×3 convolutions `conv → norm → ReLU` with 16, 32, 64, 64, …
+//!   filters (stride 2 at the second and third), global average pool, head: the net of the
+//!   distribution-shift experiment (a bias in each conv only without normalisation).
 
 use super::blocks::{BlockLayout, two_layer_block};
 use super::net::{
@@ -72,7 +75,7 @@ impl PresetOptions {
 pub enum PresetError {
     /// No preset family has this name.
     #[error(
-        "unknown preset \"{0}\"; known families: mlp-plain-N, mlp-res-N, cifar-plain-N, cifar-resnet-N, preact-resnet-N"
+        "unknown preset \"{0}\"; known families: mlp-plain-N, mlp-res-N, cifar-plain-N, cifar-resnet-N, preact-resnet-N, cnn-N"
     )]
     Unknown(String),
     /// The depth is not allowed for the family.
@@ -99,6 +102,7 @@ pub const PRESET_EXAMPLES: &[&str] = &[
     "cifar-resnet-56",
     "cifar-resnet-110",
     "preact-resnet-20",
+    "cnn-3",
 ];
 
 /// Builds a preset by name, e.g. `mlp-res-20` or `cifar-resnet-56`.
@@ -134,7 +138,46 @@ pub fn preset(name: &str, opts: &PresetOptions) -> Result<NetSpec, PresetError> 
                 cifar(name, blocks, family == "cifar-resnet", opts)
             })
         }
+        "cnn" => {
+            if n == 0 || n > 100 {
+                return Err(bad("N must be between 1 and 100"));
+            }
+            Ok(small_cnn(name, n, opts))
+        }
         _ => Err(PresetError::Unknown(name.to_string())),
+    }
+}
+
+/// A plain CNN of `n` 3×3 convolutions, each followed by the preset's norm and activation:
+/// 16, 32, 64, 64, … filters, stride 2 at the second and third, then pool and head.
+pub fn small_cnn(name: &str, n: usize, opts: &PresetOptions) -> NetSpec {
+    let mut layers = Vec::new();
+    for k in 1..=n {
+        let (out, stride) = match k {
+            1 => (16, 1),
+            2 => (32, 2),
+            3 => (64, 2),
+            _ => (64, 1),
+        };
+        let mut conv = LayerSpec::conv(format!("conv{k}.conv"), out, 3, stride, 1);
+        if opts.norm == Norm::None
+            && let LayerOp::Conv2d { bias, .. } = &mut conv.op
+        {
+            *bias = true;
+        }
+        layers.push(conv);
+        layers.extend(opts.norm.layer(&format!("conv{k}"), ""));
+        layers.push(LayerSpec::activation(
+            format!("conv{k}.act"),
+            opts.activation,
+        ));
+    }
+    tail(&mut layers, opts);
+    NetSpec {
+        name: name.to_string(),
+        input: image_input(opts),
+        layers,
+        skips: Vec::new(),
     }
 }
 

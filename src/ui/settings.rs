@@ -17,6 +17,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("cifar-plain", "CNN, plain (He et al. CIFAR)"),
     ("cifar-resnet", "CNN, ResNet (He et al. CIFAR)"),
     ("preact-resnet", "CNN, pre-activation ResNet"),
+    ("cnn", "CNN, small plain (conv layers)"),
 ];
 
 /// The network as chosen on the left: a preset and its options.
@@ -59,9 +60,15 @@ impl NetChoice {
         self.family.starts_with("mlp")
     }
 
+    /// Whether the family's depth counts layers (MLP blocks, small-CNN convolutions) rather
+    /// than blocks per stage.
+    pub fn depth_is_layers(&self) -> bool {
+        self.is_mlp() || self.family == "cnn"
+    }
+
     /// The preset name, e.g. `mlp-res-20` or `cifar-resnet-20`.
     pub fn preset_name(&self) -> String {
-        if self.is_mlp() {
+        if self.depth_is_layers() {
             format!("{}-{}", self.family, self.depth)
         } else {
             format!("{}-{}", self.family, 6 * self.depth + 2)
@@ -196,6 +203,11 @@ impl Settings {
                 ui.label("Width");
                 ui.add(DragValue::new(&mut n.width).range(2..=2048));
                 ui.end_row();
+            } else if n.family == "cnn" {
+                ui.label("Conv layers");
+                ui.add(DragValue::new(&mut n.depth).range(1..=20))
+                    .on_hover_text("16, 32, 64, 64, … filters; stride 2 at the 2nd and 3rd");
+                ui.end_row();
             } else {
                 ui.label("Blocks per stage n");
                 ui.add(DragValue::new(&mut n.depth).range(1..=50))
@@ -283,6 +295,7 @@ impl Settings {
             ui.add(DragValue::new(&mut self.dataset.seed));
             ui.end_row();
         });
+        super::eval_sets::eval_sets_ui(ui, &mut self.dataset);
         (self.dataset != before, browse)
     }
 

@@ -3,7 +3,7 @@
 //! experiment's next result replaces them.
 
 use super::contours::contour_segments;
-use crate::experiments::{BarSeries, Figure, FigureKind, LineSeries};
+use crate::experiments::{BarSeries, Figure, FigureKind, ImageTile, LineSeries};
 use crate::numbers::sig;
 use crate::ui::plot::{
     color_legend, hover_point, log_axis_label, log10_points, run_color, viridis,
@@ -34,7 +34,38 @@ impl FigureTextures {
             FigureKind::Lines { series } => lines(ui, plot, series, log_y),
             FigureKind::Bars { categories, series } => bars(ui, plot, categories, series, log_y),
             FigureKind::Heatmap { .. } => self.heatmap(ui, plot, fig, id),
+            FigureKind::Images { images } => self.images(ui, images, id),
         }
+    }
+
+    /// A row of images, each scaled up to 84 pixels high (nearest neighbour, so the pixels
+    /// stay visible) with its label under it; the row wraps.
+    fn images(&mut self, ui: &mut Ui, images: &[ImageTile], id: &str) {
+        ui.horizontal_wrapped(|ui| {
+            for (k, t) in images.iter().enumerate() {
+                if t.rgb.len() != t.width * t.height * 3 || t.width == 0 || t.height == 0 {
+                    ui.label(format!("{}: malformed image", t.label));
+                    continue;
+                }
+                let key = format!("{id}-image{k}");
+                let tex = match self.textures.iter().find(|(n, _)| *n == key) {
+                    Some((_, tex)) => tex.id(),
+                    None => {
+                        let image = ColorImage::from_rgb([t.width, t.height], &t.rgb);
+                        let tex = ui.ctx().load_texture(&key, image, TextureOptions::NEAREST);
+                        let tid = tex.id();
+                        self.textures.push((key, tex));
+                        tid
+                    }
+                };
+                let scale = 84.0 / t.height as f32;
+                let size = egui::vec2(t.width as f32 * scale, t.height as f32 * scale);
+                ui.vertical(|ui| {
+                    ui.add(egui::Image::new((tex, size)));
+                    ui.label(RichText::new(&t.label).small());
+                });
+            }
+        });
     }
 
     /// A heatmap on its grid, cell centres on the grid points, with its contour lines; a log

@@ -1,0 +1,396 @@
+//! What the distribution-shift experiment runs: the nets in their roles, trained on coloured
+//! digits, then every test set under every test-time mode, through the one
+//! [`crate::train::evaluate`].
+
+use super::super::util::{self, Job};
+use super::super::{ExperimentError, ExperimentOptions, ImageTile};
+use crate::data::shift::{Shift, ShiftKind};
+use crate::data::{self, Dataset, Split};
+use crate::runfile::RunFile;
+use crate::spec::{DataSource, DatasetSpec, Norm, Palette, PresetOptions, Schedule, Shape, preset};
+use crate::train::{
+    ChannelStats, EvalData, EvalOptions, NormMode, data_statistics, evaluate, running_statistics,
+};
+
+/// A net in one of the experiment's roles: its normalisation and the palette it trains on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Role {
+    /// The role's name in tables and criteria (`bn`, `gn`, `ln`, `none`, `bn-all`).
+    pub name: &'static str,
+    /// The normalisation of the net in this role.
+    pub norm: Norm,
+    /// What it trains on.
+    pub palette: Palette,
+    /// Whether it is evaluated under every test-time mode (the BatchNorm roles) or with its
+    /// running statistics only (plus test batches of 4 in distribution).
+    pub all_modes: bool,
+}
+
+const fn role(name: &'static str, norm: Norm, palette: Palette, all_modes: bool) -> Role {
+    Role {
+        name,
+        norm,
+        palette,
+        all_modes,
+    }
+}
+
+/// GroupNorm with 4 groups (16, 32 and 64 channels all divide).
+pub const GROUP: Norm = Norm::Group { groups: 4 };
+
+/// The experiment's nets: BatchNorm, GroupNorm, LayerNorm and no normalisation trained on red
+/// digits, and the BatchNorm net trained on every palette.
+pub const ROLES: [Role; 5] = [
+    role("bn", Norm::Batch, Palette::Red, true),
+    role("gn", GROUP, Palette::Red, false),
+    role("ln", Norm::Layer, Palette::Red, false),
+    role("none", Norm::None, Palette::Red, false),
+    role("bn-all", Norm::Batch, Palette::All, true),
+];
+
+/// A test set: a palette of the coloured digits' validation split, optionally shifted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TestSet {
+    /// Its name in tables (`red`, `green`, `scale:0.4`, ...).
+    pub name: &'static str,
+    /// The palette of the digits.
+    pub palette: Palette,
+    /// The shift applied to them (raw pixels, before the training normalisation).
+    pub shift: Option<Shift>,
+}
+
+const fn palette(name: &'static str, palette: Palette) -> TestSet {
+    TestSet {
+        name,
+        palette,
+        shift: None,
+    }
+}
+
+const fn shifted(name: &'static str, kind: ShiftKind, strength: f32) -> TestSet {
+    TestSet {
+        name,
+        palette: Palette::Red,
+        shift: Some(Shift { kind, strength }),
+    }
+}
+
+/// Every test set: the palettes, then shifts of red digits (the global affine ones, the
+/// per-image contrast, noise, the geometric ones).
+pub const SETS: [TestSet; 14] = [
+    palette("red", Palette::Red),
+    palette("orange", Palette::Orange),
+    palette("green", Palette::Green),
+    palette("blue", Palette::Blue),
+    palette("grey", Palette::Grey),
+    palette("inverted", Palette::Inverted),
+    shifted("scale:0.4", ShiftKind::Scale, 0.4),
+    shifted("brightness:0.3", ShiftKind::Brightness, 0.3),
+    shifted("contrast:0.5", ShiftKind::Contrast, 0.5),
+    shifted("tint:0.3", ShiftKind::Tint, 0.3),
+    shifted("image-contrast:0.5", ShiftKind::ImageContrast, 0.5),
+    shifted("noise:0.1", ShiftKind::GaussianNoise, 0.1),
+    shifted("translate:4", ShiftKind::Translate, 4.0),
+    shifted("rotate:25", ShiftKind::Rotate, 25.0),
+];
+
+/// A test-time mode: how BatchNorm normalises and in batches of how many.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mode {
+    /// Its name in tables.
+    pub name: &'static str,
+    /// The normalisation.
+    pub norm: NormMode,
+    /// Samples per test batch.
+    pub batch: usize,
+}
+
+/// The running statistics, batches of 500.
+pub const RUNNING: Mode = Mode {
+    name: "running",
+    norm: NormMode::Running,
+    batch: 500,
+};
+/// Each test batch's statistics, batches of 4: the small-batch case.
+pub const BATCH4: Mode = Mode {
+    name: "batch-4",
+    norm: NormMode::Batch,
+    batch: 4,
+};
+/// The modes that adapt to the test data.
+pub const ADAPTIVE: [Mode; 3] = [
+    Mode {
+        name: "batch",
+        norm: NormMode::Batch,
+        batch: 500,
+    },
+    Mode {
+        name: "adabn",
+        norm: NormMode::AdaBn { batches: 20 },
+        batch: 100,
+    },
+    Mode {
+        name: "prior-16",
+        norm: NormMode::Prior { strength: 16.0 },
+        batch: 500,
+    },
+];
+
+/// A scale of the experiment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scale {
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Samples per step.
+    pub batch: usize,
+    /// Peak learning rate (after a warm-up of a tenth of the steps; cosine decay to 0).
+    pub lr: f64,
+}
+
+/// The quick scale: 400 steps of 128 (about 6 epochs of the 8000 training digits).
+pub const QUICK: Scale = Scale {
+    steps: 400,
+    batch: 128,
+    lr: 0.2,
+};
+
+/// The full scale: 800 steps of 128, as the PyTorch reference.
+pub const FULL: Scale = Scale {
+    steps: 800,
+    batch: 128,
+    lr: 0.2,
+};
+
+/// One accuracy: a role's net on a test set under a mode, for one seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    /// The seed.
+    pub seed: u64,
+    /// The role.
+    pub role: String,
+    /// The test set.
+    pub set: String,
+    /// The mode.
+    pub mode: String,
+    /// Accuracy in %.
+    pub accuracy: f64,
+}
+
+/// What the measurement found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Measured {
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// The scale.
+    pub scale: Option<Scale>,
+    /// The roles as run (a control changes them).
+    pub roles: Vec<Role>,
+    /// Every accuracy.
+    pub cells: Vec<Cell>,
+    /// The first seed's `bn`-role net: the running statistics of its first BatchNorm layer and
+    /// what some test sets produce there (empty without BatchNorm).
+    pub overlay: Vec<(String, ChannelStats)>,
+    /// One sample digit of every test set.
+    pub samples: Vec<ImageTile>,
+    /// The training runs.
+    pub runs: Vec<RunFile>,
+}
+
+impl Measured {
+    /// The accuracy of `role` on `set` under `mode`, mean over seeds (NaN if not measured).
+    pub fn acc(&self, role: &str, set: &str, mode: &str) -> f64 {
+        let v: Vec<f64> = self
+            .cells
+            .iter()
+            .filter(|c| c.role == role && c.set == set && c.mode == mode)
+            .map(|c| c.accuracy)
+            .collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    }
+}
+
+/// The sets the overlay figure compares with the running statistics.
+const OVERLAY_SETS: [&str; 3] = ["red", "green", "image-contrast:0.5"];
+
+/// The raw (unnormalised) validation digits of every test set, in the order of [`SETS`], and
+/// the split's sample shape.
+fn raw_sets() -> Result<(Vec<Split>, Shape), ExperimentError> {
+    let mut out = Vec::new();
+    let mut shape = Shape::Flat(0);
+    for (k, s) in SETS.iter().enumerate() {
+        let spec = DatasetSpec::new(DataSource::ColouredMnist { palette: s.palette });
+        let d = data::load_raw(&spec)?;
+        shape = d.sample_shape;
+        let mut v = d.valid;
+        if let Some(shift) = s.shift {
+            shift.apply(&mut v.x, shape, spec.seed ^ k as u64);
+        }
+        out.push(v);
+    }
+    Ok((out, shape))
+}
+
+/// Trains the net of `role` on `seed` at `scale`.
+fn train_role(
+    role: &Role,
+    seed: u64,
+    scale: Scale,
+    data: (&DatasetSpec, &Dataset),
+    opts: &mut ExperimentOptions,
+    span: (f32, f32),
+) -> Result<util::Trained, ExperimentError> {
+    let spec = preset(
+        "cnn-3",
+        &PresetOptions {
+            norm: role.norm,
+            ..PresetOptions::for_dataset(data.0)
+        },
+    )
+    .map_err(|e| ExperimentError::Train(crate::train::TrainError::Mismatch(e.to_string())))?;
+    let mut config = util::sgd_config(scale.steps, seed);
+    config.batch_size = scale.batch;
+    config.lr = scale.lr;
+    config.warmup_steps = scale.steps / 10;
+    config.schedule = Schedule::Cosine {
+        final_fraction: 0.0,
+    };
+    config.eval_every = scale.steps;
+    let job = Job {
+        name: format!("{}-{}-seed{seed}", role.name, role.norm.name()),
+        spec,
+        config,
+        dataset: data.0,
+        data: data.1,
+        span,
+    };
+    util::train(&job, opts, None)
+}
+
+/// Trains every role on every seed and evaluates each on every test set.
+pub fn measure_roles(
+    roles: &[Role],
+    scale: Scale,
+    seeds: &[u64],
+    opts: &mut ExperimentOptions,
+) -> Result<Measured, ExperimentError> {
+    let (raw, shape) = raw_sets()?;
+    let mut m = Measured {
+        seeds: seeds.to_vec(),
+        scale: Some(scale),
+        roles: roles.to_vec(),
+        samples: SETS
+            .iter()
+            .zip(&raw)
+            .map(|(s, v)| sample(s.name, v, shape))
+            .collect(),
+        ..Measured::default()
+    };
+    let total = (roles.len() * seeds.len()) as f32;
+    for (k, (&seed, r)) in seeds
+        .iter()
+        .flat_map(|s| roles.iter().map(move |r| (s, r)))
+        .enumerate()
+    {
+        let span = (k as f32 / total, (k as f32 + 1.0) / total);
+        let spec = DatasetSpec::new(DataSource::ColouredMnist { palette: r.palette });
+        let mut train_data = data::load_raw(&spec)?;
+        // Each net meets the test sets normalised as its own training data were.
+        let stats = data::norm_stats(&train_data.train, shape);
+        data::apply_norm(&mut train_data.train, &stats, shape);
+        data::apply_norm(&mut train_data.valid, &stats, shape);
+        let t = train_role(r, seed, scale, (&spec, &train_data), opts, span)?;
+        let sets: Vec<Split> = raw
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                data::apply_norm(&mut v, &stats, shape);
+                v
+            })
+            .collect();
+        opts.report(span.1, &format!("{}: evaluating", r.name));
+        evaluate_role(r, seed, &t, &sets, shape, &mut m);
+        if m.overlay.is_empty() && r.name == "bn" {
+            m.overlay = overlay(&t, &sets, shape);
+        }
+        m.runs.push(t.run);
+        opts.check_cancel()?;
+    }
+    Ok(m)
+}
+
+/// Every test set under the role's modes, and the in-distribution set in batches of 4.
+fn evaluate_role(
+    r: &Role,
+    seed: u64,
+    t: &util::Trained,
+    sets: &[Split],
+    shape: Shape,
+    m: &mut Measured,
+) {
+    let task = t.session.data.task;
+    let mut push = |set: &TestSet, split: &Split, mode: &Mode| {
+        let e = evaluate(
+            &t.session.model,
+            EvalData { split, task, shape },
+            &EvalOptions {
+                mode: mode.norm,
+                batch: mode.batch,
+                ..EvalOptions::default()
+            },
+            &t.session.device,
+        );
+        m.cells.push(Cell {
+            seed,
+            role: r.name.into(),
+            set: set.name.into(),
+            mode: mode.name.into(),
+            accuracy: 100.0 * e.accuracy as f64,
+        });
+    };
+    for (set, split) in SETS.iter().zip(sets) {
+        push(set, split, &RUNNING);
+        if r.all_modes {
+            ADAPTIVE.iter().for_each(|mode| push(set, split, mode));
+        }
+    }
+    push(&SETS[0], &sets[0], &BATCH4);
+}
+
+/// The first BatchNorm layer's running statistics and what [`OVERLAY_SETS`] produce there.
+fn overlay(t: &util::Trained, sets: &[Split], shape: Shape) -> Vec<(String, ChannelStats)> {
+    let model = &t.session.model;
+    let Some(running) = running_statistics(model).into_iter().next() else {
+        return Vec::new();
+    };
+    let task = t.session.data.task;
+    let mut out = vec![("running".to_string(), running)];
+    for name in OVERLAY_SETS {
+        let Some(k) = SETS.iter().position(|s| s.name == name) else {
+            continue;
+        };
+        let data = EvalData {
+            split: &sets[k],
+            task,
+            shape,
+        };
+        let stats = data_statistics(model, data, 100, 20, &t.session.device);
+        if let Some(first) = stats.into_iter().next() {
+            out.push((name.to_string(), first));
+        }
+    }
+    out
+}
+
+/// The first digit of a raw test set as an image tile.
+fn sample(name: &str, split: &Split, shape: Shape) -> ImageTile {
+    let (c, h, w) = match shape {
+        Shape::Image(c, h, w) => (c, h, w),
+        Shape::Flat(d) => (1, 1, d),
+    };
+    let n = c * h * w;
+    ImageTile::from_planes(name, &split.x[..n.min(split.x.len())], c, h, w)
+}
