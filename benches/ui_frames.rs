@@ -136,6 +136,7 @@ fn main() {
                 step,
                 loss: 2.0 * (-x / 20_000.0).exp() + 0.1,
                 accuracy: 0.9,
+                sets: Vec::new(),
             });
         }
     }

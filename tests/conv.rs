@@ -523,6 +523,8 @@ fn image_session(spec: &reslab::spec::NetSpec) -> reslab::train::Session {
         task: Task::Classification { classes: 4 },
         train: split.clone(),
         valid: split,
+        input_norm: Vec::new(),
+        eval_sets: Vec::new(),
     };
     let config = TrainConfig {
         optimizer: OptimizerSpec::Sgd {

@@ -70,6 +70,8 @@ fn dataset(x: Vec<f32>, labels: Vec<u32>, features: usize, classes: usize) -> Da
         task: Task::Classification { classes },
         valid: split.clone(),
         train: split,
+        input_norm: Vec::new(),
+        eval_sets: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ fn layout() -> RunLayout {
         batch_norm_channels: vec![5],
         skips: vec!["bn".into()],
         params: vec!["fc.weight".into()],
+        ..RunLayout::default()
     }
 }
 
@@ -78,7 +79,10 @@ fn probe_records_become_series_with_hand_computed_reductions() {
 
 #[test]
 fn steps_and_evals_append_in_order() {
-    let mut h = History::new(layout());
+    let mut h = History::new(RunLayout {
+        eval_sets: vec!["green".into(), "dim".into()],
+        ..layout()
+    });
     for s in 1..=3 {
         h.push_step(&StepRecord {
             step: s,
@@ -93,11 +97,19 @@ fn steps_and_evals_append_in_order() {
         step: 3,
         loss: 0.7,
         accuracy: 0.8,
+        sets: vec![[2.5, 0.3], [0.9, 0.6]],
     });
     let loss = h.get(series::LOSS, "").unwrap();
     assert_eq!(loss.steps, vec![1, 2, 3]);
     assert_eq!(loss.values, vec![1.0, 2.0, 3.0]);
     assert_eq!(h.get(series::VAL_ACCURACY, "").unwrap().values, vec![0.8]);
+    // Each evaluation set's series carry its name.
+    assert_eq!(h.get(series::VAL_LOSS, "green").unwrap().values, vec![2.5]);
+    assert_eq!(
+        h.get(series::VAL_ACCURACY, "green").unwrap().values,
+        vec![0.3]
+    );
+    assert_eq!(h.get(series::VAL_ACCURACY, "dim").unwrap().steps, vec![3]);
     assert_eq!(h.last_step, 3);
 }
 

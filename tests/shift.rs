@@ -23,6 +23,10 @@ const SHAPE: Shape = Shape::Image(1, 2, 2);
 #[test]
 fn brightness_contrast_and_inversion_are_one_map_for_every_image() {
     close(
+        &shifted(ShiftKind::Scale, 0.5, &TWO, SHAPE),
+        &[0.0, 0.1, 0.2, 0.5, 0.25, 0.25, 0.25, 0.45],
+    );
+    close(
         &shifted(ShiftKind::Brightness, 0.3, &TWO, SHAPE),
         &[0.3, 0.5, 0.7, 1.3, 0.8, 0.8, 0.8, 1.2],
     );
@@ -37,6 +41,7 @@ fn brightness_contrast_and_inversion_are_one_map_for_every_image() {
     );
     close(&shifted(ShiftKind::Invert, 0.0, &TWO, SHAPE), &TWO);
     for k in [
+        ShiftKind::Scale,
         ShiftKind::Brightness,
         ShiftKind::Contrast,
         ShiftKind::Invert,
@@ -76,12 +81,18 @@ fn tint_scales_the_first_channel_up_and_the_last_down() {
 }
 
 #[test]
-fn translation_moves_pixels_right_and_down_with_zeros_coming_in() {
-    // A 1×3×3 image 1..9 moved by one pixel.
+fn translation_moves_pixels_right_and_down_repeating_the_edge() {
+    // A 1×3×3 image 1..9 moved by one pixel; the top row and left column coming in repeat
+    // the nearest edge pixel.
     let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
     close(
         &shifted(ShiftKind::Translate, 1.0, &x, Shape::Image(1, 3, 3)),
-        &[0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 4.0, 5.0],
+        &[1.0, 1.0, 2.0, 1.0, 1.0, 2.0, 4.0, 4.0, 5.0],
+    );
+    // Moved back up by one: the bottom row and right column repeat.
+    close(
+        &shifted(ShiftKind::Translate, -1.0, &x, Shape::Image(1, 3, 3)),
+        &[5.0, 6.0, 6.0, 8.0, 9.0, 9.0, 8.0, 9.0, 9.0],
     );
     close(
         &shifted(ShiftKind::Translate, 0.0, &x, Shape::Image(1, 3, 3)),
@@ -104,11 +115,19 @@ fn rotation_by_90_degrees_turns_the_image_counter_clockwise() {
     close(&shifted(ShiftKind::Rotate, 0.0, &x, shape), &x);
     close(&shifted(ShiftKind::Rotate, 360.0, &x, shape), &x);
     // 45°: the centre stays; the top-left output pixel samples the input at x = 1,
-    // y = 1 − √2 ≈ −0.414, between the zero above the grid and the 2 below it:
-    // 2 · (1 − 0.414) = 1.172.
+    // y = 1 − √2 ≈ −0.414, between the edge pixel repeated above the grid (2) and the 2
+    // below it: 2. The top-middle one samples x = 1 + 1/√2 ≈ 1.707, y = 1 − 1/√2 ≈ 0.293:
+    // rows 0 and 1 between columns 1 and 2, 2.707·0.707 + 5.707·0.293 ≈ 3.586.
     let r = shifted(ShiftKind::Rotate, 45.0, &x, shape);
     assert!((r[4] - 5.0).abs() < 1e-5, "{r:?}");
-    assert!((r[0] - 2.0 * (2.0 - 2f32.sqrt())).abs() < 1e-4, "{r:?}");
+    assert!((r[0] - 2.0).abs() < 1e-4, "{r:?}");
+    let (fx, fy) = (1.0 / 2f32.sqrt(), 1.0 - 1.0 / 2f32.sqrt());
+    let top = 2.0 + fx;
+    let middle = 5.0 + fx;
+    assert!(
+        (r[1] - (top * (1.0 - fy) + middle * fy)).abs() < 1e-4,
+        "{r:?}"
+    );
 }
 
 #[test]

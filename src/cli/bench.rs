@@ -120,6 +120,8 @@ pub fn random_dataset(shape: Shape, n: usize, classes: usize, seed: u64) -> Data
         task: Task::Classification { classes },
         valid: split.clone(),
         train: split,
+        input_norm: Vec::new(),
+        eval_sets: Vec::new(),
     }
 }
 

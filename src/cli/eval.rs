@@ -2,10 +2,10 @@
 //! or another dataset, optionally shifted at test time, with a chosen way for BatchNorm to
 //! normalise, and a CSV of every prediction.
 //!
-//! The evaluation data are normalised with the statistics of the run's own training split (the
-//! run's dataset is loaded again and split with its seed, so they are the statistics it trained
-//! with), after the shifts: a red-trained network meets green digits as its training pipeline
-//! would show them.
+//! The evaluation data are normalised with the statistics of the run's own training split, as
+//! the run file records them (version 3; older files get them recomputed from the dataset,
+//! split with the run's seed, and the command says so), after the shifts: a red-trained network
+//! meets green digits as its training pipeline would show them.
 
 use super::{CliError, bad_input, runtime};
 use crate::data::shift::Shift;
@@ -25,7 +25,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub dataset: Option<String>,
     /// A test-time shift KIND:STRENGTH, applied in the order given (brightness, contrast,
-    /// image-contrast, tint, noise, impulse, invert, translate, rotate).
+    /// image-contrast, tint, scale, noise, impulse, invert, translate, rotate).
     #[arg(long = "shift", value_parser = Shift::parse)]
     pub shifts: Vec<Shift>,
     /// How BatchNorm normalises: running (the saved statistics), batch (each test batch's),
@@ -87,7 +87,13 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
     };
     let run = loaded.run;
     let trained = data::load_raw(&run.dataset).map_err(bad_input)?;
-    let stats = data::norm_stats(&trained.train, trained.sample_shape);
+    let (stats, recorded) = input_norm(&run).map_err(bad_input)?;
+    if !recorded {
+        crate::say!(
+            "{}: the run file does not record its input normalisation (before version 3); recomputed from the dataset",
+            args.run.display()
+        );
+    }
     let (shape, task) = (trained.sample_shape, trained.task);
     let (label, mut eval) = match &args.dataset {
         None => (run.dataset.label(), trained),
@@ -144,6 +150,18 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
         crate::say!("predictions written to {}", out.display());
     }
     Ok(())
+}
+
+/// The input normalisation a run trained with, `(mean, std)` per channel or feature, and
+/// whether the run file recorded it (version 3); older files get it recomputed from their
+/// dataset's training split, which the run's seed makes the same split.
+pub(crate) fn input_norm(run: &runfile::RunFile) -> Result<(Vec<(f32, f32)>, bool), String> {
+    let recorded = &run.history.layout.input_norm;
+    if !recorded.is_empty() {
+        return Ok((recorded.iter().map(|&[m, s]| (m, s)).collect(), true));
+    }
+    let raw = data::load_raw(&run.dataset).map_err(|e| e.to_string())?;
+    Ok((data::norm_stats(&raw.train, raw.sample_shape), false))
 }
 
 /// The class each sample's outputs put first.

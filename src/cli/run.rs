@@ -26,9 +26,14 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// spirals, circles, moons, xor, checkerboard, gaussians, regression, mnist (shipped 10k),
-    /// mnist:DIR, fashion:DIR or cifar10:DIR.
+    /// coloured-mnist[:PALETTE], mnist:DIR, fashion:DIR or cifar10:DIR.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
+    /// An evaluation set validated on beside the validation split, repeatable (at most 8):
+    /// NAME=DATASET and/or NAME=SHIFT[,SHIFT…], e.g. green=coloured-mnist:green,
+    /// dim=scale:0.4.
+    #[arg(long = "eval-set", value_parser = crate::spec::EvalSet::parse)]
+    pub eval_sets: Vec<crate::spec::EvalSet>,
     /// Optimiser steps.
     #[arg(long, allow_hyphen_values = true, value_parser = super::whole)]
     pub steps: Option<u64>,
@@ -150,6 +155,10 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
     if let Some(s) = args.seed {
         dataset.seed = s;
     }
+    dataset.eval_sets = args.eval_sets.clone();
+    dataset
+        .validate()
+        .map_err(|(f, r)| bad_input(format!("--eval-set: {f}: {r}")))?;
     let mut config: TrainConfig = match &args.config {
         Some(p) => read_json(p, "train config")?,
         None => TrainConfig::default(),
@@ -314,6 +323,22 @@ fn inspect_header(w: &mut String, run: &RunFile, valid: &ValidSpec) {
         run.environment.backend, run.environment.device
     );
     let _ = writeln!(w, "final      {}", summary_line(run));
+    for set in &run.dataset.eval_sets {
+        let last = |name: &str| {
+            run.history
+                .get(name, &set.name)
+                .and_then(|s| s.last())
+                .map_or("-".to_string(), |v| format!("{v:.4}"))
+        };
+        let _ = writeln!(
+            w,
+            "eval set   {} ({}): loss {}, accuracy {}",
+            set.name,
+            set.describe(),
+            last(crate::metrics::series::VAL_LOSS),
+            last(crate::metrics::series::VAL_ACCURACY)
+        );
+    }
     if !run.notes.is_empty() {
         let _ = writeln!(w, "notes      {}", run.notes);
     }
@@ -382,7 +407,35 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<(), CliError> {
     let loaded = runfile::load(&args.file).map_err(bad_input)?;
     let text = inspect_text(&loaded.run).map_err(bad_input)?;
     crate::cli::out::say(format_args!("{text}"));
+    let norm = match super::eval::input_norm(&loaded.run) {
+        Ok((stats, true)) => format!("{} (recorded)", norm_text(&stats)),
+        Ok((stats, false)) => format!(
+            "{} (not recorded: a run file from before version 3; recomputed from the dataset)",
+            norm_text(&stats)
+        ),
+        Err(e) => format!("not recorded, and the dataset cannot be read to recompute it: {e}"),
+    };
+    crate::say!("input norm {norm}");
     Ok(())
+}
+
+/// `mean ± std` per input channel or feature (the first 8, then how many more).
+fn norm_text(stats: &[(f32, f32)]) -> String {
+    let shown: Vec<String> = stats
+        .iter()
+        .take(8)
+        .map(|(m, s)| format!("{m:.4} ± {s:.4}"))
+        .collect();
+    let more = stats.len().saturating_sub(8);
+    format!(
+        "{}{}",
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {

@@ -155,6 +155,14 @@ pub enum DataError {
         /// What is expected.
         reason: &'static str,
     },
+    /// An evaluation set whose samples do not fit the run's data.
+    #[error("evaluation set \"{name}\": {reason}")]
+    EvalSet {
+        /// The set's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// What a model predicts for a dataset.
@@ -215,6 +223,11 @@ pub struct Dataset {
     pub train: Split,
     /// The validation split.
     pub valid: Split,
+    /// The `(mean, std)` per channel (images) or feature the splits were normalised with: the
+    /// training split's ([`norm_stats`]); empty for raw data.
+    pub input_norm: Vec<(f32, f32)>,
+    /// The named evaluation sets of the descriptor, normalised like the splits.
+    pub eval_sets: Vec<(String, Split)>,
 }
 
 /// Raw samples before splitting.
@@ -348,8 +361,55 @@ fn norm_group(shape: Shape, i: usize) -> usize {
 /// `test_batch.bin`) use it for validation and ignore `validation_fraction`.
 pub fn load(spec: &DatasetSpec) -> Result<Dataset, DataError> {
     let mut d = load_raw(spec)?;
-    normalize(&mut d.train, &mut d.valid, d.sample_shape);
+    let mut sets = Vec::new();
+    for set in &spec.eval_sets {
+        sets.push((set.name.clone(), eval_set_raw(spec, set, &d)?));
+    }
+    let stats = norm_stats(&d.train, d.sample_shape);
+    apply_norm(&mut d.train, &stats, d.sample_shape);
+    apply_norm(&mut d.valid, &stats, d.sample_shape);
+    for (_, split) in sets.iter_mut() {
+        apply_norm(split, &stats, d.sample_shape);
+    }
+    d.eval_sets = sets;
+    d.input_norm = stats;
     Ok(d)
+}
+
+/// The raw samples of an evaluation set of `spec`: the validation split of its source (split
+/// with `spec`'s seed and fraction), shifted. `data` is the run's own raw data ([`load_raw`]):
+/// the source when the set names none, and what its samples must fit.
+pub fn eval_set_raw(
+    spec: &DatasetSpec,
+    set: &crate::spec::EvalSet,
+    data: &Dataset,
+) -> Result<Split, DataError> {
+    let err = |reason: String| DataError::EvalSet {
+        name: set.name.clone(),
+        reason,
+    };
+    let (mut split, shape, task) = match &set.source {
+        None => (data.valid.clone(), data.sample_shape, data.task),
+        Some(source) => {
+            let other = DatasetSpec {
+                source: source.clone(),
+                eval_sets: Vec::new(),
+                ..spec.clone()
+            };
+            let raw = load_raw(&other).map_err(|e| err(e.to_string()))?;
+            (raw.valid, raw.sample_shape, raw.task)
+        }
+    };
+    if shape != data.sample_shape || task != data.task {
+        return Err(err(format!(
+            "its samples are {shape} ({task:?}), the run's {} ({:?})",
+            data.sample_shape, data.task
+        )));
+    }
+    for (k, shift) in set.shifts.iter().enumerate() {
+        shift.apply(&mut split.x, shape, spec.seed ^ k as u64);
+    }
+    Ok(split)
 }
 
 /// Loads and splits the dataset a spec describes, without the normalisation: raw values (pixels
@@ -424,6 +484,8 @@ pub fn load_raw(spec: &DatasetSpec) -> Result<Dataset, DataError> {
         task,
         train,
         valid,
+        input_norm: Vec::new(),
+        eval_sets: Vec::new(),
     })
 }
 

@@ -297,6 +297,12 @@ impl History {
     pub fn push_eval(&mut self, r: &EvalRecord) {
         self.push(series::VAL_LOSS, "", r.step, r.loss);
         self.push(series::VAL_ACCURACY, "", r.step, r.accuracy);
+        let names = std::mem::take(&mut self.layout.eval_sets);
+        for (name, [loss, accuracy]) in names.iter().zip(&r.sets) {
+            self.push(series::VAL_LOSS, name, r.step, *loss);
+            self.push(series::VAL_ACCURACY, name, r.step, *accuracy);
+        }
+        self.layout.eval_sets = names;
     }
 
     /// Records a probe step: reduces it into series and keeps it as the latest probe.

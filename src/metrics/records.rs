@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 /// Number of histogram bins in [`ActStats`].
 pub const HIST_BINS: usize = 32;
 
-/// Names of everything a run's probes report on, sent once when a run starts. Records list
-/// their entries in the same order.
+/// Names of everything a run's probes report on, and the data it is fed, sent once when a run
+/// starts. Records list their entries in the same order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunLayout {
@@ -20,6 +20,15 @@ pub struct RunLayout {
     pub skips: Vec<String>,
     /// Stable names of the trainable tensors, in module order.
     pub params: Vec<String>,
+    /// The `[mean, std]` per input channel (images) or feature the inputs were normalised with:
+    /// the training split's. Empty in runs saved before run-file version 3 (then recomputed
+    /// from the dataset where needed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_norm: Vec<[f32; 2]>,
+    /// Names of the run's evaluation sets beside its validation split, in order; their
+    /// validation series carry the set's name where layer series carry the layer's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_sets: Vec<String>,
 }
 
 /// One optimiser step.
@@ -141,8 +150,8 @@ pub struct ProbeRecord {
     pub params: Vec<ParamStats>,
 }
 
-/// A validation pass.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// A validation pass: the validation split, and each evaluation set in the layout's order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalRecord {
     /// The step after which it ran.
@@ -153,6 +162,9 @@ pub struct EvalRecord {
     /// Validation accuracy in [0, 1]; NaN for regression.
     #[serde(with = "super::finite::one")]
     pub accuracy: f32,
+    /// `[loss, accuracy]` on each evaluation set, in the order of [`RunLayout::eval_sets`].
+    #[serde(default)]
+    pub sets: Vec<[f32; 2]>,
 }
 
 /// The decision boundary of a classifier on a 2-D dataset: the predicted class on a grid over

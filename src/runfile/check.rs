@@ -49,6 +49,7 @@ pub(super) fn check(run: &mut RunFile) -> Result<ValidSpec, LoadError> {
     }
     run.history.reindex();
     check_layout(&run.history.layout, &probe_names(&valid))?;
+    check_data_layout(run)?;
     check_series(&run.history)?;
     check_latest(&run.history)?;
     if run.weights.is_some() && run.history.last_step > run.progress.step {
@@ -71,6 +72,7 @@ fn check_series(h: &History) -> Result<(), LoadError> {
         .chain(&layout.batch_norms)
         .chain(&layout.skips)
         .chain(&layout.params)
+        .chain(&layout.eval_sets)
         .map(String::as_str)
         .chain([""])
         .collect();
@@ -146,6 +148,45 @@ fn check_layout(layout: &RunLayout, expected: &ProbeNames) -> Result<(), LoadErr
             "does not match the network in the run file",
         )),
     }
+}
+
+/// The layout's data fields must fit the run: one finite `[mean, std > 0]` per input channel or
+/// feature, and the dataset's evaluation sets by name.
+fn check_data_layout(run: &RunFile) -> Result<(), LoadError> {
+    let layout = &run.history.layout;
+    let inputs = match run.spec.input {
+        crate::spec::InputShape::Flat { features } => features,
+        crate::spec::InputShape::Image { channels, .. } => channels,
+    };
+    if !layout.input_norm.is_empty() {
+        if layout.input_norm.len() != inputs {
+            return Err(field(
+                "history.layout.input_norm",
+                format!(
+                    "{} entries for a network with {inputs} input channels or features",
+                    layout.input_norm.len()
+                ),
+            ));
+        }
+        if let Some(k) = layout
+            .input_norm
+            .iter()
+            .position(|[m, s]| !(m.is_finite() && s.is_finite() && *s > 0.0))
+        {
+            return Err(field(
+                format!("history.layout.input_norm[{k}]"),
+                "needs a finite mean and a finite std > 0",
+            ));
+        }
+    }
+    let names: Vec<&String> = run.dataset.eval_sets.iter().map(|s| &s.name).collect();
+    if !layout.eval_sets.is_empty() && layout.eval_sets.iter().collect::<Vec<_>>() != names {
+        return Err(field(
+            "history.layout.eval_sets",
+            "does not match the dataset's evaluation sets",
+        ));
+    }
+    Ok(())
 }
 
 /// The latest probe and decision boundary must fit the layout (the panels index them by it).

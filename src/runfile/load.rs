@@ -174,10 +174,10 @@ fn classify_value(value: serde_json::Value) -> Result<Parsed, LoadError> {
         1 => Ok(Parsed::Inline(value)),
         // Version 2 files have a history index; an in-memory run serialised inline (as an
         // experiment file embeds it) carries the version it was read as.
-        2 if value.pointer("/history/file").is_some() => {
+        2 | 3 if value.pointer("/history/file").is_some() => {
             from_value(value).map(|h| Parsed::Split(Box::new(h)))
         }
-        2 => Ok(Parsed::Inline(value)),
+        2 | 3 => Ok(Parsed::Inline(value)),
         v if v > u64::from(VERSION) => Err(LoadError::NewerVersion {
             found: v,
             supported: VERSION,

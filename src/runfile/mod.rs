@@ -30,10 +30,10 @@
 //! writer is refused with the holder's process id. Readers take no lock: [`load`] reads the run
 //! file again when a side file it names has just been replaced.
 //!
-//! # Format, version 2 (written by this build)
+//! # Format, version 3 (written by this build)
 //!
 //! ```json
-//! { "format": "reslab-run", "version": 2, "name": "...", "spec": NetSpec, "config": TrainConfig,
+//! { "format": "reslab-run", "version": 3, "name": "...", "spec": NetSpec, "config": TrainConfig,
 //!   "dataset": DatasetSpec, "environment": {...}, "status": "finished", "notes": "...",
 //!   "progress": {"step": 400, "optimizer_steps": 400},
 //!   "history": {"layout": {...}, "latest_probe": {...}, "last_step": 400, "latest_boundary": null,
@@ -43,9 +43,13 @@
 //!   "weights": {"path": "name.0123456789ab.weights.safetensors", "sha256": "...", "bytes": 123} }
 //! ```
 //!
-//! The side file's chunks are described in [`history`]'s docs. Version 1 has the same fields
-//! with the whole `History` inline under `"history"` (series as `[key, {steps, values}]` pairs);
-//! it still loads.
+//! The side file's chunks are described in [`history`]'s docs. Version 3 added the input
+//! normalisation the run trained with (`history.layout.input_norm`: `[mean, std]` per input
+//! channel or feature) and the names of its evaluation sets (`history.layout.eval_sets`, with
+//! `dataset.eval_sets` describing them); version 2 files lack both and load, and what needs
+//! the normalisation (`reslab eval`, `inspect`) recomputes it from the dataset and says so.
+//! Version 1 has the same fields with the whole `History` inline under `"history"` (series as
+//! `[key, {steps, values}]` pairs); it still loads.
 //!
 //! # Loading
 //!
@@ -86,9 +90,9 @@ use std::path::{Path, PathBuf};
 
 /// The `format` field of every run file.
 pub const FORMAT: &str = "reslab-run";
-/// The version this build writes: 2 (history in a side file). Version 1 files (everything in
-/// the JSON) keep loading.
-pub const VERSION: u32 = 2;
+/// The version this build writes: 3 (history in a side file, the input normalisation in its
+/// layout). Version 1 (everything in the JSON) and 2 files keep loading.
+pub const VERSION: u32 = 3;
 /// The largest run file (JSON) this build reads.
 pub const MAX_JSON_BYTES: u64 = 1 << 30;
 /// The largest weights file this build reads (a network's own tensors bound it further).

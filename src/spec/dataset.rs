@@ -17,6 +17,9 @@ pub struct DatasetSpec {
     /// Seed of the generator (synthetic sets) and of the train/validation split.
     #[serde(default)]
     pub seed: u64,
+    /// Named sets validated on beside the validation split (other palettes, shifts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_sets: Vec<super::EvalSet>,
 }
 
 fn default_validation() -> f64 {
@@ -183,6 +186,7 @@ impl DatasetSpec {
             source,
             validation_fraction: default_validation(),
             seed: 0,
+            eval_sets: Vec::new(),
         }
     }
 
@@ -265,6 +269,7 @@ impl DatasetSpec {
                 format!("{vf} is not between 0 and 1"),
             ));
         }
+        super::eval_set::check_sets(&self.eval_sets)?;
         let (samples, noise) = match &self.source {
             DataSource::Spirals { samples, noise, .. }
             | DataSource::Circles { samples, noise }

@@ -7,10 +7,12 @@ mod config;
 mod data_kind;
 mod dataset;
 pub mod edit;
+mod eval_set;
 mod net;
 mod norm;
 mod presets;
 mod resources;
+mod shift;
 mod strict;
 mod tensors;
 mod validate;
@@ -22,6 +24,7 @@ pub use data_kind::DataKind;
 pub use dataset::{
     DataSource, DatasetNameError, DatasetSpec, MAX_DATASET_VALUES, MAX_SAMPLES, Palette,
 };
+pub use eval_set::{EvalSet, MAX_EVAL_SET_NAME, MAX_EVAL_SETS};
 pub use net::{
     Activation, BranchScale, INPUT_NODE, Init, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,
     SkipSpec,
@@ -29,6 +32,7 @@ pub use net::{
 pub use norm::Norm;
 pub use presets::{PRESET_EXAMPLES, PresetError, PresetOptions, cifar, mlp, preact, preset};
 pub use resources::{EVAL_CHUNK, MemoryEstimate, estimate_memory, format_bytes};
+pub use shift::{Shift, ShiftClass, ShiftKind};
 pub use tensors::{ProbeNames, TensorEntry, TensorOwner, expected_tensors, probe_names};
 pub use validate::{
     Diagnosis, LayerFacts, LayerInfo, MAX_NAME_LEN, MAX_PARAMETERS, RESERVED_PREFIX, Shape,

@@ -17,7 +17,7 @@ impl From<EndReason> for RunStatus {
 }
 
 /// Records `event` into a run's history and status: the layout from `Started` (unless the
-/// history already has one, as a resumed run's does), every step, probe, evaluation and
+/// history already has one, as a resumed run's does; then only a missing input normalisation), every step, probe, evaluation and
 /// decision boundary, and the status a divergence, the end or a failure gives the run.
 /// Snapshots leave both alone: what to do with the weights is the consumer's business.
 pub fn apply_event(history: &mut History, status: &mut RunStatus, event: &TrainEvent) {
@@ -25,6 +25,9 @@ pub fn apply_event(history: &mut History, status: &mut RunStatus, event: &TrainE
         TrainEvent::Started { layout, .. } => {
             if history.layout.layers.is_empty() {
                 history.layout = layout.clone();
+            } else if history.layout.input_norm.is_empty() {
+                // A run saved before input normalisation was recorded, resumed: record it now.
+                history.layout.input_norm = layout.input_norm.clone();
             }
         }
         TrainEvent::Step(r) => history.push_step(r),

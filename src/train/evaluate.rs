@@ -162,10 +162,12 @@ fn finish(loss_sum: Tensor<1>, correct: Tensor<1>, data: EvalData<'_>) -> Evalua
 }
 
 /// A copy of `model` whose BatchNorm layers use each batch's own statistics: training mode on
-/// the autodiff device, momentum 0, no noise. Its running statistics are its own (a cloned
+/// the autodiff device (without gradients), momentum 0, no noise. Its running statistics are its own (a cloned
 /// module shares them with the original, and AdaBN and the prior move them).
 fn batch_statistics(model: &Model) -> Model {
-    let mut net = model.net.clone();
+    use burn::module::Module;
+    // No gradients: the autodiff device then records no graph for these passes.
+    let mut net = model.net.clone().no_grad();
     for_each_bn(&mut net, &mut |bn| {
         bn.momentum = 0.0;
         bn.running_mean = RunningState::new(bn.running_mean.value_sync());
@@ -260,4 +262,60 @@ pub(crate) fn loss_and_correct(
         }
         _ => unreachable!("targets match the task"),
     }
+}
+
+/// One BatchNorm layer's per-channel statistics: its running ones, or what some data produce
+/// at its input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelStats {
+    /// The layer's name.
+    pub layer: String,
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Variance per channel.
+    pub var: Vec<f32>,
+}
+
+/// The running mean and variance of every BatchNorm layer, in layer order: what the network
+/// expects its inputs to look like.
+pub fn running_statistics(model: &Model) -> Vec<ChannelStats> {
+    let names: Vec<String> = model
+        .spec
+        .spec
+        .layers
+        .iter()
+        .zip(model.net.nodes.iter())
+        .filter(|(_, n)| n.bn.is_some())
+        .map(|(l, _)| l.name.clone())
+        .collect();
+    model
+        .batch_norm_state()
+        .into_iter()
+        .zip(names)
+        .map(|(t, layer)| {
+            let v = t.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+            let c = v.len() / 4;
+            ChannelStats {
+                layer,
+                mean: v[..c].to_vec(),
+                var: v[c..2 * c].to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// The per-channel mean and variance that `data` produce at the input of every BatchNorm
+/// layer, in layer order: AdaBN's estimate over the first `batches` batches of `batch` samples
+/// (the running average of their batch statistics). Set beside [`running_statistics`], it
+/// shows where shifted data leave what the network expects.
+pub fn data_statistics(
+    model: &Model,
+    data: EvalData<'_>,
+    batch: usize,
+    batches: usize,
+    device: &Device,
+) -> Vec<ChannelStats> {
+    let all: Vec<usize> = (0..data.split.len).collect();
+    let chunks: Vec<&[usize]> = all.chunks(batch.max(1)).take(batches.max(1)).collect();
+    running_statistics(&adapted(model, data, &chunks, device))
 }

@@ -18,7 +18,10 @@ mod session;
 mod state;
 
 pub use apply::apply_event;
-pub use evaluate::{EvalData, EvalOptions, Evaluation, NormMode, evaluate};
+pub use evaluate::{
+    ChannelStats, EvalData, EvalOptions, Evaluation, NormMode, data_statistics, evaluate,
+    running_statistics,
+};
 pub use optim::{Optimizer, SlotState, StepReductions};
 pub use session::{Session, StepOutcome};
 

@@ -249,6 +249,8 @@ impl Session {
                 .map(|s| spec.layers[s.to].name.clone())
                 .collect(),
             params: param_layout(&model).into_iter().map(|p| p.name).collect(),
+            input_norm: data.input_norm.iter().map(|&(m, s)| [m, s]).collect(),
+            eval_sets: data.eval_sets.iter().map(|(n, _)| n.clone()).collect(),
         };
         let total_steps = config.total_steps(data.train.len);
         if total_steps > crate::spec::MAX_STEPS {
@@ -509,24 +511,36 @@ impl Session {
         }
     }
 
-    /// Mean loss and accuracy on the validation split, BN in inference mode (the running
-    /// statistics), through the one [`evaluate`](super::evaluate).
+    /// Mean loss and accuracy on the validation split and on each evaluation set, BN in
+    /// inference mode (the running statistics), through the one [`evaluate`](super::evaluate).
     pub fn evaluate(&self) -> EvalRecord {
-        let data = super::EvalData {
-            split: &self.data.valid,
-            task: self.data.task,
-            shape: self.data.sample_shape,
+        let on = |split| {
+            let data = super::EvalData {
+                split,
+                task: self.data.task,
+                shape: self.data.sample_shape,
+            };
+            super::evaluate(
+                &self.model,
+                data,
+                &super::EvalOptions::default(),
+                &self.device,
+            )
         };
-        let e = super::evaluate(
-            &self.model,
-            data,
-            &super::EvalOptions::default(),
-            &self.device,
-        );
+        let e = on(&self.data.valid);
         EvalRecord {
             step: self.step,
             loss: e.loss,
             accuracy: e.accuracy,
+            sets: self
+                .data
+                .eval_sets
+                .iter()
+                .map(|(_, split)| {
+                    let e = on(split);
+                    [e.loss, e.accuracy]
+                })
+                .collect(),
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod designer;
+pub mod eval_sets;
 pub mod experiments;
 pub mod jobs;
 pub mod panels;

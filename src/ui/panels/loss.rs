@@ -1,9 +1,10 @@
-//! Loss & accuracy: training loss (raw and EMA-smoothed), validation loss, and accuracies.
+//! Loss & accuracy: training loss (raw and EMA-smoothed), validation loss, and accuracies, with
+//! one more curve per evaluation set (other colours, shifted data) when the run has them.
 
 use super::{PanelCtx, empty_note, step_link, step_plot};
 use crate::metrics::series;
 use crate::numbers::sig;
-use crate::ui::plot::{caption, ema, hover_point, log10_points};
+use crate::ui::plot::{caption, ema, hover_point, log10_points, run_color};
 use egui::{Color32, Ui};
 use egui_plot::{Legend, Line, Plot, Points};
 use serde::{Deserialize, Serialize};
@@ -58,21 +59,46 @@ impl LossPanel {
         };
         let (loss, val_loss) = (curve(series::LOSS), curve(series::VAL_LOSS));
         let (acc, val_acc) = (curve(series::ACCURACY), curve(series::VAL_ACCURACY));
+        let sets: Vec<EvalCurves> = h
+            .layout
+            .eval_sets
+            .iter()
+            .map(|name| {
+                let of = |s: &str| {
+                    h.get(s, name)
+                        .map(|c| c.decimated(MAX_POINTS))
+                        .unwrap_or_default()
+                };
+                EvalCurves {
+                    name: name.clone(),
+                    loss: of(series::VAL_LOSS),
+                    accuracy: of(series::VAL_ACCURACY),
+                }
+            })
+            .collect();
         ui.label(summary(run));
         if loss.is_empty() {
             empty_note(ui, "Waiting for the first step…");
             return;
         }
         let loss_h = (ctx.height * 0.62).max(120.0);
-        self.loss_plot(ui, &loss, &val_loss, loss_h);
+        self.loss_plot(ui, &loss, &val_loss, &sets, loss_h);
         if acc.iter().any(|p| p[1].is_finite()) {
             let height = (ctx.height - loss_h - 70.0).max(80.0);
-            accuracy_plot(ui, &ema(&acc, self.smoothing), &val_acc, height);
+            accuracy_plot(ui, &ema(&acc, self.smoothing), &val_acc, &sets, height);
         }
     }
 
-    /// Training loss (raw and smoothed) and validation loss against the step.
-    fn loss_plot(&self, ui: &mut Ui, loss: &[[f64; 2]], val_loss: &[[f64; 2]], height: f32) {
+    /// Training loss (raw and smoothed), validation loss and each evaluation set's loss
+    /// against the step.
+    fn loss_plot(
+        &self,
+        ui: &mut Ui,
+        loss: &[[f64; 2]],
+        val_loss: &[[f64; 2]],
+        sets: &[EvalCurves],
+        height: f32,
+    ) {
         let smooth = ema(loss, self.smoothing);
         let tf = |p: Vec<[f64; 2]>| if self.log_y { log10_points(&p) } else { p };
         let plot = step_plot("loss-plot", self.log_y, "loss")
@@ -105,13 +131,40 @@ impl LossPanel {
                         .radius(2.5),
                 );
             }
+            for (k, set) in sets.iter().enumerate() {
+                let v = tf(set.loss.clone());
+                p.line(Line::new(set.name.as_str(), v.clone()).color(set_color(k)));
+                p.points(
+                    Points::new(set.name.as_str(), v)
+                        .color(set_color(k))
+                        .radius(2.0),
+                );
+            }
         });
     }
 }
 
+/// One evaluation set's validation curves.
+struct EvalCurves {
+    name: String,
+    loss: Vec<[f64; 2]>,
+    accuracy: Vec<[f64; 2]>,
+}
+
+/// The colour of the `k`-th evaluation set (after the run colours the panel's own curves use).
+fn set_color(k: usize) -> Color32 {
+    run_color(k + 3)
+}
+
 /// Training accuracy (already smoothed) and validation accuracy, its step axis linked to the
 /// loss plot's.
-fn accuracy_plot(ui: &mut Ui, smoothed: &[[f64; 2]], val_acc: &[[f64; 2]], height: f32) {
+fn accuracy_plot(
+    ui: &mut Ui,
+    smoothed: &[[f64; 2]],
+    val_acc: &[[f64; 2]],
+    sets: &[EvalCurves],
+    height: f32,
+) {
     Plot::new("accuracy-plot")
         .allow_scroll(false)
         .height(height)
@@ -136,6 +189,13 @@ fn accuracy_plot(ui: &mut Ui, smoothed: &[[f64; 2]], val_acc: &[[f64; 2]], heigh
                         .width(2.0),
                 );
             }
+            for (k, set) in sets.iter().enumerate() {
+                p.line(
+                    Line::new(format!("{} accuracy", set.name), set.accuracy.clone())
+                        .color(set_color(k))
+                        .width(1.6),
+                );
+            }
         });
 }
 
@@ -152,6 +212,12 @@ pub fn summary(run: &crate::ui::runs::ShownRun) -> String {
     }
     if let Some(a) = last(series::VAL_ACCURACY).filter(|a| a.is_finite()) {
         parts.push(format!("validation accuracy {:.1}%", 100.0 * a));
+    }
+    for name in &h.layout.eval_sets {
+        let a = h.get(series::VAL_ACCURACY, name).and_then(|s| s.last());
+        if let Some(a) = a.filter(|a| a.is_finite()) {
+            parts.push(format!("{name} {:.1}%", 100.0 * a));
+        }
     }
     parts.join(" · ")
 }
