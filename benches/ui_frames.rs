@@ -137,6 +137,7 @@ fn main() {
                 loss: 2.0 * (-x / 20_000.0).exp() + 0.1,
                 accuracy: 0.9,
                 sets: Vec::new(),
+                set_bn: Vec::new(),
             });
         }
     }

@@ -710,3 +710,73 @@ fn the_network_settings_choose_the_normalisation() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Evaluation sets in the Lab: "+ every other palette" adds the palettes a red-trained net never
+/// saw; a run validates on each (its own curve, its value in the loss summary), and the
+/// BatchNorm panel's overlay shows what a set produces at the chosen layer.
+#[test]
+fn evaluation_sets_get_their_curves_and_the_batchnorm_overlay() {
+    use reslab::spec::Palette;
+    let dir = common::temp_dir("app", "eval-sets");
+    let mut h = harness(&dir);
+    {
+        let s = h.state_mut().settings_mut();
+        s.dataset = DatasetSpec::new(DataSource::ColouredMnist {
+            palette: Palette::Red,
+        });
+        s.net.family = "cnn".into();
+        s.net.depth = 1;
+        s.config.duration = Steps::Steps(6);
+        s.config.batch_size = 32;
+        s.config.probe_every = 3;
+        s.config.eval_every = 3;
+    }
+    h.state_mut().rebuild_spec();
+    h.run_steps(2);
+    h.get_by_label("+ every other palette").click();
+    h.run_steps(2);
+    let names: Vec<String> = h
+        .state()
+        .settings()
+        .dataset
+        .eval_sets
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(names, ["orange", "green", "blue", "grey", "inverted"]);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the end of the run", |a| {
+        !a.registry().is_training() && a.registry().shown().is_some()
+    });
+    let run = h.state().registry().shown().unwrap();
+    let green = run
+        .history()
+        .get(series::VAL_ACCURACY, "green")
+        .and_then(|s| s.last())
+        .expect("the green set's accuracy");
+    assert!(
+        h.query_all_by_label_contains(&format!("green {:.1}%", 100.0 * green))
+            .next()
+            .is_some(),
+        "the loss summary names the set's accuracy"
+    );
+    let set_bn = run.history().latest_set_bn.clone().expect("set statistics");
+    assert_eq!(set_bn.sets.len(), 5);
+    assert_eq!(set_bn.sets[1][0].mean.len(), 16);
+    // The overlay: pick "green" for the BN layer.
+    assert!(
+        h.query_all_by_label_contains("overlay:").next().is_some(),
+        "no overlay label"
+    );
+    h.get_by_value("none").click();
+    h.run_steps(2);
+    // The popup's entry (drawn last; the loss plot's legend has a "green" too).
+    h.query_all_by_label("green").last().unwrap().click();
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains("what \"green\" produces at this layer")
+            .next()
+            .is_some()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -228,6 +228,15 @@ fn a_run_records_its_sets_and_normalisation_and_old_files_get_it_recomputed() {
     std::fs::write(&file, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     let e = reslab::runfile::load(&file).unwrap_err().to_string();
     assert!(e.contains("history.layout.input_norm"), "{e}");
+    // What the sets produce at the BN layer is kept for the overlay, and checked on load.
+    let layout = v["history"]["layout"].as_object_mut().unwrap();
+    layout.remove("input_norm");
+    let set_bn = &mut v["history"]["latest_set_bn"];
+    assert_eq!(set_bn["sets"].as_array().unwrap().len(), 2, "{set_bn}");
+    set_bn["sets"] = serde_json::json!([[]]);
+    std::fs::write(&file, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let e = reslab::runfile::load(&file).unwrap_err().to_string();
+    assert!(e.contains("history.latest_set_bn"), "{e}");
 
     let bad = reslab(&[
         "train",

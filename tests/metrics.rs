@@ -98,6 +98,7 @@ fn steps_and_evals_append_in_order() {
         loss: 0.7,
         accuracy: 0.8,
         sets: vec![[2.5, 0.3], [0.9, 0.6]],
+        set_bn: Vec::new(),
     });
     let loss = h.get(series::LOSS, "").unwrap();
     assert_eq!(loss.steps, vec![1, 2, 3]);

@@ -20,8 +20,8 @@ mod status;
 
 pub use checkpoint::{Checkpoint, NamedTensor, SamplerPosition};
 pub use records::{
-    ActStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout,
-    SkipStats, StepRecord,
+    ActStats, BnStats, BoundaryRecord, ChannelMoments, EvalRecord, HIST_BINS, ParamStats,
+    ProbeRecord, RunLayout, SetBnRecord, SkipStats, StepRecord,
 };
 pub use status::RunStatus;
 
@@ -178,6 +178,9 @@ pub struct History {
     /// The latest decision boundary, for classifiers of 2-D data.
     #[serde(default)]
     pub latest_boundary: Option<BoundaryRecord>,
+    /// What the evaluation sets produced at each BatchNorm layer at the latest validation pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_set_bn: Option<SetBnRecord>,
 }
 
 fn median(v: &[f32]) -> f32 {
@@ -222,6 +225,7 @@ impl History {
         latest_probe: Option<ProbeRecord>,
         last_step: u64,
         latest_boundary: Option<BoundaryRecord>,
+        latest_set_bn: Option<SetBnRecord>,
     ) -> Self {
         let mut h = Self {
             layout,
@@ -230,6 +234,7 @@ impl History {
             latest_probe,
             last_step,
             latest_boundary,
+            latest_set_bn,
         };
         h.reindex();
         h
@@ -303,6 +308,12 @@ impl History {
             self.push(series::VAL_ACCURACY, name, r.step, *accuracy);
         }
         self.layout.eval_sets = names;
+        if !r.set_bn.is_empty() {
+            self.latest_set_bn = Some(SetBnRecord {
+                step: r.step,
+                sets: r.set_bn.clone(),
+            });
+        }
     }
 
     /// Records a probe step: reduces it into series and keeps it as the latest probe.

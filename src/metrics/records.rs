@@ -165,6 +165,34 @@ pub struct EvalRecord {
     /// `[loss, accuracy]` on each evaluation set, in the order of [`RunLayout::eval_sets`].
     #[serde(default)]
     pub sets: Vec<[f32; 2]>,
+    /// What each evaluation set produces at the input of every BatchNorm layer (empty without
+    /// sets or BatchNorm): per set in the layout's order, per BN layer in the layout's order.
+    #[serde(default)]
+    pub set_bn: Vec<Vec<ChannelMoments>>,
+}
+
+/// The per-channel mean and variance some data produce at a BatchNorm layer's input.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelMoments {
+    /// Mean per channel.
+    #[serde(with = "super::finite::vec")]
+    pub mean: Vec<f32>,
+    /// Variance per channel.
+    #[serde(with = "super::finite::vec")]
+    pub var: Vec<f32>,
+}
+
+/// The latest [`EvalRecord::set_bn`] with its step: what the evaluation sets produce at each
+/// BatchNorm layer, beside the running statistics the layer expects (the BatchNorm panel's
+/// overlay: "the network expects red").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetBnRecord {
+    /// The step after which it was measured.
+    pub step: u64,
+    /// Per evaluation set, per BatchNorm layer.
+    pub sets: Vec<Vec<ChannelMoments>>,
 }
 
 /// The decision boundary of a classifier on a 2-D dataset: the predicted class on a grid over

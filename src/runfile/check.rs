@@ -238,6 +238,22 @@ fn check_latest(h: &History) -> Result<(), LoadError> {
             ));
         }
     }
+    if let Some(r) = &h.latest_set_bn {
+        let ok = r.sets.len() == l.eval_sets.len()
+            && r.sets.iter().all(|layers| {
+                layers.len() == l.batch_norms.len()
+                    && layers
+                        .iter()
+                        .zip(&l.batch_norm_channels)
+                        .all(|(m, &c)| m.mean.len() == c && m.var.len() == c)
+            });
+        if !ok {
+            return Err(field(
+                "history.latest_set_bn",
+                "its entries do not match the history's evaluation sets and BatchNorm layers",
+            ));
+        }
+    }
     Ok(())
 }
 

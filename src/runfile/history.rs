@@ -79,6 +79,9 @@ pub struct HistoryIndex {
     /// The latest decision boundary.
     #[serde(default)]
     pub latest_boundary: Option<BoundaryRecord>,
+    /// What the evaluation sets produced at each BatchNorm layer at the latest validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_set_bn: Option<crate::metrics::SetBnRecord>,
     /// The side file.
     pub file: HistoryFileRef,
     /// The series, in the history's order.
@@ -279,6 +282,7 @@ pub fn read_history(index: &HistoryIndex, bytes: &[u8]) -> Result<History, LoadE
         index.latest_probe.clone(),
         index.last_step,
         index.latest_boundary.clone(),
+        index.latest_set_bn.clone(),
     ))
 }
 

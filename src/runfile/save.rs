@@ -96,6 +96,7 @@ pub fn save_to(
             latest_probe: run.history.latest_probe.clone(),
             last_step: run.history.last_step,
             latest_boundary: run.history.latest_boundary.clone(),
+            latest_set_bn: run.history.latest_set_bn.clone(),
             file,
             series,
         },

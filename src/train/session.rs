@@ -15,6 +15,10 @@ use burn::tensor::{Device, Tensor, TensorData, Transaction};
 use std::sync::mpsc;
 use std::time::Instant;
 
+/// Batches of 100 an evaluation set's BatchNorm inputs are estimated on at each validation pass
+/// (see [`Session::evaluate`]).
+pub const SET_BN_BATCHES: usize = 10;
+
 /// What one step produced.
 #[derive(Clone, Debug)]
 pub struct StepOutcome {
@@ -541,7 +545,34 @@ impl Session {
                     [e.loss, e.accuracy]
                 })
                 .collect(),
+            set_bn: self.set_batch_norm_inputs(),
         }
+    }
+
+    /// What each evaluation set produces at the input of every BatchNorm layer: AdaBN's
+    /// estimate over its first [`SET_BN_BATCHES`] batches of 100 (empty without sets or BN).
+    fn set_batch_norm_inputs(&self) -> Vec<Vec<crate::metrics::ChannelMoments>> {
+        if self.layout.batch_norms.is_empty() {
+            return Vec::new();
+        }
+        self.data
+            .eval_sets
+            .iter()
+            .map(|(_, split)| {
+                let data = super::EvalData {
+                    split,
+                    task: self.data.task,
+                    shape: self.data.sample_shape,
+                };
+                super::data_statistics(&self.model, data, 100, SET_BN_BATCHES, &self.device)
+                    .into_iter()
+                    .map(|s| crate::metrics::ChannelMoments {
+                        mean: s.mean,
+                        var: s.var,
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// The predicted class on a `resolution × resolution` grid over the input plane, for a

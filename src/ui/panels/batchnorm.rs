@@ -1,6 +1,8 @@
 //! BatchNorm: per BN layer, the running mean and running variance per channel over time (a band
 //! of min/median/max across channels plus a few tracked channels), the current per-channel
-//! values as bars, and γ and β.
+//! values as bars, and γ and β. With evaluation sets, an overlay puts beside the running
+//! statistics the mean and variance a chosen set actually produces at the layer (the network
+//! trained on red digits expects red).
 
 use super::{PanelCtx, empty_note, step_link};
 use crate::metrics::{BN_TRACKED_CHANNELS, series};
@@ -8,7 +10,7 @@ use crate::numbers::sig;
 use crate::ui::plot::{caption, hover_point, run_color};
 use crate::ui::runs::ShownRun;
 use egui::{Color32, ComboBox, Ui};
-use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, Plot};
+use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, MarkerShape, Plot, Points};
 use serde::{Deserialize, Serialize};
 
 /// Display options of the BatchNorm panel.
@@ -17,6 +19,9 @@ use serde::{Deserialize, Serialize};
 pub struct BatchNormPanel {
     /// The BN layer shown (by name).
     pub layer: String,
+    /// The evaluation set whose statistics at the layer are drawn over the running ones (by
+    /// name; empty: none).
+    pub overlay: String,
 }
 
 const MAX_POINTS: usize = 800;
@@ -60,6 +65,7 @@ impl BatchNormPanel {
                 "{} channels",
                 layout.batch_norm_channels.get(k).copied().unwrap_or(0)
             ));
+            overlay_picker(ui, &mut self.overlay, &layout.eval_sets);
         });
         let sub_h = ((ctx.height - 110.0) / 2.0).max(110.0);
         let width = ui.available_width();
@@ -136,11 +142,26 @@ impl BatchNormPanel {
                 })
                 .collect()
         };
+        let overlay = if affine {
+            None
+        } else {
+            self.overlay_of(run, k)
+        };
+        if let Some((step, _)) = &overlay {
+            ui.label(format!(
+                "◆ what \"{}\" produces at this layer (validation at step {step})",
+                self.overlay
+            ));
+        }
         Plot::new(if affine { "bn-affine" } else { "bn-now" })
             .allow_scroll(false)
             .height(height)
             .legend(Legend::default())
             .x_axis_label("channel")
+            .label_formatter(|pos| {
+                let (name, p) = hover_point(pos);
+                Some(format!("{name}\nchannel {:.0}: {}", p.x.round(), sig(p.y)))
+            })
             .show(ui, |p| {
                 p.bar_chart(
                     BarChart::new(names[0], bars(first, -0.2, run_color(0))).color(run_color(0)),
@@ -148,8 +169,67 @@ impl BatchNormPanel {
                 p.bar_chart(
                     BarChart::new(names[1], bars(second, 0.2, run_color(1))).color(run_color(1)),
                 );
+                if let Some((_, m)) = &overlay {
+                    for (v, offset, what, c) in
+                        [(&m.mean, -0.2, "mean", 2), (&m.var, 0.2, "var", 3)]
+                    {
+                        let pts: Vec<[f64; 2]> = v
+                            .iter()
+                            .enumerate()
+                            .map(|(c, &x)| [c as f64 + offset, x as f64])
+                            .collect();
+                        p.points(
+                            Points::new(format!("{}: {what}", self.overlay), pts)
+                                .shape(MarkerShape::Diamond)
+                                .filled(true)
+                                .radius(4.0)
+                                .color(run_color(c)),
+                        );
+                    }
+                }
             });
     }
+
+    /// The chosen evaluation set's statistics at BN layer `k`, with the step they were
+    /// measured at, when the run has them.
+    fn overlay_of(
+        &self,
+        run: &ShownRun,
+        k: usize,
+    ) -> Option<(u64, crate::metrics::ChannelMoments)> {
+        let h = run.history();
+        let set = h.layout.eval_sets.iter().position(|s| *s == self.overlay)?;
+        let r = h.latest_set_bn.as_ref()?;
+        Some((r.step, r.sets.get(set)?.get(k)?.clone()))
+    }
+}
+
+/// The overlay's set: none, or one of the run's evaluation sets (hidden without any).
+fn overlay_picker(ui: &mut Ui, overlay: &mut String, sets: &[String]) {
+    if sets.is_empty() {
+        return;
+    }
+    if !overlay.is_empty() && !sets.contains(overlay) {
+        overlay.clear();
+    }
+    ui.label("overlay:");
+    ComboBox::from_id_salt("bn-overlay")
+        .selected_text(if overlay.is_empty() {
+            "none"
+        } else {
+            overlay.as_str()
+        })
+        .show_ui(ui, |ui| {
+            ui.selectable_value(overlay, String::new(), "none");
+            for s in sets {
+                ui.selectable_value(overlay, s.clone(), s.as_str());
+            }
+        })
+        .response
+        .on_hover_text(
+            "What an evaluation set (other colours, shifted data) produces at this layer, per \
+             channel, beside the running statistics the layer normalises with",
+        );
 }
 
 fn band_plot(
