@@ -2,7 +2,7 @@
 //! with test-time BN modes, with its predictions as CSV; bad input exits 2 naming what is wrong.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
@@ -15,20 +15,7 @@ const NET: &str = r#"{"name": "eval", "input": {"kind": "flat", "features": 2}, 
   {"name": "a2", "op": {"type": "activation", "function": "relu"}},
   {"name": "head", "op": {"type": "head", "outputs": 2}}], "skips": []}"#;
 
-fn reslab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reslab"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::cli::{reslab, text};
 
 /// Trains the net 300 steps on spirals into `dir`; returns the run file.
 fn trained(dir: &Path) -> PathBuf {

@@ -6,24 +6,10 @@ use reslab::data::{self, norm_stats};
 use reslab::metrics::series;
 use reslab::spec::{DataSource, DatasetSpec, EvalSet, Palette, Shift, ShiftKind};
 use reslab::train::{EvalData, EvalOptions, evaluate};
-use std::process::{Command, Output};
 
 mod common;
 
-fn reslab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reslab"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::cli::{reslab, text};
 
 #[test]
 fn a_set_is_a_dataset_and_or_shifts_and_bad_ones_say_why() {

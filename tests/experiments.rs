@@ -695,8 +695,10 @@ fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
     assert_eq!(o.status.code(), Some(0));
     let list = String::from_utf8_lossy(&o.stdout);
     assert!(list.contains("De & Smith 2020"));
-    assert_eq!(list.matches("Protocol: ").count(), 7, "{list}");
-    assert_eq!(list.matches("protocol fingerprint ").count(), 7, "{list}");
+    let n = experiments::EXPERIMENTS.len();
+    assert_eq!(n, 8);
+    assert_eq!(list.matches("Protocol: ").count(), n, "{list}");
+    assert_eq!(list.matches("protocol fingerprint ").count(), n, "{list}");
     assert!(!list.contains("NOT REGISTERED"), "{list}");
     assert!(list.contains("control no-bn: "), "{list}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -87,7 +87,7 @@ fn autosaves_append_one_chunk_each_and_load_back_exactly() {
         sizes.push(std::fs::metadata(side_file(&path)).unwrap().len());
     }
     let v = header(&path);
-    assert_eq!(v["version"], 2);
+    assert_eq!(v["version"], runfile::VERSION);
     assert_eq!(v["history"]["file"]["chunks"], 6);
     // Each save wrote one chunk of about the same size: the file grows linearly.
     let steps: Vec<u64> = sizes.windows(2).map(|w| w[1] - w[0]).collect();

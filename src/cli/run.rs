@@ -324,19 +324,15 @@ fn inspect_header(w: &mut String, run: &RunFile, valid: &ValidSpec) {
     );
     let _ = writeln!(w, "final      {}", summary_line(run));
     for set in &run.dataset.eval_sets {
-        let last = |name: &str| {
-            run.history
-                .get(name, &set.name)
-                .and_then(|s| s.last())
-                .map_or("-".to_string(), |v| format!("{v:.4}"))
-        };
+        let last = |name: &str| run.history.get(name, &set.name).and_then(|s| s.last());
         let _ = writeln!(
             w,
             "eval set   {} ({}): loss {}, accuracy {}",
             set.name,
             set.describe(),
-            last(crate::metrics::series::VAL_LOSS),
+            last(crate::metrics::series::VAL_LOSS).map_or("-".into(), |v| format!("{v:.4}")),
             last(crate::metrics::series::VAL_ACCURACY)
+                .map_or("-".into(), |v| format!("{:.2}%", 100.0 * v))
         );
     }
     if !run.notes.is_empty() {

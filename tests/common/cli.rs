@@ -2,6 +2,7 @@
 //! waiting for a file a running process writes.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// The binary under test: `RESLAB_BIN` when set (to run the tests against another build, e.g.
@@ -28,6 +29,20 @@ pub fn small_run_args() -> Vec<&'static str> {
     let mut args = SPIRALS_NET.to_vec();
     args.extend(["--steps", "12", "--probe-every", "4"]);
     args
+}
+
+/// Runs the binary under test with `args` and waits for it.
+pub fn reslab(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().unwrap()
+}
+
+/// Everything a finished command printed, stdout then stderr.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A path as a command-line argument.

@@ -185,7 +185,7 @@ fn colour(m: &Measured) -> Criterion {
     Criterion::new(
         format!("a colour the net never saw costs the red-trained BN net ≥ {HUE_DROP} points and the all-palette BN net < {limit}"),
         format!(
-            "green/blue/grey against red, running statistics: red-trained {} points ({}% → {}%), all-palette {} points",
+            "green/blue/grey against red, running statistics: red-trained {} points ({}% to {}%), all-palette {} points",
             fmt(bn),
             fmt(m.acc(BN, "red", RUNNING.name)),
             fmt(m.acc(BN, "red", RUNNING.name) - bn),

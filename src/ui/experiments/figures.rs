@@ -38,33 +38,42 @@ impl FigureTextures {
         }
     }
 
-    /// A row of images, each scaled up to 84 pixels high (nearest neighbour, so the pixels
-    /// stay visible) with its label under it; the row wraps.
+    /// Images in rows, each scaled up to 84 pixels high (nearest neighbour, so the pixels stay
+    /// visible) with its label under it.
     fn images(&mut self, ui: &mut Ui, images: &[ImageTile], id: &str) {
-        ui.horizontal_wrapped(|ui| {
-            for (k, t) in images.iter().enumerate() {
-                if t.rgb.len() != t.width * t.height * 3 || t.width == 0 || t.height == 0 {
-                    ui.label(format!("{}: malformed image", t.label));
-                    continue;
+        // Rows of as many tiles as fit (a wrapped layout cannot size the labelled tiles).
+        let per_row = ((ui.available_width() / 96.0).floor() as usize).max(1);
+        for (r, row) in images.chunks(per_row).enumerate() {
+            ui.horizontal(|ui| {
+                for (j, t) in row.iter().enumerate() {
+                    self.image_tile(ui, t, &format!("{id}-image{}", r * per_row + j));
                 }
-                let key = format!("{id}-image{k}");
-                let tex = match self.textures.iter().find(|(n, _)| *n == key) {
-                    Some((_, tex)) => tex.id(),
-                    None => {
-                        let image = ColorImage::from_rgb([t.width, t.height], &t.rgb);
-                        let tex = ui.ctx().load_texture(&key, image, TextureOptions::NEAREST);
-                        let tid = tex.id();
-                        self.textures.push((key, tex));
-                        tid
-                    }
-                };
-                let scale = 84.0 / t.height as f32;
-                let size = egui::vec2(t.width as f32 * scale, t.height as f32 * scale);
-                ui.vertical(|ui| {
-                    ui.add(egui::Image::new((tex, size)));
-                    ui.label(RichText::new(&t.label).small());
-                });
+            });
+        }
+    }
+
+    /// One image scaled to 84 pixels high (nearest neighbour) with its label under it.
+    fn image_tile(&mut self, ui: &mut Ui, t: &ImageTile, key: &str) {
+        if t.rgb.len() != t.width * t.height * 3 || t.width == 0 || t.height == 0 {
+            ui.label(format!("{}: malformed image", t.label));
+            return;
+        }
+        let tex = match self.textures.iter().find(|(n, _)| n == key) {
+            Some((_, tex)) => tex.id(),
+            None => {
+                let image = ColorImage::from_rgb([t.width, t.height], &t.rgb);
+                let tex = ui.ctx().load_texture(key, image, TextureOptions::NEAREST);
+                let tid = tex.id();
+                self.textures.push((key.to_string(), tex));
+                tid
             }
+        };
+        let scale = 84.0 / t.height as f32;
+        let size = egui::vec2(t.width as f32 * scale, t.height as f32 * scale);
+        ui.vertical(|ui| {
+            ui.set_width(size.x.max(84.0));
+            ui.add(egui::Image::new((tex, size)));
+            ui.label(RichText::new(&t.label).small());
         });
     }
 
@@ -206,6 +215,17 @@ fn lines(ui: &mut Ui, plot: Plot<'_>, series: &[LineSeries], log_y: bool) {
 fn bars(ui: &mut Ui, plot: Plot<'_>, categories: &[String], series: &[BarSeries], log_y: bool) {
     let groups = series.len().max(1) as f64;
     let w = 0.8 / groups;
+    // A tick under every category, named after it.
+    let plot = plot
+        .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
+        .x_axis_formatter(|mark, _| {
+            let i = mark.value.round();
+            if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
+                categories.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        });
     plot.show(ui, |p| {
         for (g, s) in series.iter().enumerate() {
             let bars: Vec<Bar> = s

@@ -149,7 +149,7 @@ impl BatchNormPanel {
         };
         if let Some((step, _)) = &overlay {
             ui.label(format!(
-                "◆ what \"{}\" produces at this layer (validation at step {step})",
+                "diamonds: what \"{}\" produces at this layer (validation at step {step})",
                 self.overlay
             ));
         }
