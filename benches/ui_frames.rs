@@ -71,6 +71,7 @@ fn probe(layout: &reslab::metrics::RunLayout, step: u64) -> ProbeRecord {
                 update_ratio: 1e-3 * wobble(i),
             })
             .collect(),
+        affine_norms: Vec::new(),
     }
 }
 

@@ -780,3 +780,46 @@ fn evaluation_sets_get_their_curves_and_the_batchnorm_overlay() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A network with GroupNorm and no BatchNorm: the BatchNorm panel shows its layers' γ and β per
+/// channel, and says why there are no running statistics.
+#[test]
+fn the_batchnorm_panel_shows_group_norm_scales_and_shifts() {
+    use reslab::spec::{Norm, Palette};
+    let dir = common::temp_dir("app", "gn-panel");
+    let mut h = harness(&dir);
+    {
+        let s = h.state_mut().settings_mut();
+        s.dataset = DatasetSpec::new(DataSource::ColouredMnist {
+            palette: Palette::Red,
+        });
+        s.net.family = "cnn".into();
+        s.net.depth = 1;
+        s.net.norm = Norm::Group { groups: 8 };
+        s.config.duration = Steps::Steps(4);
+        s.config.batch_size = 16;
+        s.config.probe_every = 2;
+    }
+    h.state_mut().rebuild_spec();
+    h.run_steps(2);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the end of the run", |a| {
+        !a.registry().is_training()
+            && a.registry()
+                .shown()
+                .is_some_and(|r| r.history().latest_probe.is_some())
+    });
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains("LayerNorm / GroupNorm layer:")
+            .next()
+            .is_some()
+    );
+    assert!(
+        h.query_all_by_label_contains("γ and β per channel at step 4")
+            .next()
+            .is_some()
+    );
+    assert!(h.query_all_by_value("conv1.gn").next().is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -42,6 +42,7 @@ fn probe(step: u64) -> ProbeRecord {
             weight_norm: 2.0,
             update_ratio: 0.01,
         }],
+        affine_norms: Vec::new(),
     }
 }
 

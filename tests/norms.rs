@@ -373,3 +373,72 @@ fn the_bench_runs_the_group_and_layer_norm_cifar_nets() {
         assert!(v["samples_per_sec"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// LayerNorm's and GroupNorm's γ and β are probed per channel (the BatchNorm panel shows them
+/// for networks without BatchNorm): at step 1 the values before the first update (ones and
+/// zeros), at step 2 the values the first update left; run files keep them and refuse a probe
+/// that does not fit the layout.
+#[test]
+fn layer_and_group_norm_scales_and_shifts_are_probed_per_channel() {
+    let dataset = DatasetSpec::new(DataSource::ColouredMnist {
+        palette: Palette::Red,
+    });
+    let net = preset(
+        "cnn-2",
+        &PresetOptions {
+            norm: Norm::Group { groups: 4 },
+            ..PresetOptions::for_dataset(&dataset)
+        },
+    )
+    .unwrap();
+    let config = TrainConfig {
+        lr: 0.5,
+        batch_size: 16,
+        duration: Duration::Steps(2),
+        probe_every: 1,
+        ..TrainConfig::default()
+    };
+    let mut s = reslab::train::Session::new(
+        &validate(&net).unwrap(),
+        &config,
+        reslab::data::load(&dataset).unwrap(),
+        Device::flex().autodiff(),
+    )
+    .unwrap();
+    assert_eq!(s.layout.affine_norms, ["conv1.gn", "conv2.gn"]);
+    assert_eq!(s.layout.affine_norm_channels, [16, 32]);
+    let first = s.train_step().probe.expect("a probe at step 1");
+    assert_eq!(first.affine_norms.len(), 2);
+    assert_eq!(first.affine_norms[1].gamma, vec![1.0; 32]);
+    assert_eq!(first.affine_norms[1].beta, vec![0.0; 32]);
+    let gn = s.model.net.nodes[4].gn.as_ref().expect("conv2.gn");
+    let gamma_after = floats(gn.gamma.as_ref().unwrap().val().inner());
+    let beta_after = floats(gn.beta.as_ref().unwrap().val().inner());
+    assert!(gamma_after.iter().any(|&g| g != 1.0), "the step moved γ");
+    let second = s.train_step().probe.expect("a probe at step 2");
+    assert_eq!(second.affine_norms[1].gamma, gamma_after);
+    assert_eq!(second.affine_norms[1].beta, beta_after);
+
+    // Through a run file and back; a probe with the wrong number of channels is refused.
+    let mut history = reslab::metrics::History::new(s.layout.clone());
+    history.push_probe(second.clone());
+    let mut run = reslab::runfile::RunFile::new(
+        "gn",
+        net.clone(),
+        config.clone(),
+        dataset.clone(),
+        reslab::runfile::Environment::for_device(DeviceChoice::Cpu),
+    );
+    run.history = history;
+    let bytes = serde_json::to_vec(&run).unwrap();
+    let back = reslab::runfile::parse(&bytes).unwrap();
+    assert_eq!(
+        back.history.latest_probe.unwrap().affine_norms,
+        second.affine_norms
+    );
+    run.history.latest_probe.as_mut().unwrap().affine_norms[0]
+        .gamma
+        .pop();
+    let e = reslab::runfile::parse(&serde_json::to_vec(&run).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("history.latest_probe"), "{e}");
+}

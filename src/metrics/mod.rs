@@ -20,8 +20,8 @@ mod status;
 
 pub use checkpoint::{Checkpoint, NamedTensor, SamplerPosition};
 pub use records::{
-    ActStats, BnStats, BoundaryRecord, ChannelMoments, EvalRecord, HIST_BINS, ParamStats,
-    ProbeRecord, RunLayout, SetBnRecord, SkipStats, StepRecord,
+    ActStats, AffineStats, BnStats, BoundaryRecord, ChannelMoments, EvalRecord, HIST_BINS,
+    ParamStats, ProbeRecord, RunLayout, SetBnRecord, SkipStats, StepRecord,
 };
 pub use status::RunStatus;
 

@@ -25,6 +25,12 @@ pub struct RunLayout {
     /// from the dataset where needed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_norm: Vec<[f32; 2]>,
+    /// Names of the LayerNorm and GroupNorm layers, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affine_norms: Vec<String>,
+    /// Channels of each LayerNorm or GroupNorm layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affine_norm_channels: Vec<usize>,
     /// Names of the run's evaluation sets beside its validation split, in order; their
     /// validation series carry the set's name where layer series carry the layer's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -148,6 +154,21 @@ pub struct ProbeRecord {
     pub skips: Vec<SkipStats>,
     /// One entry per tensor of [`RunLayout::params`].
     pub params: Vec<ParamStats>,
+    /// One entry per layer of [`RunLayout::affine_norms`]: its per-channel γ and β.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affine_norms: Vec<AffineStats>,
+}
+
+/// A LayerNorm or GroupNorm layer's per-channel scale and shift at a probe step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AffineStats {
+    /// Scale γ.
+    #[serde(with = "super::finite::vec")]
+    pub gamma: Vec<f32>,
+    /// Shift β.
+    #[serde(with = "super::finite::vec")]
+    pub beta: Vec<f32>,
 }
 
 /// A validation pass: the validation split, and each evaluation set in the layout's order.

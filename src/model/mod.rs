@@ -669,6 +669,44 @@ impl Model {
         self.spec.layers.iter().map(|l| l.name.clone()).collect()
     }
 
+    /// Indices of the LayerNorm and GroupNorm layers.
+    pub fn affine_norm_layers(&self) -> Vec<usize> {
+        self.net
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.gn.is_some())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Per LayerNorm or GroupNorm layer `[gamma[C], beta[C]]` on the device (ones and zeros for
+    /// a layer built without them).
+    pub fn affine_norm_state(&self) -> Vec<Tensor<1>> {
+        self.net
+            .nodes
+            .iter()
+            .filter_map(|n| n.gn.as_ref())
+            .map(|gn| {
+                let device = gn
+                    .gamma
+                    .as_ref()
+                    .map(|g| g.val().device())
+                    .unwrap_or_default();
+                let c = gn.num_channels;
+                let gamma = gn
+                    .gamma
+                    .as_ref()
+                    .map_or_else(|| Tensor::ones([c], &device), |g| g.val());
+                let beta = gn
+                    .beta
+                    .as_ref()
+                    .map_or_else(|| Tensor::zeros([c], &device), |b| b.val());
+                Tensor::cat(vec![gamma.inner(), beta.inner()], 0)
+            })
+            .collect()
+    }
+
     /// Indices of the BatchNorm layers.
     pub fn batch_norm_layers(&self) -> Vec<usize> {
         self.net

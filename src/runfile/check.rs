@@ -131,7 +131,11 @@ fn check_layout(layout: &RunLayout, expected: &ProbeNames) -> Result<(), LoadErr
     if *layout == RunLayout::default() {
         return Ok(());
     }
-    let parts: [(&str, bool); 5] = [
+    // Layouts written before LayerNorm and GroupNorm were probed have neither list.
+    let affine = layout.affine_norms.is_empty() && layout.affine_norm_channels.is_empty()
+        || layout.affine_norms == expected.affine_norms
+            && layout.affine_norm_channels == expected.affine_norm_channels;
+    let parts: [(&str, bool); 6] = [
         ("layers", layout.layers == expected.layers),
         ("batch_norms", layout.batch_norms == expected.batch_norms),
         (
@@ -140,6 +144,7 @@ fn check_layout(layout: &RunLayout, expected: &ProbeNames) -> Result<(), LoadErr
         ),
         ("skips", layout.skips == expected.skips),
         ("params", layout.params == expected.params),
+        ("affine_norms", affine),
     ];
     match parts.iter().find(|(_, ok)| !ok) {
         None => Ok(()),
@@ -211,7 +216,12 @@ fn check_latest(h: &History) -> Result<(), LoadError> {
                         .all(|v| v.len() == c)
                 })
             && fits(p.skips.len(), l.skips.len())
-            && fits(p.params.len(), l.params.len());
+            && fits(p.params.len(), l.params.len())
+            && fits(p.affine_norms.len(), l.affine_norms.len())
+            && p.affine_norms
+                .iter()
+                .zip(&l.affine_norm_channels)
+                .all(|(a, &c)| a.gamma.len() == c && a.beta.len() == c);
         if !ok {
             return Err(field(
                 "history.latest_probe",

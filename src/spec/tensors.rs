@@ -151,6 +151,10 @@ pub struct ProbeNames {
     pub skips: Vec<String>,
     /// The trainable tensors, in module order.
     pub params: Vec<String>,
+    /// The LayerNorm and GroupNorm layers, in order.
+    pub affine_norms: Vec<String>,
+    /// Channels of each LayerNorm or GroupNorm layer.
+    pub affine_norm_channels: Vec<usize>,
 }
 
 /// What a run of this network records probes about.
@@ -163,6 +167,13 @@ pub fn probe_names(v: &ValidSpec) -> ProbeNames {
         if matches!(layer.op, LayerOp::BatchNorm { .. }) {
             names.batch_norms.push(layer.name.clone());
             names.batch_norm_channels.push(info.output.channels());
+        }
+        if matches!(
+            layer.op,
+            LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. }
+        ) {
+            names.affine_norms.push(layer.name.clone());
+            names.affine_norm_channels.push(info.output.channels());
         }
     }
     names.skips = v

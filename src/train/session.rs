@@ -5,8 +5,8 @@ use super::TrainError;
 use super::optim::{Optimizer, StepReductions};
 use crate::data::{BatchSampler, Dataset, Targets, Task};
 use crate::metrics::{
-    ActStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord, RunLayout,
-    SkipStats, StepRecord,
+    ActStats, AffineStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord,
+    RunLayout, SkipStats, StepRecord,
 };
 use crate::model::probe::{LAYER_STATS_LEN, host_layer_stats};
 use crate::model::{Act, ForwardProbes, Model, Probe, build, input_from_host, param_layout};
@@ -253,6 +253,16 @@ impl Session {
                 .map(|s| spec.layers[s.to].name.clone())
                 .collect(),
             params: param_layout(&model).into_iter().map(|p| p.name).collect(),
+            affine_norms: model
+                .affine_norm_layers()
+                .into_iter()
+                .map(|i| spec.layers[i].name.clone())
+                .collect(),
+            affine_norm_channels: model
+                .affine_norm_layers()
+                .into_iter()
+                .map(|i| spec.layers[i].output.channels())
+                .collect(),
             input_norm: data.input_norm.iter().map(|&(m, s)| [m, s]).collect(),
             eval_sets: data.eval_sets.iter().map(|(n, _)| n.clone()).collect(),
         };
@@ -297,8 +307,12 @@ impl Session {
         let streamed = probe && self.model.host_reductions;
         let (loss, correct, fprobes) = self.forward_loss(&idx, probe, streamed);
         let grads = loss.backward();
+        // BatchNorm's `[mean, var, γ, β]` then LayerNorm's and GroupNorm's `[γ, β]`, read back
+        // in the step's one transaction.
         let bn_state = if probe {
-            self.model.batch_norm_state()
+            let mut s = self.model.batch_norm_state();
+            s.extend(self.model.affine_norm_state());
+            s
         } else {
             Vec::new()
         };
@@ -495,6 +509,19 @@ impl Session {
             });
             off += 4 * c;
         }
+        let mut affine_norms = Vec::new();
+        for &c in &self.layout.affine_norm_channels {
+            let take = |k: usize| {
+                bns.get(off + k * c..off + (k + 1) * c)
+                    .unwrap_or(&[])
+                    .to_vec()
+            };
+            affine_norms.push(AffineStats {
+                gamma: take(0),
+                beta: take(1),
+            });
+            off += 2 * c;
+        }
         let params = (0..grad_sq.len())
             .map(|i| {
                 let w = w_sq.get(i).copied().unwrap_or(0.0).sqrt();
@@ -512,6 +539,7 @@ impl Session {
             batch_norms,
             skips,
             params,
+            affine_norms,
         }
     }
 

@@ -40,7 +40,11 @@ impl BatchNormPanel {
         };
         let layout = &run.history().layout;
         if layout.batch_norms.is_empty() {
-            empty_note(ui, "This network has no BatchNorm layer.");
+            if layout.affine_norms.is_empty() {
+                empty_note(ui, "This network has no BatchNorm layer.");
+            } else {
+                self.affine_norm_ui(ui, run, ctx.height);
+            }
             return;
         }
         if !layout.batch_norms.contains(&self.layer) {
@@ -190,6 +194,48 @@ impl BatchNormPanel {
             });
     }
 
+    /// A network with LayerNorm or GroupNorm and no BatchNorm: no running statistics to draw,
+    /// only each layer's γ and β per channel at the latest probe.
+    fn affine_norm_ui(&mut self, ui: &mut Ui, run: &ShownRun, height: f32) {
+        let h = run.history();
+        let names = &h.layout.affine_norms;
+        if !names.contains(&self.layer) {
+            self.layer = names[names.len() / 2].clone();
+        }
+        ui.horizontal(|ui| {
+            ui.label("LayerNorm / GroupNorm layer:");
+            ComboBox::from_id_salt("affine-norm-layer")
+                .selected_text(self.layer.as_str())
+                .height(300.0)
+                .show_ui(ui, |ui| {
+                    for l in names {
+                        ui.selectable_value(&mut self.layer, l.clone(), l.as_str());
+                    }
+                });
+        });
+        ui.label(
+            "These layers normalise each sample with its own statistics: they keep no running \
+             mean or variance, so nothing from training is frozen into test time.",
+        );
+        let k = names.iter().position(|l| *l == self.layer).unwrap_or(0);
+        let Some((probe, a)) = h
+            .latest_probe
+            .as_ref()
+            .and_then(|p| Some((p.step, p.affine_norms.get(k)?)))
+        else {
+            empty_note(ui, "Waiting for the first probe…");
+            return;
+        };
+        ui.label(format!("γ and β per channel at step {probe}"));
+        channel_bars(
+            ui,
+            "affine-norm-now",
+            (&a.gamma, &a.beta),
+            ["γ", "β"],
+            height.max(160.0) * 0.6,
+        );
+    }
+
     /// The chosen evaluation set's statistics at BN layer `k`, with the step they were
     /// measured at, when the run has them.
     fn overlay_of(
@@ -291,5 +337,39 @@ fn band_plot(
                     );
                 }
             }
+        });
+}
+
+/// Two per-channel vectors as side-by-side bars, each bar's hover naming its channel and value.
+fn channel_bars(
+    ui: &mut Ui,
+    id: &str,
+    (first, second): (&[f32], &[f32]),
+    names: [&str; 2],
+    height: f32,
+) {
+    let bars = |v: &[f32], offset: f64, color: Color32| -> Vec<Bar> {
+        v.iter()
+            .enumerate()
+            .map(|(c, &x)| {
+                Bar::new(c as f64 + offset, x as f64)
+                    .width(0.4)
+                    .fill(color)
+                    .name(format!("channel {c}: {}", sig(x as f64)))
+            })
+            .collect()
+    };
+    Plot::new(id)
+        .allow_scroll(false)
+        .height(height)
+        .legend(Legend::default())
+        .x_axis_label("channel")
+        .show(ui, |p| {
+            p.bar_chart(
+                BarChart::new(names[0], bars(first, -0.2, run_color(0))).color(run_color(0)),
+            );
+            p.bar_chart(
+                BarChart::new(names[1], bars(second, 0.2, run_color(1))).color(run_color(1)),
+            );
         });
 }
