@@ -823,3 +823,22 @@ fn the_batchnorm_panel_shows_group_norm_scales_and_shifts() {
     assert!(h.query_all_by_value("conv1.gn").next().is_some());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A state saved before the normalisation picker keeps its BatchNorm switch: off becomes no
+/// normalisation, on (or absent) BatchNorm; the old field is not written again.
+#[test]
+fn an_old_batch_norm_switch_carries_over_into_the_normalisation() {
+    use reslab::spec::Norm;
+    use reslab::ui::settings::NetChoice;
+    let mut off: NetChoice =
+        serde_json::from_str(r#"{"family": "mlp-res", "depth": 3, "batch_norm": false}"#).unwrap();
+    off.upgrade();
+    assert_eq!(off.norm, Norm::None);
+    assert_eq!(off.depth, 3);
+    let mut on: NetChoice = serde_json::from_str(r#"{"batch_norm": true}"#).unwrap();
+    on.upgrade();
+    assert_eq!(on.norm, Norm::Batch);
+    let written = serde_json::to_string(&off).unwrap();
+    assert!(!written.contains("batch_norm"), "{written}");
+    assert!(written.contains(r#""norm":"none""#), "{written}");
+}

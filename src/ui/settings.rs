@@ -38,6 +38,10 @@ pub struct NetChoice {
     pub scale: BranchScale,
     /// Activation function.
     pub activation: Activation,
+    /// The on/off BatchNorm choice a state saved before the normalisation picker holds; read
+    /// once into [`NetChoice::norm`] by [`NetChoice::upgrade`], never written.
+    #[serde(rename = "batch_norm", skip_serializing)]
+    pub legacy_batch_norm: Option<bool>,
 }
 
 impl Default for NetChoice {
@@ -50,11 +54,19 @@ impl Default for NetChoice {
             shortcut: PresetOptions::LAB_SHORTCUT,
             scale: BranchScale::default(),
             activation: Activation::Relu,
+            legacy_batch_norm: None,
         }
     }
 }
 
 impl NetChoice {
+    /// Carries a saved state's old BatchNorm switch over: off becomes no normalisation.
+    pub fn upgrade(&mut self) {
+        if self.legacy_batch_norm.take() == Some(false) {
+            self.norm = Norm::None;
+        }
+    }
+
     /// Whether the family is an MLP.
     pub fn is_mlp(&self) -> bool {
         self.family.starts_with("mlp")

@@ -134,9 +134,10 @@ impl LabApp {
     /// The app with the settings, panel options and layout saved in `storage` (defaults when
     /// there are none or they cannot be read, e.g. after an incompatible update).
     pub fn restore(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>) -> Self {
-        let state: Persisted = storage
+        let mut state: Persisted = storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
+        state.settings.net.upgrade();
         Self::with_state(state, ctx, spawn_thread)
     }
 
