@@ -842,3 +842,33 @@ fn an_old_batch_norm_switch_carries_over_into_the_normalisation() {
     assert!(!written.contains("batch_norm"), "{written}");
     assert!(written.contains(r#""norm":"none""#), "{written}");
 }
+
+/// The Experiments tab runs a control too: the file says which, and the tab says whether the
+/// criteria rejected it.
+#[test]
+fn the_experiments_tab_runs_a_control() {
+    let dir = common::temp_dir("app", "control");
+    let mut h = harness(&dir);
+    h.get_by_label("Experiments").click();
+    h.step();
+    h.state_mut().experiments_mut().selected = "shattered-gradients".into();
+    h.state_mut().experiments_mut().quick = true;
+    h.step();
+    h.get_by_value("the experiment").click();
+    h.run_steps(2);
+    h.get_by_label("control no-bn").click();
+    h.run_steps(2);
+    assert_eq!(h.state().experiments().control, "no-bn");
+    h.get_by_label("Run experiment").click();
+    step_until(&mut h, "the control", |a| {
+        !a.experiments().is_running() && a.experiments().result().is_some()
+    });
+    h.run_steps(2);
+    let file = h.state().experiments().result().unwrap().clone();
+    assert_eq!(file.control.as_deref(), Some("no-bn"));
+    assert_eq!(file.control_rejected(), Some(true));
+    h.get_by_label_contains("CONTROL no-bn: rejected by the criteria");
+    let saved = dir.join("experiments/shattered-gradients.control-no-bn.reslab-experiment.json");
+    assert!(saved.is_file(), "{} exists", saved.display());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -78,6 +78,8 @@ pub enum PickPurpose {
 pub struct ExperimentJob {
     /// The experiment's name.
     pub name: String,
+    /// One of its controls to run instead, by name.
+    pub control: Option<String>,
     /// Quick or full scale.
     pub quick: bool,
     /// Base seed.
@@ -283,7 +285,7 @@ impl Jobs {
                         *g = (f, msg.to_string());
                     }
                 }));
-                let result = experiments::run(&job.name, &mut opts)
+                let result = experiments::run_as(&job.name, job.control.as_deref(), &mut opts)
                     .map_err(|e| e.to_string())
                     .map(|file| {
                         let path = file.save(&job.out_dir).ok();

@@ -63,6 +63,9 @@ pub struct ExperimentsTab {
     textures: FigureTextures,
     #[serde(skip)]
     path_field: String,
+    /// The control to run instead of the experiment (empty: the experiment itself).
+    #[serde(skip)]
+    pub control: String,
 }
 
 impl Default for ExperimentsTab {
@@ -78,6 +81,7 @@ impl Default for ExperimentsTab {
             variant: String::new(),
             textures: FigureTextures::default(),
             path_field: String::new(),
+            control: String::new(),
         }
     }
 }
@@ -111,6 +115,7 @@ impl ExperimentsTab {
         let progress = Arc::new(Mutex::new((0.0, "starting".to_string())));
         jobs.run_experiment(ExperimentJob {
             name: self.selected.clone(),
+            control: (!self.control.is_empty()).then(|| self.control.clone()),
             quick: self.quick,
             seed: self.seed,
             out_dir: self.out_dir.clone(),
@@ -123,6 +128,38 @@ impl ExperimentsTab {
             name: self.selected.clone(),
             cancel,
             progress,
+        });
+    }
+
+    /// Which measurement Run starts: the experiment, or one of its controls (measurements where
+    /// the paper predicts no effect, which the criteria must reject).
+    fn control_picker(&mut self, ui: &mut Ui) {
+        let Some(e) = crate::experiments::find(&self.selected) else {
+            return;
+        };
+        if e.control(&self.control).is_none() {
+            self.control.clear();
+        }
+        ui.horizontal(|ui| {
+            ui.label("run");
+            let shown = if self.control.is_empty() {
+                "the experiment".to_string()
+            } else {
+                format!("control {}", self.control)
+            };
+            egui::ComboBox::from_id_salt("experiment-control")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.control, String::new(), "the experiment");
+                    for c in e.controls {
+                        ui.selectable_value(
+                            &mut self.control,
+                            c.name.to_string(),
+                            format!("control {}", c.name),
+                        )
+                        .on_hover_text(c.runs);
+                    }
+                });
         });
     }
 
@@ -202,6 +239,7 @@ impl ExperimentsTab {
             ui.label("seed");
             ui.add(egui::DragValue::new(&mut self.seed).range(0..=1_000_000));
         });
+        self.control_picker(ui);
         ui.horizontal(|ui| {
             if ui
                 .add_enabled(self.running.is_none(), egui::Button::new("Run experiment"))
