@@ -545,10 +545,12 @@ fn image_session(spec: &reslab::spec::NetSpec) -> reslab::train::Session {
 /// training steps: the losses within 1e-4, every probe (layer statistics, skip norms, BN running
 /// statistics, gradient and weight norms) within 2e-4, for a CIFAR ResNet with projection
 /// shortcuts (fused) and with zero-padding shortcuts, α = 0.5, a projection without BatchNorm
-/// (burn's convolution), a learnable α (the layer-by-layer path), and the plain net.
+/// (burn's convolution), a learnable α (the layer-by-layer path), the plain net, and
+/// convolutions that BatchNorm does not follow (the fused plain convolution, with a bias and a
+/// joined ReLU without normalisation, before GroupNorm or LayerNorm, inside residual blocks).
 #[test]
 fn fused_conv_blocks_train_exactly_like_the_layer_by_layer_path() {
-    use reslab::spec::{BranchScale, InputShape, PresetOptions, Shortcut, preset};
+    use reslab::spec::{BranchScale, InputShape, Norm, PresetOptions, Shortcut, preset};
     let base = PresetOptions {
         input: Some(InputShape::Image {
             channels: 3,
@@ -584,6 +586,43 @@ fn fused_conv_blocks_train_exactly_like_the_layer_by_layer_path() {
             },
         ),
         ("cifar-plain-8", base),
+        // Convolutions that BatchNorm does not follow (the fused plain convolution).
+        (
+            "cnn-3",
+            PresetOptions {
+                norm: Norm::None,
+                ..base
+            },
+        ),
+        (
+            "cnn-3",
+            PresetOptions {
+                norm: Norm::Group { groups: 4 },
+                ..base
+            },
+        ),
+        (
+            "cnn-3",
+            PresetOptions {
+                norm: Norm::Layer,
+                ..base
+            },
+        ),
+        (
+            "cifar-resnet-8",
+            PresetOptions {
+                norm: Norm::Group { groups: 4 },
+                ..base
+            },
+        ),
+        (
+            "cifar-resnet-8",
+            PresetOptions {
+                norm: Norm::None,
+                shortcut: Shortcut::ZeroPad,
+                ..base
+            },
+        ),
     ];
     let close = |a: f32, b: f32, tol: f32, what: &str| {
         assert!(

@@ -396,6 +396,16 @@ impl Model {
                 resume = last + 1;
                 continue;
             }
+            if let Some(relu) = self.plain_conv_plan(i, lesion, &cur) {
+                let out = self.plain_conv(i, &cur, relu, if on { Some(&mut rec) } else { None });
+                let last = i + usize::from(relu);
+                if self.keep[last] {
+                    kept[last] = Some(out.clone());
+                }
+                cur = out;
+                resume = last + 1;
+                continue;
+            }
             let deleted = lesion.is_some_and(|l| l.deletes(i));
             let branch_input = cur;
             let mut y = if deleted {
@@ -598,6 +608,68 @@ impl Model {
             output_values: values,
             skip_sums: skip_numel.map(|(k, n)| (k, sums.inner(), n)),
         }
+    }
+
+    /// Whether layer `i` is a convolution that BatchNorm does not follow and can run as one
+    /// fused node on this device (see `conv/plain.rs`), and whether a ReLU joins it.
+    fn plain_conv_plan(&self, i: usize, lesion: Option<&Lesion>, cur: &Act) -> Option<bool> {
+        let layers = &self.spec.spec.layers;
+        let Act::Image(x) = cur else {
+            return None;
+        };
+        let device = x.device();
+        let fits = self.fused_blocks
+            && matches!(layers[i].op, LayerOp::Conv2d { .. })
+            && !matches!(
+                layers.get(i + 1).map(|l| &l.op),
+                Some(LayerOp::BatchNorm { .. })
+            )
+            && fused::is_flex(&device)
+            && device.is_autodiff()
+            && !self.keep[i]
+            && self.spec.layers[i].skip_in.is_none()
+            && !lesion.is_some_and(|l| l.touches(i, i));
+        if !fits {
+            return None;
+        }
+        let relu = layers.get(i + 1).is_some_and(|l| {
+            matches!(
+                l.op,
+                LayerOp::Activation {
+                    function: Activation::Relu
+                }
+            )
+        }) && !self.keep[i]
+            && self.spec.layers[i + 1].skip_in.is_none()
+            && !lesion.is_some_and(|l| l.touches(i, i + 1));
+        Some(relu)
+    }
+
+    /// Runs the fused convolution of layer `i` (and the ReLU after it when `relu`), recording
+    /// the layers' outputs when probing.
+    fn plain_conv(&self, i: usize, cur: &Act, relu: bool, rec: Option<&mut Recorder<'_>>) -> Act {
+        let (
+            Act::Image(x),
+            LayerOp::Conv2d {
+                stride, padding, ..
+            },
+        ) = (cur, &self.spec.spec.layers[i].op)
+        else {
+            unreachable!("the plan fuses image convolutions only")
+        };
+        let conv_layer = self.net.nodes[i].conv.as_ref().expect("conv built");
+        let r = conv::plain_conv(conv_layer, x.clone(), (*stride, *padding), relu);
+        if let Some(rec) = rec {
+            let flat = |t: Tensor<1>| {
+                let n = t.dims()[0];
+                Act::Flat(t.reshape([1, n]))
+            };
+            rec.layer(&flat(r.conv));
+            if relu {
+                rec.layer(&flat(r.output_flat));
+            }
+        }
+        Act::Image(r.output)
     }
 
     fn noise_of(&self, layer: usize) -> Option<(&[f32], &[f32])> {

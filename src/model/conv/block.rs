@@ -107,7 +107,12 @@ pub(super) fn conv_weight_grad(g: &Geometry, x: &[f32], dz: &[f32]) -> Vec<f32> 
 }
 
 /// The geometry of a block's convolution.
-fn geometry(x: &FlexTensor, weight: &FlexTensor, stride: usize, padding: usize) -> Geometry {
+pub(super) fn geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: usize,
+    padding: usize,
+) -> Geometry {
     let [b, cin, h, w] = dims4(x);
     let [cout, wcin, k, k2] = dims4(weight);
     assert!(

@@ -16,7 +16,9 @@
 //!
 //! [`Model`](super::Model) takes this path on burn-flex with autodiff for every `Conv2d`
 //! followed by a `BatchNorm` (with an optional ReLU) under the same conditions as the dense
-//! block, and for 1×1 projection shortcuts with BatchNorm; the probes still receive every
+//! block, and for 1×1 projection shortcuts with BatchNorm; a `Conv2d` that BatchNorm does not
+//! follow (GroupNorm, LayerNorm or nothing next) runs the same products as one node
+//! `relu?(conv(x) + bias)` ([`plain_conv`]); the probes still receive every
 //! layer's output (flattened in channels-last order, which the statistics do not depend on).
 //! `tests/conv.rs` compares every product and the whole block with burn's operations.
 
@@ -24,12 +26,14 @@ mod block;
 pub mod direct;
 pub mod geometry;
 pub mod layout;
+mod plain;
 mod simd;
 pub mod tile;
 pub mod winograd;
 
 pub use block::{ConvBlockParams, ConvOut, FusedConv};
 pub use geometry::Geometry;
+pub use plain::{FusedPlainConv, PlainConvOut, PlainConvParams};
 pub use simd::Isa;
 
 use super::fused::{block_operands, update_running};
@@ -101,5 +105,47 @@ pub fn conv_block(
         pre: Tensor::from_dispatch(r.pre),
         output_flat: Tensor::from_dispatch(r.output_flat),
         skip_sums: Tensor::from_dispatch(r.skip_sums),
+    }
+}
+
+/// The outputs of [`plain_conv`] as tensors of the caller's device.
+#[derive(Debug)]
+pub struct PlainConvBlockOut {
+    /// `relu?(conv(x) + bias)` `[batch, out, oh, ow]`, differentiable.
+    pub output: Tensor<4>,
+    /// The convolution's output with its bias, detached, flat (channels-last order).
+    pub conv: Tensor<1>,
+    /// The output's values, detached, flat.
+    pub output_flat: Tensor<1>,
+}
+
+/// `relu?(conv(x) + bias)` as one fused node with square `stride` and zero `padding`: a
+/// convolution that BatchNorm does not follow (see `plain.rs`). Call only on burn-flex with
+/// autodiff.
+pub fn plain_conv(
+    conv: &Conv2d,
+    x: Tensor<4>,
+    (stride, padding): (usize, usize),
+    relu: bool,
+) -> PlainConvBlockOut {
+    let device = x.device();
+    let bias = conv.bias.as_ref().map_or_else(
+        || Tensor::<1>::zeros([0], &device).into_dispatch(),
+        |b| b.val().into_dispatch(),
+    );
+    let r = <burn::backend::Dispatch as FusedPlainConv>::fused_plain_conv(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        bias,
+        PlainConvParams {
+            stride,
+            padding,
+            relu,
+        },
+    );
+    PlainConvBlockOut {
+        output: Tensor::from_dispatch(r.output),
+        conv: Tensor::from_dispatch(r.conv),
+        output_flat: Tensor::from_dispatch(r.output_flat),
     }
 }
