@@ -711,27 +711,32 @@ fn the_network_settings_choose_the_normalisation() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A one-convolution `cnn-1` with `norm` on red Coloured MNIST, `steps` steps of 16, probed
+/// and validated every other step.
+fn red_cnn_settings(app: &mut LabApp, norm: reslab::spec::Norm, steps: u64) {
+    let s = app.settings_mut();
+    s.dataset = DatasetSpec::new(DataSource::ColouredMnist {
+        palette: reslab::spec::Palette::Red,
+    });
+    s.net.family = "cnn".into();
+    s.net.depth = 1;
+    s.net.norm = norm;
+    s.config.duration = Steps::Steps(steps);
+    s.config.batch_size = 16;
+    s.config.probe_every = 2;
+    s.config.eval_every = 2;
+    app.rebuild_spec();
+}
+
 /// Evaluation sets in the Lab: "+ every other palette" adds the palettes a red-trained net never
 /// saw; a run validates on each (its own curve, its value in the loss summary), and the
 /// BatchNorm panel's overlay shows what a set produces at the chosen layer.
 #[test]
 fn evaluation_sets_get_their_curves_and_the_batchnorm_overlay() {
-    use reslab::spec::Palette;
+    use reslab::spec::Norm;
     let dir = common::temp_dir("app", "eval-sets");
     let mut h = harness(&dir);
-    {
-        let s = h.state_mut().settings_mut();
-        s.dataset = DatasetSpec::new(DataSource::ColouredMnist {
-            palette: Palette::Red,
-        });
-        s.net.family = "cnn".into();
-        s.net.depth = 1;
-        s.config.duration = Steps::Steps(6);
-        s.config.batch_size = 32;
-        s.config.probe_every = 3;
-        s.config.eval_every = 3;
-    }
-    h.state_mut().rebuild_spec();
+    red_cnn_settings(h.state_mut(), Norm::Batch, 6);
     h.run_steps(2);
     h.get_by_label("+ every other palette").click();
     h.run_steps(2);
@@ -785,22 +790,10 @@ fn evaluation_sets_get_their_curves_and_the_batchnorm_overlay() {
 /// channel, and says why there are no running statistics.
 #[test]
 fn the_batchnorm_panel_shows_group_norm_scales_and_shifts() {
-    use reslab::spec::{Norm, Palette};
+    use reslab::spec::Norm;
     let dir = common::temp_dir("app", "gn-panel");
     let mut h = harness(&dir);
-    {
-        let s = h.state_mut().settings_mut();
-        s.dataset = DatasetSpec::new(DataSource::ColouredMnist {
-            palette: Palette::Red,
-        });
-        s.net.family = "cnn".into();
-        s.net.depth = 1;
-        s.net.norm = Norm::Group { groups: 8 };
-        s.config.duration = Steps::Steps(4);
-        s.config.batch_size = 16;
-        s.config.probe_every = 2;
-    }
-    h.state_mut().rebuild_spec();
+    red_cnn_settings(h.state_mut(), Norm::Group { groups: 8 }, 4);
     h.run_steps(2);
     h.get_by_label("Train").click();
     step_until(&mut h, "the end of the run", |a| {

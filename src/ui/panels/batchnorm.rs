@@ -135,17 +135,6 @@ impl BatchNormPanel {
                 probe.step
             )
         });
-        let bars = |v: &[f32], offset: f64, color: Color32| -> Vec<Bar> {
-            v.iter()
-                .enumerate()
-                .map(|(c, &x)| {
-                    Bar::new(c as f64 + offset, x as f64)
-                        .width(0.4)
-                        .fill(color)
-                        .name(format!("channel {c}: {}", sig(x as f64)))
-                })
-                .collect()
-        };
         let overlay = if affine {
             None
         } else {
@@ -157,41 +146,25 @@ impl BatchNormPanel {
                 self.overlay
             ));
         }
-        Plot::new(if affine { "bn-affine" } else { "bn-now" })
-            .allow_scroll(false)
-            .height(height)
-            .legend(Legend::default())
-            .x_axis_label("channel")
-            .label_formatter(|pos| {
-                let (name, p) = hover_point(pos);
-                Some(format!("{name}\nchannel {:.0}: {}", p.x.round(), sig(p.y)))
-            })
-            .show(ui, |p| {
-                p.bar_chart(
-                    BarChart::new(names[0], bars(first, -0.2, run_color(0))).color(run_color(0)),
-                );
-                p.bar_chart(
-                    BarChart::new(names[1], bars(second, 0.2, run_color(1))).color(run_color(1)),
-                );
-                if let Some((_, m)) = &overlay {
-                    for (v, offset, what, c) in
-                        [(&m.mean, -0.2, "mean", 2), (&m.var, 0.2, "var", 3)]
-                    {
-                        let pts: Vec<[f64; 2]> = v
-                            .iter()
-                            .enumerate()
-                            .map(|(c, &x)| [c as f64 + offset, x as f64])
-                            .collect();
-                        p.points(
-                            Points::new(format!("{}: {what}", self.overlay), pts)
-                                .shape(MarkerShape::Diamond)
-                                .filled(true)
-                                .radius(4.0)
-                                .color(run_color(c)),
-                        );
-                    }
+        let id = if affine { "bn-affine" } else { "bn-now" };
+        channel_bars(ui, id, (first, second), names, height, |p| {
+            if let Some((_, m)) = &overlay {
+                for (v, offset, what, c) in [(&m.mean, -0.2, "mean", 2), (&m.var, 0.2, "var", 3)] {
+                    let pts: Vec<[f64; 2]> = v
+                        .iter()
+                        .enumerate()
+                        .map(|(c, &x)| [c as f64 + offset, x as f64])
+                        .collect();
+                    p.points(
+                        Points::new(format!("{}: {what}", self.overlay), pts)
+                            .shape(MarkerShape::Diamond)
+                            .filled(true)
+                            .radius(4.0)
+                            .color(run_color(c)),
+                    );
                 }
-            });
+            }
+        });
     }
 
     /// A network with LayerNorm or GroupNorm and no BatchNorm: no running statistics to draw,
@@ -233,6 +206,7 @@ impl BatchNormPanel {
             (&a.gamma, &a.beta),
             ["γ", "β"],
             height.max(160.0) * 0.6,
+            |_| {},
         );
     }
 
@@ -340,13 +314,15 @@ fn band_plot(
         });
 }
 
-/// Two per-channel vectors as side-by-side bars, each bar's hover naming its channel and value.
+/// Two per-channel vectors as side-by-side bars, each bar's hover naming its channel and value;
+/// `extra` draws more into the same plot (the overlay).
 fn channel_bars(
     ui: &mut Ui,
     id: &str,
     (first, second): (&[f32], &[f32]),
     names: [&str; 2],
     height: f32,
+    extra: impl FnOnce(&mut egui_plot::PlotUi<'_>),
 ) {
     let bars = |v: &[f32], offset: f64, color: Color32| -> Vec<Bar> {
         v.iter()
@@ -364,6 +340,10 @@ fn channel_bars(
         .height(height)
         .legend(Legend::default())
         .x_axis_label("channel")
+        .label_formatter(|pos| {
+            let (name, p) = hover_point(pos);
+            Some(format!("{name}\nchannel {:.0}: {}", p.x.round(), sig(p.y)))
+        })
         .show(ui, |p| {
             p.bar_chart(
                 BarChart::new(names[0], bars(first, -0.2, run_color(0))).color(run_color(0)),
@@ -371,5 +351,6 @@ fn channel_bars(
             p.bar_chart(
                 BarChart::new(names[1], bars(second, 0.2, run_color(1))).color(run_color(1)),
             );
+            extra(p);
         });
 }
