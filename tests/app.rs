@@ -246,15 +246,20 @@ fn closing_the_window_during_training_saves_the_run() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Switches to the Experiments tab with `name` selected at the quick scale.
+fn open_experiment_tab(h: &mut Harness<'static, LabApp>, name: &str) {
+    h.get_by_label("Experiments").click();
+    h.step();
+    h.state_mut().experiments_mut().selected = name.into();
+    h.state_mut().experiments_mut().quick = true;
+    h.step();
+}
+
 #[test]
 fn the_experiments_tab_runs_an_experiment_and_shows_each_criterion_with_its_claim() {
     let dir = common::temp_dir("app", "experiment");
     let mut h = harness(&dir);
-    h.get_by_label("Experiments").click();
-    h.step();
-    h.state_mut().experiments_mut().selected = "shattered-gradients".into();
-    h.state_mut().experiments_mut().quick = true;
-    h.step();
+    open_experiment_tab(&mut h, "shattered-gradients");
     h.get_by_label("Run experiment").click();
     step_until(&mut h, "the experiment", |a| {
         !a.experiments().is_running() && a.experiments().result().is_some()
@@ -842,11 +847,7 @@ fn an_old_batch_norm_switch_carries_over_into_the_normalisation() {
 fn the_experiments_tab_runs_a_control() {
     let dir = common::temp_dir("app", "control");
     let mut h = harness(&dir);
-    h.get_by_label("Experiments").click();
-    h.step();
-    h.state_mut().experiments_mut().selected = "shattered-gradients".into();
-    h.state_mut().experiments_mut().quick = true;
-    h.step();
+    open_experiment_tab(&mut h, "shattered-gradients");
     h.get_by_value("the experiment").click();
     h.run_steps(2);
     h.get_by_label("control no-bn").click();

@@ -87,14 +87,14 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
     };
     let run = loaded.run;
     let trained = data::load_raw(&run.dataset).map_err(bad_input)?;
-    let (stats, recorded) = input_norm(&run).map_err(bad_input)?;
-    if !recorded {
+    let (shape, task) = (trained.sample_shape, trained.task);
+    let stats = recorded_norm(&run).unwrap_or_else(|| {
         crate::say!(
             "{}: the run file does not record its input normalisation (before version 3); recomputed from the dataset",
             args.run.display()
         );
-    }
-    let (shape, task) = (trained.sample_shape, trained.task);
+        data::norm_stats(&trained.train, shape)
+    });
     let (label, mut eval) = match &args.dataset {
         None => (run.dataset.label(), trained),
         Some(name) => {
@@ -156,12 +156,17 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
 /// whether the run file recorded it (version 3); older files get it recomputed from their
 /// dataset's training split, which the run's seed makes the same split.
 pub(crate) fn input_norm(run: &runfile::RunFile) -> Result<(Vec<(f32, f32)>, bool), String> {
-    let recorded = &run.history.layout.input_norm;
-    if !recorded.is_empty() {
-        return Ok((recorded.iter().map(|&[m, s]| (m, s)).collect(), true));
+    if let Some(stats) = recorded_norm(run) {
+        return Ok((stats, true));
     }
     let raw = data::load_raw(&run.dataset).map_err(|e| e.to_string())?;
     Ok((data::norm_stats(&raw.train, raw.sample_shape), false))
+}
+
+/// The input normalisation the run file records (version 3), if it does.
+fn recorded_norm(run: &runfile::RunFile) -> Option<Vec<(f32, f32)>> {
+    let recorded = &run.history.layout.input_norm;
+    (!recorded.is_empty()).then(|| recorded.iter().map(|&[m, s]| (m, s)).collect())
 }
 
 /// The class each sample's outputs put first.
@@ -177,11 +182,7 @@ fn predicted(e: &Evaluation, classes: usize) -> Vec<usize> {
 }
 
 fn report(args: &EvalArgs, label: &str, split: &Split, task: Task, e: &Evaluation) {
-    let shifts: Vec<String> = args
-        .shifts
-        .iter()
-        .map(|s| format!("{}:{}", s.kind.name(), s.strength))
-        .collect();
+    let shifts: Vec<String> = args.shifts.iter().map(Shift::label).collect();
     crate::say!(
         "{}: {} samples of {label}{}; BatchNorm at test time: {:?}, batches of {}",
         args.run.display(),

@@ -493,35 +493,25 @@ impl Session {
                 numel: n as u64,
             })
             .collect();
-        let mut batch_norms = Vec::new();
+        // BatchNorm's `[mean, var, γ, β]` per layer, then LayerNorm's and GroupNorm's `[γ, β]`.
         let mut off = 0;
-        for &c in &self.layout.batch_norm_channels {
-            let take = |k: usize| {
-                bns.get(off + k * c..off + (k + 1) * c)
-                    .unwrap_or(&[])
-                    .to_vec()
-            };
-            batch_norms.push(BnStats {
-                running_mean: take(0),
-                running_var: take(1),
-                gamma: take(2),
-                beta: take(3),
-            });
-            off += 4 * c;
-        }
-        let mut affine_norms = Vec::new();
-        for &c in &self.layout.affine_norm_channels {
-            let take = |k: usize| {
-                bns.get(off + k * c..off + (k + 1) * c)
-                    .unwrap_or(&[])
-                    .to_vec()
-            };
-            affine_norms.push(AffineStats {
-                gamma: take(0),
-                beta: take(1),
-            });
-            off += 2 * c;
-        }
+        let batch_norms = (self.layout.batch_norm_channels.iter())
+            .map(|&c| {
+                let [running_mean, running_var, gamma, beta] = take_vectors(bns, &mut off, c);
+                BnStats {
+                    running_mean,
+                    running_var,
+                    gamma,
+                    beta,
+                }
+            })
+            .collect();
+        let affine_norms = (self.layout.affine_norm_channels.iter())
+            .map(|&c| {
+                let [gamma, beta] = take_vectors(bns, &mut off, c);
+                AffineStats { gamma, beta }
+            })
+            .collect();
         let params = (0..grad_sq.len())
             .map(|i| {
                 let w = w_sq.get(i).copied().unwrap_or(0.0).sqrt();
@@ -679,4 +669,17 @@ impl Model {
     fn net_forward(&self, x: Act, probe: bool) -> (Tensor<2>, crate::model::ForwardProbes) {
         self.forward_with(x, if probe { Probe::On } else { Probe::Off }, None)
     }
+}
+
+/// The next `N` vectors of `c` values of `state` from `*off` on (empty where `state` ends),
+/// moving `*off` past them.
+fn take_vectors<const N: usize>(state: &[f32], off: &mut usize, c: usize) -> [Vec<f32>; N] {
+    let start = *off;
+    *off += N * c;
+    std::array::from_fn(|k| {
+        state
+            .get(start + k * c..start + (k + 1) * c)
+            .unwrap_or(&[])
+            .to_vec()
+    })
 }

@@ -205,11 +205,7 @@ impl Measured {
             .filter(|c| c.role == role && c.set == set && c.mode == mode)
             .map(|c| c.accuracy)
             .collect();
-        if v.is_empty() {
-            f64::NAN
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
-        }
+        super::super::stats::mean(&v)
     }
 }
 

@@ -11,6 +11,7 @@ pub use measure::{
     TestSet, measure_roles,
 };
 
+use super::stats::mean;
 use super::util;
 use super::{
     BarSeries, Control, Criterion, Experiment, ExperimentError, ExperimentOptions, Figure,
@@ -152,18 +153,10 @@ impl Reproduction for DistributionShift {
     }
 }
 
-fn mean(v: impl IntoIterator<Item = f64>) -> f64 {
-    let v: Vec<f64> = v.into_iter().collect();
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
-}
-
 /// The drop of `role` (running statistics) from red to the mean of `sets`.
 fn colour_drop(m: &Measured, role: &str, sets: &[&str]) -> f64 {
-    m.acc(role, "red", RUNNING.name) - mean(sets.iter().map(|s| m.acc(role, s, RUNNING.name)))
+    let accs: Vec<f64> = sets.iter().map(|s| m.acc(role, s, RUNNING.name)).collect();
+    m.acc(role, "red", RUNNING.name) - mean(&accs)
 }
 
 /// The pooled recovery of `mode` for the BN net over `sets`: what it regains over what the

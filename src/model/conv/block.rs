@@ -3,7 +3,7 @@
 //! backward pass (see the module documentation of [`super`]).
 
 use super::geometry::Geometry;
-use super::layout::{dims4, flat_view, image_view, nhwc_values};
+use super::layout::{dims4, flat_view, image_view, nhwc_kept, nhwc_values};
 use super::{direct, winograd};
 use crate::model::fused::{flex_from, values};
 use crate::model::norm_act::{self, Epilogue, Saved};
@@ -257,13 +257,7 @@ fn forward_flex(
     };
     let z = flex_from(z, vec![n]);
     // Keep the input channels last for the backward pass: a view when it already is.
-    let x_nhwc = match xv {
-        std::borrow::Cow::Borrowed(_) => flat_view(x),
-        std::borrow::Cow::Owned(v) => {
-            let len = v.len();
-            flex_from(v, vec![len])
-        }
-    };
+    let x_nhwc = nhwc_kept(x, xv);
     let out = ConvOut {
         output,
         conv: z.clone(),

@@ -52,6 +52,18 @@ pub fn nhwc_values(t: &FlexTensor) -> Cow<'_, [f32]> {
     )
 }
 
+/// `x`'s channels-last values (what [`nhwc_values`] returned for it) kept as a flat tensor for a
+/// backward pass: a view of `x`'s buffer when it already was channels last, else the copy.
+pub fn nhwc_kept(x: &FlexTensor, values: Cow<'_, [f32]>) -> FlexTensor {
+    match values {
+        Cow::Borrowed(_) => flat_view(x),
+        Cow::Owned(v) => {
+            let len = v.len();
+            crate::model::fused::flex_from(v, vec![len])
+        }
+    }
+}
+
 /// `[b, c, s]` values transposed to `[b, s, c]`, in blocks of 16 channels × 64 positions: each
 /// block reads 16 runs of consecutive positions and writes 64 runs of 16 consecutive channels,
 /// so both sides move whole cache lines.

@@ -7,7 +7,7 @@
 
 use super::block::{conv_forward, conv_input_grad, conv_weight_grad, geometry};
 use super::geometry::Geometry;
-use super::layout::{flat_view, image_view, nhwc_values};
+use super::layout::{flat_view, image_view, nhwc_kept, nhwc_values};
 use crate::model::fused::{flex_from, values};
 use crate::model::norm_act;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -90,13 +90,8 @@ fn forward_flex(
     } else {
         output_flat.clone()
     };
-    let x_nhwc = match xv {
-        std::borrow::Cow::Borrowed(_) => flat_view(x),
-        std::borrow::Cow::Owned(v) => {
-            let len = v.len();
-            flex_from(v, vec![len])
-        }
-    };
+    // Keep the input channels last for the backward pass: a view when it already is.
+    let x_nhwc = nhwc_kept(x, xv);
     let state = PlainState {
         x: x_nhwc,
         weight: weight.clone(),
