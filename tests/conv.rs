@@ -11,7 +11,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use reslab::model::conv::winograd::{self, Tile};
-use reslab::model::conv::{self, Geometry, direct};
+use reslab::model::conv::{self, BlockNorm, Geometry, direct};
 use reslab::model::fused;
 
 fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -306,7 +306,7 @@ fn run_block(g: &Geometry, skip: Skip, alpha: f32, relu: bool, fused_path: bool)
             Skip::Projection if fused_path => Some(
                 conv::conv_block(
                     &proj,
-                    &proj_bn,
+                    BlockNorm::Batch(&proj_bn),
                     x.clone(),
                     (g.stride, 0),
                     None,
@@ -320,7 +320,7 @@ fn run_block(g: &Geometry, skip: Skip, alpha: f32, relu: bool, fused_path: bool)
         let (y, z, h) = if fused_path {
             let o = conv::conv_block(
                 &conv,
-                &bn,
+                BlockNorm::Batch(&bn),
                 x.clone(),
                 (g.stride, g.pad),
                 shortcut.map(|s| (s, alpha)),
@@ -435,8 +435,26 @@ fn chained_fused_blocks_match_the_layers() {
         let c2 = conv_layer(&g2, &values(16 * 144, 11), None, &device);
         let (b1, b2) = (bn_layer(16, &device), bn_layer(16, &device));
         let y = if fused_path {
-            let a = conv::conv_block(&c1, &b1, x.clone(), (1, 1), None, true, false).output;
-            conv::conv_block(&c2, &b2, a.clone(), (1, 1), Some((a, 1.0)), true, false).output
+            let a = conv::conv_block(
+                &c1,
+                BlockNorm::Batch(&b1),
+                x.clone(),
+                (1, 1),
+                None,
+                true,
+                false,
+            )
+            .output;
+            conv::conv_block(
+                &c2,
+                BlockNorm::Batch(&b2),
+                a.clone(),
+                (1, 1),
+                Some((a, 1.0)),
+                true,
+                false,
+            )
+            .output
         } else {
             let a = activation::relu(fused::batch_norm(&b1, c1.forward(x.clone())));
             let h = fused::batch_norm(&b2, c2.forward(a.clone())) + a;
@@ -474,9 +492,18 @@ fn a_basic_block_sums_its_inputs_two_gradients_like_the_layers() {
             let c2 = conv_layer(&g, &values(16 * 144, 15), None, &device);
             let (b1, b2) = (bn_layer(16, &device), bn_layer(16, &device));
             let mut y = if fused_path {
-                let a = conv::conv_block(&c1, &b1, x.clone(), (1, 1), None, true, false).output;
+                let a = conv::conv_block(
+                    &c1,
+                    BlockNorm::Batch(&b1),
+                    x.clone(),
+                    (1, 1),
+                    None,
+                    true,
+                    false,
+                )
+                .output;
                 let s = Some((x.clone(), alpha));
-                conv::conv_block(&c2, &b2, a, (1, 1), s, true, false).output
+                conv::conv_block(&c2, BlockNorm::Batch(&b2), a, (1, 1), s, true, false).output
             } else {
                 let a = activation::relu(fused::batch_norm(&b1, c1.forward(x.clone())));
                 let h = fused::batch_norm(&b2, c2.forward(a)).mul_scalar(alpha) + x.clone();

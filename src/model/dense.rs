@@ -73,6 +73,7 @@ fn forward_flex(
     epi: Epilogue,
 ) -> (DenseOut<Flex>, Saved) {
     let Epilogue {
+        stats,
         alpha,
         epsilon,
         relu,
@@ -99,6 +100,8 @@ fn forward_flex(
         rows,
         c,
         &norm_act::Params {
+            stats,
+            samples: rows,
             gamma: &gv,
             beta: &betav,
             shortcut: &sv,
@@ -304,7 +307,8 @@ pub fn dense_block(
 ) -> DenseBlockOut {
     let ops = block_operands(
         linear.bias.as_ref().map(|b| b.val()),
-        bn,
+        (bn.gamma.val(), bn.beta.val(), bn.epsilon),
+        crate::model::norm_act::Stats::Batch,
         shortcut,
         (relu, probe),
         &x.device(),

@@ -11,7 +11,7 @@ mod device;
 pub mod fused;
 mod norm_act;
 pub use dense::{DenseBlockOut, dense_block, fusable};
-pub use norm_act::Epilogue;
+pub use norm_act::{Epilogue, Stats};
 pub mod path;
 pub mod probe;
 
@@ -22,6 +22,7 @@ use crate::spec::{Activation, LayerOp, Shape, Shortcut, ValidSpec};
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, GroupNorm, Linear, conv::Conv2d};
 use burn::tensor::{Tensor, activation, s};
+use conv::BlockNorm;
 use probe::{layer_stats, sum_sq};
 
 /// The trainable state of one node: at most one of `linear` and `conv`, an optional `bn`.
@@ -481,24 +482,38 @@ impl Model {
         (y, sums)
     }
 
-    /// Whether layer `i` starts a block that runs as one fused node: a `Linear` ([`dense_block`])
-    /// or `Conv2d` ([`conv::conv_block`]) then a `BatchNorm` on burn-flex with autodiff in
-    /// training mode, neither output feeding a later skip, the first layer receiving no skip,
-    /// the BatchNorm's skip (if any) with a fixed α, no BatchNorm noise, and no lesion touching
-    /// the block. Returns the BatchNorm's skip and whether a ReLU (receiving no skip) follows
-    /// and joins the block.
+    /// The normalisation of layer `i` as a fused block's: its BatchNorm, or its GroupNorm
+    /// (LayerNorm, GroupNorm) on image activations.
+    fn block_norm(&self, i: usize) -> Option<BlockNorm<'_>> {
+        let node = self.net.nodes.get(i)?;
+        match self.spec.spec.layers[i].op {
+            LayerOp::BatchNorm { .. } => node.bn.as_ref().map(BlockNorm::Batch),
+            LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. } => {
+                node.gn.as_ref().map(BlockNorm::Group)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether layer `i` starts a block that runs as one fused node: a `Linear` then a
+    /// `BatchNorm` ([`dense_block`]) on burn-flex with autodiff in training mode, or a `Conv2d`
+    /// then a normalisation where [`conv::fusable`] holds ([`conv::conv_block`]: BatchNorm in
+    /// training or, without autodiff, at inference; GroupNorm and LayerNorm always); neither
+    /// output feeding a later skip, the first layer receiving no skip, the normalisation's skip
+    /// (if any) with a fixed α, no BatchNorm noise, and no lesion touching the block. Returns
+    /// the normalisation's skip and whether a ReLU (receiving no skip) follows and joins the
+    /// block.
     fn block_plan(&self, i: usize, lesion: Option<&Lesion>, cur: &Act) -> Option<BlockPlan> {
         if !self.fused_blocks {
             return None;
         }
         let layers = &self.spec.spec.layers;
-        if !matches!(layers.get(i + 1)?.op, LayerOp::BatchNorm { .. }) {
-            return None;
-        }
-        let bn = self.net.nodes[i + 1].bn.as_ref()?;
-        let fits = match (cur, &layers[i].op) {
-            (Act::Flat(x), LayerOp::Linear { .. }) => fusable(&x.device(), bn),
-            (Act::Image(x), LayerOp::Conv2d { .. }) => conv::fusable(&x.device(), bn),
+        let norm = self.block_norm(i + 1)?;
+        let fits = match (cur, &layers[i].op, norm) {
+            (Act::Flat(x), LayerOp::Linear { .. }, BlockNorm::Batch(bn)) => {
+                fusable(&x.device(), bn)
+            }
+            (Act::Image(x), LayerOp::Conv2d { .. }, norm) => conv::fusable(&x.device(), norm),
             _ => false,
         };
         if !fits
@@ -541,7 +556,7 @@ impl Model {
     ) -> FusedBlock {
         let alpha = |k: usize| self.spec.spec.skips[k].scale.value;
         let shortcut = plan.skip.map(|k| (k, self.shortcut(k, source(k))));
-        let bn = self.net.nodes[i + 1].bn.as_ref().expect("bn built");
+        let norm = self.block_norm(i + 1).expect("norm built");
         let node = &self.net.nodes[i];
         let numel = |a: &Act| match a {
             Act::Flat(t) => t.shape().num_elements(),
@@ -560,6 +575,9 @@ impl Model {
                     Act::Image(_) => unreachable!("validation guarantees matching ranks"),
                 });
                 let lin = node.linear.as_ref().expect("linear built");
+                let BlockNorm::Batch(bn) = norm else {
+                    unreachable!("the plan fuses dense blocks with BatchNorm only")
+                };
                 let r = dense_block(lin, bn, x.clone(), sc, plan.relu, probe);
                 let y = Act::Flat(r.output);
                 (
@@ -584,7 +602,7 @@ impl Model {
                 let conv_layer = node.conv.as_ref().expect("conv built");
                 let r = conv::conv_block(
                     conv_layer,
-                    bn,
+                    norm,
                     x.clone(),
                     (stride, padding),
                     sc,
@@ -610,22 +628,24 @@ impl Model {
         }
     }
 
-    /// Whether layer `i` is a convolution that BatchNorm does not follow and can run as one
-    /// fused node on this device (see `conv/plain.rs`), and whether a ReLU joins it.
+    /// Whether layer `i` is a convolution that can run as one fused node on this device (see
+    /// `conv/plain.rs`), and whether a ReLU joins it: in training, one that BatchNorm does not
+    /// follow (the fused block takes those); in inference (no autodiff), every convolution,
+    /// forward only.
     fn plain_conv_plan(&self, i: usize, lesion: Option<&Lesion>, cur: &Act) -> Option<bool> {
         let layers = &self.spec.spec.layers;
         let Act::Image(x) = cur else {
             return None;
         };
         let device = x.device();
+        let before_bn = matches!(
+            layers.get(i + 1).map(|l| &l.op),
+            Some(LayerOp::BatchNorm { .. })
+        );
         let fits = self.fused_blocks
             && matches!(layers[i].op, LayerOp::Conv2d { .. })
-            && !matches!(
-                layers.get(i + 1).map(|l| &l.op),
-                Some(LayerOp::BatchNorm { .. })
-            )
             && fused::is_flex(&device)
-            && device.is_autodiff()
+            && (!before_bn || !device.is_autodiff())
             && !self.keep[i]
             && self.spec.layers[i].skip_in.is_none()
             && !lesion.is_some_and(|l| l.touches(i, i));
@@ -722,9 +742,10 @@ impl Model {
                 // A 1×1 projection with BatchNorm runs as a fused block (no ReLU, no skip).
                 if let Some(bn) = &module.proj_bn
                     && self.fused_blocks
-                    && conv::fusable(&t.device(), bn)
+                    && conv::fusable(&t.device(), BlockNorm::Batch(bn))
                 {
-                    let r = conv::conv_block(conv, bn, t, (info.stride, 0), None, false, false);
+                    let norm = BlockNorm::Batch(bn);
+                    let r = conv::conv_block(conv, norm, t, (info.stride, 0), None, false, false);
                     return Act::Image(r.output);
                 }
                 let y = conv.forward(t);

@@ -1,21 +1,41 @@
-//! The `BatchNorm (+ α·branch + shortcut) → ReLU` part that the fused blocks (dense and
+//! The `Norm (+ α·branch + shortcut) → ReLU` part that the fused blocks (dense and
 //! convolutional) share, on `rows × channels` data (a dense layer's `[batch, out]`, or a
 //! convolution's channels-last output `[batch·h·w, out]`).
 //!
-//! Forward: `f = (z − μ)/sqrt(σ² + ε)·γ + β` with the batch's biased variance, `h = α·f + s`,
-//! `y = max(h, 0)`; one pass for the statistics and one for the output. Backward: the ReLU
-//! mask, `α`, and the BatchNorm backward in two passes.
+//! Forward: `f = (z − μ)/sqrt(σ² + ε)·γ + β`, `h = α·f + s`, `y = max(h, 0)`; one pass for the
+//! statistics and one for the output. The statistics ([`Stats`]) are BatchNorm's (per channel
+//! over every row, the batch's biased variance), GroupNorm's (per sample and group of channels
+//! over the sample's rows; LayerNorm is one group), or none (`γ`, `β` already hold the whole
+//! affine map: BatchNorm at inference with its running statistics folded in). Backward: the
+//! ReLU mask, `α`, and the normalisation's backward in two passes.
 
 use super::fused::{bn_stats, channel_sums};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-/// The scalars of a fused block's BatchNorm epilogue.
+/// Which statistics a fused block's epilogue normalises with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stats {
+    /// BatchNorm in training: per channel, over every row.
+    Batch,
+    /// GroupNorm (LayerNorm with one group): per sample and group of `channels / groups`
+    /// channels, over the sample's rows (rows are grouped by sample, `rows / samples` each).
+    Group {
+        /// Groups of channels.
+        groups: usize,
+    },
+    /// None: `γ` and `β` are the whole per-channel affine map (forward only).
+    Affine,
+}
+
+/// The scalars of a fused block's normalisation epilogue.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Epilogue {
+    /// The statistics.
+    pub stats: Stats,
     /// The branch scale α (ignored without a skip).
     pub alpha: f32,
-    /// BatchNorm's ε.
+    /// The normalisation's ε.
     pub epsilon: f64,
     /// Whether a ReLU follows and joins the block.
     pub relu: bool,
@@ -35,13 +55,63 @@ pub(super) fn add_bias(z: &mut [f32], bias: &[f32], c: usize) {
     }
 }
 
-/// What the backward pass keeps besides the tensors: per-channel `γ`, mean and
-/// `1/sqrt(σ² + ε)`.
+/// What the backward pass keeps besides the tensors: per-channel `γ`, and per set of rows
+/// (one for BatchNorm, one per sample for GroupNorm) and channel the mean and
+/// `1/sqrt(σ² + ε)` (a group's value repeated for each of its channels).
 #[derive(Clone)]
 pub(super) struct Saved {
     pub gamma: Vec<f32>,
     pub mean: Vec<f32>,
     pub inv_std: Vec<f32>,
+    /// The sets of rows the statistics were taken over.
+    pub sets: Sets,
+}
+
+/// How the rows fall into sets that share statistics, and the channels into groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Sets {
+    /// Rows per set.
+    pub rows: usize,
+    /// Channels per group (1: per channel).
+    pub group: usize,
+    /// Whether statistics were taken (false for [`Stats::Affine`]).
+    pub normalised: bool,
+}
+
+impl Sets {
+    fn new(stats: Stats, rows: usize, c: usize, samples: usize) -> Sets {
+        match stats {
+            Stats::Batch => Sets {
+                rows,
+                group: 1,
+                normalised: true,
+            },
+            Stats::Group { groups } => {
+                assert!(
+                    samples > 0
+                        && rows.is_multiple_of(samples)
+                        && groups > 0
+                        && c.is_multiple_of(groups),
+                    "group norm epilogue: {rows} rows of {samples} samples, {c} channels in {groups} groups"
+                );
+                Sets {
+                    rows: rows / samples,
+                    group: c / groups,
+                    normalised: true,
+                }
+            }
+            Stats::Affine => Sets {
+                rows,
+                group: 1,
+                normalised: false,
+            },
+        }
+    }
+
+    /// How many sets `rows` rows make.
+    fn count(&self, rows: usize) -> usize {
+        rows.checked_div(self.rows).unwrap_or(0).max(1)
+    }
 }
 
 /// The forward results.
@@ -50,9 +120,9 @@ pub(super) struct Forward {
     pub output: Vec<f32>,
     /// `h` on probe steps with a ReLU, else empty (without a ReLU `h` is the output).
     pub pre: Vec<f32>,
-    /// Batch mean per channel.
+    /// Mean per set and channel (BatchNorm: the batch mean per channel).
     pub mean: Vec<f32>,
-    /// Biased batch variance per channel.
+    /// Biased variance per set and channel (BatchNorm: the batch's per channel).
     pub var: Vec<f32>,
     /// `[Σ f², Σ s², α]` on probe steps with a skip, else zeros.
     pub skip_sums: Vec<f32>,
@@ -62,6 +132,9 @@ pub(super) struct Forward {
 
 /// The inputs of the forward pass besides `z`.
 pub(super) struct Params<'a> {
+    pub stats: Stats,
+    /// Samples in `z` (its rows are grouped by sample).
+    pub samples: usize,
     pub gamma: &'a [f32],
     pub beta: &'a [f32],
     /// `rows × c` in `z`'s order, or empty for no skip.
@@ -72,7 +145,7 @@ pub(super) struct Params<'a> {
     pub probe: bool,
 }
 
-/// BatchNorm with batch statistics, the optional skip and ReLU over `z` (`rows × c`).
+/// The normalisation, the optional skip and ReLU over `z` (`rows × c`).
 pub(super) fn forward(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
@@ -98,12 +171,21 @@ fn avx512_here() -> bool {
 fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     let n = rows * c;
     let dims = (rows, c, 1);
-    let (mean, var, inv_std) = bn_stats(z, dims, p.epsilon);
+    let sets = Sets::new(p.stats, rows, c, p.samples);
+    let (mean, var, inv_std) = match p.stats {
+        Stats::Batch => bn_stats(z, dims, p.epsilon),
+        Stats::Group { .. } => group_stats(z, c, sets, p.epsilon),
+        Stats::Affine => (vec![0.0; c], vec![1.0; c], vec![1.0; c]),
+    };
     let skip = p.shortcut.len() == n;
     let a = if skip { p.alpha } else { 1.0 };
-    // f = z·scale + shift; h = α·f + s = z·(α·scale) + α·shift + s; y = max(h, 0).
-    let scale: Vec<f32> = (0..c).map(|k| p.gamma[k] * inv_std[k]).collect();
-    let shift: Vec<f32> = (0..c).map(|k| p.beta[k] - mean[k] * scale[k]).collect();
+    // Per set: f = z·scale + shift; h = α·f + s = z·(α·scale) + α·shift + s; y = max(h, 0).
+    let scale: Vec<f32> = (0..mean.len())
+        .map(|i| p.gamma[i % c] * inv_std[i])
+        .collect();
+    let shift: Vec<f32> = (0..mean.len())
+        .map(|i| p.beta[i % c] - mean[i] * scale[i])
+        .collect();
     let a_scale: Vec<f32> = scale.iter().map(|&v| v * a).collect();
     let a_shift: Vec<f32> = shift.iter().map(|&v| v * a).collect();
     // The outputs are written once, without zero-filling first (at CIFAR sizes these are
@@ -113,13 +195,13 @@ fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
     let zero = vec![0f32; c];
     let s_rows: &[f32] = if skip { p.shortcut } else { &zero };
     let s_step = if skip { c } else { 0 };
-    let (a_scale, a_shift) = (&a_scale[..c], &a_shift[..c]);
     let rows_out = OutRows {
         z,
         s_rows,
         s_step,
-        a_scale,
-        a_shift,
+        a_scale: &a_scale,
+        a_shift: &a_shift,
+        set_rows: sets.rows.max(1),
         relu: p.relu,
         c,
     };
@@ -131,24 +213,14 @@ fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
         (out, Vec::new())
     };
     let skip_sums = if p.probe && skip {
-        let mut sums = vec![0f64; c];
-        channel_sums(
-            dims,
+        skip_sums(
             z,
-            z,
-            &scale,
-            &shift,
-            |v, _, p, q| (v * p + q) * (v * p + q),
-            &mut sums,
-        );
-        let mut s_sq = vec![0f64; c];
-        let sv = p.shortcut;
-        channel_sums(dims, sv, sv, &zero, &zero, |v, _, _, _| v * v, &mut s_sq);
-        vec![
-            sums.iter().sum::<f64>() as f32,
-            s_sq.iter().sum::<f64>() as f32,
+            p.shortcut,
+            c,
+            (&scale, &shift),
+            sets.rows.max(1),
             p.alpha,
-        ]
+        )
     } else {
         vec![0.0; 3]
     };
@@ -162,8 +234,117 @@ fn forward_impl(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
             gamma: p.gamma.to_vec(),
             mean,
             inv_std,
+            sets,
         },
     }
+}
+
+/// The skip probe's `[Σ f², Σ s², α]`, with `f = z·scale + shift` per set of `set_rows` rows.
+fn skip_sums(
+    z: &[f32],
+    shortcut: &[f32],
+    c: usize,
+    (scale, shift): (&[f32], &[f32]),
+    set_rows: usize,
+    alpha: f32,
+) -> Vec<f32> {
+    let zero = vec![0f32; c];
+    let mut f_sq = vec![0f64; c];
+    for (k, zs) in z.chunks(set_rows * c).enumerate() {
+        let (sc, sh) = (&scale[k * c..(k + 1) * c], &shift[k * c..(k + 1) * c]);
+        let dims = (zs.len() / c, c, 1);
+        channel_sums(
+            dims,
+            zs,
+            zs,
+            sc,
+            sh,
+            |v, _, p, q| (v * p + q) * (v * p + q),
+            &mut f_sq,
+        );
+    }
+    let mut s_sq = vec![0f64; c];
+    let dims = (shortcut.len() / c, c, 1);
+    channel_sums(
+        dims,
+        shortcut,
+        shortcut,
+        &zero,
+        &zero,
+        |v, _, _, _| v * v,
+        &mut s_sq,
+    );
+    vec![
+        f_sq.iter().sum::<f64>() as f32,
+        s_sq.iter().sum::<f64>() as f32,
+        alpha,
+    ]
+}
+
+/// GroupNorm's statistics: per set of `sets.rows` rows (a sample) and group of `sets.group`
+/// channels, the mean and biased variance over the set's rows and the group's channels, and
+/// `1/sqrt(σ² + ε)`, each repeated for every channel of its group (`sets × c` values). Two
+/// passes per set, as [`bn_stats`]; the sets run on rayon's threads.
+fn group_stats(z: &[f32], c: usize, sets: Sets, eps: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(zs: &[f32], c: usize, group: usize, eps: f64) -> [Vec<f32>; 3] {
+        one_set_stats(zs, c, group, eps)
+    }
+    let per_set = |zs: &[f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if avx512_here() {
+            // SAFETY: the CPU has AVX-512F (detected).
+            return unsafe { avx512(zs, c, sets.group, eps) };
+        }
+        one_set_stats(zs, c, sets.group, eps)
+    };
+    let parts: Vec<[Vec<f32>; 3]> = z.par_chunks(sets.rows * c).map(per_set).collect();
+    let mut out: [Vec<f32>; 3] =
+        std::array::from_fn(|_| Vec::with_capacity(z.len() / sets.rows.max(1)));
+    for part in parts {
+        for (o, v) in out.iter_mut().zip(part) {
+            o.extend(v);
+        }
+    }
+    let [mean, var, inv_std] = out;
+    (mean, var, inv_std)
+}
+
+/// [`group_stats`] for one set (`zs`, rows × `c`).
+#[inline(always)]
+fn one_set_stats(zs: &[f32], c: usize, group: usize, eps: f64) -> [Vec<f32>; 3] {
+    let dims = (zs.len() / c, c, 1);
+    let count = (dims.0 * group) as f64;
+    let zero = vec![0f32; c];
+    let mut sum = vec![0f64; c];
+    channel_sums(dims, zs, zs, &zero, &zero, |v, _, _, _| v, &mut sum);
+    let grouped = |per_channel: &[f64]| -> Vec<f32> {
+        per_channel
+            .chunks(group)
+            .flat_map(|g| {
+                let v = (g.iter().sum::<f64>() / count) as f32;
+                std::iter::repeat_n(v, group)
+            })
+            .collect()
+    };
+    let mean = grouped(&sum);
+    let mut sq = vec![0f64; c];
+    channel_sums(
+        dims,
+        zs,
+        zs,
+        &mean,
+        &zero,
+        |v, _, m, _| (v - m) * (v - m),
+        &mut sq,
+    );
+    let var = grouped(&sq);
+    let inv_std = var
+        .iter()
+        .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
+        .collect();
+    [mean, var, inv_std]
 }
 
 /// The forward pass's output rows: `h = z·(α·scale) + α·shift + s`, `y = max(h, 0)` (or `h`).
@@ -172,8 +353,11 @@ struct OutRows<'a> {
     /// The shortcut, `rows × c`, or `c` zeros with `s_step` 0.
     s_rows: &'a [f32],
     s_step: usize,
+    /// `α·scale` and `α·shift` per set and channel.
     a_scale: &'a [f32],
     a_shift: &'a [f32],
+    /// Rows per set.
+    set_rows: usize,
     relu: bool,
     c: usize,
 }
@@ -215,10 +399,12 @@ impl OutRows<'_> {
             let r = r0 + i;
             let zr = &self.z[r * c..(r + 1) * c];
             let sr = &self.s_rows[r * self.s_step..r * self.s_step + c];
+            let set = r / self.set_rows * c;
+            let (a_scale, a_shift) = (&self.a_scale[set..set + c], &self.a_shift[set..set + c]);
             let hs = zr
                 .iter()
                 .zip(sr)
-                .zip(self.a_scale.iter().zip(self.a_shift))
+                .zip(a_scale.iter().zip(a_shift))
                 .map(|((&zv, &sv), (&sc, &sh))| zv * sc + sh + sv);
             match pre.as_deref_mut() {
                 Some(pre) => {
@@ -256,7 +442,9 @@ pub(super) struct Backward {
 /// Two passes: the first applies the ReLU mask (`g`, kept for the shortcut) and sums `α·g` and
 /// `α·g·x̂` per channel; the second writes `dz = γ·inv_std·(α·g − mean(α·g) − x̂·mean(α·g·x̂))`
 /// (the BatchNorm backward of `model::fused`, whose separate mask, scaling and two reduction
-/// passes read the data four or five times).
+/// passes read the data four or five times). GroupNorm's runs both passes per sample, its
+/// means over the sample's group with `γ` inside: `dz = inv_std·(γ·α·g − mean(γ·α·g) −
+/// x̂·mean(γ·α·g·x̂))`, which is BatchNorm's for groups of one channel.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     dy: &[f32],
@@ -270,6 +458,13 @@ pub(super) fn backward(
 ) -> Backward {
     let n = rows * c;
     assert!(dy.len() == n && z.len() == n && (!relu || output.len() == n));
+    assert!(
+        saved.sets.normalised,
+        "the affine epilogue runs forward only"
+    );
+    if saved.sets.count(rows) > 1 {
+        return per_set_backward(dy, output, z, c, saved, alpha, relu);
+    }
     let p = Pass {
         c,
         alpha,
@@ -278,20 +473,133 @@ pub(super) fn backward(
         inv_std: &saved.inv_std,
     };
     let (g, [sg, sgx]) = mask_and_sums(&p, [dy, output, z]);
-    // dz = k·α·g − k·mean(α·g) − (k·mean(α·g·x̂)·inv_std)·(z − μ), with k = γ·inv_std.
-    let count = rows as f64;
-    let k: Vec<f32> = (0..c).map(|j| saved.gamma[j] * saved.inv_std[j]).collect();
-    let k_mg: Vec<f32> = (0..c).map(|j| k[j] * (sg[j] / count) as f32).collect();
-    let k_mgx: Vec<f32> = (0..c)
-        .map(|j| k[j] * (sgx[j] / count) as f32 * saved.inv_std[j])
-        .collect();
-    let dz = input_grad(&p, &g, z, [&k, &k_mg, &k_mgx]);
+    let ks = set_factors(&sg, &sgx, saved, 0, rows * saved.sets.group);
+    let dz = input_grad(&p, &g, z, [&ks[0], &ks[1], &ks[2]]);
     Backward {
         g,
         dz,
         dgamma: sgx.iter().map(|&v| v as f32).collect(),
         dbeta: sg.iter().map(|&v| v as f32).collect(),
     }
+}
+
+/// The factors of pass two for set `set` from its per-channel sums `Σ α·g` and `Σ α·g·x̂`,
+/// `count` values per group: `k = γ·inv_std`, `k_mg = inv_std·mean(γ·α·g)` and
+/// `k_mgx = inv_std²·mean(γ·α·g·x̂)`, the means over each channel's group.
+fn set_factors(sg: &[f64], sgx: &[f64], saved: &Saved, set: usize, count: usize) -> [Vec<f32>; 3] {
+    let c = sg.len();
+    let group = saved.sets.group.max(1);
+    let inv_std = &saved.inv_std[set * c..(set + 1) * c];
+    let gamma = &saved.gamma[..c];
+    let mean_of = |s: &[f64]| -> Vec<f64> {
+        s.chunks(group)
+            .zip(gamma.chunks(group))
+            .flat_map(|(v, g)| {
+                let m = v.iter().zip(g).map(|(&v, &g)| v * g as f64).sum::<f64>() / count as f64;
+                std::iter::repeat_n(m, group)
+            })
+            .collect()
+    };
+    let (m_g, m_gx) = (mean_of(sg), mean_of(sgx));
+    let k = (0..c).map(|j| gamma[j] * inv_std[j]).collect();
+    let k_mg = (0..c).map(|j| inv_std[j] * m_g[j] as f32).collect();
+    let k_mgx = (0..c)
+        .map(|j| inv_std[j] * m_gx[j] as f32 * inv_std[j])
+        .collect();
+    [k, k_mg, k_mgx]
+}
+
+/// [`backward`] with statistics per set of rows (GroupNorm's samples): both passes per set, the
+/// sets in ranges on rayon's threads; `∂L/∂γ` and `∂L/∂β` summed over the sets in order.
+#[allow(clippy::too_many_arguments)]
+fn per_set_backward(
+    dy: &[f32],
+    output: &[f32],
+    z: &[f32],
+    c: usize,
+    saved: &Saved,
+    alpha: f32,
+    relu: bool,
+) -> Backward {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(
+        p: &Pass<'_>,
+        d: [&[f32]; 3],
+        bufs: [&mut [MaybeUninit<f32>]; 2],
+        f: SetFactors<'_>,
+    ) -> [Vec<f64>; 2] {
+        one_set_backward(p, d, bufs, f)
+    }
+    let set_rows = saved.sets.rows;
+    let width = set_rows * c;
+    let sets = z.len() / width.max(1);
+    // Without a ReLU the mask reads `dy` itself, which is never compared.
+    let out = if relu { output } else { dy };
+    let count = set_rows * saved.sets.group;
+    let ([g, dz], parts) = build_rows(sets, width, |s0, [g, dz]| {
+        let mut sums = Vec::new();
+        for (i, (g, dz)) in g.chunks_mut(width).zip(dz.chunks_mut(width)).enumerate() {
+            let s = s0 + i;
+            let p = Pass {
+                c,
+                alpha,
+                relu,
+                mean: &saved.mean[s * c..(s + 1) * c],
+                inv_std: &saved.inv_std[s * c..(s + 1) * c],
+            };
+            let r = s * width..(s + 1) * width;
+            let d = [&dy[r.clone()], &out[r.clone()], &z[r]];
+            let f = SetFactors {
+                saved,
+                set: s,
+                count,
+            };
+            #[cfg(target_arch = "x86_64")]
+            if avx512_here() {
+                // SAFETY: the CPU has AVX-512F (detected).
+                sums.push(unsafe { avx512(&p, d, [g, dz], f) });
+                continue;
+            }
+            sums.push(one_set_backward(&p, d, [g, dz], f));
+        }
+        sums
+    });
+    let (mut dgamma, mut dbeta) = (vec![0f64; c], vec![0f64; c]);
+    for [sg, sgx] in parts.into_iter().flatten() {
+        dbeta.iter_mut().zip(&sg).for_each(|(t, v)| *t += v);
+        dgamma.iter_mut().zip(&sgx).for_each(|(t, v)| *t += v);
+    }
+    Backward {
+        g,
+        dz,
+        dgamma: dgamma.iter().map(|&v| v as f32).collect(),
+        dbeta: dbeta.iter().map(|&v| v as f32).collect(),
+    }
+}
+
+/// Where pass two of one set finds its factors.
+#[derive(Clone, Copy)]
+struct SetFactors<'a> {
+    saved: &'a Saved,
+    set: usize,
+    count: usize,
+}
+
+/// Both passes of one set: `g` and `dz` written, the set's `[Σ α·g, Σ α·g·x̂]` returned.
+#[inline(always)]
+fn one_set_backward(
+    p: &Pass<'_>,
+    d: [&[f32]; 3],
+    [g, dz]: [&mut [MaybeUninit<f32>]; 2],
+    f: SetFactors<'_>,
+) -> [Vec<f64>; 2] {
+    let [sg, sgx] = mask_and_sums_rows(p, d, g);
+    let ks = set_factors(&sg, &sgx, f.saved, f.set, f.count);
+    // SAFETY: `mask_and_sums_rows` wrote every value of `g`.
+    let g: &[f32] = unsafe { &*(g as *const [MaybeUninit<f32>] as *const [f32]) };
+    input_grad_rows(p, g, d[2], [&ks[0], &ks[1], &ks[2]], dz);
+    [sg, sgx]
 }
 
 /// What both backward passes read besides the data.

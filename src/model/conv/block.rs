@@ -29,9 +29,9 @@ pub struct ConvOut<B: Backend> {
     pub pre: FloatTensor<B>,
     /// The output's values, detached and flat (a view of its buffer, for the probes).
     pub output_flat: FloatTensor<B>,
-    /// Batch mean `[out]`, detached.
+    /// Batch mean `[out]`, detached (GroupNorm: per sample and channel).
     pub mean: FloatTensor<B>,
-    /// Biased batch variance `[out]`, detached.
+    /// Biased batch variance `[out]`, detached (GroupNorm: per sample and channel).
     pub var: FloatTensor<B>,
     /// `[Σ f², Σ s², α]` on probe steps with a skip, else zeros.
     pub skip_sums: FloatTensor<B>,
@@ -237,6 +237,8 @@ fn forward_flex(
         rows,
         c,
         &norm_act::Params {
+            stats: epilogue.stats,
+            samples: g.batch,
             gamma: &values(gamma),
             beta: &values(beta),
             shortcut: &sv,
@@ -247,6 +249,7 @@ fn forward_flex(
         },
     );
     let n = z.len();
+    let mean_len = f.mean.len();
     let output = image_view(f.output, [g.batch, g.oh, g.ow, c]);
     let output_flat = flat_view(&output);
     let pre = if relu {
@@ -263,8 +266,8 @@ fn forward_flex(
         conv: z.clone(),
         pre,
         output_flat: output_flat.clone(),
-        mean: flex_from(f.mean, vec![c]),
-        var: flex_from(f.var, vec![c]),
+        mean: flex_from(f.mean, vec![mean_len]),
+        var: flex_from(f.var, vec![mean_len]),
         skip_sums: flex_from(f.skip_sums, vec![3]),
     };
     let state = ConvState {

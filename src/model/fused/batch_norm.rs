@@ -2,7 +2,7 @@
 //! (batch statistics, normalisation, affine) and the backward, registered as an autodiff node.
 
 use super::{LANES, bcs, flex_from, is_flex, values};
-use crate::model::norm_act::Epilogue;
+use crate::model::norm_act::{Epilogue, Stats};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -353,11 +353,13 @@ pub(in crate::model) struct BlockOperands {
     pub epilogue: Epilogue,
 }
 
-/// The [`BlockOperands`] of a block with `bias` (if the layer has one), BatchNorm `bn`, an
-/// optional `(shortcut, α)` and the ReLU and probe flags, on `device`.
+/// The [`BlockOperands`] of a block with `bias` (if the layer has one), the normalisation's
+/// `(γ, β, ε)` and statistics, an optional `(shortcut, α)` and the ReLU and probe flags, on
+/// `device`.
 pub(in crate::model) fn block_operands<const D: usize>(
     bias: Option<Tensor<1>>,
-    bn: &BatchNorm,
+    (gamma, beta, epsilon): (Tensor<1>, Tensor<1>, f64),
+    stats: Stats,
     shortcut: Option<(Tensor<D>, f32)>,
     (relu, probe): (bool, bool),
     device: &Device,
@@ -369,12 +371,13 @@ pub(in crate::model) fn block_operands<const D: usize>(
     };
     BlockOperands {
         bias: bias.map_or_else(empty, Tensor::into_dispatch),
-        gamma: bn.gamma.val().into_dispatch(),
-        beta: bn.beta.val().into_dispatch(),
+        gamma: gamma.into_dispatch(),
+        beta: beta.into_dispatch(),
         shortcut,
         epilogue: Epilogue {
+            stats,
             alpha,
-            epsilon: bn.epsilon,
+            epsilon,
             relu,
             probe,
         },
