@@ -14,16 +14,8 @@ use reslab::model::conv::winograd::{self, Tile};
 use reslab::model::conv::{self, BlockNorm, Geometry, direct};
 use reslab::model::fused;
 
-fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec_as::<f32>().unwrap()
-}
-
-/// Deterministic values in [-1, 1).
-fn values(n: usize, seed: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-        .collect()
-}
+mod common;
+use common::close::{assert_close, assert_close_at, floats, values};
 
 /// `[b, c, h, w]` values reordered to `[b, h, w, c]`.
 fn to_nhwc(v: &[f32], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
@@ -38,29 +30,6 @@ fn to_nhwc(v: &[f32], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
         }
     }
     out
-}
-
-/// Asserts `a ≈ b` relative to the largest magnitude of `b` (sums of many terms are compared,
-/// so the error scales with the values summed, not with each result).
-fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    assert_close_at(
-        a,
-        b,
-        tol,
-        b.iter().fold(1e-3f32, |m, v| m.max(v.abs())),
-        what,
-    );
-}
-
-/// Asserts `|a − b| ≤ tol · scale` element by element.
-fn assert_close_at(a: &[f32], b: &[f32], tol: f32, scale: f32, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * scale,
-            "{what}[{i}]: {x} vs {y} (scale {scale})"
-        );
-    }
 }
 
 /// burn's forward output and its gradients for x and the weight under `loss = Σ z·r`, all
@@ -420,6 +389,16 @@ fn the_fused_block_matches_the_layers_with_every_shortcut_kind() {
     compare_block(&same, Skip::Identity, 0.25, false);
 }
 
+/// One fused `conv → BN (+ shortcut) → ReLU` block with stride 1 and padding 1, no probes.
+fn relu_block(
+    c: &Conv2d,
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    shortcut: Option<(Tensor<4>, f32)>,
+) -> Tensor<4> {
+    conv::conv_block(c, BlockNorm::Batch(bn), x, (1, 1), shortcut, true, false).output
+}
+
 /// Two fused blocks in a row: the second reads the first's channels-last output as it is, and
 /// the gradient reaching the first comes back channels-last; the result equals the layers'.
 #[test]
@@ -435,26 +414,8 @@ fn chained_fused_blocks_match_the_layers() {
         let c2 = conv_layer(&g2, &values(16 * 144, 11), None, &device);
         let (b1, b2) = (bn_layer(16, &device), bn_layer(16, &device));
         let y = if fused_path {
-            let a = conv::conv_block(
-                &c1,
-                BlockNorm::Batch(&b1),
-                x.clone(),
-                (1, 1),
-                None,
-                true,
-                false,
-            )
-            .output;
-            conv::conv_block(
-                &c2,
-                BlockNorm::Batch(&b2),
-                a.clone(),
-                (1, 1),
-                Some((a, 1.0)),
-                true,
-                false,
-            )
-            .output
+            let a = relu_block(&c1, &b1, x.clone(), None);
+            relu_block(&c2, &b2, a.clone(), Some((a, 1.0)))
         } else {
             let a = activation::relu(fused::batch_norm(&b1, c1.forward(x.clone())));
             let h = fused::batch_norm(&b2, c2.forward(a.clone())) + a;
@@ -492,18 +453,9 @@ fn a_basic_block_sums_its_inputs_two_gradients_like_the_layers() {
             let c2 = conv_layer(&g, &values(16 * 144, 15), None, &device);
             let (b1, b2) = (bn_layer(16, &device), bn_layer(16, &device));
             let mut y = if fused_path {
-                let a = conv::conv_block(
-                    &c1,
-                    BlockNorm::Batch(&b1),
-                    x.clone(),
-                    (1, 1),
-                    None,
-                    true,
-                    false,
-                )
-                .output;
+                let a = relu_block(&c1, &b1, x.clone(), None);
                 let s = Some((x.clone(), alpha));
-                conv::conv_block(&c2, BlockNorm::Batch(&b2), a, (1, 1), s, true, false).output
+                relu_block(&c2, &b2, a, s)
             } else {
                 let a = activation::relu(fused::batch_norm(&b1, c1.forward(x.clone())));
                 let h = fused::batch_norm(&b2, c2.forward(a)).mul_scalar(alpha) + x.clone();

@@ -15,39 +15,7 @@ use reslab::spec::{
 use reslab::train::{EvalData, EvalOptions, NormMode, evaluate};
 
 mod common;
-
-fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec_as::<f32>().unwrap()
-}
-
-/// Deterministic values in [-1, 1).
-fn values(n: usize, seed: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-        .collect()
-}
-
-/// Asserts `|a − b| ≤ tol · max(|b|, 1e-3)` element by element.
-fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    assert_close_at(
-        a,
-        b,
-        tol,
-        b.iter().fold(1e-3f32, |m, v| m.max(v.abs())),
-        what,
-    );
-}
-
-/// Asserts `|a − b| ≤ tol · scale` element by element.
-fn assert_close_at(a: &[f32], b: &[f32], tol: f32, scale: f32, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * scale,
-            "{what}[{i}]: {x} vs {y} (scale {scale})"
-        );
-    }
-}
+use common::close::{assert_close, assert_close_at, floats, values};
 
 fn conv_layer(g: &Geometry, device: &Device) -> Conv2d {
     let mut c = Conv2dConfig::new([g.cin, g.cout], [g.k, g.k])

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod close;
 
 use burn::tensor::Device;
 use reslab::data;
