@@ -5,8 +5,8 @@
 //! kernels, odd sizes, batch 1, channel counts around the 16-wide kernel blocks.
 
 use burn::module::Param;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData, activation};
@@ -15,7 +15,7 @@ use reslab::model::conv::{self, BlockNorm, Geometry, direct};
 use reslab::model::fused;
 
 mod common;
-use common::close::{assert_close, assert_close_at, floats, values};
+use common::kernels::{assert_close, assert_close_at, conv_layer, floats, values};
 
 /// `[b, c, h, w]` values reordered to `[b, h, w, c]`.
 fn to_nhwc(v: &[f32], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
@@ -191,20 +191,6 @@ fn a_large_fused_block_matches_the_layers_on_any_number_of_threads() {
 }
 
 /// A conv layer with the given weights (and no bias unless asked).
-fn conv_layer(g: &Geometry, w: &[f32], bias: Option<&[f32]>, device: &Device) -> Conv2d {
-    let mut c = Conv2dConfig::new([g.cin, g.cout], [g.k, g.k])
-        .with_stride([g.stride; 2])
-        .with_padding(PaddingConfig2d::Explicit(g.pad, g.pad, g.pad, g.pad))
-        .with_bias(bias.is_some())
-        .init(device);
-    c.weight = Param::from_tensor(Tensor::from_data(
-        TensorData::new(w.to_vec(), [g.cout, g.cin, g.k, g.k]),
-        device,
-    ));
-    c.bias = bias.map(|b| Param::from_tensor(Tensor::from_floats(b, device)));
-    c
-}
-
 fn bn_layer(c: usize, device: &Device) -> BatchNorm {
     let mut bn = BatchNormConfig::new(c).init(device);
     let gamma: Vec<f32> = (0..c).map(|k| 0.5 + 0.1 * k as f32).collect();

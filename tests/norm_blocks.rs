@@ -5,7 +5,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig};
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use reslab::data::{Split, Targets};
 use reslab::model::conv::{self, BlockNorm, Geometry};
@@ -15,24 +15,13 @@ use reslab::spec::{
 use reslab::train::{EvalData, EvalOptions, NormMode, evaluate};
 
 mod common;
-use common::close::{assert_close, assert_close_at, floats, values};
+use common::kernels::{assert_close, assert_close_at, conv_layer, floats, values};
 
-fn conv_layer(g: &Geometry, device: &Device) -> Conv2d {
-    let mut c = Conv2dConfig::new([g.cin, g.cout], [g.k, g.k])
-        .with_stride([g.stride; 2])
-        .with_padding(PaddingConfig2d::Explicit(g.pad, g.pad, g.pad, g.pad))
-        .init(device);
-    let ws = [g.cout, g.cin, g.k, g.k];
-    c.weight = Param::from_tensor(Tensor::from_data(
-        TensorData::new(values(ws.iter().product(), 6), ws),
-        device,
-    ));
+/// A convolution of geometry `g` with fixed weights and a bias.
+fn conv_with_bias(g: &Geometry, device: &Device) -> Conv2d {
     let bias: Vec<f32> = (0..g.cout).map(|k| 0.1 * k as f32 - 0.3).collect();
-    c.bias = Some(Param::from_tensor(Tensor::from_floats(
-        bias.as_slice(),
-        device,
-    )));
-    c
+    let w = values(g.cout * g.cin * g.k * g.k, 6);
+    conv_layer(g, &w, Some(&bias), device)
 }
 
 fn group_layer(groups: usize, c: usize, device: &Device) -> GroupNorm {
@@ -62,7 +51,7 @@ fn run_group(g: &Geometry, groups: usize, skip: bool, relu: bool, fused: bool) -
     let xs = [g.batch, g.cin, g.h, g.w];
     let x = Tensor::<4>::from_data(TensorData::new(values(xs.iter().product(), 5), xs), &device)
         .require_grad();
-    let conv = conv_layer(g, &device);
+    let conv = conv_with_bias(g, &device);
     let gn = group_layer(groups, g.cout, &device);
     let alpha = 0.5;
     let shortcut = skip.then(|| x.clone());
@@ -178,7 +167,7 @@ fn the_fused_block_at_inference_uses_the_running_statistics_as_burns_batch_norm(
         (Geometry::new(3, 7, 6, 8, 8, 3, 1, 1).unwrap(), true),
         (Geometry::new(2, 9, 7, 4, 12, 3, 2, 1).unwrap(), false),
     ] {
-        let conv = conv_layer(&g, &device).valid();
+        let conv = conv_with_bias(&g, &device).valid();
         let bn = bn_with_running(g.cout, &device).valid();
         let plain = Device::flex();
         let norm = BlockNorm::Batch(&bn);

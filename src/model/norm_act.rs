@@ -473,7 +473,7 @@ pub(super) fn backward(
         inv_std: &saved.inv_std,
     };
     let (g, [sg, sgx]) = mask_and_sums(&p, [dy, output, z]);
-    let ks = set_factors(&sg, &sgx, saved, 0, rows * saved.sets.group);
+    let ks = set_factors(&sg, &sgx, saved, 0);
     let dz = input_grad(&p, &g, z, [&ks[0], &ks[1], &ks[2]]);
     Backward {
         g,
@@ -483,12 +483,13 @@ pub(super) fn backward(
     }
 }
 
-/// The factors of pass two for set `set` from its per-channel sums `Σ α·g` and `Σ α·g·x̂`,
-/// `count` values per group: `k = γ·inv_std`, `k_mg = inv_std·mean(γ·α·g)` and
-/// `k_mgx = inv_std²·mean(γ·α·g·x̂)`, the means over each channel's group.
-fn set_factors(sg: &[f64], sgx: &[f64], saved: &Saved, set: usize, count: usize) -> [Vec<f32>; 3] {
+/// The factors of pass two for set `set` from its per-channel sums `Σ α·g` and `Σ α·g·x̂`:
+/// `k = γ·inv_std`, `k_mg = inv_std·mean(γ·α·g)` and `k_mgx = inv_std²·mean(γ·α·g·x̂)`, the
+/// means over each channel's group (the set's rows times the group's channels).
+fn set_factors(sg: &[f64], sgx: &[f64], saved: &Saved, set: usize) -> [Vec<f32>; 3] {
     let c = sg.len();
     let group = saved.sets.group.max(1);
+    let count = saved.sets.rows * group;
     let inv_std = &saved.inv_std[set * c..(set + 1) * c];
     let gamma = &saved.gamma[..c];
     let mean_of = |s: &[f64]| -> Vec<f64> {
@@ -527,16 +528,15 @@ fn per_set_backward(
         p: &Pass<'_>,
         d: [&[f32]; 3],
         bufs: [&mut [MaybeUninit<f32>]; 2],
-        f: SetFactors<'_>,
+        (saved, set): (&Saved, usize),
     ) -> [Vec<f64>; 2] {
-        one_set_backward(p, d, bufs, f)
+        one_set_backward(p, d, bufs, (saved, set))
     }
     let set_rows = saved.sets.rows;
     let width = set_rows * c;
     let sets = z.len() / width.max(1);
     // Without a ReLU the mask reads `dy` itself, which is never compared.
     let out = if relu { output } else { dy };
-    let count = set_rows * saved.sets.group;
     let ([g, dz], parts) = build_rows(sets, width, |s0, [g, dz]| {
         let mut sums = Vec::new();
         for (i, (g, dz)) in g.chunks_mut(width).zip(dz.chunks_mut(width)).enumerate() {
@@ -550,18 +550,13 @@ fn per_set_backward(
             };
             let r = s * width..(s + 1) * width;
             let d = [&dy[r.clone()], &out[r.clone()], &z[r]];
-            let f = SetFactors {
-                saved,
-                set: s,
-                count,
-            };
             #[cfg(target_arch = "x86_64")]
             if avx512_here() {
                 // SAFETY: the CPU has AVX-512F (detected).
-                sums.push(unsafe { avx512(&p, d, [g, dz], f) });
+                sums.push(unsafe { avx512(&p, d, [g, dz], (saved, s)) });
                 continue;
             }
-            sums.push(one_set_backward(&p, d, [g, dz], f));
+            sums.push(one_set_backward(&p, d, [g, dz], (saved, s)));
         }
         sums
     });
@@ -578,24 +573,16 @@ fn per_set_backward(
     }
 }
 
-/// Where pass two of one set finds its factors.
-#[derive(Clone, Copy)]
-struct SetFactors<'a> {
-    saved: &'a Saved,
-    set: usize,
-    count: usize,
-}
-
-/// Both passes of one set: `g` and `dz` written, the set's `[Σ α·g, Σ α·g·x̂]` returned.
+/// Both passes of set `set`: `g` and `dz` written, the set's `[Σ α·g, Σ α·g·x̂]` returned.
 #[inline(always)]
 fn one_set_backward(
     p: &Pass<'_>,
     d: [&[f32]; 3],
     [g, dz]: [&mut [MaybeUninit<f32>]; 2],
-    f: SetFactors<'_>,
+    (saved, set): (&Saved, usize),
 ) -> [Vec<f64>; 2] {
     let [sg, sgx] = mask_and_sums_rows(p, d, g);
-    let ks = set_factors(&sg, &sgx, f.saved, f.set, f.count);
+    let ks = set_factors(&sg, &sgx, saved, set);
     // SAFETY: `mask_and_sums_rows` wrote every value of `g`.
     let g: &[f32] = unsafe { &*(g as *const [MaybeUninit<f32>] as *const [f32]) };
     input_grad_rows(p, g, d[2], [&ks[0], &ks[1], &ks[2]], dz);

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
-pub mod close;
+pub mod kernels;
 
 use burn::tensor::Device;
 use reslab::data;

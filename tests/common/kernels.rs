@@ -1,6 +1,11 @@
-//! Deterministic test values and element-wise comparisons for the kernel tests.
+//! What the kernel tests share: deterministic values, element-wise comparisons and layers
+//! built from given values.
 
-use burn::tensor::Tensor;
+use burn::module::Param;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+use reslab::model::conv::Geometry;
 
 /// A tensor's values.
 pub fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -35,4 +40,19 @@ pub fn assert_close_at(a: &[f32], b: &[f32], tol: f32, scale: f32, what: &str) {
             "{what}[{i}]: {x} vs {y} (scale {scale})"
         );
     }
+}
+
+/// A `Conv2d` of geometry `g` with weights `w` (`[out, in, k, k]`) and an optional bias.
+pub fn conv_layer(g: &Geometry, w: &[f32], bias: Option<&[f32]>, device: &Device) -> Conv2d {
+    let mut c = Conv2dConfig::new([g.cin, g.cout], [g.k, g.k])
+        .with_stride([g.stride; 2])
+        .with_padding(PaddingConfig2d::Explicit(g.pad, g.pad, g.pad, g.pad))
+        .with_bias(bias.is_some())
+        .init(device);
+    c.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(w.to_vec(), [g.cout, g.cin, g.k, g.k]),
+        device,
+    ));
+    c.bias = bias.map(|b| Param::from_tensor(Tensor::from_floats(b, device)));
+    c
 }
