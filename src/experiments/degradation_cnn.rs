@@ -12,7 +12,7 @@ use super::{
 use crate::data::{self, Dataset};
 use crate::metrics::series;
 use crate::runfile::RunFile;
-use crate::spec::{DataSource, DatasetSpec, PresetOptions, Schedule, Shortcut, preset};
+use crate::spec::{DataSource, DatasetSpec, PresetOptions, Shortcut};
 
 /// The registry entry.
 pub(super) const EXPERIMENT: Experiment = Experiment {
@@ -134,21 +134,15 @@ fn train_one(
     opts: &mut ExperimentOptions,
     span: (f32, f32),
 ) -> Result<(RunResult, RunFile), ExperimentError> {
-    let spec = preset(
+    let spec = util::preset_spec(
         name,
         &PresetOptions {
             shortcut: Shortcut::ZeroPad,
             ..PresetOptions::for_dataset(data.0)
         },
-    )
-    .map_err(|e| ExperimentError::Train(crate::train::TrainError::Mismatch(e.to_string())))?;
-    let mut config = util::sgd_config(scale.steps, seed);
-    config.batch_size = scale.batch;
-    config.lr = scale.lr;
-    config.warmup_steps = scale.steps / 20;
-    config.schedule = Schedule::Cosine {
-        final_fraction: 0.0,
-    };
+    )?;
+    let mut config =
+        util::one_cycle_config(scale.steps, seed, (scale.batch, scale.lr), scale.steps / 20);
     config.eval_every = (scale.steps / scale.evals.max(1)).max(1);
     let job = Job {
         name: format!("{name}-seed{seed}"),

@@ -9,7 +9,7 @@ use crate::model::{Act, Lesion, Model, input_from_host};
 use crate::runfile::{Environment, Progress, RunFile, RunStatus};
 use crate::spec::{
     DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec, OptimizerSpec, PresetOptions,
-    TrainConfig, preset, validate,
+    Schedule, TrainConfig, preset, validate,
 };
 use crate::train::Session;
 use burn::module::Param;
@@ -30,7 +30,7 @@ pub(crate) fn mlp(
     width: usize,
     batch_norm: bool,
 ) -> Result<NetSpec, ExperimentError> {
-    preset(
+    preset_spec(
         name,
         &PresetOptions {
             width,
@@ -42,7 +42,12 @@ pub(crate) fn mlp(
             ..PresetOptions::for_dataset(dataset)
         },
     )
-    .map_err(|e| ExperimentError::Train(crate::train::TrainError::Mismatch(e.to_string())))
+}
+
+/// The preset `name` built with `opts`, its error as an experiment's.
+pub(crate) fn preset_spec(name: &str, opts: &PresetOptions) -> Result<NetSpec, ExperimentError> {
+    preset(name, opts)
+        .map_err(|e| ExperimentError::Train(crate::train::TrainError::Mismatch(e.to_string())))
 }
 
 /// The degradation setup of He et al. as the issue fixes it: SGD momentum 0.9, lr 0.05,
@@ -61,6 +66,25 @@ pub(crate) fn sgd_config(steps: u64, seed: u64) -> TrainConfig {
         eval_every: 50,
         device: DeviceChoice::Cpu,
         ..TrainConfig::default()
+    }
+}
+
+/// [`sgd_config`] with `batch` samples per step and a one-cycle rate: a linear warm-up over
+/// `warmup_steps` to `lr`, then a cosine decay to 0.
+pub(crate) fn one_cycle_config(
+    steps: u64,
+    seed: u64,
+    (batch, lr): (usize, f64),
+    warmup_steps: u64,
+) -> TrainConfig {
+    TrainConfig {
+        batch_size: batch,
+        lr,
+        warmup_steps,
+        schedule: Schedule::Cosine {
+            final_fraction: 0.0,
+        },
+        ..sgd_config(steps, seed)
     }
 }
 

@@ -7,7 +7,7 @@ use super::super::{ExperimentError, ExperimentOptions, ImageTile};
 use crate::data::shift::{Shift, ShiftKind};
 use crate::data::{self, Dataset, Split};
 use crate::runfile::RunFile;
-use crate::spec::{DataSource, DatasetSpec, Norm, Palette, PresetOptions, Schedule, Shape, preset};
+use crate::spec::{DataSource, DatasetSpec, Norm, Palette, PresetOptions, Shape};
 use crate::train::{
     ChannelStats, EvalData, EvalOptions, NormMode, data_statistics, evaluate, running_statistics,
 };
@@ -234,21 +234,15 @@ fn train_role(
     opts: &mut ExperimentOptions,
     span: (f32, f32),
 ) -> Result<util::Trained, ExperimentError> {
-    let spec = preset(
+    let spec = util::preset_spec(
         "cnn-3",
         &PresetOptions {
             norm: role.norm,
             ..PresetOptions::for_dataset(data.0)
         },
-    )
-    .map_err(|e| ExperimentError::Train(crate::train::TrainError::Mismatch(e.to_string())))?;
-    let mut config = util::sgd_config(scale.steps, seed);
-    config.batch_size = scale.batch;
-    config.lr = scale.lr;
-    config.warmup_steps = scale.steps / 10;
-    config.schedule = Schedule::Cosine {
-        final_fraction: 0.0,
-    };
+    )?;
+    let mut config =
+        util::one_cycle_config(scale.steps, seed, (scale.batch, scale.lr), scale.steps / 10);
     config.eval_every = scale.steps;
     let job = Job {
         name: format!("{}-{}-seed{seed}", role.name, role.norm.name()),
