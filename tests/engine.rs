@@ -276,7 +276,14 @@ fn he_init_has_the_expected_variance_and_seeds_repeat() {
     let b = build(&valid, &Device::flex(), 11);
     let c = build(&valid, &Device::flex(), 12);
     let w = |m: &reslab::model::Model, i: usize| {
-        floats(m.net.nodes[i].linear.as_ref().unwrap().weight.val())
+        floats(
+            m.net.nodes[i]
+                .as_ref()
+                .and_then(|n| n.linear())
+                .unwrap()
+                .weight
+                .val(),
+        )
     };
     let wa = w(&a, 0);
     assert_eq!(wa, w(&b, 0));

@@ -411,7 +411,10 @@ fn layer_and_group_norm_scales_and_shifts_are_probed_per_channel() {
     assert_eq!(first.affine_norms.len(), 2);
     assert_eq!(first.affine_norms[1].gamma, vec![1.0; 32]);
     assert_eq!(first.affine_norms[1].beta, vec![0.0; 32]);
-    let gn = s.model.net.nodes[4].gn.as_ref().expect("conv2.gn");
+    let gn = s.model.net.nodes[4]
+        .as_ref()
+        .and_then(|n| n.group_norm())
+        .expect("conv2.gn");
     let gamma_after = floats(gn.gamma.as_ref().unwrap().val().inner());
     let beta_after = floats(gn.beta.as_ref().unwrap().val().inner());
     assert!(gamma_after.iter().any(|&g| g != 1.0), "the step moved γ");

@@ -298,6 +298,13 @@ fn the_spec_level_tensor_list_matches_what_the_model_saves() {
     };
     specs.push(preset("cifar-resnet-8", &opts).unwrap());
     specs.push(preset("preact-resnet-8", &opts).unwrap());
+    // Sequence layers: the tensors of patch embeddings and attention keep their sub-modules.
+    let vit_opts = PresetOptions::default();
+    specs.push(preset("vit-res-2", &vit_opts).unwrap());
+    let mut rezero = preset("vit-postln-1", &vit_opts).unwrap();
+    rezero.skips[0].scale = BranchScale::skip_init();
+    rezero.skips[1].shortcut = Shortcut::Projection { batch_norm: true };
+    specs.push(rezero);
     for spec in specs {
         let valid = validate(&spec).unwrap();
         let device = burn::tensor::Device::flex().autodiff();

@@ -463,8 +463,8 @@ fn fused_dense_blocks_train_exactly_like_the_layer_by_layer_path() {
         // Non-zero biases (they start at zero), so that the Linear outputs show them.
         for s in [&mut fused, &mut plain] {
             let device = s.device.clone();
-            for node in &mut s.model.net.nodes {
-                if let Some(lin) = node.linear.as_mut()
+            for node in s.model.net.nodes.iter_mut().flatten() {
+                if let reslab::model::NodeModule::Linear(lin) = node
                     && let Some(bias) = lin.bias.as_mut()
                 {
                     let n = bias.dims()[0];

@@ -21,7 +21,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Comma-separated models: mlp-plain-20, mlp-res-20, cifar-plain-20, cifar-resnet-20,
-    /// cifar-resnet-20-gn, cifar-resnet-20-ln.
+    /// cifar-resnet-20-gn, cifar-resnet-20-ln, vit-res-12, vit-plain-12.
     #[arg(
         long,
         default_value = "mlp-plain-20,mlp-res-20,cifar-plain-20,cifar-resnet-20"
@@ -30,7 +30,8 @@ pub struct BenchArgs {
     /// Comma-separated probe intervals (0 = probes off).
     #[arg(long, default_value = "0,1,10")]
     pub probe_every: String,
-    /// Timed steps per measurement (0: 50 for MLPs, 8 for CIFAR nets, as the reference script).
+    /// Timed steps per measurement (0: 50 for MLPs and transformers, 8 for CIFAR nets, as the
+    /// reference script).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = super::whole)]
     pub steps: u64,
     /// Samples per step.
@@ -95,6 +96,9 @@ pub fn reference_spec(name: &str) -> Option<NetSpec> {
                 s
             })
         }
+        // 7×7 patches of 1×28×28 inputs: 16 tokens of 64, 4 heads, MLP 128, GELU, as the
+        // reference's (its position embedding starts at zero, the lab's at N(0, 0.02²)).
+        "vit-res-12" | "vit-plain-12" => preset(name, &PresetOptions::default()).ok(),
         _ => None,
     }
 }
@@ -319,7 +323,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     for model in args.models.split(',').map(str::trim) {
         let steps = if args.steps > 0 {
             args.steps
-        } else if model.starts_with("mlp") {
+        } else if model.starts_with("mlp") || model.starts_with("vit") {
             50
         } else {
             8

@@ -43,7 +43,7 @@ pub struct TrainArgs {
     /// Learning rate (must be > 0; `--lr -1` is read as a number and refused with the reason).
     #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
-    /// Hidden width of MLP presets.
+    /// Hidden width of MLP presets (of the token-wise MLP in transformer presets).
     #[arg(long, allow_hyphen_values = true, value_parser = super::whole_usize)]
     pub width: Option<usize>,
     /// Build presets without batch normalisation (the same as `--norm none`).

@@ -342,6 +342,8 @@ fn norm_groups(shape: Shape) -> (usize, usize) {
     match shape {
         Shape::Flat(d) => (d, 1),
         Shape::Image(c, h, w) => (c, h * w),
+        // Each feature over every token.
+        Shape::Tokens(n, d) => (d, n),
     }
 }
 
@@ -352,6 +354,7 @@ fn norm_group(shape: Shape, i: usize) -> usize {
     match shape {
         Shape::Flat(_) => i % numel,
         Shape::Image(..) => (i % numel) / per_group,
+        Shape::Tokens(_, d) => i % d,
     }
 }
 

@@ -21,7 +21,7 @@ impl Shift {
     pub fn apply(&self, x: &mut [f32], shape: Shape, seed: u64) {
         let (c, h, w) = match shape {
             Shape::Image(c, h, w) => (c, h, w),
-            Shape::Flat(d) => (1, 1, d),
+            Shape::Flat(_) | Shape::Tokens(..) => (1, 1, shape.numel()),
         };
         let numel = c * h * w;
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5_41F7);

@@ -219,7 +219,7 @@ pub(crate) fn train(
 /// One trainable tensor on the host, in module order (BN running statistics left out).
 #[derive(Clone, Debug)]
 pub(crate) struct HostParam {
-    /// burn's module path, e.g. `nodes.3.linear.weight`.
+    /// burn's module path, e.g. `nodes.3.Linear.weight`.
     pub path: String,
     /// Its shape.
     pub shape: Vec<usize>,
@@ -340,10 +340,13 @@ pub(crate) fn with_params(model: &Model, values: &[Vec<f32>]) -> Model {
 /// alone (momentum 0), so that measurement passes in training mode change nothing.
 pub(crate) fn measuring_copy(model: &Model) -> Model {
     let mut net = model.net.clone();
-    for n in net.nodes.iter_mut() {
-        if let Some(bn) = n.bn.as_mut() {
-            bn.momentum = 0.0;
-        }
+    for bn in net
+        .nodes
+        .iter_mut()
+        .flatten()
+        .filter_map(|n| n.batch_norm_mut())
+    {
+        bn.momentum = 0.0;
     }
     let noise = model.bn_noise.clone();
     let mut m = model.valid().with_net(net);

@@ -1,11 +1,14 @@
 //! Construction of a [`Model`] from a [`ValidSpec`], with seeded host-side initialisation.
 
+use super::attention::{PatchEmbed, SelfAttention};
 use super::path::{PathVisit, is_buffer, visit_with_path};
 use super::{Model, Net, NodeModule, SkipModule};
 use crate::spec::{Init, LayerOp, LayerSpec, Shape, Shortcut, SkipInfo, SkipSpec, ValidSpec};
 use burn::module::Param;
 use burn::nn::conv::Conv2dConfig;
-use burn::nn::{BatchNormConfig, GroupNorm, GroupNormConfig, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    BatchNormConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -56,33 +59,28 @@ pub fn build(spec: &ValidSpec, device: &Device, seed: u64) -> Model {
     Model::new(Net { nodes, skips }, spec.clone())
 }
 
-/// The module of one layer whose input has shape `input`, its weights drawn from `rng`.
+/// The module of one layer whose input has shape `input`, its weights drawn from `rng`; `None`
+/// for an op without state.
 fn build_node(
     layer: &LayerSpec,
     input: Shape,
     device: &Device,
     rng: &mut ChaCha8Rng,
-) -> NodeModule {
-    let mut node = NodeModule {
-        linear: None,
-        conv: None,
-        bn: None,
-        gn: None,
-    };
+) -> Option<NodeModule> {
     let bias = |rng: &mut ChaCha8Rng, n: usize| host_normal(rng, n, layer.bias_std);
     match &layer.op {
         LayerOp::Linear {
             out,
             bias: has_bias,
         } => {
-            let d = input.numel();
+            let d = input.channels();
             let mut lin = LinearConfig::new(d, *out).with_bias(*has_bias).init(device);
             let std = init_std(layer.init, d, *out);
             lin.weight = param(host_normal(rng, d * out, std), [d, *out], device);
             if *has_bias {
                 lin.bias = Some(param(bias(rng, *out), [*out], device));
             }
-            node.linear = Some(lin);
+            Some(NodeModule::Linear(lin))
         }
         LayerOp::Head { outputs } => {
             let d = input.numel();
@@ -90,7 +88,7 @@ fn build_node(
             let std = init_std(layer.init, d, *outputs);
             lin.weight = param(host_normal(rng, d * outputs, std), [d, *outputs], device);
             lin.bias = Some(param(bias(rng, *outputs), [*outputs], device));
-            node.linear = Some(lin);
+            Some(NodeModule::Linear(lin))
         }
         LayerOp::Conv2d {
             out,
@@ -117,25 +115,92 @@ fn build_node(
             if *has_bias {
                 conv.bias = Some(param(bias(rng, *out), [*out], device));
             }
-            node.conv = Some(conv);
+            Some(NodeModule::Conv(conv))
         }
-        LayerOp::BatchNorm { momentum, epsilon } => {
-            node.bn = Some(
-                BatchNormConfig::new(input.channels())
-                    .with_momentum(*momentum)
-                    .with_epsilon(*epsilon)
-                    .init(device),
-            );
-        }
-        LayerOp::LayerNorm { epsilon } => {
-            node.gn = Some(group_norm(1, input.channels(), *epsilon, device));
-        }
-        LayerOp::GroupNorm { groups, epsilon } => {
-            node.gn = Some(group_norm(*groups, input.channels(), *epsilon, device));
-        }
-        LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
+        LayerOp::BatchNorm { momentum, epsilon } => Some(NodeModule::BatchNorm(
+            BatchNormConfig::new(input.channels())
+                .with_momentum(*momentum)
+                .with_epsilon(*epsilon)
+                .init(device),
+        )),
+        LayerOp::LayerNorm { epsilon } => Some(NodeModule::Norm(group_norm(
+            1,
+            input.channels(),
+            *epsilon,
+            device,
+        ))),
+        LayerOp::GroupNorm { groups, epsilon } => Some(NodeModule::Norm(group_norm(
+            *groups,
+            input.channels(),
+            *epsilon,
+            device,
+        ))),
+        LayerOp::PatchEmbed { patch, dim } => Some(NodeModule::Patches(patch_embed(
+            layer,
+            input,
+            (*patch, *dim),
+            device,
+            rng,
+        ))),
+        LayerOp::SelfAttention { heads } => Some(NodeModule::Attention(SelfAttention {
+            qkv: linear(layer, input.channels(), 3 * input.channels(), device, rng),
+            out: linear(layer, input.channels(), input.channels(), device, rng),
+            heads: *heads,
+        })),
+        LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => None,
     }
-    node
+}
+
+/// A Linear map with bias of a sequence layer, its weights drawn by the layer's `init`, its
+/// bias by its `bias_std`.
+fn linear(
+    layer: &LayerSpec,
+    d_in: usize,
+    d_out: usize,
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+) -> Linear {
+    let mut lin = LinearConfig::new(d_in, d_out).init(device);
+    let std = init_std(layer.init, d_in, d_out);
+    lin.weight = param(host_normal(rng, d_in * d_out, std), [d_in, d_out], device);
+    lin.bias = Some(param(
+        host_normal(rng, d_out, layer.bias_std),
+        [d_out],
+        device,
+    ));
+    lin
+}
+
+/// Standard deviation of the position embedding's initial values (as ViT implementations and
+/// the PyTorch reference draw it).
+pub const POSITION_STD: f32 = 0.02;
+
+/// A patch embedding: the projection drawn like a convolution's by the layer's `init`, the
+/// position embedding from N(0, [`POSITION_STD`]²).
+fn patch_embed(
+    layer: &LayerSpec,
+    input: Shape,
+    (patch, dim): (usize, usize),
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+) -> PatchEmbed {
+    let Shape::Image(c, h, w) = input else {
+        unreachable!("validation guarantees patches of an image")
+    };
+    let mut proj = Conv2dConfig::new([c, dim], [patch, patch])
+        .with_stride([patch, patch])
+        .init(device);
+    let fan_in = c * patch * patch;
+    let std = init_std(layer.init, fan_in, dim * patch * patch);
+    proj.weight = param(
+        host_normal(rng, dim * fan_in, std),
+        [dim, c, patch, patch],
+        device,
+    );
+    proj.bias = Some(param(host_normal(rng, dim, layer.bias_std), [dim], device));
+    let n = (h / patch) * (w / patch);
+    let position = param(host_normal(rng, n * dim, POSITION_STD), [n, dim], device);
+    PatchEmbed { proj, position }
 }
 
 /// The module of one skip: its projection (and the projection's BN) and a learnable α.
@@ -158,7 +223,7 @@ fn build_skip(
         let (cin, cout) = (info.from_shape.channels(), info.to_shape.channels());
         let std = init_std(Init::He, cin, cout);
         match info.from_shape {
-            Shape::Flat(_) => {
+            Shape::Flat(_) | Shape::Tokens(..) => {
                 let mut lin = LinearConfig::new(cin, cout).with_bias(false).init(device);
                 lin.weight = param(host_normal(rng, cin * cout, std), [cin, cout], device);
                 module.proj_linear = Some(lin);
@@ -182,7 +247,7 @@ fn build_skip(
 /// One trainable tensor of a model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamEntry {
-    /// burn's module path, e.g. `nodes.3.linear.weight`.
+    /// burn's module path, e.g. `nodes.3.Linear.weight`.
     pub module_path: String,
     /// The stable name, e.g. `block1.fc.weight`.
     pub name: String,
@@ -210,15 +275,18 @@ impl PathVisit for Collector<'_> {
 
 /// Maps burn's module path (as a list of segments) to the stable parameter name.
 ///
-/// Node parameters become `<layer>.weight`, `<layer>.bias`, `<layer>.gamma`, `<layer>.beta`;
-/// skip parameters `<target>.shortcut.weight`, `<target>.shortcut.bn.gamma`, `<target>.alpha`.
+/// A node's tensors keep their place inside the op's module after the layer's name, without
+/// burn's index and variant (`nodes.3.Linear.weight` → `<layer>.weight`, `<layer>.gamma`,
+/// `nodes.7.Attention.qkv.weight` → `<layer>.qkv.weight`); skip parameters become
+/// `<target>.shortcut.weight`, `<target>.shortcut.bn.gamma`, `<target>.alpha`. These are the
+/// names `spec::expected_tensors` lists.
 pub fn stable_name(spec: &ValidSpec, path: &[String]) -> String {
     let seg = |i: usize| path.get(i).map(String::as_str).unwrap_or("");
     let index: usize = seg(1).parse().unwrap_or(usize::MAX);
     match seg(0) {
-        "nodes" if index < spec.layers.len() => {
+        "nodes" if index < spec.layers.len() && path.len() > 3 => {
             let layer = &spec.layers[index].name;
-            format!("{layer}.{}", path.last().map(String::as_str).unwrap_or(""))
+            format!("{layer}.{}", path[3..].join("."))
         }
         "skips" if index < spec.skips.len() => {
             let to = &spec.layers[spec.skips[index].to].name;

@@ -4,39 +4,32 @@
 //! Every layer and parameter has a stable path name taken from the spec (e.g.
 //! `stage2.block1.conv2.weight`), used in probes, gradient statistics and weight files.
 
+mod act;
+pub mod attention;
 mod build;
 pub mod conv;
 mod dense;
 mod device;
 pub mod fused;
+mod node;
 mod norm_act;
 pub use dense::{DenseBlockOut, dense_block, fusable};
 pub use norm_act::{Epilogue, Stats};
 pub mod path;
 pub mod probe;
 
+pub use act::Act;
+pub(crate) use act::map_act;
 pub use build::{ParamEntry, build, param_layout, stable_name};
 pub use device::{DeviceError, describe as describe_device, make_device};
+pub use node::{NodeModule, apply as apply_layer};
 
 use crate::spec::{Activation, LayerOp, Shape, Shortcut, ValidSpec};
 use burn::module::{Module, Param};
-use burn::nn::{BatchNorm, GroupNorm, Linear, conv::Conv2d};
-use burn::tensor::{Tensor, activation, s};
+use burn::nn::{BatchNorm, Linear, conv::Conv2d};
+use burn::tensor::{Tensor, s};
 use conv::BlockNorm;
-use probe::{layer_stats, sum_sq};
-
-/// The trainable state of one node: at most one of `linear` and `conv`, an optional `bn`.
-#[derive(Module, Debug)]
-pub struct NodeModule {
-    /// Linear or Head weights, `weight: [in, out]`.
-    pub linear: Option<Linear>,
-    /// Conv2d weights, `weight: [out, in, k, k]`.
-    pub conv: Option<Conv2d>,
-    /// BatchNorm parameters and running statistics.
-    pub bn: Option<BatchNorm>,
-    /// LayerNorm or GroupNorm parameters (LayerNorm is GroupNorm with one group).
-    pub gn: Option<GroupNorm>,
-}
+use node::apply;
 
 /// The trainable state of one skip: an optional projection (and its BN), an optional α.
 #[derive(Module, Debug)]
@@ -54,8 +47,8 @@ pub struct SkipModule {
 /// The burn module: one [`NodeModule`] per layer and one [`SkipModule`] per skip.
 #[derive(Module, Debug)]
 pub struct Net {
-    /// One entry per layer of the spec, in order.
-    pub nodes: Vec<NodeModule>,
+    /// One entry per layer of the spec, in order (`None` for a layer without state).
+    pub nodes: Vec<Option<NodeModule>>,
     /// One entry per skip of the spec, in order.
     pub skips: Vec<SkipModule>,
 }
@@ -90,66 +83,6 @@ pub struct BnNoise {
     /// (`[C]`, shared by the batch) or one value per activation (the layer output's whole
     /// shape, e.g. `[batch, C]`, row-major).
     pub per_layer: Vec<Option<(Vec<f32>, Vec<f32>)>>,
-}
-
-/// An activation between layers.
-#[derive(Clone, Debug)]
-pub enum Act {
-    /// `[batch, features]`
-    Flat(Tensor<2>),
-    /// `[batch, channels, height, width]`
-    Image(Tensor<4>),
-}
-
-impl Act {
-    fn stats(&self) -> Tensor<1> {
-        match self {
-            Act::Flat(t) => layer_stats(t.clone()),
-            Act::Image(t) => layer_stats(t.clone()),
-        }
-    }
-
-    fn flat_inner(&self) -> Tensor<1> {
-        match self {
-            Act::Flat(t) => {
-                let n = t.shape().num_elements();
-                t.clone().inner().reshape([n])
-            }
-            Act::Image(t) => {
-                let n = t.shape().num_elements();
-                t.clone().inner().reshape([n])
-            }
-        }
-    }
-
-    fn sum_sq(&self) -> Tensor<1> {
-        match self {
-            Act::Flat(t) => sum_sq(t.clone()),
-            Act::Image(t) => sum_sq(t.clone()),
-        }
-    }
-
-    fn add(self, other: Act) -> Act {
-        match (self, other) {
-            (Act::Flat(a), Act::Flat(b)) => Act::Flat(a + b),
-            (Act::Image(a), Act::Image(b)) => Act::Image(a + b),
-            _ => unreachable!("validation guarantees matching ranks"),
-        }
-    }
-
-    fn mul_scalar(self, s: f32) -> Act {
-        match self {
-            Act::Flat(a) => Act::Flat(a.mul_scalar(s)),
-            Act::Image(a) => Act::Image(a.mul_scalar(s)),
-        }
-    }
-
-    fn mul_alpha(self, alpha: Tensor<1>) -> Act {
-        match self {
-            Act::Flat(a) => Act::Flat(a * alpha.reshape([1, 1])),
-            Act::Image(a) => Act::Image(a * alpha.reshape([1, 1, 1, 1])),
-        }
-    }
 }
 
 /// On-device probe tensors of one forward pass, read back in one transaction.
@@ -412,7 +345,7 @@ impl Model {
             let mut y = if deleted {
                 branch_input.clone()
             } else {
-                apply(&layer.op, node, branch_input.clone())
+                apply(&layer.op, node.as_ref(), branch_input.clone())
             };
             if !deleted && let Some((scale, shift)) = self.noise_of(i) {
                 y = add_bn_noise(y, scale, shift);
@@ -431,11 +364,7 @@ impl Model {
             }
             cur = y;
         }
-        let out = match cur {
-            Act::Flat(t) => t,
-            Act::Image(_) => unreachable!("validation guarantees a flat output"),
-        };
-        (out, rec.finish())
+        (cur.into_flat(), rec.finish())
     }
 
     /// Adds skip `k`'s shortcut of `source` into a layer's output `y`, the branch scaled by α
@@ -454,19 +383,15 @@ impl Model {
         let sums = probe.then(|| {
             let alpha_t = match &self.net.skips[k].alpha {
                 Some(a) => a.val().inner(),
-                None => Tensor::<1>::from_floats([spec_skip.scale.value], &sc_device(&sc).inner()),
+                None => Tensor::<1>::from_floats([spec_skip.scale.value], &sc.device().inner()),
             };
             let b = if deleted_branch {
-                Tensor::<1>::zeros([1], &sc_device(&sc).inner())
+                Tensor::<1>::zeros([1], &sc.device().inner())
             } else {
                 y.sum_sq()
             };
             let v = Tensor::cat(vec![b, sc.sum_sq(), alpha_t], 0);
-            let numel = match &sc {
-                Act::Flat(t) => t.shape().num_elements(),
-                Act::Image(t) => t.shape().num_elements(),
-            };
-            (v, numel)
+            (v, sc.numel())
         });
         let y = if deleted_branch {
             // A deleted block contributes nothing: the output is the shortcut alone.
@@ -485,11 +410,11 @@ impl Model {
     /// The normalisation of layer `i` as a fused block's: its BatchNorm, or its GroupNorm
     /// (LayerNorm, GroupNorm) on image activations.
     fn block_norm(&self, i: usize) -> Option<BlockNorm<'_>> {
-        let node = self.net.nodes.get(i)?;
+        let node = self.net.nodes.get(i)?.as_ref()?;
         match self.spec.spec.layers[i].op {
-            LayerOp::BatchNorm { .. } => node.bn.as_ref().map(BlockNorm::Batch),
+            LayerOp::BatchNorm { .. } => node.batch_norm().map(BlockNorm::Batch),
             LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. } => {
-                node.gn.as_ref().map(BlockNorm::Group)
+                node.group_norm().map(BlockNorm::Group)
             }
             _ => None,
         }
@@ -557,24 +482,14 @@ impl Model {
         let alpha = |k: usize| self.spec.spec.skips[k].scale.value;
         let shortcut = plan.skip.map(|k| (k, self.shortcut(k, source(k))));
         let norm = self.block_norm(i + 1).expect("norm built");
-        let node = &self.net.nodes[i];
-        let numel = |a: &Act| match a {
-            Act::Flat(t) => t.shape().num_elements(),
-            Act::Image(t) => t.shape().num_elements(),
-        };
-        let skip_numel = shortcut.as_ref().map(|(k, s)| (*k, numel(s)));
-        // Flat probe values as a `[1, n]` activation: what `record` takes.
-        let flat = |t: Tensor<1>| {
-            let n = t.dims()[0];
-            Act::Flat(t.reshape([1, n]))
-        };
+        let node = self.net.nodes[i].as_ref().expect("block built");
+        let skip_numel = shortcut.as_ref().map(|(k, s)| (*k, s.numel()));
+        let flat = Act::probe_values;
         let (output, first, pre, values, sums) = match cur {
+            Act::Tokens(_) => unreachable!("the plan fuses flat and image blocks only"),
             Act::Flat(x) => {
-                let sc = shortcut.map(|(k, s)| match s {
-                    Act::Flat(t) => (t, alpha(k)),
-                    Act::Image(_) => unreachable!("validation guarantees matching ranks"),
-                });
-                let lin = node.linear.as_ref().expect("linear built");
+                let sc = shortcut.map(|(k, s)| (s.into_flat(), alpha(k)));
+                let lin = node.linear().expect("linear built");
                 let BlockNorm::Batch(bn) = norm else {
                     unreachable!("the plan fuses dense blocks with BatchNorm only")
                 };
@@ -589,17 +504,14 @@ impl Model {
                 )
             }
             Act::Image(x) => {
-                let sc = shortcut.map(|(k, s)| match s {
-                    Act::Image(t) => (t, alpha(k)),
-                    Act::Flat(_) => unreachable!("validation guarantees matching ranks"),
-                });
+                let sc = shortcut.map(|(k, s)| (s.into_image(), alpha(k)));
                 let LayerOp::Conv2d {
                     stride, padding, ..
                 } = self.spec.spec.layers[i].op
                 else {
                     unreachable!("the plan fuses convolutions only here")
                 };
-                let conv_layer = node.conv.as_ref().expect("conv built");
+                let conv_layer = node.conv().expect("conv built");
                 let r = conv::conv_block(
                     conv_layer,
                     norm,
@@ -677,16 +589,15 @@ impl Model {
         else {
             unreachable!("the plan fuses image convolutions only")
         };
-        let conv_layer = self.net.nodes[i].conv.as_ref().expect("conv built");
+        let conv_layer = self.net.nodes[i]
+            .as_ref()
+            .and_then(NodeModule::conv)
+            .expect("conv built");
         let r = conv::plain_conv(conv_layer, x.clone(), (*stride, *padding), relu);
         if let Some(rec) = rec {
-            let flat = |t: Tensor<1>| {
-                let n = t.dims()[0];
-                Act::Flat(t.reshape([1, n]))
-            };
-            rec.layer(&flat(r.conv));
+            rec.layer(&Act::probe_values(r.conv));
             if relu {
-                rec.layer(&flat(r.output_flat));
+                rec.layer(&Act::probe_values(r.output_flat));
             }
         }
         Act::Image(r.output)
@@ -703,16 +614,16 @@ impl Model {
         let module = &self.net.skips[k];
         match (self.spec.spec.skips[k].shortcut, x) {
             (Shortcut::Identity, x) => x,
-            (Shortcut::ZeroPad, Act::Flat(t)) => {
+            (Shortcut::ZeroPad, x @ (Act::Flat(_) | Act::Tokens(_))) => x.map_rows(|t| {
                 let [b, d] = t.dims();
                 let target = info.to_shape.channels();
                 if target == d {
-                    Act::Flat(t)
+                    t
                 } else {
                     let pad = Tensor::<2>::zeros([b, target - d], &t.device());
-                    Act::Flat(Tensor::cat(vec![t, pad], 1))
+                    Tensor::cat(vec![t, pad], 1)
                 }
-            }
+            }),
             (Shortcut::ZeroPad, Act::Image(t)) => {
                 let s = info.stride;
                 let t = if s > 1 {
@@ -729,12 +640,14 @@ impl Model {
                     Act::Image(Tensor::cat(vec![t, pad], 1))
                 }
             }
-            (Shortcut::Projection { .. }, Act::Flat(t)) => {
+            (Shortcut::Projection { .. }, x @ (Act::Flat(_) | Act::Tokens(_))) => {
                 let lin = module.proj_linear.as_ref().expect("projection built");
-                let y = lin.forward(t);
-                Act::Flat(match &module.proj_bn {
-                    Some(bn) => fused::batch_norm(bn, y),
-                    None => y,
+                x.map_rows(|t| {
+                    let y = lin.forward(t);
+                    match &module.proj_bn {
+                        Some(bn) => fused::batch_norm(bn, y),
+                        None => y,
+                    }
                 })
             }
             (Shortcut::Projection { .. }, Act::Image(t)) => {
@@ -768,7 +681,7 @@ impl Model {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.gn.is_some())
+            .filter(|(_, n)| n.as_ref().and_then(NodeModule::group_norm).is_some())
             .map(|(i, _)| i)
             .collect()
     }
@@ -779,7 +692,7 @@ impl Model {
         self.net
             .nodes
             .iter()
-            .filter_map(|n| n.gn.as_ref())
+            .filter_map(|n| n.as_ref()?.group_norm())
             .map(|gn| {
                 let device = gn
                     .gamma
@@ -806,7 +719,7 @@ impl Model {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.bn.is_some())
+            .filter(|(_, n)| n.as_ref().and_then(NodeModule::batch_norm).is_some())
             .map(|(i, _)| i)
             .collect()
     }
@@ -816,7 +729,12 @@ impl Model {
     /// optimiser) reads the stored value, one update behind. Call it on the training thread
     /// before visiting the module.
     pub fn sync_batch_norm(&self) {
-        for bn in self.net.nodes.iter().filter_map(|n| n.bn.as_ref()) {
+        for bn in self
+            .net
+            .nodes
+            .iter()
+            .filter_map(|n| n.as_ref()?.batch_norm())
+        {
             let _ = bn.running_mean.value_sync();
             let _ = bn.running_var.value_sync();
         }
@@ -827,7 +745,7 @@ impl Model {
         self.net
             .nodes
             .iter()
-            .filter_map(|n| n.bn.as_ref())
+            .filter_map(|n| n.as_ref()?.batch_norm())
             .map(|bn| {
                 Tensor::cat(
                     vec![
@@ -843,79 +761,29 @@ impl Model {
     }
 }
 
-fn sc_device(a: &Act) -> burn::tensor::Device {
-    match a {
-        Act::Flat(t) => t.device(),
-        Act::Image(t) => t.device(),
-    }
-}
-
 /// `y · scale + shift` with `scale` and `shift` per channel (channel axis 1) or per activation
 /// (as many values as `y` has, in its row-major order).
 fn add_bn_noise(y: Act, scale: &[f32], shift: &[f32]) -> Act {
-    let device = sc_device(&y);
-    let t = |v: &[f32]| Tensor::<1>::from_floats(v, &device);
-    match y {
-        Act::Flat(a) => {
-            let [b, c] = a.dims();
-            let shape = if scale.len() == c { [1, c] } else { [b, c] };
-            Act::Flat(a * t(scale).reshape(shape) + t(shift).reshape(shape))
-        }
-        Act::Image(a) => {
-            let [b, c, h, w] = a.dims();
-            let shape = if scale.len() == c {
-                [1, c, 1, 1]
-            } else {
-                [b, c, h, w]
-            };
-            Act::Image(a * t(scale).reshape(shape) + t(shift).reshape(shape))
-        }
-    }
+    let axis = y.channel_axis();
+    map_act!(y, a => scale_shift(a, axis, scale, shift))
 }
 
-fn apply(op: &LayerOp, node: &NodeModule, x: Act) -> Act {
-    match (op, x) {
-        (LayerOp::Linear { .. } | LayerOp::Head { .. }, Act::Flat(t)) => {
-            Act::Flat(node.linear.as_ref().expect("linear built").forward(t))
-        }
-        (LayerOp::Conv2d { .. }, Act::Image(t)) => {
-            Act::Image(node.conv.as_ref().expect("conv built").forward(t))
-        }
-        (LayerOp::BatchNorm { .. }, Act::Flat(t)) => {
-            Act::Flat(fused::batch_norm(node.bn.as_ref().expect("bn built"), t))
-        }
-        (LayerOp::BatchNorm { .. }, Act::Image(t)) => {
-            Act::Image(fused::batch_norm(node.bn.as_ref().expect("bn built"), t))
-        }
-        (LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. }, Act::Flat(t)) => {
-            Act::Flat(node.gn.as_ref().expect("norm built").forward(t))
-        }
-        (LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. }, Act::Image(t)) => {
-            Act::Image(node.gn.as_ref().expect("norm built").forward(t))
-        }
-        (LayerOp::Activation { function }, Act::Flat(t)) => Act::Flat(activate(*function, t)),
-        (LayerOp::Activation { function }, Act::Image(t)) => Act::Image(activate(*function, t)),
-        (LayerOp::GlobalAvgPool, Act::Image(t)) => {
-            let [b, c, h, w] = t.dims();
-            Act::Flat(t.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]))
-        }
-        (LayerOp::Flatten, Act::Image(t)) => {
-            let [b, c, h, w] = t.dims();
-            Act::Flat(t.reshape([b, c * h * w]))
-        }
-        (LayerOp::Flatten, x) => x,
-        _ => unreachable!("validation guarantees op/input agreement"),
+fn scale_shift<const D: usize>(
+    a: Tensor<D>,
+    axis: usize,
+    scale: &[f32],
+    shift: &[f32],
+) -> Tensor<D> {
+    let dims = a.dims();
+    let mut shape = [1; D];
+    if scale.len() == dims[axis] {
+        shape[axis] = dims[axis];
+    } else {
+        shape = dims;
     }
-}
-
-fn activate<const D: usize>(f: Activation, t: Tensor<D>) -> Tensor<D> {
-    match f {
-        Activation::Relu => activation::relu(t),
-        Activation::Tanh => activation::tanh(t),
-        Activation::Sigmoid => activation::sigmoid(t),
-        Activation::Gelu => activation::gelu(t),
-        Activation::Identity => t,
-    }
+    let device = a.device();
+    let t = |v: &[f32]| Tensor::<1>::from_floats(v, &device).reshape(shape);
+    a * t(scale) + t(shift)
 }
 
 /// Turns a batch of host samples `[batch × numel]` into an input activation of `shape`.
@@ -925,14 +793,7 @@ pub fn input_from_host(
     shape: Shape,
     device: &burn::tensor::Device,
 ) -> Act {
-    use burn::tensor::TensorData;
-    match shape {
-        Shape::Flat(d) => Act::Flat(Tensor::from_data(TensorData::new(data, [batch, d]), device)),
-        Shape::Image(c, h, w) => Act::Image(Tensor::from_data(
-            TensorData::new(data, [batch, c, h, w]),
-            device,
-        )),
-    }
+    Act::from_host(data, batch, shape, device)
 }
 
 /// An empty module, used while the real one is moved through the optimiser.

@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 /// A read-only pass over a module's float tensors, with burn's path to each.
 pub trait PathVisit {
     /// Called for every float tensor; `path` is burn's segments, e.g. `["nodes", "3",
-    /// "linear", "weight"]`.
+    /// "Linear", "weight"]`.
     fn visit<const D: usize>(&mut self, path: &[String], param: &Param<Tensor<D>>);
 }
 

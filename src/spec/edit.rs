@@ -9,9 +9,12 @@
 
 use super::blocks::{BlockLayout, two_layer_block};
 use super::net::{
-    Activation, INPUT_NODE, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut, SkipSpec,
+    Activation, BranchScale, INPUT_NODE, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,
+    SkipSpec,
 };
-use super::validate::{Shape, layer_output};
+use super::op::layer_output;
+use super::validate::Shape;
+use super::vit::{DIM, PATCH, VitLayout, heads_for, patch_for, transformer_block};
 use thiserror::Error;
 
 /// Why an edit could not be made. The spec is left unchanged.
@@ -38,6 +41,11 @@ pub enum EditError {
     /// The shape at the insertion point is unknown (an earlier layer does not fit).
     #[error("the shape before layer #{0} is unknown: fix the layers above first")]
     UnknownShape(usize),
+    /// A transformer block where the activation is not a token sequence.
+    #[error(
+        "a transformer block works on tokens, but layer #{0} gets {1}: add a patch embedding first"
+    )]
+    NeedsTokens(usize, Shape),
 }
 
 /// The position of a node in the chain: 0 is the input, layer `i` is `i + 1`.
@@ -125,9 +133,12 @@ pub fn plain_twin_name(name: &str) -> String {
         format!("cifar-plain-{n}")
     } else if let Some(n) = name.strip_prefix("mlp-res-") {
         format!("mlp-plain-{n}")
+    } else if let Some(n) = name.strip_prefix("vit-res-") {
+        format!("vit-plain-{n}")
     } else if name.ends_with("-plain")
         || name.starts_with("cifar-plain-")
         || name.starts_with("mlp-plain-")
+        || name.starts_with("vit-plain-")
     {
         name.to_string()
     } else {
@@ -318,11 +329,18 @@ pub enum NewLayer {
     Flatten,
     /// Classifier head with 10 outputs.
     Head,
+    /// Patch embedding: patches of 7 (or the first of 8, 4, 2, 1 dividing the image) to 64
+    /// features, as the transformer presets'.
+    PatchEmbed,
+    /// Self-attention with 4 heads (or the most of 2 and 1 dividing the features).
+    SelfAttention,
+    /// GELU.
+    Gelu,
 }
 
 impl NewLayer {
     /// Every kind, for menus.
-    pub const ALL: [NewLayer; 9] = [
+    pub const ALL: [NewLayer; 12] = [
         NewLayer::Linear,
         NewLayer::Conv3x3,
         NewLayer::BatchNorm,
@@ -332,6 +350,9 @@ impl NewLayer {
         NewLayer::GlobalAvgPool,
         NewLayer::Flatten,
         NewLayer::Head,
+        NewLayer::PatchEmbed,
+        NewLayer::SelfAttention,
+        NewLayer::Gelu,
     ];
 
     /// A short label.
@@ -346,6 +367,9 @@ impl NewLayer {
             NewLayer::GlobalAvgPool => "global avg pool",
             NewLayer::Flatten => "flatten",
             NewLayer::Head => "head",
+            NewLayer::PatchEmbed => "patch embedding",
+            NewLayer::SelfAttention => "self-attention",
+            NewLayer::Gelu => "gelu",
         }
     }
 
@@ -368,6 +392,20 @@ impl NewLayer {
             NewLayer::GlobalAvgPool => LayerSpec::new("pool", LayerOp::GlobalAvgPool),
             NewLayer::Flatten => LayerSpec::new("flatten", LayerOp::Flatten),
             NewLayer::Head => LayerSpec::new("head", LayerOp::Head { outputs: 10 }),
+            NewLayer::PatchEmbed => {
+                let patch = match shape {
+                    Some(Shape::Image(_, h, w)) => patch_for(h, w),
+                    _ => PATCH,
+                };
+                LayerSpec::new("embed", LayerOp::PatchEmbed { patch, dim: DIM })
+            }
+            NewLayer::SelfAttention => LayerSpec::new(
+                "attn",
+                LayerOp::SelfAttention {
+                    heads: heads_for(width),
+                },
+            ),
+            NewLayer::Gelu => LayerSpec::activation("act", Activation::Gelu),
         }
     }
 }
@@ -388,11 +426,21 @@ pub enum Template {
     PreAct,
     /// `conv-BN-ReLU-conv-BN-ReLU` without a skip.
     PlainPair,
+    /// Xiong et al. 2020's pre-LN transformer block: `x + Attn(LN(x))`, `x + MLP(LN(x))`.
+    PreLn,
+    /// Vaswani et al. 2017's post-LN transformer block: `LN(x + Attn(x))`, `LN(x + MLP(x))`.
+    PostLn,
 }
 
 impl Template {
     /// Every template, for menus.
-    pub const ALL: [Template; 3] = [Template::BasicPost, Template::PreAct, Template::PlainPair];
+    pub const ALL: [Template; 5] = [
+        Template::BasicPost,
+        Template::PreAct,
+        Template::PlainPair,
+        Template::PreLn,
+        Template::PostLn,
+    ];
 
     /// A short label.
     pub fn label(self) -> &'static str {
@@ -400,6 +448,8 @@ impl Template {
             Template::BasicPost => "basic block (post-activation)",
             Template::PreAct => "pre-activation block",
             Template::PlainPair => "plain pair",
+            Template::PreLn => "transformer block (pre-LN)",
+            Template::PostLn => "transformer block (post-LN)",
         }
     }
 }
@@ -426,27 +476,57 @@ pub fn insert_template(
     let at = at.min(spec.layers.len());
     let shape = shape_before(spec, at).ok_or(EditError::UnknownShape(at))?;
     let p = free_block_prefix(spec);
-    let weight = |k: usize| match shape {
-        Shape::Image(c, _, _) => LayerSpec::conv(format!("{p}.conv{k}"), c, 3, 1, 1),
-        Shape::Flat(d) => LayerSpec::linear(format!("{p}.fc{k}"), d),
-    };
-    let (layout, residual) = match template {
-        Template::BasicPost => (BlockLayout::PostActivation, true),
-        Template::PreAct => (BlockLayout::PreActivation, true),
-        Template::PlainPair => (BlockLayout::PostActivation, false),
-    };
-    let block = two_layer_block(layout, &p, super::Norm::Batch, Activation::Relu, weight);
-    let (layers, target) = (block.layers, residual.then_some(block.skip_to));
     let before = node_name(spec, at).unwrap_or(INPUT_NODE).to_string();
+    let vit = match template {
+        Template::PreLn => Some(VitLayout::PreLn),
+        Template::PostLn => Some(VitLayout::PostLn),
+        _ => None,
+    };
+    let (layers, skips) = match vit {
+        Some(layout) => {
+            let Shape::Tokens(_, dim) = shape else {
+                return Err(EditError::NeedsTokens(at, shape));
+            };
+            let b = transformer_block(&p, layout, (dim, 2 * dim), &before, BranchScale::default());
+            (b.layers, b.skips)
+        }
+        None => conv_or_dense_block(&p, shape, template, &before),
+    };
     let n = layers.len();
     for (k, l) in layers.into_iter().enumerate() {
         spec.layers.insert(at + k, l);
     }
-    if let Some(to) = target {
-        spec.skips.push(SkipSpec::identity(before, to));
+    if !skips.is_empty() {
+        spec.skips.extend(skips);
         sort_skips(spec);
     }
     Ok(at..at + n)
+}
+
+/// A residual, pre-activation or plain two-layer block `p.*` for an input of `shape`, its skip
+/// (if any) from `before`.
+fn conv_or_dense_block(
+    p: &str,
+    shape: Shape,
+    template: Template,
+    before: &str,
+) -> (Vec<LayerSpec>, Vec<SkipSpec>) {
+    let weight = |k: usize| match shape {
+        Shape::Image(c, _, _) => LayerSpec::conv(format!("{p}.conv{k}"), c, 3, 1, 1),
+        Shape::Flat(d) | Shape::Tokens(_, d) => LayerSpec::linear(format!("{p}.fc{k}"), d),
+    };
+    let (layout, residual) = match template {
+        Template::PreAct => (BlockLayout::PreActivation, true),
+        Template::PlainPair => (BlockLayout::PostActivation, false),
+        _ => (BlockLayout::PostActivation, true),
+    };
+    let block = two_layer_block(layout, p, super::Norm::Batch, Activation::Relu, weight);
+    let skips = if residual {
+        vec![SkipSpec::identity(before, block.skip_to)]
+    } else {
+        Vec::new()
+    };
+    (block.layers, skips)
 }
 
 /// The common dotted prefix of a block's names (`stage1.block2` for its layers), if any.
@@ -606,11 +686,42 @@ mod tests {
     }
 
     #[test]
+    fn transformer_templates_insert_a_block_with_its_two_adds_on_tokens_only() {
+        let mut spec = preset("vit-res-1", &PresetOptions::default()).unwrap();
+        let at = spec.index_of("block1.fc2").unwrap() + 1;
+        let range = insert_template(&mut spec, at, Template::PostLn).unwrap();
+        assert_eq!(spec.layers[range.start].name, "block2.attn");
+        assert_eq!(spec.layers[range.end - 1].name, "block2.ln2");
+        let into = |to: &str| {
+            spec.skips
+                .iter()
+                .find(|s| s.to == to)
+                .map(|s| s.from.clone())
+        };
+        assert_eq!(into("block2.attn").as_deref(), Some("block1.fc2"));
+        assert_eq!(into("block2.fc2").as_deref(), Some("block2.ln1"));
+        validate(&spec).unwrap();
+        let at = spec.index_of("block2.ln2").unwrap() + 1;
+        insert_template(&mut spec, at, Template::PreLn).unwrap();
+        assert_eq!(spec.skips.len(), 6);
+        validate(&spec).unwrap();
+        // On images or flat vectors there are no tokens to attend over.
+        let mut mlp = preset("mlp-res-2", &opts(true)).unwrap();
+        let err = insert_template(&mut mlp, 2, Template::PreLn).unwrap_err();
+        assert!(
+            matches!(err, EditError::NeedsTokens(2, Shape::Flat(128))),
+            "{err}"
+        );
+        assert!(err.to_string().contains("add a patch embedding first"));
+    }
+
+    #[test]
     fn removing_all_skips_gives_the_plain_preset() {
         for (res, plain) in [
             ("cifar-resnet-20", "cifar-plain-20"),
             ("cifar-resnet-56", "cifar-plain-56"),
             ("mlp-res-20", "mlp-plain-20"),
+            ("vit-res-12", "vit-plain-12"),
         ] {
             for o in [opts(true), opts(false)] {
                 let mut spec = preset(res, &o).unwrap();
@@ -619,6 +730,10 @@ mod tests {
                 assert_eq!(spec, preset(plain, &o).unwrap(), "{res}");
             }
         }
+        // Post-LN's adds sit elsewhere: its twin is no preset.
+        let mut post = preset("vit-postln-2", &opts(true)).unwrap();
+        assert_eq!(remove_all_skips(&mut post), 4);
+        assert_eq!(post.name, "vit-postln-2-plain");
         let mut pre = preset("preact-resnet-20", &opts(true)).unwrap();
         remove_all_skips(&mut pre);
         assert_eq!(pre.name, "preact-resnet-20-plain");

@@ -10,12 +10,14 @@ pub mod edit;
 mod eval_set;
 mod net;
 mod norm;
+mod op;
 mod presets;
 mod resources;
 mod shift;
 mod strict;
 mod tensors;
 mod validate;
+mod vit;
 
 pub use config::{
     ConfigError, DeviceChoice, Duration, MAX_STEPS, OptimizerSpec, Schedule, TrainConfig,
@@ -30,11 +32,13 @@ pub use net::{
     SkipSpec,
 };
 pub use norm::Norm;
+pub use op::{OpFacts, OpTensor, describe, layer_output};
 pub use presets::{PRESET_EXAMPLES, PresetError, PresetOptions, cifar, mlp, preact, preset};
 pub use resources::{EVAL_CHUNK, MemoryEstimate, estimate_memory, format_bytes};
 pub use shift::{Shift, ShiftClass, ShiftKind};
 pub use tensors::{ProbeNames, TensorEntry, TensorOwner, expected_tensors, probe_names};
 pub use validate::{
     Diagnosis, LayerFacts, LayerInfo, MAX_NAME_LEN, MAX_PARAMETERS, RESERVED_PREFIX, Shape,
-    SkipInfo, SpecError, ValidSpec, check_skip, diagnose, layer_output, validate,
+    SkipInfo, SpecError, ValidSpec, check_skip, diagnose, validate,
 };
+pub use vit::{TransformerBlock, VitLayout, transformer_block, vit};

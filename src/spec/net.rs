@@ -65,7 +65,8 @@ pub struct LayerSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LayerOp {
-    /// Fully connected layer `[batch, in] -> [batch, out]`.
+    /// Fully connected layer `[batch, in] -> [batch, out]`; on tokens, each token's features
+    /// (`[batch, n, in] -> [batch, n, out]`).
     Linear {
         /// Output features.
         out: usize,
@@ -99,8 +100,9 @@ pub enum LayerOp {
         epsilon: f64,
     },
     /// Layer normalisation (Ba et al. 2016): each sample normalised over all its features
-    /// (flat) or all its channels and positions (image), then a per-channel scale γ and shift
-    /// β. No batch statistics, so it behaves the same at any batch size and at test time.
+    /// (flat) or all its channels and positions (image), each token over its features (tokens,
+    /// as transformers use it), then a per-channel (feature) scale γ and shift β. No batch
+    /// statistics, so it behaves the same at any batch size and at test time.
     LayerNorm {
         /// Added to the variance before the square root.
         #[serde(default = "bn_epsilon")]
@@ -116,12 +118,31 @@ pub enum LayerOp {
         #[serde(default = "bn_epsilon")]
         epsilon: f64,
     },
+    /// Cuts an image into `patch`×`patch` patches (stride `patch`) and maps each to a token of
+    /// `dim` features: a linear map of the patch's values with a bias (`proj`, a convolution
+    /// with kernel and stride `patch`), plus a learned position embedding per token
+    /// (`position`), as in Dosovitskiy et al. 2021: `[c, h, w] -> [h/patch · w/patch, dim]`.
+    PatchEmbed {
+        /// Side of a square patch; must divide the image's height and width.
+        patch: usize,
+        /// Features of each token.
+        dim: usize,
+    },
+    /// Multi-head self-attention over the tokens (Vaswani et al. 2017): queries, keys and
+    /// values from one linear map of each token (`qkv`, with bias), per head
+    /// softmax(Q·Kᵀ/√(dim/heads))·V, the heads side by side through an output map (`out`, with
+    /// bias): `[tokens, dim] -> [tokens, dim]`.
+    SelfAttention {
+        /// Heads; must divide the tokens' features.
+        heads: usize,
+    },
     /// An element-wise activation.
     Activation {
         /// Which function.
         function: Activation,
     },
-    /// Mean over height and width: `[batch, c, h, w] -> [batch, c]`.
+    /// Mean over height and width (`[batch, c, h, w] -> [batch, c]`) or over the tokens
+    /// (`[batch, n, d] -> [batch, d]`).
     #[serde(deserialize_with = "no_fields")]
     GlobalAvgPool,
     /// `[batch, c, h, w] -> [batch, c*h*w]`.
@@ -328,14 +349,6 @@ impl LayerSpec {
         )
     }
 
-    /// Whether this node normalises (BatchNorm, LayerNorm, GroupNorm).
-    pub fn is_norm(&self) -> bool {
-        matches!(
-            self.op,
-            LayerOp::BatchNorm { .. } | LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. }
-        )
-    }
-
     /// An activation node.
     pub fn activation(name: impl Into<String>, function: Activation) -> Self {
         Self::new(name, LayerOp::Activation { function })
@@ -344,40 +357,6 @@ impl LayerSpec {
     /// A ReLU node.
     pub fn relu(name: impl Into<String>) -> Self {
         Self::activation(name, Activation::Relu)
-    }
-
-    /// Whether this node has trainable weights (Linear, Conv2d, Head).
-    pub fn has_weights(&self) -> bool {
-        matches!(
-            self.op,
-            LayerOp::Linear { .. } | LayerOp::Conv2d { .. } | LayerOp::Head { .. }
-        )
-    }
-
-    /// A short label of the op for tables, e.g. `conv3x3/2 16`.
-    pub fn op_label(&self) -> String {
-        match &self.op {
-            LayerOp::Linear { out, .. } => format!("linear {out}"),
-            LayerOp::Conv2d {
-                out,
-                kernel,
-                stride,
-                ..
-            } => {
-                if *stride == 1 {
-                    format!("conv{kernel}x{kernel} {out}")
-                } else {
-                    format!("conv{kernel}x{kernel}/{stride} {out}")
-                }
-            }
-            LayerOp::BatchNorm { .. } => "batchnorm".into(),
-            LayerOp::LayerNorm { .. } => "layernorm".into(),
-            LayerOp::GroupNorm { groups, .. } => format!("groupnorm {groups}"),
-            LayerOp::Activation { function } => format!("{function:?}").to_lowercase(),
-            LayerOp::GlobalAvgPool => "global avg pool".into(),
-            LayerOp::Flatten => "flatten".into(),
-            LayerOp::Head { outputs } => format!("head {outputs}"),
-        }
     }
 }
 

@@ -11,12 +11,15 @@
 //! - `cnn-N`: a small plain CNN, N 3×3 convolutions `conv → norm → ReLU` with 16, 32, 64, 64, …
 //!   filters (stride 2 at the second and third), global average pool, head: the net of the
 //!   distribution-shift experiment (a bias in each conv only without normalisation).
+//! - `vit-res-N`, `vit-postln-N`, `vit-plain-N`: a small vision transformer of N blocks, pre-LN,
+//!   post-LN and without adds (`vit.rs`).
 
 use super::blocks::{BlockLayout, two_layer_block};
 use super::net::{
     Activation, BranchScale, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut, SkipSpec,
 };
 use super::norm::Norm;
+use super::vit::{VitLayout, vit};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -75,7 +78,7 @@ impl PresetOptions {
 pub enum PresetError {
     /// No preset family has this name.
     #[error(
-        "unknown preset \"{0}\"; known families: mlp-plain-N, mlp-res-N, cifar-plain-N, cifar-resnet-N, preact-resnet-N, cnn-N"
+        "unknown preset \"{0}\"; known families: mlp-plain-N, mlp-res-N, cifar-plain-N, cifar-resnet-N, preact-resnet-N, cnn-N, vit-res-N, vit-postln-N, vit-plain-N"
     )]
     Unknown(String),
     /// The depth is not allowed for the family.
@@ -103,6 +106,9 @@ pub const PRESET_EXAMPLES: &[&str] = &[
     "cifar-resnet-110",
     "preact-resnet-20",
     "cnn-3",
+    "vit-res-12",
+    "vit-postln-12",
+    "vit-plain-12",
 ];
 
 /// Builds a preset by name, e.g. `mlp-res-20` or `cifar-resnet-56`.
@@ -144,6 +150,17 @@ pub fn preset(name: &str, opts: &PresetOptions) -> Result<NetSpec, PresetError> 
             }
             Ok(small_cnn(name, n, opts))
         }
+        "vit-res" | "vit-postln" | "vit-plain" => {
+            if n == 0 || n > 100 {
+                return Err(bad("N must be between 1 and 100"));
+            }
+            let layout = match family {
+                "vit-res" => VitLayout::PreLn,
+                "vit-postln" => VitLayout::PostLn,
+                _ => VitLayout::Plain,
+            };
+            Ok(vit(name, n, layout, opts))
+        }
         _ => Err(PresetError::Unknown(name.to_string())),
     }
 }
@@ -181,7 +198,7 @@ pub fn small_cnn(name: &str, n: usize, opts: &PresetOptions) -> NetSpec {
     }
 }
 
-fn skip(from: &str, to: &str, shortcut: Shortcut, scale: BranchScale) -> SkipSpec {
+pub(super) fn skip(from: &str, to: &str, shortcut: Shortcut, scale: BranchScale) -> SkipSpec {
     SkipSpec {
         from: from.to_string(),
         to: to.to_string(),

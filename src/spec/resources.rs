@@ -9,8 +9,9 @@
 //! - **optimiser**: one buffer per trained value for SGD with momentum, two for Adam/AdamW, none
 //!   for plain SGD;
 //! - **activations**: per layer the batch's output, times [`ACTIVATION_COPIES`] (the saved
-//!   output and its gradient), one more for a BatchNorm (its normalised input), a convolution
-//!   (its unfolded input) and a layer a skip adds into, plus the input batch. On the GPU burn's
+//!   output and its gradient), what the op saves for its backward pass (`spec/op.rs`: one
+//!   output's worth for a normalisation, its normalised input, and a convolution, its unfolded
+//!   input), one more for a layer a skip adds into, plus the input batch. On the GPU burn's
 //!   BatchNorm and convolution keep more temporaries than the fused CPU kernels: [`GPU_FACTOR`]
 //!   more.
 //! - **evaluation**: the validation split goes through the network [`EVAL_CHUNK`] samples at a
@@ -37,15 +38,13 @@
 
 use super::config::{DeviceChoice, OptimizerSpec, TrainConfig};
 use super::dataset::DatasetSpec;
-use super::net::LayerOp;
+use super::net::LayerSpec;
+use super::op::describe;
 use super::tensors::expected_tensors;
-use super::validate::{LayerInfo, ValidSpec};
+use super::validate::{LayerInfo, Shape, ValidSpec};
 
 /// Copies of each layer output a training step holds at its peak (forward output, gradient).
 pub const ACTIVATION_COPIES: u64 = 2;
-/// Extra copies for a BatchNorm (the normalised input kept for the backward pass) and a
-/// convolution (its unfolded input).
-pub const BATCH_NORM_EXTRA: u64 = 1;
 /// How much more activation memory the GPU path keeps than the CPU path.
 pub const GPU_FACTOR: f64 = 1.5;
 /// Samples the evaluation on the validation split puts through the network at once, whatever
@@ -151,28 +150,25 @@ fn bytes_for(values: u64, samples: u64) -> u64 {
     values.saturating_mul(samples).saturating_mul(F32)
 }
 
-/// Copies of a layer's output a pass holds: the output and its gradient (or, without
-/// gradients, the temporaries of the same size), one more for a normalisation and a convolution,
-/// one more for the sum a skip adds into it.
-fn copies(layer: &LayerOp, info: &LayerInfo) -> u64 {
-    ACTIVATION_COPIES
-        + match layer {
-            LayerOp::BatchNorm { .. }
-            | LayerOp::LayerNorm { .. }
-            | LayerOp::GroupNorm { .. }
-            | LayerOp::Conv2d { .. } => BATCH_NORM_EXTRA,
-            _ => 0,
-        }
-        + u64::from(info.skip_in.is_some())
+/// Values per sample a pass holds for a layer whose input has shape `input`: the output and
+/// its gradient (or, without gradients, the temporaries of the same size), what the op saves
+/// for its backward pass ([`OpFacts::saved`](super::OpFacts): a normalisation's normalised
+/// input, a convolution's unfolded input), one more output for the sum a skip adds into it.
+fn layer_values(layer: &LayerSpec, input: Shape, info: &LayerInfo) -> u64 {
+    let out = info.output.numel() as u64;
+    let saved = describe(layer, input).map_or(0, |f| f.saved);
+    out.saturating_mul(ACTIVATION_COPIES + u64::from(info.skip_in.is_some()))
+        .saturating_add(saved)
 }
 
 /// Values per sample a training step holds: every layer's outputs (kept for the backward pass)
 /// and the input.
 fn training_values(v: &ValidSpec) -> u64 {
     let mut per_sample: u64 = v.input.numel() as u64;
+    let mut input = v.input;
     for (layer, info) in v.spec.layers.iter().zip(&v.layers) {
-        let out = info.output.numel() as u64;
-        per_sample = per_sample.saturating_add(out.saturating_mul(copies(&layer.op, info)));
+        per_sample = per_sample.saturating_add(layer_values(layer, input, info));
+        input = info.output;
     }
     for s in &v.skips {
         // A projection's output and its BN's normalised copy.
@@ -196,21 +192,20 @@ fn evaluation_values(v: &ValidSpec) -> u64 {
         open[s.to + 1] -= s.from_shape.numel() as i128;
     }
     let mut held: i128 = 0;
-    let mut input = v.input.numel() as u64;
-    let mut peak = input;
+    let mut input = v.input;
+    let mut peak = input.numel() as u64;
     for (i, (layer, info)) in v.spec.layers.iter().zip(&v.layers).enumerate() {
         held += open[i];
-        let out = info.output.numel() as u64;
         let projection = info
             .skip_in
             .filter(|&k| v.skips[k].params > 0)
             .map_or(0, |k| 2 * v.skips[k].to_shape.numel() as u64);
-        let here = input
-            .saturating_add(out.saturating_mul(copies(&layer.op, info)))
+        let here = (input.numel() as u64)
+            .saturating_add(layer_values(layer, input, info))
             .saturating_add(projection)
             .saturating_add(held.max(0) as u64);
         peak = peak.max(here);
-        input = out;
+        input = info.output;
     }
     peak
 }

@@ -3,6 +3,7 @@
 //! not import burn). `tests/runfile_v2.rs` checks that the model builder agrees.
 
 use super::net::{LayerOp, Shortcut};
+use super::op::describe;
 use super::validate::{Shape, ValidSpec};
 
 /// One tensor of a network's checkpoint, in the module order burn visits them.
@@ -66,44 +67,12 @@ pub fn expected_tensors(v: &ValidSpec) -> Vec<TensorEntry> {
     let mut out = Vec::new();
     let mut input = v.input;
     for (i, (layer, info)) in v.spec.layers.iter().zip(&v.layers).enumerate() {
-        let name = &layer.name;
-        let owner = TensorOwner::Layer(i);
-        let w = |shape: Vec<usize>| TensorEntry::new(format!("{name}.weight"), shape, true, owner);
-        let b = |n: usize| TensorEntry::new(format!("{name}.bias"), vec![n], true, owner);
-        match &layer.op {
-            LayerOp::Linear { out: o, bias } => {
-                out.push(w(vec![input.numel(), *o]));
-                if *bias {
-                    out.push(b(*o));
-                }
-            }
-            LayerOp::Head { outputs } => {
-                out.push(w(vec![input.numel(), *outputs]));
-                out.push(b(*outputs));
-            }
-            LayerOp::Conv2d {
-                out: o,
-                kernel,
-                bias,
-                ..
-            } => {
-                out.push(w(vec![*o, input.channels(), *kernel, *kernel]));
-                if *bias {
-                    out.push(b(*o));
-                }
-            }
-            LayerOp::BatchNorm { .. } => batch_norm(&mut out, name, input.channels(), owner),
-            LayerOp::LayerNorm { .. } | LayerOp::GroupNorm { .. } => {
-                for field in ["gamma", "beta"] {
-                    out.push(TensorEntry::new(
-                        format!("{name}.{field}"),
-                        vec![input.channels()],
-                        true,
-                        owner,
-                    ));
-                }
-            }
-            LayerOp::Activation { .. } | LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
+        // A valid spec's every layer describes itself.
+        if let Ok(facts) = describe(layer, input) {
+            out.extend(facts.tensors.into_iter().map(|t| {
+                let name = format!("{}.{}", layer.name, t.name);
+                TensorEntry::new(name, t.shape, t.trainable, TensorOwner::Layer(i))
+            }));
         }
         input = info.output;
     }
@@ -113,7 +82,7 @@ pub fn expected_tensors(v: &ValidSpec) -> Vec<TensorEntry> {
         if let Shortcut::Projection { batch_norm: bn } = skip.shortcut {
             let (cin, cout) = (info.from_shape.channels(), info.to_shape.channels());
             let shape = match info.from_shape {
-                Shape::Flat(_) => vec![cin, cout],
+                Shape::Flat(_) | Shape::Tokens(..) => vec![cin, cout],
                 Shape::Image(..) => vec![cout, cin, 1, 1],
             };
             out.push(TensorEntry::new(

@@ -210,7 +210,12 @@ fn adapted_with(
 
 /// Every BatchNorm of a network: the layers' and the projection shortcuts'.
 fn for_each_bn(net: &mut crate::model::Net, f: &mut dyn FnMut(&mut burn::nn::BatchNorm)) {
-    for bn in net.nodes.iter_mut().filter_map(|n| n.bn.as_mut()) {
+    for bn in net
+        .nodes
+        .iter_mut()
+        .flatten()
+        .filter_map(|n| n.batch_norm_mut())
+    {
         f(bn);
     }
     for bn in net.skips.iter_mut().filter_map(|s| s.proj_bn.as_mut()) {
@@ -285,7 +290,7 @@ pub fn running_statistics(model: &Model) -> Vec<ChannelStats> {
         .layers
         .iter()
         .zip(model.net.nodes.iter())
-        .filter(|(_, n)| n.bn.is_some())
+        .filter(|(_, n)| n.as_ref().and_then(|n| n.batch_norm()).is_some())
         .map(|(l, _)| l.name.clone())
         .collect();
     model

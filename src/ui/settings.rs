@@ -18,6 +18,9 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("cifar-resnet", "CNN, ResNet (He et al. CIFAR)"),
     ("preact-resnet", "CNN, pre-activation ResNet"),
     ("cnn", "CNN, small plain (conv layers)"),
+    ("vit-res", "Transformer, pre-LN residual"),
+    ("vit-postln", "Transformer, post-LN residual"),
+    ("vit-plain", "Transformer, no adds"),
 ];
 
 /// The network as chosen on the left: a preset and its options.
@@ -72,10 +75,15 @@ impl NetChoice {
         self.family.starts_with("mlp")
     }
 
-    /// Whether the family's depth counts layers (MLP blocks, small-CNN convolutions) rather
-    /// than blocks per stage.
+    /// Whether the family is a transformer (`vit-*`).
+    pub fn is_transformer(&self) -> bool {
+        self.family.starts_with("vit")
+    }
+
+    /// Whether the family's depth counts layers or blocks (MLP blocks, small-CNN convolutions,
+    /// transformer blocks) rather than blocks per stage.
     pub fn depth_is_layers(&self) -> bool {
-        self.is_mlp() || self.family == "cnn"
+        self.is_mlp() || self.family == "cnn" || self.is_transformer()
     }
 
     /// The preset name, e.g. `mlp-res-20` or `cifar-resnet-20`.
@@ -215,6 +223,14 @@ impl Settings {
                 ui.label("Width");
                 ui.add(DragValue::new(&mut n.width).range(2..=2048));
                 ui.end_row();
+            } else if n.is_transformer() {
+                ui.label("Blocks");
+                ui.add(DragValue::new(&mut n.depth).range(1..=48))
+                    .on_hover_text("attention + MLP per block; 16 tokens of 64 on 28×28 digits");
+                ui.end_row();
+                ui.label("MLP width");
+                ui.add(DragValue::new(&mut n.width).range(2..=2048));
+                ui.end_row();
             } else if n.family == "cnn" {
                 ui.label("Conv layers");
                 ui.add(DragValue::new(&mut n.depth).range(1..=20))
@@ -240,27 +256,16 @@ impl Settings {
                     });
                 ui.end_row();
             }
-            ui.label("Normalisation");
-            ComboBox::from_id_salt("norm")
-                .selected_text(norm_label(n.norm))
-                .show_ui(ui, |ui| {
-                    for k in Norm::CHOICES {
-                        ui.selectable_value(&mut n.norm, k, norm_label(k));
-                    }
-                })
-                .response
-                .on_hover_text("the normalisation layer in every block");
-            ui.end_row();
-            ui.label("Activation");
-            ComboBox::from_id_salt("activation")
-                .selected_text(format!("{:?}", n.activation))
-                .show_ui(ui, |ui| {
-                    for a in Activation::ALL {
-                        ui.selectable_value(&mut n.activation, a, format!("{a:?}"));
-                    }
-                });
-            ui.end_row();
-            if n.family != "mlp-plain" && n.family != "cifar-plain" {
+            if n.is_transformer() {
+                ui.label("Norm, activation");
+                ui.label("LayerNorm, GELU").on_hover_text(
+                    "a transformer's are fixed; where the LayerNorm sits is the family",
+                );
+                ui.end_row();
+            } else {
+                norm_activation_rows(ui, n);
+            }
+            if n.family != "mlp-plain" && n.family != "cifar-plain" && n.family != "vit-plain" {
                 ui.label("Branch scale α");
                 ui.horizontal(|ui| {
                     ui.add(
@@ -335,6 +340,30 @@ impl Settings {
         }
         check_gpu
     }
+}
+
+/// The normalisation and activation pickers of the MLP and CNN families.
+fn norm_activation_rows(ui: &mut Ui, n: &mut NetChoice) {
+    ui.label("Normalisation");
+    ComboBox::from_id_salt("norm")
+        .selected_text(norm_label(n.norm))
+        .show_ui(ui, |ui| {
+            for k in Norm::CHOICES {
+                ui.selectable_value(&mut n.norm, k, norm_label(k));
+            }
+        })
+        .response
+        .on_hover_text("the normalisation layer in every block");
+    ui.end_row();
+    ui.label("Activation");
+    ComboBox::from_id_salt("activation")
+        .selected_text(format!("{:?}", n.activation))
+        .show_ui(ui, |ui| {
+            for a in Activation::ALL {
+                ui.selectable_value(&mut n.activation, a, format!("{a:?}"));
+            }
+        });
+    ui.end_row();
 }
 
 /// The options of the chosen data source (sizes, noise, a folder); returns whether Browse was

@@ -374,7 +374,7 @@ fn overlay(t: &util::Trained, sets: &[Split], shape: Shape) -> Vec<(String, Chan
 fn sample(name: &str, split: &Split, shape: Shape) -> ImageTile {
     let (c, h, w) = match shape {
         Shape::Image(c, h, w) => (c, h, w),
-        Shape::Flat(d) => (1, 1, d),
+        Shape::Flat(_) | Shape::Tokens(..) => (1, 1, shape.numel()),
     };
     let n = c * h * w;
     ImageTile::from_planes(name, &split.x[..n.min(split.x.len())], c, h, w)

@@ -1,8 +1,9 @@
 //! What an editor shows about a spec that may be invalid: shapes as far as inference gets and
 //! each skip's own problem.
 
-use super::{Shape, SkipInfo, SpecError, check_skip, layer_output, validate};
+use super::{Shape, SkipInfo, SpecError, check_skip, validate};
 use crate::spec::net::NetSpec;
+use crate::spec::op::layer_output;
 
 /// Facts about one layer as far as they could be inferred.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -118,6 +118,23 @@ pub enum SpecError {
         /// Channels of the input.
         channels: usize,
     },
+    /// A patch size that does not divide the image, or heads that do not divide the tokens'
+    /// features.
+    #[error("{node}: {field} = {value} does not divide the {size} {what} of its input{hint}")]
+    DoesNotDivide {
+        /// The node.
+        node: String,
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: usize,
+        /// What it must divide (`pixels of height and width`, `features of each token`).
+        what: &'static str,
+        /// The size it does not divide.
+        size: usize,
+        /// A suggestion, starting with "; ".
+        hint: &'static str,
+    },
     /// A convolution whose output would be empty.
     #[error(
         "{node}: a {kernel}×{kernel} kernel with padding {padding} does not fit the {got} input"
@@ -232,6 +249,7 @@ impl SpecError {
             | SpecError::WrongInput { node, .. }
             | SpecError::KernelTooLarge { node, .. }
             | SpecError::GroupsDoNotDivide { node, .. }
+            | SpecError::DoesNotDivide { node, .. }
             | SpecError::OutputNotFlat { node, .. }
             | SpecError::TensorNameClash { node, .. } => Some(node),
             SpecError::TooManyParameters { largest, .. } => Some(largest),

@@ -11,10 +11,11 @@ mod skip;
 pub use diagnose::{Diagnosis, LayerFacts, diagnose};
 pub use error::SpecError;
 pub use names::RESERVED_PREFIX;
-pub use shape::{Shape, layer_output};
+pub use shape::Shape;
 pub use skip::check_skip;
 
 use super::net::{INPUT_NODE, NetSpec};
+use super::op::layer_output;
 use names::{check_names, check_tensor_names};
 use serde::{Deserialize, Serialize};
 use skip::{resolve_skip, skip_info};
@@ -97,7 +98,12 @@ impl ValidSpec {
     }
 }
 
-fn check_size(node: &str, field: &'static str, value: usize, max: usize) -> Result<(), SpecError> {
+pub(in crate::spec) fn check_size(
+    node: &str,
+    field: &'static str,
+    value: usize,
+    max: usize,
+) -> Result<(), SpecError> {
     if value == 0 {
         return Err(SpecError::ZeroSize {
             node: node.to_string(),
@@ -165,6 +171,10 @@ fn check_input(input: Shape) -> Result<(), SpecError> {
             check_size(INPUT_NODE, "channels", c, MAX_WIDTH)?;
             check_size(INPUT_NODE, "height", h, MAX_SPATIAL)?;
             check_size(INPUT_NODE, "width", w, MAX_SPATIAL)
+        }
+        Shape::Tokens(n, d) => {
+            check_size(INPUT_NODE, "tokens", n, MAX_SPATIAL)?;
+            check_size(INPUT_NODE, "dim", d, MAX_WIDTH)
         }
     }
 }

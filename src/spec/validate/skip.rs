@@ -100,7 +100,14 @@ pub(super) fn skip_info(
     let joined = match (from_shape, to_shape) {
         (Shape::Flat(a), Shape::Flat(b)) => flat_shortcut(skip.shortcut, a, b),
         (Shape::Image(..), Shape::Image(..)) => image_shortcut(skip.shortcut, from_shape, to_shape),
-        _ => Err("one side is an image and the other a flat vector"),
+        (Shape::Tokens(n1, a), Shape::Tokens(n2, b)) if n1 == n2 => {
+            // Each token's features as a flat vector's; FLOPs for every token.
+            flat_shortcut(skip.shortcut, a, b).map(|(s, p, f)| (s, p, f * n1 as u64))
+        }
+        (Shape::Tokens(..), Shape::Tokens(..)) => {
+            Err("the two sequences have different numbers of tokens")
+        }
+        _ => Err("the two sides have different kinds (flat vector, image, tokens)"),
     };
     let (stride, params, flops) = joined.map_err(|reason| SpecError::SkipShapeMismatch {
         index: k,
@@ -152,7 +159,7 @@ fn image_shortcut(
     to_shape: Shape,
 ) -> Result<(usize, u64, u64), &'static str> {
     let (Shape::Image(c1, h1, w1), Shape::Image(c2, h2, w2)) = (from_shape, to_shape) else {
-        return Err("one side is an image and the other a flat vector");
+        return Err("the two sides have different kinds (flat vector, image, tokens)");
     };
     // The spatial stride that maps the source onto the target grid.
     let stride = if h1 == h2 && w1 == w2 {

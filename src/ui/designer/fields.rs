@@ -82,6 +82,22 @@ fn op_fields(ui: &mut Ui, op: &mut LayerOp) {
             ui.add(DragValue::new(outputs).range(1..=65_536).prefix("out "));
             ui.end_row();
         }
+        LayerOp::PatchEmbed { patch, dim } => {
+            ui.label("Patch");
+            ui.add(DragValue::new(patch).range(1..=4_096).prefix("p "))
+                .on_hover_text("side of a square patch; must divide the image's height and width");
+            ui.end_row();
+            ui.label("Dim");
+            ui.add(DragValue::new(dim).range(1..=65_536).prefix("dim "))
+                .on_hover_text("features of each token");
+            ui.end_row();
+        }
+        LayerOp::SelfAttention { heads } => {
+            ui.label("Heads");
+            ui.add(DragValue::new(heads).range(1..=65_536).prefix("heads "))
+                .on_hover_text("must divide the tokens' features");
+            ui.end_row();
+        }
         LayerOp::GlobalAvgPool | LayerOp::Flatten => {}
     }
 }

@@ -263,6 +263,8 @@ fn op_color(op: &LayerOp) -> Color32 {
         LayerOp::Activation { .. } => Color32::from_rgb(120, 82, 40),
         LayerOp::GlobalAvgPool | LayerOp::Flatten => Color32::from_rgb(75, 75, 80),
         LayerOp::Head { .. } => Color32::from_rgb(100, 60, 120),
+        LayerOp::PatchEmbed { .. } => Color32::from_rgb(60, 90, 110),
+        LayerOp::SelfAttention { .. } => Color32::from_rgb(125, 60, 80),
     }
 }
 
