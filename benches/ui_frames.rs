@@ -34,6 +34,8 @@ fn probe(layout: &reslab::metrics::RunLayout, step: u64) -> ProbeRecord {
     let t = step as f32;
     let wobble = |i: usize| 1.0 + 0.1 * ((t * 0.001 + i as f32).sin());
     ProbeRecord {
+        token_residual: Vec::new(),
+        attention: Vec::new(),
         step,
         layers: (0..layout.layers.len())
             .map(|i| ActStats {
@@ -182,6 +184,7 @@ fn main() {
     let mut grads = GradientsPanel::default();
     let mut boundary = BoundaryPanel::default();
     let mut compare = ComparePanel::default();
+    let mut attention = reslab::ui::panels::AttentionPanel::default();
     let input = || egui::RawInput {
         screen_rect: Some(egui::Rect::from_min_size(
             egui::Pos2::ZERO,
@@ -232,6 +235,7 @@ fn main() {
                         PanelKind::Compare => {
                             let _ = compare.ui(ui, &pctx);
                         }
+                        PanelKind::Attention => attention.ui(ui, &pctx),
                     }
                 });
                 let prims = ctx.tessellate(out.shapes, out.pixels_per_point);

@@ -866,3 +866,52 @@ fn the_experiments_tab_runs_a_control() {
     assert!(saved.is_file(), "{} exists", saved.display());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A transformer run: the picker's transformer family trains, the Attention panel shows the
+/// chosen layer's map at the latest probe with a hover value, the head picker, the entropy
+/// lines, and the Activations panel offers the token rank.
+#[test]
+fn the_attention_panel_shows_a_transformer_runs_maps_and_entropy() {
+    let dir = common::temp_dir("app", "attention-panel");
+    let mut h = harness(&dir);
+    {
+        let s = h.state_mut().settings_mut();
+        s.dataset = DatasetSpec::new(DataSource::Mnist10k);
+        s.net.family = "vit-res".into();
+        s.net.depth = 2;
+        s.net.width = 32;
+        s.config.duration = Steps::Steps(4);
+        s.config.batch_size = 16;
+        s.config.probe_every = 2;
+        s.config.eval_every = 2;
+    }
+    h.state_mut().rebuild_spec();
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_value("Transformer, pre-LN residual")
+            .next()
+            .is_some()
+    );
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the end of the run", |a| {
+        !a.registry().is_training()
+            && a.registry()
+                .shown()
+                .is_some_and(|r| r.history().latest_probe.is_some())
+    });
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains("attention at step 4 (query ↓, key →)")
+            .next()
+            .is_some()
+    );
+    assert!(h.query_all_by_value("block1.attn").next().is_some());
+    assert!(h.query_all_by_value("mean of heads").next().is_some());
+    assert!(
+        h.query_all_by_label_contains("attention entropy per layer")
+            .next()
+            .is_some()
+    );
+    assert!(h.query_all_by_label("token rank").next().is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}

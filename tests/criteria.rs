@@ -6,7 +6,7 @@
 use reslab::experiments::{Criterion, Reproduction};
 use reslab::experiments::{
     bn_smoothness, degradation, degradation_cnn, distribution_shift, init_variance, landscape,
-    lesion, shattered,
+    lesion, shattered, transformer_residuals,
 };
 
 /// The verdict of the criterion whose name starts with `prefix`; panics if none or several.
@@ -936,5 +936,90 @@ mod distribution_shift_criteria {
         for c in criteria(&m) {
             assert!(!c.passed, "{}: {}", c.name, c.measured);
         }
+    }
+}
+
+mod transformer_residuals_criteria {
+    use super::*;
+    use transformer_residuals::{DEPTH, Measured, RoleRun, TransformerResiduals};
+
+    /// A rank curve falling by `per_layer` decades a layer from 0.96 (with a float floor).
+    fn curve(per_layer: f64) -> Vec<f64> {
+        (0..=DEPTH)
+            .map(|l| (0.96 * 10f64.powf(-per_layer * l as f64)).max(1e-7))
+            .collect()
+    }
+
+    fn run(final_loss: f64) -> RoleRun {
+        RoleRun {
+            losses: vec![2.3, final_loss as f32],
+            final_loss,
+            accuracy: 90.0,
+        }
+    }
+
+    /// The reference's numbers: without adds the tokens collapse (six decades by layer 2), with
+    /// adds they keep 0.78 of 0.96; pre-LN 0.3, no adds 2.3; at 5e-3 pre-LN 0.34, post-LN 2.3,
+    /// post-LN with warm-up 0.51.
+    fn holds() -> Measured {
+        Measured {
+            seeds: vec![0, 1],
+            rank: vec![
+                vec![curve(3.0), curve(2.5)],
+                vec![curve(0.0075), curve(0.0075)],
+                vec![curve(1.0)],
+                vec![curve(0.02)],
+                vec![curve(0.02)],
+            ],
+            grads: vec![vec![vec![0.5; DEPTH]], vec![vec![0.3; DEPTH]]],
+            roles: [0.3, 2.3, 0.34, 2.3, 0.51]
+                .iter()
+                .map(|&l| vec![run(l), run(l)])
+                .collect(),
+            runs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_reference_numbers_pass() {
+        only_fails(&TransformerResiduals::criteria(&holds()), None);
+    }
+
+    #[test]
+    fn rank_collapse_fails_when_attention_keeps_its_rank_or_adds_lose_it() {
+        // Without adds the residual falls only two decades in three layers.
+        let mut m = holds();
+        m.rank[0] = vec![curve(0.6), curve(0.7)];
+        only_fails(&TransformerResiduals::criteria(&m), Some("without adds"));
+        // With adds the tokens collapse too (a fifth of the input's residual left).
+        let mut m = holds();
+        m.rank[1] = vec![curve(0.06), curve(0.06)];
+        only_fails(&TransformerResiduals::criteria(&m), Some("without adds"));
+    }
+
+    #[test]
+    fn trainability_fails_when_both_train_or_pre_ln_does_not() {
+        let mut m = holds();
+        m.roles[1] = vec![run(0.5), run(0.6)];
+        only_fails(&TransformerResiduals::criteria(&m), Some("at depth"));
+        let mut m = holds();
+        m.roles[0] = vec![run(0.9), run(0.8)];
+        only_fails(&TransformerResiduals::criteria(&m), Some("at depth"));
+    }
+
+    #[test]
+    fn warm_up_fails_when_post_ln_trains_without_it_or_not_with_it() {
+        // Post-LN trains at 5e-3 without a warm-up.
+        let mut m = holds();
+        m.roles[3] = vec![run(0.4), run(0.5)];
+        only_fails(&TransformerResiduals::criteria(&m), Some("post-LN without"));
+        // The warm-up does not bring it back (the lab's first measurement: 2.09 from 2.33).
+        let mut m = holds();
+        m.roles[4] = vec![run(2.09), run(2.0)];
+        only_fails(&TransformerResiduals::criteria(&m), Some("post-LN without"));
+        // A diverged run counts as not training.
+        let mut m = holds();
+        m.roles[4] = vec![run(0.5), run(f64::INFINITY)];
+        only_fails(&TransformerResiduals::criteria(&m), Some("post-LN without"));
     }
 }

@@ -913,3 +913,55 @@ fn per_activation_bn_noise_uses_one_value_per_output() {
         );
     }
 }
+
+/// The transformer experiment end to end at 30 steps a run (its quick scale trains 300 and takes
+/// about three minutes, run with `--ignored`): the rank stacks at their full depth (the rank
+/// criterion judges them at initialisation, so it passes already), the five training roles
+/// with their run files, the figures.
+#[test]
+fn transformer_residuals_runs_end_to_end_at_a_short_scale() {
+    use reslab::experiments::transformer_residuals::{
+        CAST, DEPTH, ROLES, STACKS, TransformerResiduals, measure_cast,
+    };
+    let mut opts = ExperimentOptions::new(true, 0);
+    let m = measure_cast(&CAST, 1, 30, &mut opts).unwrap();
+    let c = judged::<TransformerResiduals>("transformer-residuals", &m);
+    assert!(verdict(&c, "without adds, the tokens collapse"));
+    assert_eq!(m.rank.len(), STACKS.len());
+    assert!(m.rank.iter().all(|s| s[0].len() == DEPTH + 1));
+    // Without adds the tokens are equal (to f32) by layer 3; with adds they stay apart.
+    assert!(
+        m.rank[0][0][3] < 1e-4 * m.rank[0][0][0],
+        "{:?}",
+        m.rank[0][0]
+    );
+    assert!(
+        m.rank[1][0][DEPTH] > 0.5 * m.rank[1][0][0],
+        "{:?}",
+        m.rank[1][0]
+    );
+    assert_eq!(m.roles.len(), ROLES.len());
+    assert!(m.roles.iter().all(|r| r[0].losses.len() == 30));
+    assert!(
+        m.grads
+            .iter()
+            .all(|g| g[0].len() == DEPTH && g[0].iter().all(|v| *v > 0.0))
+    );
+    assert_eq!(TransformerResiduals::figures(&m).len(), 3);
+    let runs = TransformerResiduals::into_runs(m);
+    assert_eq!(runs.len(), ROLES.len());
+}
+
+/// The quick scale on seed 0 passes every criterion (three minutes on two cores).
+#[test]
+#[ignore = "the quick scale trains five 12-block transformers for 300 steps (about three minutes on two cores)"]
+fn transformer_residuals_quick_passes() {
+    quick("transformer-residuals");
+}
+
+#[test]
+#[ignore = "each control trains five 12-block transformers (about three minutes each on two cores)"]
+fn transformer_residuals_controls_are_rejected() {
+    control_rejected("transformer-residuals", "adds-in-plain-roles");
+    control_rejected("transformer-residuals", "pre-ln-as-post-ln");
+}

@@ -23,6 +23,8 @@ fn probe(step: u64) -> ProbeRecord {
         hist: vec![1; HIST_BINS],
     };
     ProbeRecord {
+        token_residual: Vec::new(),
+        attention: Vec::new(),
         step,
         layers: vec![act(0.5), act(1.5)],
         batch_norms: vec![BnStats {

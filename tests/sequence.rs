@@ -355,7 +355,7 @@ fn token_shapes_are_inferred_and_wrong_ones_named() {
     net.layers.insert(0, attn(1));
     let e = err(net).to_string();
     assert!(
-        e.contains("attn: attention 1 heads needs a token input but gets 1×8×8"),
+        e.contains("attn: attn 1 heads needs a token input but gets 1×8×8"),
         "{e}"
     );
     let conv = LayerSpec::conv("conv", 4, 3, 1, 1);
@@ -458,14 +458,47 @@ fn vit_res_2_trains_on_mnist_above_chance() {
     };
     let mut s = common::session(&spec, &config, &dataset);
     let mut first = None;
+    let mut probes = Vec::new();
     for _ in 0..120 {
         let out = s.train_step();
         first.get_or_insert(out.record.loss);
-        // Probes on token layers: one statistics record per layer.
+        // Probes on token layers: one statistics record per layer, the token residual of every
+        // token layer, each attention layer's map (rows sum to 1) and entropy (0 to ln 16).
         if let Some(p) = &out.probe {
             assert_eq!(p.layers.len(), spec.layers.len());
+            assert_eq!(p.token_residual.len(), s.layout.token_layers.len());
+            assert!(
+                p.token_residual.iter().all(|r| (0.0..=1.0).contains(r)),
+                "{:?}",
+                p.token_residual
+            );
+            assert_eq!(s.layout.attention, ["block1.attn", "block2.attn"]);
+            assert_eq!(s.layout.attention_shape, [[4, 16], [4, 16]]);
+            for a in &p.attention {
+                assert_eq!(a.weights.len(), 4 * 16 * 16);
+                for row in a.weights.chunks(16) {
+                    let sum: f32 = row.iter().sum();
+                    assert!((sum - 1.0).abs() < 1e-4, "{sum}");
+                }
+                assert!(
+                    a.entropy.iter().all(|&e| e > 0.0 && e <= 16f32.ln() + 1e-4),
+                    "{:?}",
+                    a.entropy
+                );
+            }
+            probes.push(p.clone());
         }
     }
+    assert_eq!(probes.len(), 4, "steps 1, 40, 80, 120");
+    // The history keeps them as series, and a run file with them loads.
+    let mut history = reslab::metrics::History::new(s.layout.clone());
+    for p in probes {
+        history.push_probe(p);
+    }
+    let series = reslab::metrics::series::ATTN_ENTROPY;
+    assert_eq!(history.get(series, "block2.attn").map(|s| s.len()), Some(4));
+    let token = reslab::metrics::series::TOKEN_RESIDUAL;
+    assert_eq!(history.get(token, "embed").map(|s| s.len()), Some(4));
     let eval = s.evaluate();
     assert!(
         eval.accuracy > 0.5,

@@ -24,6 +24,7 @@ mod protocol;
 pub mod shattered;
 pub mod stats;
 mod table;
+pub mod transformer_residuals;
 mod util;
 
 pub use protocol::{Protocol, Registered, parse_registry, registered};
@@ -251,6 +252,7 @@ pub const EXPERIMENTS: &[Experiment] = &[
     landscape::EXPERIMENT,
     bn_smoothness::EXPERIMENT,
     distribution_shift::EXPERIMENT,
+    transformer_residuals::EXPERIMENT,
 ];
 
 /// The experiment with this name.

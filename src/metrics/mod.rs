@@ -20,8 +20,8 @@ mod status;
 
 pub use checkpoint::{Checkpoint, NamedTensor, SamplerPosition};
 pub use records::{
-    ActStats, AffineStats, BnStats, BoundaryRecord, ChannelMoments, EvalRecord, HIST_BINS,
-    ParamStats, ProbeRecord, RunLayout, SetBnRecord, SkipStats, StepRecord,
+    ActStats, AffineStats, AttentionStats, BnStats, BoundaryRecord, ChannelMoments, EvalRecord,
+    HIST_BINS, ParamStats, ProbeRecord, RunLayout, SetBnRecord, SkipStats, StepRecord,
 };
 pub use status::RunStatus;
 
@@ -78,6 +78,10 @@ pub mod series {
     pub const WEIGHT_NORM: &str = "weight_norm";
     /// Per tensor: ‖Δw‖ / ‖w‖.
     pub const UPDATE_RATIO: &str = "update_ratio";
+    /// Per token layer: ‖X − 1·x̄ᵀ‖ / ‖X‖, how far its tokens are from rank one.
+    pub const TOKEN_RESIDUAL: &str = "token_residual";
+    /// Per attention layer: mean attention entropy (nats) over its heads.
+    pub const ATTN_ENTROPY: &str = "attn_entropy";
 }
 
 /// How many channels of each BN layer get their own running mean/var series.
@@ -358,6 +362,18 @@ impl History {
             self.push(series::SKIP_SHORTCUT_NORM, name, step, s.shortcut_norm);
             self.push(series::SKIP_RATIO, name, step, s.ratio());
             self.push(series::SKIP_ALPHA, name, step, s.alpha);
+        }
+        for (name, &t) in layout.token_layers.iter().zip(&r.token_residual) {
+            self.push(series::TOKEN_RESIDUAL, name, step, t);
+        }
+        for (name, a) in layout.attention.iter().zip(&r.attention) {
+            let h = a.entropy.len().max(1) as f32;
+            self.push(
+                series::ATTN_ENTROPY,
+                name,
+                step,
+                a.entropy.iter().sum::<f32>() / h,
+            );
         }
         for (name, p) in layout.params.iter().zip(&r.params) {
             self.push(series::GRAD_NORM, name, step, p.grad_norm);

@@ -35,6 +35,15 @@ pub struct RunLayout {
     /// validation series carry the set's name where layer series carry the layer's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eval_sets: Vec<String>,
+    /// Names of the layers whose output is a token sequence, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_layers: Vec<String>,
+    /// Names of the self-attention layers, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention: Vec<String>,
+    /// `[heads, tokens]` of each self-attention layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention_shape: Vec<[usize; 2]>,
 }
 
 /// One optimiser step.
@@ -154,9 +163,34 @@ pub struct ProbeRecord {
     pub skips: Vec<SkipStats>,
     /// One entry per tensor of [`RunLayout::params`].
     pub params: Vec<ParamStats>,
+    /// One entry per layer of [`RunLayout::token_layers`]: how far its tokens are from rank one,
+    /// `‖X − 1·x̄ᵀ‖ / ‖X‖` over the probe batch (Dong et al. 2021).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "super::finite::vec"
+    )]
+    pub token_residual: Vec<f32>,
+    /// One entry per layer of [`RunLayout::attention`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention: Vec<AttentionStats>,
     /// One entry per layer of [`RunLayout::affine_norms`]: its per-channel γ and β.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub affine_norms: Vec<AffineStats>,
+}
+
+/// A self-attention layer's attention at a probe step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionStats {
+    /// Each head's attention matrix averaged over the probe batch, `heads × tokens × tokens`,
+    /// row-major, a row per query token (each row sums to 1).
+    #[serde(with = "super::finite::vec")]
+    pub weights: Vec<f32>,
+    /// Each head's mean entropy (nats) of its attention rows over the batch and the queries:
+    /// ln(tokens) is uniform attention, 0 a single token.
+    #[serde(with = "super::finite::vec")]
+    pub entropy: Vec<f32>,
 }
 
 /// A LayerNorm or GroupNorm layer's per-channel scale and shift at a probe step.

@@ -20,6 +20,7 @@ pub fn init_std(init: Init, fan_in: usize, fan_out: usize) -> f32 {
     match init {
         Init::He => (2.0 / fan_in as f32).sqrt(),
         Init::Xavier => (2.0 / (fan_in + fan_out) as f32).sqrt(),
+        Init::Torch => (1.0 / (3 * fan_in) as f32).sqrt(),
         Init::Zero => 0.0,
     }
 }

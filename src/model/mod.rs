@@ -96,6 +96,12 @@ pub struct ForwardProbes {
     pub skips: Vec<Tensor<1>>,
     /// Per skip, the number of values the sums run over (batch × sample size).
     pub skip_numel: Vec<usize>,
+    /// Per layer whose output is tokens, in layer order, `[‖X − 1·x̄ᵀ‖ / ‖X‖]`
+    /// ([`probe::token_residual_of`]).
+    pub tokens: Vec<Tensor<1>>,
+    /// Per self-attention layer, each head's attention averaged over the batch (`heads ×
+    /// tokens × tokens`) then each head's mean row entropy (`heads`).
+    pub attention: Vec<Tensor<1>>,
 }
 
 /// Where a probed forward pass puts what it records: each layer's output (its statistics, its
@@ -123,6 +129,9 @@ impl<'s> Recorder<'s> {
 
     /// One layer's output.
     fn layer(&mut self, y: &Act) {
+        if let Act::Tokens(t) = y {
+            self.probes.tokens.push(probe::token_residual_of(t.clone()));
+        }
         match self.sink.as_mut() {
             Some(sink) => sink(y.flat_inner()),
             None if self.host => self.probes.layers.push(y.flat_inner()),
@@ -342,10 +351,15 @@ impl Model {
             }
             let deleted = lesion.is_some_and(|l| l.deletes(i));
             let branch_input = cur;
-            let mut y = if deleted {
-                branch_input.clone()
-            } else {
-                apply(&layer.op, node.as_ref(), branch_input.clone())
+            let attention = node.as_ref().and_then(NodeModule::attention);
+            let mut y = match attention {
+                _ if deleted => branch_input.clone(),
+                Some(attn) if on => {
+                    let (out, weights) = attn.forward_weights(branch_input.clone().into_tokens());
+                    rec.probes.attention.push(probe::attention_summary(weights));
+                    Act::Tokens(out)
+                }
+                _ => apply(&layer.op, node.as_ref(), branch_input.clone()),
             };
             if !deleted && let Some((scale, shift)) = self.noise_of(i) {
                 y = add_bn_noise(y, scale, shift);

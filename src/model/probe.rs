@@ -262,3 +262,53 @@ impl Pass2 {
         hist
     }
 }
+
+/// How far a batch of token matrices is from rank one, as Dong, Cordonnier & Loukas 2021
+/// measure it: `‖X − 1·x̄ᵀ‖ / ‖X‖` (Frobenius norms over the whole batch), where each sample's
+/// `x̄` is the mean of its tokens (the best fit of the form `1·xᵀ`). `values` holds samples of
+/// `tokens × dim` values, row-major; 0 for an all-zero batch. Sums in f64.
+pub fn token_residual(values: &[f32], tokens: usize, dim: usize) -> f64 {
+    let per = (tokens * dim).max(1);
+    let (mut off, mut all) = (0f64, 0f64);
+    for sample in values.chunks_exact(per) {
+        let mut mean = vec![0f64; dim];
+        for row in sample.chunks_exact(dim.max(1)) {
+            for (m, &v) in mean.iter_mut().zip(row) {
+                *m += v as f64 / tokens as f64;
+            }
+        }
+        for row in sample.chunks_exact(dim.max(1)) {
+            for (m, &v) in mean.iter().zip(row) {
+                off += (v as f64 - m) * (v as f64 - m);
+                all += v as f64 * v as f64;
+            }
+        }
+    }
+    if all > 0.0 { (off / all).sqrt() } else { 0.0 }
+}
+
+/// [`token_residual`] on the device: `[‖X − 1·x̄ᵀ‖ / ‖X‖]` of a `[batch, tokens, dim]` tensor,
+/// out of the autodiff graph.
+pub fn token_residual_of(x: Tensor<3>) -> Tensor<1> {
+    let x = x.inner();
+    let off = (x.clone() - x.clone().mean_dim(1)).square().sum();
+    (off / x.square().sum()).sqrt()
+}
+
+/// A self-attention layer's probe: each head's attention `[batch, heads, n, n]` averaged over
+/// the batch (`heads × n × n` values), then each head's mean row entropy in nats (`heads`
+/// values), out of the autodiff graph.
+pub fn attention_summary(weights: Tensor<4>) -> Tensor<1> {
+    let w = weights.inner();
+    let [b, h, n, _] = w.dims();
+    let mean = w.clone().mean_dim(0).reshape([h * n * n]);
+    // −Σ a·ln a per row; a row's zeros add nothing (a·ln a → 0).
+    let entropy = (w.clone() * w.clamp_min(1e-30).log())
+        .sum_dim(3)
+        .neg()
+        .reshape([b, h, n])
+        .mean_dim(2)
+        .mean_dim(0)
+        .reshape([h]);
+    Tensor::cat(vec![mean, entropy], 0)
+}

@@ -135,7 +135,7 @@ fn check_layout(layout: &RunLayout, expected: &ProbeNames) -> Result<(), LoadErr
     let affine = layout.affine_norms.is_empty() && layout.affine_norm_channels.is_empty()
         || layout.affine_norms == expected.affine_norms
             && layout.affine_norm_channels == expected.affine_norm_channels;
-    let parts: [(&str, bool); 6] = [
+    let parts: [(&str, bool); 9] = [
         ("layers", layout.layers == expected.layers),
         ("batch_norms", layout.batch_norms == expected.batch_norms),
         (
@@ -145,6 +145,20 @@ fn check_layout(layout: &RunLayout, expected: &ProbeNames) -> Result<(), LoadErr
         ("skips", layout.skips == expected.skips),
         ("params", layout.params == expected.params),
         ("affine_norms", affine),
+        // Layouts written before token sequences were probed have none of these.
+        (
+            "token_layers",
+            layout.token_layers.is_empty() || layout.token_layers == expected.token_layers,
+        ),
+        (
+            "attention",
+            layout.attention.is_empty() || layout.attention == expected.attention,
+        ),
+        (
+            "attention_shape",
+            layout.attention.is_empty() && layout.attention_shape.is_empty()
+                || layout.attention_shape == expected.attention_shape,
+        ),
     ];
     match parts.iter().find(|(_, ok)| !ok) {
         None => Ok(()),
@@ -217,6 +231,12 @@ fn check_latest(h: &History) -> Result<(), LoadError> {
                 })
             && fits(p.skips.len(), l.skips.len())
             && fits(p.params.len(), l.params.len())
+            && fits(p.token_residual.len(), l.token_layers.len())
+            && fits(p.attention.len(), l.attention.len())
+            && p.attention
+                .iter()
+                .zip(&l.attention_shape)
+                .all(|(a, &[h, n])| a.weights.len() == h * n * n && a.entropy.len() == h)
             && fits(p.affine_norms.len(), l.affine_norms.len())
             && p.affine_norms
                 .iter()

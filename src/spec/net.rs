@@ -204,6 +204,9 @@ pub enum Init {
     He,
     /// Xavier (Glorot) normal: N(0, 2 / (fan_in + fan_out)).
     Xavier,
+    /// PyTorch's default scale for Linear and Conv2d, N(0, 1 / (3 · fan_in)): the standard
+    /// deviation of its kaiming-uniform(a = √5) draw U(±1/√fan_in), drawn normal.
+    Torch,
     /// All zeros (Fixup-style last layer of a residual branch).
     Zero,
 }

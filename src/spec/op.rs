@@ -394,7 +394,7 @@ impl LayerSpec {
             LayerOp::LayerNorm { .. } => "layernorm".into(),
             LayerOp::GroupNorm { groups, .. } => format!("groupnorm {groups}"),
             LayerOp::PatchEmbed { patch, dim } => format!("patches {patch}x{patch} {dim}"),
-            LayerOp::SelfAttention { heads } => format!("attention {heads} heads"),
+            LayerOp::SelfAttention { heads } => format!("attn {heads} heads"),
             LayerOp::Activation { function } => format!("{function:?}").to_lowercase(),
             LayerOp::GlobalAvgPool => "global avg pool".into(),
             LayerOp::Flatten => "flatten".into(),

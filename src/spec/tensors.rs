@@ -124,6 +124,12 @@ pub struct ProbeNames {
     pub affine_norms: Vec<String>,
     /// Channels of each LayerNorm or GroupNorm layer.
     pub affine_norm_channels: Vec<usize>,
+    /// The layers whose output is a token sequence (their token residual is probed).
+    pub token_layers: Vec<String>,
+    /// The self-attention layers.
+    pub attention: Vec<String>,
+    /// `[heads, tokens]` of each self-attention layer.
+    pub attention_shape: Vec<[usize; 2]>,
 }
 
 /// What a run of this network records probes about.
@@ -133,6 +139,13 @@ pub fn probe_names(v: &ValidSpec) -> ProbeNames {
         ..ProbeNames::default()
     };
     for (layer, info) in v.spec.layers.iter().zip(&v.layers) {
+        if let Shape::Tokens(tokens, _) = info.output {
+            names.token_layers.push(layer.name.clone());
+            if let LayerOp::SelfAttention { heads } = layer.op {
+                names.attention.push(layer.name.clone());
+                names.attention_shape.push([heads, tokens]);
+            }
+        }
         if matches!(layer.op, LayerOp::BatchNorm { .. }) {
             names.batch_norms.push(layer.name.clone());
             names.batch_norm_channels.push(info.output.channels());

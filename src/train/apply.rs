@@ -24,7 +24,7 @@ pub fn apply_event(history: &mut History, status: &mut RunStatus, event: &TrainE
     match event {
         TrainEvent::Started { layout, .. } => {
             if history.layout.layers.is_empty() {
-                history.layout = layout.clone();
+                history.layout = (**layout).clone();
             } else if history.layout.input_norm.is_empty() {
                 // A run saved before input normalisation was recorded, resumed: record it now.
                 history.layout.input_norm = layout.input_norm.clone();

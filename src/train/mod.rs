@@ -82,7 +82,7 @@ pub enum TrainEvent {
     /// The run started: what it reports on and how long it runs.
     Started {
         /// Names of layers, BN layers, skips and tensors.
-        layout: RunLayout,
+        layout: Box<RunLayout>,
         /// Steps the run will take.
         total_steps: u64,
         /// The device, in words.
@@ -413,7 +413,7 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
     let mut last_save = (s.step, Instant::now());
     em.send(
         TrainEvent::Started {
-            layout: s.layout.clone(),
+            layout: Box::new(s.layout.clone()),
             total_steps: s.total_steps,
             device: crate::model::describe_device(s.config.device).to_string(),
             train_samples: s.data.train.len,

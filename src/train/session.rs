@@ -5,8 +5,8 @@ use super::TrainError;
 use super::optim::{Optimizer, StepReductions};
 use crate::data::{BatchSampler, Dataset, Targets, Task};
 use crate::metrics::{
-    ActStats, AffineStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS, ParamStats, ProbeRecord,
-    RunLayout, SkipStats, StepRecord,
+    ActStats, AffineStats, AttentionStats, BnStats, BoundaryRecord, EvalRecord, HIST_BINS,
+    ParamStats, ProbeRecord, RunLayout, SkipStats, StepRecord,
 };
 use crate::model::probe::{LAYER_STATS_LEN, host_layer_stats};
 use crate::model::{Act, ForwardProbes, Model, Probe, build, input_from_host, param_layout};
@@ -235,6 +235,7 @@ impl Session {
         }
         let mut model = build(spec, &device, config.seed);
         model.host_reductions = config.device == crate::spec::DeviceChoice::Cpu;
+        let names = crate::spec::probe_names(spec);
         let layout = RunLayout {
             layers: model.layer_names(),
             batch_norms: model
@@ -265,6 +266,9 @@ impl Session {
                 .collect(),
             input_norm: data.input_norm.iter().map(|&(m, s)| [m, s]).collect(),
             eval_sets: data.eval_sets.iter().map(|(n, _)| n.clone()).collect(),
+            token_layers: names.token_layers,
+            attention: names.attention,
+            attention_shape: names.attention_shape,
         };
         let total_steps = config.total_steps(data.train.len);
         if total_steps > crate::spec::MAX_STEPS {
@@ -305,13 +309,16 @@ impl Session {
         // On the CPU each layer output is reduced on a second thread as soon as the forward
         // pass has produced it, beside the rest of the step.
         let streamed = probe && self.model.host_reductions;
-        let (loss, correct, fprobes) = self.forward_loss(&idx, probe, streamed);
+        let (loss, correct, mut fprobes) = self.forward_loss(&idx, probe, streamed);
         let grads = loss.backward();
-        // BatchNorm's `[mean, var, γ, β]` then LayerNorm's and GroupNorm's `[γ, β]`, read back
-        // in the step's one transaction.
+        // BatchNorm's `[mean, var, γ, β]`, LayerNorm's and GroupNorm's `[γ, β]`, the token
+        // layers' residuals and the attention layers' maps and entropies, read back in the
+        // step's one transaction.
         let bn_state = if probe {
             let mut s = self.model.batch_norm_state();
             s.extend(self.model.affine_norm_state());
+            s.append(&mut fprobes.tokens);
+            s.append(&mut fprobes.attention);
             s
         } else {
             Vec::new()
@@ -327,6 +334,7 @@ impl Session {
             layers,
             skips,
             skip_numel,
+            ..
         } = fprobes;
         let probed = probe.then_some([layers, skips, bn_state]);
         let mut v = self.read_back(loss, correct, red, probed);
@@ -512,6 +520,14 @@ impl Session {
                 AffineStats { gamma, beta }
             })
             .collect();
+        let [token_residual] = take_vectors(bns, &mut off, self.layout.token_layers.len());
+        let attention = (self.layout.attention_shape.iter())
+            .map(|&[h, n]| {
+                let [weights] = take_vectors(bns, &mut off, h * n * n);
+                let [entropy] = take_vectors(bns, &mut off, h);
+                AttentionStats { weights, entropy }
+            })
+            .collect();
         let params = (0..grad_sq.len())
             .map(|i| {
                 let w = w_sq.get(i).copied().unwrap_or(0.0).sqrt();
@@ -529,6 +545,8 @@ impl Session {
             batch_norms,
             skips,
             params,
+            token_residual,
+            attention,
             affine_norms,
         }
     }

@@ -131,6 +131,7 @@ impl LabApp {
             PanelKind::Loss => self.state.loss.ui(ui, &ctx),
             PanelKind::Activations => self.state.activations.ui(ui, &ctx),
             PanelKind::BatchNorm => self.state.batchnorm.ui(ui, &ctx),
+            PanelKind::Attention => self.state.attention.ui(ui, &ctx),
             PanelKind::Gradients => self.state.gradients.ui(ui, &ctx),
             PanelKind::Boundary => self.boundary.ui(ui, &ctx),
             PanelKind::Compare => {

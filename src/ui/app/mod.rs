@@ -26,8 +26,8 @@ use super::designer::Designer;
 use super::experiments::ExperimentsTab;
 use super::jobs::{Jobs, Spawner, spawn_thread};
 use super::panels::{
-    ActivationsPanel, BatchNormPanel, BoundaryPanel, ComparePanel, GradientsPanel, LossPanel,
-    PanelKind,
+    ActivationsPanel, AttentionPanel, BatchNormPanel, BoundaryPanel, ComparePanel, GradientsPanel,
+    LossPanel, PanelKind,
 };
 use super::settings::{GpuState, Settings};
 use crate::spec::{NetSpec, validate};
@@ -68,6 +68,7 @@ struct Persisted {
     batchnorm: BatchNormPanel,
     gradients: GradientsPanel,
     compare: ComparePanel,
+    attention: AttentionPanel,
     designer: Designer,
     experiments: ExperimentsTab,
 }
@@ -84,6 +85,7 @@ impl Default for Persisted {
             batchnorm: BatchNormPanel::default(),
             gradients: GradientsPanel::default(),
             compare: ComparePanel::default(),
+            attention: AttentionPanel::default(),
             designer: Designer::default(),
             experiments: ExperimentsTab::default(),
         }

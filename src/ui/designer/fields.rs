@@ -120,7 +120,7 @@ fn init_fields(ui: &mut Ui, l: &mut LayerSpec) {
     ComboBox::from_id_salt("designer-init")
         .selected_text(format!("{:?}", l.init))
         .show_ui(ui, |ui| {
-            for i in [Init::He, Init::Xavier, Init::Zero] {
+            for i in [Init::He, Init::Xavier, Init::Torch, Init::Zero] {
                 ui.selectable_value(&mut l.init, i, format!("{i:?}"));
             }
         });

@@ -19,6 +19,8 @@ pub enum LineStat {
     Std,
     /// Mean.
     Mean,
+    /// How far a token layer's tokens are from rank one (log axis; token layers only).
+    TokenRank,
 }
 
 /// Display options of the activations panel.
@@ -81,6 +83,13 @@ impl ActivationsPanel {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.stat, LineStat::Std, "std");
             ui.selectable_value(&mut self.stat, LineStat::Mean, "mean");
+            if !layout.token_layers.is_empty() {
+                ui.selectable_value(&mut self.stat, LineStat::TokenRank, "token rank")
+                    .on_hover_text(
+                        "‖X − 1·x̄ᵀ‖/‖X‖ of each token layer: 0 when every token is the same \
+                         vector (rank collapse, Dong et al. 2021)",
+                    );
+            }
             ui.checkbox(&mut self.only_activations, "activation layers only");
         });
         let layers = shown_layers(run, self.only_activations);
@@ -114,12 +123,14 @@ impl ActivationsPanel {
         let (name, log) = match self.stat {
             LineStat::Std => (series::ACT_STD, true),
             LineStat::Mean => (series::ACT_MEAN, false),
+            LineStat::TokenRank => (series::TOKEN_RESIDUAL, true),
         };
         let per_line = (POINT_BUDGET / names.len().max(1)).clamp(40, 1500);
-        ui.label(format!(
-            "{} per layer over training",
-            if log { "std (log)" } else { "mean" }
-        ));
+        ui.label(match self.stat {
+            LineStat::Std => "std (log) per layer over training",
+            LineStat::Mean => "mean per layer over training",
+            LineStat::TokenRank => "token rank ‖X − 1·x̄ᵀ‖/‖X‖ (log) per token layer over training",
+        });
         let n = names.len();
         let plot = step_plot("act-lines", log, "")
             .height(height)

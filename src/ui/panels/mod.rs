@@ -2,6 +2,7 @@
 //! `ui(&mut self, ui, ctx)` method; the app arranges the visible ones in a grid.
 
 mod activations;
+mod attention;
 mod batchnorm;
 mod boundary;
 mod compare;
@@ -9,6 +10,7 @@ pub mod gradients;
 mod loss;
 
 pub use activations::ActivationsPanel;
+pub use attention::AttentionPanel;
 pub use batchnorm::BatchNormPanel;
 pub use boundary::BoundaryPanel;
 pub use compare::{CompareAction, ComparePanel};
@@ -36,17 +38,20 @@ pub enum PanelKind {
     Boundary,
     /// Several runs overlaid.
     Compare,
+    /// Self-attention maps and entropy.
+    Attention,
 }
 
 impl PanelKind {
     /// All panels.
-    pub const ALL: [PanelKind; 6] = [
+    pub const ALL: [PanelKind; 7] = [
         PanelKind::Loss,
         PanelKind::Activations,
         PanelKind::BatchNorm,
         PanelKind::Gradients,
         PanelKind::Boundary,
         PanelKind::Compare,
+        PanelKind::Attention,
     ];
 
     /// The panel's title.
@@ -58,6 +63,7 @@ impl PanelKind {
             PanelKind::Gradients => "Gradient flow",
             PanelKind::Boundary => "Decision boundary",
             PanelKind::Compare => "Compare",
+            PanelKind::Attention => "Attention",
         }
     }
 
@@ -70,6 +76,7 @@ impl PanelKind {
             PanelKind::Gradients => "gradients",
             PanelKind::Boundary => "boundary",
             PanelKind::Compare => "compare",
+            PanelKind::Attention => "attention",
         }
     }
 
