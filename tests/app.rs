@@ -901,7 +901,7 @@ fn the_attention_panel_shows_a_transformer_runs_maps_and_entropy() {
     });
     h.run_steps(2);
     assert!(
-        h.query_all_by_label_contains("attention at step 4 (query ↓, key →)")
+        h.query_all_by_label_contains("attention at step 4 (rows: query, columns: key)")
             .next()
             .is_some()
     );

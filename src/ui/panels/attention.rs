@@ -55,11 +55,18 @@ impl AttentionPanel {
         let matrix = head_matrix(stats, heads, tokens, self.head);
         let height = (ctx.height - 70.0).max(120.0);
         let width = ui.available_width();
+        let key = run.id.wrapping_mul(31) ^ probe.step ^ ((k as u64) << 40);
+        let key = key ^ self.head.map_or(u64::MAX, |h| h as u64);
+        if width < 600.0 {
+            // A narrow panel: the map above the entropy lines, each half the height.
+            let half = (height / 2.0 - 20.0).max(100.0);
+            self.map(ui, (&matrix, tokens), key, probe.step, half);
+            entropy_lines(ui, run, tokens, half);
+            return;
+        }
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
                 ui.set_width(width * 0.5 - 6.0);
-                let key = run.id.wrapping_mul(31) ^ probe.step ^ ((k as u64) << 40);
-                let key = key ^ self.head.map_or(u64::MAX, |h| h as u64);
                 self.map(ui, (&matrix, tokens), key, probe.step, height);
             });
             ui.vertical(|ui| {
@@ -104,7 +111,9 @@ impl AttentionPanel {
     /// The `tokens × tokens` map as a heatmap with its colour legend; hovering names the query,
     /// the key and the weight.
     fn map(&mut self, ui: &mut Ui, (m, n): (&[f32], usize), key: u64, step: u64, height: f32) {
-        ui.label(format!("attention at step {step} (query ↓, key →)"));
+        ui.label(format!(
+            "attention at step {step} (rows: query, columns: key)"
+        ));
         let tex = self.heat.get(ui.ctx(), "attention", key, || HeatData {
             values: m.to_vec(),
             rows: n,
@@ -124,8 +133,9 @@ impl AttentionPanel {
                 .height(side)
                 .data_aspect(1.0)
                 .show_grid(false)
-                .x_axis_formatter(|g, _| format!("{:.0}", g.value.floor()))
-                .y_axis_formatter(move |g, _| format!("{:.0}", (nf - g.value).floor()))
+                // A mark names the token whose cell starts there (rows count from the top).
+                .x_axis_formatter(move |g, _| token_mark(g.value, nf))
+                .y_axis_formatter(move |g, _| token_mark(nf - g.value, nf))
                 .label_formatter(move |pos| Some(cell_label(&values, n, &hover_point(pos).1)))
                 .show(ui, |p| {
                     let centre = PlotPoint::new(nf / 2.0, nf / 2.0);
@@ -138,6 +148,15 @@ impl AttentionPanel {
                 });
             color_legend(ui, range, side);
         });
+    }
+}
+
+/// The token index a grid mark at `v` starts, blank past the last token or off the grid.
+fn token_mark(v: f64, n: f64) -> String {
+    if v < 0.0 || v >= n || v.fract() != 0.0 {
+        String::new()
+    } else {
+        format!("{v:.0}")
     }
 }
 
