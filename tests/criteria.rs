@@ -971,6 +971,7 @@ mod transformer_residuals_criteria {
                 vec![curve(0.02)],
                 vec![curve(0.02)],
             ],
+            entropy: vec![vec![vec![2.7; DEPTH]]; 5],
             grads: vec![vec![vec![0.5; DEPTH]], vec![vec![0.3; DEPTH]]],
             roles: [0.3, 2.3, 0.34, 2.3, 0.51]
                 .iter()

@@ -554,7 +554,8 @@ fn an_experiment_file_round_trips_nan_and_infinity_and_bad_files_are_named() {
 }
 
 #[test]
-fn the_registry_has_the_six_documented_experiments_the_cnn_degradation_and_red_roses() {
+fn the_registry_has_the_six_documented_experiments_the_cnn_degradation_red_roses_and_transformers()
+{
     let names = experiments::names();
     assert_eq!(
         names,
@@ -566,7 +567,8 @@ fn the_registry_has_the_six_documented_experiments_the_cnn_degradation_and_red_r
             "lesion",
             "loss-landscape",
             "bn-smoothness",
-            "distribution-shift"
+            "distribution-shift",
+            "transformer-residuals"
         ]
     );
     for e in experiments::EXPERIMENTS {
@@ -696,7 +698,7 @@ fn the_cli_runs_the_quickest_experiment_and_refuses_an_unknown_one() {
     let list = String::from_utf8_lossy(&o.stdout);
     assert!(list.contains("De & Smith 2020"));
     let n = experiments::EXPERIMENTS.len();
-    assert_eq!(n, 8);
+    assert_eq!(n, 9);
     assert_eq!(list.matches("Protocol: ").count(), n, "{list}");
     assert_eq!(list.matches("protocol fingerprint ").count(), n, "{list}");
     assert!(!list.contains("NOT REGISTERED"), "{list}");
@@ -947,7 +949,16 @@ fn transformer_residuals_runs_end_to_end_at_a_short_scale() {
             .iter()
             .all(|g| g[0].len() == DEPTH && g[0].iter().all(|v| *v > 0.0))
     );
-    assert_eq!(TransformerResiduals::figures(&m).len(), 3);
+    // Every stack's attention layers have an entropy at init, at most ln(16).
+    assert!(m.entropy.iter().all(|s| s[0].len() == DEPTH));
+    assert!(
+        m.entropy
+            .iter()
+            .flatten()
+            .flatten()
+            .all(|&e| e > 0.0 && e <= 16f64.ln() + 1e-4)
+    );
+    assert_eq!(TransformerResiduals::figures(&m).len(), 4);
     let runs = TransformerResiduals::into_runs(m);
     assert_eq!(runs.len(), ROLES.len());
 }

@@ -123,6 +123,9 @@ pub struct Measured {
     /// Per stack of [`STACKS`], per seed: the token residual of the embedding (layer 0) and of
     /// each of the [`DEPTH`] layers or blocks.
     pub rank: Vec<Vec<Vec<f64>>>,
+    /// Per stack, per seed: each attention layer's mean row entropy (nats, mean over heads) at
+    /// initialisation, on the same digits.
+    pub entropy: Vec<Vec<Vec<f64>>>,
     /// Per layout (pre-LN, post-LN), per seed: ‖∂L/∂W‖ of each block's last MLP weight at
     /// initialisation (one batch of 128).
     pub grads: Vec<Vec<Vec<f64>>>,
@@ -147,12 +150,13 @@ pub fn measure_cast(
         ..Measured::default()
     };
     for stack in cast.stacks {
-        m.rank.push(
-            seeds
-                .iter()
-                .map(|&s| rank_curve(stack, &spec, &data, s))
-                .collect::<Result<_, _>>()?,
-        );
+        let per_seed: Vec<(Vec<f64>, Vec<f64>)> = seeds
+            .iter()
+            .map(|&s| rank_curve(stack, &spec, &data, s))
+            .collect::<Result<_, _>>()?;
+        let (rank, entropy) = per_seed.into_iter().unzip();
+        m.rank.push(rank);
+        m.entropy.push(entropy);
     }
     for layout in [VitLayout::PreLn, VitLayout::PostLn] {
         m.grads.push(
@@ -230,7 +234,7 @@ fn rank_curve(
     dataset: &DatasetSpec,
     data: &Dataset,
     seed: u64,
-) -> Result<Vec<f64>, ExperimentError> {
+) -> Result<(Vec<f64>, Vec<f64>), ExperimentError> {
     let spec = stack_spec(stack, dataset);
     let valid = validate(&spec)?;
     let device = Device::flex();
@@ -244,7 +248,22 @@ fn rank_curve(
         &device,
     );
     let mut outputs = Vec::new();
-    model.forward_streaming(x, None, &mut |t| outputs.push(t));
+    let (_, probes) = model.forward_streaming(x, None, &mut |t| outputs.push(t));
+    // Each attention layer's probe ends with its heads' mean row entropies.
+    let entropy = probes
+        .attention
+        .into_iter()
+        .map(|t| {
+            let v = t.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+            let h = heads_of(v.len());
+            match v.get(v.len().saturating_sub(h)..) {
+                Some(tail) if v.len() >= h => {
+                    tail.iter().map(|&e| e as f64).sum::<f64>() / h as f64
+                }
+                _ => f64::NAN,
+            }
+        })
+        .collect();
     let curve = curve_layers(stack, &spec)
         .into_iter()
         .map(|i| {
@@ -259,8 +278,16 @@ fn rank_curve(
             token_residual(&values, tokens, dim)
         })
         .collect();
-    Ok(curve)
+    Ok((curve, entropy))
 }
+
+/// Heads of an attention probe of `len = h·n² + h` values with the presets' 16 tokens.
+fn heads_of(len: usize) -> usize {
+    (len / (TOKENS * TOKENS + 1)).max(1)
+}
+
+/// Tokens of the presets on 28×28 digits (7×7 patches).
+pub const TOKENS: usize = 16;
 
 /// Adam at `lr` with a linear warm-up over `warmup` steps, batch 128, [`STEPS`] steps, one
 /// evaluation at the end; `probe_every` 0 unless asked.

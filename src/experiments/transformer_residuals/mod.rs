@@ -8,7 +8,7 @@ mod measure;
 
 pub use measure::{
     CAST, Cast, DEPTH, Measured, RANK_BATCH, ROLES, Role, RoleRun, STACKS, STEPS, Stack, TAIL,
-    WARMUP, measure_cast, stack_spec,
+    TOKENS, WARMUP, measure_cast, stack_spec,
 };
 
 use super::stats::{mean, moving_average};
@@ -109,7 +109,12 @@ impl Reproduction for TransformerResiduals {
     }
 
     fn figures(m: &Measured) -> Vec<Figure> {
-        vec![rank_figure(m), loss_figure(m), grad_figure(m)]
+        vec![
+            rank_figure(m),
+            entropy_figure(m),
+            loss_figure(m),
+            grad_figure(m),
+        ]
     }
 
     fn notes(m: &Measured) -> String {
@@ -220,6 +225,34 @@ fn rank_figure(m: &Measured) -> Figure {
     );
     f.log_y = true;
     f
+}
+
+/// Each stack's attention entropy per attention layer at initialisation, beside ln(tokens).
+fn entropy_figure(m: &Measured) -> Figure {
+    let mut series: Vec<LineSeries> = STACKS
+        .iter()
+        .zip(&m.entropy)
+        .map(|((name, _), per_seed)| LineSeries {
+            name: (*name).into(),
+            points: (0..per_seed.first().map_or(0, Vec::len))
+                .map(|l| {
+                    let v = over_seeds(per_seed, |e| e.get(l).copied().unwrap_or(f64::NAN));
+                    [(l + 1) as f64, v]
+                })
+                .collect(),
+        })
+        .collect();
+    let uniform = (TOKENS as f64).ln();
+    series.push(LineSeries {
+        name: "ln(tokens): uniform attention".into(),
+        points: vec![[1.0, uniform], [DEPTH as f64, uniform]],
+    });
+    Figure::lines(
+        "Attention entropy per attention layer at initialisation (mean over heads and queries)",
+        "attention layer",
+        "entropy (nats)",
+        series,
+    )
 }
 
 /// The training loss of every role (moving average over 10 steps, first seed).
