@@ -718,6 +718,18 @@ fn the_network_settings_choose_the_normalisation() {
 
 /// A one-convolution `cnn-1` with `norm` on red Coloured MNIST, `steps` steps of 16, probed
 /// and validated every other step.
+/// Presses Train and steps the lab until the run has ended with a probe recorded.
+fn train_until_probed(h: &mut Harness<'static, LabApp>) {
+    h.get_by_label("Train").click();
+    step_until(h, "the end of the run", |a| {
+        !a.registry().is_training()
+            && a.registry()
+                .shown()
+                .is_some_and(|r| r.history().latest_probe.is_some())
+    });
+    h.run_steps(2);
+}
+
 fn red_cnn_settings(app: &mut LabApp, norm: reslab::spec::Norm, steps: u64) {
     let s = app.settings_mut();
     s.dataset = DatasetSpec::new(DataSource::ColouredMnist {
@@ -800,14 +812,7 @@ fn the_batchnorm_panel_shows_group_norm_scales_and_shifts() {
     let mut h = harness(&dir);
     red_cnn_settings(h.state_mut(), Norm::Group { groups: 8 }, 4);
     h.run_steps(2);
-    h.get_by_label("Train").click();
-    step_until(&mut h, "the end of the run", |a| {
-        !a.registry().is_training()
-            && a.registry()
-                .shown()
-                .is_some_and(|r| r.history().latest_probe.is_some())
-    });
-    h.run_steps(2);
+    train_until_probed(&mut h);
     assert!(
         h.query_all_by_label_contains("LayerNorm / GroupNorm layer:")
             .next()
@@ -892,14 +897,7 @@ fn the_attention_panel_shows_a_transformer_runs_maps_and_entropy() {
             .next()
             .is_some()
     );
-    h.get_by_label("Train").click();
-    step_until(&mut h, "the end of the run", |a| {
-        !a.registry().is_training()
-            && a.registry()
-                .shown()
-                .is_some_and(|r| r.history().latest_probe.is_some())
-    });
-    h.run_steps(2);
+    train_until_probed(&mut h);
     assert!(
         h.query_all_by_label_contains("attention at step 4 (rows: query, columns: key)")
             .next()

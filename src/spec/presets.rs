@@ -266,7 +266,8 @@ fn stem(layers: &mut Vec<LayerSpec>, opts: &PresetOptions, with_post: bool) {
     }
 }
 
-fn tail(layers: &mut Vec<LayerSpec>, opts: &PresetOptions) {
+/// Global average pooling and the head.
+pub(super) fn tail(layers: &mut Vec<LayerSpec>, opts: &PresetOptions) {
     layers.push(LayerSpec::new("pool", LayerOp::GlobalAvgPool));
     layers.push(LayerSpec::new(
         "head",

@@ -24,7 +24,7 @@
 use super::net::{
     Activation, BranchScale, Init, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut, SkipSpec,
 };
-use super::presets::{PresetOptions, skip};
+use super::presets::{PresetOptions, skip, tail};
 
 /// Side of a patch on 28×28 inputs.
 pub const PATCH: usize = 7;
@@ -77,16 +77,10 @@ pub fn vit(name: &str, blocks: usize, layout: VitLayout, opts: &PresetOptions) -
     if layout != VitLayout::PostLn {
         layers.push(LayerSpec::layer_norm("final.ln"));
     }
-    layers.push(LayerSpec::new("pool", LayerOp::GlobalAvgPool));
-    layers.push(LayerSpec {
-        init: INIT,
-        ..LayerSpec::new(
-            "head",
-            LayerOp::Head {
-                outputs: opts.classes,
-            },
-        )
-    });
+    tail(&mut layers, opts);
+    if let Some(head) = layers.last_mut() {
+        head.init = INIT;
+    }
     NetSpec {
         name: name.to_string(),
         input,
