@@ -32,7 +32,8 @@ impl BatchNormPanel {
         caption(
             ui,
             "Running mean and variance per channel of one BN layer (band: min–max over channels, \
-             line: median; dashed: tracked channels), and the latest per-channel values, γ and β.",
+             line: median; dashed: tracked channels), and the latest per-channel values, γ and β; \
+             without BatchNorm, the LayerNorm and GroupNorm layers' γ and β.",
         );
         let Some(run) = ctx.run else {
             empty_note(ui, "No run yet.");

@@ -30,7 +30,8 @@ pub enum PanelKind {
     Loss,
     /// Per-layer activation statistics.
     Activations,
-    /// BatchNorm running statistics, γ and β.
+    /// Normalisation: BatchNorm's running statistics, γ and β; LayerNorm's and GroupNorm's γ and
+    /// β.
     BatchNorm,
     /// Gradient norms and update ratios.
     Gradients,
@@ -59,7 +60,7 @@ impl PanelKind {
         match self {
             PanelKind::Loss => "Loss & accuracy",
             PanelKind::Activations => "Activations",
-            PanelKind::BatchNorm => "BatchNorm",
+            PanelKind::BatchNorm => "Normalisation layers",
             PanelKind::Gradients => "Gradient flow",
             PanelKind::Boundary => "Decision boundary",
             PanelKind::Compare => "Compare",
