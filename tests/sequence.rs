@@ -508,3 +508,39 @@ fn vit_res_2_trains_on_mnist_above_chance() {
         first
     );
 }
+
+/// The fused GELU (a polynomial erf) against burn's (libm's erf), forward and backward, over
+/// values from −8 to 8, on a tensor big enough for several parallel chunks.
+#[test]
+fn the_fused_gelu_matches_burns_forward_and_backward() {
+    let n = 40_000;
+    let xv: Vec<f32> = (0..n).map(|i| -8.0 + 16.0 * i as f32 / n as f32).collect();
+    let g = values(n, 11);
+    let run = |fused: bool| {
+        let x = tensor(&xv, [n]).require_grad();
+        let y = if fused {
+            reslab::model::fused::gelu(x.clone())
+        } else {
+            burn::tensor::activation::gelu(x.clone())
+        };
+        let grads = (y.clone() * tensor(&g, [n])).sum().backward();
+        (floats(y), floats(x.grad(&grads).unwrap()))
+    };
+    let ((y, dx), (y_ref, dx_ref)) = (run(true), run(false));
+    for i in 0..n {
+        assert!(
+            (y[i] - y_ref[i]).abs() <= 1e-6 * y_ref[i].abs().max(1.0),
+            "y({}) {} vs {}",
+            xv[i],
+            y[i],
+            y_ref[i]
+        );
+        assert!(
+            (dx[i] - dx_ref[i]).abs() <= 2e-6,
+            "dx({}) {} vs {}",
+            xv[i],
+            dx[i],
+            dx_ref[i]
+        );
+    }
+}

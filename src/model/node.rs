@@ -139,7 +139,7 @@ pub(crate) fn activate<const D: usize>(f: Activation, t: Tensor<D>) -> Tensor<D>
         Activation::Relu => activation::relu(t),
         Activation::Tanh => activation::tanh(t),
         Activation::Sigmoid => activation::sigmoid(t),
-        Activation::Gelu => activation::gelu(t),
+        Activation::Gelu => super::fused::gelu(t),
         Activation::Identity => t,
     }
 }

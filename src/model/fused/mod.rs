@@ -7,6 +7,7 @@
 //!   `reshape`, a copy) and run about ten element-wise passes each way. Here both directions
 //!   are one kernel over the data in its own layout. [`batch_norm`] picks this path on
 //!   burn-flex with autodiff and burn's own `BatchNorm::forward` everywhere else.
+//! - **GELU.** One pass each way with a polynomial erf instead of libm's per element (`gelu`).
 //! - **Optimiser step.** SGD and Adam as one pass per tensor instead of a chain of element-wise
 //!   operations ([`FusedOptim`]), also returning the sums the gradient panel shows.
 //!
@@ -19,11 +20,13 @@
 //! statistics move by `r ← (1 − momentum)·r + momentum·batch` with the biased variance.
 
 mod batch_norm;
+mod gelu;
 mod optim;
 mod probe;
 
 pub use batch_norm::{BnTrain, FusedOps, batch_norm};
 pub(in crate::model) use batch_norm::{block_operands, bn_stats, channel_sums, update_running};
+pub use gelu::{FusedGelu, gelu, gelu_backward, gelu_forward};
 pub use optim::{
     FusedOptim, FusedRule, FusedStep, OptimStep, optimizer_step, optimizer_step_host,
     optimizer_step_in_place,
