@@ -917,7 +917,7 @@ fn per_activation_bn_noise_uses_one_value_per_output() {
 }
 
 /// The transformer experiment end to end at 30 steps a run (its quick scale trains 300 and takes
-/// about three minutes, run with `--ignored`): the rank stacks at their full depth (the rank
+/// about two minutes, run with `--ignored`): the rank stacks at their full depth (the rank
 /// criterion judges them at initialisation, so it passes already), the five training roles
 /// with their run files, the figures.
 #[test]
@@ -965,13 +965,13 @@ fn transformer_residuals_runs_end_to_end_at_a_short_scale() {
 
 /// The quick scale on seed 0 passes every criterion (three minutes on two cores).
 #[test]
-#[ignore = "the quick scale trains five 12-block transformers for 300 steps (about three minutes on two cores)"]
+#[ignore = "the quick scale trains five 12-block transformers for 300 steps (about two minutes on two cores)"]
 fn transformer_residuals_quick_passes() {
     quick("transformer-residuals");
 }
 
 #[test]
-#[ignore = "each control trains five 12-block transformers (about three minutes each on two cores)"]
+#[ignore = "each control trains five 12-block transformers (about two minutes each on two cores)"]
 fn transformer_residuals_controls_are_rejected() {
     control_rejected("transformer-residuals", "adds-in-plain-roles");
     control_rejected("transformer-residuals", "pre-ln-as-post-ln");
