@@ -3,8 +3,7 @@
 //! [`map_act!`] (or the helpers here) instead of matching on the rank.
 
 use super::probe::{layer_stats, sum_sq};
-use crate::spec::Shape;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 /// An activation between layers (the batch axis first).
 #[derive(Clone, Debug)]
@@ -154,22 +153,5 @@ impl Act {
     pub(crate) fn probe_values(t: Tensor<1>) -> Act {
         let n = t.dims()[0];
         Act::Flat(t.reshape([1, n]))
-    }
-
-    /// A batch of host samples `[batch × numel]` as an activation of `shape`.
-    pub fn from_host(data: Vec<f32>, batch: usize, shape: Shape, device: &Device) -> Act {
-        match shape {
-            Shape::Flat(d) => {
-                Act::Flat(Tensor::from_data(TensorData::new(data, [batch, d]), device))
-            }
-            Shape::Tokens(n, d) => Act::Tokens(Tensor::from_data(
-                TensorData::new(data, [batch, n, d]),
-                device,
-            )),
-            Shape::Image(c, h, w) => Act::Image(Tensor::from_data(
-                TensorData::new(data, [batch, c, h, w]),
-                device,
-            )),
-        }
     }
 }

@@ -807,7 +807,18 @@ pub fn input_from_host(
     shape: Shape,
     device: &burn::tensor::Device,
 ) -> Act {
-    Act::from_host(data, batch, shape, device)
+    use burn::tensor::TensorData;
+    match shape {
+        Shape::Flat(d) => Act::Flat(Tensor::from_data(TensorData::new(data, [batch, d]), device)),
+        Shape::Tokens(n, d) => Act::Tokens(Tensor::from_data(
+            TensorData::new(data, [batch, n, d]),
+            device,
+        )),
+        Shape::Image(c, h, w) => Act::Image(Tensor::from_data(
+            TensorData::new(data, [batch, c, h, w]),
+            device,
+        )),
+    }
 }
 
 /// An empty module, used while the real one is moved through the optimiser.

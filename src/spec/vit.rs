@@ -46,6 +46,11 @@ pub enum VitLayout {
     Plain,
 }
 
+/// `l` with its weights drawn at the presets' scale ([`INIT`]).
+fn drawn(l: LayerSpec) -> LayerSpec {
+    LayerSpec { init: INIT, ..l }
+}
+
 /// A vision transformer of `blocks` blocks.
 pub fn vit(name: &str, blocks: usize, layout: VitLayout, opts: &PresetOptions) -> NetSpec {
     let input = opts.input.unwrap_or(InputShape::Image {
@@ -53,8 +58,7 @@ pub fn vit(name: &str, blocks: usize, layout: VitLayout, opts: &PresetOptions) -
         height: 28,
         width: 28,
     });
-    let init = |l: LayerSpec| LayerSpec { init: INIT, ..l };
-    let mut layers = vec![init(LayerSpec::new(
+    let mut layers = vec![drawn(LayerSpec::new(
         "embed",
         LayerOp::PatchEmbed {
             // A flat input gets PATCH, and validation says it needs an image.
@@ -110,18 +114,17 @@ pub fn transformer_block(
     from: &str,
     scale: BranchScale,
 ) -> TransformerBlock {
-    let init = |l: LayerSpec| LayerSpec { init: INIT, ..l };
     let ln = |k: u8| LayerSpec::layer_norm(format!("{p}.ln{k}"));
-    let attn = init(LayerSpec::new(
+    let attn = drawn(LayerSpec::new(
         format!("{p}.attn"),
         LayerOp::SelfAttention {
             heads: heads_for(dim),
         },
     ));
     let mlp = [
-        init(LayerSpec::linear(format!("{p}.fc1"), width)),
+        drawn(LayerSpec::linear(format!("{p}.fc1"), width)),
         LayerSpec::activation(format!("{p}.act"), Activation::Gelu),
-        init(LayerSpec::linear(format!("{p}.fc2"), dim)),
+        drawn(LayerSpec::linear(format!("{p}.fc2"), dim)),
     ];
     let (a, fc2) = (format!("{p}.attn"), format!("{p}.fc2"));
     let add = |from: &str, to: &str| skip(from, to, Shortcut::Identity, scale);

@@ -9,7 +9,7 @@ use crate::model::{build, input_from_host, probe::token_residual};
 use crate::runfile::RunFile;
 use crate::spec::{
     DatasetSpec, Duration, LayerSpec, NetSpec, OptimizerSpec, PresetOptions, Schedule, Shape,
-    SkipSpec, TrainConfig, VitLayout, validate, vit,
+    SkipSpec, TrainConfig, VitLayout, probe_names, validate, vit,
 };
 use burn::tensor::Device;
 
@@ -249,19 +249,17 @@ fn rank_curve(
     );
     let mut outputs = Vec::new();
     let (_, probes) = model.forward_streaming(x, None, &mut |t| outputs.push(t));
-    // Each attention layer's probe ends with its heads' mean row entropies.
-    let entropy = probes
-        .attention
-        .into_iter()
-        .map(|t| {
+    // Each attention layer's probe is its heads' maps (`heads × n × n`), then their mean row
+    // entropies (`heads`); the spec says how many heads each layer has.
+    let shapes = probe_names(&valid).attention_shape;
+    let entropy = (probes.attention.into_iter().zip(shapes))
+        .map(|(t, [h, n])| {
             let v = t.into_data().try_into_vec_as::<f32>().unwrap_or_default();
-            let h = heads_of(v.len());
-            match v.get(v.len().saturating_sub(h)..) {
-                Some(tail) if v.len() >= h => {
-                    tail.iter().map(|&e| e as f64).sum::<f64>() / h as f64
-                }
-                _ => f64::NAN,
-            }
+            v.get(h * n * n..)
+                .filter(|e| e.len() == h)
+                .map_or(f64::NAN, |e| {
+                    e.iter().map(|&x| x as f64).sum::<f64>() / h as f64
+                })
         })
         .collect();
     let curve = curve_layers(stack, &spec)
@@ -281,12 +279,7 @@ fn rank_curve(
     Ok((curve, entropy))
 }
 
-/// Heads of an attention probe of `len = h·n² + h` values with the presets' 16 tokens.
-fn heads_of(len: usize) -> usize {
-    (len / (TOKENS * TOKENS + 1)).max(1)
-}
-
-/// Tokens of the presets on 28×28 digits (7×7 patches).
+/// Tokens of the presets on 28×28 digits (7×7 patches): the entropy figure's ln(tokens).
 pub const TOKENS: usize = 16;
 
 /// Adam at `lr` with a linear warm-up over `warmup` steps, batch 128, [`STEPS`] steps, one

@@ -10,6 +10,7 @@ use crate::ui::runs::ShownRun;
 use egui::{ComboBox, Ui};
 use egui_plot::{Line, LineStyle, Plot, PlotImage, PlotPoint};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Display options of the attention panel.
 #[derive(Default, Serialize, Deserialize)]
@@ -21,6 +22,10 @@ pub struct AttentionPanel {
     pub head: Option<usize>,
     #[serde(skip)]
     heat: HeatTexture,
+    /// The shown matrix and the key it was made for: built once per probe, layer and head,
+    /// not once per frame, and shared with the hover label.
+    #[serde(skip)]
+    matrix: Option<(u64, Arc<Vec<f32>>)>,
 }
 
 impl AttentionPanel {
@@ -52,22 +57,28 @@ impl AttentionPanel {
             empty_note(ui, "This probe recorded no attention.");
             return;
         };
-        let matrix = head_matrix(stats, heads, tokens, self.head);
         let height = (ctx.height - 70.0).max(120.0);
         let width = ui.available_width();
         let key = run.id.wrapping_mul(31) ^ probe.step ^ ((k as u64) << 40);
         let key = key ^ self.head.map_or(u64::MAX, |h| h as u64);
+        if self.matrix.as_ref().is_none_or(|(k, _)| *k != key) {
+            let m = head_matrix(stats, heads, tokens, self.head);
+            self.matrix = Some((key, Arc::new(m)));
+        }
+        let Some((_, matrix)) = self.matrix.clone() else {
+            return;
+        };
         if width < 600.0 {
             // A narrow panel: the map above the entropy lines, each half the height.
             let half = (height / 2.0 - 20.0).max(100.0);
-            self.map(ui, (&matrix, tokens), key, probe.step, half);
+            self.map(ui, (matrix, tokens), key, probe.step, half);
             entropy_lines(ui, run, tokens, half);
             return;
         }
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
                 ui.set_width(width * 0.5 - 6.0);
-                self.map(ui, (&matrix, tokens), key, probe.step, height);
+                self.map(ui, (matrix.clone(), tokens), key, probe.step, height);
             });
             ui.vertical(|ui| {
                 ui.set_width(width * 0.5 - 6.0);
@@ -110,12 +121,19 @@ impl AttentionPanel {
 
     /// The `tokens × tokens` map as a heatmap with its colour legend; hovering names the query,
     /// the key and the weight.
-    fn map(&mut self, ui: &mut Ui, (m, n): (&[f32], usize), key: u64, step: u64, height: f32) {
+    fn map(
+        &mut self,
+        ui: &mut Ui,
+        (m, n): (Arc<Vec<f32>>, usize),
+        key: u64,
+        step: u64,
+        height: f32,
+    ) {
         ui.label(format!(
             "attention at step {step} (rows: query, columns: key)"
         ));
         let tex = self.heat.get(ui.ctx(), "attention", key, || HeatData {
-            values: m.to_vec(),
+            values: m.as_ref().clone(),
             rows: n,
             cols: n,
         });
@@ -123,7 +141,6 @@ impl AttentionPanel {
             return;
         };
         let range = self.heat.range;
-        let values = m.to_vec();
         ui.horizontal(|ui| {
             let side = (ui.available_width() - 64.0).min(height).max(80.0);
             let nf = n as f64;
@@ -136,7 +153,7 @@ impl AttentionPanel {
                 // A mark names the token whose cell starts there (rows count from the top).
                 .x_axis_formatter(move |g, _| token_mark(g.value, nf))
                 .y_axis_formatter(move |g, _| token_mark(nf - g.value, nf))
-                .label_formatter(move |pos| Some(cell_label(&values, n, &hover_point(pos).1)))
+                .label_formatter(move |pos| Some(cell_label(&m, n, &hover_point(pos).1)))
                 .show(ui, |p| {
                     let centre = PlotPoint::new(nf / 2.0, nf / 2.0);
                     p.image(PlotImage::new(
