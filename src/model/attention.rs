@@ -1,6 +1,8 @@
 //! The sequence layers' modules: multi-head self-attention ([`SelfAttention`]) and the patch
-//! embedding that turns an image into tokens ([`PatchEmbed`]), on burn's tensor ops.
+//! embedding that turns an image into tokens ([`PatchEmbed`]), on burn's tensor ops (the
+//! attention core through `fused::FusedAttention` on burn-flex).
 
+use super::fused;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, conv::Conv2d};
 use burn::tensor::{Tensor, activation};
@@ -24,8 +26,21 @@ impl SelfAttention {
         self.forward_weights(x).0
     }
 
-    /// The output and every head's attention matrix `[b, heads, n, n]` (its rows sum to 1).
+    /// The output and every head's attention matrix `[b, heads, n, n]` (its rows sum to 1):
+    /// the fused core on burn-flex, [`Self::forward_weights_ops`] elsewhere.
     pub fn forward_weights(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
+        if !fused::is_flex(&x.device()) {
+            return self.forward_weights_ops(x);
+        }
+        let qkv = self.qkv.forward(x).into_dispatch();
+        let r =
+            <burn::backend::Dispatch as fused::FusedAttention>::fused_attention(qkv, self.heads);
+        let heads = Tensor::<3>::from_dispatch(r.heads);
+        (self.out.forward(heads), Tensor::from_dispatch(r.weights))
+    }
+
+    /// [`Self::forward_weights`] on burn's tensor operations, on any backend.
+    pub fn forward_weights_ops(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
         let [b, n, d] = x.dims();
         let h = self.heads;
         let dh = d / h;

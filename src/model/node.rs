@@ -104,7 +104,7 @@ pub fn apply(op: &LayerOp, node: Option<&NodeModule>, x: Act) -> Act {
             let gn = node().group_norm().expect(BUILT);
             match x {
                 Act::Image(t) => Act::Image(gn.forward(t)),
-                x => x.map_rows(|t| gn.forward(t)),
+                x => x.map_rows(|t| super::fused::row_norm(gn, t)),
             }
         }
         LayerOp::PatchEmbed { .. } => {

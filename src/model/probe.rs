@@ -288,9 +288,16 @@ pub fn token_residual(values: &[f32], tokens: usize, dim: usize) -> f64 {
 }
 
 /// [`token_residual`] on the device: `[‖X − 1·x̄ᵀ‖ / ‖X‖]` of a `[batch, tokens, dim]` tensor,
-/// out of the autodiff graph.
+/// out of the autodiff graph (on burn-flex from the buffer, `fused::token_residual_fast`).
 pub fn token_residual_of(x: Tensor<3>) -> Tensor<1> {
     let x = x.inner();
+    if super::fused::is_flex(&x.device()) {
+        return Tensor::from_dispatch(
+            <burn::backend::Dispatch as super::fused::FusedTokenProbe>::fused_token_residual(
+                x.into_dispatch(),
+            ),
+        );
+    }
     let off = (x.clone() - x.clone().mean_dim(1)).square().sum();
     (off / x.square().sum()).sqrt()
 }
@@ -300,6 +307,13 @@ pub fn token_residual_of(x: Tensor<3>) -> Tensor<1> {
 /// values), out of the autodiff graph.
 pub fn attention_summary(weights: Tensor<4>) -> Tensor<1> {
     let w = weights.inner();
+    if super::fused::is_flex(&w.device()) {
+        return Tensor::from_dispatch(
+            <burn::backend::Dispatch as super::fused::FusedTokenProbe>::fused_attention_summary(
+                w.into_dispatch(),
+            ),
+        );
+    }
     let [b, h, n, _] = w.dims();
     let mean = w.clone().mean_dim(0).reshape([h * n * n]);
     // −Σ a·ln a per row; a row's zeros add nothing (a·ln a → 0).
