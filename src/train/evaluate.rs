@@ -85,8 +85,18 @@ pub struct EvalData<'a> {
     pub shape: Shape,
 }
 
-/// Evaluates `model` (built on the autodiff `device`, as training builds it) on `data`.
+/// Evaluates `model` (built on the autodiff `device`, as training builds it) on `data`, on one
+/// of rayon's workers (`model::fused::on_workers`).
 pub fn evaluate(
+    model: &Model,
+    data: EvalData<'_>,
+    opts: &EvalOptions,
+    device: &Device,
+) -> Evaluation {
+    crate::model::fused::on_workers(|| evaluate_here(model, data, opts, device))
+}
+
+fn evaluate_here(
     model: &Model,
     data: EvalData<'_>,
     opts: &EvalOptions,

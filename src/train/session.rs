@@ -299,7 +299,13 @@ impl Session {
     }
 
     /// Runs one optimiser step and reads its records back in one transaction.
+    ///
+    /// The step runs on one of rayon's worker threads ([`crate::model::fused::on_workers`]).
     pub fn train_step(&mut self) -> StepOutcome {
+        crate::model::fused::on_workers(|| self.train_step_here())
+    }
+
+    fn train_step_here(&mut self) -> StepOutcome {
         let started = Instant::now();
         let step = self.step + 1;
         let probe = self.is_probe_step(step);

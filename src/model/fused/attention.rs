@@ -48,6 +48,16 @@ impl Dims {
     fn d(self) -> usize {
         self.h * self.dh
     }
+    /// The presets' 16 tokens of 16 features per head, as constants: the kernels' loops, inlined
+    /// with them, have known trip counts and keep a row in registers.
+    #[inline(always)]
+    fn preset(self) -> Option<Dims> {
+        (self.n == 16 && self.dh == 16).then_some(Dims {
+            n: 16,
+            h: self.h,
+            dh: 16,
+        })
+    }
     fn scale(self) -> f32 {
         1.0 / (self.dh as f32).sqrt()
     }
@@ -81,16 +91,24 @@ pub fn attention_forward(qkv: &[f32], dims: Dims) -> (Vec<f32>, Vec<f32>) {
 widest! {
     /// [`forward_sample`] of each sample of a task.
     fn forward_samples(x: &[f32], dims: Dims, out: &mut [f32], p: &mut [f32]) {
-        let Dims { n, h, dh } = dims;
-        let d = dims.d();
-        let mut kt = vec![0f32; dh * n];
-        for ((out, p), x) in out
-            .chunks_exact_mut(n * d)
-            .zip(p.chunks_exact_mut(h * n * n))
-            .zip(x.chunks_exact(n * 3 * d))
-        {
-            forward_sample(x, dims, out, p, &mut kt);
+        match dims.preset() {
+            Some(dims) => each_forward(x, dims, out, p),
+            None => each_forward(x, dims, out, p),
         }
+    }
+}
+
+#[inline(always)]
+fn each_forward(x: &[f32], dims: Dims, out: &mut [f32], p: &mut [f32]) {
+    let Dims { n, h, dh } = dims;
+    let d = dims.d();
+    let mut kt = vec![0f32; dh * n];
+    for ((out, p), x) in out
+        .chunks_exact_mut(n * d)
+        .zip(p.chunks_exact_mut(h * n * n))
+        .zip(x.chunks_exact(n * 3 * d))
+    {
+        forward_sample(x, dims, out, p, &mut kt);
     }
 }
 
@@ -126,10 +144,20 @@ fn forward_sample(x: &[f32], dims: Dims, out: &mut [f32], p: &mut [f32], kt: &mu
     }
 }
 
-/// `y ← y + a·x`.
+/// `y ← y + a·x`, sixteen values at a time as fixed-size arrays (which the compiler turns into
+/// vector operations reliably; on plain slices of a row some of these loops stayed scalar).
 #[inline(always)]
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
+    let x = &x[..y.len()];
+    let (mut yc, mut xc) = (y.chunks_exact_mut(16), x.chunks_exact(16));
+    for (y, x) in (&mut yc).zip(&mut xc) {
+        let y: &mut [f32; 16] = y.try_into().expect("16 values");
+        let x: &[f32; 16] = x.try_into().expect("16 values");
+        for k in 0..16 {
+            y[k] += a * x[k];
+        }
+    }
+    for (y, &x) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
         *y += a * x;
     }
 }
@@ -169,29 +197,42 @@ pub fn attention_backward(qkv: &[f32], weights: &[f32], g: &[f32], dims: Dims) -
 widest! {
     /// [`backward_sample`] of each sample of a task.
     fn backward_samples(x: &[f32], p: &[f32], g: &[f32], dims: Dims, dx: &mut [f32]) {
-        let Dims { n, h, dh } = dims;
-        let d = dims.d();
-        let mut scratch = vec![0f32; (dh + n) * n];
-        for (((dx, x), p), g) in dx
-            .chunks_exact_mut(n * 3 * d)
-            .zip(x.chunks_exact(n * 3 * d))
-            .zip(p.chunks_exact(h * n * n))
-            .zip(g.chunks_exact(n * d))
-        {
-            backward_sample(x, p, g, dims, dx, &mut scratch);
+        match dims.preset() {
+            Some(dims) => each_backward(x, p, g, dims, dx),
+            None => each_backward(x, p, g, dims, dx),
         }
+    }
+}
+
+#[inline(always)]
+fn each_backward(x: &[f32], p: &[f32], g: &[f32], dims: Dims, dx: &mut [f32]) {
+    let Dims { n, h, dh } = dims;
+    let d = dims.d();
+    let (mut vt, mut ds) = (vec![0f32; dh * n], vec![0f32; n * n]);
+    for (((dx, x), p), g) in dx
+        .chunks_exact_mut(n * 3 * d)
+        .zip(x.chunks_exact(n * 3 * d))
+        .zip(p.chunks_exact(h * n * n))
+        .zip(g.chunks_exact(n * d))
+    {
+        backward_sample((x, p, g), dims, dx, (&mut vt, &mut ds));
     }
 }
 
 /// One sample's backward: with `P` a head's weights and `G` its outputs' gradient,
 /// `dV = PᵀG`, `dP = GVᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, `dQ = dS·K/√d_h`,
-/// `dK = dSᵀ·Q/√d_h`. `scratch` holds the head's values transposed and `dP` (then `dS`); as in
+/// `dK = dSᵀ·Q/√d_h`. `vt` holds the head's values transposed, `ds` `dP` then `dS` (two buffers:
+/// carved from one, the compiler could not tell them apart and kept a loop scalar); as in
 /// the forward, consecutive updates touch different rows.
 #[inline(always)]
-fn backward_sample(x: &[f32], p: &[f32], g: &[f32], dims: Dims, dx: &mut [f32], s: &mut [f32]) {
+fn backward_sample(
+    (x, p, g): (&[f32], &[f32], &[f32]),
+    dims: Dims,
+    dx: &mut [f32],
+    (vt, ds): (&mut [f32], &mut [f32]),
+) {
     let Dims { n, h, dh } = dims;
     let (d, scale) = (dims.d(), dims.scale());
-    let (vt, ds) = s.split_at_mut(dh * n);
     let ds = &mut ds[..n * n];
     for head in 0..h {
         for j in 0..n {

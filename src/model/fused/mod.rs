@@ -176,6 +176,15 @@ macro_rules! widest {
 }
 pub(super) use widest;
 
+/// Runs `f` on one of rayon's worker threads and returns its result (the calling thread waits).
+/// A training step or an evaluation run this way: every parallel kernel inside then splits its
+/// work with the other workers directly, instead of being handed from an outside thread to the
+/// pool one operation at a time, with two thread wake-ups each (hundreds per step; measured in
+/// BENCHMARKS.md). Inside a worker already, `f` runs in place.
+pub fn on_workers<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
 /// Whether tensors on `device` take the fused CPU kernels.
 pub fn is_flex(device: &burn::tensor::Device) -> bool {
     // The fused kernels are registered for burn-flex only; every other backend keeps burn's ops.
