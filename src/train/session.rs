@@ -144,7 +144,7 @@ impl StatsWorker {
         }
         let answer = self.channels.as_ref().and_then(|(jobs, out)| {
             jobs.send(None).ok()?;
-            out.recv().ok()
+            crate::model::fused::recv_on_worker(out)
         });
         match answer {
             // Outputs reduced in line after the worker died would be out of order.

@@ -185,6 +185,24 @@ pub fn on_workers<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }
 
+/// The next message of `rx`, waiting on a rayon worker without taking it from the pool: between
+/// short waits the worker runs whatever rayon work is queued. A step running under
+/// [`on_workers`] waits this way for a helper thread (the probe statistics); if that thread
+/// needed the pool while the step's worker slept in a plain `recv`, with every other worker
+/// busy (one thread, or two runs at once), neither would move. `None` once the sender is gone.
+pub fn recv_on_worker<T>(rx: &std::sync::mpsc::Receiver<T>) -> Option<T> {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_micros(200)) {
+            Ok(v) => return Some(v),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = rayon::yield_now();
+            }
+        }
+    }
+}
+
 /// Whether tensors on `device` take the fused CPU kernels.
 pub fn is_flex(device: &burn::tensor::Device) -> bool {
     // The fused kernels are registered for burn-flex only; every other backend keeps burn's ops.
