@@ -58,6 +58,15 @@ pub fn criterion(v: f64) -> String {
     format(v, Precision::CRITERION)
 }
 
+/// `n` and the noun, singular for one: `1 skip`, `0 skips`, `3 skips` (regular English plurals).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A count with an SI suffix: `950`, `12.3k`, `4.57M`, `1.2G` (parameters, FLOPs).
 pub fn si(x: f64) -> String {
     let a = x.abs();
@@ -74,6 +83,13 @@ pub fn si(x: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(super::count(1, "skip"), "1 skip");
+        assert_eq!(super::count(0, "skip"), "0 skips");
+        assert_eq!(super::count(12, "layer"), "12 layers");
+    }
+
     use super::*;
 
     #[test]

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::lab::{harness, last_step, small_settings, step_until};
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use reslab::metrics::series;
@@ -11,59 +13,13 @@ use reslab::runfile::RunStatus;
 use reslab::spec::{DataSource, DatasetSpec, Duration as Steps};
 use reslab::ui::LabApp;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-fn harness(runs_dir: &Path) -> Harness<'static, LabApp> {
-    let dir = runs_dir.to_path_buf();
-    Harness::builder()
-        .with_size([1500.0, 950.0])
-        .with_accessibility_check(false)
-        .allow_missing_glyphs()
-        .with_max_steps(20)
-        .build_eframe(move |cc| LabApp::with_runs_dir(&cc.egui_ctx, dir.clone()))
-}
-
-/// A small, quick network on spirals, so the test trains many steps per second.
-fn small_settings(app: &mut LabApp, steps: u64) {
-    let s = app.settings_mut();
-    s.dataset = DatasetSpec::new(DataSource::Spirals {
-        samples: 600,
-        classes: 2,
-        noise: 0.05,
-    });
-    s.net.family = "mlp-res".into();
-    s.net.depth = 3;
-    s.net.width = 16;
-    s.config.duration = Steps::Steps(steps);
-    s.config.batch_size = 32;
-    s.config.probe_every = 5;
-    s.config.eval_every = 20;
-    app.rebuild_spec();
-}
-
-/// Steps the UI until `done` holds (the worker runs on its own thread meanwhile).
-fn step_until(h: &mut Harness<'static, LabApp>, what: &str, done: impl Fn(&LabApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "timed out waiting for {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(15));
-    }
-    h.step();
-}
+use std::time::Duration;
 
 fn loss_points(app: &LabApp) -> usize {
     app.registry()
         .shown()
         .and_then(|r| r.history().get(series::LOSS, ""))
         .map_or(0, |s| s.len())
-}
-
-fn last_step(app: &LabApp) -> u64 {
-    app.registry().shown().map_or(0, |r| r.history().last_step)
 }
 
 #[test]

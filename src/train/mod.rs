@@ -269,10 +269,16 @@ impl Drop for RunHandle {
     }
 }
 
+/// The shortest time between two wake-ups of the window by a run's events (10 a second; the
+/// first event of a run, its end and failures wake it at once).
+const WAKE_EVERY: Duration = Duration::from_millis(100);
+
 struct Emitter {
     tx: Sender<TrainEvent>,
     waker: Waker,
     last_wake: Option<Instant>,
+    /// Events were sent since the last wake-up.
+    unseen: bool,
 }
 
 impl Emitter {
@@ -280,12 +286,24 @@ impl Emitter {
         // A receiver that has gone away is not an error: the run goes on and can still be
         // joined, e.g. by a CLI that only wants the final session.
         let _ = self.tx.send(e);
-        let due = self
-            .last_wake
-            .is_none_or(|t| t.elapsed() >= Duration::from_millis(30));
+        let due = self.last_wake.is_none_or(|t| t.elapsed() >= WAKE_EVERY);
+        self.unseen = true;
         if force_wake || due {
-            (self.waker)();
-            self.last_wake = Some(Instant::now());
+            self.wake();
+        }
+    }
+
+    fn wake(&mut self) {
+        (self.waker)();
+        self.last_wake = Some(Instant::now());
+        self.unseen = false;
+    }
+
+    /// Wakes the window if it has not seen the latest events (before the run waits in a pause:
+    /// a paused window does not come back by itself).
+    fn flush(&mut self) {
+        if self.unseen {
+            self.wake();
         }
     }
 }
@@ -343,6 +361,7 @@ pub fn spawn_run(request: RunRequest, waker: Waker) -> Result<RunHandle, TrainEr
                 tx,
                 waker,
                 last_wake: None,
+                unseen: false,
             };
             let session = (|| -> Result<Session, TrainError> {
                 let device = make_device(config.device, true)?;
@@ -431,6 +450,7 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
                 if !*paused || ctl.stop.load(Ordering::SeqCst) {
                     break;
                 }
+                em.flush();
                 paused = ctl.wake.wait(paused).expect("control lock");
             }
         }

@@ -4,6 +4,7 @@
 use crate::metrics::{Checkpoint, History, StepRecord};
 use crate::runfile::RunFile;
 use crate::train::{EndReason, RunHandle, TrainEvent};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,10 @@ pub struct LiveRun {
     pub last: Option<StepRecord>,
     /// Set once the run ended.
     pub ended: Option<EndReason>,
+    /// When the window learnt that it ended (the clock stops there).
+    pub ended_at: Option<Instant>,
+    /// Its step records of the last seconds, for the rate and the time left.
+    pub pace: Pace,
     /// The lock of the run file it saves to, held from its first save while it trains, so that
     /// no other process writes that file meanwhile (released when the run ends).
     pub file_lock: Option<crate::safe_fs::FileLock>,
@@ -94,14 +99,26 @@ impl LiveRun {
             device: String::new(),
             last: None,
             ended: None,
+            ended_at: None,
+            pace: Pace::default(),
             file_lock: None,
         }
     }
 
-    /// Training time so far, pauses excluded.
+    /// Training time so far, pauses excluded; it stops when the run ends.
     pub fn elapsed(&self) -> Duration {
-        let paused = self.paused_total + self.paused_since.map_or(Duration::ZERO, |t| t.elapsed());
-        self.started.elapsed().saturating_sub(paused)
+        let now = self.ended_at.unwrap_or_else(Instant::now);
+        let paused = self.paused_total
+            + self
+                .paused_since
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        now.saturating_duration_since(self.started)
+            .saturating_sub(paused)
+    }
+
+    /// Whether steps are being taken now (not paused, not ended).
+    pub fn is_running(&self) -> bool {
+        self.ended.is_none() && self.paused_since.is_none()
     }
 
     /// Pauses the worker.
@@ -157,6 +174,7 @@ fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applie
             run.file.environment.device = device;
         }
         TrainEvent::Step(r) => {
+            live.pace.push(Instant::now(), &r);
             live.last = Some(r);
             run.dirty = true;
         }
@@ -173,6 +191,7 @@ fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applie
         }
         TrainEvent::Finished { reason, .. } => {
             live.ended = Some(reason);
+            live.ended_at = Some(Instant::now());
             live.file_lock = None;
             if let Some(t) = live.paused_since.take() {
                 live.paused_total += t.elapsed();
@@ -181,11 +200,62 @@ fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applie
         }
         TrainEvent::Failed(msg) => {
             live.ended = Some(EndReason::Stopped);
+            live.ended_at = Some(Instant::now());
             live.file_lock = None;
             out.failed = Some(msg);
             out.finished = true;
         }
         TrainEvent::Probe(_) | TrainEvent::Eval(_) | TrainEvent::Boundary(_) => {}
+    }
+}
+
+/// The recent pace of a run: its step records of the last [`Pace::WINDOW`], with the time the
+/// window received each.
+#[derive(Debug, Default)]
+pub struct Pace {
+    recent: VecDeque<(Instant, u64, f32)>,
+}
+
+impl Pace {
+    /// How far back the rates look.
+    pub const WINDOW: Duration = Duration::from_secs(3);
+
+    /// A step record received at `now`.
+    pub fn push(&mut self, now: Instant, r: &StepRecord) {
+        self.recent.push_back((now, r.step, r.samples_per_sec));
+        while self.recent.len() > 2
+            && self
+                .recent
+                .front()
+                .is_some_and(|&(t, _, _)| now.saturating_duration_since(t) > Self::WINDOW)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Samples per second over the window: the steps' own rates averaged as total samples over
+    /// total time (the batch is the same for every step, so the harmonic mean).
+    pub fn samples_per_sec(&self) -> Option<f64> {
+        let rates: Vec<f64> = (self.recent.iter())
+            .map(|&(_, _, r)| r as f64)
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .collect();
+        let time: f64 = rates.iter().map(|r| 1.0 / r).sum();
+        (!rates.is_empty()).then(|| rates.len() as f64 / time)
+    }
+
+    /// The time left to step `total` at the window's pace in steps per second of wall clock
+    /// (probes and evaluations included); `None` until the window holds two steps.
+    pub fn time_left(&self, total: u64) -> Option<Duration> {
+        let (&(t0, s0, _), &(t1, s1, _)) = (self.recent.front()?, self.recent.back()?);
+        let secs = t1.saturating_duration_since(t0).as_secs_f64();
+        if s1 <= s0 || secs <= 0.0 {
+            return None;
+        }
+        let per_step = secs / (s1 - s0) as f64;
+        Some(Duration::from_secs_f64(
+            total.saturating_sub(s1) as f64 * per_step,
+        ))
     }
 }
 

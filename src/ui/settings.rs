@@ -325,9 +325,12 @@ impl Settings {
             .show(ui, |ui| {
                 optimizer_rows(ui, &mut c.optimizer);
                 ui.label("Learning rate");
+                // A typed value is kept as typed (not clamped into the slider's range without a
+                // word): one the trainer refuses is named in red below the grid.
                 ui.add(
                     Slider::new(&mut c.lr, 1e-5..=2.0)
                         .logarithmic(true)
+                        .clamping(egui::SliderClamping::Never)
                         .custom_formatter(|v, _| format!("{v:.2e}")),
                 );
                 ui.end_row();
@@ -659,10 +662,10 @@ pub fn spec_summary(
         Err(e) => format!("error: {e}"),
         Ok(s) => match validate(s) {
             Ok(v) => format!(
-                "{}: {} layers, {} skips, {} parameters, {} FLOPs/sample\n{}",
+                "{}: {}, {}, {} parameters, {} FLOPs/sample\n{}",
                 s.name,
-                s.layers.len(),
-                s.skips.len(),
+                crate::numbers::count(s.layers.len(), "layer"),
+                crate::numbers::count(s.skips.len(), "skip"),
                 crate::numbers::si(v.total_params() as f64),
                 crate::numbers::si(v.total_flops() as f64),
                 memory_line(&v, config, dataset)

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod kernels;
+pub mod lab;
 
 use burn::tensor::Device;
 use reslab::data;

@@ -14,8 +14,13 @@ impl LabApp {
             let settings = &self.state.settings;
             let summary = spec_summary(&self.spec, &settings.config, &settings.dataset);
             if self.registry.is_training() {
+                let state = if self.registry.is_paused() {
+                    "A run is paused"
+                } else {
+                    "A run is training"
+                };
                 ui.label(
-                    RichText::new("A run is training; it keeps the settings it started with.")
+                    RichText::new(format!("{state}; it keeps the settings it started with."))
                         .weak(),
                 );
             }

@@ -343,11 +343,12 @@ impl eframe::App for LabApp {
         self.handle_close(ui);
         self.run_commands();
         self.export.next(&ctx);
-        // While a run goes on, come back soon even without the worker's wake-up, e.g. for
-        // events left over after the frame budget. (A run's last event is `Finished`, so an
-        // ended run has nothing left to take.)
-        if self.registry.is_training() {
-            ctx.request_repaint_after(Duration::from_millis(33));
+        // While a run trains, come back within 100 ms even without the worker's wake-up, e.g.
+        // for events left over after the frame budget: at most ~10 frames a second unless the
+        // pointer moves. Paused or ended, nothing: the worker's wake-up brings the events that
+        // still come (a run's last event is `Finished`).
+        if self.registry.is_training() && !self.registry.is_paused() {
+            ctx.request_repaint_after(Duration::from_millis(100));
         }
         // Jobs wake the window when they end; an experiment's progress is read every 100 ms.
         if self.jobs.running() > 0 {

@@ -135,15 +135,21 @@ impl LabApp {
                     (None, true) => "paused",
                     (None, false) => "training",
                 };
-                let sps = l.last.map_or(0.0, |r| r.samples_per_sec);
-                let secs = l.elapsed().as_secs();
+                // The rate and the time left only while steps are being taken.
+                let (rate, left) = match (l.is_running(), l.pace.samples_per_sec()) {
+                    (true, Some(sps)) => (
+                        format!("{} samples/s", crate::numbers::si(sps)),
+                        l.pace
+                            .time_left(l.total_steps)
+                            .map_or(String::new(), |t| format!(" · {} left", clock(t))),
+                    ),
+                    _ => ("– samples/s".into(), String::new()),
+                };
                 format!(
-                    "{state} · step {}/{} · loss {loss} · {:.0} samples/s · {:02}:{:02}",
+                    "{state} · step {}/{} · loss {loss} · {rate} · {}{left}",
                     h.last_step,
                     l.total_steps,
-                    sps,
-                    secs / 60,
-                    secs % 60
+                    clock(l.elapsed()),
                 )
             }
             None => format!(
@@ -153,5 +159,16 @@ impl LabApp {
                 h.last_step
             ),
         }
+    }
+}
+
+/// `mm:ss`, or `h:mm:ss` from an hour.
+fn clock(t: std::time::Duration) -> String {
+    let secs = t.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m:02}:{s:02}")
     }
 }

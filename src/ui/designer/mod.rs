@@ -308,12 +308,19 @@ impl Designer {
             }
             Action::BatchNormNowhere => {
                 let n = self.edit(edit::batch_norm_nowhere);
-                self.say(format!("removed {n} batch norm layers"), false);
+                self.say(
+                    format!("removed {}", crate::numbers::count(n, "batch norm layer")),
+                    false,
+                );
             }
             Action::RemoveAllSkips => {
                 let n = self.edit(edit::remove_all_skips);
                 self.selection.set_skip(None);
-                let text = format!("removed {n} skips: {}", self.doc.spec().name);
+                let text = format!(
+                    "removed {}: {}",
+                    crate::numbers::count(n, "skip"),
+                    self.doc.spec().name
+                );
                 self.say(text, false);
             }
             Action::Load(spec) => self.load(spec),

@@ -167,18 +167,18 @@ fn totals(spec: &NetSpec, view: &View) -> String {
     let d = &view.diag;
     match &d.result {
         Ok((params, flops)) => format!(
-            "{}: {} layers, {} skips, {} parameters, {} FLOPs per sample",
+            "{}: {}, {}, {} parameters, {} FLOPs per sample",
             spec.name,
-            spec.layers.len(),
-            spec.skips.len(),
+            crate::numbers::count(spec.layers.len(), "layer"),
+            crate::numbers::count(spec.skips.len(), "skip"),
             si(*params as f64),
             si(*flops as f64)
         ),
         Err(_) => format!(
-            "{}: {} layers, {} skips, at least {} parameters (invalid)",
+            "{}: {}, {}, at least {} parameters (invalid)",
             spec.name,
-            spec.layers.len(),
-            spec.skips.len(),
+            crate::numbers::count(spec.layers.len(), "layer"),
+            crate::numbers::count(spec.skips.len(), "skip"),
             si(d.known_params() as f64)
         ),
     }

@@ -314,7 +314,12 @@ impl ExperimentsTab {
             .position(|(f, _)| f.name == self.selected)
         else {
             ui.add_space(8.0);
-            ui.label(RichText::new("Press Run experiment to measure it on this machine.").weak());
+            let hint = if self.running.is_some() {
+                "Measuring: the results appear here when the run ends."
+            } else {
+                "Press Run experiment to measure it on this machine."
+            };
+            ui.label(RichText::new(hint).weak());
             return action;
         };
         // Borrowed out of `self` while drawing (figures need `&mut self` for their textures);

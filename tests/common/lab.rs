@@ -1,0 +1,55 @@
+//! The desktop lab in egui_kittest: a harness on a runs folder, a quick network, stepping the
+//! window until the worker has done something.
+
+use egui_kittest::Harness;
+use reslab::spec::{DataSource, DatasetSpec, Duration as Steps};
+use reslab::ui::LabApp;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub fn harness(runs_dir: &Path) -> Harness<'static, LabApp> {
+    let dir = runs_dir.to_path_buf();
+    Harness::builder()
+        .with_size([1500.0, 950.0])
+        .with_accessibility_check(false)
+        .allow_missing_glyphs()
+        .with_max_steps(20)
+        .build_eframe(move |cc| LabApp::with_runs_dir(&cc.egui_ctx, dir.clone()))
+}
+
+/// A small, quick network on spirals, so the test trains many steps per second.
+pub fn small_settings(app: &mut LabApp, steps: u64) {
+    let s = app.settings_mut();
+    s.dataset = DatasetSpec::new(DataSource::Spirals {
+        samples: 600,
+        classes: 2,
+        noise: 0.05,
+    });
+    s.net.family = "mlp-res".into();
+    s.net.depth = 3;
+    s.net.width = 16;
+    s.config.duration = Steps::Steps(steps);
+    s.config.batch_size = 32;
+    s.config.probe_every = 5;
+    s.config.eval_every = 20;
+    app.rebuild_spec();
+}
+
+/// Steps the UI until `done` holds (the worker runs on its own thread meanwhile).
+pub fn step_until(h: &mut Harness<'static, LabApp>, what: &str, done: impl Fn(&LabApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    h.step();
+}
+
+/// The last step of the shown run.
+pub fn last_step(app: &LabApp) -> u64 {
+    app.registry().shown().map_or(0, |r| r.history().last_step)
+}
