@@ -91,3 +91,20 @@ fn the_clock_stops_with_the_run_and_the_rate_is_blank_after_it() {
     assert_eq!(status(&h), ended, "the clock went on after the run");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With the CPU chosen (the default) the window does not check the GPU at start: the check
+/// leaves a device thread of burn's waking every 150 µs. The GPU button offers the check.
+#[test]
+fn the_gpu_is_checked_at_start_only_when_the_settings_train_on_it() {
+    let h = Harness::builder()
+        .with_size([1500.0, 950.0])
+        .with_accessibility_check(false)
+        .allow_missing_glyphs()
+        .build_eframe(|cc| LabApp::new(cc));
+    assert_eq!(
+        h.state().settings().config.device,
+        reslab::spec::DeviceChoice::Cpu
+    );
+    assert_eq!(h.state().gpu(), &reslab::ui::settings::GpuState::Unknown);
+    assert!(h.query_by_label("GPU").is_some());
+}
