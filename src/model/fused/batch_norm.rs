@@ -1,7 +1,7 @@
 //! The BatchNorm of burn-flex as one kernel each way: the forward over the data in its own layout
 //! (batch statistics, normalisation, affine) and the backward, registered as an autodiff node.
 
-use super::{LANES, bcs, flex_from, is_flex, values};
+use super::{LANES, bcs, flex_from, is_flex, register_affine_grads, values};
 use crate::model::norm_act::{Epilogue, Stats};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -277,21 +277,13 @@ impl Backward<Flex, 3> for FusedBatchNormBackward {
         let (x, gamma, mean, inv_std) = ops.state;
         let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
         let dims = bcs(&shape);
-        let c = dims.1;
         let xv = values(&x);
         let gv = values(&grad);
         let mut dx = vec![0f32; xv.len()];
         let (dgamma, dbeta) =
             bn_backward(&xv, &gv, dims, &values(&gamma), &mean, &inv_std, &mut dx);
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex_from(dx, shape));
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, flex_from(dgamma, vec![c]));
-        }
-        if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, flex_from(dbeta, vec![c]));
-        }
+        let ids = [node_x, node_gamma, node_beta].map(|n| n.map(|n| n.id));
+        register_affine_grads(grads, ids, (dx, shape), dgamma, dbeta);
     }
 }
 

@@ -89,6 +89,30 @@ pub(super) fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
+/// Registers the gradients a normalisation's backward computed for the parents autodiff tracks:
+/// the input (`dx` of `shape`), γ and β (`[c]` each). `parents` are the op's three parents in
+/// that order, as node ids.
+pub(super) fn register_affine_grads(
+    grads: &mut burn::backend::autodiff::grads::Gradients,
+    parents: [Option<burn::backend::autodiff::NodeId>; 3],
+    (dx, shape): (Vec<f32>, Vec<usize>),
+    dgamma: Vec<f32>,
+    dbeta: Vec<f32>,
+) {
+    use burn::backend::Flex;
+    let [x, gamma, beta] = parents;
+    let c = dgamma.len();
+    if let Some(id) = x {
+        grads.register::<Flex>(id, flex_from(dx, shape));
+    }
+    if let Some(id) = gamma {
+        grads.register::<Flex>(id, flex_from(dgamma, vec![c]));
+    }
+    if let Some(id) = beta {
+        grads.register::<Flex>(id, flex_from(dbeta, vec![c]));
+    }
+}
+
 pub(super) fn flex_from(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }

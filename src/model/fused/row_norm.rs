@@ -7,7 +7,7 @@
 //! `y = (x − μ)/sqrt(σ² + ε)·γ + β`. The rows are cut into fixed tasks, and the γ and β
 //! gradients are summed task by task in order, so results do not depend on the thread count.
 
-use super::{flex_from, is_flex, lane_sum, values, widest};
+use super::{flex_from, is_flex, lane_sum, register_affine_grads, values, widest};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -203,15 +203,8 @@ impl Backward<Flex, 3> for FusedRowNormBackward {
             &values(&gamma),
             (&mean, &inv_std),
         );
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex_from(dx, shape));
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, flex_from(dgamma, vec![c]));
-        }
-        if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, flex_from(dbeta, vec![c]));
-        }
+        let ids = [node_x, node_gamma, node_beta].map(|n| n.map(|n| n.id));
+        register_affine_grads(grads, ids, (dx, shape), dgamma, dbeta);
     }
 }
 
