@@ -181,15 +181,21 @@ impl Designer {
         self.doc.can_redo()
     }
 
-    /// Undoes the last edit.
+    /// Undoes the last edit; the note says so (the edit's own note no longer holds).
     pub fn undo(&mut self) {
-        self.doc.undo();
+        if self.doc.can_undo() {
+            self.doc.undo();
+            self.say("undid the last edit", false);
+        }
         self.selection.clamp(self.doc.spec());
     }
 
-    /// Re-applies the last undone edit.
+    /// Re-applies the last undone edit; the note says so.
     pub fn redo(&mut self) {
-        self.doc.redo();
+        if self.doc.can_redo() {
+            self.doc.redo();
+            self.say("redid the edit", false);
+        }
         self.selection.clamp(self.doc.spec());
     }
 
@@ -497,8 +503,16 @@ mod tests {
         });
         d.apply(Action::Undo);
         assert_eq!(d.spec().layers.len(), n);
+        assert_eq!(
+            d.note.as_ref().map(|n| n.0.as_str()),
+            Some("undid the last edit")
+        );
         d.apply(Action::Redo);
         assert_eq!(d.selection.nodes(), &[n - 1]);
+        assert_eq!(
+            d.note.as_ref().map(|n| n.0.as_str()),
+            Some("redid the edit")
+        );
         // An edit that removes the selected node drops it from the selection.
         d.edit(|s| {
             s.layers.pop();
