@@ -9,7 +9,7 @@
 //! affine map: BatchNorm at inference with its running statistics folded in). Backward: the
 //! ReLU mask, `α`, and the normalisation's backward in two passes.
 
-use super::fused::{bn_stats, channel_sums};
+use super::fused::{bn_stats, channel_sums, widest};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -145,25 +145,16 @@ pub(super) struct Params<'a> {
     pub probe: bool,
 }
 
-/// The normalisation, the optional skip and ReLU over `z` (`rows × c`).
-pub(super) fn forward(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
+// The row loops here are written for the compiler to vectorise across channels; each entry
+// point is defined with `widest!`, so the copy compiled for AVX-512 uses 16 lanes instead of 4.
+// The row ranges run on rayon's threads, in closures that do not inherit a caller's target
+// features, so each range calls such an entry point itself.
+
+widest! {
+    /// The normalisation, the optional skip and ReLU over `z` (`rows × c`).
+    pub(super) fn forward(z: &[f32], rows: usize, c: usize, p: &Params<'_>) -> Forward {
         forward_impl(z, rows, c, p)
     }
-    #[cfg(target_arch = "x86_64")]
-    if avx512_here() {
-        // SAFETY: the CPU has AVX-512F (detected).
-        return unsafe { avx512(z, rows, c, p) };
-    }
-    forward_impl(z, rows, c, p)
-}
-
-/// Whether the CPU has AVX-512F: the row loops here are written for the compiler to vectorise
-/// across channels, and the copies compiled for it use 16 lanes instead of 4.
-fn avx512_here() -> bool {
-    super::conv::Isa::detect() == super::conv::Isa::Avx512
 }
 
 /// [`forward`]'s body, inlined into the copy compiled for the CPU.
@@ -281,24 +272,19 @@ fn skip_sums(
     ]
 }
 
+widest! {
+    /// [`one_set_stats`], compiled for the CPU.
+    fn set_stats(zs: &[f32], c: usize, group: usize, eps: f64) -> [Vec<f32>; 3] {
+        one_set_stats(zs, c, group, eps)
+    }
+}
+
 /// GroupNorm's statistics: per set of `sets.rows` rows (a sample) and group of `sets.group`
 /// channels, the mean and biased variance over the set's rows and the group's channels, and
 /// `1/sqrt(σ² + ε)`, each repeated for every channel of its group (`sets × c` values). Two
 /// passes per set, as [`bn_stats`]; the sets run on rayon's threads.
 fn group_stats(z: &[f32], c: usize, sets: Sets, eps: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(zs: &[f32], c: usize, group: usize, eps: f64) -> [Vec<f32>; 3] {
-        one_set_stats(zs, c, group, eps)
-    }
-    let per_set = |zs: &[f32]| {
-        #[cfg(target_arch = "x86_64")]
-        if avx512_here() {
-            // SAFETY: the CPU has AVX-512F (detected).
-            return unsafe { avx512(zs, c, sets.group, eps) };
-        }
-        one_set_stats(zs, c, sets.group, eps)
-    };
+    let per_set = |zs: &[f32]| set_stats(zs, c, sets.group, eps);
     let parts: Vec<[Vec<f32>; 3]> = z.par_chunks(sets.rows * c).map(per_set).collect();
     let mut out: [Vec<f32>; 3] =
         std::array::from_fn(|_| Vec::with_capacity(z.len() / sets.rows.max(1)));
@@ -362,27 +348,23 @@ struct OutRows<'a> {
     c: usize,
 }
 
+widest! {
+    /// [`OutRows::write_impl`], compiled for the CPU.
+    fn write_rows(
+        w: &OutRows<'_>,
+        r0: usize,
+        out: &mut [MaybeUninit<f32>],
+        pre: Option<&mut [MaybeUninit<f32>]>,
+    ) {
+        w.write_impl(r0, out, pre)
+    }
+}
+
 impl OutRows<'_> {
-    /// Writes the rows from `r0` into `out` (and `h` into `pre`), compiled for AVX-512 where
-    /// the CPU has it: the row ranges run on rayon's threads, in closures that do not inherit
-    /// the caller's target features, so each range picks its copy here.
+    /// Writes the rows from `r0` into `out` (and `h` into `pre`), compiled for the CPU
+    /// ([`write_rows`]).
     fn write(&self, r0: usize, out: &mut [MaybeUninit<f32>], pre: Option<&mut [MaybeUninit<f32>]>) {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f")]
-        fn avx512(
-            w: &OutRows<'_>,
-            r0: usize,
-            out: &mut [MaybeUninit<f32>],
-            pre: Option<&mut [MaybeUninit<f32>]>,
-        ) {
-            w.write_impl(r0, out, pre)
-        }
-        #[cfg(target_arch = "x86_64")]
-        if avx512_here() {
-            // SAFETY: the CPU has AVX-512F (detected).
-            return unsafe { avx512(self, r0, out, pre) };
-        }
-        self.write_impl(r0, out, pre)
+        write_rows(self, r0, out, pre)
     }
 
     #[inline(always)]
@@ -510,6 +492,18 @@ fn set_factors(sg: &[f64], sgx: &[f64], saved: &Saved, set: usize) -> [Vec<f32>;
     [k, k_mg, k_mgx]
 }
 
+widest! {
+    /// [`one_set_backward`], compiled for the CPU.
+    fn set_backward(
+        p: &Pass<'_>,
+        d: [&[f32]; 3],
+        bufs: [&mut [MaybeUninit<f32>]; 2],
+        set: (&Saved, usize),
+    ) -> [Vec<f64>; 2] {
+        one_set_backward(p, d, bufs, set)
+    }
+}
+
 /// [`backward`] with statistics per set of rows (GroupNorm's samples): both passes per set, the
 /// sets in ranges on rayon's threads; `∂L/∂γ` and `∂L/∂β` summed over the sets in order.
 #[allow(clippy::too_many_arguments)]
@@ -522,16 +516,6 @@ fn per_set_backward(
     alpha: f32,
     relu: bool,
 ) -> Backward {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(
-        p: &Pass<'_>,
-        d: [&[f32]; 3],
-        bufs: [&mut [MaybeUninit<f32>]; 2],
-        (saved, set): (&Saved, usize),
-    ) -> [Vec<f64>; 2] {
-        one_set_backward(p, d, bufs, (saved, set))
-    }
     let set_rows = saved.sets.rows;
     let width = set_rows * c;
     let sets = z.len() / width.max(1);
@@ -550,13 +534,7 @@ fn per_set_backward(
             };
             let r = s * width..(s + 1) * width;
             let d = [&dy[r.clone()], &out[r.clone()], &z[r]];
-            #[cfg(target_arch = "x86_64")]
-            if avx512_here() {
-                // SAFETY: the CPU has AVX-512F (detected).
-                sums.push(unsafe { avx512(&p, d, [g, dz], (saved, s)) });
-                continue;
-            }
-            sums.push(one_set_backward(&p, d, [g, dz], (saved, s)));
+            sums.push(set_backward(&p, d, [g, dz], (saved, s)));
         }
         sums
     });
@@ -598,29 +576,26 @@ struct Pass<'a> {
     inv_std: &'a [f32],
 }
 
+widest! {
+    /// [`mask_and_sums_rows`], compiled for the CPU.
+    fn mask_rows(p: &Pass<'_>, d: [&[f32]; 3], g: &mut [MaybeUninit<f32>]) -> [Vec<f64>; 2] {
+        mask_and_sums_rows(p, d, g)
+    }
+}
+
 /// Pass one: `g = relu ? dy·[out > 0] : dy`, and per channel `Σ α·g`, `Σ α·g·x̂`; `d` is
 /// `[dy, out, z]` (`out` unread without a ReLU). In row ranges on rayon's threads when large
 /// ([`build_rows`]), each compiled for AVX-512 where the CPU has it; the ranges' sums are added
 /// in range order, and the ranges are fixed, so the result does not depend on the number of
 /// threads.
 fn mask_and_sums(p: &Pass<'_>, [dy, out, z]: [&[f32]; 3]) -> (Vec<f32>, [Vec<f64>; 2]) {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(p: &Pass<'_>, d: [&[f32]; 3], g: &mut [MaybeUninit<f32>]) -> [Vec<f64>; 2] {
-        mask_and_sums_rows(p, d, g)
-    }
     let c = p.c.max(1);
     let rows = dy.len() / c;
     // Without a ReLU the mask reads `dy` itself, which is never compared.
     let out = if p.relu { out } else { dy };
     let ([g], parts) = build_rows(rows, c, |r0, [g]| {
         let d = [&dy[r0 * c..], &out[r0 * c..], &z[r0 * c..]];
-        #[cfg(target_arch = "x86_64")]
-        if avx512_here() {
-            // SAFETY: the CPU has AVX-512F (detected).
-            return unsafe { avx512(p, d, g) };
-        }
-        mask_and_sums_rows(p, d, g)
+        mask_rows(p, d, g)
     });
     let mut sums = [vec![0f64; p.c], vec![0f64; p.c]];
     for part in parts {
@@ -680,24 +655,27 @@ fn flush(lanes: &mut [f32], total: &mut [f64]) {
     }
 }
 
+widest! {
+    /// [`input_grad_rows`], compiled for the CPU.
+    fn input_grad_range(
+        p: &Pass<'_>,
+        g: &[f32],
+        z: &[f32],
+        k: [&[f32]; 3],
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        input_grad_rows(p, g, z, k, out)
+    }
+}
+
 /// Pass two: `dz = k·α·g − k_mg − k_mgx·(z − μ)` per channel, in row ranges on rayon's threads
 /// when large ([`build_rows`]), each compiled for AVX-512 where the CPU has it.
 fn input_grad(p: &Pass<'_>, g: &[f32], z: &[f32], k: [&[f32]; 3]) -> Vec<f32> {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(p: &Pass<'_>, g: &[f32], z: &[f32], k: [&[f32]; 3], out: &mut [MaybeUninit<f32>]) {
-        input_grad_rows(p, g, z, k, out)
-    }
     let c = p.c.max(1);
     let rows = g.len() / c;
     let ([dz], _) = build_rows(rows, c, |r0, [out]| {
         let (g, z) = (&g[r0 * c..], &z[r0 * c..]);
-        #[cfg(target_arch = "x86_64")]
-        if avx512_here() {
-            // SAFETY: the CPU has AVX-512F (detected).
-            return unsafe { avx512(p, g, z, k, out) };
-        }
-        input_grad_rows(p, g, z, k, out)
+        input_grad_range(p, g, z, k, out)
     });
     dz
 }
