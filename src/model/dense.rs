@@ -15,7 +15,7 @@
 //! rounding: the block computes `z = x·W + b`, `f = (z − μ)/sqrt(σ² + ε)·γ + β` with the batch's
 //! biased variance, `h = α·f + s`, `y = max(h, 0)`, and hands back `z` and `h` for the probes.
 
-use super::fused::{block_operands, flex_from, is_flex, update_running, values};
+use super::fused::{block_operands, flex_from, is_flex, shape_of, update_running, values};
 use super::norm_act::{self, Epilogue, Saved};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -83,7 +83,7 @@ fn forward_flex(
     if !z.is_contiguous() {
         z = z.to_contiguous();
     }
-    let shape: Vec<usize> = z.layout().shape().iter().copied().collect();
+    let shape = shape_of(&z);
     let (rows, c) = (shape[0], shape[1]);
     let n = rows * c;
     {
@@ -174,7 +174,7 @@ impl Backward<Flex, 6> for FusedDenseBackward {
         let [node_x, node_w, node_b, node_gamma, node_beta, node_s] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
         let st = ops.state;
-        let shape: Vec<usize> = st.z.layout().shape().iter().copied().collect();
+        let shape = shape_of(&st.z);
         let (rows, c) = (shape[0], shape[1]);
         let dyv = values(&dy);
         let ov = values(&st.output);

@@ -116,6 +116,17 @@ impl LiveRun {
             .saturating_sub(paused)
     }
 
+    /// The run ended (for `reason`): the clock stops, a pause ends, the run file's lock goes.
+    fn end(&mut self, reason: EndReason) {
+        let now = Instant::now();
+        self.ended = Some(reason);
+        self.ended_at = Some(now);
+        self.file_lock = None;
+        if let Some(t) = self.paused_since.take() {
+            self.paused_total += now.saturating_duration_since(t);
+        }
+    }
+
     /// Whether steps are being taken now (not paused, not ended).
     pub fn is_running(&self) -> bool {
         self.ended.is_none() && self.paused_since.is_none()
@@ -190,18 +201,11 @@ fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applie
             out.snapshot = true;
         }
         TrainEvent::Finished { reason, .. } => {
-            live.ended = Some(reason);
-            live.ended_at = Some(Instant::now());
-            live.file_lock = None;
-            if let Some(t) = live.paused_since.take() {
-                live.paused_total += t.elapsed();
-            }
+            live.end(reason);
             out.finished = true;
         }
         TrainEvent::Failed(msg) => {
-            live.ended = Some(EndReason::Stopped);
-            live.ended_at = Some(Instant::now());
-            live.file_lock = None;
+            live.end(EndReason::Stopped);
             out.failed = Some(msg);
             out.finished = true;
         }

@@ -8,7 +8,7 @@
 //! (`[b, heads, n, n]`, kept for the backward and returned for the probes). A sample's values
 //! do not depend on how samples are split among threads.
 
-use super::{exp_fast, flex_from, values, widest};
+use super::{exp_fast, flex_from, shape_of, values, widest};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -276,7 +276,7 @@ fn backward_sample(
 }
 
 fn dims_of(qkv: &FlexTensor, heads: usize) -> (Vec<usize>, Dims) {
-    let shape: Vec<usize> = qkv.layout().shape().iter().copied().collect();
+    let shape = shape_of(&qkv);
     let d = shape[2] / 3;
     let dims = Dims {
         n: shape[1],

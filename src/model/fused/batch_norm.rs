@@ -1,7 +1,7 @@
 //! The BatchNorm of burn-flex as one kernel each way: the forward over the data in its own layout
 //! (batch statistics, normalisation, affine) and the backward, registered as an autodiff node.
 
-use super::{LANES, bcs, flex_from, is_flex, register_affine_grads, values};
+use super::{LANES, bcs, flex_from, is_flex, register_affine_grads, shape_of, values};
 use crate::model::norm_act::{Epilogue, Stats};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -240,7 +240,7 @@ fn bn_forward_flex(
     beta: &FlexTensor,
     epsilon: f64,
 ) -> (BnTrain<Flex>, Vec<f32>, Vec<f32>) {
-    let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
+    let shape = shape_of(&x);
     let dims = bcs(&shape);
     let c = dims.1;
     let (out, mean, var, inv_std) =
@@ -275,7 +275,7 @@ impl Backward<Flex, 3> for FusedBatchNormBackward {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, gamma, mean, inv_std) = ops.state;
-        let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
+        let shape = shape_of(&x);
         let dims = bcs(&shape);
         let xv = values(&x);
         let gv = values(&grad);

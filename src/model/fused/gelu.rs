@@ -4,7 +4,7 @@
 //! below f32's resolution of values near 1), and the backward's `Φ(x) + x·φ(x)` shares one
 //! `exp(−x²/2)` between the two; the exponential is `exp_fast`, so both loops vectorise.
 
-use super::{exp_fast, flex_from, is_flex, values, widest};
+use super::{exp_fast, flex_from, is_flex, shape_of, values, widest};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -82,10 +82,6 @@ pub fn gelu_backward(x: &[f32], g: &[f32]) -> Vec<f32> {
         .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
         .for_each(|(dx, (x, g))| backward_chunk(x, g, dx));
     dx
-}
-
-fn shape_of(t: &FlexTensor) -> Vec<usize> {
-    t.layout().shape().iter().copied().collect()
 }
 
 impl FusedGelu for Flex {

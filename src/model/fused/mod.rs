@@ -113,6 +113,11 @@ pub(super) fn register_affine_grads(
     }
 }
 
+/// A flex tensor's shape.
+pub(super) fn shape_of(t: &FlexTensor) -> Vec<usize> {
+    t.layout().shape().iter().copied().collect()
+}
+
 pub(super) fn flex_from(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }

@@ -1,6 +1,6 @@
 //! Layer statistics on burn-flex, read from the tensor's own buffer without a copy.
 
-use super::{flex_from, lane_sum, ln_fast, values, widest};
+use super::{flex_from, lane_sum, ln_fast, shape_of, values, widest};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, backend_extension};
@@ -41,13 +41,13 @@ pub trait FusedTokenProbe: Backend {
 
 impl FusedTokenProbe for Flex {
     fn fused_token_residual(x: FlexTensor) -> FlexTensor {
-        let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
+        let shape = shape_of(&x);
         let r = token_residual_fast(&values(&x), shape[1], shape[2]);
         flex_from(vec![r], vec![1])
     }
 
     fn fused_attention_summary(w: FlexTensor) -> FlexTensor {
-        let shape: Vec<usize> = w.layout().shape().iter().copied().collect();
+        let shape = shape_of(&w);
         let v = attention_summary_host(&values(&w), shape[1], shape[2]);
         let len = v.len();
         flex_from(v, vec![len])

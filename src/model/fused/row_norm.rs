@@ -7,7 +7,7 @@
 //! `y = (x − μ)/sqrt(σ² + ε)·γ + β`. The rows are cut into fixed tasks, and the γ and β
 //! gradients are summed task by task in order, so results do not depend on the thread count.
 
-use super::{flex_from, is_flex, lane_sum, register_affine_grads, values, widest};
+use super::{flex_from, is_flex, lane_sum, register_affine_grads, shape_of, values, widest};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -161,10 +161,6 @@ widest! {
         }
         (dgamma, dbeta)
     }
-}
-
-fn shape_of(t: &FlexTensor) -> Vec<usize> {
-    t.layout().shape().iter().copied().collect()
 }
 
 impl FusedRowNorm for Flex {
