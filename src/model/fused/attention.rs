@@ -276,7 +276,7 @@ fn backward_sample(
 }
 
 fn dims_of(qkv: &FlexTensor, heads: usize) -> (Vec<usize>, Dims) {
-    let shape = shape_of(&qkv);
+    let shape = shape_of(qkv);
     let d = shape[2] / 3;
     let dims = Dims {
         n: shape[1],

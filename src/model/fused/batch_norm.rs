@@ -240,7 +240,7 @@ fn bn_forward_flex(
     beta: &FlexTensor,
     epsilon: f64,
 ) -> (BnTrain<Flex>, Vec<f32>, Vec<f32>) {
-    let shape = shape_of(&x);
+    let shape = shape_of(x);
     let dims = bcs(&shape);
     let c = dims.1;
     let (out, mean, var, inv_std) =
