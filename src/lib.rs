@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod data;
 pub mod experiments;
+pub mod figure;
 pub mod metrics;
 pub mod model;
 pub mod numbers;
@@ -25,3 +26,4 @@ pub mod signals;
 pub mod spec;
 pub mod train;
 pub mod ui;
+pub mod views;

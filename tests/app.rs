@@ -262,6 +262,7 @@ fn an_opened_experiment_file_draws_a_log_coloured_heatmap_with_its_legend() {
         Default::default(),
     );
     file.figures.push(Figure {
+        look: Default::default(),
         title: "a landscape".into(),
         x_label: "α".into(),
         y_label: "β".into(),
@@ -775,7 +776,7 @@ fn the_batchnorm_panel_shows_group_norm_scales_and_shifts() {
             .is_some()
     );
     assert!(
-        h.query_all_by_label_contains("γ and β per channel at step 4")
+        h.query_all_by_label_contains("γ and β of conv1.gn per channel at step 4")
             .next()
             .is_some()
     );
@@ -855,7 +856,7 @@ fn the_attention_panel_shows_a_transformer_runs_maps_and_entropy() {
     );
     train_until_probed(&mut h);
     assert!(
-        h.query_all_by_label_contains("attention at step 4 (rows: query, columns: key)")
+        h.query_all_by_label_contains("at step 4 (rows: query, columns: key)")
             .next()
             .is_some()
     );

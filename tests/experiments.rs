@@ -510,6 +510,8 @@ fn an_experiment_file_round_trips_nan_and_infinity_and_bad_files_are_named() {
         "x",
         "y",
         vec![LineSeries {
+            style: Default::default(),
+            color: None,
             name: "s".into(),
             points: vec![[0.0, f64::NAN], [1.0, f64::NEG_INFINITY], [2.0, 3.5]],
         }],

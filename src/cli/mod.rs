@@ -1,5 +1,5 @@
-//! Command-line interface: `train`, `resume`, `presets`, `inspect`, `export`, `bench`,
-//! `experiment`.
+//! Command-line interface: `train`, `resume`, `presets`, `eval`, `inspect`, `cp`, `mv`,
+//! `export`, `plot`, `bench`, `experiment`.
 //!
 //! Exit codes: 0 success (a run that was stopped or diverged still ends in 0: it was saved),
 //! 1 runtime failure, 2 usage or bad input. The reason goes to stderr.
@@ -11,6 +11,7 @@ mod experiment;
 mod files;
 mod first_probe;
 pub mod out;
+mod plot;
 mod run;
 
 use crate::spec::PRESET_EXAMPLES;
@@ -69,6 +70,11 @@ pub enum Command {
         after_help = "Examples:\n  reslab export saved_runs/mlp-res-20.reslab.json --csv res20.csv\n  reslab export saved_runs/mlp-res-20.reslab.json --weights res20.safetensors"
     )]
     Export(run::ExportArgs),
+    /// Draw a run's panels or an experiment's figures as PNG or SVG, with their data as CSV.
+    #[command(
+        after_help = "Examples:\n  reslab plot saved_runs/mlp-res-20-mnist.reslab.json --out plots/res20.png\n  reslab plot saved_runs/mlp-res-20-mnist.reslab.json --panel gradients --out grad.svg --size 1200x800\n  reslab plot experiments/distribution-shift.reslab-experiment.json --out shift.png"
+    )]
+    Plot(plot::PlotArgs),
     /// Measure training throughput of the reference models (see BENCHMARKS.md).
     #[command(
         after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100\n  reslab bench --models cifar-resnet-20 --probe-every 0,1 --repeat 3\n  reslab bench --models cifar-resnet-20 --unfused   # burn's ops layer by layer\n  reslab bench --device gpu --models mlp-res-20\n  reslab bench --first-probe --repeat 3   # how soon the lab's CNN run shows numbers"
@@ -182,6 +188,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Inspect(args) => run::inspect(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => run::export(args),
+        Command::Plot(args) => plot::run(args),
         Command::Cp(args) => files::copy(args, false),
         Command::Mv(args) => files::copy(args, true),
         Command::Experiment(args) => experiment::run(args),

@@ -705,6 +705,8 @@ fn sweep_figure(m: &Measured) -> Figure {
             .iter()
             .enumerate()
             .map(|(v, variant)| LineSeries {
+                style: Default::default(),
+                color: None,
                 name: variant.label().into(),
                 points: m
                     .rates
@@ -726,6 +728,8 @@ fn smoothness_lines(m: &Measured, f: fn(&Point) -> f64) -> Vec<LineSeries> {
             let runs = m.smooth_runs(v);
             let n = runs.iter().map(|r| r.points.len()).min().unwrap_or(0);
             LineSeries {
+                style: Default::default(),
+                color: None,
                 name: variant.label().into(),
                 points: (0..n)
                     .map(|i| {
@@ -807,6 +811,8 @@ fn drift_figure(m: &Measured) -> Figure {
                 let per_run: Vec<Vec<f64>> = m.smooth_runs(v).iter().map(|r| r.drift()).collect();
                 let n = per_run.iter().map(Vec::len).min().unwrap_or(0);
                 LineSeries {
+                    style: Default::default(),
+                    color: None,
                     name: variant.label().into(),
                     points: (0..n)
                         .map(|i| {
@@ -839,6 +845,8 @@ fn loss_figure(m: &Measured) -> Figure {
                 let r = m.results[v][top].first()?;
                 let l: Vec<f64> = r.losses.iter().map(|&x| x as f64).collect();
                 Some(LineSeries {
+                    style: Default::default(),
+                    color: None,
                     name: variant.label().into(),
                     points: super::stats::moving_average(&l, 10),
                 })

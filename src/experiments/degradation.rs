@@ -438,11 +438,15 @@ pub(super) fn curves(results: &[NetResult]) -> (Vec<LineSeries>, Vec<LineSeries>
             })
             .collect();
         loss.push(LineSeries {
+            style: Default::default(),
+            color: None,
             name: r.net.clone(),
             points: moving_average(&avg, 10),
         });
         let points = r.runs.iter().map(|x| x.val_curve.len()).min().unwrap_or(0);
         acc.push(LineSeries {
+            style: Default::default(),
+            color: None,
             name: r.net.clone(),
             points: (0..points)
                 .map(|i| {
@@ -485,6 +489,7 @@ fn spike_figure(m: &Measured) -> Figure {
             .collect()
     };
     Figure {
+        look: Default::default(),
         title: "Late loss spikes per run (after the first quarter; mean over seeds)".into(),
         x_label: "network".into(),
         y_label: "spikes per run".into(),
@@ -494,10 +499,12 @@ fn spike_figure(m: &Measured) -> Figure {
             categories: m.constant.iter().map(|r| r.net.clone()).collect(),
             series: vec![
                 BarSeries {
+                    color: None,
                     name: format!("no warm-up: {}", CONSTANT.label),
                     values: per_run(&m.constant),
                 },
                 BarSeries {
+                    color: None,
                     name: format!("warm-up: {}", SCHEDULED.label),
                     values: per_run(&m.scheduled),
                 },
@@ -525,6 +532,8 @@ fn gradient_figure(results: &[NetResult]) -> Option<Figure> {
                 })
                 .collect();
             series.push(LineSeries {
+                style: Default::default(),
+                color: None,
                 name: format!("{} {when}", r.net),
                 points,
             });

@@ -591,12 +591,16 @@ impl Reproduction for InitVariance {
                 mean(&per_seed.iter().map(|p| f(p)[l].log2()).collect::<Vec<_>>())
             };
             skip_series.push(LineSeries {
+                style: Default::default(),
+                color: None,
                 name: v.label().into(),
                 points: (0..=BLOCKS)
                     .map(|l| [l as f64, avg(&|p| &p.skip, l)])
                     .collect(),
             });
             branch_series.push(LineSeries {
+                style: Default::default(),
+                color: None,
                 name: v.label().into(),
                 points: (0..BLOCKS)
                     .map(|l| [(l + 1) as f64, avg(&|p| &p.branch, l)])
@@ -614,6 +618,8 @@ impl Reproduction for InitVariance {
                 .filter_map(|(v, runs)| {
                     let r = runs.first()?;
                     Some(LineSeries {
+                        style: Default::default(),
+                        color: None,
                         name: format!("{} at lr {}", v.label(), r.lr),
                         points: r
                             .losses

@@ -441,6 +441,7 @@ impl Reproduction for Landscape {
                 .map(|d| first.centre + d)
                 .collect();
             figures.push(Figure {
+                look: Default::default(),
                 title: format!(
                     "{} (step {}): training loss L(θ + αδ + βη) on {SUBSET} samples, seed {}",
                     s.label, s.steps[0], m.seeds[0]
@@ -470,6 +471,8 @@ impl Reproduction for Landscape {
                 .filter_map(|s| {
                     let g = &s.surfaces.first()?.grid;
                     Some(LineSeries {
+                        style: Default::default(),
+                        color: None,
                         name: s.label.clone(),
                         points: coords.iter().map(|&a| [a, g.interpolate(a, 0.0)]).collect(),
                     })

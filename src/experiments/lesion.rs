@@ -304,6 +304,7 @@ impl Reproduction for LesionStudy {
         let nets = [&m.residual, &m.plain];
         vec![
             Figure {
+                look: Default::default(),
                 title: "Accuracy drop when one block is deleted at test time (mean over seeds)"
                     .into(),
                 x_label: "deleted block".into(),
@@ -315,6 +316,7 @@ impl Reproduction for LesionStudy {
                     series: nets
                         .iter()
                         .map(|n| BarSeries {
+                            color: None,
                             name: n.net.clone(),
                             values: n.per_block(),
                         })
@@ -329,6 +331,8 @@ impl Reproduction for LesionStudy {
                 "accuracy (%)",
                 nets.iter()
                     .map(|n| LineSeries {
+                        style: Default::default(),
+                        color: None,
                         name: n.net.clone(),
                         points: n
                             .multi_curve()

@@ -492,6 +492,8 @@ impl Reproduction for Shattered {
                         "x",
                         "df/dx",
                         vec![LineSeries {
+                            style: Default::default(),
+                            color: None,
                             name: n.net.label(),
                             points: m
                                 .xs
@@ -515,6 +517,8 @@ impl Reproduction for Shattered {
                     view.all()
                         .into_iter()
                         .map(|n| LineSeries {
+                            style: Default::default(),
+                            color: None,
                             name: format!("{} (R(1) = {})", n.net.label(), fmt(n.mean_r1())),
                             points: n
                                 .acf

@@ -50,7 +50,7 @@ pub enum JobResult {
     /// The run files found in the recent-runs folder.
     Recent(Vec<PathBuf>),
     /// A panel picture was written (or not).
-    Exported(Result<PathBuf, String>),
+    Exported(Result<Vec<PathBuf>, String>),
     /// An experiment ran or an experiment file was read: the file and where it is saved, or
     /// the error.
     Experiment(Result<(Box<ExperimentFile>, Option<PathBuf>), String>),
@@ -216,13 +216,25 @@ impl Jobs {
         );
     }
 
-    /// Writes a panel picture as PNG in the background.
-    pub fn write_png(&mut self, path: PathBuf, image: egui::ColorImage) {
+    /// Draws a panel's figures as PNG and SVG and writes them with their CSV in the
+    /// background (`figure::files::write_pictures`: the next free numbered name).
+    pub fn write_pictures(
+        &mut self,
+        dir: PathBuf,
+        stem: String,
+        title: String,
+        figures: Vec<crate::figure::Figure>,
+        size: (u32, u32),
+    ) {
+        use crate::figure::draw::Format;
         self.spawn(
-            "png",
+            "picture",
             move || {
-                let result = super::app::write_png(&path, &image).map(|()| path.clone());
-                JobResult::Exported(result.map_err(|e| format!("{}: {e}", path.display())))
+                let formats = [Format::Png, Format::Svg];
+                let result = crate::figure::files::write_pictures(
+                    &dir, &stem, &title, &figures, size, &formats,
+                );
+                JobResult::Exported(result)
             },
             |why| JobResult::Exported(Err(why)),
         );

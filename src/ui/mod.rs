@@ -9,6 +9,7 @@ pub mod app;
 pub mod designer;
 pub mod eval_sets;
 pub mod experiments;
+pub mod figure;
 pub mod jobs;
 pub mod panels;
 pub mod plot;

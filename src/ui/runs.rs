@@ -27,6 +27,16 @@ pub struct ShownRun {
 }
 
 impl ShownRun {
+    /// The run as the figure views read it.
+    pub fn view(&self) -> crate::views::RunView<'_> {
+        crate::views::RunView {
+            name: &self.file.name,
+            history: &self.file.history,
+            spec: &self.file.spec,
+            color: self.color,
+        }
+    }
+
     /// The history.
     pub fn history(&self) -> &History {
         &self.file.history

@@ -260,12 +260,14 @@ fn figures(m: &Measured) -> Vec<Figure> {
     let mut series: Vec<BarSeries> = std::iter::once(RUNNING)
         .chain(ADAPTIVE)
         .map(|mode| BarSeries {
+            color: None,
             name: format!("bn, {}", mode.name),
             values: SETS.iter().map(|s| m.acc(BN, s.name, mode.name)).collect(),
         })
         .collect();
     for r in m.roles.iter().filter(|r| r.name != BN) {
         series.push(BarSeries {
+            color: None,
             name: format!("{}, running", r.name),
             values: SETS
                 .iter()
@@ -289,6 +291,7 @@ fn figures(m: &Measured) -> Vec<Figure> {
         [RUNNING, BATCH4]
             .iter()
             .map(|mode| BarSeries {
+ color: None,
                 name: format!("{} (batch {})", mode.name, mode.batch),
                 values: m.roles.iter().map(|r| m.acc(r.name, "red", mode.name)).collect(),
             })
@@ -305,6 +308,7 @@ fn figures(m: &Measured) -> Vec<Figure> {
                 m.overlay
                     .iter()
                     .map(|(name, s)| BarSeries {
+ color: None,
                         name: name.clone(),
                         values: if pick == 0 { &s.mean } else { &s.var }
                             .iter()
@@ -316,6 +320,7 @@ fn figures(m: &Measured) -> Vec<Figure> {
         }
     }
     figs.push(Figure {
+        look: Default::default(),
         title: "One validation digit of each test set (raw pixels, before normalisation)".into(),
         x_label: String::new(),
         y_label: String::new(),
@@ -330,6 +335,7 @@ fn figures(m: &Measured) -> Vec<Figure> {
 
 fn bars(title: &str, x: &str, y: &str, categories: Vec<String>, series: Vec<BarSeries>) -> Figure {
     Figure {
+        look: Default::default(),
         title: title.into(),
         x_label: x.into(),
         y_label: y.into(),

@@ -207,6 +207,8 @@ fn rank_figure(m: &Measured) -> Figure {
         .iter()
         .zip(&m.rank)
         .map(|((name, _), curves)| LineSeries {
+            style: Default::default(),
+            color: None,
             name: (*name).into(),
             points: (0..=DEPTH)
                 .map(|l| {
@@ -233,6 +235,8 @@ fn entropy_figure(m: &Measured) -> Figure {
         .iter()
         .zip(&m.entropy)
         .map(|((name, _), per_seed)| LineSeries {
+            style: Default::default(),
+            color: None,
             name: (*name).into(),
             points: (0..per_seed.first().map_or(0, Vec::len))
                 .map(|l| {
@@ -244,6 +248,8 @@ fn entropy_figure(m: &Measured) -> Figure {
         .collect();
     let uniform = (TOKENS as f64).ln();
     series.push(LineSeries {
+        style: Default::default(),
+        color: None,
         name: "ln(tokens): uniform attention".into(),
         points: vec![[1.0, uniform], [DEPTH as f64, uniform]],
     });
@@ -264,6 +270,8 @@ fn loss_figure(m: &Measured) -> Figure {
             let run = runs.first()?;
             let losses: Vec<f64> = run.losses.iter().map(|&v| v as f64).collect();
             Some(LineSeries {
+                style: Default::default(),
+                color: None,
                 name: r.name.into(),
                 points: moving_average(&losses, 10),
             })
@@ -287,6 +295,8 @@ fn grad_figure(m: &Measured) -> Figure {
         .iter()
         .zip(&m.grads)
         .map(|(name, per_seed)| LineSeries {
+            style: Default::default(),
+            color: None,
             name: (*name).into(),
             points: (0..DEPTH)
                 .map(|b| {

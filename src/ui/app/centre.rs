@@ -41,7 +41,6 @@ impl LabApp {
         } else {
             ((avail - 20.0) / 2.0 - 50.0).max(360.0)
         };
-        self.export.clear_rects();
         egui::ScrollArea::vertical()
             .id_salt("panels")
             .auto_shrink([false, false])
@@ -75,7 +74,7 @@ impl LabApp {
             }
             if ui
                 .button("PNG (all)")
-                .on_hover_text("export every visible panel as a PNG picture into exports/")
+                .on_hover_text("export every visible panel as PNG, SVG and CSV into exports/")
                 .clicked()
             {
                 self.commands.push(Command::ExportAll);
@@ -88,25 +87,20 @@ impl LabApp {
         });
     }
 
-    /// One panel in its frame, `[width, height]` points; remembers where it is for pictures.
+    /// One panel in its frame, `[width, height]` points.
     fn framed_panel(&mut self, ui: &mut Ui, kind: PanelKind, [col_w, height]: [f32; 2]) {
-        let rect = ui
-            .allocate_ui_with_layout(
-                egui::vec2(col_w, height + 40.0),
-                egui::Layout::top_down(egui::Align::Min),
-                |ui| {
-                    ui.set_width(col_w);
-                    egui::Frame::group(ui.style()).show(ui, |ui| {
-                        ui.set_width(col_w - 14.0);
-                        ui.set_min_height(height);
-                        self.panel(ui, kind, height);
-                    })
-                },
-            )
-            .response
-            .rect;
-        // Only what is on screen can be exported.
-        self.export.set_rect(kind, rect.intersect(ui.clip_rect()));
+        ui.allocate_ui_with_layout(
+            egui::vec2(col_w, height + 40.0),
+            egui::Layout::top_down(egui::Align::Min),
+            |ui| {
+                ui.set_width(col_w);
+                egui::Frame::group(ui.style()).show(ui, |ui| {
+                    ui.set_width(col_w - 14.0);
+                    ui.set_min_height(height);
+                    self.panel(ui, kind, height);
+                })
+            },
+        );
     }
 
     fn panel(&mut self, ui: &mut Ui, kind: PanelKind, height: f32) {
@@ -115,7 +109,7 @@ impl LabApp {
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if ui
                     .small_button("PNG")
-                    .on_hover_text("export this panel as a PNG picture")
+                    .on_hover_text("export this panel as PNG, SVG and CSV into exports/ (the whole panel, 1600×1000, scrolled into view or not)")
                     .clicked()
                 {
                     self.commands.push(Command::Export(kind));

@@ -103,10 +103,10 @@ impl LabApp {
             Command::Save(id) => self.save(id, None),
             Command::SaveAsDialog(id) => self.save_as_dialog(id),
             Command::SaveTo(id, p) => self.save(id, Some(p)),
-            Command::Export(kind) => self.export.request(kind),
+            Command::Export(kind) => self.export_panel(kind),
             Command::ExportAll => {
                 for kind in self.state.visible.clone() {
-                    self.export.request(kind);
+                    self.export_panel(kind);
                 }
             }
             Command::Compare(a) => self.compare_action(a),

@@ -33,16 +33,6 @@ impl LabApp {
         for r in self.jobs.poll() {
             self.on_job(r);
         }
-        for (kind, result) in self.export.take_shots(
-            &self.ctx,
-            &self.state.settings.runs_dir,
-            self.registry.shown(),
-        ) {
-            match result {
-                Ok((path, image)) => self.jobs.write_png(path, image),
-                Err(why) => self.error(format!("the {} panel {why}", kind.title())),
-            }
-        }
     }
 
     fn on_live_finished(&mut self, id: u64) {
@@ -71,7 +61,10 @@ impl LabApp {
             JobResult::Picked { purpose, path } => self.on_picked(purpose, path),
             JobResult::Gpu(state) => self.on_gpu_checked(state),
             JobResult::Recent(paths) => self.recent = paths,
-            JobResult::Exported(Ok(path)) => self.info(format!("exported {}", path.display())),
+            JobResult::Exported(Ok(paths)) => {
+                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                self.info(format!("exported {}", names.join(", ")))
+            }
             JobResult::Exported(Err(e)) => self.error(format!("could not export: {e}")),
             JobResult::Experiment(result) => self
                 .state

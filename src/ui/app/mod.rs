@@ -7,7 +7,7 @@
 //!   in egui's demo app), including starting a run and saving one;
 //! - `jobs_done`: what arrives from the training worker and the background jobs;
 //! - `close`: closing the window without losing a run;
-//! - `export`: panel pictures (one screenshot, cropped per panel);
+//! - `export`: panel pictures (the panel's figures drawn off screen: PNG, SVG, CSV);
 //! - `top_bar`, `left_side`, `centre`: the drawing.
 
 mod centre;
@@ -19,7 +19,7 @@ mod left_side;
 pub mod registry;
 mod top_bar;
 
-pub use export::{exports_dir, write_png};
+pub use export::{EXPORT_SIZE, exports_dir};
 pub use registry::{RunRegistry, SaveTarget};
 
 use super::designer::Designer;
@@ -34,7 +34,6 @@ use crate::spec::{NetSpec, validate};
 use close::Closing;
 use commands::{Command, Saves};
 use egui::Ui;
-use export::PanelExport;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,10 +113,8 @@ pub struct LabApp {
     saves: Saves,
     closing: Closing,
     path_field: String,
-    export: PanelExport,
     boundary: BoundaryPanel,
     commands: Vec<Command>,
-    ctx: egui::Context,
     /// Wakes the window; the jobs and the training worker share this one closure.
     repaint: Arc<dyn Fn() + Send + Sync>,
 }
@@ -180,14 +177,20 @@ impl LabApp {
             saves: Saves::default(),
             closing: Closing::default(),
             path_field: String::new(),
-            export: PanelExport::new(),
             boundary: BoundaryPanel::default(),
             commands: Vec::new(),
-            ctx: ctx.clone(),
             repaint,
         };
         app.jobs.scan_recent(app.state.settings.runs_dir.clone());
         app
+    }
+
+    /// Shows these panels, in `columns` columns (the panel toggles and the column buttons do
+    /// the same).
+    pub fn set_panels(&mut self, visible: &[PanelKind], columns: usize) {
+        self.state.visible = visible.to_vec();
+        self.state.visible.sort_by_key(|k| k.index());
+        self.state.columns = columns.clamp(1, 3);
     }
 
     /// The runs the lab holds, the one shown and the one training.
@@ -346,7 +349,6 @@ impl eframe::App for LabApp {
         centre::drop_hint(ui, &ctx);
         self.handle_close(ui);
         self.run_commands();
-        self.export.next(&ctx);
         // While a run trains, come back within 100 ms even without the worker's wake-up, e.g.
         // for events left over after the frame budget: at most ~10 frames a second unless the
         // pointer moves. Paused or ended, nothing: the worker's wake-up brings the events that

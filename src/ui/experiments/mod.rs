@@ -2,18 +2,15 @@
 //! job with progress, and shows its figures, citation, what to see, and each criterion with its
 //! measured values. Results are saved as experiment files, which the tab also opens.
 //!
-//! `mod.rs` holds the tab's state and its list and result views; `figures` draws the figures and
-//! `contours` finds a heatmap's contour lines.
+//! `mod.rs` holds the tab's state and its list and result views; the figures are drawn by the
+//! lab's one figure renderer (`ui/figure.rs`).
 
-mod contours;
-mod figures;
-
-pub use contours::{Segment, contour_segments};
+pub use crate::figure::contours::{Segment, contour_segments};
 
 use super::jobs::{ExperimentJob, Jobs};
 use crate::experiments::{self, EXPERIMENTS, ExperimentFile, Figure};
+use crate::ui::figure::FigurePainter;
 use egui::{Color32, RichText, Ui};
-use figures::FigureTextures;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,7 +57,7 @@ pub struct ExperimentsTab {
     #[serde(skip)]
     variant: String,
     #[serde(skip)]
-    textures: FigureTextures,
+    textures: FigurePainter,
     #[serde(skip)]
     path_field: String,
     /// The control to run instead of the experiment (empty: the experiment itself).
@@ -79,7 +76,7 @@ impl Default for ExperimentsTab {
             results: Vec::new(),
             error: None,
             variant: String::new(),
-            textures: FigureTextures::default(),
+            textures: FigurePainter::default(),
             path_field: String::new(),
             control: String::new(),
         }
@@ -184,7 +181,7 @@ impl ExperimentsTab {
         match result {
             Ok((file, path)) => {
                 self.selected = file.name.clone();
-                self.textures.forget(&file.name);
+                self.textures.forget(&format!("-{}-", file.name));
                 self.variant.clear();
                 self.results.retain(|(f, _)| f.name != file.name);
                 self.results.push((file, path));
@@ -411,7 +408,7 @@ impl ExperimentsTab {
                             ui.set_width(fig_w);
                             let index = row * columns + k;
                             let id = format!("exp-fig-{}-{index}-{}", self.selected, fig.variant);
-                            self.textures.figure(ui, fig, &id);
+                            self.textures.show(ui, fig, &id, 0, 290.0);
                         },
                     );
                 }
