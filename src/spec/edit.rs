@@ -146,6 +146,57 @@ pub fn plain_twin_name(name: &str) -> String {
     }
 }
 
+/// The name of `edited`, a network the designer made from `base`: its own name when it has
+/// one other than `base`'s (an imported file, a plain twin), `base`'s while they are the same
+/// network, `base + N skip(s)` or `base − N skip(s)` when only skips were added or removed, and
+/// `custom (from base)` after any other edit.
+pub fn edited_name(base: &NetSpec, edited: &NetSpec) -> String {
+    if edited.name != base.name {
+        return edited.name.clone();
+    }
+    if edited.layers != base.layers || edited.input != base.input {
+        return format!("custom (from {})", base.name);
+    }
+    let added = edited
+        .skips
+        .iter()
+        .filter(|s| !base.skips.contains(s))
+        .count();
+    let removed = base
+        .skips
+        .iter()
+        .filter(|s| !edited.skips.contains(s))
+        .count();
+    let skips = |n: usize| {
+        if n == 1 {
+            "1 skip".to_string()
+        } else {
+            format!("{n} skips")
+        }
+    };
+    match (added, removed) {
+        (0, 0) => base.name.clone(),
+        (a, 0) => format!("{} + {}", base.name, skips(a)),
+        (0, r) => format!("{} − {}", base.name, skips(r)),
+        _ => format!("custom (from {})", base.name),
+    }
+}
+
+/// A network's name as the start of a run's name (and file name): `mlp-res-20 + 1 skip` →
+/// `mlp-res-20-plus-1-skip`, `custom (from cnn-3)` → `custom-from-cnn-3`.
+pub fn run_stem(name: &str) -> String {
+    let words = name.replace(" + ", " plus ").replace(" − ", " minus ");
+    let mut out = String::new();
+    for c in words.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
 /// Removes every skip: the plain twin, renamed by [`plain_twin_name`] (a network without skips
 /// keeps its name). Returns how many skips went.
 ///
@@ -683,6 +734,31 @@ mod tests {
             },
             ..PresetOptions::default()
         }
+    }
+
+    #[test]
+    fn an_edited_network_is_named_for_its_edits() {
+        let base = preset("mlp-plain-4", &opts(true)).unwrap();
+        let mut e = base.clone();
+        assert_eq!(edited_name(&base, &e), "mlp-plain-4");
+        add_skip(&mut e, "block1.act", "block2.act").unwrap();
+        assert_eq!(edited_name(&base, &e), "mlp-plain-4 + 1 skip");
+        add_skip(&mut e, "block2.act", "block3.act").unwrap();
+        assert_eq!(edited_name(&base, &e), "mlp-plain-4 + 2 skips");
+        let res = preset("mlp-res-4", &opts(true)).unwrap();
+        let mut fewer = res.clone();
+        remove_skip(&mut fewer, 0).unwrap();
+        assert_eq!(edited_name(&res, &fewer), "mlp-res-4 − 1 skip");
+        let mut deeper = base.clone();
+        duplicate_layer(&mut deeper, 1).unwrap();
+        assert_eq!(edited_name(&base, &deeper), "custom (from mlp-plain-4)");
+        let mut twin = res.clone();
+        remove_all_skips(&mut twin);
+        assert_eq!(
+            edited_name(&res, &twin),
+            "mlp-plain-4",
+            "a twin keeps its own name"
+        );
     }
 
     #[test]

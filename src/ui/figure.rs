@@ -254,8 +254,11 @@ fn bars(
         0.0
     };
     let floor = if floor.is_finite() { floor } else { 0.0 };
-    let every =
-        ((categories.len() as f32 * 70.0 / ui.available_width().max(1.0)).ceil() as usize).max(1);
+    // A category name needs about 90 points; name every k-th when they would crowd (egui_plot
+    // hides tick labels closer than their width).
+    let every = (categories.len() as f32 * 90.0 / ui.available_width().max(1.0))
+        .ceil()
+        .max(1.0) as f64;
     let groups = if fig.look.stacked {
         1
     } else {
@@ -263,12 +266,12 @@ fn bars(
     };
     let w = 0.8 / groups as f64;
     let plot = plot_for(fig, id, height)
-        .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
+        .x_grid_spacer(egui_plot::uniform_grid_spacer(move |_| {
+            [every, every, every]
+        }))
         .x_axis_formatter(move |mark, _| {
             let i = mark.value.round();
-            let on =
-                (mark.value - i).abs() < 1e-6 && i >= 0.0 && (i as usize).is_multiple_of(every);
-            if on {
+            if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
                 categories
                     .get(i as usize)
                     .map(|c| c.chars().take(14).collect())

@@ -11,17 +11,47 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Preset families the picker offers.
-pub const FAMILIES: &[(&str, &str)] = &[
-    ("mlp-plain", "MLP, plain"),
-    ("mlp-res", "MLP, residual"),
-    ("cifar-plain", "CNN, plain (He et al. CIFAR)"),
-    ("cifar-resnet", "CNN, ResNet (He et al. CIFAR)"),
-    ("preact-resnet", "CNN, pre-activation ResNet"),
-    ("cnn", "CNN, small plain (conv layers)"),
-    ("vit-res", "Transformer, pre-LN residual"),
-    ("vit-postln", "Transformer, post-LN residual"),
-    ("vit-plain", "Transformer, no adds"),
+pub const FAMILIES: &[Family] = &[
+    Family::new("mlp-plain", "MLP, plain", 20, 64),
+    Family::new("mlp-res", "MLP, residual", 20, 64),
+    Family::new("cifar-plain", "CNN, plain (He et al. CIFAR)", 3, 64),
+    Family::new("cifar-resnet", "CNN, ResNet (He et al. CIFAR)", 3, 64),
+    Family::new("preact-resnet", "CNN, pre-activation ResNet", 3, 64),
+    Family::new("cnn", "CNN, small plain (conv layers)", 3, 64),
+    Family::new("vit-res", "Transformer, pre-LN residual", 4, 128),
+    Family::new("vit-postln", "Transformer, post-LN residual", 4, 128),
+    Family::new("vit-plain", "Transformer, no adds", 4, 128),
 ];
+
+/// A preset family as the lab offers it: its name, its label, and the depth and width it
+/// starts with (the one table of defaults the settings and the designer's presets share).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Family {
+    /// The preset family, e.g. `mlp-res`.
+    pub id: &'static str,
+    /// What the picker calls it.
+    pub label: &'static str,
+    /// Its default depth as [`NetChoice::depth`] counts it (blocks, or blocks per stage).
+    pub depth: usize,
+    /// Its default width (MLP width, a transformer block's MLP width).
+    pub width: usize,
+}
+
+impl Family {
+    const fn new(id: &'static str, label: &'static str, depth: usize, width: usize) -> Self {
+        Self {
+            id,
+            label,
+            depth,
+            width,
+        }
+    }
+
+    /// The family called `id`.
+    pub fn find(id: &str) -> Option<&'static Family> {
+        FAMILIES.iter().find(|f| f.id == id)
+    }
+}
 
 /// The network as chosen on the left: a preset and its options.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +98,40 @@ impl NetChoice {
         if self.legacy_batch_norm.take() == Some(false) {
             self.norm = Norm::None;
         }
+    }
+
+    /// Switches to `family` with its default depth, width, shortcut and branch scale (the
+    /// normalisation and activation stay as chosen): an MLP of 20 blocks becomes a CNN of 20
+    /// layers, not one of 6·20 + 2.
+    pub fn switch_family(&mut self, family: &str) {
+        let (depth, width) =
+            Family::find(family).map_or((self.depth, self.width), |f| (f.depth, f.width));
+        *self = NetChoice {
+            family: family.to_string(),
+            depth,
+            width,
+            shortcut: PresetOptions::LAB_SHORTCUT,
+            scale: BranchScale::default(),
+            norm: self.norm,
+            activation: self.activation,
+            legacy_batch_norm: None,
+        };
+    }
+
+    /// This choice with a preset's family and depth (e.g. `cifar-resnet-56`: blocks per stage
+    /// 9), the family's defaults otherwise; `None` when the name is no preset the picker has.
+    pub fn with_preset(&self, name: &str) -> Option<NetChoice> {
+        let (family, depth) = name.rsplit_once('-')?;
+        let depth: usize = depth.parse().ok()?;
+        Family::find(family)?;
+        let mut n = self.clone();
+        n.switch_family(family);
+        n.depth = if n.depth_is_layers() {
+            depth
+        } else {
+            depth.checked_sub(2).filter(|d| d % 6 == 0)? / 6
+        };
+        Some(n)
     }
 
     /// Whether the family is an MLP.
@@ -204,17 +268,18 @@ impl Settings {
         let n = &mut self.net;
         egui::Grid::new("net-grid").num_columns(2).show(ui, |ui| {
             ui.label("Preset");
-            let label = FAMILIES
-                .iter()
-                .find(|(f, _)| *f == n.family)
-                .map_or(n.family.as_str(), |(_, l)| l);
+            let label = Family::find(&n.family).map_or(n.family.as_str(), |f| f.label);
+            let mut family = n.family.clone();
             ComboBox::from_id_salt("family")
                 .selected_text(label)
                 .show_ui(ui, |ui| {
-                    for (f, l) in FAMILIES {
-                        ui.selectable_value(&mut n.family, f.to_string(), *l);
+                    for f in FAMILIES {
+                        ui.selectable_value(&mut family, f.id.to_string(), f.label);
                     }
                 });
+            if family != n.family {
+                n.switch_family(&family);
+            }
             ui.end_row();
             if n.is_mlp() {
                 ui.label("Hidden blocks");

@@ -148,7 +148,11 @@ impl LabApp {
             return;
         };
         let settings = &self.state.settings;
-        let name = format!("{}-{}", spec.name, timestamp());
+        let name = format!(
+            "{}-{}",
+            crate::spec::edit::run_stem(&spec.name),
+            timestamp()
+        );
         let file = RunFile::new(
             &name,
             spec.clone(),
@@ -278,6 +282,13 @@ impl LabApp {
             }
             DesignerAction::ExportTo(p) => self.export_spec(p),
             DesignerAction::ImportFrom(p) => self.import_spec(&p),
+            DesignerAction::LoadPreset(name) => match self.state.settings.net.with_preset(&name) {
+                Some(net) => {
+                    self.state.settings.net = net;
+                    self.rebuild_spec();
+                }
+                None => self.error(format!("{name} is not a preset the lab's picker has")),
+            },
         }
     }
 

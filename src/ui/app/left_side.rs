@@ -24,6 +24,15 @@ impl LabApp {
                         .weak(),
                 );
             }
+            if let Some(name) = self.custom_name() {
+                ui.label(
+                    RichText::new(format!(
+                        "Network: {name}, edited in the Designer; the settings below built it \
+                         before the edits, and changing one starts again from them."
+                    ))
+                    .color(ui.visuals().warn_fg_color),
+                );
+            }
             match self.state.settings.ui(ui, &self.gpu, &summary) {
                 SettingsAction::None => {}
                 SettingsAction::NetChanged => self.commands.push(Command::RebuildSpec),
@@ -36,6 +45,12 @@ impl LabApp {
             self.path_row(ui);
             self.recent_runs(ui);
         });
+    }
+
+    /// The network's name when the designer's network is not what the settings build.
+    fn custom_name(&self) -> Option<String> {
+        let name = self.train_spec().ok()?.name.clone();
+        self.network_is_custom().then_some(name)
     }
 
     /// A run-file path to open, or to save the shown run to.

@@ -108,6 +108,8 @@ pub struct LabApp {
     gpu: GpuState,
     /// The network Train uses: the designer's spec, or why there is none.
     spec: Result<NetSpec, String>,
+    /// Whether that network is not what the settings on the left build.
+    custom: bool,
     messages: Vec<Message>,
     recent: Vec<PathBuf>,
     saves: Saves,
@@ -172,6 +174,7 @@ impl LabApp {
             jobs: Jobs::new(repaint.clone(), spawner),
             gpu: GpuState::Unknown,
             spec,
+            custom: false,
             messages: Vec::new(),
             recent: Vec::new(),
             saves: Saves::default(),
@@ -181,6 +184,7 @@ impl LabApp {
             commands: Vec::new(),
             repaint,
         };
+        app.take_designer_spec();
         app.jobs.scan_recent(app.state.settings.runs_dir.clone());
         app
     }
@@ -247,10 +251,30 @@ impl LabApp {
     }
 
     /// Takes the designer's spec as the one to train when it changed.
+    /// The designer's spec is the one network the lab trains; it is named for its edits from the
+    /// network the settings on the left build (`mlp-res-20 + 1 skip`, `custom (from …)`).
     fn sync_spec(&mut self) {
         if self.state.designer.take_changed() {
-            self.spec = Ok(self.state.designer.spec().clone());
+            self.take_designer_spec();
         }
+    }
+
+    /// The designer's spec as the one to train, named for its edits.
+    fn take_designer_spec(&mut self) {
+        let mut spec = self.state.designer.spec().clone();
+        let s = &self.state.settings;
+        self.custom = false;
+        if let Ok(base) = s.net.build(&s.dataset) {
+            spec.name = crate::spec::edit::edited_name(&base, &spec);
+            self.custom = spec.name != base.name;
+        }
+        self.spec = Ok(spec);
+    }
+
+    /// Whether the designer's network is no longer what the settings on the left build (it was
+    /// edited, imported or is a plain twin): the left side says so.
+    pub fn network_is_custom(&self) -> bool {
+        self.custom
     }
 
     /// The centre tab shown.
@@ -336,6 +360,8 @@ impl eframe::App for LabApp {
         let ctx = ui.ctx().clone();
         crate::ui::signal_hook(ui, &ctx, self.closing.is_closing());
         self.pump();
+        // Whichever tab is shown, Train and the left side describe the designer's network.
+        self.sync_spec();
         self.handle_drops(ui);
         egui::Panel::top("top-bar").show(ui, |ui| {
             ui.add_space(3.0);

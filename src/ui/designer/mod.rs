@@ -47,6 +47,9 @@ pub enum DesignerAction {
     ImportFrom(std::path::PathBuf),
     /// Write the spec as JSON to this file.
     ExportTo(std::path::PathBuf),
+    /// Load a preset by name, e.g. `mlp-res-20`: the lab's network settings take it (the one
+    /// table of family defaults) and the designer gets the network they build.
+    LoadPreset(String),
 }
 
 /// What the designer needs to know of the rest of the app for one frame.
@@ -229,7 +232,7 @@ impl Designer {
             pair_selected: self.selection.nodes().len() == 2,
             any_expanded: !self.expanded.is_empty(),
         };
-        let actions = toolbar::toolbar(ui, &state, ctx);
+        let actions = toolbar::toolbar(ui, &state);
         file = file.or(self.apply_all(actions));
         self.refresh_view();
         let view = self.view.as_ref().expect("refreshed");

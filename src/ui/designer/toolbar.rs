@@ -7,7 +7,7 @@ use super::action::Action;
 use super::canvas::View;
 use super::doc::DesignerDoc;
 use crate::numbers::si;
-use crate::spec::{NetSpec, PRESET_EXAMPLES, PresetOptions, preset};
+use crate::spec::{NetSpec, PRESET_EXAMPLES};
 use egui::{Color32, RichText, Ui};
 
 /// What the toolbar needs to know.
@@ -27,7 +27,7 @@ fn button(ui: &mut Ui, enabled: bool, text: &str, hover: &str) -> bool {
 }
 
 /// Draws the toolbar.
-pub(super) fn toolbar(ui: &mut Ui, s: &ToolbarState<'_>, ctx: &DesignerCtx<'_>) -> Vec<Action> {
+pub(super) fn toolbar(ui: &mut Ui, s: &ToolbarState<'_>) -> Vec<Action> {
     let mut out = Vec::new();
     ui.horizontal_wrapped(|ui| {
         let mut act = |clicked: bool, a: Action| {
@@ -80,34 +80,29 @@ pub(super) fn toolbar(ui: &mut Ui, s: &ToolbarState<'_>, ctx: &DesignerCtx<'_>) 
             button(ui, true, "Export...", "save this network spec as JSON"),
             Action::File(DesignerAction::Export),
         );
-        if let Some(a) = preset_menu(ui, ctx) {
+        if let Some(a) = preset_menu(ui) {
             act(true, a);
         }
     });
     out
 }
 
-/// The Load preset menu: a preset built for the dataset's input and classes.
-fn preset_menu(ui: &mut Ui, ctx: &DesignerCtx<'_>) -> Option<Action> {
+/// The Load preset menu: the lab's settings take the preset (its family's defaults, the
+/// dataset's input and classes), so the left side and the designer show one network.
+fn preset_menu(ui: &mut Ui) -> Option<Action> {
     let mut picked = None;
     ui.menu_button("Load preset", |ui| {
         for name in PRESET_EXAMPLES {
             if ui.button(*name).clicked() {
-                let opts = PresetOptions {
-                    input: Some(ctx.io.0),
-                    classes: ctx.io.1,
-                    ..PresetOptions::default()
-                };
-                picked = Some(match preset(name, &opts) {
-                    Ok(s) => Action::Load(s),
-                    Err(e) => Action::Note(e.to_string(), true),
-                });
+                picked = Some(Action::File(DesignerAction::LoadPreset(name.to_string())));
                 ui.close();
             }
         }
     })
     .response
-    .on_hover_text("load a preset, built for the dataset, into the designer (undoable)");
+    .on_hover_text(
+        "load a preset, built for the dataset, into the designer and the settings (undoable)",
+    );
     picked
 }
 
