@@ -120,6 +120,7 @@ impl LabApp {
             run: self.registry.shown(),
             runs: self.registry.runs(),
             height,
+            training: self.registry.training().map(|l| l.run_id),
         };
         ui.push_id(kind.slug(), |ui| match kind {
             PanelKind::Loss => self.state.loss.ui(ui, &ctx),

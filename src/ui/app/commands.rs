@@ -254,6 +254,30 @@ impl LabApp {
             CompareAction::Show(id) => self.registry.show(Some(id)),
             CompareAction::Save(id) => self.save(id, None),
             CompareAction::Remove(id) => self.remove_run(id),
+            CompareAction::Discard(id) => self.discard_run(id),
+        }
+    }
+
+    /// Drops a scratch run (one no file holds) without saving it: closing will not save it and
+    /// it leaves no file. A run with a file, a training run, or one while a save is under way
+    /// is refused with the reason.
+    fn discard_run(&mut self, id: u64) {
+        let Some(run) = self.registry.get(id) else {
+            return;
+        };
+        if self.registry.is_training_run(id) {
+            self.error("stop the run before discarding it");
+        } else if let Some(path) = &run.path {
+            let path = path.display().to_string();
+            self.error(format!(
+                "{path} holds this run: Remove takes it out of the lab"
+            ));
+        } else if !self.saves.idle() {
+            self.error("a save is under way: discard the run when it is done");
+        } else {
+            let name = run.file.name.clone();
+            self.registry.remove(id);
+            self.info(format!("discarded {name} (it was never saved)"));
         }
     }
 

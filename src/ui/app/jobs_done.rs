@@ -87,6 +87,12 @@ impl LabApp {
         if show {
             self.registry.show(Some(id));
         }
+        if let Some(k) = self.restoring.iter().position(|e| e.path == path) {
+            let e = self.restoring.remove(k);
+            if let Some(r) = self.registry.get_mut(id) {
+                r.compare = e.compare;
+            }
+        }
         self.info(format!("opened {} ({name})", path.display()));
         self.remember_recent(path);
     }

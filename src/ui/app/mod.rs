@@ -70,7 +70,23 @@ struct Persisted {
     attention: AttentionPanel,
     designer: Designer,
     experiments: ExperimentsTab,
+    /// The runs the lab held (those with a file), in order: opened again at the next launch.
+    lab_runs: Vec<LabRunEntry>,
 }
+
+/// A run the lab held when it saved its state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct LabRunEntry {
+    /// Its run file.
+    path: PathBuf,
+    /// Shown in Compare.
+    compare: bool,
+    /// The run the panels showed.
+    shown: bool,
+}
+
+/// Runs opened again at launch at most.
+const RESTORE_RUNS_MAX: usize = 32;
 
 impl Default for Persisted {
     fn default() -> Self {
@@ -87,6 +103,7 @@ impl Default for Persisted {
             attention: AttentionPanel::default(),
             designer: Designer::default(),
             experiments: ExperimentsTab::default(),
+            lab_runs: Vec::new(),
         }
     }
 }
@@ -110,6 +127,8 @@ pub struct LabApp {
     spec: Result<NetSpec, String>,
     /// Whether that network is not what the settings on the left build.
     custom: bool,
+    /// The runs of the last session being opened again (their Compare choice comes back).
+    restoring: Vec<LabRunEntry>,
     messages: Vec<Message>,
     recent: Vec<PathBuf>,
     saves: Saves,
@@ -143,7 +162,9 @@ impl LabApp {
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
         state.settings.net.upgrade();
-        Self::with_state(state, ctx, spawn_thread)
+        let mut app = Self::with_state(state, ctx, spawn_thread);
+        app.restore_runs();
+        app
     }
 
     /// The app with default settings and runs saved to `runs_dir` (tests use a temporary folder).
@@ -175,6 +196,7 @@ impl LabApp {
             gpu: GpuState::Unknown,
             spec,
             custom: false,
+            restoring: Vec::new(),
             messages: Vec::new(),
             recent: Vec::new(),
             saves: Saves::default(),
@@ -187,6 +209,40 @@ impl LabApp {
         app.take_designer_spec();
         app.jobs.scan_recent(app.state.settings.runs_dir.clone());
         app
+    }
+
+    /// Notes the runs the lab holds and the experiment results it shows, to open them again at
+    /// the next launch (runs without a file yet are saved by closing first).
+    fn remember_runs(&mut self) {
+        let shown = self.registry.shown_id();
+        self.state.lab_runs = self
+            .registry
+            .runs()
+            .iter()
+            .filter_map(|r| {
+                Some(LabRunEntry {
+                    path: r.path.clone()?,
+                    compare: r.compare,
+                    shown: Some(r.id) == shown,
+                })
+            })
+            .collect();
+        self.state.experiments.remember_results();
+    }
+
+    /// Opens the runs and experiment results of the last session again, in the background.
+    fn restore_runs(&mut self) {
+        self.restoring = self
+            .state
+            .lab_runs
+            .iter()
+            .take(RESTORE_RUNS_MAX)
+            .cloned()
+            .collect();
+        for e in &self.restoring {
+            self.jobs.load(e.path.clone(), e.shown);
+        }
+        self.state.experiments.restore_results(&mut self.jobs);
     }
 
     /// Shows these panels, in `columns` columns (the panel toggles and the column buttons do
@@ -389,6 +445,7 @@ impl eframe::App for LabApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.remember_runs();
         eframe::set_value(storage, eframe::APP_KEY, &self.state);
     }
 

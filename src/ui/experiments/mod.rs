@@ -63,6 +63,12 @@ pub struct ExperimentsTab {
     /// The control to run instead of the experiment (empty: the experiment itself).
     #[serde(skip)]
     pub control: String,
+    /// The files of the results shown when the lab last saved its state: opened again at the
+    /// next launch.
+    pub result_files: Vec<PathBuf>,
+    /// Results still being opened at launch (they do not change the selection).
+    #[serde(skip)]
+    restoring: usize,
 }
 
 impl Default for ExperimentsTab {
@@ -79,9 +85,14 @@ impl Default for ExperimentsTab {
             textures: FigurePainter::default(),
             path_field: String::new(),
             control: String::new(),
+            result_files: Vec::new(),
+            restoring: 0,
         }
     }
 }
+
+/// Result files opened again at launch at most.
+const RESTORE_MAX: usize = 32;
 
 impl ExperimentsTab {
     /// Whether an experiment is running.
@@ -174,9 +185,38 @@ impl ExperimentsTab {
         jobs.open_experiment(path);
     }
 
+    /// Notes which result files to open at the next launch (the results that have a file).
+    pub fn remember_results(&mut self) {
+        self.result_files = self.results.iter().filter_map(|(_, p)| p.clone()).collect();
+    }
+
+    /// Opens the results shown at the last launch again, in the background.
+    pub fn restore_results(&mut self, jobs: &mut Jobs) {
+        let files: Vec<PathBuf> = self
+            .result_files
+            .iter()
+            .take(RESTORE_MAX)
+            .cloned()
+            .collect();
+        for path in files {
+            self.restoring += 1;
+            jobs.open_experiment(path);
+        }
+    }
+
     /// Takes the result of the job started by [`ExperimentsTab::start`] or
-    /// [`ExperimentsTab::open`].
+    /// [`ExperimentsTab::open`] (or of one opened again at launch).
     pub fn finished(&mut self, result: Result<(ExperimentFile, Option<PathBuf>), String>) {
+        if self.restoring > 0 {
+            self.restoring -= 1;
+            // A result from the last session: it comes back without taking the selection, and
+            // one that is gone (moved, deleted) is simply not shown.
+            if let Ok((file, path)) = result {
+                self.results.retain(|(f, _)| f.name != file.name);
+                self.results.push((file, path));
+            }
+            return;
+        }
         self.running = None;
         match result {
             Ok((file, path)) => {

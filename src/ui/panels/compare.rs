@@ -22,6 +22,8 @@ pub enum CompareAction {
     Show(u64),
     /// Save this run.
     Save(u64),
+    /// Drop a run no file holds, without saving it.
+    Discard(u64),
 }
 
 /// The Compare panel: its options and its figures.
@@ -87,6 +89,15 @@ fn run_list(ui: &mut Ui, ctx: &PanelCtx) -> CompareAction {
                 ui.label(last.map_or("–".to_string(), |l| format!("loss {}", sig(l as f64))));
                 if r.dirty && ui.button("Save").clicked() {
                     action = CompareAction::Save(r.id);
+                }
+                let scratch = r.path.is_none() && ctx.training != Some(r.id);
+                if scratch
+                    && ui
+                        .button("Discard")
+                        .on_hover_text("drop this run without saving it: it leaves no file")
+                        .clicked()
+                {
+                    action = CompareAction::Discard(r.id);
                 }
                 if ui
                     .button("Remove")

@@ -37,6 +37,8 @@ pub struct PanelCtx<'a> {
     pub runs: &'a [ShownRun],
     /// Height available to one panel's plots.
     pub height: f32,
+    /// The run training now, if one is.
+    pub training: Option<u64>,
 }
 
 impl PanelCtx<'_> {

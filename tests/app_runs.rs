@@ -1,0 +1,141 @@
+//! The lab's work comes back (issue 23): after a relaunch the runs it held are in Compare again
+//! (with their Compare choice and the shown run) and the experiment results it showed are back
+//! in the Experiments tab; a scratch run discarded from Compare leaves no file, even through
+//! closing.
+
+mod common;
+
+use common::lab::{harness, small_settings, step_until};
+use eframe::App;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use reslab::ui::LabApp;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// eframe's storage in memory: what the lab saves on one launch and reads on the next.
+#[derive(Clone, Default)]
+struct Memory(HashMap<String, String>);
+
+impl eframe::Storage for Memory {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn run_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(".reslab.json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Trains the small network to its end and returns the harness.
+fn trained(dir: &Path) -> Harness<'static, LabApp> {
+    let mut h = harness(dir);
+    small_settings(h.state_mut(), 20);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the run's end", |a| {
+        !a.registry().is_training() && common::lab::last_step(a) >= 20
+    });
+    h
+}
+
+#[test]
+fn a_relaunch_restores_compare_and_the_experiment_results() {
+    use reslab::experiments::{self, ExperimentFile};
+    let dir = common::temp_dir("app-runs", "relaunch");
+    let mut h = trained(&dir);
+    // The top bar's Save (Compare's list has one too).
+    h.get_all_by_label("Save").next().unwrap().click();
+    step_until(&mut h, "the save", |a| {
+        a.registry()
+            .runs()
+            .iter()
+            .all(|r| r.path.is_some() && !r.dirty)
+    });
+    let saved = h.state().registry().runs()[0].path.clone().unwrap();
+    // An experiment result shown in the Experiments tab.
+    let exp = ExperimentFile::new(
+        experiments::find("init-variance").unwrap(),
+        Default::default(),
+    );
+    let exp_path = exp.save(&dir.join("experiments")).unwrap();
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(exp_path)));
+    h.step();
+    step_until(&mut h, "the experiment file", |a| {
+        a.experiments().result().is_some()
+    });
+    let mut memory = Memory::default();
+    h.state_mut().save(&mut memory);
+    drop(h);
+
+    let stored = memory.clone();
+    let mut again = Harness::builder()
+        .with_size([1500.0, 950.0])
+        .with_accessibility_check(false)
+        .allow_missing_glyphs()
+        .with_max_steps(20)
+        .build_eframe(move |cc| LabApp::restore(&cc.egui_ctx, Some(&stored)));
+    step_until(&mut again, "the runs and results", |a| {
+        a.registry().runs().len() == 1 && a.experiments().result().is_some()
+    });
+    let run = &again.state().registry().runs()[0];
+    assert_eq!(run.path.as_deref(), Some(saved.as_path()));
+    assert!(run.compare, "shown in Compare again");
+    assert_eq!(again.state().registry().shown_id(), Some(run.id));
+    assert_eq!(
+        again.state().experiments().result().unwrap().name,
+        "init-variance"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn discarding_a_scratch_run_leaves_no_file() {
+    let dir = common::temp_dir("app-runs", "discard");
+    let mut h = trained(&dir);
+    assert_eq!(h.state().registry().runs().len(), 1);
+    h.state_mut()
+        .set_panels(&[reslab::ui::panels::PanelKind::Compare], 1);
+    h.run_steps(2);
+    h.get_by_label("Discard").click();
+    h.run_steps(3);
+    let said: Vec<String> = h
+        .state()
+        .messages()
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert!(h.state().registry().runs().is_empty(), "{said:?}");
+    assert!(!h.state().registry().needs_saving(), "nothing left to save");
+    // Closing saves every unsaved run: there is none.
+    h.state_mut().on_exit();
+    assert!(run_files(&dir).is_empty(), "{:?}", run_files(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+}
