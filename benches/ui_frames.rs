@@ -225,6 +225,7 @@ fn main() {
                         run: runs.first(),
                         runs: &runs,
                         height: 520.0,
+                        training: None,
                     };
                     match kind {
                         PanelKind::Loss => loss.ui(ui, &pctx),
