@@ -78,8 +78,16 @@ fn dragging_from_one_node_to_another_puts_the_skip_in_the_spec() {
     h.run_ok();
     let s = spec(&h);
     assert_eq!(s.skips, vec![SkipSpec::identity("input.act", "block1.bn")]);
-    // The edge is what Train uses, and it is drawn.
-    assert_eq!(h.state().train_spec().unwrap(), &s);
+    // The edge is what Train uses (named for the edit), and it is drawn.
+    let trained = h.state().train_spec().unwrap().clone();
+    assert_eq!(trained.name, "mlp-plain-3 + 1 skip");
+    assert_eq!(
+        NetSpec {
+            name: s.name.clone(),
+            ..trained
+        },
+        s
+    );
     h.get_by_label("skip input.act to block1.bn");
     assert!(h.state().train_blocker().is_none());
 
@@ -159,7 +167,15 @@ fn undo_restores_the_previous_spec_and_redo_reapplies() {
     h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, egui::Key::Z);
     h.run_ok();
     assert_eq!(spec(&h), after, "Ctrl+Shift+Z");
-    assert_eq!(h.state().train_spec().unwrap(), &after);
+    let trained = h.state().train_spec().unwrap().clone();
+    assert_eq!(trained.name, "custom (from mlp-plain-3)");
+    assert_eq!(
+        NetSpec {
+            name: after.name.clone(),
+            ..trained
+        },
+        after
+    );
 
     h.get_by_label("Undo").click();
     h.run_ok();
@@ -178,7 +194,12 @@ fn remove_all_skips_on_cifar_resnet_20_gives_cifar_plain_20() {
     h.run_ok();
     h.get_by_label("cifar-resnet-20").click();
     h.run_ok();
-    let opts = mnist_opts();
+    // The menu goes through the settings on the left: the lab's CIFAR shortcut (zero-pad).
+    let opts = PresetOptions {
+        shortcut: PresetOptions::LAB_SHORTCUT,
+        ..mnist_opts()
+    };
+    assert_eq!(h.state().settings().net.family, "cifar-resnet");
     assert_eq!(spec(&h), preset("cifar-resnet-20", &opts).unwrap());
     assert_eq!(spec(&h).skips.len(), 9);
     h.get_by_label("Remove all skips").click();

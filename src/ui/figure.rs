@@ -254,9 +254,9 @@ fn bars(
         0.0
     };
     let floor = if floor.is_finite() { floor } else { 0.0 };
-    // A category name needs about 90 points; name every k-th when they would crowd (egui_plot
-    // hides tick labels closer than their width).
-    let every = (categories.len() as f32 * 90.0 / ui.available_width().max(1.0))
+    // A category name (12 characters at most) needs about 110 points; name every k-th when they
+    // would crowd (egui_plot hides tick labels closer than their width).
+    let every = (categories.len() as f32 * 110.0 / ui.available_width().max(1.0))
         .ceil()
         .max(1.0) as f64;
     let groups = if fig.look.stacked {
@@ -274,7 +274,7 @@ fn bars(
             if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
                 categories
                     .get(i as usize)
-                    .map(|c| c.chars().take(14).collect())
+                    .map(|c| c.chars().take(12).collect())
                     .unwrap_or_default()
             } else {
                 String::new()

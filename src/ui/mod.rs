@@ -16,7 +16,7 @@ pub mod plot;
 pub mod runs;
 pub mod settings;
 
-pub use app::{LabApp, Message, RunRegistry, Tab};
+pub use app::{LabApp, Message, Redraw, RunRegistry, Tab};
 
 /// The app id: the window class and the folder where eframe keeps the persisted state.
 pub const APP_ID: &str = "reslab";

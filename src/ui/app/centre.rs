@@ -6,6 +6,9 @@ use super::commands::Command;
 use super::{LabApp, Tab};
 use egui::{Color32, RichText, Ui};
 
+/// The narrowest a panel is drawn, in points (its figures need about this much).
+const MIN_PANEL_W: f32 = 440.0;
+
 impl LabApp {
     pub(super) fn centre(&mut self, ui: &mut Ui) {
         match self.state.tab {
@@ -25,7 +28,7 @@ impl LabApp {
         self.sync_spec();
     }
 
-    /// The panel toggles, then the visible panels in a grid of 1–3 columns.
+    /// The panel toggles, then the visible panels in a grid of 1–3 columns (as many as fit).
     fn lab(&mut self, ui: &mut Ui) {
         self.panel_toggles(ui);
         let visible = self.state.visible.clone();
@@ -33,7 +36,11 @@ impl LabApp {
             ui.label("All panels are hidden: switch one on above.");
             return;
         }
-        let columns = self.state.columns.clamp(1, 3);
+        // As many of the chosen columns as fit at their smallest width; narrower than one, the
+        // panels keep that width and the area scrolls sideways.
+        let width = ui.available_width();
+        let fit = ((width + 12.0) / (MIN_PANEL_W + 12.0)).floor().max(1.0) as usize;
+        let columns = self.state.columns.clamp(1, 3).min(fit);
         let rows = visible.len().div_ceil(columns);
         let avail = ui.available_height();
         let height = if rows <= 1 {
@@ -41,12 +48,13 @@ impl LabApp {
         } else {
             ((avail - 20.0) / 2.0 - 50.0).max(360.0)
         };
-        egui::ScrollArea::vertical()
+        egui::ScrollArea::both()
             .id_salt("panels")
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 let width = ui.available_width();
-                let col_w = (width - 12.0 * (columns as f32 - 1.0)) / columns as f32;
+                let col_w =
+                    ((width - 12.0 * (columns as f32 - 1.0)) / columns as f32).max(MIN_PANEL_W);
                 for row in visible.chunks(columns) {
                     ui.horizontal_top(|ui| {
                         for &kind in row {
@@ -83,6 +91,15 @@ impl LabApp {
             ui.label("columns");
             for c in 1..=3 {
                 ui.selectable_value(&mut self.state.columns, c, c.to_string());
+            }
+            ui.separator();
+            ui.label("redraw").on_hover_text(
+                "frames a second while a run trains; each frame takes CPU from the training, a \
+                 lot with software rendering (auto: 10 on a GPU, 1 with a software renderer; \
+                 moving the pointer redraws at once)",
+            );
+            for r in super::Redraw::ALL {
+                ui.selectable_value(&mut self.state.redraw, r, r.label());
             }
         });
     }

@@ -167,8 +167,10 @@ impl LabApp {
             resume: None,
             autosave: Autosave::default(),
         };
-        let repaint = self.repaint.clone();
-        match spawn_run(request, Box::new(move || repaint())) {
+        // The worker wakes the window at most 10 times a second; each wake-up asks for the next
+        // frame within the redraw interval (several wake-ups in one interval make one frame).
+        let (ctx, every) = (self.ctx.clone(), self.redraw_interval());
+        match spawn_run(request, Box::new(move || ctx.request_repaint_after(every))) {
             Ok(handle) => {
                 self.registry.add_live(file, handle);
             }

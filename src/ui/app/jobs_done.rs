@@ -51,7 +51,18 @@ impl LabApp {
         match r {
             JobResult::Loaded { path, result, show } => match result {
                 Ok(loaded) => self.on_loaded(path, *loaded, show),
-                Err(e) => self.error(format!("could not open {}: {e}", path.display())),
+                Err(e) => match self.restoring.iter().position(|r| r.path == path) {
+                    // A run of the last session whose file is gone (moved, deleted) is not an
+                    // error of this one.
+                    Some(k) => {
+                        self.restoring.remove(k);
+                        self.info(format!(
+                            "{} (in the lab last time) is not there now: {e}",
+                            path.display()
+                        ));
+                    }
+                    None => self.error(format!("could not open {}: {e}", path.display())),
+                },
             },
             JobResult::Saved { run_id, result } => self.on_saved(run_id, result),
             JobResult::SpecExported(Ok(path)) => {

@@ -72,6 +72,53 @@ struct Persisted {
     experiments: ExperimentsTab,
     /// The runs the lab held (those with a file), in order: opened again at the next launch.
     lab_runs: Vec<LabRunEntry>,
+    /// How often the window redraws while a run trains.
+    redraw: Redraw,
+    /// The settings on the left are shown (they can be dragged closed or hidden from the top
+    /// bar).
+    settings_open: bool,
+}
+
+/// How often the window redraws while a run trains. With a software renderer every frame costs
+/// real CPU, taken from the training (BENCHMARKS.md: a CNN trained at 68 % of the headless
+/// rate at 10 frames a second, 96 % at 1). Moving the pointer redraws at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Redraw {
+    /// 10 frames a second on a GPU, 1 with a software renderer.
+    #[default]
+    Auto,
+    /// Ten frames a second.
+    Fast,
+    /// Four frames a second.
+    Medium,
+    /// One frame a second.
+    Slow,
+}
+
+impl Redraw {
+    /// All choices.
+    pub const ALL: [Redraw; 4] = [Redraw::Auto, Redraw::Fast, Redraw::Medium, Redraw::Slow];
+
+    /// The time between two frames while training; `software` when the window is drawn by a
+    /// software renderer (Auto then takes one frame a second).
+    pub fn interval(self, software: bool) -> Duration {
+        Duration::from_millis(match self {
+            Redraw::Auto if software => 1000,
+            Redraw::Auto | Redraw::Fast => 100,
+            Redraw::Medium => 250,
+            Redraw::Slow => 1000,
+        })
+    }
+
+    /// The choice in words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Redraw::Auto => "auto",
+            Redraw::Fast => "10/s",
+            Redraw::Medium => "4/s",
+            Redraw::Slow => "1/s",
+        }
+    }
 }
 
 /// A run the lab held when it saved its state.
@@ -104,6 +151,8 @@ impl Default for Persisted {
             designer: Designer::default(),
             experiments: ExperimentsTab::default(),
             lab_runs: Vec::new(),
+            redraw: Redraw::default(),
+            settings_open: true,
         }
     }
 }
@@ -136,8 +185,11 @@ pub struct LabApp {
     path_field: String,
     boundary: BoundaryPanel,
     commands: Vec<Command>,
-    /// Wakes the window; the jobs and the training worker share this one closure.
-    repaint: Arc<dyn Fn() + Send + Sync>,
+    /// The window's context (the training worker's wake-up asks for the next frame after the
+    /// redraw interval).
+    ctx: egui::Context,
+    /// The window is drawn by a software renderer (a CPU adapter, e.g. llvmpipe under Xvfb).
+    software_renderer: bool,
 }
 
 impl LabApp {
@@ -192,7 +244,7 @@ impl LabApp {
         let mut app = Self {
             state,
             registry: RunRegistry::default(),
-            jobs: Jobs::new(repaint.clone(), spawner),
+            jobs: Jobs::new(repaint, spawner),
             gpu: GpuState::Unknown,
             spec,
             custom: false,
@@ -204,7 +256,8 @@ impl LabApp {
             path_field: String::new(),
             boundary: BoundaryPanel::default(),
             commands: Vec::new(),
-            repaint,
+            ctx: ctx.clone(),
+            software_renderer: false,
         };
         app.take_designer_spec();
         app.jobs.scan_recent(app.state.settings.runs_dir.clone());
@@ -243,6 +296,21 @@ impl LabApp {
             self.jobs.load(e.path.clone(), e.shown);
         }
         self.state.experiments.restore_results(&mut self.jobs);
+    }
+
+    /// Background jobs still running (loads, saves, pictures, the recent-runs scan…).
+    pub fn background_jobs(&self) -> usize {
+        self.jobs.running()
+    }
+
+    /// The time between two frames while a run trains.
+    pub(super) fn redraw_interval(&self) -> Duration {
+        self.state.redraw.interval(self.software_renderer)
+    }
+
+    /// How often the window redraws while a run trains.
+    pub fn set_redraw(&mut self, redraw: Redraw) {
+        self.state.redraw = redraw;
     }
 
     /// Shows these panels, in `columns` columns (the panel toggles and the column buttons do
@@ -395,11 +463,13 @@ impl LabApp {
     fn tab_panels(&mut self, ui: &mut Ui) {
         match self.state.tab {
             Tab::Lab | Tab::Designer => {
+                let mut open = self.state.settings_open;
                 egui::Panel::left("settings")
                     .resizable(true)
                     .default_size(330.0)
                     .min_size(240.0)
-                    .show(ui, |ui| self.left_side(ui));
+                    .show_collapsible(ui, &mut open, |ui| self.left_side(ui));
+                self.state.settings_open = open;
                 egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
             }
             Tab::Experiments => {
@@ -412,8 +482,11 @@ impl LabApp {
 }
 
 impl eframe::App for LabApp {
-    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        self.software_renderer = frame
+            .wgpu_render_state()
+            .is_some_and(|r| r.adapter.get_info().device_type == eframe::wgpu::DeviceType::Cpu);
         crate::ui::signal_hook(ui, &ctx, self.closing.is_closing());
         self.pump();
         // Whichever tab is shown, Train and the left side describe the designer's network.
@@ -431,12 +504,12 @@ impl eframe::App for LabApp {
         centre::drop_hint(ui, &ctx);
         self.handle_close(ui);
         self.run_commands();
-        // While a run trains, come back within 100 ms even without the worker's wake-up, e.g.
-        // for events left over after the frame budget: at most ~10 frames a second unless the
-        // pointer moves. Paused or ended, nothing: the worker's wake-up brings the events that
+        // While a run trains, come back after the redraw interval even without the worker's
+        // wake-up, e.g. for events left over after the frame budget: at most 10, 4 or 1 frames
+        // a second ([`Redraw`]) unless the pointer moves. Paused or ended, nothing: the worker's wake-up brings the events that
         // still come (a run's last event is `Finished`).
         if self.registry.is_training() && !self.registry.is_paused() {
-            ctx.request_repaint_after(Duration::from_millis(100));
+            ctx.request_repaint_after(self.redraw_interval());
         }
         // Jobs wake the window when they end; an experiment's progress is read every 100 ms.
         if self.jobs.running() > 0 {

@@ -14,6 +14,10 @@ impl LabApp {
             ui.selectable_value(&mut self.state.tab, Tab::Lab, "Lab");
             ui.selectable_value(&mut self.state.tab, Tab::Designer, "Designer");
             ui.selectable_value(&mut self.state.tab, Tab::Experiments, "Experiments");
+            if self.state.tab != Tab::Experiments {
+                ui.toggle_value(&mut self.state.settings_open, "Settings")
+                    .on_hover_text("show or hide the settings on the left");
+            }
             ui.separator();
             self.run_buttons(ui);
             ui.separator();

@@ -24,6 +24,8 @@ pub enum Action {
     SelectSkip(usize),
     /// Expand or collapse a group of repeated blocks.
     ToggleGroup(String),
+    /// Open or close the inspector panel.
+    ToggleInspector,
     /// Expand every group.
     ExpandAll,
     /// Collapse every group.

@@ -73,6 +73,8 @@ pub struct Designer {
     view: Option<View>,
     /// The last thing said under the summary, and whether it is an error.
     note: Option<(String, bool)>,
+    /// The inspector panel is open (it can be dragged closed; the toolbar's Inspector opens it).
+    inspector_open: bool,
 }
 
 impl Default for Designer {
@@ -133,6 +135,7 @@ impl Designer {
             expanded: BTreeSet::new(),
             view: None,
             note: None,
+            inspector_open: true,
         }
     }
 
@@ -231,6 +234,7 @@ impl Designer {
             doc: &self.doc,
             pair_selected: self.selection.nodes().len() == 2,
             any_expanded: !self.expanded.is_empty(),
+            inspector_open: self.inspector_open,
         };
         let actions = toolbar::toolbar(ui, &state);
         file = file.or(self.apply_all(actions));
@@ -251,7 +255,8 @@ impl Designer {
         file.or(self.apply_all(actions))
     }
 
-    /// The inspector in a resizable panel on the right.
+    /// The inspector in a resizable panel on the right that can be closed (a narrow window
+    /// then shows the whole canvas).
     fn inspector_panel(&mut self, ui: &mut Ui) -> Vec<Action> {
         self.refresh_view();
         let view = self.view.as_ref().expect("refreshed");
@@ -265,13 +270,14 @@ impl Designer {
             .resizable(true)
             .default_size(330.0)
             .min_size(260.0)
-            .show(ui, |ui| {
+            .show_collapsible(ui, &mut self.inspector_open, |ui| {
                 egui::ScrollArea::vertical()
                     .id_salt("designer-inspector-scroll")
                     .show(ui, |ui| inspector::show(ui, it, state))
                     .inner
             })
-            .inner
+            .map(|r| r.inner)
+            .unwrap_or_default()
     }
 
     /// The layout of the current spec, rebuilt when the spec or the expanded groups changed.
@@ -309,6 +315,7 @@ impl Designer {
                     self.expanded.insert(key);
                 }
             }
+            Action::ToggleInspector => self.inspector_open = !self.inspector_open,
             Action::ExpandAll => self.expand_all(),
             Action::CollapseAll => self.collapse_all(),
             Action::BatchNormEverywhere => {

@@ -17,6 +17,8 @@ pub(super) struct ToolbarState<'a> {
     pub(super) pair_selected: bool,
     /// Some group of repeated blocks is expanded.
     pub(super) any_expanded: bool,
+    /// The inspector panel is open.
+    pub(super) inspector_open: bool,
 }
 
 /// A button with its hover text; whether it was clicked.
@@ -43,6 +45,12 @@ pub(super) fn toolbar(ui: &mut Ui, s: &ToolbarState<'_>) -> Vec<Action> {
             button(ui, s.doc.can_redo(), "Redo", "redo (Ctrl+Shift+Z)"),
             Action::Redo,
         );
+        let mut open = s.inspector_open;
+        let toggled = ui
+            .toggle_value(&mut open, "Inspector")
+            .on_hover_text("show or hide the inspector on the right (a narrow window shows more of the canvas without it)")
+            .clicked();
+        act(toggled, Action::ToggleInspector);
         ui.separator();
         let add_skip = ui
             .add_enabled(s.pair_selected, egui::Button::new("Add skip"))
