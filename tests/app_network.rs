@@ -104,3 +104,40 @@ fn after_a_designer_edit_the_left_side_and_the_run_say_what_trains() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_plain_and_the_residual_twin_train_in_one_click_each() {
+    let dir = common::temp_dir("app-network", "twin");
+    let mut h = harness(&dir);
+    common::lab::small_settings(h.state_mut(), 10);
+    h.run_steps(2);
+    h.get_by_label("Train the plain twin (mlp-plain-3)").click();
+    step_until(&mut h, "the plain twin", |a| {
+        a.registry().runs().len() == 1 && !a.registry().is_training()
+    });
+    let run = &h.state().registry().runs()[0];
+    assert!(run.file.spec.skips.is_empty());
+    assert!(
+        run.file.name.starts_with("mlp-plain-3-"),
+        "{}",
+        run.file.name
+    );
+    assert_eq!(
+        h.state().train_spec().unwrap().name,
+        "mlp-res-3",
+        "the left side stays"
+    );
+    // From a plain preset, its residual twin.
+    h.state_mut().settings_mut().net.family = "mlp-plain".into();
+    h.state_mut().rebuild_spec();
+    h.run_steps(2);
+    h.get_by_label("Train the residual twin (mlp-res-3)")
+        .click();
+    step_until(&mut h, "the residual twin", |a| {
+        a.registry().runs().len() == 2 && !a.registry().is_training()
+    });
+    let run = &h.state().registry().runs()[1];
+    assert_eq!(run.file.spec.skips.len(), 3);
+    assert!(run.file.name.starts_with("mlp-res-3-"), "{}", run.file.name);
+    let _ = std::fs::remove_dir_all(&dir);
+}

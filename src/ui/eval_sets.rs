@@ -15,7 +15,7 @@ pub fn eval_sets_ui(ui: &mut Ui, dataset: &mut DatasetSpec) -> bool {
     let mut remove = None;
     for (k, set) in dataset.eval_sets.iter().enumerate() {
         ui.horizontal(|ui| {
-            if ui.small_button("✕").on_hover_text("remove").clicked() {
+            if ui.small_button("×").on_hover_text("remove").clicked() {
                 remove = Some(k);
             }
             ui.label(format!("{}: {}", set.name, set.describe()));

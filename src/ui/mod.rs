@@ -40,6 +40,18 @@ pub fn run_window() -> Result<(), String> {
     .map_err(|e| format!("the window could not open: {e}"))
 }
 
+/// The window's fonts: egui's own, with its monospace font (Hack) as the last fallback of the
+/// proportional text too, for the arrows and signs (→, ≤, ‖) its text font lacks.
+pub fn fonts() -> egui::FontDefinitions {
+    let mut f = egui::FontDefinitions::default();
+    if let Some(p) = f.families.get_mut(&egui::FontFamily::Proportional)
+        && !p.iter().any(|n| n == "Hack")
+    {
+        p.push("Hack".to_string());
+    }
+    f
+}
+
 /// Ctrl-C, SIGTERM or SIGHUP close the window through its normal close path (stop the run after
 /// its step, save what is unsaved), instead of killing the lab. Called every frame; the first
 /// call lets the signal handler wake an idle window.

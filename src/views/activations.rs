@@ -92,7 +92,7 @@ impl ActivationsOptions {
             LineStat::TokenRank => (
                 series::TOKEN_RESIDUAL,
                 true,
-                "token rank ‖X − 1·x̄ᵀ‖/‖X‖ per token layer",
+                "token rank ‖X − mean token‖/‖X‖ per token layer",
             ),
         };
         let per_line = (POINT_BUDGET / names.len().max(1)).clamp(40, 1500);

@@ -220,7 +220,7 @@ fn rank_figure(m: &Measured) -> Figure {
         })
         .collect();
     let mut f = Figure::lines(
-        "Token residual ‖X − 1·x̄ᵀ‖/‖X‖ at initialisation (Dong et al. 2021; a gap: exactly 0, every token equal)",
+        "Token residual ‖X − mean token‖/‖X‖ at initialisation (Dong et al. 2021; a gap: exactly 0, every token equal)",
         "layer (0 = patch embedding)",
         "distance from rank one",
         series,

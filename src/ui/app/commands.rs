@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, PartialEq)]
 pub(super) enum Command {
     Train,
+    TrainTwin,
     Pause,
     Resume,
     Stop,
@@ -72,6 +73,7 @@ impl LabApp {
     fn run_command(&mut self, c: Command) {
         match c {
             Command::Train => self.start_training(),
+            Command::TrainTwin => self.train_twin(),
             Command::Pause => {
                 if let Some(l) = self.registry.live_mut() {
                     l.pause();
@@ -140,13 +142,19 @@ impl LabApp {
             }
             return;
         }
+        let Ok(spec) = self.spec.clone() else {
+            return;
+        };
+        self.start_training_with(spec);
+    }
+
+    /// Starts a run of `spec` with the settings on the left (unless Train is blocked: a run
+    /// trains, or the network or the memory says no).
+    pub(super) fn start_training_with(&mut self, spec: NetSpec) {
         if let Some(why) = self.train_blocker() {
             self.error(format!("cannot train: {why}"));
             return;
         }
-        let Ok(spec) = self.spec.clone() else {
-            return;
-        };
         let settings = &self.state.settings;
         let name = format!(
             "{}-{}",

@@ -33,7 +33,21 @@ impl LabApp {
                     .color(ui.visuals().warn_fg_color),
                 );
             }
-            match self.state.settings.ui(ui, &self.gpu, &summary) {
+            let twin = self.twin().map(|(label, _)| label);
+            let action = self.state.settings.ui(ui, &self.gpu, &summary);
+            if let Some(label) = twin
+                && ui
+                    .add_enabled(!self.registry.is_training(), egui::Button::new(label))
+                    .on_hover_text(
+                        "the same depth and settings with the skips taken away (or put in): \
+                         both runs are then in Compare",
+                    )
+                    .on_disabled_hover_text("wait for the run that trains")
+                    .clicked()
+            {
+                self.commands.push(Command::TrainTwin);
+            }
+            match action {
                 SettingsAction::None => {}
                 SettingsAction::NetChanged => self.commands.push(Command::RebuildSpec),
                 SettingsAction::DatasetChanged => self.commands.push(Command::AdaptSpec),

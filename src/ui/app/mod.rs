@@ -18,6 +18,7 @@ mod jobs_done;
 mod left_side;
 pub mod registry;
 mod top_bar;
+mod twin;
 
 pub use export::{EXPORT_SIZE, exports_dir};
 pub use registry::{RunRegistry, SaveTarget};
@@ -238,6 +239,7 @@ impl LabApp {
     }
 
     fn with_state(state: Persisted, ctx: &egui::Context, spawner: Spawner) -> Self {
+        ctx.set_fonts(crate::ui::fonts());
         let c = ctx.clone();
         let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || c.request_repaint());
         let spec = Ok(state.designer.spec().clone());

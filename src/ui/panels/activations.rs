@@ -42,7 +42,7 @@ impl ActivationsPanel {
             if !layout.token_layers.is_empty() {
                 ui.selectable_value(&mut o.stat, LineStat::TokenRank, "token rank")
                     .on_hover_text(
-                        "‖X − 1·x̄ᵀ‖/‖X‖ of each token layer: 0 when every token is the same \
+                        "‖X − mean token‖/‖X‖ of each token layer: 0 when every token is the same \
                          vector (rank collapse, Dong et al. 2021)",
                     );
             }
