@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::lab::{harness, last_step, small_settings, step_until};
+use common::lab::{DroppedPath, MemStorage, harness, last_step, small_settings, step_until};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -112,18 +112,6 @@ fn an_example_run_opens_and_its_values_are_in_the_accessibility_tree() {
 /// Whether the message bar has a line starting with `start`.
 fn said(app: &LabApp, start: &str) -> bool {
     app.messages().iter().any(|m| m.text.starts_with(start))
-}
-
-#[derive(Debug)]
-struct DroppedPath(PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
 }
 
 #[test]
@@ -328,22 +316,6 @@ fn a_broken_experiment_file_shows_an_error_in_the_experiments_tab() {
     );
     assert_eq!(h.state().tab(), reslab::ui::Tab::Experiments);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[derive(Default)]
-struct MemStorage(std::collections::HashMap<String, String>);
-
-impl eframe::Storage for MemStorage {
-    fn get_string(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned()
-    }
-    fn set_string(&mut self, key: &str, value: String) {
-        self.0.insert(key.to_string(), value);
-    }
-    fn remove_string(&mut self, key: &str) {
-        self.0.remove(key);
-    }
-    fn flush(&mut self) {}
 }
 
 #[test]

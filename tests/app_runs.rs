@@ -5,42 +5,12 @@
 
 mod common;
 
-use common::lab::{harness, small_settings, step_until};
+use common::lab::{DroppedPath, MemStorage, harness, small_settings, step_until};
 use eframe::App;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use reslab::ui::LabApp;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// eframe's storage in memory: what the lab saves on one launch and reads on the next.
-#[derive(Clone, Default)]
-struct Memory(HashMap<String, String>);
-
-impl eframe::Storage for Memory {
-    fn get_string(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned()
-    }
-    fn set_string(&mut self, key: &str, value: String) {
-        self.0.insert(key.to_string(), value);
-    }
-    fn remove_string(&mut self, key: &str) {
-        self.0.remove(key);
-    }
-    fn flush(&mut self) {}
-}
-
-#[derive(Debug)]
-struct DroppedPath(PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
 
 fn run_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
@@ -91,7 +61,7 @@ fn a_relaunch_restores_compare_and_the_experiment_results() {
     step_until(&mut h, "the experiment file", |a| {
         a.experiments().result().is_some()
     });
-    let mut memory = Memory::default();
+    let mut memory = MemStorage::default();
     h.state_mut().save(&mut memory);
     drop(h);
 

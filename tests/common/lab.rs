@@ -4,7 +4,7 @@
 use egui_kittest::Harness;
 use reslab::spec::{DataSource, DatasetSpec, Duration as Steps};
 use reslab::ui::LabApp;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub fn harness(runs_dir: &Path) -> Harness<'static, LabApp> {
@@ -52,4 +52,34 @@ pub fn step_until(h: &mut Harness<'static, LabApp>, what: &str, done: impl Fn(&L
 /// The last step of the shown run.
 pub fn last_step(app: &LabApp) -> u64 {
     app.registry().shown().map_or(0, |r| r.history().last_step)
+}
+
+/// A file dropped on the window (the path; its bytes read on demand).
+#[derive(Debug)]
+pub struct DroppedPath(pub PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// eframe's storage in memory: what the lab saves on one launch and reads on the next.
+#[derive(Clone, Default)]
+pub struct MemStorage(pub std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
 }
