@@ -39,6 +39,10 @@ fn a_paused_or_idle_window_asks_for_no_repaint() {
     // The recent-runs scan at start is a job that repaints until it ends (slow on a busy
     // machine); after it, nothing.
     step_until(&mut h, "the start's jobs", |a| a.background_jobs() == 0);
+    // A job's thread wakes the window once more after handing over its result (a single
+    // wake-up, not a loop): let that frame pass.
+    std::thread::sleep(Duration::from_millis(100));
+    h.step();
     let w = wants_repaint(&mut h);
     assert!(!w, "idle, before any run: {:?}", h.ctx.repaint_causes());
     h.get_by_label("Train").click();
