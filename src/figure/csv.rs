@@ -41,30 +41,19 @@ pub fn to_csv(figures: &[Figure]) -> String {
                     }
                 }
             }
-            FigureKind::Heatmap {
-                x_range,
-                y_range,
-                nx,
-                ny,
-                values,
-                ..
-            } => {
-                let at = |r: &[f64; 2], i: usize, n: usize| {
-                    r[0] + (r[1] - r[0]) * i as f64 / (n.max(2) - 1) as f64
-                };
-                if fig.look.rows.len() == *ny {
-                    for (r, name) in fig.look.rows.iter().enumerate() {
-                        for i in 0..*nx {
+            FigureKind::Heatmap { .. } => {
+                let Some(g) = fig.grid() else { continue };
+                if g.rows.len() == g.ny {
+                    for (r, name) in g.rows.iter().enumerate() {
+                        for i in 0..g.nx {
                             let v = fig.row_value(r, i).unwrap_or(f64::NAN);
-                            row(name, &num(at(x_range, i, *nx)), "", v);
+                            row(name, &num(g.x_at(i)), "", v);
                         }
                     }
                 } else {
-                    for j in 0..*ny {
-                        for i in 0..*nx {
-                            let v = values.get(j * nx + i).copied().unwrap_or(f64::NAN);
-                            let (x, y) = (at(x_range, i, *nx), at(y_range, j, *ny));
-                            row("", &num(x), &num(y), v);
+                    for j in 0..g.ny {
+                        for i in 0..g.nx {
+                            row("", &num(g.x_at(i)), &num(g.y_at(j)), g.value(i, j));
                         }
                     }
                 }

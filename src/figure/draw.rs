@@ -7,7 +7,7 @@
 use super::contours::contour_segments;
 use super::hover::{coordinate, plotted};
 use super::palette::{self, Rgb};
-use super::{Band, Figure, FigureKind, ImageTile, LineSeries, Style};
+use super::{Band, Figure, FigureKind, Grid, ImageTile, LineSeries, Style};
 use crate::numbers::sig;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -504,22 +504,13 @@ fn bar_colour(s: &super::BarSeries, i: usize) -> Rgb {
 /// A heatmap: one rectangle per grid cell coloured by value (viridis, log when `log_y`; class
 /// colours for class maps), contour lines, the overlay, and a colour bar beside it.
 fn heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> DrawResult<()> {
-    let FigureKind::Heatmap {
-        x_range,
-        y_range,
-        nx,
-        ny,
-        values,
-        contours,
-    } = &fig.kind
-    else {
+    let Some(g) = fig.grid() else {
         return Ok(());
     };
-    let (nx, ny) = (*nx, *ny);
-    if nx == 0 || ny == 0 || values.len() != nx * ny {
+    if !g.well_formed() {
         return Err(format!("heatmap \"{}\" is malformed", fig.title));
     }
-    let scale = Scale::of(values, fig.log_y);
+    let scale = Scale::of(g.values, fig.log_y);
     let (w, _) = area.dim_in_pixel();
     let plot = if fig.look.classes || w < 3 * 90 {
         area.clone()
@@ -528,28 +519,25 @@ fn heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> D
         colour_bar(&side, &scale)?;
         plot
     };
-    let rows = &fig.look.rows;
-    let (dx, dy) = (step(*x_range, nx), step(*y_range, ny));
-    let x = (x_range[0] - dx / 2.0)..(x_range[1] + dx / 2.0);
-    let y = (y_range[0] - dy / 2.0)..(y_range[1] + dy / 2.0);
+    let [dx, dy] = g.step();
+    let x = (g.x_range[0] - dx / 2.0)..(g.x_range[1] + dx / 2.0);
+    let y = (g.y_range[0] - dy / 2.0)..(g.y_range[1] + dy / 2.0);
     let mut chart = ChartBuilder::on(&plot)
         .margin(8)
         .x_label_area_size(40)
-        .y_label_area_size(if rows.is_empty() { 64 } else { 120 })
+        .y_label_area_size(if g.rows.is_empty() { 64 } else { 120 })
         .build_cartesian_2d(x, y)
         .map_err(err)?;
-    heat_mesh(&mut chart, fig)?;
-    let at =
-        |r: [f64; 2], i: usize, n: usize| r[0] + (r[1] - r[0]) * i as f64 / (n.max(2) - 1) as f64;
-    let cells = (0..ny).flat_map(|j| (0..nx).map(move |i| (i, j)));
+    heat_mesh(&mut chart, fig, &g)?;
+    let cells = (0..g.ny).flat_map(|j| (0..g.nx).map(move |i| (i, j)));
     let rects = cells.filter_map(|(i, j)| {
-        let v = values[j * nx + i];
+        let v = g.value(i, j);
         let c = if fig.look.classes {
             class_colour(v)?
         } else {
             rgb(scale.colour(v)?)
         };
-        let (cx, cy) = (at(*x_range, i, nx), at(*y_range, j, ny));
+        let (cx, cy) = (g.x_at(i), g.y_at(j));
         let (hx, hy) = (dx / 2.0, dy / 2.0);
         Some(Rectangle::new(
             [(cx - hx, cy - hy), (cx + hx, cy + hy)],
@@ -557,8 +545,8 @@ fn heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> D
         ))
     });
     chart.draw_series(rects).map_err(err)?;
-    for (_, segs) in contour_segments(values, nx, ny, contours) {
-        let to = |p: [f64; 2]| (x_range[0] + p[0] * dx, y_range[0] + p[1] * dy);
+    for (_, segs) in contour_segments(g.values, g.nx, g.ny, g.contours) {
+        let to = |p: [f64; 2]| (g.x_range[0] + p[0] * dx, g.y_range[0] + p[1] * dy);
         let paths = segs
             .into_iter()
             .map(|(a, b)| PathElement::new(vec![to(a), to(b)], WHITE.stroke_width(1)));
@@ -571,30 +559,14 @@ fn heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> D
     Ok(())
 }
 
-/// The grid spacing of `n` points over `r` (1 for a single point).
-fn step(r: [f64; 2], n: usize) -> f64 {
-    if n < 2 || r[1] == r[0] {
-        1.0
-    } else {
-        (r[1] - r[0]) / (n - 1) as f64
-    }
-}
-
 /// A heatmap's axes: row names on y when it has them.
-fn heat_mesh<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, fig: &Figure) -> DrawResult<()> {
-    let rows = &fig.look.rows;
-    let n = rows.len();
-    let y_fmt = |v: &f64| {
-        if n == 0 {
-            return sig(*v);
-        }
-        // Grid row j from the bottom is name n − 1 − j.
-        let j = v.round();
-        if (v - j).abs() > 1e-6 || j < 0.0 || j as usize >= n {
-            return String::new();
-        }
-        rows[n - 1 - j as usize].chars().take(18).collect()
-    };
+fn heat_mesh<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    fig: &Figure,
+    g: &Grid<'_>,
+) -> DrawResult<()> {
+    let n = g.rows.len();
+    let y_fmt = |v: &f64| if n == 0 { sig(*v) } else { g.row_mark(*v) };
     let x_fmt = |v: &f64| coordinate(*v);
     chart
         .configure_mesh()

@@ -106,43 +106,18 @@ pub fn coordinate(v: f64) -> String {
 
 /// The heatmap cell under the pointer: its row's name (or y) and x, and its value.
 fn cell(fig: &Figure, p: Pointer) -> Option<String> {
-    let FigureKind::Heatmap {
-        x_range,
-        y_range,
-        nx,
-        ny,
-        values,
-        ..
-    } = &fig.kind
-    else {
-        return None;
-    };
-    let index = |v: f64, r: &[f64; 2], n: usize| -> Option<usize> {
-        let step = if n < 2 || r[1] == r[0] {
-            1.0
-        } else {
-            (r[1] - r[0]) / (n - 1) as f64
-        };
-        let k = ((v - r[0]) / step).round();
-        (k >= 0.0 && (k as usize) < n).then_some(k as usize)
-    };
-    let (i, j) = (index(p.x, x_range, *nx)?, index(p.y, y_range, *ny)?);
-    let v = *values.get(j * nx + i)?;
-    let at =
-        |r: &[f64; 2], k: usize, n: usize| r[0] + (r[1] - r[0]) * k as f64 / (n.max(2) - 1) as f64;
-    let x = format!("{} {}", fig.x_label, coordinate(at(x_range, i, *nx)));
+    let g = fig.grid()?;
+    let (i, j) = g.cell_at(p.x, p.y)?;
+    let v = *g.values.get(j * g.nx + i)?;
+    let x = format!("{} {}", fig.x_label, coordinate(g.x_at(i)));
     let what = if fig.look.classes {
         format!("class {}", v)
     } else {
         format!("value {}", sig(v))
     };
-    match fig.look.rows.get(ny - 1 - j) {
+    match g.row_name(j) {
         Some(row) => Some(format!("{row}\n{x}\n{what}")),
-        None => Some(format!(
-            "{x}\n{} {}\n{what}",
-            fig.y_label,
-            sig(at(y_range, j, *ny))
-        )),
+        None => Some(format!("{x}\n{} {}\n{what}", fig.y_label, sig(g.y_at(j)))),
     }
 }
 

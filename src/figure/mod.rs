@@ -361,11 +361,124 @@ impl Figure {
 
     /// A row heatmap's value at row `r` (0 = top) and column `i`, if there is one.
     pub fn row_value(&self, r: usize, i: usize) -> Option<f64> {
-        let FigureKind::Heatmap { nx, ny, values, .. } = &self.kind else {
+        let g = self.grid()?;
+        (r < g.ny && i < g.nx)
+            .then(|| g.values.get((g.ny - 1 - r) * g.nx + i).copied())
+            .flatten()
+    }
+
+    /// A heatmap's grid, or `None` for other figures.
+    pub fn grid(&self) -> Option<Grid<'_>> {
+        let FigureKind::Heatmap {
+            x_range,
+            y_range,
+            nx,
+            ny,
+            values,
+            contours,
+        } = &self.kind
+        else {
             return None;
         };
-        (r < *ny && i < *nx)
-            .then(|| values.get((ny - 1 - r) * nx + i).copied())
-            .flatten()
+        Some(Grid {
+            x_range: *x_range,
+            y_range: *y_range,
+            nx: *nx,
+            ny: *ny,
+            values,
+            contours,
+            rows: &self.look.rows,
+        })
+    }
+}
+
+/// A heatmap's grid as every reader of it (the renderers, the hover, the CSV) sees it: cell
+/// centres on the grid points, `values[j * nx + i]` at `(x_i, y_j)`, `y` upwards, named rows top
+/// first.
+#[derive(Clone, Copy, Debug)]
+pub struct Grid<'a> {
+    /// `[min, max]` of x.
+    pub x_range: [f64; 2],
+    /// `[min, max]` of y.
+    pub y_range: [f64; 2],
+    /// Points along x.
+    pub nx: usize,
+    /// Points along y.
+    pub ny: usize,
+    /// The values, row-major with y outer.
+    pub values: &'a [f64],
+    /// Contour levels.
+    pub contours: &'a [f64],
+    /// The rows' names, top row first (empty: y is a number).
+    pub rows: &'a [String],
+}
+
+impl Grid<'_> {
+    /// Whether the values fill the grid exactly.
+    pub fn well_formed(&self) -> bool {
+        self.nx > 0 && self.ny > 0 && self.values.len() == self.nx * self.ny
+    }
+
+    /// The spacing of the grid points along x and y (1 along an axis with a single point).
+    pub fn step(&self) -> [f64; 2] {
+        let step = |r: [f64; 2], n: usize| {
+            if n < 2 || r[1] == r[0] {
+                1.0
+            } else {
+                (r[1] - r[0]) / (n - 1) as f64
+            }
+        };
+        [step(self.x_range, self.nx), step(self.y_range, self.ny)]
+    }
+
+    /// The x of column `i`.
+    pub fn x_at(&self, i: usize) -> f64 {
+        let r = self.x_range;
+        r[0] + (r[1] - r[0]) * i as f64 / (self.nx.max(2) - 1) as f64
+    }
+
+    /// The y of grid row `j` (from the bottom).
+    pub fn y_at(&self, j: usize) -> f64 {
+        let r = self.y_range;
+        r[0] + (r[1] - r[0]) * j as f64 / (self.ny.max(2) - 1) as f64
+    }
+
+    /// The cell `(i, j)` whose centre is nearest to `(x, y)`, if it is on the grid.
+    pub fn cell_at(&self, x: f64, y: f64) -> Option<(usize, usize)> {
+        let [dx, dy] = self.step();
+        let index = |v: f64, lo: f64, d: f64, n: usize| {
+            let k = ((v - lo) / d).round();
+            (k >= 0.0 && (k as usize) < n).then_some(k as usize)
+        };
+        Some((
+            index(x, self.x_range[0], dx, self.nx)?,
+            index(y, self.y_range[0], dy, self.ny)?,
+        ))
+    }
+
+    /// The value of cell `(i, j)` (NaN off the grid).
+    pub fn value(&self, i: usize, j: usize) -> f64 {
+        self.values
+            .get(j * self.nx + i)
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+
+    /// The name of grid row `j` (from the bottom), when the rows are named.
+    pub fn row_name(&self, j: usize) -> Option<&str> {
+        let r = self.ny.checked_sub(1 + j)?;
+        self.rows.get(r).map(String::as_str)
+    }
+
+    /// The row name an axis mark at `v` stands for: the named row at a whole `v`, cut to 18
+    /// characters; empty between rows and off the grid.
+    pub fn row_mark(&self, v: f64) -> String {
+        let j = v.round();
+        if (v - j).abs() > 1e-6 || j < 0.0 {
+            return String::new();
+        }
+        self.row_name(j as usize)
+            .map(|n| n.chars().take(18).collect())
+            .unwrap_or_default()
     }
 }

@@ -313,47 +313,32 @@ impl FigurePainter {
     /// A heatmap on its grid, cell centres on the grid points, with contour lines, the
     /// overlay, row names on y when it has them, and its colour bar.
     fn heatmap(&mut self, ui: &mut Ui, fig: &Figure, id: &str, key: u64, height: f32) {
-        let FigureKind::Heatmap {
-            x_range,
-            y_range,
-            nx,
-            ny,
-            values,
-            contours,
-        } = &fig.kind
-        else {
+        let Some(g) = fig.grid() else {
             return;
         };
-        let (nx, ny) = (*nx, *ny);
-        if nx == 0 || ny == 0 || values.len() != nx * ny {
+        if !g.well_formed() {
             ui.label("malformed heatmap");
             return;
         }
+        let (nx, ny, values) = (g.nx, g.ny, g.values);
         let log = fig.log_y;
         let range = palette::heat_range(values, log);
         let classes = fig.look.classes;
         let tex = self.texture(ui.ctx(), id, key, TextureOptions::NEAREST, || {
             heat_image(values, [nx, ny], range, log, classes)
         });
-        let step = |r: &[f64; 2], n: usize| {
-            if n < 2 || r[1] == r[0] {
-                1.0
-            } else {
-                (r[1] - r[0]) / (n - 1) as f64
-            }
-        };
-        let (cw, ch) = (step(x_range, nx), step(y_range, ny));
+        let [cw, ch] = g.step();
+        let (x_range, y_range) = (g.x_range, g.y_range);
         let (w, h) = (x_range[1] - x_range[0], y_range[1] - y_range[0]);
-        let rows = fig.look.rows.clone();
         let mut plot = plot_for(fig, id, height);
-        if rows.is_empty() {
+        if g.rows.is_empty() {
             plot = plot.data_aspect(1.0);
         } else {
             plot = plot
                 .y_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
-                .y_axis_formatter(move |mark, _| row_name(&rows, mark.value));
+                .y_axis_formatter(move |mark, _| g.row_mark(mark.value));
         }
-        let segments = contour_segments(values, nx, ny, contours);
+        let segments = contour_segments(values, nx, ny, g.contours);
         let to_plot = |a: [f64; 2]| [x_range[0] + a[0] * cw, y_range[0] + a[1] * ch];
         ui.horizontal_top(|ui| {
             let bar_w = if classes { 0.0 } else { 64.0 };
@@ -381,7 +366,7 @@ impl FigurePainter {
             }
         });
         if !classes {
-            ui.label(scale_words(range, log, contours));
+            ui.label(scale_words(range, log, g.contours));
         }
     }
 
@@ -430,16 +415,6 @@ fn scale_words((lo, hi): (f64, f64), log: bool, contours: &[f64]) -> String {
         text.push_str(&format!("; contours at {}", levels.join(", ")));
     }
     text
-}
-
-/// The row name at an integer grid mark (grid row `j` from the bottom is name `n − 1 − j`).
-fn row_name(rows: &[String], v: f64) -> String {
-    let j = v.round();
-    let n = rows.len();
-    if (v - j).abs() > 1e-6 || j < 0.0 || j as usize >= n {
-        return String::new();
-    }
-    rows[n - 1 - j as usize].chars().take(18).collect()
 }
 
 /// The heatmap's picture: image rows go top-down, the grid's y upwards.

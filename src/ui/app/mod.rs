@@ -197,6 +197,11 @@ impl LabApp {
     /// The app, with the persisted settings when eframe has them.
     pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
         let mut app = Self::restore(&cc.egui_ctx, cc.storage);
+        // The window's adapter does not change: a CPU one (llvmpipe) draws in software.
+        app.software_renderer = cc
+            .wgpu_render_state
+            .as_ref()
+            .is_some_and(|r| r.adapter.get_info().device_type == eframe::wgpu::DeviceType::Cpu);
         // When the settings train on the GPU, the top bar shows whether it can be used; finding
         // out takes wgpu a moment, so it runs in the background from the start. With the CPU
         // chosen the check waits for a click on "GPU": it leaves a device thread of burn's
