@@ -16,10 +16,7 @@ use reslab::metrics::{
 use reslab::runfile::{Environment, RunFile};
 use reslab::spec::{DatasetSpec, PresetOptions, TrainConfig, preset, validate};
 use reslab::train::Session;
-use reslab::ui::panels::{
-    ActivationsPanel, BatchNormPanel, BoundaryPanel, ComparePanel, GradientsPanel, LossPanel,
-    PanelCtx, PanelKind,
-};
+use reslab::ui::panels::{PanelCtx, PanelKind, Panels};
 use reslab::ui::runs::ShownRun;
 use std::time::Instant;
 
@@ -178,13 +175,7 @@ fn main() {
     }];
 
     let ctx = egui::Context::default();
-    let mut loss = LossPanel::default();
-    let mut acts = ActivationsPanel::default();
-    let mut bn = BatchNormPanel::default();
-    let mut grads = GradientsPanel::default();
-    let mut boundary = BoundaryPanel::default();
-    let mut compare = ComparePanel::default();
-    let mut attention = reslab::ui::panels::AttentionPanel::default();
+    let mut panels = Panels::default();
     let input = || egui::RawInput {
         screen_rect: Some(egui::Rect::from_min_size(
             egui::Pos2::ZERO,
@@ -227,17 +218,7 @@ fn main() {
                         height: 520.0,
                         training: None,
                     };
-                    match kind {
-                        PanelKind::Loss => loss.ui(ui, &pctx),
-                        PanelKind::Activations => acts.ui(ui, &pctx),
-                        PanelKind::BatchNorm => bn.ui(ui, &pctx),
-                        PanelKind::Gradients => grads.ui(ui, &pctx),
-                        PanelKind::Boundary => boundary.ui(ui, &pctx),
-                        PanelKind::Compare => {
-                            let _ = compare.ui(ui, &pctx);
-                        }
-                        PanelKind::Attention => attention.ui(ui, &pctx),
-                    }
+                    let _ = panels.ui(kind, ui, &pctx);
                 });
                 let prims = ctx.tessellate(out.shapes, out.pixels_per_point);
                 std::hint::black_box(prims);

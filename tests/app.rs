@@ -171,6 +171,11 @@ fn closing_the_window_during_training_saves_the_run() {
         .events
         .push(egui::ViewportEvent::Close);
     h.step();
+    // Closing asks once what to do with the run.
+    h.run_steps(2);
+    h.get_by_label_contains("is training: closing stops it");
+    h.get_by_label("Save and close").click();
+    h.step();
     step_until(&mut h, "the save", |a| {
         let runs = a.registry();
         !runs.is_training() && runs.runs().iter().all(|r| !r.dirty) && said(a, "saved ")
@@ -324,11 +329,25 @@ fn the_settings_and_layout_survive_a_restart() {
     let mut app = LabApp::with_runs_dir(&ctx, common::temp_dir("app", "persist"));
     small_settings(&mut app, 1234);
     app.settings_mut().config.lr = 0.0123;
+    app.panels_mut().loss.options.smoothing = 0.25;
+    app.panels_mut().gradients.options.all_tensors = true;
     let before = app.settings().clone();
     let mut storage = MemStorage::default();
     eframe::App::save(&mut app, &mut storage);
     let restored = LabApp::restore(&ctx, Some(&storage));
     assert_eq!(*restored.settings(), before);
+    // The panels' options too.
+    assert_eq!(restored.panels().loss.options.smoothing, 0.25);
+    assert!(restored.panels().gradients.options.all_tensors);
+    // State stored before the panels were one list (each panel's options at the top level)
+    // still reads: everything else is kept, the panels' options start from their defaults.
+    let mut old = MemStorage::default();
+    let before_lists = "(columns: 3, loss: (options: (smoothing: 0.4, log_y: false, show_raw: \
+                        true)), gradients: (options: (all_tensors: true)), tab: Designer)";
+    eframe::Storage::set_string(&mut old, eframe::APP_KEY, before_lists.into());
+    let upgraded = LabApp::restore(&ctx, Some(&old));
+    assert_eq!(upgraded.tab(), reslab::ui::app::Tab::Designer);
+    assert_eq!(upgraded.panels().loss.options.smoothing, 0.8);
     assert_eq!(restored.settings().config.duration, Steps::Steps(1234));
     // Nothing stored (first launch) or unreadable: the defaults.
     let mut broken = MemStorage::default();
@@ -516,6 +535,8 @@ fn a_save_whose_thread_cannot_start_shows_the_error_and_the_window_can_still_clo
     request_close(&mut h);
     h.step();
     assert!(window_commands(&h).contains(&egui::ViewportCommand::CancelClose));
+    h.run_steps(2);
+    h.get_by_label("Save and close").click();
     step_until(&mut h, "the failed save", |a| said(a, "could not save"));
     h.get_by_label_contains("could not start a background thread for the save");
     h.get_by_label_contains("close the window again to quit");
@@ -840,5 +861,71 @@ fn the_attention_panel_shows_a_transformer_runs_maps_and_entropy() {
             .is_some()
     );
     assert!(h.query_all_by_label("token rank").next().is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Closing with an unsaved run asks once: Cancel keeps the window and the run; "Close without
+/// saving" closes and writes nothing, not even on the way out; "always save" is remembered and
+/// then closing saves without asking.
+#[test]
+fn closing_asks_once_and_can_close_without_saving_or_always_save() {
+    let dir = common::temp_dir("app", "close-ask");
+    let mut h = harness(&dir);
+    small_settings(h.state_mut(), 20);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the run's end", |a| {
+        !a.registry().is_training() && last_step(a) >= 20
+    });
+    request_close(&mut h);
+    h.run_steps(3);
+    assert!(!window_commands(&h).contains(&egui::ViewportCommand::Close));
+    h.get_by_label_contains("1 run holds steps no file has yet");
+    // Cancel: the window stays, the run is still there and unsaved.
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("Close the lab?").is_none());
+    assert!(h.state().registry().needs_saving());
+    // Close without saving: the window closes and no file is written, on the way out either.
+    request_close(&mut h);
+    h.run_steps(2);
+    h.get_by_label("Close without saving").click();
+    h.step();
+    assert!(window_commands(&h).contains(&egui::ViewportCommand::Close));
+    eframe::App::on_exit(h.state_mut());
+    let files = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|r| r.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let written: Vec<PathBuf> = files(&dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".reslab.json"))
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+    drop(h);
+
+    // "Always save": ticked in the dialog, kept between launches; closing then saves unasked.
+    let mut h = harness(&dir);
+    small_settings(h.state_mut(), 20);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the run's end", |a| {
+        !a.registry().is_training() && last_step(a) >= 20
+    });
+    request_close(&mut h);
+    h.run_steps(2);
+    h.get_by_label("always save unsaved runs when closing, without asking")
+        .click();
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    let mut storage = MemStorage::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    let stored = eframe::Storage::get_string(&storage, eframe::APP_KEY).unwrap();
+    assert!(stored.contains("always_save_on_close:true"), "{stored}");
+    request_close(&mut h);
+    h.step();
+    step_until(&mut h, "the save", |a| {
+        !a.registry().needs_saving() && said(a, "saved ")
+    });
+    assert!(h.query_by_label("Close the lab?").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,14 +1,16 @@
 //! The lab's work comes back (issue 23): after a relaunch the runs it held are in Compare again
 //! (with their Compare choice and the shown run) and the experiment results it showed are back
 //! in the Experiments tab; a scratch run discarded from Compare leaves no file, even through
-//! closing.
+//! closing; the Runs tab lists held runs and the runs folder's files, renames a run with its
+//! file and deletes a file after asking.
 
 mod common;
 
 use common::lab::{DroppedPath, MemStorage, harness, small_settings, step_until};
 use eframe::App;
+use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{By, Queryable};
 use reslab::ui::LabApp;
 use std::path::{Path, PathBuf};
 
@@ -107,5 +109,90 @@ fn discarding_a_scratch_run_leaves_no_file() {
     // Closing saves every unsaved run: there is none.
     h.state_mut().on_exit();
     assert!(run_files(&dir).is_empty(), "{:?}", run_files(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Clicks the `k`-th widget labelled `label`.
+fn click_nth(h: &mut Harness<'static, LabApp>, label: &str, k: usize) {
+    h.get_all_by_label(label).nth(k).unwrap().click();
+}
+
+#[test]
+fn the_runs_tab_lists_renames_and_deletes_runs() {
+    let dir = common::temp_dir("app-runs", "table");
+    let mut h = trained(&dir);
+    h.get_all_by_label("Save").next().unwrap().click();
+    step_until(&mut h, "the save", |a| {
+        a.registry()
+            .runs()
+            .iter()
+            .all(|r| r.path.is_some() && !r.dirty)
+    });
+    let saved = h.state().registry().runs()[0].path.clone().unwrap();
+    // Another run file in the folder, which the lab does not hold.
+    let other = dir.join("other.reslab.json");
+    reslab::runfile::transfer(&saved, &other, false).unwrap();
+    h.get_by_role_and_label(Role::Button, "Runs").click();
+    h.run_steps(2);
+    step_until(&mut h, "the folder's scan", |a| a.background_jobs() == 0);
+    h.run_steps(2);
+    let name = h.state().registry().runs()[0].file.name.clone();
+    // One row for the held run (its file is not listed twice), one for the other file.
+    assert_eq!(h.get_all_by_label(&name).count(), 1);
+    h.get_by_label("other");
+    assert_eq!(h.get_all_by_label("finished").count(), 2);
+    assert_eq!(h.get_all_by_label("20").count(), 2, "steps");
+    assert_eq!(
+        h.get_all_by_label("Open").count(),
+        1,
+        "only the file row opens"
+    );
+    // Rename the held run: its file moves, the run follows it.
+    click_nth(&mut h, "Rename", 0);
+    h.run_steps(2);
+    let field = || By::new().role(Role::TextInput).value(&name);
+    h.get(field()).focus();
+    h.run_steps(1);
+    h.get(field()).type_text("-renamed");
+    h.run_steps(1);
+    h.get_by_label("OK").click();
+    step_until(&mut h, "the rename", |a| {
+        a.messages().iter().any(|m| m.text.starts_with("renamed "))
+    });
+    let run = &h.state().registry().runs()[0];
+    let new_name = run.file.name.clone();
+    assert!(
+        new_name.contains("renamed") && new_name.len() == name.len() + 8,
+        "{new_name}"
+    );
+    let renamed = dir.join(format!("{new_name}.reslab.json"));
+    assert_eq!(run.path.as_deref(), Some(renamed.as_path()));
+    assert!(
+        renamed.is_file() && !saved.exists(),
+        "{:?}",
+        run_files(&dir)
+    );
+    let loaded = reslab::runfile::load(&renamed).unwrap();
+    assert_eq!(loaded.run.name, new_name);
+    assert_eq!(loaded.run.history.last_step, 20);
+    // Delete the other file: asked first; Cancel keeps it, Delete removes it.
+    click_nth(&mut h, "Delete", 1);
+    h.run_steps(2);
+    h.get_by_label_contains("This cannot be undone");
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert!(other.is_file());
+    click_nth(&mut h, "Delete", 1);
+    h.run_steps(2);
+    let buttons = h.get_all_by_label("Delete").count();
+    click_nth(&mut h, "Delete", buttons - 1);
+    step_until(&mut h, "the delete", |a| {
+        a.messages().iter().any(|m| m.text.starts_with("deleted "))
+    });
+    assert!(!other.exists());
+    assert_eq!(run_files(&dir), vec![renamed.clone()]);
+    step_until(&mut h, "the folder's scan", |a| a.background_jobs() == 0);
+    h.run_steps(2);
+    assert!(h.query_by_label("other").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -40,22 +40,11 @@ pub(crate) fn copy(args: CopyArgs, remove_source: bool) -> Result<(), CliError> 
         )));
     }
     let to = destination(&args.from, &args.to)?;
-    let _from = runfile::lock(&args.from).map_err(bad_input)?;
-    let loaded = runfile::load(&args.from).map_err(bad_input)?;
-    let dir = crate::safe_fs::parent_dir(&to);
-    std::fs::create_dir_all(dir)
-        .map_err(|e| bad_input(format!("{}: cannot create it: {e}", dir.display())))?;
-    let _to = runfile::lock(&to).map_err(bad_input)?;
-    // Checked under the destination's lock: no other reslab writes it meanwhile.
-    if std::fs::symlink_metadata(&to).is_ok() {
-        return Err(bad_input(format!(
-            "{}: already exists; choose another name (nothing was copied)",
-            to.display()
-        )));
-    }
-    runfile::save_to(&to, &loaded.run, loaded.checkpoint.as_ref()).map_err(runtime)?;
+    runfile::transfer(&args.from, &to, remove_source).map_err(|e| match e {
+        runfile::TransferError::Input(m) => bad_input(m),
+        runfile::TransferError::Save(e) => runtime(e),
+    })?;
     if remove_source {
-        runfile::remove(&args.from).map_err(runtime)?;
         crate::say!("moved {} to {}", args.from.display(), to.display());
     } else {
         crate::say!("copied {} to {}", args.from.display(), to.display());

@@ -30,6 +30,16 @@ fn read_error(e: ReadError) -> LoadError {
 /// meanwhile (a save replaced it and removed the file), it reads the run file again, up to
 /// [`READ_RETRIES`] times.
 pub fn load(path: &Path) -> Result<LoadedRun, RunFileError> {
+    load_with(path, true)
+}
+
+/// [`load`] without the weights (their file is neither read nor checked): what a list of runs
+/// needs.
+pub fn load_without_weights(path: &Path) -> Result<RunFile, RunFileError> {
+    load_with(path, false).map(|l| l.run)
+}
+
+fn load_with(path: &Path, weights: bool) -> Result<LoadedRun, RunFileError> {
     let err = |kind: LoadError| RunFileError {
         path: path.to_path_buf(),
         kind,
@@ -38,7 +48,7 @@ pub fn load(path: &Path) -> Result<LoadedRun, RunFileError> {
     let mut bytes = read()?;
     let mut retries = 0;
     loop {
-        match load_bytes(path, &bytes) {
+        match load_bytes(path, &bytes, weights) {
             Err(e) if retries < READ_RETRIES && side_file_gone(&e) => {
                 // Read again only if a save replaced the run file meanwhile.
                 let now = read()?;
@@ -63,7 +73,7 @@ fn side_file_gone(e: &LoadError) -> bool {
     )
 }
 
-fn load_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedRun, LoadError> {
+fn load_bytes(path: &Path, bytes: &[u8], weights: bool) -> Result<LoadedRun, LoadError> {
     let dir = safe_fs::parent_dir(path);
     let value = json_value(bytes)?;
     let mut opened = Opened::new(dir, &value);
@@ -75,8 +85,8 @@ fn load_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedRun, LoadError> {
         }
     };
     let checkpoint = match &run.weights {
-        None => None,
-        Some(w) => Some(load_weights(dir, w, &run, &valid, opened.weights.take())?),
+        Some(w) if weights => Some(load_weights(dir, w, &run, &valid, opened.weights.take())?),
+        _ => None,
     };
     run.version = VERSION;
     Ok(LoadedRun {

@@ -71,13 +71,17 @@ pub mod history;
 mod load;
 mod save;
 mod sides;
+mod summary;
+mod transfer;
 mod weights;
 
 pub use error::{LoadError, RunFileError, SaveError};
 pub use history::{HistoryIndex, MAX_HISTORY_BYTES};
-pub use load::{load, parse, parse_split};
+pub use load::{load, load_without_weights, parse, parse_split};
 pub use save::{remove, save, save_to, write_weights};
 pub use sides::is_run_data;
+pub use summary::{RunSummary, summarize};
+pub use transfer::{TransferError, transfer};
 pub use weights::{decode_weights, encode_weights};
 
 /// Atomic file writing (kept here for the callers that save through the run-file module).

@@ -5,7 +5,7 @@
 //! ([`crate::figure::hover`]); nothing away from the data. Plots over training steps move
 //! their x axes together.
 
-use super::plot::{color_legend, log_axis_label, step_link};
+use super::plot::{color_legend, log_axis_label, step_link, swatch};
 use crate::figure::contours::contour_segments;
 use crate::figure::hover::{Pointer, describe, plotted};
 use crate::figure::palette::{self, Rgb};
@@ -136,7 +136,8 @@ fn line_look(fig: &Figure, s: &LineSeries, i: usize, n: usize) -> (Color32, f32,
 /// The legend as a row of coloured names above the plot (it covers no data): every named line
 /// or bar series, the first and last few when there are many.
 fn legend_row(ui: &mut Ui, fig: &Figure) {
-    let entries: Vec<(String, Color32)> = match &fig.kind {
+    let line = |s: &LineSeries, look: (Color32, f32, bool)| (s.name.clone(), look.0, look.2);
+    let entries: Vec<(String, Color32, bool)> = match &fig.kind {
         FigureKind::Lines { series } => {
             let n = series.len();
             series
@@ -144,22 +145,17 @@ fn legend_row(ui: &mut Ui, fig: &Figure) {
                 .chain(&fig.look.overlay)
                 .enumerate()
                 .filter(|(_, s)| !s.name.is_empty())
-                .map(|(i, s)| (s.name.clone(), line_look(fig, s, i, n).0))
+                .map(|(i, s)| line(s, line_look(fig, s, i, n)))
                 .collect()
         }
         FigureKind::Bars { series, .. } if series.len() > 1 || !fig.look.overlay.is_empty() => {
             let bars = series.iter().enumerate().map(|(i, s)| {
-                (
-                    s.name.clone(),
-                    rgb(palette::categorical(s.color.unwrap_or(i))),
-                )
+                let c = rgb(palette::categorical(s.color.unwrap_or(i)));
+                (s.name.clone(), c, false)
             });
-            let lines = fig.look.overlay.iter().enumerate().map(|(i, s)| {
-                (
-                    s.name.clone(),
-                    line_look(fig, s, series.len() + i, series.len()).0,
-                )
-            });
+            let n = series.len();
+            let lines = fig.look.overlay.iter().enumerate();
+            let lines = lines.map(|(i, s)| line(s, line_look(fig, s, n + i, n)));
             bars.chain(lines).collect()
         }
         _ => Vec::new(),
@@ -167,7 +163,7 @@ fn legend_row(ui: &mut Ui, fig: &Figure) {
     if entries.is_empty() {
         return;
     }
-    let shown: Vec<&(String, Color32)> = if entries.len() > LEGEND_MAX {
+    let shown: Vec<&(String, Color32, bool)> = if entries.len() > LEGEND_MAX {
         let half = LEGEND_MAX / 2;
         entries[..half]
             .iter()
@@ -178,12 +174,11 @@ fn legend_row(ui: &mut Ui, fig: &Figure) {
     };
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing.x = 10.0;
-        for (k, (name, c)) in shown.iter().enumerate() {
+        for (k, (name, c, dashed)) in shown.iter().enumerate() {
             if entries.len() > LEGEND_MAX && k == LEGEND_MAX / 2 {
                 ui.label(format!("… {} more …", entries.len() - LEGEND_MAX));
             }
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-            ui.painter().rect_filled(rect, 2.0, *c);
+            swatch(ui, *c, *dashed);
             ui.label(RichText::new(name.as_str()).color(*c));
         }
     });

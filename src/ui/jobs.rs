@@ -49,6 +49,17 @@ pub enum JobResult {
     Gpu(GpuState),
     /// The run files found in the recent-runs folder.
     Recent(Vec<PathBuf>),
+    /// The run files of the runs folder with their summaries (the Runs tab).
+    RunFiles(Vec<super::runs_table::FileRow>),
+    /// A run file was renamed (`to`) or deleted (`to` is `None`), or could not be.
+    FileChanged {
+        /// The run file.
+        from: PathBuf,
+        /// Its new path, for a rename.
+        to: Option<PathBuf>,
+        /// What went wrong, if anything.
+        result: Result<(), String>,
+    },
     /// A panel picture was written (or not).
     Exported(Result<Vec<PathBuf>, String>),
     /// An experiment ran or an experiment file was read: the file and where it is saved, or
@@ -281,6 +292,36 @@ impl Jobs {
         );
     }
 
+    /// Lists the run files in `dir` with their summaries, newest first (the Runs tab).
+    pub fn scan_run_files(&mut self, dir: PathBuf) {
+        self.spawn(
+            "runs folder's scan",
+            move || JobResult::RunFiles(super::runs_table::scan(&dir)),
+            JobResult::NotStarted,
+        );
+    }
+
+    /// Renames (moves) the run file `from` to `to` with its side files, or with `to` `None`
+    /// deletes it and the side files no other run file names.
+    pub fn change_run_file(&mut self, from: PathBuf, to: Option<PathBuf>) {
+        let (f, t) = (from.clone(), to.clone());
+        self.spawn(
+            "run file's rename or delete",
+            move || {
+                let result = match &to {
+                    Some(to) => runfile::transfer(&from, to, true).map_err(|e| e.to_string()),
+                    None => runfile::remove(&from).map_err(|e| e.to_string()),
+                };
+                JobResult::FileChanged { from, to, result }
+            },
+            move |why| JobResult::FileChanged {
+                from: f,
+                to: t,
+                result: Err(why),
+            },
+        );
+    }
+
     /// Runs an experiment in the background and saves its file (a failed save still shows the
     /// result).
     pub fn run_experiment(&mut self, job: ExperimentJob) {
@@ -364,7 +405,7 @@ fn pick_path(purpose: &PickPurpose, start_dir: PathBuf, suggested_name: String) 
 }
 
 /// The run files in `dir`, newest first (hidden files and temporaries left out).
-fn run_files_newest_first(dir: &std::path::Path) -> Vec<PathBuf> {
+pub(crate) fn run_files_newest_first(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

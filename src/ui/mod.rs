@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod panels;
 pub mod plot;
 pub mod runs;
+pub mod runs_table;
 pub mod settings;
 
 pub use app::{LabApp, Message, Redraw, RunRegistry, Tab};

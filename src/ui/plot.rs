@@ -15,6 +15,30 @@ pub fn run_color(i: usize) -> Color32 {
     rgb(palette::categorical(i))
 }
 
+/// A legend swatch: a filled square for a solid line or a bar, a dashed stroke for a dashed
+/// line (the palette's hues come back dashed after the first ten).
+pub fn swatch(ui: &mut Ui, color: Color32, dashed: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(16.0, 12.0), egui::Sense::hover());
+    if dashed {
+        let y = rect.center().y;
+        let stroke = egui::Stroke::new(2.5, color);
+        ui.painter().add(egui::Shape::dashed_line(
+            &[pos2(rect.left(), y), pos2(rect.right(), y)],
+            stroke,
+            4.0,
+            3.0,
+        ));
+    } else {
+        ui.painter()
+            .rect_filled(rect.shrink2(egui::vec2(2.0, 0.0)), 2.0, color);
+    }
+}
+
+/// The `i`-th run's swatch: its colour, dashed when the palette dashes it.
+pub fn run_swatch(ui: &mut Ui, i: usize) {
+    swatch(ui, run_color(i), palette::dashed(i));
+}
+
 /// The x axes of all plots over training steps move together.
 pub fn step_link() -> egui::Id {
     egui::Id::unique("reslab-steps")

@@ -54,6 +54,21 @@ impl ShownRun {
     }
 }
 
+/// What the user asked for of one run (in Compare's list or the Runs tab).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunAction {
+    /// Show or hide a run in Compare.
+    Toggle(u64),
+    /// Remove a run from the lab (its file stays on disk).
+    Remove(u64),
+    /// Show this run in the panels.
+    Show(u64),
+    /// Save this run.
+    Save(u64),
+    /// Drop a run no file holds, without saving it.
+    Discard(u64),
+}
+
 /// What the app must do after events were applied.
 #[derive(Debug, Default, PartialEq)]
 pub struct Applied {
@@ -275,10 +290,22 @@ impl Pace {
 
 /// `YYYYMMDD-HHMMSS` in UTC, for run names.
 pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
+    let [y, m, d, h, min, sec] = utc(std::time::SystemTime::now());
+    format!("{y:04}{m:02}{d:02}-{h:02}{min:02}{sec:02}")
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC (the Runs tab's dates).
+pub fn date_time(t: std::time::SystemTime) -> String {
+    let [y, m, d, h, min, _] = utc(t);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}")
+}
+
+/// Year, month, day, hour, minute, second in UTC.
+fn utc(t: std::time::SystemTime) -> [i64; 6] {
+    let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (days, rem) = (secs / 86_400, (secs % 86_400) as i64);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
@@ -289,10 +316,5 @@ pub fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    [y, m, d, rem / 3600, rem / 60 % 60, rem % 60]
 }

@@ -45,6 +45,11 @@ impl Default for ActivationsOptions {
 /// Points per line at most; with many layers the budget is shared.
 const POINT_BUDGET: usize = 12_000;
 
+impl super::PanelView for ActivationsOptions {
+    const TITLE: &'static str = "Activations";
+    const SLUG: &'static str = "activations";
+}
+
 impl View for ActivationsOptions {
     fn figures(&self, input: &Input) -> Vec<Figure> {
         let Some(run) = &input.run else {

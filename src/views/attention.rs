@@ -17,6 +17,11 @@ pub struct AttentionOptions {
     pub head: Option<usize>,
 }
 
+impl super::PanelView for AttentionOptions {
+    const TITLE: &'static str = "Attention";
+    const SLUG: &'static str = "attention";
+}
+
 impl View for AttentionOptions {
     fn figures(&self, input: &Input) -> Vec<Figure> {
         let Some(run) = &input.run else {

@@ -5,8 +5,13 @@ use super::{Input, View};
 use crate::figure::{Figure, FigureKind, LineSeries, Look, Style};
 
 /// The boundary panel has no options.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BoundaryOptions;
+
+impl super::PanelView for BoundaryOptions {
+    const TITLE: &'static str = "Decision boundary";
+    const SLUG: &'static str = "boundary";
+}
 
 impl View for BoundaryOptions {
     fn figures(&self, input: &Input) -> Vec<Figure> {

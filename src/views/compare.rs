@@ -50,6 +50,11 @@ pub fn versus_depth(run: &RunView, gradient: bool) -> Vec<[f64; 2]> {
         .collect()
 }
 
+impl super::PanelView for CompareOptions {
+    const TITLE: &'static str = "Compare";
+    const SLUG: &'static str = "compare";
+}
+
 impl View for CompareOptions {
     fn figures(&self, input: &Input) -> Vec<Figure> {
         if input.runs.is_empty() {

@@ -51,6 +51,11 @@ pub struct GradientOptions {
     pub all_tensors: bool,
 }
 
+impl super::PanelView for GradientOptions {
+    const TITLE: &'static str = "Gradient flow";
+    const SLUG: &'static str = "gradients";
+}
+
 impl View for GradientOptions {
     fn figures(&self, input: &Input) -> Vec<Figure> {
         let Some(run) = &input.run else {

@@ -45,6 +45,11 @@ fn curve(h: &History, name: &str, layer: &str) -> Vec<[f64; 2]> {
         .unwrap_or_default()
 }
 
+impl super::PanelView for LossOptions {
+    const TITLE: &'static str = "Loss & accuracy";
+    const SLUG: &'static str = "loss";
+}
+
 impl View for LossOptions {
     fn figures(&self, input: &Input) -> Vec<Figure> {
         let Some(run) = &input.run else {

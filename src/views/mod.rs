@@ -1,8 +1,8 @@
 //! What each panel of the lab shows, as plain figures: a panel is its display options and a pure
 //! `figures(&Input) -> Vec<Figure>` over the runs' histories ([`View`]). The lab draws these
 //! figures with egui and `reslab plot` and the lab's export write them as SVG, PNG and CSV,
-//! so a picture in a file is the panel's picture. A new panel is one file here, one line in
-//! [`PanelKind`], and its egui controls in `ui/panels/`.
+//! so a picture in a file is the panel's picture. A new panel is one file here (its options, a
+//! [`PanelView`]), its egui controls in `ui/panels/`, and one line in [`with_panels!`].
 
 mod activations;
 mod attention;
@@ -23,6 +23,7 @@ pub use norms::NormOptions;
 use crate::figure::Figure;
 use crate::metrics::History;
 use crate::spec::{LayerOp, NetSpec};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// One run as the views read it.
@@ -53,64 +54,76 @@ pub trait View {
     fn figures(&self, input: &Input) -> Vec<Figure>;
 }
 
-/// The panels, in display order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum PanelKind {
-    /// Loss and accuracy.
-    Loss,
-    /// Per-layer activation statistics.
-    Activations,
-    /// Normalisation: BatchNorm's running statistics, γ and β; LayerNorm's and GroupNorm's γ and
-    /// β.
-    BatchNorm,
-    /// Gradient norms and update ratios.
-    Gradients,
-    /// Decision boundary of a 2-D classifier.
-    Boundary,
-    /// Several runs overlaid.
-    Compare,
-    /// Self-attention maps and entropy.
-    Attention,
+/// A panel of the lab: options that are a [`View`], kept between launches, with a title and a
+/// name (`reslab plot --panel NAME`, exported file names).
+pub trait PanelView: View + Default + std::fmt::Debug + Serialize + DeserializeOwned {
+    /// The panel's title.
+    const TITLE: &'static str;
+    /// Its name on the command line and in exported file names.
+    const SLUG: &'static str;
 }
 
+/// The panels, in display order: one line each, `Kind field: Options`. [`PanelKind`] here and
+/// the lab's panel state (`ui::panels::Panels`) are made from this list, so a new panel is its
+/// view file here, its controls in `ui/panels/`, and one line below.
+#[macro_export]
+macro_rules! with_panels {
+    ($m:ident) => {
+        $m! {
+            Loss loss: $crate::views::LossOptions,
+            Activations activations: $crate::views::ActivationsOptions,
+            BatchNorm batchnorm: $crate::views::NormOptions,
+            Gradients gradients: $crate::views::GradientOptions,
+            Boundary boundary: $crate::views::BoundaryOptions,
+            Compare compare: $crate::views::CompareOptions,
+            Attention attention: $crate::views::AttentionOptions,
+        }
+    };
+}
+
+macro_rules! panel_kind {
+    ($($kind:ident $field:ident: $options:ty,)*) => {
+        /// The panels, in display order (made from [`with_panels!`]).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum PanelKind {
+            $(
+                #[doc = concat!("The ", stringify!($field), " panel.")]
+                $kind,
+            )*
+        }
+
+        impl PanelKind {
+            /// All panels.
+            pub const ALL: [PanelKind; [$(stringify!($kind)),*].len()] = [$(PanelKind::$kind),*];
+
+            /// The panel's title.
+            pub fn title(self) -> &'static str {
+                match self {
+                    $(PanelKind::$kind => <$options as PanelView>::TITLE,)*
+                }
+            }
+
+            /// A file-name stem for exported pictures, also the panel's name in
+            /// `reslab plot --panel`.
+            pub fn slug(self) -> &'static str {
+                match self {
+                    $(PanelKind::$kind => <$options as PanelView>::SLUG,)*
+                }
+            }
+
+            /// The panel's figures with its default options.
+            pub fn default_figures(self, input: &Input) -> Vec<Figure> {
+                match self {
+                    $(PanelKind::$kind => <$options>::default().figures(input),)*
+                }
+            }
+        }
+    };
+}
+
+with_panels!(panel_kind);
+
 impl PanelKind {
-    /// All panels.
-    pub const ALL: [PanelKind; 7] = [
-        PanelKind::Loss,
-        PanelKind::Activations,
-        PanelKind::BatchNorm,
-        PanelKind::Gradients,
-        PanelKind::Boundary,
-        PanelKind::Compare,
-        PanelKind::Attention,
-    ];
-
-    /// The panel's title.
-    pub fn title(self) -> &'static str {
-        match self {
-            PanelKind::Loss => "Loss & accuracy",
-            PanelKind::Activations => "Activations",
-            PanelKind::BatchNorm => "Normalisation layers",
-            PanelKind::Gradients => "Gradient flow",
-            PanelKind::Boundary => "Decision boundary",
-            PanelKind::Compare => "Compare",
-            PanelKind::Attention => "Attention",
-        }
-    }
-
-    /// A file-name stem for exported pictures, also the panel's name in `reslab plot --panel`.
-    pub fn slug(self) -> &'static str {
-        match self {
-            PanelKind::Loss => "loss",
-            PanelKind::Activations => "activations",
-            PanelKind::BatchNorm => "batchnorm",
-            PanelKind::Gradients => "gradients",
-            PanelKind::Boundary => "boundary",
-            PanelKind::Compare => "compare",
-            PanelKind::Attention => "attention",
-        }
-    }
-
     /// The panel a slug names.
     pub fn from_slug(slug: &str) -> Option<PanelKind> {
         PanelKind::ALL.into_iter().find(|k| k.slug() == slug)
@@ -119,19 +132,6 @@ impl PanelKind {
     /// Position in [`PanelKind::ALL`].
     pub fn index(self) -> usize {
         PanelKind::ALL.iter().position(|&k| k == self).unwrap_or(0)
-    }
-
-    /// The panel's figures with its default options.
-    pub fn default_figures(self, input: &Input) -> Vec<Figure> {
-        match self {
-            PanelKind::Loss => LossOptions::default().figures(input),
-            PanelKind::Activations => ActivationsOptions::default().figures(input),
-            PanelKind::BatchNorm => NormOptions::default().figures(input),
-            PanelKind::Gradients => GradientOptions::default().figures(input),
-            PanelKind::Boundary => BoundaryOptions.figures(input),
-            PanelKind::Compare => CompareOptions::default().figures(input),
-            PanelKind::Attention => AttentionOptions::default().figures(input),
-        }
     }
 }
 

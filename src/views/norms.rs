@@ -21,6 +21,11 @@ pub struct NormOptions {
 
 const MAX_POINTS: usize = 800;
 
+impl super::PanelView for NormOptions {
+    const TITLE: &'static str = "Normalisation layers";
+    const SLUG: &'static str = "batchnorm";
+}
+
 impl View for NormOptions {
     fn figures(&self, input: &Input) -> Vec<Figure> {
         let Some(run) = &input.run else {

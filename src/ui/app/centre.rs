@@ -1,7 +1,7 @@
 //! The centre: the Lab tab's grid of panels or the designer, the message bar, and dropped files.
 
 use super::super::designer::DesignerCtx;
-use super::super::panels::{CompareAction, PanelCtx, PanelKind};
+use super::super::panels::{PanelCtx, PanelKind};
 use super::commands::Command;
 use super::{LabApp, Tab};
 use egui::{Color32, RichText, Ui};
@@ -139,20 +139,13 @@ impl LabApp {
             height,
             training: self.registry.training().map(|l| l.run_id),
         };
-        ui.push_id(kind.slug(), |ui| match kind {
-            PanelKind::Loss => self.state.loss.ui(ui, &ctx),
-            PanelKind::Activations => self.state.activations.ui(ui, &ctx),
-            PanelKind::BatchNorm => self.state.batchnorm.ui(ui, &ctx),
-            PanelKind::Attention => self.state.attention.ui(ui, &ctx),
-            PanelKind::Gradients => self.state.gradients.ui(ui, &ctx),
-            PanelKind::Boundary => self.boundary.ui(ui, &ctx),
-            PanelKind::Compare => {
-                let a = self.state.compare.ui(ui, &ctx);
-                if a != CompareAction::None {
-                    self.commands.push(Command::Compare(a));
-                }
-            }
-        });
+        let panels = &mut self.state.panels;
+        if let Some(a) = ui
+            .push_id(kind.slug(), |ui| panels.ui(kind, ui, &ctx))
+            .inner
+        {
+            self.commands.push(Command::Run(a));
+        }
     }
 
     pub(super) fn message_bar(&mut self, ui: &mut Ui) {

@@ -1,5 +1,7 @@
 //! Closing the window without losing a run: a close request while a run trains or a run has
-//! unsaved steps is cancelled, the run is stopped after its step, every unsaved run is saved
+//! unsaved steps is cancelled and the lab asks once what to do (save them all, close without
+//! saving, or stay), unless the user chose to always save or the process was asked to stop (a
+//! signal cannot be asked back). Saving stops the run after its step, saves every unsaved run
 //! (into its own file, or the runs folder), and then the window closes.
 //!
 //! A save that fails on the way keeps the window open with the reason in the message bar, so the
@@ -15,6 +17,8 @@ pub(super) enum Closing {
     /// Not closing.
     #[default]
     Open,
+    /// Asked to close with unsaved runs: the lab asks what to do.
+    Asking,
     /// Asked to close: stopping the run, then saving what is unsaved.
     Saving,
     /// A save made while closing failed: the window stays open until the user asks again.
@@ -26,8 +30,15 @@ pub(super) enum Closing {
 impl Closing {
     /// Whether a close request is being handled (the signal hook then sends no other).
     pub(super) fn is_closing(self) -> bool {
-        self != Closing::Open
+        !matches!(self, Closing::Open | Closing::Asking)
     }
+}
+
+/// What the user chose in the close dialog.
+enum CloseChoice {
+    Save,
+    Discard,
+    Stay,
 }
 
 impl LabApp {
@@ -35,6 +46,9 @@ impl LabApp {
     pub(super) fn handle_close(&mut self, ui: &egui::Ui) {
         if ui.input(|i| i.viewport().close_requested()) {
             self.on_close_request(ui);
+        }
+        if self.closing == Closing::Asking {
+            self.close_dialog(ui);
         }
         if self.closing != Closing::Saving || self.registry.is_training() || !self.saves.idle() {
             return;
@@ -61,21 +75,100 @@ impl LabApp {
                 self.closing = Closing::Done;
                 self.info("closing; unsaved runs get one more try on the way out");
             }
-            Closing::Open | Closing::Saving => {
+            Closing::Open | Closing::Asking | Closing::Saving => {
                 // Saves still running count too: the window never closes under them.
                 if !self.registry.needs_saving() && self.saves.idle() {
                     self.closing = Closing::Done;
                     return;
                 }
                 ui.send_viewport_cmd(egui::ViewportCommand::CancelClose);
-                if self.closing == Closing::Open {
-                    self.closing = Closing::Saving;
-                    self.info("closing: stopping the run and saving it…");
-                    if let Some(l) = self.registry.training() {
-                        l.handle.stop();
+                let unasked = self.state.always_save_on_close || crate::signals::stop_requested();
+                match self.closing {
+                    Closing::Open | Closing::Asking if unasked => self.close_saving(),
+                    Closing::Open if self.registry.needs_saving() => {
+                        self.closing = Closing::Asking;
                     }
+                    // Only saves under way: wait for them.
+                    Closing::Open => self.closing = Closing::Saving,
+                    _ => {}
                 }
             }
+        }
+    }
+
+    /// Closing, saving what is unsaved: the run training stops after its step.
+    fn close_saving(&mut self) {
+        self.closing = Closing::Saving;
+        self.info("closing: stopping the run and saving it…");
+        if let Some(l) = self.registry.training() {
+            l.handle.stop();
+        }
+    }
+
+    /// Asks once what closing does with the unsaved runs.
+    fn close_dialog(&mut self, ui: &egui::Ui) {
+        let names: Vec<String> = self
+            .registry
+            .unsaved()
+            .map(|r| r.file.name.clone())
+            .collect();
+        let training = self.registry.training().map(|l| l.run_id);
+        let training = training
+            .and_then(|id| self.registry.get(id))
+            .map(|r| r.file.name.clone());
+        let mut text = String::new();
+        if let Some(name) = &training {
+            text.push_str(&format!("{name} is training: closing stops it. "));
+        }
+        let others: Vec<&String> = names
+            .iter()
+            .filter(|n| Some(*n) != training.as_ref())
+            .collect();
+        if !others.is_empty() {
+            let list: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
+            let runs = match others.len() {
+                1 => "1 run holds steps".to_string(),
+                n => format!("{n} runs hold steps"),
+            };
+            text.push_str(&format!("{runs} no file has yet: {}.", list.join(", ")));
+        }
+        let mut choice = None;
+        egui::Modal::new(egui::Id::unique("close-dialog")).show(ui.ctx(), |ui| {
+            ui.set_max_width(460.0);
+            ui.heading("Close the lab?");
+            ui.label(text.trim_end());
+            ui.checkbox(
+                &mut self.state.always_save_on_close,
+                "always save unsaved runs when closing, without asking",
+            );
+            ui.horizontal(|ui| {
+                if ui.button("Save and close").clicked() {
+                    choice = Some(CloseChoice::Save);
+                }
+                if ui
+                    .button("Close without saving")
+                    .on_hover_text("the steps no file has are lost")
+                    .clicked()
+                {
+                    choice = Some(CloseChoice::Discard);
+                }
+                if ui.button("Cancel").clicked() {
+                    choice = Some(CloseChoice::Stay);
+                }
+            });
+        });
+        match choice {
+            Some(CloseChoice::Save) => self.close_saving(),
+            Some(CloseChoice::Discard) => {
+                self.discard_on_exit = true;
+                if let Some(l) = self.registry.training() {
+                    l.handle.stop();
+                }
+                self.closing = Closing::Done;
+                ui.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            Some(CloseChoice::Stay) => self.closing = Closing::Open,
+            None => {}
         }
     }
 
@@ -95,6 +188,13 @@ impl LabApp {
     /// shut down): stop a run still training and save every unsaved run here; blocking is fine
     /// now, and needs no background thread.
     pub(super) fn save_before_exit(&mut self) {
+        if self.discard_on_exit {
+            // The user chose to close without saving: the run stops, nothing is written.
+            if let Some(live) = self.registry.training() {
+                live.handle.stop();
+            }
+            return;
+        }
         if let Some(live) = self.registry.training() {
             live.handle.stop();
             let deadline = Instant::now() + Duration::from_secs(20);

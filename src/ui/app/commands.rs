@@ -5,7 +5,8 @@
 use super::super::designer::DesignerAction;
 use super::super::experiments::ExperimentsAction;
 use super::super::jobs::PickPurpose;
-use super::super::panels::{CompareAction, PanelKind};
+use super::super::panels::PanelKind;
+use super::super::runs::RunAction;
 use super::super::runs::timestamp;
 use super::{LabApp, Tab};
 use crate::runfile::{self, Environment, RunFile};
@@ -29,7 +30,8 @@ pub(super) enum Command {
     SaveTo(u64, PathBuf),
     Export(PanelKind),
     ExportAll,
-    Compare(CompareAction),
+    Run(RunAction),
+    Table(super::super::runs_table::TableAction),
     PickDataFolder,
     CheckGpu,
     RebuildSpec,
@@ -111,7 +113,8 @@ impl LabApp {
                     self.export_panel(kind);
                 }
             }
-            Command::Compare(a) => self.compare_action(a),
+            Command::Run(a) => self.run_action(a),
+            Command::Table(a) => self.table_action(a),
             Command::PickDataFolder => {
                 self.jobs
                     .pick(PickPurpose::DataFolder, PathBuf::from("."), String::new())
@@ -187,7 +190,7 @@ impl LabApp {
     }
 
     /// Opens a run file in the background, or an experiment file in the Experiments tab.
-    fn open_path(&mut self, p: PathBuf) {
+    pub(super) fn open_path(&mut self, p: PathBuf) {
         if p.to_string_lossy().ends_with(crate::experiments::SUFFIX) {
             self.state.tab = Tab::Experiments;
             self.state.experiments.open(p, &mut self.jobs);
@@ -253,18 +256,17 @@ impl LabApp {
         self.jobs.save(id, to.path, file, checkpoint);
     }
 
-    fn compare_action(&mut self, a: CompareAction) {
+    pub(super) fn run_action(&mut self, a: RunAction) {
         match a {
-            CompareAction::None => {}
-            CompareAction::Toggle(id) => {
+            RunAction::Toggle(id) => {
                 if let Some(r) = self.registry.get_mut(id) {
                     r.compare = !r.compare;
                 }
             }
-            CompareAction::Show(id) => self.registry.show(Some(id)),
-            CompareAction::Save(id) => self.save(id, None),
-            CompareAction::Remove(id) => self.remove_run(id),
-            CompareAction::Discard(id) => self.discard_run(id),
+            RunAction::Show(id) => self.registry.show(Some(id)),
+            RunAction::Save(id) => self.save(id, None),
+            RunAction::Remove(id) => self.remove_run(id),
+            RunAction::Discard(id) => self.discard_run(id),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::LabApp;
 use crate::figure::Figure;
-use crate::views::{BoundaryOptions, Input, PanelKind, View};
+use crate::views::{Input, PanelKind};
 use std::path::{Path, PathBuf};
 
 /// The size of an exported panel picture, in pixels.
@@ -35,17 +35,7 @@ impl LabApp {
 
     /// A panel's figures with its current options, whether or not it is on screen.
     pub fn panel_figures(&self, kind: PanelKind) -> Vec<Figure> {
-        let input = self.views_input();
-        let s = &self.state;
-        match kind {
-            PanelKind::Loss => s.loss.options.figures(&input),
-            PanelKind::Activations => s.activations.options.figures(&input),
-            PanelKind::BatchNorm => s.batchnorm.options.figures(&input),
-            PanelKind::Gradients => s.gradients.options.figures(&input),
-            PanelKind::Boundary => BoundaryOptions.figures(&input),
-            PanelKind::Compare => s.compare.options.figures(&input),
-            PanelKind::Attention => s.attention.options.figures(&input),
-        }
+        self.state.panels.figures(kind, &self.views_input())
     }
 
     /// Exports a panel's picture (PNG, SVG and CSV) in the background, or says why not.

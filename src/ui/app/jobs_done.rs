@@ -72,6 +72,8 @@ impl LabApp {
             JobResult::Picked { purpose, path } => self.on_picked(purpose, path),
             JobResult::Gpu(state) => self.on_gpu_checked(state),
             JobResult::Recent(paths) => self.recent = paths,
+            JobResult::RunFiles(rows) => self.runs_table.files = rows,
+            JobResult::FileChanged { from, to, result } => self.run_file_changed(from, to, result),
             JobResult::Exported(Ok(paths)) => {
                 let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
                 self.info(format!("exported {}", names.join(", ")))

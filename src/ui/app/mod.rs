@@ -17,6 +17,7 @@ mod export;
 mod jobs_done;
 mod left_side;
 pub mod registry;
+mod runs_tab;
 mod top_bar;
 mod twin;
 
@@ -26,10 +27,7 @@ pub use registry::{RunRegistry, SaveTarget};
 use super::designer::Designer;
 use super::experiments::ExperimentsTab;
 use super::jobs::{Jobs, Spawner, spawn_thread};
-use super::panels::{
-    ActivationsPanel, AttentionPanel, BatchNormPanel, BoundaryPanel, ComparePanel, GradientsPanel,
-    LossPanel, PanelKind,
-};
+use super::panels::{PanelKind, Panels};
 use super::settings::{GpuState, Settings};
 use crate::spec::{NetSpec, validate};
 use close::Closing;
@@ -53,6 +51,8 @@ pub enum Tab {
     Designer,
     /// Reproductions of published figures.
     Experiments,
+    /// Every run held and every run file of the runs folder, in a table.
+    Runs,
 }
 
 /// State kept between launches (eframe persistence).
@@ -63,18 +63,16 @@ struct Persisted {
     visible: Vec<PanelKind>,
     columns: usize,
     tab: Tab,
-    loss: LossPanel,
-    activations: ActivationsPanel,
-    batchnorm: BatchNormPanel,
-    gradients: GradientsPanel,
-    compare: ComparePanel,
-    attention: AttentionPanel,
+    /// Every panel's options, by panel.
+    panels: Panels,
     designer: Designer,
     experiments: ExperimentsTab,
     /// The runs the lab held (those with a file), in order: opened again at the next launch.
     lab_runs: Vec<LabRunEntry>,
     /// How often the window redraws while a run trains.
     redraw: Redraw,
+    /// Closing the window saves unsaved runs without asking.
+    always_save_on_close: bool,
     /// The settings on the left are shown (they can be dragged closed or hidden from the top
     /// bar).
     settings_open: bool,
@@ -143,17 +141,13 @@ impl Default for Persisted {
             visible: PanelKind::ALL.to_vec(),
             columns: 2,
             tab: Tab::Lab,
-            loss: LossPanel::default(),
-            activations: ActivationsPanel::default(),
-            batchnorm: BatchNormPanel::default(),
-            gradients: GradientsPanel::default(),
-            compare: ComparePanel::default(),
-            attention: AttentionPanel::default(),
+            panels: Panels::default(),
             designer: Designer::default(),
             experiments: ExperimentsTab::default(),
             lab_runs: Vec::new(),
             redraw: Redraw::default(),
             settings_open: true,
+            always_save_on_close: false,
         }
     }
 }
@@ -183,8 +177,10 @@ pub struct LabApp {
     recent: Vec<PathBuf>,
     saves: Saves,
     closing: Closing,
+    /// The user chose to close without saving: the exit path saves nothing.
+    discard_on_exit: bool,
     path_field: String,
-    boundary: BoundaryPanel,
+    runs_table: super::runs_table::RunsTable,
     commands: Vec<Command>,
     /// The window's context (the training worker's wake-up asks for the next frame after the
     /// redraw interval).
@@ -260,8 +256,9 @@ impl LabApp {
             recent: Vec::new(),
             saves: Saves::default(),
             closing: Closing::default(),
+            discard_on_exit: false,
             path_field: String::new(),
-            boundary: BoundaryPanel::default(),
+            runs_table: Default::default(),
             commands: Vec::new(),
             ctx: ctx.clone(),
             software_renderer: false,
@@ -326,6 +323,16 @@ impl LabApp {
         self.state.visible = visible.to_vec();
         self.state.visible.sort_by_key(|k| k.index());
         self.state.columns = columns.clamp(1, 3);
+    }
+
+    /// Every panel's options and the figures each drew last.
+    pub fn panels(&self) -> &Panels {
+        &self.state.panels
+    }
+
+    /// Every panel's options, to change.
+    pub fn panels_mut(&mut self) -> &mut Panels {
+        &mut self.state.panels
     }
 
     /// The runs the lab holds, the one shown and the one training.
@@ -479,6 +486,9 @@ impl LabApp {
                 self.state.settings_open = open;
                 egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
             }
+            Tab::Runs => {
+                egui::CentralPanel::default().show(ui, |ui| self.runs_tab(ui));
+            }
             Tab::Experiments => {
                 let dataset = self.state.settings.dataset.clone();
                 let action = self.state.experiments.ui(ui, &dataset);
@@ -503,6 +513,11 @@ impl eframe::App for LabApp {
             ui.add_space(3.0);
             self.top_bar(ui);
             ui.add_space(3.0);
+        });
+        // The status line has a bar of its own at the bottom: the top bar then fits on one
+        // line at 1100 points.
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.label(self.status_text());
         });
         if !self.messages.is_empty() {
             egui::Panel::bottom("messages").show(ui, |ui| self.message_bar(ui));

@@ -38,6 +38,11 @@ impl RunRegistry {
         self.runs.iter().find(|r| r.id == id)
     }
 
+    pub(super) fn runs_mut(&mut self) -> impl Iterator<Item = &mut ShownRun> {
+        self.runs.iter_mut()
+    }
+
+    /// A run, to change.
     pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut ShownRun> {
         self.runs.iter_mut().find(|r| r.id == id)
     }

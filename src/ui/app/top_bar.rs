@@ -1,5 +1,5 @@
 //! The top bar: the tabs, run control (Train/Resume, Pause, Stop, Reset), files (Open, Save,
-//! Save as), the device and the status line.
+//! Save as) and the device; the status line it makes is drawn in the bar at the bottom.
 
 use super::super::settings::{GpuState, software_gpu_text};
 use super::commands::Command;
@@ -14,7 +14,8 @@ impl LabApp {
             ui.selectable_value(&mut self.state.tab, Tab::Lab, "Lab");
             ui.selectable_value(&mut self.state.tab, Tab::Designer, "Designer");
             ui.selectable_value(&mut self.state.tab, Tab::Experiments, "Experiments");
-            if self.state.tab != Tab::Experiments {
+            ui.selectable_value(&mut self.state.tab, Tab::Runs, "Runs");
+            if matches!(self.state.tab, Tab::Lab | Tab::Designer) {
                 ui.toggle_value(&mut self.state.settings_open, "Settings")
                     .on_hover_text("show or hide the settings on the left");
             }
@@ -24,8 +25,6 @@ impl LabApp {
             self.file_buttons(ui);
             ui.separator();
             self.device_label(ui);
-            ui.separator();
-            ui.label(self.status_text());
         });
     }
 
@@ -122,7 +121,7 @@ impl LabApp {
     }
 
     /// The status line: step, loss, samples/s, elapsed.
-    fn status_text(&self) -> String {
+    pub(super) fn status_text(&self) -> String {
         let Some(run) = self.registry.shown() else {
             return "no run: press Train, or open a run file".into();
         };

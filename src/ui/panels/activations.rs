@@ -2,25 +2,14 @@
 //! of the std, the histogram of one layer at the latest probe, and the fraction of outputs ≤ 0
 //! per layer ([`crate::views::ActivationsOptions`]).
 
-use super::{PanelCtx, PanelFigures, empty_note};
+use super::{PanelControls, PanelCtx, PanelFigures, empty_note};
 use crate::ui::plot::caption;
+use crate::ui::runs::RunAction;
 use crate::views::{ActivationsOptions, LineStat};
 use egui::{ComboBox, Ui};
-use serde::{Deserialize, Serialize};
 
-/// The activations panel: its options and its figures.
-#[derive(Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ActivationsPanel {
-    /// What the figures show.
-    pub options: ActivationsOptions,
-    #[serde(skip)]
-    figures: PanelFigures,
-}
-
-impl ActivationsPanel {
-    /// Draws the panel.
-    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) {
+impl PanelControls for ActivationsOptions {
+    fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx, figures: &mut PanelFigures) -> Option<RunAction> {
         caption(
             ui,
             "Per-layer output statistics at probe steps, input (dark) to output (yellow). \
@@ -28,14 +17,14 @@ impl ActivationsPanel {
         );
         let Some(run) = ctx.run else {
             empty_note(ui, "No run yet.");
-            return;
+            return None;
         };
         let layout = &run.history().layout;
         if layout.layers.is_empty() || run.history().latest_probe.is_none() {
             empty_note(ui, "Waiting for the first probe…");
-            return;
+            return None;
         }
-        let o = &mut self.options;
+        let o = &mut *self;
         ui.horizontal_wrapped(|ui| {
             ui.selectable_value(&mut o.stat, LineStat::Std, "std");
             ui.selectable_value(&mut o.stat, LineStat::Mean, "mean");
@@ -58,7 +47,8 @@ impl ActivationsPanel {
                     }
                 });
         });
-        self.figures.update(&self.options, ctx);
-        self.figures.show(ui, "act", 2, ctx.height - 70.0);
+        figures.update(self, ctx);
+        figures.show(ui, "act", 2, ctx.height - 70.0);
+        None
     }
 }

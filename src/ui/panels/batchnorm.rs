@@ -3,26 +3,15 @@
 //! digits expects red), γ and β; without BatchNorm, LayerNorm's and GroupNorm's γ and β
 //! ([`crate::views::NormOptions`]).
 
-use super::{PanelCtx, PanelFigures, empty_note};
+use super::{PanelControls, PanelCtx, PanelFigures, empty_note};
 use crate::ui::plot::caption;
+use crate::ui::runs::RunAction;
 use crate::views::NormOptions;
 use crate::views::norms::pick;
 use egui::{ComboBox, Ui};
-use serde::{Deserialize, Serialize};
 
-/// The normalisation panel: its options and its figures.
-#[derive(Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BatchNormPanel {
-    /// What the figures show.
-    pub options: NormOptions,
-    #[serde(skip)]
-    figures: PanelFigures,
-}
-
-impl BatchNormPanel {
-    /// Draws the panel.
-    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) {
+impl PanelControls for NormOptions {
+    fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx, figures: &mut PanelFigures) -> Option<RunAction> {
         caption(
             ui,
             "Running mean and variance per channel of one BN layer (band: min to max over \
@@ -31,7 +20,7 @@ impl BatchNormPanel {
         );
         let Some(run) = ctx.run else {
             empty_note(ui, "No run yet.");
-            return;
+            return None;
         };
         let layout = &run.history().layout;
         let bn = !layout.batch_norms.is_empty();
@@ -42,9 +31,9 @@ impl BatchNormPanel {
         };
         if names.is_empty() {
             empty_note(ui, "This network has no normalisation layer.");
-            return;
+            return None;
         }
-        let o = &mut self.options;
+        let o = &mut *self;
         ui.horizontal_wrapped(|ui| {
             ui.label(if bn {
                 "BN layer:"
@@ -73,11 +62,12 @@ impl BatchNormPanel {
                  running mean or variance, so nothing from training is frozen into test time.",
             );
         }
-        if self.figures.update(&self.options, ctx).is_empty() {
+        if figures.update(self, ctx).is_empty() {
             empty_note(ui, "Waiting for the first probe…");
-            return;
+            return None;
         }
-        self.figures.show(ui, "bn", 2, ctx.height - 80.0);
+        figures.show(ui, "bn", 2, ctx.height - 80.0);
+        None
     }
 }
 

@@ -1,20 +1,15 @@
 //! Decision boundary of a classifier on a 2-D dataset: the predicted class on a grid, with the
 //! training points on top ([`crate::views::BoundaryOptions`]).
 
-use super::{PanelCtx, PanelFigures, empty_note};
+use super::{PanelControls, PanelCtx, PanelFigures, empty_note};
 use crate::ui::plot::caption;
+use crate::ui::runs::RunAction;
 use crate::views::BoundaryOptions;
 use egui::Ui;
 
-/// The boundary panel (no options).
-#[derive(Default)]
-pub struct BoundaryPanel {
-    figures: PanelFigures,
-}
-
-impl BoundaryPanel {
-    /// Draws the panel; on data it cannot apply to it is one line.
-    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) {
+impl PanelControls for BoundaryOptions {
+    /// On data it cannot apply to, the panel is one line.
+    fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx, figures: &mut PanelFigures) -> Option<RunAction> {
         if ctx
             .run
             .is_some_and(|r| r.history().latest_boundary.is_none())
@@ -23,7 +18,7 @@ impl BoundaryPanel {
                 ui,
                 "Shown for classifiers of 2-D data (spirals, circles, moons, xor, checkerboard).",
             );
-            return;
+            return None;
         }
         caption(
             ui,
@@ -32,12 +27,13 @@ impl BoundaryPanel {
         );
         if ctx.run.is_none() {
             empty_note(ui, "No run yet.");
-            return;
+            return None;
         }
-        if self.figures.update(&BoundaryOptions, ctx).is_empty() {
+        if figures.update(self, ctx).is_empty() {
             empty_note(ui, "The boundary record is malformed.");
-            return;
+            return None;
         }
-        self.figures.show(ui, "boundary", 1, ctx.height - 30.0);
+        figures.show(ui, "boundary", 1, ctx.height - 30.0);
+        None
     }
 }

@@ -2,27 +2,16 @@
 //! a log axis with vanishing and exploding tensors in their own colours, a tensor × step
 //! heatmap, and the update/weight ratio ([`crate::views::GradientOptions`]).
 
-use super::{PanelCtx, PanelFigures, empty_note};
+use super::{PanelControls, PanelCtx, PanelFigures, empty_note};
 use crate::ui::plot::caption;
+use crate::ui::runs::RunAction;
 use crate::views::GradientOptions;
 use egui::Ui;
-use serde::{Deserialize, Serialize};
 
 pub use crate::views::{EXPLODING, GradHealth, VANISHING, classify};
 
-/// The gradient panel: its options and its figures.
-#[derive(Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct GradientsPanel {
-    /// What the figures show.
-    pub options: GradientOptions,
-    #[serde(skip)]
-    figures: PanelFigures,
-}
-
-impl GradientsPanel {
-    /// Draws the panel.
-    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) {
+impl PanelControls for GradientOptions {
+    fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx, figures: &mut PanelFigures) -> Option<RunAction> {
         caption(
             ui,
             "Gradient norm per weight tensor, input to output (log). Red: vanishing (< 1e-6), \
@@ -30,14 +19,15 @@ impl GradientsPanel {
         );
         let Some(run) = ctx.run else {
             empty_note(ui, "No run yet.");
-            return;
+            return None;
         };
         if run.history().latest_probe.is_none() {
             empty_note(ui, "Waiting for the first probe…");
-            return;
+            return None;
         }
-        ui.checkbox(&mut self.options.all_tensors, "also biases and BN γ/β");
-        self.figures.update(&self.options, ctx);
-        self.figures.show(ui, "grad", 2, ctx.height - 60.0);
+        ui.checkbox(&mut self.all_tensors, "also biases and BN γ/β");
+        figures.update(self, ctx);
+        figures.show(ui, "grad", 2, ctx.height - 60.0);
+        None
     }
 }

@@ -2,53 +2,37 @@
 //! curve per evaluation set (other colours, shifted data) when the run has them
 //! ([`crate::views::LossOptions`]).
 
-use super::{PanelCtx, PanelFigures, empty_note};
+use super::{PanelControls, PanelCtx, PanelFigures, empty_note};
 use crate::metrics::series;
 use crate::numbers::sig;
 use crate::ui::plot::caption;
+use crate::ui::runs::RunAction;
 use crate::views::LossOptions;
 use egui::Ui;
-use serde::{Deserialize, Serialize};
 
-/// The loss panel: its options and its figures.
-#[derive(Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LossPanel {
-    /// What the figures show.
-    pub options: LossOptions,
-    #[serde(skip)]
-    figures: PanelFigures,
-}
-
-impl LossPanel {
-    /// Draws the panel.
-    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) {
+impl PanelControls for LossOptions {
+    fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx, figures: &mut PanelFigures) -> Option<RunAction> {
         caption(
             ui,
             "Training loss per step (faint: raw, bold: smoothed) and validation loss. \
              A deep plain net's curve stalls high; its residual twin's falls.",
         );
-        let o = &mut self.options;
         ui.horizontal(|ui| {
-            ui.add(egui::Slider::new(&mut o.smoothing, 0.0..=0.99).text("smoothing"));
-            ui.checkbox(&mut o.log_y, "log y");
-            ui.checkbox(&mut o.show_raw, "raw");
+            ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.99).text("smoothing"));
+            ui.checkbox(&mut self.log_y, "log y");
+            ui.checkbox(&mut self.show_raw, "raw");
         });
         let Some(run) = ctx.run else {
             empty_note(ui, "No run yet: press Train, or open a run file.");
-            return;
+            return None;
         };
         ui.label(summary(run));
-        if self.figures.update(&self.options, ctx).is_empty() {
+        if figures.update(self, ctx).is_empty() {
             empty_note(ui, "Waiting for the first step…");
-            return;
+            return None;
         }
-        self.figures.show(ui, "loss", 1, ctx.height - 60.0);
-    }
-
-    /// The figures drawn last (tests and the export read them).
-    pub fn figures(&self) -> &[crate::figure::Figure] {
-        self.figures.figures()
+        figures.show(ui, "loss", 1, ctx.height - 60.0);
+        None
     }
 }
 

@@ -3,6 +3,10 @@
 //! when the run records something new or an option changes ([`PanelFigures`]) and drawn by the
 //! one egui figure renderer ([`crate::ui::figure`]). The app arranges the visible panels in a
 //! grid.
+//!
+//! A panel here is its options' [`PanelControls`] (caption, controls, notes, then the
+//! figures); [`Panels`], the state of every panel, is made from [`crate::with_panels!`], the one
+//! list of panels.
 
 mod activations;
 mod attention;
@@ -12,22 +16,81 @@ mod compare;
 pub mod gradients;
 mod loss;
 
-pub use activations::ActivationsPanel;
-pub use attention::AttentionPanel;
-pub use batchnorm::BatchNormPanel;
-pub use boundary::BoundaryPanel;
-pub use compare::{CompareAction, ComparePanel};
-pub use gradients::GradientsPanel;
-pub use loss::{LossPanel, summary as loss_summary};
+pub use loss::summary as loss_summary;
 
 use super::figure::FigurePainter;
-use super::runs::ShownRun;
+use super::runs::{RunAction, ShownRun};
 use crate::figure::Figure;
-use crate::views::{Input, View};
+use crate::views::{Input, PanelView, View};
+use egui::Ui;
+use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 
 pub use super::plot::step_link;
 pub use crate::views::PanelKind;
+
+/// What a panel draws around its figures: the caption, the controls that change its options,
+/// notes where there is nothing to draw, and the figures (through `figures`).
+pub trait PanelControls: PanelView {
+    /// Draws the panel; returns what the user asked for of a run, if anything.
+    fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx, figures: &mut PanelFigures) -> Option<RunAction>;
+}
+
+/// One panel's state: its options (kept between launches) and its figures.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Panel<O> {
+    /// What the figures show.
+    pub options: O,
+    #[serde(skip)]
+    figures: PanelFigures,
+}
+
+impl<O: PanelControls> Panel<O> {
+    /// Draws the panel.
+    pub fn ui(&mut self, ui: &mut Ui, ctx: &PanelCtx) -> Option<RunAction> {
+        self.options.ui(ui, ctx, &mut self.figures)
+    }
+}
+
+macro_rules! panels {
+    ($($kind:ident $field:ident: $options:ty,)*) => {
+        /// Every panel's state, one field per line of [`crate::with_panels!`].
+        #[derive(Default, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct Panels {
+            $(
+                #[doc = concat!("The ", stringify!($field), " panel.")]
+                pub $field: Panel<$options>,
+            )*
+        }
+
+        impl Panels {
+            /// Draws one panel; returns what the user asked for of a run.
+            pub fn ui(&mut self, kind: PanelKind, ui: &mut Ui, ctx: &PanelCtx) -> Option<RunAction> {
+                match kind {
+                    $(PanelKind::$kind => self.$field.ui(ui, ctx),)*
+                }
+            }
+
+            /// A panel's figures for `input` with its current options, on screen or not.
+            pub fn figures(&self, kind: PanelKind, input: &Input) -> Vec<Figure> {
+                match kind {
+                    $(PanelKind::$kind => self.$field.options.figures(input),)*
+                }
+            }
+
+            /// The figures a panel drew last (tests read them).
+            pub fn drawn(&self, kind: PanelKind) -> &[Figure] {
+                match kind {
+                    $(PanelKind::$kind => self.$field.figures.figures(),)*
+                }
+            }
+        }
+    };
+}
+
+crate::with_panels!(panels);
 
 /// What panels draw from.
 pub struct PanelCtx<'a> {
