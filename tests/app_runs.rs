@@ -175,6 +175,14 @@ fn the_runs_tab_lists_renames_and_deletes_runs() {
     let loaded = reslab::runfile::load(&renamed).unwrap();
     assert_eq!(loaded.run.name, new_name);
     assert_eq!(loaded.run.history.last_step, 20);
+    // The held run's row has the date its file was written (the scan after the rename).
+    step_until(&mut h, "the folder's scan", |a| a.background_jobs() == 0);
+    h.run_steps(2);
+    let today = reslab::ui::runs::date_time(std::time::SystemTime::now());
+    assert!(
+        h.query_all_by_label_contains(&today[..10]).count() >= 2,
+        "dates of today"
+    );
     // Delete the other file: asked first; Cancel keeps it, Delete removes it.
     click_nth(&mut h, "Delete", 1);
     h.run_steps(2);

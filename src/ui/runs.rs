@@ -318,3 +318,19 @@ fn utc(t: std::time::SystemTime) -> [i64; 6] {
     let y = yoe + era * 400 + i64::from(m <= 2);
     [y, m, d, rem / 3600, rem / 60 % 60, rem % 60]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::date_time;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(date_time(UNIX_EPOCH), "1970-01-01 00:00");
+        let t = UNIX_EPOCH + Duration::from_secs(1_796_571_234);
+        assert_eq!(date_time(t), "2026-12-06 15:33");
+        // A leap day.
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(date_time(t), "2000-02-29 00:00");
+    }
+}

@@ -122,6 +122,8 @@ impl LabApp {
                 }
                 self.info(format!("saved {}", path.display()));
                 self.remember_recent(path);
+                // The Runs tab reads the folder again when it is next shown (the saved date).
+                self.runs_table.scanned = false;
             }
             Err(e) => {
                 if let Some(run) = self.registry.get_mut(run_id) {
