@@ -74,3 +74,33 @@ fn every_character_on_screen_has_a_glyph() {
         "the arrow the issue found"
     );
 }
+
+/// Text people read is at body size (issue 23: captions and notes ≥ 12 px): no `RichText` in the
+/// window is made small; small buttons (`small_button`, `Button::…small()`) stay allowed.
+#[test]
+fn no_text_in_the_window_is_small() {
+    let mut files = Vec::new();
+    rs_files(&root().join("src/ui"), &mut files);
+    let mut found = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut joined = String::new();
+        for line in text.lines() {
+            joined.push_str(line.trim());
+        }
+        for (i, _) in joined.match_indices(".small()") {
+            let before = &joined[..i];
+            let button = before
+                .rfind("Button::new(")
+                .is_some_and(|b| !before[b..].contains(';'));
+            if !button {
+                found.push(format!(
+                    "{}: …{}",
+                    f.display(),
+                    &before[before.len().saturating_sub(60)..]
+                ));
+            }
+        }
+    }
+    assert!(found.is_empty(), "small text:\n{}", found.join("\n"));
+}

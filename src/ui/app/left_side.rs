@@ -94,13 +94,10 @@ impl LabApp {
 
     /// The run files in the runs folder (and those saved or opened since), newest first.
     fn recent_runs(&mut self, ui: &mut Ui) {
-        ui.label(
-            RichText::new(format!(
-                "Recent runs in {}",
-                self.state.settings.runs_dir.display()
-            ))
-            .small(),
-        );
+        ui.label(RichText::new(format!(
+            "Recent runs in {}",
+            self.state.settings.runs_dir.display()
+        )));
         if self.recent.is_empty() {
             ui.label(RichText::new("none yet").weak());
         }

@@ -294,12 +294,9 @@ impl ExperimentsTab {
             let dataset = image_dataset
                 .as_ref()
                 .map_or("MNIST-10k".to_string(), |d| d.label());
-            ui.label(
-                RichText::new(format!(
-                    "dataset: {dataset} (the Lab's dataset when it is an image set)"
-                ))
-                .small(),
-            );
+            ui.label(RichText::new(format!(
+                "dataset: {dataset} (the Lab's dataset when it is an image set)"
+            )));
         }
         if let Some(r) = &self.running {
             let (f, msg) = r.progress.lock().map(|g| g.clone()).unwrap_or_default();
@@ -323,7 +320,6 @@ impl ExperimentsTab {
                 "Results are saved in {}/ (drop a file on the window to open it).",
                 self.out_dir.display()
             ))
-            .small()
             .weak(),
         );
         action
@@ -341,7 +337,7 @@ impl ExperimentsTab {
         for line in e.what_to_see {
             ui.label(format!("• {line}"));
         }
-        ui.label(RichText::new(e.protocol.describe()).small().weak());
+        ui.label(RichText::new(e.protocol.describe()).weak());
         if let Some(err) = &self.error {
             ui.colored_label(ui.visuals().error_fg_color, err);
         }
@@ -389,15 +385,11 @@ impl ExperimentsTab {
                 ui.label(format!("{}: {}", c.name, c.measured));
             });
             if !c.claim.is_empty() {
-                ui.label(
-                    RichText::new(format!("      claim: {}", c.claim))
-                        .small()
-                        .weak(),
-                );
+                ui.label(RichText::new(format!("      claim: {}", c.claim)).weak());
             }
         }
         if !file.notes.is_empty() {
-            ui.label(RichText::new(&file.notes).small().weak());
+            ui.label(RichText::new(&file.notes).weak());
         }
         self.variant_toggle(ui, file);
         self.figure_grid(ui, file);
@@ -476,7 +468,7 @@ fn result_header(ui: &mut Ui, file: &ExperimentFile, path: Option<&PathBuf>) -> 
             file.seconds
         ));
         if let Some(p) = path {
-            ui.label(RichText::new(format!("saved {}", p.display())).small());
+            ui.label(RichText::new(format!("saved {}", p.display())));
         }
         if !file.runs.is_empty()
             && ui
