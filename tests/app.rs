@@ -864,18 +864,24 @@ fn the_attention_panel_shows_a_transformer_runs_maps_and_entropy() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A window whose small network trained to its end (20 steps), unsaved.
+fn finished_run(dir: &Path) -> Harness<'static, LabApp> {
+    let mut h = harness(dir);
+    small_settings(h.state_mut(), 20);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the run's end", |a| {
+        !a.registry().is_training() && last_step(a) >= 20
+    });
+    h
+}
+
 /// Closing with an unsaved run asks once: Cancel keeps the window and the run; "Close without
 /// saving" closes and writes nothing, not even on the way out; "always save" is remembered and
 /// then closing saves without asking.
 #[test]
 fn closing_asks_once_and_can_close_without_saving_or_always_save() {
     let dir = common::temp_dir("app", "close-ask");
-    let mut h = harness(&dir);
-    small_settings(h.state_mut(), 20);
-    h.get_by_label("Train").click();
-    step_until(&mut h, "the run's end", |a| {
-        !a.registry().is_training() && last_step(a) >= 20
-    });
+    let mut h = finished_run(&dir);
     request_close(&mut h);
     h.run_steps(3);
     assert!(!window_commands(&h).contains(&egui::ViewportCommand::Close));
@@ -905,12 +911,7 @@ fn closing_asks_once_and_can_close_without_saving_or_always_save() {
     drop(h);
 
     // "Always save": ticked in the dialog, kept between launches; closing then saves unasked.
-    let mut h = harness(&dir);
-    small_settings(h.state_mut(), 20);
-    h.get_by_label("Train").click();
-    step_until(&mut h, "the run's end", |a| {
-        !a.registry().is_training() && last_step(a) >= 20
-    });
+    let mut h = finished_run(&dir);
     request_close(&mut h);
     h.run_steps(2);
     h.get_by_label("always save unsaved runs when closing, without asking")

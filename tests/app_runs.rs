@@ -36,12 +36,10 @@ fn trained(dir: &Path) -> Harness<'static, LabApp> {
     h
 }
 
-#[test]
-fn a_relaunch_restores_compare_and_the_experiment_results() {
-    use reslab::experiments::{self, ExperimentFile};
-    let dir = common::temp_dir("app-runs", "relaunch");
-    let mut h = trained(&dir);
-    // The top bar's Save (Compare's list has one too).
+/// Trains the small network, saves it with the top bar's Save (Compare's list has one too) and
+/// returns the harness and the run file.
+fn trained_and_saved(dir: &Path) -> (Harness<'static, LabApp>, PathBuf) {
+    let mut h = trained(dir);
     h.get_all_by_label("Save").next().unwrap().click();
     step_until(&mut h, "the save", |a| {
         a.registry()
@@ -50,6 +48,14 @@ fn a_relaunch_restores_compare_and_the_experiment_results() {
             .all(|r| r.path.is_some() && !r.dirty)
     });
     let saved = h.state().registry().runs()[0].path.clone().unwrap();
+    (h, saved)
+}
+
+#[test]
+fn a_relaunch_restores_compare_and_the_experiment_results() {
+    use reslab::experiments::{self, ExperimentFile};
+    let dir = common::temp_dir("app-runs", "relaunch");
+    let (mut h, saved) = trained_and_saved(&dir);
     // An experiment result shown in the Experiments tab.
     let exp = ExperimentFile::new(
         experiments::find("init-variance").unwrap(),
@@ -120,15 +126,7 @@ fn click_nth(h: &mut Harness<'static, LabApp>, label: &str, k: usize) {
 #[test]
 fn the_runs_tab_lists_renames_and_deletes_runs() {
     let dir = common::temp_dir("app-runs", "table");
-    let mut h = trained(&dir);
-    h.get_all_by_label("Save").next().unwrap().click();
-    step_until(&mut h, "the save", |a| {
-        a.registry()
-            .runs()
-            .iter()
-            .all(|r| r.path.is_some() && !r.dirty)
-    });
-    let saved = h.state().registry().runs()[0].path.clone().unwrap();
+    let (mut h, saved) = trained_and_saved(&dir);
     // Another run file in the folder, which the lab does not hold.
     let other = dir.join("other.reslab.json");
     reslab::runfile::transfer(&saved, &other, false).unwrap();
