@@ -16,6 +16,7 @@ pub mod cli;
 pub mod data;
 pub mod experiments;
 pub mod figure;
+pub mod interop;
 pub mod metrics;
 pub mod model;
 pub mod numbers;

@@ -123,33 +123,46 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
         );
     }
     data::apply_norm(&mut eval.valid, &stats, eval.sample_shape);
+    let (valid, task) = (eval.valid.clone(), eval.task);
+    let e = lab_outputs(&run, &checkpoint, eval, (args.norm_mode, args.batch))?;
+    report(&args, &label, &valid, task, &e);
+    if let Some(out) = &args.predictions {
+        write_predictions(out, &valid, task, &e)?;
+        crate::say!("predictions written to {}", out.display());
+    }
+    Ok(())
+}
+
+/// The run's network with `checkpoint`'s weights, evaluated on `data`'s validation split (already
+/// normalised) on the CPU, BatchNorm normalising as `mode` says, `batch` samples at a time; the
+/// outputs are kept.
+pub(crate) fn lab_outputs(
+    run: &runfile::RunFile,
+    checkpoint: &crate::metrics::Checkpoint,
+    data: data::Dataset,
+    (mode, batch): (NormMode, usize),
+) -> Result<Evaluation, CliError> {
     let valid = validate(&run.spec).map_err(bad_input)?;
     let device =
         crate::model::make_device(crate::spec::DeviceChoice::Cpu, true).map_err(runtime)?;
     let dataset = data::Dataset {
-        train: eval.valid.clone(),
-        ..eval
+        train: data.valid.clone(),
+        ..data
     };
     let mut session = Session::new(&valid, &run.config, dataset, device).map_err(runtime)?;
-    session.restore(&checkpoint).map_err(bad_input)?;
+    session.restore(checkpoint).map_err(bad_input)?;
     let opts = EvalOptions {
-        mode: args.norm_mode,
-        batch: args.batch,
+        mode,
+        batch,
         keep_outputs: true,
         ..EvalOptions::default()
     };
-    let data = EvalData {
+    let split = EvalData {
         split: &session.data.valid,
         task: session.data.task,
         shape: session.data.sample_shape,
     };
-    let e = evaluate(&session.model, data, &opts, &session.device);
-    report(&args, &label, &session.data.valid, session.data.task, &e);
-    if let Some(out) = &args.predictions {
-        write_predictions(out, &session.data.valid, session.data.task, &e)?;
-        crate::say!("predictions written to {}", out.display());
-    }
-    Ok(())
+    Ok(evaluate(&session.model, split, &opts, &session.device))
 }
 
 /// The input normalisation a run trained with, `(mean, std)` per channel or feature, and

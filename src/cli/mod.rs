@@ -8,6 +8,7 @@ mod bench;
 mod drive;
 mod eval;
 mod experiment;
+mod export_torch;
 mod files;
 mod first_probe;
 pub mod out;
@@ -65,9 +66,9 @@ pub enum Command {
         after_help = "Examples:\n  reslab mv saved_runs/res20.reslab.json archive/\n  reslab mv runs/tmp.reslab.json runs/keep"
     )]
     Mv(files::CopyArgs),
-    /// Export a run's history as CSV or its weights as safetensors.
+    /// Export a run's history as CSV, its weights as safetensors, or the run as a PyTorch model.
     #[command(
-        after_help = "Examples:\n  reslab export saved_runs/mlp-res-20.reslab.json --csv res20.csv\n  reslab export saved_runs/mlp-res-20.reslab.json --weights res20.safetensors"
+        after_help = "Examples:\n  reslab export saved_runs/mlp-res-20.reslab.json --csv res20.csv\n  reslab export saved_runs/mlp-res-20.reslab.json --weights res20.safetensors\n  reslab export saved_runs/mlp-res-20-mnist.reslab.json --pytorch res20-torch/"
     )]
     Export(run::ExportArgs),
     /// Draw a run's panels or an experiment's figures as PNG or SVG, with their data as CSV.

@@ -106,6 +106,10 @@ pub struct ExportArgs {
     /// Write the weights (and optimiser state) as safetensors.
     #[arg(long)]
     pub weights: Option<PathBuf>,
+    /// Write the run as a PyTorch model into this folder: model.py, model.safetensors,
+    /// preprocess.json, and samples.safetensors with check.py when the run's data can be loaded.
+    #[arg(long, value_name = "DIR")]
+    pub pytorch: Option<PathBuf>,
 }
 
 /// The run file `--out` (or `cp`'s destination) names: `saved_runs/x` and `saved_runs/x.reslab.json` both give
@@ -435,12 +439,15 @@ fn norm_text(stats: &[(f32, f32)]) -> String {
 }
 
 pub(crate) fn export(args: ExportArgs) -> Result<(), CliError> {
-    if args.csv.is_none() && args.weights.is_none() {
+    if args.csv.is_none() && args.weights.is_none() && args.pytorch.is_none() {
         return Err(bad_input(
-            "export needs --csv OUT or --weights OUT (or both)",
+            "export needs --csv OUT, --weights OUT or --pytorch DIR (or several)",
         ));
     }
     let loaded = runfile::load(&args.file).map_err(bad_input)?;
+    if let Some(dir) = &args.pytorch {
+        super::export_torch::export(&loaded, &args.file, dir)?;
+    }
     for out in args.csv.iter().chain(&args.weights) {
         refuse_run_data(out, &args.file)?;
     }

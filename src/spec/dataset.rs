@@ -249,6 +249,70 @@ impl DatasetSpec {
     }
 }
 
+impl DatasetSpec {
+    /// The name of each class, in label order (`None` for a regression set): the digits of
+    /// MNIST, the names of Fashion-MNIST's and CIFAR-10's classes, the labels of the synthetic
+    /// sets as numbers.
+    pub fn class_names(&self) -> Option<Vec<String>> {
+        let numbered = |n: usize| Some((0..n).map(|k| k.to_string()).collect());
+        let named = |names: &[&str]| Some(names.iter().map(|s| s.to_string()).collect());
+        match &self.source {
+            DataSource::Spirals { classes, .. } | DataSource::Gaussians { classes, .. } => {
+                numbered(*classes)
+            }
+            DataSource::Circles { .. }
+            | DataSource::Moons { .. }
+            | DataSource::Xor { .. }
+            | DataSource::Checkerboard { .. } => numbered(2),
+            DataSource::Regression1d { .. } => None,
+            DataSource::Mnist10k
+            | DataSource::ColouredMnist { .. }
+            | DataSource::MnistDir { .. } => numbered(10),
+            DataSource::FashionDir { .. } => named(&[
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ]),
+            DataSource::Cifar10Dir { .. } => named(&[
+                "airplane",
+                "automobile",
+                "bird",
+                "cat",
+                "deer",
+                "dog",
+                "frog",
+                "horse",
+                "ship",
+                "truck",
+            ]),
+        }
+    }
+
+    /// What the loader multiplies the stored values by before normalising (1/255 for the image
+    /// files' pixel bytes, 1 otherwise), and the values that gives, in words.
+    pub fn raw_values(&self) -> (f64, &'static str) {
+        match &self.source {
+            DataSource::Mnist10k
+            | DataSource::MnistDir { .. }
+            | DataSource::FashionDir { .. }
+            | DataSource::Cifar10Dir { .. } => (1.0 / 255.0, "pixel bytes / 255: values in [0, 1]"),
+            DataSource::ColouredMnist { .. } => (
+                1.0,
+                "RGB values in [0, 1]: each MNIST digit's grey level (bytes / 255) mixes its \
+                 colour with the background",
+            ),
+            _ => (1.0, "the generated coordinates (or inputs) as they are"),
+        }
+    }
+}
+
 /// The largest synthetic dataset, in samples.
 pub const MAX_SAMPLES: usize = 1_000_000;
 /// The most values (features over all samples) a dataset may have: 1 GiB as `f32` (full
