@@ -25,6 +25,7 @@ pub mod runfile;
 pub mod safe_fs;
 pub mod signals;
 pub mod spec;
+pub mod sweep;
 pub mod train;
 pub mod ui;
 pub mod views;

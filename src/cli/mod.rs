@@ -14,6 +14,7 @@ mod first_probe;
 pub mod out;
 mod plot;
 mod run;
+mod sweep;
 
 use crate::spec::PRESET_EXAMPLES;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -76,6 +77,11 @@ pub enum Command {
         after_help = "Examples:\n  reslab plot saved_runs/mlp-res-20-mnist.reslab.json --out plots/res20.png\n  reslab plot saved_runs/mlp-res-20-mnist.reslab.json --panel gradients --out grad.svg --size 1200x800\n  reslab plot experiments/distribution-shift.reslab-experiment.json --out shift.png"
     )]
     Plot(plot::PlotArgs),
+    /// Train a grid of runs over depth (families × depths × seeds, × lrs, × norms); resumable.
+    #[command(
+        after_help = "Examples:\n  reslab sweep --quick --out saved_runs/depth-sweep\n  reslab sweep --families cifar-plain,cifar-resnet --depths 8,14,20,32 --seeds 2 --dataset mnist --out saved_runs/cnn-depth\n  reslab sweep saved_runs/depth-sweep.reslab-sweep.json     # go on after Ctrl-C\n\nThe runs go into NAME/ beside NAME.reslab-sweep.json; `reslab plot NAME.reslab-sweep.json --out f.png`\ndraws the training loss and validation accuracy against depth."
+    )]
+    Sweep(sweep::SweepArgs),
     /// Measure training throughput of the reference models (see BENCHMARKS.md).
     #[command(
         after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100\n  reslab bench --models cifar-resnet-20 --probe-every 0,1 --repeat 3\n  reslab bench --models cifar-resnet-20 --unfused   # burn's ops layer by layer\n  reslab bench --device gpu --models mlp-res-20\n  reslab bench --first-probe --repeat 3   # how soon the lab's CNN run shows numbers"
@@ -190,6 +196,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => run::export(args),
         Command::Plot(args) => plot::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Cp(args) => files::copy(args, false),
         Command::Mv(args) => files::copy(args, true),
         Command::Experiment(args) => experiment::run(args),

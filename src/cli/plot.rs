@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 /// Arguments of `reslab plot`.
 #[derive(Debug, clap::Args)]
 pub struct PlotArgs {
-    /// A run file (`.reslab.json`) or an experiment file (`.reslab-experiment.json`).
+    /// A run file (`.reslab.json`), an experiment file (`.reslab-experiment.json`) or a sweep
+    /// file (`.reslab-sweep.json`).
     pub file: PathBuf,
     /// For a run: a panel (loss, activations, batchnorm, gradients, boundary, compare,
     /// attention) or `all`, one picture per panel with something to draw. For an experiment:
@@ -48,6 +49,8 @@ pub(crate) fn run(args: PlotArgs) -> Result<(), CliError> {
         .to_string();
     let pictures = if is_experiment(&args.file) {
         experiment_pictures(&args.file, &args.panel, &stem)?
+    } else if is_sweep(&args.file) {
+        sweep_pictures(&args.file, &args.panel, &stem)?
     } else {
         run_pictures(&args.file, &args.panel, &stem)?
     };
@@ -59,6 +62,11 @@ pub(crate) fn run(args: PlotArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+fn is_sweep(path: &Path) -> bool {
+    path.to_str()
+        .is_some_and(|p| p.ends_with(crate::sweep::SUFFIX))
 }
 
 fn is_experiment(path: &Path) -> bool {
@@ -115,20 +123,35 @@ fn run_pictures(path: &Path, panel: &str, stem: &str) -> Result<Vec<Picture>, Cl
 
 fn experiment_pictures(path: &Path, panel: &str, stem: &str) -> Result<Vec<Picture>, CliError> {
     let file = ExperimentFile::load(path).map_err(bad_input)?;
-    let title = file.title.clone();
+    numbered(file.title.clone(), file.figures, panel, stem)
+}
+
+fn sweep_pictures(path: &Path, panel: &str, stem: &str) -> Result<Vec<Picture>, CliError> {
+    let sweep = crate::sweep::SweepFile::load(path).map_err(bad_input)?;
+    let title = format!("sweep {}: {}", sweep.name, sweep.grid.dataset.label());
+    numbered(title, crate::sweep::figures(&sweep), panel, stem)
+}
+
+/// All of `figures` in one picture, or the `panel`-th (from 1).
+fn numbered(
+    title: String,
+    figures: Vec<Figure>,
+    panel: &str,
+    stem: &str,
+) -> Result<Vec<Picture>, CliError> {
     if panel == "all" {
-        return Ok(vec![(stem.to_string(), title, file.figures)]);
+        return Ok(vec![(stem.to_string(), title, figures)]);
     }
-    let n = file.figures.len();
+    let n = figures.len();
     let k: usize = panel
         .parse()
         .ok()
         .filter(|k| (1..=n).contains(k))
         .ok_or_else(|| {
             bad_input(format!(
-                "--panel {panel}: an experiment's figure is a number from 1 to {n}, or all"
+                "--panel {panel}: a figure is a number from 1 to {n}, or all"
             ))
         })?;
-    let fig = file.figures[k - 1].clone();
+    let fig = figures[k - 1].clone();
     Ok(vec![(stem.to_string(), title, vec![fig])])
 }

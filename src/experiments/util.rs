@@ -11,7 +11,7 @@ use crate::spec::{
     DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec, OptimizerSpec, PresetOptions,
     Schedule, TrainConfig, preset, validate,
 };
-use crate::train::Session;
+use crate::train::{Session, TrainEvent, apply_event, drive};
 use burn::module::Param;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
@@ -154,6 +154,7 @@ pub(crate) fn train(
     let valid = validate(&job.spec)?;
     let mut session = Session::new(&valid, config, job.data.clone(), Device::flex().autodiff())?;
     let mut history = History::new(session.layout.clone());
+    let mut status = RunStatus::Running;
     let mut losses = Vec::new();
     let mut diverged = false;
     while !session.is_done() {
@@ -161,19 +162,18 @@ pub(crate) fn train(
         if let Some(h) = hook.as_mut() {
             h(&mut session, opts)?;
         }
-        let out = session.train_step();
-        history.push_step(&out.record);
-        if let Some(p) = out.probe {
-            history.push_probe(p);
+        // The worker's step: the same events, applied as the lab and the CLI apply them.
+        let taken = drive::step(&mut session, false);
+        for e in &taken.events {
+            if let TrainEvent::Step(r) = e {
+                losses.push(r.loss);
+            }
+            apply_event(&mut history, &mut status, e);
         }
-        losses.push(out.record.loss);
-        let step = out.record.step;
-        if out.diverged.is_some() {
+        let step = session.step;
+        if taken.diverged {
             diverged = true;
             break;
-        }
-        if config.eval_every > 0 && step.is_multiple_of(config.eval_every) {
-            history.push_eval(&session.evaluate());
         }
         if step.is_multiple_of(10) {
             let f = step as f32 / session.total_steps.max(1) as f32;
@@ -183,10 +183,11 @@ pub(crate) fn train(
             );
         }
     }
-    let evaluated_last = config.eval_every > 0 && session.step.is_multiple_of(config.eval_every);
-    if !diverged && !evaluated_last {
-        history.push_eval(&session.evaluate());
-    }
+    let finished = TrainEvent::Finished {
+        step: session.step,
+        reason: drive::end_reason(diverged),
+    };
+    apply_event(&mut history, &mut status, &finished);
     let mut run = RunFile::new(
         &job.name,
         job.spec.clone(),
@@ -198,11 +199,7 @@ pub(crate) fn train(
             reslab_version: env!("CARGO_PKG_VERSION").into(),
         },
     );
-    run.status = if diverged {
-        RunStatus::Diverged
-    } else {
-        RunStatus::Finished
-    };
+    run.status = status;
     run.progress = Progress {
         step: session.step,
         optimizer_steps: session.optimizer.steps,

@@ -12,6 +12,7 @@
 //! steps stream, and always after the first and the last event, so a UI repaints at ≤ ~30 Hz.
 
 mod apply;
+pub mod drive;
 mod evaluate;
 mod optim;
 mod session;
@@ -460,33 +461,14 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
         if s.is_done() {
             break EndReason::Completed;
         }
-        let out = s.train_step();
-        let step = out.record.step;
-        em.send(TrainEvent::Step(out.record), false);
-        if let Some(p) = out.probe {
-            em.send(TrainEvent::Probe(Box::new(p)), false);
+        let taken = drive::step(&mut s, true);
+        let step = s.step;
+        for e in taken.events {
+            let wake = matches!(e, TrainEvent::Diverged { .. });
+            em.send(e, wake);
         }
-        if let Some((tensor, value)) = out.diverged {
-            em.send(
-                TrainEvent::Diverged {
-                    step,
-                    tensor,
-                    value,
-                },
-                true,
-            );
+        if taken.diverged {
             break EndReason::Diverged;
-        }
-        let boundary_due = s.config.probe_every > 0
-            && step.is_multiple_of(s.config.probe_every.saturating_mul(BOUNDARY_EVERY_PROBES));
-        if (boundary_due || step == 1 || s.is_done())
-            && let Some(b) = s.decision_boundary(BOUNDARY_RESOLUTION)
-        {
-            em.send(TrainEvent::Boundary(Box::new(b)), false);
-        }
-        let eval_due = s.config.eval_every > 0 && step.is_multiple_of(s.config.eval_every);
-        if eval_due || s.is_done() {
-            em.send(TrainEvent::Eval(s.evaluate()), false);
         }
         // Saturating: `--autosave-steps` may be as large as u64 allows.
         let by_steps =

@@ -49,6 +49,12 @@ pub enum JobResult {
     Gpu(GpuState),
     /// The run files found in the recent-runs folder.
     Recent(Vec<PathBuf>),
+    /// Sweep files read (the runs folder's at launch, or one opened), and whether to show the
+    /// first.
+    Sweeps(
+        Vec<Result<(crate::sweep::SweepFile, PathBuf), String>>,
+        bool,
+    ),
     /// The run files of the runs folder with their summaries (the Runs tab).
     RunFiles(Vec<super::runs_table::FileRow>),
     /// A run file was renamed (`to`) or deleted (`to` is `None`), or could not be.
@@ -292,6 +298,27 @@ impl Jobs {
         );
     }
 
+    /// Reads the sweep files in `dir` (at launch; none shown) or, with `select`, the one file
+    /// `path` names (shown).
+    pub fn read_sweeps(&mut self, path: PathBuf, select: bool) {
+        self.spawn(
+            "sweep files",
+            move || {
+                let files = if select {
+                    vec![path]
+                } else {
+                    sweep_files(&path)
+                };
+                let read = files
+                    .into_iter()
+                    .map(|p| crate::sweep::SweepFile::load(&p).map(|s| (s, p)))
+                    .collect();
+                JobResult::Sweeps(read, select)
+            },
+            move |why| JobResult::Sweeps(vec![Err(why)], select),
+        );
+    }
+
     /// Lists the run files in `dir` with their summaries, newest first (the Runs tab).
     pub fn scan_run_files(&mut self, dir: PathBuf) {
         self.spawn(
@@ -405,6 +432,20 @@ fn pick_path(purpose: &PickPurpose, start_dir: PathBuf, suggested_name: String) 
 }
 
 /// The run files in `dir`, newest first (hidden files and temporaries left out).
+/// The sweep files in `dir` (at most 64, by name).
+fn sweep_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(crate::sweep::SUFFIX))
+        .collect();
+    found.sort();
+    found.truncate(64);
+    found
+}
+
 pub(crate) fn run_files_newest_first(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()

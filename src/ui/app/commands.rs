@@ -191,7 +191,10 @@ impl LabApp {
 
     /// Opens a run file in the background, or an experiment file in the Experiments tab.
     pub(super) fn open_path(&mut self, p: PathBuf) {
-        if p.to_string_lossy().ends_with(crate::experiments::SUFFIX) {
+        if p.to_string_lossy().ends_with(crate::sweep::SUFFIX) {
+            self.state.tab = Tab::Experiments;
+            self.jobs.read_sweeps(p, true);
+        } else if p.to_string_lossy().ends_with(crate::experiments::SUFFIX) {
             self.state.tab = Tab::Experiments;
             self.state.experiments.open(p, &mut self.jobs);
         } else {
@@ -356,6 +359,9 @@ impl LabApp {
             ExperimentsAction::OpenRuns => self.open_experiment_runs(),
             ExperimentsAction::Run(dataset) => {
                 self.state.experiments.start(&mut self.jobs, dataset)
+            }
+            ExperimentsAction::Open(p) if p.to_string_lossy().ends_with(crate::sweep::SUFFIX) => {
+                self.jobs.read_sweeps(p, true)
             }
             ExperimentsAction::Open(p) => self.state.experiments.open(p, &mut self.jobs),
         }

@@ -73,6 +73,7 @@ impl LabApp {
             JobResult::Gpu(state) => self.on_gpu_checked(state),
             JobResult::Recent(paths) => self.recent = paths,
             JobResult::RunFiles(rows) => self.runs_table.files = rows,
+            JobResult::Sweeps(read, select) => self.state.experiments.sweeps_read(read, select),
             JobResult::FileChanged { from, to, result } => self.run_file_changed(from, to, result),
             JobResult::Exported(Ok(paths)) => {
                 let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

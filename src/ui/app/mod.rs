@@ -265,6 +265,8 @@ impl LabApp {
         };
         app.take_designer_spec();
         app.jobs.scan_recent(app.state.settings.runs_dir.clone());
+        app.jobs
+            .read_sweeps(app.state.settings.runs_dir.clone(), false);
         app
     }
 

@@ -7,6 +7,10 @@
 
 pub use crate::figure::contours::{Segment, contour_segments};
 
+mod sweeps;
+
+pub use sweeps::Sweeps;
+
 use super::jobs::{ExperimentJob, Jobs};
 use crate::experiments::{self, EXPERIMENTS, ExperimentFile, Figure};
 use crate::ui::figure::FigurePainter;
@@ -69,6 +73,9 @@ pub struct ExperimentsTab {
     /// Results still being opened at launch (they do not change the selection).
     #[serde(skip)]
     restoring: usize,
+    /// The sweeps of the runs folder and those opened.
+    #[serde(skip)]
+    sweeps: Sweeps,
 }
 
 impl Default for ExperimentsTab {
@@ -87,6 +94,7 @@ impl Default for ExperimentsTab {
             control: String::new(),
             result_files: Vec::new(),
             restoring: 0,
+            sweeps: Sweeps::default(),
         }
     }
 }
@@ -185,6 +193,33 @@ impl ExperimentsTab {
         jobs.open_experiment(path);
     }
 
+    /// Sweeps read in the background: listed; with `select`, the first is shown (a file the user
+    /// opened); errors of an opened file are shown, those of the launch's scan are not.
+    pub fn sweeps_read(
+        &mut self,
+        read: Vec<Result<(crate::sweep::SweepFile, PathBuf), String>>,
+        select: bool,
+    ) {
+        for r in read {
+            match r {
+                Ok((sweep, path)) => {
+                    if select {
+                        self.selected = sweeps::key(&path);
+                        self.error = None;
+                    }
+                    self.sweeps.add(sweep, path);
+                }
+                Err(e) if select => self.error = Some(e),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The sweeps listed.
+    pub fn sweeps(&self) -> &Sweeps {
+        &self.sweeps
+    }
+
     /// Notes which result files to open at the next launch (the results that have a file).
     pub fn remember_results(&mut self) {
         self.result_files = self.results.iter().filter_map(|(_, p)| p.clone()).collect();
@@ -269,6 +304,14 @@ impl ExperimentsTab {
             ui.selectable_value(&mut self.selected, e.name.to_string(), e.name)
                 .on_hover_text(e.title);
         }
+        let sweeps = self.sweeps.entries();
+        if !sweeps.is_empty() {
+            ui.label(RichText::new("Sweeps over depth").strong())
+                .on_hover_text("reslab sweep: final loss and accuracy against depth");
+            for (key, name) in sweeps {
+                ui.selectable_value(&mut self.selected, key, name);
+            }
+        }
         ui.separator();
         ui.checkbox(&mut self.quick, "quick scale")
             .on_hover_text("fewer seeds or a coarser grid: each under a minute");
@@ -278,8 +321,13 @@ impl ExperimentsTab {
         });
         self.control_picker(ui);
         ui.horizontal(|ui| {
+            let experiment = experiments::find(&self.selected).is_some();
             if ui
-                .add_enabled(self.running.is_none(), egui::Button::new("Run experiment"))
+                .add_enabled(
+                    self.running.is_none() && experiment,
+                    egui::Button::new("Run experiment"),
+                )
+                .on_disabled_hover_text("select an experiment (a sweep runs with `reslab sweep`)")
                 .clicked()
             {
                 action = ExperimentsAction::Run(image_dataset.clone());
@@ -304,7 +352,7 @@ impl ExperimentsTab {
             ui.add(egui::ProgressBar::new(f).show_percentage());
         }
         ui.separator();
-        ui.label("Open an experiment file:");
+        ui.label("Open an experiment or sweep file:");
         ui.horizontal(|ui| {
             ui.add(
                 egui::TextEdit::singleline(&mut self.path_field)
@@ -327,6 +375,13 @@ impl ExperimentsTab {
 
     fn details(&mut self, ui: &mut Ui) -> ExperimentsAction {
         let mut action = ExperimentsAction::None;
+        if self.selected.starts_with(sweeps::SELECTED) {
+            if let Some(err) = &self.error {
+                ui.colored_label(ui.visuals().error_fg_color, err);
+            }
+            self.sweeps.show(ui, &self.selected);
+            return action;
+        }
         let Some(e) = experiments::find(&self.selected) else {
             return action;
         };

@@ -1,0 +1,252 @@
+//! `reslab sweep`: a grid of runs over depth ([`crate::sweep`]) with one progress bar and an ETA,
+//! `--jobs N` at a time on this machine; resumable (`reslab sweep FILE.reslab-sweep.json` runs
+//! the cells that have not finished). Ctrl-C stops after the current steps: the finished cells
+//! are in the sweep file, the unfinished ones run next time.
+
+use super::{CliError, bad_input, runtime};
+use crate::data::{self, Dataset};
+use crate::runfile::{self, SUFFIX as RUN_SUFFIX};
+use crate::spec::{DatasetSpec, Norm};
+use crate::sweep::{self, Cell, CellOutcome, Grid, SweepFile};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::channel;
+use std::time::Instant;
+
+/// Arguments of `reslab sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// A sweep file to go on with: its finished cells are skipped (the grid flags are then not
+    /// used).
+    pub sweep: Option<PathBuf>,
+    /// Preset families, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "mlp-plain,mlp-res")]
+    pub families: Vec<String>,
+    /// Depths (the presets' N), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "4,8,16,32,64")]
+    pub depths: Vec<usize>,
+    /// Seeds 0, 1, … (this many).
+    #[arg(long, default_value_t = 3, value_parser = super::whole_usize)]
+    pub seeds: usize,
+    /// Learning rates, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.05")]
+    pub lrs: Vec<f64>,
+    /// Normalisations, comma-separated: none, batch, layer, group:G.
+    #[arg(long, value_delimiter = ',', default_value = "batch", value_parser = Norm::parse)]
+    pub norms: Vec<Norm>,
+    /// Hidden width of MLP presets.
+    #[arg(long, default_value_t = 64, value_parser = super::whole_usize)]
+    pub width: usize,
+    /// Steps of each run (default 400; 200 with --quick).
+    #[arg(long, value_parser = super::whole)]
+    pub steps: Option<u64>,
+    /// The quick scale: 200 steps a run.
+    #[arg(long)]
+    pub quick: bool,
+    /// The data (as `train --dataset`).
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Probe every N steps (0: never; probes make runs slower and files larger).
+    #[arg(long, default_value_t = 0, value_parser = super::whole)]
+    pub probe_every: u64,
+    /// Runs trained at the same time.
+    #[arg(long, default_value_t = 1, value_parser = super::whole_usize)]
+    pub jobs: usize,
+    /// The sweep: `NAME` writes `NAME.reslab-sweep.json` and the runs into `NAME/`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The sweep file, its runs' folder and the sweep (new from the flags, or read to go on).
+fn open(args: &SweepArgs) -> Result<(PathBuf, PathBuf, SweepFile), CliError> {
+    if let Some(file) = &args.sweep {
+        let sweep = SweepFile::load(file).map_err(bad_input)?;
+        let (path, dir) = sweep::paths(file);
+        return Ok((path, dir, sweep));
+    }
+    let out = args
+        .out
+        .as_ref()
+        .ok_or_else(|| bad_input("sweep needs --out NAME (or a sweep file to go on with)"))?;
+    let (path, dir) = sweep::paths(out);
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(bad_input(format!(
+            "{}: exists; run `reslab sweep {}` to go on with it, or choose another --out",
+            path.display(),
+            path.display()
+        )));
+    }
+    let dataset =
+        DatasetSpec::from_name(&args.dataset).map_err(|e| bad_input(format!("--dataset: {e}")))?;
+    let steps = args.steps.unwrap_or(if args.quick { 200 } else { 400 });
+    let grid = Grid {
+        families: args.families.clone(),
+        depths: args.depths.clone(),
+        seeds: (0..args.seeds as u64).collect(),
+        lrs: args.lrs.clone(),
+        norms: args.norms.clone(),
+        width: args.width,
+        steps,
+        probe_every: args.probe_every,
+        dataset,
+    };
+    grid.check().map_err(bad_input)?;
+    for c in grid.cells() {
+        crate::spec::preset(&c.preset(), &Default::default())
+            .map_err(|e| bad_input(format!("--families/--depths: {e}")))?;
+    }
+    let name = dir
+        .file_name()
+        .map_or("sweep".into(), |n| n.to_string_lossy().into_owned());
+    Ok((path, dir, SweepFile::new(&name, grid)))
+}
+
+/// Runs `reslab sweep`.
+pub(crate) fn run(args: SweepArgs) -> Result<(), CliError> {
+    if args.jobs == 0 {
+        return Err(bad_input("--jobs: must be at least 1"));
+    }
+    let (path, dir, mut sweep) = open(&args)?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| bad_input(format!("{}: cannot create it: {e}", dir.display())))?;
+    sweep.save(&path).map_err(runtime)?;
+    let pending = pending(&mut sweep, &dir);
+    sweep.save(&path).map_err(runtime)?;
+    let total = sweep.grid.cells().len();
+    crate::say!(
+        "{}: {} cells, {} to run ({} at a time), runs in {}",
+        path.display(),
+        total,
+        pending.len(),
+        args.jobs,
+        dir.display()
+    );
+    if !pending.is_empty() {
+        let data = data::load(&sweep.grid.dataset).map_err(bad_input)?;
+        run_cells(&mut sweep, (&path, &dir), pending, &data, args.jobs)?;
+    }
+    report(&sweep, total);
+    Ok(())
+}
+
+/// The run file of a cell, and its name relative to the sweep file.
+fn run_path(dir: &Path, cell: &Cell) -> (PathBuf, String) {
+    let file = format!("{}{RUN_SUFFIX}", cell.name());
+    let folder = dir
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    (dir.join(&file), format!("{folder}/{file}"))
+}
+
+/// The cells still to run. A cell whose run file finished but which the sweep file does not list
+/// (the process ended between the two saves) is recorded from its run file; a recorded cell
+/// whose run file is gone runs again.
+fn pending(sweep: &mut SweepFile, dir: &Path) -> Vec<Cell> {
+    let mut out = Vec::new();
+    for cell in sweep.grid.cells() {
+        let (file, name) = run_path(dir, &cell);
+        let on_disk = runfile::load_without_weights(&file)
+            .ok()
+            .filter(|r| sweep::is_done(r.status));
+        match (sweep.result(&cell).is_some(), on_disk) {
+            (true, Some(_)) => {}
+            (false, Some(run)) => {
+                let r = sweep::summary(&cell, &run, &name, Instant::now());
+                sweep.record(crate::sweep::CellResult { seconds: 0.0, ..r });
+            }
+            (_, None) => out.push(cell),
+        }
+    }
+    out
+}
+
+/// Trains `cells`, `jobs` at a time, recording each result in the sweep file as it arrives.
+fn run_cells(
+    sweep: &mut SweepFile,
+    (path, dir): (&Path, &Path),
+    cells: Vec<Cell>,
+    data: &Dataset,
+    jobs: usize,
+) -> Result<(), CliError> {
+    let bar = progress_bar((cells.len() as u64).saturating_mul(sweep.grid.steps));
+    let queue = Mutex::new(cells.into_iter().rev().collect::<Vec<_>>());
+    let grid = sweep.grid.clone();
+    let (tx, rx) = channel();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let (tx, queue, grid, bar) = (tx.clone(), &queue, &grid, &bar);
+            scope.spawn(move || {
+                while let Some(cell) = queue.lock().ok().and_then(|mut q| q.pop()) {
+                    let (file, name) = run_path(dir, &cell);
+                    bar.set_message(cell.name());
+                    let stop = crate::signals::stop_requested;
+                    let out = sweep::run_cell(
+                        grid,
+                        &cell,
+                        data,
+                        (&file, &name),
+                        &mut || bar.inc(1),
+                        &stop,
+                    );
+                    if tx.send((cell, out)).is_err() || stop() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut failed = None;
+        for (cell, out) in rx {
+            match out {
+                Ok(CellOutcome::Done(r)) => {
+                    sweep.record(r);
+                    if let Err(e) = sweep.save(path) {
+                        failed = Some(runtime(e));
+                    }
+                }
+                Ok(CellOutcome::Stopped) => {}
+                Err(e) => failed = Some(runtime(format!("{}: {e}", cell.name()))),
+            }
+        }
+        bar.finish_and_clear();
+        failed.map_or(Ok(()), Err)
+    })
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    use std::io::IsTerminal;
+    let bar = if std::io::stdout().is_terminal() {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps · {per_sec} · ETA {eta} · {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// What the sweep measured, one line per family and depth (medians over seeds).
+fn report(sweep: &SweepFile, total: usize) {
+    let done = sweep.results.len();
+    if done < total {
+        crate::say!(
+            "{done} of {total} cells done; run `reslab sweep FILE.reslab-sweep.json` to go on"
+        );
+    }
+    for fig in sweep::figures(sweep).iter().take(2) {
+        crate::say!("{}:", fig.title);
+        if let crate::figure::FigureKind::Lines { series } = &fig.kind {
+            for s in series {
+                let points: Vec<String> = s
+                    .points
+                    .iter()
+                    .map(|p| format!("{} → {}", p[0], crate::numbers::sig(p[1])))
+                    .collect();
+                crate::say!("  {}: {}", s.name, points.join(", "));
+            }
+        }
+    }
+}

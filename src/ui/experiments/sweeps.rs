@@ -1,0 +1,110 @@
+//! Sweeps in the Experiments tab: every sweep file of the runs folder (read in the background at
+//! launch) and any opened or dropped one, listed under the experiments; selecting one shows its
+//! grid, how far it got, and the training loss and validation accuracy against depth
+//! ([`crate::sweep::figures`]).
+
+use crate::sweep::SweepFile;
+use crate::ui::figure::FigurePainter;
+use egui::{RichText, Ui};
+use std::path::{Path, PathBuf};
+
+/// The prefix of a sweep's entry in the tab's selection.
+pub const SELECTED: &str = "sweep:";
+
+/// The sweeps the tab shows.
+#[derive(Default)]
+pub struct Sweeps {
+    list: Vec<(SweepFile, PathBuf)>,
+    painter: FigurePainter,
+}
+
+/// The selection value of the sweep read from `path`.
+pub fn key(path: &Path) -> String {
+    format!("{SELECTED}{}", path.display())
+}
+
+impl Sweeps {
+    /// Adds (or replaces) a sweep read from `path`.
+    pub fn add(&mut self, sweep: SweepFile, path: PathBuf) {
+        self.list.retain(|(_, p)| *p != path);
+        self.list.push((sweep, path));
+        self.list.sort_by(|a, b| a.1.cmp(&b.1));
+    }
+
+    /// The sweep `selected` names, if it is one of them.
+    pub fn get(&self, selected: &str) -> Option<&(SweepFile, PathBuf)> {
+        self.list.iter().find(|(_, p)| key(p) == selected)
+    }
+
+    /// The entries of the list: the selection value and the sweep's name.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        self.list
+            .iter()
+            .map(|(s, p)| (key(p), s.name.clone()))
+            .collect()
+    }
+
+    /// Draws the sweep `selected` names.
+    pub fn show(&mut self, ui: &mut Ui, selected: &str) {
+        let Some((sweep, path)) = self.get(selected).cloned() else {
+            return;
+        };
+        let g = &sweep.grid;
+        ui.heading(format!("Sweep {}: {}", sweep.name, g.dataset.label()));
+        ui.label(
+            RichText::new(
+                "He et al. 2016, Deep Residual Learning for Image Recognition (CVPR), Fig. 1 and 6",
+            )
+            .italics(),
+        );
+        ui.add_space(4.0);
+        ui.label(RichText::new("What to see, and why").strong());
+        ui.label(
+            "• Deeper plain nets train worse beyond some depth (the degradation problem): their \
+             final training loss rises with depth, although a deeper net could copy a shallower \
+             one and add identities.",
+        );
+        ui.label(
+            "• Residual nets of the same depths keep their loss low: each block only adds a \
+             correction to an identity path, so depth stops hurting optimisation.",
+        );
+        let total = g.cells().len();
+        ui.label(
+            RichText::new(format!(
+                "Grid: {} × depths {:?} × {} seeds × lr {:?} × norms {:?}; width {}, {} steps a \
+                 run; {} of {total} cells done. File: {} (`reslab sweep FILE` runs the rest; \
+                 `reslab plot FILE --out f.png` draws these figures).",
+                g.families.join(", "),
+                g.depths,
+                g.seeds.len(),
+                g.lrs,
+                g.norms,
+                g.width,
+                g.steps,
+                sweep.results.len(),
+                path.display()
+            ))
+            .weak(),
+        );
+        ui.add_space(6.0);
+        let figures = crate::sweep::figures(&sweep);
+        let width = ui.available_width();
+        let columns = if width > 900.0 { 2 } else { 1 };
+        let fig_w = width / columns as f32 - 10.0;
+        for (row, chunk) in figures.chunks(columns).enumerate() {
+            ui.horizontal_top(|ui| {
+                for (k, fig) in chunk.iter().enumerate() {
+                    ui.allocate_ui_with_layout(
+                        egui::vec2(fig_w, 360.0),
+                        egui::Layout::top_down(egui::Align::Min),
+                        |ui| {
+                            ui.set_width(fig_w);
+                            let id = format!("sweep-fig-{}-{}", path.display(), row * columns + k);
+                            self.painter.show(ui, fig, &id, 0, 320.0);
+                        },
+                    );
+                }
+            });
+        }
+    }
+}
