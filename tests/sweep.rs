@@ -100,6 +100,7 @@ fn the_figures_are_medians_over_seeds_with_the_range_as_a_band() {
     assert!(figs[0].log_y);
     let band = &figs[0].look.bands[0];
     assert_eq!(band.points, vec![[4.0, 0.1, 0.3], [8.0, 0.9, 1.1]]);
+    assert_eq!(band.color, series[0].color, "the band in its line's colour");
     assert_eq!(figs[0].look.bands.len(), 1, "one seed draws no band");
 }
 
@@ -261,7 +262,10 @@ fn the_lab_lists_the_runs_folders_sweeps_and_shows_one() {
     h.get_by_label_contains("Sweep depth-sweep: MNIST-10k");
     h.get_by_label_contains("30 of 30 cells done");
     h.get_by_label("validation accuracy at the end against depth");
-    assert_eq!(h.get_all_by_label("mlp-plain (median over seeds)").count(), 2);
+    assert_eq!(
+        h.get_all_by_label("mlp-plain (median over seeds)").count(),
+        2
+    );
     // A broken sweep file opened from the tab's path field: the reason, naming the file.
     let bad = dir.join("broken.reslab-sweep.json");
     std::fs::write(&bad, "{\"format\": 1}").unwrap();

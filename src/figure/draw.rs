@@ -376,7 +376,7 @@ fn band<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, b: &Band, log: bool) -> D
         .map(|p| (p.0, p.2))
         .chain(pts.iter().rev().map(|p| (p.0, p.1)))
         .collect();
-    let c = palette::categorical(0);
+    let c = palette::categorical(b.color.unwrap_or(0));
     chart
         .draw_series(std::iter::once(Polygon::new(
             outline,

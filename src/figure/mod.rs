@@ -90,6 +90,10 @@ pub struct Band {
     pub name: String,
     /// `[x, low, high]` in x order.
     pub points: Vec<[f64; 3]>,
+    /// Its colour, as an index into [`palette::CATEGORICAL`] (the first when absent): the
+    /// colour of the line it spreads around.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<usize>,
 }
 
 /// How a figure looks beyond its data; every field's default is the plain figure, and the

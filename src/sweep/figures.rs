@@ -65,6 +65,7 @@ fn lines(
             bands.push(Band {
                 name: format!("{g}: lowest to highest seed"),
                 points: band,
+                color: Some(k),
             });
         }
     }

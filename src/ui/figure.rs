@@ -195,7 +195,7 @@ fn lines(ui: &mut Ui, fig: &Figure, series: &[LineSeries], id: &str, height: f32
                 .filter_map(|q| Some([q[0], plotted(q[1], log)?, plotted(q[2], log)?]))
                 .collect();
             let col = |k: usize| pts.iter().map(|q| q[k]).collect::<Vec<f64>>();
-            let fill = rgb(palette::categorical(0)).gamma_multiply(0.25);
+            let fill = rgb(palette::categorical(b.color.unwrap_or(0))).gamma_multiply(0.25);
             p.add(FilledArea::new(b.name.as_str(), &col(0), &col(1), &col(2)).fill_color(fill));
         }
         for (i, s) in series.iter().chain(&fig.look.overlay).enumerate() {

@@ -93,6 +93,7 @@ fn band_figure(
         bands: vec![Band {
             name: "min to max over channels".into(),
             points: band,
+            color: None,
         }],
         ..Look::default()
     };

@@ -65,7 +65,7 @@ impl Sweeps {
              one and add identities.",
         );
         ui.label(
-            "• Residual nets of the same depths keep their loss low: each block only adds a \
+            "• Residual nets of the same depths keep their loss far lower: each block only adds a \
              correction to an identity path, so depth stops hurting optimisation.",
         );
         let total = g.cells().len();
