@@ -35,6 +35,29 @@ impl FigurePainter {
         self.textures.retain(|(k, _, _)| !k.contains(part));
     }
 
+    /// Figures in a grid, two columns on a wide window, each plot `height` points high; plot ids
+    /// start with `id`.
+    pub fn grid(&mut self, ui: &mut Ui, figures: &[&Figure], id: &str, height: f32) {
+        let width = ui.available_width();
+        let columns = if width > 900.0 { 2 } else { 1 };
+        let fig_w = width / columns as f32 - 10.0;
+        for (row, chunk) in figures.chunks(columns).enumerate() {
+            ui.horizontal_top(|ui| {
+                for (k, fig) in chunk.iter().enumerate() {
+                    ui.allocate_ui_with_layout(
+                        egui::vec2(fig_w, height + 40.0),
+                        egui::Layout::top_down(egui::Align::Min),
+                        |ui| {
+                            ui.set_width(fig_w);
+                            let index = row * columns + k;
+                            self.show(ui, fig, &format!("{id}-{index}"), 0, height);
+                        },
+                    );
+                }
+            });
+        }
+    }
+
     /// Draws `fig` as the plot `id`, `height` points high; `key` changes when its data does.
     pub fn show(&mut self, ui: &mut Ui, fig: &Figure, id: &str, key: u64, height: f32) {
         ui.label(RichText::new(&fig.title).strong());

@@ -482,25 +482,8 @@ impl ExperimentsTab {
             .iter()
             .filter(|f| f.variant.is_empty() || f.variant == self.variant)
             .collect();
-        let width = ui.available_width();
-        let columns = if width > 900.0 { 2 } else { 1 };
-        let fig_w = width / columns as f32 - 10.0;
-        for (row, chunk) in figures.chunks(columns).enumerate() {
-            ui.horizontal_top(|ui| {
-                for (k, fig) in chunk.iter().enumerate() {
-                    ui.allocate_ui_with_layout(
-                        egui::vec2(fig_w, 330.0),
-                        egui::Layout::top_down(egui::Align::Min),
-                        |ui| {
-                            ui.set_width(fig_w);
-                            let index = row * columns + k;
-                            let id = format!("exp-fig-{}-{index}-{}", self.selected, fig.variant);
-                            self.textures.show(ui, fig, &id, 0, 290.0);
-                        },
-                    );
-                }
-            });
-        }
+        let id = format!("exp-fig-{}-{}", self.selected, self.variant);
+        self.textures.grid(ui, &figures, &id, 290.0);
     }
 }
 

@@ -88,23 +88,8 @@ impl Sweeps {
         );
         ui.add_space(6.0);
         let figures = crate::sweep::figures(&sweep);
-        let width = ui.available_width();
-        let columns = if width > 900.0 { 2 } else { 1 };
-        let fig_w = width / columns as f32 - 10.0;
-        for (row, chunk) in figures.chunks(columns).enumerate() {
-            ui.horizontal_top(|ui| {
-                for (k, fig) in chunk.iter().enumerate() {
-                    ui.allocate_ui_with_layout(
-                        egui::vec2(fig_w, 360.0),
-                        egui::Layout::top_down(egui::Align::Min),
-                        |ui| {
-                            ui.set_width(fig_w);
-                            let id = format!("sweep-fig-{}-{}", path.display(), row * columns + k);
-                            self.painter.show(ui, fig, &id, 0, 320.0);
-                        },
-                    );
-                }
-            });
-        }
+        let figures: Vec<&crate::figure::Figure> = figures.iter().collect();
+        let id = format!("sweep-fig-{}", path.display());
+        self.painter.grid(ui, &figures, &id, 320.0);
     }
 }
