@@ -399,3 +399,43 @@ fn step(lr: f32, weight_decay: f32, rule: FusedRule) -> FusedStep {
         rule,
     }
 }
+
+/// BatchNorm's running statistics follow the exact moving average whichever thread takes each
+/// step. burn keeps a running state's updates per thread and merges them only when the thread
+/// that updated reads it again; the lab's steps run on whichever rayon worker picks them up, so
+/// without committing each update at once a step on another thread started from a stale value
+/// and the merge averaged the threads' separate averages (two identical runs ended with running
+/// variances up to 1.5 apart while every weight was equal).
+#[test]
+fn running_statistics_are_the_moving_average_whichever_thread_steps() {
+    let device = Device::flex().autodiff();
+    let bn: BatchNorm = BatchNormConfig::new(2).with_momentum(0.1).init(&device);
+    let batch = |k: f32| {
+        Tensor::<2>::from_data(
+            TensorData::new(vec![k, 2.0 * k, 3.0 * k, 6.0 * k], [2, 2]),
+            &device,
+        )
+    };
+    // Step k on its own thread: means (2k, 4k).
+    for k in 1..=3 {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _ = fused::batch_norm(&bn, batch(k as f32));
+            });
+        });
+    }
+    let mut expect = [0.0f32, 0.0];
+    for k in 1..=3 {
+        let m = [2.0 * k as f32, 4.0 * k as f32];
+        for c in 0..2 {
+            expect[c] = 0.9 * expect[c] + 0.1 * m[c];
+        }
+    }
+    let got = floats(bn.running_mean.value());
+    assert_close(
+        &got,
+        &expect,
+        1e-5,
+        "running mean after steps on three threads",
+    );
+}

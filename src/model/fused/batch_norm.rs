@@ -319,7 +319,10 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
 pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     if !is_flex(&device) || !device.is_autodiff() || !bn.training.is_enabled() {
-        return bn.forward(x);
+        let y = bn.forward(x);
+        // burn's own forward updates the running statistics in training: commit it here too.
+        commit_running(bn);
+        return y;
     }
     let r = <burn::backend::Dispatch as FusedOps>::fused_batch_norm_train(
         x.into_dispatch(),
@@ -377,7 +380,13 @@ pub(in crate::model) fn block_operands<const D: usize>(
 }
 
 /// Moves `bn`'s running statistics toward a batch's mean and biased variance the way burn
-/// does: `r ← (1 − momentum)·r + momentum·batch`.
+/// does: `r ← (1 − momentum)·r + momentum·batch`, and commits the update at once.
+///
+/// burn's running state keeps each thread's update apart and merges them (averaging) only when
+/// the thread that updated reads it again; a step runs on whichever rayon worker picks it up,
+/// so an update left pending would be invisible to the next step on another thread, which would
+/// start from a stale value, and a later merge would average the threads' separate averages.
+/// Committing here, on the updating thread, leaves nothing pending between steps.
 pub(in crate::model) fn update_running(bn: &BatchNorm, mean: Tensor<1>, var: Tensor<1>) {
     let device = mean.device();
     let m = bn.momentum;
@@ -395,4 +404,12 @@ pub(in crate::model) fn update_running(bn: &BatchNorm, mean: Tensor<1>, var: Ten
             .add(var.detach().mul_scalar(m))
             .detach(),
     );
+    commit_running(bn);
+}
+
+/// Commits `bn`'s pending running-statistics update (one this thread made: burn merges a
+/// thread's update when that thread reads the state).
+pub(in crate::model) fn commit_running(bn: &BatchNorm) {
+    let _ = bn.running_mean.value_sync();
+    let _ = bn.running_var.value_sync();
 }
