@@ -266,6 +266,21 @@ fn the_lab_lists_the_runs_folders_sweeps_and_shows_one() {
         h.get_all_by_label("mlp-plain (median over seeds)").count(),
         2
     );
+    // Each cell's run opens from the table; the shipped sweep's run files are not shipped, so
+    // the lab says which file is missing (and stays usable).
+    h.get_by_label("Cells (30)").click();
+    h.run_steps(2);
+    h.get_by_label("mlp-plain-4-bn-lr0.05-seed0");
+    // The first Open is the path field's (the list on the left); the second the first cell's.
+    h.get_all_by_label("Open").nth(1).unwrap().click();
+    common::lab::step_until(&mut h, "the run's load", |a| {
+        a.messages()
+            .iter()
+            .any(|m| m.error && m.text.contains("mlp-plain-4-bn-lr0.05-seed0.reslab.json"))
+    });
+    assert_eq!(h.state().tab(), reslab::ui::app::Tab::Lab);
+    h.get_by_label("Experiments").click();
+    h.run_steps(2);
     // A broken sweep file opened from the tab's path field: the reason, naming the file.
     let bad = dir.join("broken.reslab-sweep.json");
     std::fs::write(&bad, "{\"format\": 1}").unwrap();

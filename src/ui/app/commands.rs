@@ -357,6 +357,10 @@ impl LabApp {
         match a {
             ExperimentsAction::None => {}
             ExperimentsAction::OpenRuns => self.open_experiment_runs(),
+            ExperimentsAction::OpenRun(p) => {
+                self.state.tab = Tab::Lab;
+                self.jobs.load(p, true);
+            }
             ExperimentsAction::Run(dataset) => {
                 self.state.experiments.start(&mut self.jobs, dataset)
             }

@@ -31,6 +31,8 @@ pub enum ExperimentsAction {
     Run(Option<crate::spec::DatasetSpec>),
     /// Open an experiment file.
     Open(PathBuf),
+    /// Open a run file in the lab (a sweep's cell).
+    OpenRun(PathBuf),
 }
 
 /// The experiment (or experiment file) the tab is waiting for.
@@ -282,10 +284,9 @@ impl ExperimentsTab {
             egui::ScrollArea::vertical()
                 .id_salt("experiment-scroll")
                 .auto_shrink([false, false])
-                .show(ui, |ui| {
-                    if let ExperimentsAction::OpenRuns = self.details(ui) {
-                        action = ExperimentsAction::OpenRuns;
-                    }
+                .show(ui, |ui| match self.details(ui) {
+                    ExperimentsAction::None => {}
+                    a => action = a,
                 });
         });
         action
@@ -379,7 +380,9 @@ impl ExperimentsTab {
             if let Some(err) = &self.error {
                 ui.colored_label(ui.visuals().error_fg_color, err);
             }
-            self.sweeps.show(ui, &self.selected);
+            if let Some(run) = self.sweeps.show(ui, &self.selected) {
+                action = ExperimentsAction::OpenRun(run);
+            }
             return action;
         }
         let Some(e) = experiments::find(&self.selected) else {

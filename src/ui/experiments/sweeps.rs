@@ -44,11 +44,9 @@ impl Sweeps {
             .collect()
     }
 
-    /// Draws the sweep `selected` names.
-    pub fn show(&mut self, ui: &mut Ui, selected: &str) {
-        let Some((sweep, path)) = self.get(selected).cloned() else {
-            return;
-        };
+    /// Draws the sweep `selected` names; returns a run file the user asked to open.
+    pub fn show(&mut self, ui: &mut Ui, selected: &str) -> Option<PathBuf> {
+        let (sweep, path) = self.get(selected).cloned()?;
         let g = &sweep.grid;
         ui.heading(format!("Sweep {}: {}", sweep.name, g.dataset.label()));
         ui.label(
@@ -91,5 +89,54 @@ impl Sweeps {
         let figures: Vec<&crate::figure::Figure> = figures.iter().collect();
         let id = format!("sweep-fig-{}", path.display());
         self.painter.grid(ui, &figures, &id, 320.0);
+        cells(ui, &sweep, &path)
     }
+}
+
+/// The finished cells, one row each, with Open for its run file (in the sweep's folder).
+fn cells(ui: &mut Ui, sweep: &SweepFile, path: &Path) -> Option<PathBuf> {
+    let folder = crate::safe_fs::parent_dir(path);
+    let mut open = None;
+    egui::CollapsingHeader::new(format!("Cells ({})", sweep.results.len()))
+        .id_salt("sweep-cells")
+        .show(ui, |ui| {
+            egui::Grid::new("sweep-cell-table")
+                .striped(true)
+                .show(ui, |ui| {
+                    for h in [
+                        "run",
+                        "status",
+                        "steps",
+                        "final loss",
+                        "accuracy",
+                        "seconds",
+                        "",
+                    ] {
+                        ui.strong(h);
+                    }
+                    ui.end_row();
+                    let num = |v: Option<f64>| v.map_or("–".to_string(), crate::numbers::sig);
+                    for r in &sweep.results {
+                        ui.label(r.cell.name());
+                        ui.label(r.status.word());
+                        ui.label(r.steps.to_string());
+                        ui.label(num(r.final_loss));
+                        ui.label(
+                            r.val_accuracy
+                                .map_or("–".into(), |a| format!("{:.1}%", 100.0 * a)),
+                        );
+                        ui.label(format!("{:.1}", r.seconds));
+                        let file = folder.join(&r.run);
+                        if ui
+                            .button("Open")
+                            .on_hover_text(format!("open {} in the lab", file.display()))
+                            .clicked()
+                        {
+                            open = Some(file);
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
+    open
 }
