@@ -202,3 +202,81 @@ fn the_runs_tab_lists_renames_and_deletes_runs() {
     assert!(h.query_by_label("other").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts every background thread; the Runs tab's rename or delete waits a moment first, so a
+/// save can be asked for while it runs.
+fn slow_file_changes(name: &str, work: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    let slow = name.starts_with("run file");
+    reslab::ui::jobs::spawn_thread(
+        name,
+        Box::new(move || {
+            if slow {
+                std::thread::sleep(std::time::Duration::from_millis(400));
+            }
+            work()
+        }),
+    )
+}
+
+/// A save asked for while the run's file is being renamed is refused with the reason (it would
+/// write the old file under the rename), and the run follows its file once the rename is done.
+#[test]
+fn no_save_writes_a_run_file_while_it_is_renamed() {
+    let dir = common::temp_dir("app-runs", "rename-race");
+    let d = dir.clone();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 950.0])
+        .with_accessibility_check(false)
+        .allow_missing_glyphs()
+        .with_max_steps(20)
+        .build_eframe(move |cc| {
+            LabApp::with_runs_dir_and_spawner(&cc.egui_ctx, d.clone(), slow_file_changes)
+        });
+    small_settings(h.state_mut(), 20);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the run's end", |a| {
+        !a.registry().is_training() && common::lab::last_step(a) >= 20
+    });
+    h.get_all_by_label("Save").next().unwrap().click();
+    step_until(&mut h, "the save", |a| {
+        a.registry()
+            .runs()
+            .iter()
+            .all(|r| r.path.is_some() && !r.dirty)
+    });
+    let saved = h.state().registry().runs()[0].path.clone().unwrap();
+    h.get_by_role_and_label(Role::Button, "Runs").click();
+    h.run_steps(2);
+    h.get_all_by_label("Rename").next().unwrap().click();
+    h.run_steps(2);
+    let name = h.state().registry().runs()[0].file.name.clone();
+    let field = || By::new().role(Role::TextInput).value(&name);
+    h.get(field()).focus();
+    h.run_steps(1);
+    h.get(field()).type_text("-b");
+    h.run_steps(1);
+    h.get_by_label("OK").click();
+    h.run_steps(1);
+    // The top bar's Save while the rename runs.
+    h.get_all_by_label("Save").next().unwrap().click();
+    h.run_steps(1);
+    assert!(
+        h.state()
+            .messages()
+            .iter()
+            .any(|m| m.error && m.text.contains("is being renamed or deleted")),
+        "{:?}",
+        h.state()
+            .messages()
+            .iter()
+            .map(|m| &m.text)
+            .collect::<Vec<_>>()
+    );
+    step_until(&mut h, "the rename", |a| {
+        a.messages().iter().any(|m| m.text.starts_with("renamed "))
+    });
+    let run = &h.state().registry().runs()[0];
+    assert_ne!(run.path.as_deref(), Some(saved.as_path()));
+    assert!(!saved.exists() && run.path.as_ref().unwrap().is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -248,6 +248,43 @@ fn the_state_dict_is_what_model_py_declares_for_every_kind_of_network() {
     }
 }
 
+/// Names from a run file cannot break out of model.py's comments or docstring, and layer names
+/// that a `ModuleDict` already uses (`train`, `forward`, …) or that start with `_` get keys of
+/// their own.
+#[test]
+fn names_from_the_run_file_stay_text_and_never_collide_with_torch() {
+    let mut spec = networks()[0].clone();
+    spec.name = "net \\ \"\"\" x".into();
+    let n = spec.layers.len();
+    spec.layers[n - 1].name = "train".into();
+    spec.layers[0].name = "_x\nimport os; os.system('boom')".into();
+    for s in &mut spec.skips {
+        if s.from == networks()[0].layers[0].name {
+            s.from = spec.layers[0].name.clone();
+        }
+    }
+    let valid = validate(&spec).unwrap();
+    let py = pytorch::model_py(&valid);
+    // The injected code is only ever inside a comment.
+    for line in py.lines().filter(|l| l.contains("os.system")) {
+        let code = line.split('#').next().unwrap();
+        assert!(!code.contains("os.system"), "{line}");
+    }
+    assert!(py.contains("self.layers[\"train_layer\"]"), "{py}");
+    assert!(
+        py.contains("self.layers[\"l_x_import_os__os_system__boom__\"]"),
+        "{py}"
+    );
+    assert!(!py.contains("\\ \"\"\""), "the docstring stays closed");
+    let ck = checkpoint(&spec);
+    let dict = weights::state_dict(&valid, &ck, 1).unwrap();
+    let got: BTreeMap<String, Vec<usize>> = dict
+        .iter()
+        .map(|t| (t.name.clone(), t.shape.clone()))
+        .collect();
+    assert_eq!(got, declared(&py));
+}
+
 #[test]
 fn a_missing_or_misshapen_tensor_is_an_error_naming_it() {
     let spec = &networks()[0];
@@ -380,6 +417,9 @@ fn pytorch_computes_the_labs_logits() {
     let (zero_pad, mlp) = (spec_file(&mnist(&nets[4]), "zp.json"), nets[0].clone());
     let mut mlp = mlp;
     mlp.input = InputShape::Flat { features: 2 };
+    // A layer named like a ModuleDict method: the export keys it apart.
+    let last = mlp.layers.len() - 1;
+    mlp.layers[last].name = "train".into();
     if let Some(reslab::spec::LayerOp::Head { outputs }) = mlp.layers.last_mut().map(|l| &mut l.op)
     {
         *outputs = 2;

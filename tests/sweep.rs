@@ -188,6 +188,22 @@ fn a_sweep_trains_every_cell_and_goes_on_where_it_stopped() {
         0.0,
         "recorded from its file"
     );
+    // Another grid at the same place (more steps): its cells' files are another run's, never
+    // taken as results nor trained over.
+    std::fs::remove_file(&file).unwrap();
+    let before = std::fs::read(out.join(&runs[0])).unwrap();
+    let mut other = first.clone();
+    other[8] = "30";
+    let o = reslab(&other);
+    assert_eq!(o.status.code(), Some(2), "{}", said(&o));
+    assert!(said(&o).contains("is not this sweep's run"), "{}", said(&o));
+    assert_eq!(std::fs::read(out.join(&runs[0])).unwrap(), before);
+    let o = reslab(&first);
+    assert!(
+        o.status.success() && said(&o).contains("4 cells, 0 to run"),
+        "{}",
+        said(&o)
+    );
     // The sweep as figures.
     let png = dir.join("sweep.png");
     let o = reslab(&["plot", f, "--out", png.to_str().unwrap()]);
@@ -223,6 +239,35 @@ fn bad_sweeps_are_refused_naming_the_field() {
     assert_eq!(o.status.code(), Some(2), "{}", said(&o));
     let o = reslab(&["sweep"]);
     assert_eq!(o.status.code(), Some(2), "{}", said(&o));
+    let o = reslab(&["sweep", "--depths", "4,4", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", said(&o));
+    assert!(
+        said(&o).contains("grid.depths: a value appears twice"),
+        "{}",
+        said(&o)
+    );
+    // A norm the presets cannot build at this width is refused before any data is read.
+    let o = reslab(&[
+        "sweep",
+        "--norms",
+        "group:5",
+        "--width",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", said(&o));
+    assert!(!dir.join("x.reslab-sweep.json").exists());
+    // A result pointing outside the sweep's folder is refused.
+    let mut json = serde_json::to_value(SweepFile::new("b", grid())).unwrap();
+    let mut r = serde_json::to_value(result("mlp-plain", 4, 0, 0.1)).unwrap();
+    r["run"] = serde_json::json!("../../etc/x.reslab.json");
+    json["results"] = serde_json::json!([r]);
+    let escape = dir.join("e.reslab-sweep.json");
+    std::fs::write(&escape, serde_json::to_vec(&json).unwrap()).unwrap();
+    let o = reslab(&["sweep", escape.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", said(&o));
+    assert!(said(&o).contains("results[0].run"), "{}", said(&o));
     // A sweep file with an unknown field, or a wrong value, names it.
     let mut json = serde_json::to_value(SweepFile::new("b", grid())).unwrap();
     json["grid"]["colour"] = serde_json::json!("red");

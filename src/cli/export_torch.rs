@@ -49,11 +49,20 @@ pub(crate) fn export(loaded: &LoadedRun, file: &Path, dir: &Path) -> Result<(), 
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| bad_input(format!("{}: cannot create it: {e}", dir.display())))?;
+    // Every target checked before anything is written: a refused one leaves the folder as it was.
+    let stale = ["samples.safetensors", "check.py"];
+    let names = files.iter().map(|f| f.0).chain(stale);
+    for name in names {
+        super::run::refuse_run_data(&dir.join(name), file)?;
+    }
     for (name, bytes) in &files {
         let out = dir.join(name);
-        super::run::refuse_run_data(&out, file)?;
         safe_fs::write_atomic(&out, bytes)
             .map_err(|e| runtime(format!("{}: cannot write: {e}", out.display())))?;
+    }
+    // Without samples, an earlier export's samples and checker would check the wrong model.
+    for name in stale.iter().filter(|n| !files.iter().any(|f| f.0 == **n)) {
+        let _ = std::fs::remove_file(dir.join(name));
     }
     let names: Vec<&str> = files.iter().map(|f| f.0).collect();
     crate::say!("wrote {} into {}", names.join(", "), dir.display());

@@ -62,6 +62,7 @@ pub struct SweepArgs {
 fn open(args: &SweepArgs) -> Result<(PathBuf, PathBuf, SweepFile), CliError> {
     if let Some(file) = &args.sweep {
         let sweep = SweepFile::load(file).map_err(bad_input)?;
+        check_cells(&sweep.grid).map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
         let (path, dir) = sweep::paths(file);
         return Ok((path, dir, sweep));
     }
@@ -92,26 +93,32 @@ fn open(args: &SweepArgs) -> Result<(PathBuf, PathBuf, SweepFile), CliError> {
         dataset,
     };
     grid.check().map_err(bad_input)?;
-    for c in grid.cells() {
-        crate::spec::preset(&c.preset(), &Default::default())
-            .map_err(|e| bad_input(format!("--families/--depths: {e}")))?;
-    }
+    check_cells(&grid).map_err(|e| bad_input(format!("--families/--depths/--norms: {e}")))?;
     let name = dir
         .file_name()
         .map_or("sweep".into(), |n| n.to_string_lossy().into_owned());
     Ok((path, dir, SweepFile::new(&name, grid)))
 }
 
+/// Every cell's network builds for the grid's data (before any data is loaded).
+fn check_cells(grid: &Grid) -> Result<(), String> {
+    grid.cells()
+        .iter()
+        .try_for_each(|c| sweep::cell_spec(grid, c).map(|_| ()))
+}
+
 /// Runs `reslab sweep`.
 pub(crate) fn run(args: SweepArgs) -> Result<(), CliError> {
+    // Ctrl-C, SIGTERM: the runs stop after their current step; what finished is kept.
+    crate::signals::install();
     if args.jobs == 0 {
         return Err(bad_input("--jobs: must be at least 1"));
     }
     let (path, dir, mut sweep) = open(&args)?;
+    // What is there is checked first: a refused sweep writes nothing.
+    let pending = pending(&mut sweep, &dir)?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| bad_input(format!("{}: cannot create it: {e}", dir.display())))?;
-    sweep.save(&path).map_err(runtime)?;
-    let pending = pending(&mut sweep, &dir);
     sweep.save(&path).map_err(runtime)?;
     let total = sweep.grid.cells().len();
     crate::say!(
@@ -141,14 +148,28 @@ fn run_path(dir: &Path, cell: &Cell) -> (PathBuf, String) {
 
 /// The cells still to run. A cell whose run file finished but which the sweep file does not list
 /// (the process ended between the two saves) is recorded from its run file; a recorded cell
-/// whose run file is gone runs again.
-fn pending(sweep: &mut SweepFile, dir: &Path) -> Vec<Cell> {
+/// whose run file is gone runs again. A file at a cell's place that is not that cell's run
+/// (another grid's, another network, data or configuration) is never taken nor overwritten: the
+/// sweep stops, naming it.
+fn pending(sweep: &mut SweepFile, dir: &Path) -> Result<Vec<Cell>, CliError> {
     let mut out = Vec::new();
     for cell in sweep.grid.cells() {
         let (file, name) = run_path(dir, &cell);
-        let on_disk = runfile::load_without_weights(&file)
-            .ok()
-            .filter(|r| sweep::is_done(r.status));
+        let on_disk = match std::fs::symlink_metadata(&file) {
+            Err(_) => None,
+            Ok(_) => {
+                let run = runfile::load_without_weights(&file).map_err(bad_input)?;
+                if !sweep::is_cells_run(&sweep.grid, &cell, &run) {
+                    return Err(bad_input(format!(
+                        "{}: is not this sweep's run of {} (its network, data or settings \
+                         differ); move it away or choose another --out",
+                        file.display(),
+                        cell.name()
+                    )));
+                }
+                Some(run).filter(|r| sweep::is_done(r.status))
+            }
+        };
         match (sweep.result(&cell).is_some(), on_disk) {
             (true, Some(_)) => {}
             (false, Some(run)) => {
@@ -158,7 +179,7 @@ fn pending(sweep: &mut SweepFile, dir: &Path) -> Vec<Cell> {
             (_, None) => out.push(cell),
         }
     }
-    out
+    Ok(out)
 }
 
 /// Trains `cells`, `jobs` at a time, recording each result in the sweep file as it arrives.
@@ -196,21 +217,25 @@ fn run_cells(
             });
         }
         drop(tx);
-        let mut failed = None;
+        let mut failed = Vec::new();
         for (cell, out) in rx {
             match out {
                 Ok(CellOutcome::Done(r)) => {
                     sweep.record(r);
                     if let Err(e) = sweep.save(path) {
-                        failed = Some(runtime(e));
+                        failed.push(e);
                     }
                 }
                 Ok(CellOutcome::Stopped) => {}
-                Err(e) => failed = Some(runtime(format!("{}: {e}", cell.name()))),
+                Err(e) => failed.push(format!("{}: {e}", cell.name())),
             }
         }
         bar.finish_and_clear();
-        failed.map_or(Ok(()), Err)
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(runtime(failed.join("\n")))
+        }
     })
 }
 

@@ -11,6 +11,89 @@ use crate::spec::{Activation, LayerOp, Shape, Shortcut, ValidSpec};
 use std::collections::HashSet;
 use std::fmt::Write;
 
+/// Names a `nn.ModuleDict` or `nn.ParameterDict` already has (its methods and attributes, torch
+/// 2.x): a key among them cannot be added, so it gets `_layer` after it.
+const TAKEN: &[&str] = &[
+    "add_module",
+    "apply",
+    "bfloat16",
+    "buffers",
+    "call_super_init",
+    "children",
+    "clear",
+    "compile",
+    "copy",
+    "cpu",
+    "cuda",
+    "double",
+    "dump_patches",
+    "eval",
+    "extra_repr",
+    "float",
+    "forward",
+    "fromkeys",
+    "get",
+    "get_buffer",
+    "get_extra_state",
+    "get_parameter",
+    "get_submodule",
+    "half",
+    "ipu",
+    "items",
+    "keys",
+    "load_state_dict",
+    "modules",
+    "mtia",
+    "named_buffers",
+    "named_children",
+    "named_modules",
+    "named_parameters",
+    "parameters",
+    "pop",
+    "popitem",
+    "register_backward_hook",
+    "register_buffer",
+    "register_forward_hook",
+    "register_forward_pre_hook",
+    "register_full_backward_hook",
+    "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook",
+    "register_module",
+    "register_parameter",
+    "register_state_dict_post_hook",
+    "register_state_dict_pre_hook",
+    "requires_grad_",
+    "set_extra_state",
+    "set_submodule",
+    "setdefault",
+    "share_memory",
+    "state_dict",
+    "to",
+    "to_empty",
+    "train",
+    "training",
+    "type",
+    "update",
+    "values",
+    "xpu",
+    "zero_grad",
+];
+
+/// Text from the run file (layer and network names) made safe inside a Python comment or
+/// docstring: control characters, backslashes and quotes become `_`.
+fn py_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || c == '\\' || c == '"' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// The helpers every generated file starts with (`rows`, `zero_pad`, `PatchEmbed`,
 /// `SelfAttention`).
 const PRELUDE: &str = include_str!("prelude.py");
@@ -32,11 +115,17 @@ impl Keys {
             .layers
             .iter()
             .map(|l| {
-                let base: String = l
+                let mut base: String = l
                     .name
                     .chars()
                     .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                     .collect();
+                if base.starts_with('_') {
+                    base.insert(0, 'l');
+                }
+                if TAKEN.contains(&base.as_str()) {
+                    base.push_str("_layer");
+                }
                 let key = (1..)
                     .map(|k| match k {
                         1 => base.clone(),
@@ -57,7 +146,7 @@ pub fn model_py(v: &ValidSpec) -> String {
     let keys = Keys::of(v);
     let mut out = String::from(PRELUDE);
     let _ = writeln!(out, "class Net(nn.Module):");
-    let _ = writeln!(out, "    \"\"\"{}\"\"\"\n", v.spec.name.replace('"', "'"));
+    let _ = writeln!(out, "    \"\"\"{}\"\"\"\n", py_text(&v.spec.name));
     init(&mut out, v, &keys);
     forward(&mut out, v, &keys);
     out.push_str(LOADER);
@@ -93,7 +182,8 @@ fn init(out: &mut String, v: &ValidSpec, keys: &Keys) {
             let _ = writeln!(
                 out,
                 "        self.layers[\"{}\"] = {m}  # {}",
-                keys.layers[i], layer.name
+                keys.layers[i],
+                py_text(&layer.name)
             );
         }
         input = info.output;
@@ -191,7 +281,7 @@ fn forward(out: &mut String, v: &ValidSpec, keys: &Keys) {
             v.layers[i - 1].output
         };
         let line = layer_line(&layer.op, key, input);
-        let _ = writeln!(out, "        {line}  # {}", layer.name);
+        let _ = writeln!(out, "        {line}  # {}", py_text(&layer.name));
         if let Some(k) = info.skip_in {
             let _ = writeln!(out, "        {}", skip_line(v, keys, k));
         }
@@ -262,7 +352,8 @@ fn skip_line(v: &ValidSpec, keys: &Keys, k: usize) -> String {
     };
     format!(
         "x = {branch} + {shortcut}  # skip {} -> {}",
-        skip.from, skip.to
+        py_text(&skip.from),
+        py_text(&skip.to)
     )
 }
 

@@ -11,7 +11,7 @@ mod figures;
 mod run;
 
 pub use figures::figures;
-pub use run::{CellOutcome, FINAL_WINDOW, run_cell, summary};
+pub use run::{CellOutcome, FINAL_WINDOW, cell_spec, is_cells_run, run_cell, summary};
 
 use crate::runfile::RunStatus;
 use crate::safe_fs;
@@ -92,6 +92,35 @@ impl Cell {
 }
 
 impl Grid {
+    /// The first list with a value twice (the same cell would run twice).
+    fn repeated(&self) -> Option<&'static str> {
+        fn twice<T: PartialEq>(v: &[T]) -> bool {
+            v.iter().enumerate().any(|(i, a)| v[..i].contains(a))
+        }
+        [
+            ("families", twice(&self.families)),
+            ("depths", twice(&self.depths)),
+            ("seeds", twice(&self.seeds)),
+            ("lrs", twice(&self.lrs)),
+            ("norms", twice(&self.norms)),
+        ]
+        .into_iter()
+        .find_map(|(name, t)| t.then_some(name))
+    }
+
+    /// A cell's place in [`Grid::cells`] (`None` for a cell of another grid).
+    pub fn index_of(&self, c: &Cell) -> Option<usize> {
+        let f = self.families.iter().position(|x| *x == c.family)?;
+        let n = self.norms.iter().position(|x| *x == c.norm)?;
+        let l = self.lrs.iter().position(|x| *x == c.lr)?;
+        let d = self.depths.iter().position(|x| *x == c.depth)?;
+        let s = self.seeds.iter().position(|x| *x == c.seed)?;
+        let idx = (((f * self.norms.len() + n) * self.lrs.len() + l) * self.depths.len() + d)
+            * self.seeds.len()
+            + s;
+        Some(idx)
+    }
+
     /// Every cell, families outermost, then norms, learning rates, depths and seeds.
     pub fn cells(&self) -> Vec<Cell> {
         let mut out = Vec::new();
@@ -131,6 +160,9 @@ impl Grid {
         let cells = lists.iter().try_fold(1usize, |a, (_, n)| a.checked_mul(*n));
         if cells.is_none_or(|c| c > MAX_CELLS) {
             return Err(format!("the grid has more than {MAX_CELLS} cells"));
+        }
+        if let Some(name) = self.repeated() {
+            return Err(format!("grid.{name}: a value appears twice"));
         }
         if let Some(lr) = self.lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
             return Err(format!("grid.lrs: {lr} is not a learning rate > 0"));
@@ -212,6 +244,18 @@ impl SweepFile {
             )));
         }
         file.grid.check().map_err(|e| err(&e))?;
+        for (k, r) in file.results.iter().enumerate() {
+            let p = Path::new(&r.run);
+            let plain = p.is_relative()
+                && p.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain {
+                return Err(err(&format!(
+                    "results[{k}].run: \"{}\" is not a path inside the sweep's folder",
+                    r.run
+                )));
+            }
+        }
         Ok(file)
     }
 
@@ -230,13 +274,9 @@ impl SweepFile {
     pub fn record(&mut self, result: CellResult) {
         self.results.retain(|r| r.cell != result.cell);
         self.results.push(result);
-        let order = self.grid.cells();
-        self.results.sort_by_key(|r| {
-            order
-                .iter()
-                .position(|c| *c == r.cell)
-                .unwrap_or(usize::MAX)
-        });
+        let grid = &self.grid;
+        self.results
+            .sort_by_cached_key(|r| grid.index_of(&r.cell).unwrap_or(usize::MAX));
     }
 }
 
@@ -249,6 +289,13 @@ pub fn paths(out: &Path) -> (PathBuf, PathBuf) {
         PathBuf::from(format!("{stem}{SUFFIX}")),
         PathBuf::from(stem),
     )
+}
+
+/// The run file of `cell` in the sweep saved at `sweep_path`: `NAME/<cell name>.reslab.json`.
+pub fn run_file(sweep_path: &Path, cell: &Cell) -> PathBuf {
+    paths(sweep_path)
+        .1
+        .join(format!("{}{}", cell.name(), crate::runfile::SUFFIX))
 }
 
 /// Whether a cell's outcome counts as done (a resumed sweep skips it).

@@ -35,20 +35,9 @@ pub fn run_cell(
     stop: &dyn Fn() -> bool,
 ) -> Result<CellOutcome, String> {
     let started = Instant::now();
-    let opts = PresetOptions {
-        width: grid.width,
-        norm: cell.norm,
-        ..PresetOptions::for_dataset(&grid.dataset)
-    };
-    let spec = preset(&cell.preset(), &opts).map_err(|e| e.to_string())?;
+    let spec = cell_spec(grid, cell)?;
     let valid = validate(&spec).map_err(|e| format!("{}: {e}", cell.preset()))?;
-    let config = TrainConfig {
-        lr: cell.lr,
-        seed: cell.seed,
-        duration: Duration::Steps(grid.steps),
-        probe_every: grid.probe_every,
-        ..TrainConfig::default()
-    };
+    let config = cell_config(grid, cell);
     let device = Device::flex().autodiff();
     let mut session =
         Session::new(&valid, &config, data.clone(), device).map_err(|e| e.to_string())?;
@@ -91,6 +80,39 @@ pub fn run_cell(
     let ck = session.checkpoint();
     runfile::save_to(run_path, &run, Some(&ck)).map_err(|e| e.to_string())?;
     Ok(CellOutcome::Done(summary(cell, &run, run_name, started)))
+}
+
+/// The network of `cell`: its preset with the grid's width and the cell's normalisation, for the
+/// grid's data; an error names the preset.
+pub fn cell_spec(grid: &Grid, cell: &Cell) -> Result<crate::spec::NetSpec, String> {
+    let opts = PresetOptions {
+        width: grid.width,
+        norm: cell.norm,
+        ..PresetOptions::for_dataset(&grid.dataset)
+    };
+    let spec = preset(&cell.preset(), &opts).map_err(|e| e.to_string())?;
+    validate(&spec).map_err(|e| format!("{}: {e}", cell.preset()))?;
+    Ok(spec)
+}
+
+/// The training configuration of `cell`.
+pub fn cell_config(grid: &Grid, cell: &Cell) -> TrainConfig {
+    TrainConfig {
+        lr: cell.lr,
+        seed: cell.seed,
+        duration: Duration::Steps(grid.steps),
+        probe_every: grid.probe_every,
+        ..TrainConfig::default()
+    }
+}
+
+/// Whether `run` is `cell`'s run of `grid` (its network, data and configuration), so that a
+/// sweep may take it as the cell's (or train the cell over it).
+pub fn is_cells_run(grid: &Grid, cell: &Cell, run: &RunFile) -> bool {
+    let config = cell_config(grid, cell);
+    cell_spec(grid, cell).is_ok_and(|spec| run.spec == spec)
+        && run.dataset == grid.dataset
+        && run.config == config
 }
 
 /// A saved run's result for `cell`.

@@ -55,8 +55,9 @@ pub enum JobResult {
         Vec<Result<(crate::sweep::SweepFile, PathBuf), String>>,
         bool,
     ),
-    /// The run files of the runs folder with their summaries (the Runs tab).
-    RunFiles(Vec<super::runs_table::FileRow>),
+    /// The run files of the runs folder with their summaries (the Runs tab), and the number of
+    /// the scan (a later scan's result replaces an earlier one's, never the reverse).
+    RunFiles(Vec<super::runs_table::FileRow>, u64),
     /// A run file was renamed (`to`) or deleted (`to` is `None`), or could not be.
     FileChanged {
         /// The run file.
@@ -320,10 +321,10 @@ impl Jobs {
     }
 
     /// Lists the run files in `dir` with their summaries, newest first (the Runs tab).
-    pub fn scan_run_files(&mut self, dir: PathBuf) {
+    pub fn scan_run_files(&mut self, dir: PathBuf, scan: u64) {
         self.spawn(
             "runs folder's scan",
-            move || JobResult::RunFiles(super::runs_table::scan(&dir)),
+            move || JobResult::RunFiles(super::runs_table::scan(&dir), scan),
             JobResult::NotStarted,
         );
     }
@@ -431,7 +432,6 @@ fn pick_path(purpose: &PickPurpose, start_dir: PathBuf, suggested_name: String) 
     }
 }
 
-/// The run files in `dir`, newest first (hidden files and temporaries left out).
 /// The sweep files in `dir` (at most 64, by name).
 fn sweep_files(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -446,6 +446,7 @@ fn sweep_files(dir: &std::path::Path) -> Vec<PathBuf> {
     found
 }
 
+/// The run files in `dir`, newest first (hidden files and temporaries left out).
 pub(crate) fn run_files_newest_first(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()

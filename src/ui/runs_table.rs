@@ -68,6 +68,8 @@ pub struct RunsTable {
     pub files: Vec<FileRow>,
     /// A scan was asked for (the tab asks once when first shown, then on Refresh and changes).
     pub scanned: bool,
+    /// The number of the last scan asked for; only its result is taken.
+    pub scan: u64,
     renaming: Option<(RowKey, String)>,
     deleting: Option<(RowKey, String)>,
 }
@@ -423,7 +425,16 @@ impl RunsTable {
 
 fn header(ui: &mut Ui) {
     for h in [
-        "compare", "", "name", "status", "steps", "loss", "accuracy", "saved", "device", "",
+        "compare",
+        "",
+        "name",
+        "status",
+        "steps",
+        "loss",
+        "accuracy",
+        "saved (UTC)",
+        "device",
+        "",
     ] {
         ui.strong(h);
     }

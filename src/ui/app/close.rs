@@ -23,6 +23,9 @@ pub(super) enum Closing {
     Saving,
     /// A save made while closing failed: the window stays open until the user asks again.
     SaveFailed,
+    /// The user chose to close without saving: waiting for the run to stop and for saves and
+    /// file changes already under way (the window never closes under them), then closing.
+    Discarding,
     /// Nothing is left to wait for: the window may close.
     Done,
 }
@@ -50,6 +53,11 @@ impl LabApp {
         if self.closing == Closing::Asking {
             self.close_dialog(ui);
         }
+        if self.closing == Closing::Discarding && !self.registry.is_training() && self.saves.idle()
+        {
+            self.closing = Closing::Done;
+            ui.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         if self.closing != Closing::Saving || self.registry.is_training() || !self.saves.idle() {
             return;
         }
@@ -75,6 +83,7 @@ impl LabApp {
                 self.closing = Closing::Done;
                 self.info("closing; unsaved runs get one more try on the way out");
             }
+            Closing::Discarding => ui.send_viewport_cmd(egui::ViewportCommand::CancelClose),
             Closing::Open | Closing::Asking | Closing::Saving => {
                 // Saves still running count too: the window never closes under them.
                 if !self.registry.needs_saving() && self.saves.idle() {
@@ -164,8 +173,8 @@ impl LabApp {
                 if let Some(l) = self.registry.training() {
                     l.handle.stop();
                 }
-                self.closing = Closing::Done;
-                ui.send_viewport_cmd(egui::ViewportCommand::Close);
+                // Closes from `handle_close` once the run stopped and nothing is being written.
+                self.closing = Closing::Discarding;
             }
             Some(CloseChoice::Stay) => self.closing = Closing::Open,
             None => {}

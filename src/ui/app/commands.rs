@@ -48,12 +48,14 @@ pub(super) struct Saves {
     pub(super) pending: Option<PendingSave>,
     /// Save jobs started and not yet reported.
     pub(super) in_flight: usize,
+    /// Run files being renamed or deleted (the Runs tab): no save writes them meanwhile.
+    pub(super) files_changing: Vec<PathBuf>,
 }
 
 impl Saves {
-    /// Whether no save is waiting or running.
+    /// Whether no save is waiting or running and no run file is being renamed or deleted.
     pub(super) fn idle(&self) -> bool {
-        self.pending.is_none() && self.in_flight == 0
+        self.pending.is_none() && self.in_flight == 0 && self.files_changing.is_empty()
     }
 }
 
@@ -232,6 +234,14 @@ impl LabApp {
         let Some(to) = self.registry.save_target(id, target.as_deref(), &runs_dir) else {
             return;
         };
+        if self.saves.files_changing.contains(&to.path) {
+            self.error(format!(
+                "could not save: {} is being renamed or deleted; save again when that is done",
+                to.path.display()
+            ));
+            self.save_failed_while_closing();
+            return;
+        }
         if let Some(live) = self
             .registry
             .live_mut()

@@ -72,7 +72,11 @@ impl LabApp {
             JobResult::Picked { purpose, path } => self.on_picked(purpose, path),
             JobResult::Gpu(state) => self.on_gpu_checked(state),
             JobResult::Recent(paths) => self.recent = paths,
-            JobResult::RunFiles(rows) => self.runs_table.files = rows,
+            JobResult::RunFiles(rows, scan) => {
+                if scan == self.runs_table.scan {
+                    self.runs_table.files = rows;
+                }
+            }
             JobResult::Sweeps(read, select) => self.state.experiments.sweeps_read(read, select),
             JobResult::FileChanged { from, to, result } => self.run_file_changed(from, to, result),
             JobResult::Exported(Ok(paths)) => {

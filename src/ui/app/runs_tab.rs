@@ -30,8 +30,9 @@ impl LabApp {
     /// Reads the runs folder again in the background.
     pub(super) fn rescan_runs(&mut self) {
         self.runs_table.scanned = true;
+        self.runs_table.scan += 1;
         let dir = self.state.settings.runs_dir.clone();
-        self.jobs.scan_run_files(dir);
+        self.jobs.scan_run_files(dir, self.runs_table.scan);
     }
 
     pub(super) fn table_action(&mut self, a: TableAction) {
@@ -87,6 +88,7 @@ impl LabApp {
             ));
             return;
         }
+        self.saves.files_changing.push(from.clone());
         self.jobs.change_run_file(from, Some(to));
     }
 
@@ -113,6 +115,7 @@ impl LabApp {
                 }
             }
         };
+        self.saves.files_changing.push(path.clone());
         self.jobs.change_run_file(path, None);
     }
 
@@ -123,6 +126,7 @@ impl LabApp {
         to: Option<PathBuf>,
         result: Result<(), String>,
     ) {
+        self.saves.files_changing.retain(|p| *p != from);
         let what = if to.is_some() { "rename" } else { "delete" };
         match (result, to) {
             (Err(e), _) => self.error(format!("could not {what} {}: {e}", from.display())),

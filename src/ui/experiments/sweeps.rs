@@ -95,7 +95,6 @@ impl Sweeps {
 
 /// The finished cells, one row each, with Open for its run file (in the sweep's folder).
 fn cells(ui: &mut Ui, sweep: &SweepFile, path: &Path) -> Option<PathBuf> {
-    let folder = crate::safe_fs::parent_dir(path);
     let mut open = None;
     egui::CollapsingHeader::new(format!("Cells ({})", sweep.results.len()))
         .id_salt("sweep-cells")
@@ -126,7 +125,7 @@ fn cells(ui: &mut Ui, sweep: &SweepFile, path: &Path) -> Option<PathBuf> {
                                 .map_or("–".into(), |a| format!("{:.1}%", 100.0 * a)),
                         );
                         ui.label(format!("{:.1}", r.seconds));
-                        let file = folder.join(&r.run);
+                        let file = crate::sweep::run_file(path, &r.cell);
                         if ui
                             .button("Open")
                             .on_hover_text(format!("open {} in the lab", file.display()))
