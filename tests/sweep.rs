@@ -348,3 +348,52 @@ fn the_lab_lists_the_runs_folders_sweeps_and_shows_one() {
     assert!(e.contains("broken.reslab-sweep.json"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Ctrl-C (SIGINT) stops a sweep after the current step: the finished cells are in the sweep
+/// file, the stopped one left no run file, and the sweep says how far it got.
+#[test]
+fn an_interrupted_sweep_keeps_what_finished() {
+    let dir = common::temp_dir("sweep", "interrupt");
+    let out = dir.join("s");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reslab"))
+        .args([
+            "sweep",
+            "--families",
+            "mlp-res",
+            "--depths",
+            "1,2",
+            "--seeds",
+            "1",
+            "--steps",
+            "1000000",
+            "--width",
+            "8",
+            "--dataset",
+            "spirals",
+            "--out",
+        ])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let file = dir.join("s.reslab-sweep.json");
+    // Both cells take a million steps: wait until the first is under way, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut said).unwrap();
+    assert!(status.success(), "{status:?} {said}");
+    assert!(said.contains("0 of 2 cells done"), "{said}");
+    assert!(SweepFile::load(&file).unwrap().results.is_empty());
+    assert!(
+        std::fs::read_dir(&out).unwrap().next().is_none(),
+        "no run file of a stopped cell"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
