@@ -519,15 +519,7 @@ fn no_threads_for_saves(name: &str, work: Box<dyn FnOnce() + Send>) -> std::io::
 #[test]
 fn a_save_whose_thread_cannot_start_shows_the_error_and_the_window_can_still_close() {
     let dir = common::temp_dir("app", "spawn-fail");
-    let d = dir.clone();
-    let mut h = Harness::builder()
-        .with_size([1500.0, 950.0])
-        .with_accessibility_check(false)
-        .allow_missing_glyphs()
-        .with_max_steps(20)
-        .build_eframe(move |cc| {
-            LabApp::with_runs_dir_and_spawner(&cc.egui_ctx, d.clone(), no_threads_for_saves)
-        });
+    let mut h = common::lab::harness_with_spawner(&dir, no_threads_for_saves);
     small_settings(h.state_mut(), 100_000);
     h.get_by_label("Train").click();
     step_until(&mut h, "some steps", |a| last_step(a) >= 20);

@@ -27,7 +27,11 @@ fn run_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Trains the small network to its end and returns the harness.
 fn trained(dir: &Path) -> Harness<'static, LabApp> {
-    let mut h = harness(dir);
+    trained_in(harness(dir))
+}
+
+/// Trains the small network to its end in `h`.
+fn trained_in(mut h: Harness<'static, LabApp>) -> Harness<'static, LabApp> {
     small_settings(h.state_mut(), 20);
     h.get_by_label("Train").click();
     step_until(&mut h, "the run's end", |a| {
@@ -39,7 +43,11 @@ fn trained(dir: &Path) -> Harness<'static, LabApp> {
 /// Trains the small network, saves it with the top bar's Save (Compare's list has one too) and
 /// returns the harness and the run file.
 fn trained_and_saved(dir: &Path) -> (Harness<'static, LabApp>, PathBuf) {
-    let mut h = trained(dir);
+    saved(trained(dir))
+}
+
+/// Saves the run of `h` with the top bar's Save; the harness and the run file.
+fn saved(mut h: Harness<'static, LabApp>) -> (Harness<'static, LabApp>, PathBuf) {
     h.get_all_by_label("Save").next().unwrap().click();
     step_until(&mut h, "the save", |a| {
         a.registry()
@@ -223,28 +231,8 @@ fn slow_file_changes(name: &str, work: Box<dyn FnOnce() + Send>) -> std::io::Res
 #[test]
 fn no_save_writes_a_run_file_while_it_is_renamed() {
     let dir = common::temp_dir("app-runs", "rename-race");
-    let d = dir.clone();
-    let mut h = Harness::builder()
-        .with_size([1500.0, 950.0])
-        .with_accessibility_check(false)
-        .allow_missing_glyphs()
-        .with_max_steps(20)
-        .build_eframe(move |cc| {
-            LabApp::with_runs_dir_and_spawner(&cc.egui_ctx, d.clone(), slow_file_changes)
-        });
-    small_settings(h.state_mut(), 20);
-    h.get_by_label("Train").click();
-    step_until(&mut h, "the run's end", |a| {
-        !a.registry().is_training() && common::lab::last_step(a) >= 20
-    });
-    h.get_all_by_label("Save").next().unwrap().click();
-    step_until(&mut h, "the save", |a| {
-        a.registry()
-            .runs()
-            .iter()
-            .all(|r| r.path.is_some() && !r.dirty)
-    });
-    let saved = h.state().registry().runs()[0].path.clone().unwrap();
+    let slowed = common::lab::harness_with_spawner(&dir, slow_file_changes);
+    let (mut h, saved) = saved(trained_in(slowed));
     h.get_by_role_and_label(Role::Button, "Runs").click();
     h.run_steps(2);
     h.get_all_by_label("Rename").next().unwrap().click();

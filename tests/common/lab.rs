@@ -8,13 +8,23 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub fn harness(runs_dir: &Path) -> Harness<'static, LabApp> {
+    harness_with_spawner(runs_dir, reslab::ui::jobs::spawn_thread)
+}
+
+/// [`harness`] whose background threads `spawner` starts (to slow or fail some jobs).
+pub fn harness_with_spawner(
+    runs_dir: &Path,
+    spawner: reslab::ui::jobs::Spawner,
+) -> Harness<'static, LabApp> {
     let dir = runs_dir.to_path_buf();
     Harness::builder()
         .with_size([1500.0, 950.0])
         .with_accessibility_check(false)
         .allow_missing_glyphs()
         .with_max_steps(20)
-        .build_eframe(move |cc| LabApp::with_runs_dir(&cc.egui_ctx, dir.clone()))
+        .build_eframe(move |cc| {
+            LabApp::with_runs_dir_and_spawner(&cc.egui_ctx, dir.clone(), spawner)
+        })
 }
 
 /// A small, quick network on spirals, so the test trains many steps per second.
