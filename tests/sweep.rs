@@ -397,3 +397,46 @@ fn an_interrupted_sweep_keeps_what_finished() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--jobs 2` trains two cells at a time; every cell ends up in the sweep file once, in grid
+/// order, whichever finished first, and each run equals the same cell trained alone.
+#[test]
+fn two_jobs_at_a_time_give_the_same_sweep() {
+    let dir = common::temp_dir("sweep", "jobs");
+    let run = |jobs: &str, name: &str| {
+        let out = dir.join(name);
+        let o = reslab(&[
+            "sweep",
+            "--families",
+            "mlp-plain,mlp-res",
+            "--depths",
+            "1,3",
+            "--seeds",
+            "1",
+            "--steps",
+            "30",
+            "--width",
+            "8",
+            "--dataset",
+            "spirals",
+            "--jobs",
+            jobs,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", said(&o));
+        SweepFile::load(&dir.join(format!("{name}.reslab-sweep.json"))).unwrap()
+    };
+    let (two, one) = (run("2", "two"), run("1", "one"));
+    let cells: Vec<_> = two.results.iter().map(|r| r.cell.clone()).collect();
+    assert_eq!(cells, two.grid.cells());
+    for (a, b) in two.results.iter().zip(&one.results) {
+        assert_eq!(
+            (a.final_loss, a.val_accuracy),
+            (b.final_loss, b.val_accuracy),
+            "{:?}",
+            a.cell
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

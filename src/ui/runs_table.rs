@@ -312,6 +312,8 @@ impl RunsTable {
         }
     }
 
+    /// The row's buttons: Save or Open, Rename, then Discard and Remove for a held run, Delete
+    /// for a run with a file.
     fn buttons(
         &mut self,
         ui: &mut Ui,
@@ -319,55 +321,32 @@ impl RunsTable {
         c: &Cells,
         run: Option<&ShownRun>,
     ) -> Option<TableAction> {
-        let mut action = None;
         let training = run.is_some_and(|r| ctx.training == Some(r.id));
-        match run {
-            Some(r) => {
-                if r.dirty && ui.button("Save").clicked() {
-                    action = Some(TableAction::Run(RunAction::Save(r.id)));
-                }
+        let mut action = match (run, &c.path) {
+            (Some(r), _) if r.dirty && ui.button("Save").clicked() => {
+                Some(TableAction::Run(RunAction::Save(r.id)))
             }
-            None => {
-                if let Some(p) = &c.path
-                    && ui
-                        .button("Open")
-                        .on_hover_text("open into the lab")
-                        .clicked()
-                {
-                    action = Some(TableAction::Open(p.clone()));
-                }
+            (None, Some(p))
+                if ui
+                    .button("Open")
+                    .on_hover_text("open into the lab")
+                    .clicked() =>
+            {
+                Some(TableAction::Open(p.clone()))
             }
-        }
+            _ => None,
+        };
         let name = c.summary.as_ref().map_or(String::new(), |s| s.name.clone());
-        let renamable = !(training && c.path.is_some());
         if ui
-            .add_enabled(renamable, egui::Button::new("Rename"))
+            .add_enabled(!(training && c.path.is_some()), egui::Button::new("Rename"))
             .on_hover_text("a new name for the run, and its file")
             .on_disabled_hover_text("wait until the run ends")
             .clicked()
         {
-            self.renaming = Some((c.key.clone(), name.clone()));
+            self.renaming = Some((c.key.clone(), name));
         }
-        if let Some(r) = run {
-            if r.path.is_none()
-                && !training
-                && ui
-                    .button("Discard")
-                    .on_hover_text("drop this run without saving it: it leaves no file")
-                    .clicked()
-            {
-                action = Some(TableAction::Run(RunAction::Discard(r.id)));
-            }
-            if ui
-                .add_enabled(!training, egui::Button::new("Remove"))
-                .on_hover_text(
-                    "take out of the lab (an unsaved run is saved first; the file stays)",
-                )
-                .on_disabled_hover_text("stop the run first")
-                .clicked()
-            {
-                action = Some(TableAction::Run(RunAction::Remove(r.id)));
-            }
+        if let Some(a) = run.and_then(|r| held_buttons(ui, r, training)) {
+            action = Some(a);
         }
         if let Some(p) = &c.path
             && ui
@@ -376,15 +355,10 @@ impl RunsTable {
                 .on_disabled_hover_text("stop the run first")
                 .clicked()
         {
-            let unsaved = run.is_some_and(|r| r.dirty);
-            let mut text = format!(
-                "Delete {} and the side files no other run file names? This cannot be undone.",
-                p.display()
-            );
-            if unsaved {
-                text.push_str(" The steps the lab holds and the file does not are lost too.");
-            }
-            self.deleting = Some((c.key.clone(), text));
+            self.deleting = Some((
+                c.key.clone(),
+                delete_question(p, run.is_some_and(|r| r.dirty)),
+            ));
         }
         action
     }
@@ -421,6 +395,41 @@ impl RunsTable {
             self.deleting = None;
         }
     }
+}
+
+/// Discard (a run no file holds) and Remove (out of the lab) for a run the lab holds.
+fn held_buttons(ui: &mut Ui, r: &ShownRun, training: bool) -> Option<TableAction> {
+    let mut action = None;
+    if r.path.is_none()
+        && !training
+        && ui
+            .button("Discard")
+            .on_hover_text("drop this run without saving it: it leaves no file")
+            .clicked()
+    {
+        action = Some(TableAction::Run(RunAction::Discard(r.id)));
+    }
+    if ui
+        .add_enabled(!training, egui::Button::new("Remove"))
+        .on_hover_text("take out of the lab (an unsaved run is saved first; the file stays)")
+        .on_disabled_hover_text("stop the run first")
+        .clicked()
+    {
+        action = Some(TableAction::Run(RunAction::Remove(r.id)));
+    }
+    action
+}
+
+/// What Delete asks before it deletes `path`.
+fn delete_question(path: &Path, unsaved: bool) -> String {
+    let mut text = format!(
+        "Delete {} and the side files no other run file names? This cannot be undone.",
+        path.display()
+    );
+    if unsaved {
+        text.push_str(" The steps the lab holds and the file does not are lost too.");
+    }
+    text
 }
 
 fn header(ui: &mut Ui) {

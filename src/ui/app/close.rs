@@ -116,57 +116,9 @@ impl LabApp {
 
     /// Asks once what closing does with the unsaved runs.
     fn close_dialog(&mut self, ui: &egui::Ui) {
-        let names: Vec<String> = self
-            .registry
-            .unsaved()
-            .map(|r| r.file.name.clone())
-            .collect();
-        let training = self.registry.training().map(|l| l.run_id);
-        let training = training
-            .and_then(|id| self.registry.get(id))
-            .map(|r| r.file.name.clone());
-        let mut text = String::new();
-        if let Some(name) = &training {
-            text.push_str(&format!("{name} is training: closing stops it. "));
-        }
-        let others: Vec<&String> = names
-            .iter()
-            .filter(|n| Some(*n) != training.as_ref())
-            .collect();
-        if !others.is_empty() {
-            let list: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
-            let runs = match others.len() {
-                1 => "1 run holds steps".to_string(),
-                n => format!("{n} runs hold steps"),
-            };
-            text.push_str(&format!("{runs} no file has yet: {}.", list.join(", ")));
-        }
-        let mut choice = None;
-        egui::Modal::new(egui::Id::unique("close-dialog")).show(ui.ctx(), |ui| {
-            ui.set_max_width(460.0);
-            ui.heading("Close the lab?");
-            ui.label(text.trim_end());
-            ui.checkbox(
-                &mut self.state.always_save_on_close,
-                "always save unsaved runs when closing, without asking",
-            );
-            ui.horizontal(|ui| {
-                if ui.button("Save and close").clicked() {
-                    choice = Some(CloseChoice::Save);
-                }
-                if ui
-                    .button("Close without saving")
-                    .on_hover_text("the steps no file has are lost")
-                    .clicked()
-                {
-                    choice = Some(CloseChoice::Discard);
-                }
-                if ui.button("Cancel").clicked() {
-                    choice = Some(CloseChoice::Stay);
-                }
-            });
-        });
-        match choice {
+        let text = self.close_question();
+        let always = &mut self.state.always_save_on_close;
+        match close_modal(ui, &text, always) {
             Some(CloseChoice::Save) => self.close_saving(),
             Some(CloseChoice::Discard) => {
                 self.discard_on_exit = true;
@@ -179,6 +131,32 @@ impl LabApp {
             Some(CloseChoice::Stay) => self.closing = Closing::Open,
             None => {}
         }
+    }
+
+    /// What closing would do, in words: the run it stops, the runs no file holds.
+    fn close_question(&self) -> String {
+        let training = self.registry.training().map(|l| l.run_id);
+        let training = training
+            .and_then(|id| self.registry.get(id))
+            .map(|r| r.file.name.clone());
+        let mut text = String::new();
+        if let Some(name) = &training {
+            text.push_str(&format!("{name} is training: closing stops it. "));
+        }
+        let others: Vec<String> = self
+            .registry
+            .unsaved()
+            .map(|r| r.file.name.clone())
+            .filter(|n| Some(n) != training.as_ref())
+            .collect();
+        if !others.is_empty() {
+            let runs = match others.len() {
+                1 => "1 run holds steps".to_string(),
+                n => format!("{n} runs hold steps"),
+            };
+            text.push_str(&format!("{runs} no file has yet: {}.", others.join(", ")));
+        }
+        text.trim_end().to_string()
     }
 
     /// A save failed: while closing, the window stays open (never close over a failed save
@@ -224,4 +202,34 @@ impl LabApp {
             }
         }
     }
+}
+
+/// The close dialog: the question, the always-save setting and the three choices.
+fn close_modal(ui: &egui::Ui, text: &str, always_save: &mut bool) -> Option<CloseChoice> {
+    let mut choice = None;
+    egui::Modal::new(egui::Id::unique("close-dialog")).show(ui.ctx(), |ui| {
+        ui.set_max_width(460.0);
+        ui.heading("Close the lab?");
+        ui.label(text);
+        ui.checkbox(
+            always_save,
+            "always save unsaved runs when closing, without asking",
+        );
+        ui.horizontal(|ui| {
+            if ui.button("Save and close").clicked() {
+                choice = Some(CloseChoice::Save);
+            }
+            if ui
+                .button("Close without saving")
+                .on_hover_text("the steps no file has are lost")
+                .clicked()
+            {
+                choice = Some(CloseChoice::Discard);
+            }
+            if ui.button("Cancel").clicked() {
+                choice = Some(CloseChoice::Stay);
+            }
+        });
+    });
+    choice
 }

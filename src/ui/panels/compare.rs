@@ -68,9 +68,11 @@ fn run_list(ui: &mut Ui, ctx: &PanelCtx) -> Option<RunAction> {
                 {
                     action = Some(RunAction::Discard(r.id));
                 }
+                let training = ctx.training == Some(r.id);
                 if ui
-                    .button("Remove")
+                    .add_enabled(!training, egui::Button::new("Remove"))
                     .on_hover_text("remove from the lab (an unsaved run is saved first)")
+                    .on_disabled_hover_text("stop the run first")
                     .clicked()
                 {
                     action = Some(RunAction::Remove(r.id));
