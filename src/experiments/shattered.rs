@@ -293,10 +293,8 @@ pub fn gradient(
     let input = || Tensor::<2>::from_data(TensorData::new(data.clone(), [xs.len(), 1]), &device);
     // One pass in training mode: BN (momentum 1) takes this batch's statistics.
     let _ = model.forward(Act::Flat(input()));
-    // Inference mode on the autodiff device: BN uses the running statistics, and only the
-    // input asks for a gradient. The pending running-statistics update is applied first, since
-    // a mapper such as `freeze` reads the stored value.
-    model.sync_batch_norm();
+    // Inference mode on the autodiff device: BN uses the running statistics (committed by the
+    // training pass: `fused::update_running`), and only the input asks for a gradient.
     let frozen = model.net.clone().freeze();
     let model = model.with_net(frozen);
     let x = input().require_grad();

@@ -738,22 +738,6 @@ impl Model {
             .collect()
     }
 
-    /// Applies the BN running-statistics update the last training pass left pending. burn
-    /// applies it only when the state is read with `value_sync`; a module visitor (saving, the
-    /// optimiser) reads the stored value, one update behind. Call it on the training thread
-    /// before visiting the module.
-    pub fn sync_batch_norm(&self) {
-        for bn in self
-            .net
-            .nodes
-            .iter()
-            .filter_map(|n| n.as_ref()?.batch_norm())
-        {
-            let _ = bn.running_mean.value_sync();
-            let _ = bn.running_var.value_sync();
-        }
-    }
-
     /// Per BatchNorm layer `[running_mean[C], running_var[C], gamma[C], beta[C]]` on the device.
     pub fn batch_norm_state(&self) -> Vec<Tensor<1>> {
         self.net

@@ -213,7 +213,6 @@ fn adapted_with(
         for_each_bn(&mut m.net, &mut |bn| bn.momentum = mo);
         let x = input_from_host(gather(data.split, idx), idx.len(), data.shape, device);
         let _ = m.forward(x);
-        m.sync_batch_norm();
     }
     m.valid()
 }

@@ -79,8 +79,6 @@ impl PathMap for Importer<'_> {
 impl Session {
     /// The session's state as host tensors.
     pub fn checkpoint(&self) -> Checkpoint {
-        // The visitor below reads stored values: apply the pending BN update first.
-        self.model.sync_batch_norm();
         let e = visit_with_path(
             &self.model.net,
             Exporter {
