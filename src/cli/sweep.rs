@@ -5,7 +5,7 @@
 
 use super::{CliError, bad_input, runtime};
 use crate::data::{self, Dataset};
-use crate::runfile::{self, SUFFIX as RUN_SUFFIX};
+use crate::runfile;
 use crate::spec::{DatasetSpec, Norm};
 use crate::sweep::{self, Cell, CellOutcome, Grid, SweepFile};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -139,11 +139,13 @@ pub(crate) fn run(args: SweepArgs) -> Result<(), CliError> {
 
 /// The run file of a cell, and its name relative to the sweep file.
 fn run_path(dir: &Path, cell: &Cell) -> (PathBuf, String) {
-    let file = format!("{}{RUN_SUFFIX}", cell.name());
-    let folder = dir
-        .file_name()
-        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-    (dir.join(&file), format!("{folder}/{file}"))
+    let file = sweep::run_file(dir, cell);
+    let part = |p: &Path| {
+        p.file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+    };
+    let name = format!("{}/{}", part(dir), part(&file));
+    (file, name)
 }
 
 /// The cells still to run. A cell whose run file finished but which the sweep file does not list

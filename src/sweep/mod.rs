@@ -291,11 +291,10 @@ pub fn paths(out: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
-/// The run file of `cell` in the sweep saved at `sweep_path`: `NAME/<cell name>.reslab.json`.
-pub fn run_file(sweep_path: &Path, cell: &Cell) -> PathBuf {
-    paths(sweep_path)
-        .1
-        .join(format!("{}{}", cell.name(), crate::runfile::SUFFIX))
+/// The run file of `cell` in the sweep's runs folder `runs_dir` (see [`paths`]):
+/// `<cell name>.reslab.json`.
+pub fn run_file(runs_dir: &Path, cell: &Cell) -> PathBuf {
+    runs_dir.join(format!("{}{}", cell.name(), crate::runfile::SUFFIX))
 }
 
 /// Whether a cell's outcome counts as done (a resumed sweep skips it).

@@ -3,6 +3,7 @@
 //! grid, how far it got, and the training loss and validation accuracy against depth
 //! ([`crate::sweep::figures`]).
 
+use crate::figure::Figure;
 use crate::sweep::SweepFile;
 use crate::ui::figure::FigurePainter;
 use egui::{RichText, Ui};
@@ -11,10 +12,18 @@ use std::path::{Path, PathBuf};
 /// The prefix of a sweep's entry in the tab's selection.
 pub const SELECTED: &str = "sweep:";
 
+/// A sweep the tab shows: the file, where it was read from, and its figures (made once, when
+/// it is read).
+struct Entry {
+    sweep: SweepFile,
+    path: PathBuf,
+    figures: Vec<Figure>,
+}
+
 /// The sweeps the tab shows.
 #[derive(Default)]
 pub struct Sweeps {
-    list: Vec<(SweepFile, PathBuf)>,
+    list: Vec<Entry>,
     painter: FigurePainter,
 }
 
@@ -26,27 +35,32 @@ pub fn key(path: &Path) -> String {
 impl Sweeps {
     /// Adds (or replaces) a sweep read from `path`.
     pub fn add(&mut self, sweep: SweepFile, path: PathBuf) {
-        self.list.retain(|(_, p)| *p != path);
-        self.list.push((sweep, path));
-        self.list.sort_by(|a, b| a.1.cmp(&b.1));
-    }
-
-    /// The sweep `selected` names, if it is one of them.
-    pub fn get(&self, selected: &str) -> Option<&(SweepFile, PathBuf)> {
-        self.list.iter().find(|(_, p)| key(p) == selected)
+        self.list.retain(|e| e.path != path);
+        let figures = crate::sweep::figures(&sweep);
+        self.list.push(Entry {
+            sweep,
+            path,
+            figures,
+        });
+        self.list.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
     /// The entries of the list: the selection value and the sweep's name.
     pub fn entries(&self) -> Vec<(String, String)> {
         self.list
             .iter()
-            .map(|(s, p)| (key(p), s.name.clone()))
+            .map(|e| (key(&e.path), e.sweep.name.clone()))
             .collect()
     }
 
     /// Draws the sweep `selected` names; returns a run file the user asked to open.
     pub fn show(&mut self, ui: &mut Ui, selected: &str) -> Option<PathBuf> {
-        let (sweep, path) = self.get(selected).cloned()?;
+        let Sweeps { list, painter } = self;
+        let Entry {
+            sweep,
+            path,
+            figures,
+        } = list.iter().find(|e| key(&e.path) == selected)?;
         let g = &sweep.grid;
         ui.heading(format!("Sweep {}: {}", sweep.name, g.dataset.label()));
         ui.label(
@@ -85,11 +99,10 @@ impl Sweeps {
             .weak(),
         );
         ui.add_space(6.0);
-        let figures = crate::sweep::figures(&sweep);
-        let figures: Vec<&crate::figure::Figure> = figures.iter().collect();
+        let figures: Vec<&Figure> = figures.iter().collect();
         let id = format!("sweep-fig-{}", path.display());
-        self.painter.grid(ui, &figures, &id, 320.0);
-        cells(ui, &sweep, &path)
+        painter.grid(ui, &figures, &id, 320.0);
+        cells(ui, sweep, path)
     }
 }
 
@@ -125,7 +138,7 @@ fn cells(ui: &mut Ui, sweep: &SweepFile, path: &Path) -> Option<PathBuf> {
                                 .map_or("–".into(), |a| format!("{:.1}%", 100.0 * a)),
                         );
                         ui.label(format!("{:.1}", r.seconds));
-                        let file = crate::sweep::run_file(path, &r.cell);
+                        let file = crate::sweep::run_file(&crate::sweep::paths(path).1, &r.cell);
                         if ui
                             .button("Open")
                             .on_hover_text(format!("open {} in the lab", file.display()))

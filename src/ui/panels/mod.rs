@@ -79,13 +79,6 @@ macro_rules! panels {
                     $(PanelKind::$kind => self.$field.options.figures(input),)*
                 }
             }
-
-            /// The figures a panel drew last (tests read them).
-            pub fn drawn(&self, kind: PanelKind) -> &[Figure] {
-                match kind {
-                    $(PanelKind::$kind => self.$field.figures.figures(),)*
-                }
-            }
         }
     };
 }
@@ -168,11 +161,6 @@ impl PanelFigures {
             self.key = Some(key);
             self.figures = view.figures(&ctx.input());
         }
-        &self.figures
-    }
-
-    /// The figures made last.
-    pub fn figures(&self) -> &[Figure] {
         &self.figures
     }
 
