@@ -102,7 +102,7 @@ fn main() {
         &valid,
         &TrainConfig::default(),
         data::load(&dataset).unwrap(),
-        reslab::model::make_device(reslab::spec::DeviceChoice::Cpu, true).unwrap(),
+        reslab::model::make_device(&reslab::spec::DeviceChoice::Cpu, true).unwrap(),
     )
     .unwrap();
     let layout = session.layout.clone();

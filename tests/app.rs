@@ -922,3 +922,58 @@ fn closing_asks_once_and_can_close_without_saving_or_always_save() {
     assert!(h.query_by_label("Close the lab?").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The Remote device: chosen with one click (an endpoint field appears), checked in the
+/// background on Connect; an endpoint where no `reslab serve` answers is named in the top bar
+/// and the messages, and Train refuses it with the reason.
+#[test]
+fn a_remote_device_is_checked_in_the_background_and_refused_when_nothing_answers() {
+    use reslab::spec::DeviceChoice;
+    use reslab::ui::device_picker::RemoteState;
+    let dir = common::temp_dir("app", "remote");
+    let mut h = harness(&dir);
+    h.get_by_label("Remote").click();
+    h.run();
+    // A port nobody listens on: bound, read and closed.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://127.0.0.1:{}", free.local_addr().unwrap().port());
+    drop(free);
+    let DeviceChoice::Remote(first) = h.state().settings().config.device.clone() else {
+        panic!("Remote did not choose a remote device");
+    };
+    assert!(
+        h.query_by_label(&format!("device: {first} (not checked)"))
+            .is_some()
+    );
+    let value = first.url().to_string();
+    let is_field = |n: &egui_kittest::kittest::AccessKitNode<'_>| {
+        n.role() == egui::accesskit::Role::TextInput && n.value().as_deref() == Some(&value)
+    };
+    h.get_by(is_field).click();
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run();
+    h.get_by(is_field).type_text(&url);
+    h.run();
+    let DeviceChoice::Remote(typed) = h.state().settings().config.device.clone() else {
+        panic!("typing left the remote device");
+    };
+    assert_eq!(typed.url(), url);
+    h.get_by_label("Connect").click();
+    h.run();
+    common::lab::step_until(&mut h, "the remote check", |app| {
+        matches!(app.remote(), RemoteState::Unreachable(..))
+    });
+    assert!(
+        h.query_by_label(&format!("device: {url} (unreachable)"))
+            .is_some()
+    );
+    let last = h.state().messages().last().unwrap();
+    assert!(
+        last.error && last.text.contains("no reslab serve answered"),
+        "{}",
+        last.text
+    );
+    let blocker = h.state().train_blocker().expect("Train refuses it");
+    assert!(blocker.contains(&url), "{blocker}");
+}

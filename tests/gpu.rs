@@ -30,10 +30,10 @@ fn losses(device: burn::tensor::Device) -> Vec<f32> {
 
 #[test]
 fn gpu_device_trains_like_the_cpu_or_explains_why_it_cannot() {
-    match make_device(DeviceChoice::Gpu, true) {
+    match make_device(&DeviceChoice::Gpu, true) {
         Ok(device) => {
             let gpu = losses(device);
-            let cpu = losses(make_device(DeviceChoice::Cpu, true).unwrap());
+            let cpu = losses(make_device(&DeviceChoice::Cpu, true).unwrap());
             for (g, c) in gpu.iter().zip(&cpu) {
                 assert!(
                     (g - c).abs() < 1e-3 * c.abs().max(1.0),
@@ -49,5 +49,6 @@ fn gpu_device_trains_like_the_cpu_or_explains_why_it_cannot() {
             let msg = DeviceError::GpuUnavailable(reason).to_string();
             assert!(msg.contains("GPU device is not available"), "{msg}");
         }
+        Err(e) => panic!("the GPU gave another device's error: {e}"),
     }
 }

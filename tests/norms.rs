@@ -430,7 +430,7 @@ fn layer_and_group_norm_scales_and_shifts_are_probed_per_channel() {
         net.clone(),
         config.clone(),
         dataset.clone(),
-        reslab::runfile::Environment::for_device(DeviceChoice::Cpu),
+        reslab::runfile::Environment::for_device(&DeviceChoice::Cpu),
     );
     run.history = history;
     let bytes = serde_json::to_vec(&run).unwrap();

@@ -37,9 +37,9 @@ pub struct BenchArgs {
     /// Samples per step.
     #[arg(long, default_value_t = 128, allow_hyphen_values = true, value_parser = super::whole_usize)]
     pub batch: usize,
-    /// Device.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: super::DeviceArg,
+    /// Device: cpu, gpu or remote:ws://HOST:PORT (a `reslab serve`).
+    #[arg(long, value_parser = DeviceChoice::parse, default_value = "cpu")]
+    pub device: DeviceChoice,
     /// Repetitions: each round measures every probe interval of a model in turn, and the median
     /// over rounds is reported. On a shared machine whose speed drifts by 10–20 %, interleaving
     /// is what makes the probe intervals comparable.
@@ -238,7 +238,21 @@ pub fn measure(
     probe_every: u64,
     steps: u64,
     batch: usize,
-    device: DeviceChoice,
+    device: &DeviceChoice,
+    fused: bool,
+) -> Result<BenchResult, CliError> {
+    crate::train::drive::guarded(device, || {
+        measure_on(model, probe_every, steps, batch, device, fused)
+    })
+    .map_err(runtime)?
+}
+
+fn measure_on(
+    model: &str,
+    probe_every: u64,
+    steps: u64,
+    batch: usize,
+    device: &DeviceChoice,
     fused: bool,
 ) -> Result<BenchResult, CliError> {
     let spec = reference_spec(model)
@@ -254,7 +268,7 @@ pub fn measure(
         duration: Duration::Steps(steps + 3),
         probe_every,
         eval_every: 0,
-        device,
+        device: device.clone(),
         ..TrainConfig::default()
     };
     // One batch of data, reused every step as in the reference script.
@@ -297,10 +311,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     if args.first_probe {
         return super::first_probe::run(args.repeat);
     }
-    let device = match args.device {
-        super::DeviceArg::Cpu => DeviceChoice::Cpu,
-        super::DeviceArg::Gpu => DeviceChoice::Gpu,
-    };
+    let device = &args.device;
     let probes: Vec<u64> = args
         .probe_every
         .split(',')

@@ -21,7 +21,7 @@ fn failure(e: &TrainError) -> CliError {
         | TrainError::Data(_)
         | TrainError::Mismatch(_)
         | TrainError::TooLarge(_) => bad_input(e),
-        TrainError::Device(_) | TrainError::Panicked(_) => runtime(e),
+        TrainError::Device(_) | TrainError::Lost(_) | TrainError::Panicked(_) => runtime(e),
     }
 }
 
@@ -212,8 +212,19 @@ fn drive_locked(
         crate::say!("nothing trained; {} left as it was", target.display());
         return Ok(false);
     }
-    // The final save: the last snapshot's weights with the final status and history.
+    // The final save: the last snapshot's weights with the final status and history. A run
+    // whose device failed goes back to that snapshot: what came after it is gone with the device.
     let ck = d.last_checkpoint.take();
+    if let (Err(_), Some(ck)) = (&outcome, &ck)
+        && d.history.last_step > ck.step
+    {
+        crate::say!(
+            "going back to step {} (the last saved weights); `reslab resume {}` goes on from there",
+            ck.step,
+            target.display()
+        );
+        d.history.truncate(ck.step);
+    }
     d.save(ck.as_deref())?;
     d.run.history = std::mem::take(&mut d.history);
     let step = outcome?;

@@ -144,7 +144,7 @@ pub(crate) fn lab_outputs(
 ) -> Result<Evaluation, CliError> {
     let valid = validate(&run.spec).map_err(bad_input)?;
     let device =
-        crate::model::make_device(crate::spec::DeviceChoice::Cpu, true).map_err(runtime)?;
+        crate::model::make_device(&crate::spec::DeviceChoice::Cpu, true).map_err(runtime)?;
     let dataset = data::Dataset {
         train: data.valid.clone(),
         ..data

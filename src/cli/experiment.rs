@@ -38,6 +38,11 @@ pub struct ExperimentArgs {
     /// an interrupted degradation or degradation-cnn run restarts where it stopped.
     #[arg(long, value_name = "DIR")]
     pub keep_runs: Option<PathBuf>,
+    /// Where the networks train and are measured: cpu (default), gpu or remote:ws://HOST:PORT
+    /// (a `reslab serve`; burn's ops there, as on the GPU: results agree with the CPU's to
+    /// rounding, not bit for bit).
+    #[arg(long, value_parser = crate::spec::DeviceChoice::parse, default_value = "cpu")]
+    pub device: crate::spec::DeviceChoice,
 }
 
 /// The text of `reslab experiment --list`.
@@ -157,6 +162,7 @@ fn run_one(
 ) -> Result<experiments::ExperimentFile, CliError> {
     let mut options = ExperimentOptions::new(args.quick, args.seed);
     options.keep_runs = args.keep_runs.clone();
+    options.device = args.device.clone();
     if std::io::stderr().is_terminal() {
         options.progress = Some(Box::new(|f, msg| {
             eprint!("\r\x1b[K[{:>3.0}%] {msg}", 100.0 * f);

@@ -1,5 +1,5 @@
 //! Command-line interface: `train`, `resume`, `presets`, `eval`, `inspect`, `cp`, `mv`,
-//! `export`, `plot`, `bench`, `experiment`.
+//! `export`, `plot`, `sweep`, `serve`, `bench`, `experiment`.
 //!
 //! Exit codes: 0 success (a run that was stopped or diverged still ends in 0: it was saved),
 //! 1 runtime failure, 2 usage or bad input. The reason goes to stderr.
@@ -14,10 +14,11 @@ mod first_probe;
 pub mod out;
 mod plot;
 mod run;
+mod serve;
 mod sweep;
 
 use crate::spec::PRESET_EXAMPLES;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use std::path::Path;
 
 pub use experiment::list_text as experiment_list_text;
@@ -82,6 +83,11 @@ pub enum Command {
         after_help = "Examples:\n  reslab sweep --quick --out saved_runs/depth-sweep\n  reslab sweep --families cifar-plain,cifar-resnet --depths 8,14,20,32 --seeds 2 --dataset mnist --out saved_runs/cnn-depth\n  reslab sweep saved_runs/depth-sweep.reslab-sweep.json     # go on after Ctrl-C\n\nThe runs go into NAME/ beside NAME.reslab-sweep.json; `reslab plot NAME.reslab-sweep.json --out f.png`\ndraws the training loss and validation accuracy against depth."
     )]
     Sweep(sweep::SweepArgs),
+    /// Serve this machine's CPU or GPU to `--device remote:ws://…` runs on other machines.
+    #[command(
+        after_help = "Examples:\n  reslab serve --device gpu              # ws://127.0.0.1:4600, prints a token\n  RESLAB_REMOTE_TOKEN=s3cret reslab serve --device cpu --port 4700\n\nFrom another machine, through an SSH tunnel (the port stays closed to the network):\n  ssh -N -L 4600:127.0.0.1:4600 gpu-box &\n  RESLAB_REMOTE_TOKEN=<token> reslab train --preset cifar-resnet-20 --dataset mnist --device remote:ws://127.0.0.1:4600 --out runs/r20"
+    )]
+    Serve(serve::ServeArgs),
     /// Measure training throughput of the reference models (see BENCHMARKS.md).
     #[command(
         after_help = "Examples:\n  reslab bench --json\n  reslab bench --models mlp-res-20 --steps 100\n  reslab bench --models cifar-resnet-20 --probe-every 0,1 --repeat 3\n  reslab bench --models cifar-resnet-20 --unfused   # burn's ops layer by layer\n  reslab bench --device gpu --models mlp-res-20\n  reslab bench --first-probe --repeat 3   # how soon the lab's CNN run shows numbers"
@@ -92,15 +98,6 @@ pub enum Command {
         after_help = "Examples:\n  reslab experiment --list\n  reslab experiment init-variance --quick\n  reslab experiment degradation --seed 1 --out experiments\n  reslab experiment lesion --control --quick   # its controls: the criteria must reject each\n  reslab experiment --all --control --quick --markdown   # every control, then a README table\n  reslab experiment --all --quick --seed 0 --markdown   # every experiment, then a README table"
     )]
     Experiment(experiment::ExperimentArgs),
-}
-
-/// Device names on the command line.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum DeviceArg {
-    /// burn-flex on the CPU.
-    Cpu,
-    /// wgpu.
-    Gpu,
 }
 
 /// A failure with its exit code.
@@ -197,6 +194,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Export(args) => run::export(args),
         Command::Plot(args) => plot::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Cp(args) => files::copy(args, false),
         Command::Mv(args) => files::copy(args, true),
         Command::Experiment(args) => experiment::run(args),

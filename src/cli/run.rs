@@ -2,7 +2,7 @@
 //! files.
 
 use super::drive::drive;
-use super::{CliError, DeviceArg, bad_input, read_json, runtime};
+use super::{CliError, bad_input, read_json, runtime};
 use crate::metrics::series;
 use crate::runfile::{self, Environment, RunFile, SUFFIX};
 use crate::safe_fs;
@@ -55,9 +55,10 @@ pub struct TrainArgs {
     /// Probe every N steps (0: never).
     #[arg(long, allow_hyphen_values = true, value_parser = super::whole)]
     pub probe_every: Option<u64>,
-    /// Device.
-    #[arg(long, value_enum)]
-    pub device: Option<DeviceArg>,
+    /// Where to train: cpu, gpu or remote:ws://HOST:PORT (a `reslab serve`; its token from
+    /// RESLAB_REMOTE_TOKEN).
+    #[arg(long, value_parser = DeviceChoice::parse)]
+    pub device: Option<DeviceChoice>,
     /// Where to save: a path like `saved_runs/my-run` (the `.reslab.json` suffix is optional).
     #[arg(long)]
     pub out: PathBuf,
@@ -86,6 +87,9 @@ pub struct ResumeArgs {
     /// Autosave every S seconds (0: off).
     #[arg(long, allow_hyphen_values = true, default_value_t = 60.0)]
     pub autosave_secs: f64,
+    /// Where to go on training (default: where it trained): cpu, gpu or remote:ws://HOST:PORT.
+    #[arg(long, value_parser = DeviceChoice::parse)]
+    pub device: Option<DeviceChoice>,
 }
 
 /// Arguments of `reslab inspect`.
@@ -146,14 +150,6 @@ pub fn run_file_for(out: &Path) -> Result<PathBuf, String> {
 /// file's name within the 255 bytes file systems allow.
 pub const MAX_RUN_FILE_NAME: usize = 240;
 
-fn device_choice(d: Option<DeviceArg>, default: DeviceChoice) -> DeviceChoice {
-    match d {
-        Some(DeviceArg::Cpu) => DeviceChoice::Cpu,
-        Some(DeviceArg::Gpu) => DeviceChoice::Gpu,
-        None => default,
-    }
-}
-
 pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
     let mut dataset = DatasetSpec::from_name(&args.dataset).map_err(bad_input)?;
     if let Some(s) = args.seed {
@@ -179,7 +175,9 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
     if let Some(p) = args.probe_every {
         config.probe_every = p;
     }
-    config.device = device_choice(args.device, config.device);
+    if let Some(d) = args.device {
+        config.device = d;
+    }
     config.validate().map_err(bad_input)?;
     let spec: NetSpec = match &args.spec {
         Some(p) => read_json(p, "network spec")?,
@@ -201,7 +199,7 @@ pub(crate) fn train(args: TrainArgs) -> Result<(), CliError> {
     })?;
     let target = run_file_for(&args.out).map_err(|e| bad_input(format!("--out {e}")))?;
     let name = runfile::name_of_path(&target);
-    let env = Environment::for_device(config.device);
+    let env = Environment::for_device(&config.device);
     let mut run = RunFile::new(&name, spec, config, dataset, env);
     run.notes = args.notes;
     let autosave = autosave(args.autosave_steps, args.autosave_secs)?;
@@ -267,6 +265,10 @@ pub(crate) fn resume(args: ResumeArgs) -> Result<(), CliError> {
     let mut run = loaded.run;
     let total = resume_total(&args.file, checkpoint.step, &run.config, args.steps)?;
     run.config.duration = Duration::Steps(total);
+    if let Some(d) = args.device {
+        run.environment.backend = d.backend().into();
+        run.config.device = d;
+    }
     let autosave = autosave(args.autosave_steps, args.autosave_secs)?;
     // The run belongs to the file it was opened from, whatever name is stored inside it.
     drive(run, &args.file, Some(checkpoint), autosave)

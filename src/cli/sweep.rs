@@ -1,17 +1,18 @@
 //! `reslab sweep`: a grid of runs over depth ([`crate::sweep`]) with one progress bar and an ETA,
-//! `--jobs N` at a time on this machine; resumable (`reslab sweep FILE.reslab-sweep.json` runs
+//! `--jobs N` at a time on each device (this machine's CPU, or `--devices` such as several
+//! `reslab serve` endpoints; a cell whose device fails goes to another one); resumable (`reslab sweep FILE.reslab-sweep.json` runs
 //! the cells that have not finished). Ctrl-C stops after the current steps: the finished cells
 //! are in the sweep file, the unfinished ones run next time.
 
 use super::{CliError, bad_input, runtime};
 use crate::data::{self, Dataset};
 use crate::runfile;
-use crate::spec::{DatasetSpec, Norm};
-use crate::sweep::{self, Cell, CellOutcome, Grid, SweepFile};
+use crate::spec::{DatasetSpec, DeviceChoice, Norm};
+use crate::sweep::{self, Cell, CellError, CellOutcome, Grid, Queue, SweepFile};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{Sender, channel};
 use std::time::Instant;
 
 /// Arguments of `reslab sweep`.
@@ -50,9 +51,14 @@ pub struct SweepArgs {
     /// Probe every N steps (0: never; probes make runs slower and files larger).
     #[arg(long, default_value_t = 0, value_parser = super::whole)]
     pub probe_every: u64,
-    /// Runs trained at the same time.
+    /// Runs trained at the same time on each device.
     #[arg(long, default_value_t = 1, value_parser = super::whole_usize)]
     pub jobs: usize,
+    /// Where to train, comma-separated: cpu, gpu, remote:ws://HOST:PORT (`reslab serve`
+    /// endpoints; their token from RESLAB_REMOTE_TOKEN). A cell whose device fails or vanishes
+    /// runs on another; that device takes no more cells.
+    #[arg(long, value_delimiter = ',', default_value = "cpu", value_parser = DeviceChoice::parse)]
+    pub devices: Vec<DeviceChoice>,
     /// The sweep: `NAME` writes `NAME.reslab-sweep.json` and the runs into `NAME/`.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -114,6 +120,9 @@ pub(crate) fn run(args: SweepArgs) -> Result<(), CliError> {
     if args.jobs == 0 {
         return Err(bad_input("--jobs: must be at least 1"));
     }
+    if args.devices.is_empty() {
+        return Err(bad_input("--devices: name at least one device"));
+    }
     let (path, dir, mut sweep) = open(&args)?;
     // What is there is checked first: a refused sweep writes nothing.
     let pending = pending(&mut sweep, &dir)?;
@@ -122,16 +131,22 @@ pub(crate) fn run(args: SweepArgs) -> Result<(), CliError> {
     sweep.save(&path).map_err(runtime)?;
     let total = sweep.grid.cells().len();
     crate::say!(
-        "{}: {} cells, {} to run ({} at a time), runs in {}",
+        "{}: {} cells, {} to run ({} at a time on {}), runs in {}",
         path.display(),
         total,
         pending.len(),
         args.jobs,
+        names(&args.devices),
         dir.display()
     );
     if !pending.is_empty() {
         let data = data::load(&sweep.grid.dataset).map_err(bad_input)?;
-        run_cells(&mut sweep, (&path, &dir), pending, &data, args.jobs)?;
+        let workers: Vec<&DeviceChoice> = args
+            .devices
+            .iter()
+            .flat_map(|d| std::iter::repeat_n(d, args.jobs))
+            .collect();
+        run_cells(&mut sweep, (&path, &dir), pending, &data, &workers)?;
     }
     report(&sweep, total);
     Ok(())
@@ -184,61 +199,146 @@ fn pending(sweep: &mut SweepFile, dir: &Path) -> Result<Vec<Cell>, CliError> {
     Ok(out)
 }
 
-/// Trains `cells`, `jobs` at a time, recording each result in the sweep file as it arrives.
+fn names(devices: &[DeviceChoice]) -> String {
+    let names: Vec<String> = devices.iter().map(|d| d.to_string()).collect();
+    names.join(", ")
+}
+
+/// What a worker reports: a cell's outcome, or its device that failed (the cell went back).
+enum Report {
+    Ran(Cell, Result<CellOutcome, CellError>),
+    Lost(DeviceChoice, Cell, String),
+}
+
+/// Trains `cells` with one worker per entry of `workers` (a device named twice trains two cells
+/// at a time), recording each result in the sweep file as it arrives. A device that fails gives
+/// its cell back and takes no more; cells left when every device failed are an error.
 fn run_cells(
     sweep: &mut SweepFile,
     (path, dir): (&Path, &Path),
     cells: Vec<Cell>,
     data: &Dataset,
-    jobs: usize,
+    workers: &[&DeviceChoice],
 ) -> Result<(), CliError> {
     let bar = progress_bar((cells.len() as u64).saturating_mul(sweep.grid.steps));
-    let queue = Mutex::new(cells.into_iter().rev().collect::<Vec<_>>());
+    let queue = Queue::new(cells);
+    let dead = Mutex::new(Vec::<DeviceChoice>::new());
     let grid = sweep.grid.clone();
     let (tx, rx) = channel();
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            let (tx, queue, grid, bar) = (tx.clone(), &queue, &grid, &bar);
-            scope.spawn(move || {
-                while let Some(cell) = queue.lock().ok().and_then(|mut q| q.pop()) {
-                    let (file, name) = run_path(dir, &cell);
-                    bar.set_message(cell.name());
-                    let stop = crate::signals::stop_requested;
-                    let out = sweep::run_cell(
-                        grid,
-                        &cell,
-                        data,
-                        (&file, &name),
-                        &mut || bar.inc(1),
-                        &stop,
-                    );
-                    if tx.send((cell, out)).is_err() || stop() {
-                        break;
-                    }
-                }
-            });
+        for &device in workers {
+            let w = Worker {
+                grid: &grid,
+                data,
+                dir,
+                bar: &bar,
+                queue: &queue,
+                dead: &dead,
+            };
+            let tx = tx.clone();
+            scope.spawn(move || w.run(device, tx));
         }
         drop(tx);
         let mut failed = Vec::new();
-        for (cell, out) in rx {
-            match out {
-                Ok(CellOutcome::Done(r)) => {
+        for report in rx {
+            match report {
+                Report::Ran(_, Ok(CellOutcome::Done(r))) => {
                     sweep.record(r);
                     if let Err(e) = sweep.save(path) {
                         failed.push(e);
                     }
                 }
-                Ok(CellOutcome::Stopped) => {}
-                Err(e) => failed.push(format!("{}: {e}", cell.name())),
+                Report::Ran(_, Ok(CellOutcome::Stopped)) => {}
+                Report::Ran(cell, Err(e)) => failed.push(format!("{}: {e}", cell.name())),
+                Report::Lost(device, cell, why) => {
+                    let line = format!(
+                        "{device}: {why}; {} goes to another device, {device} takes no more \
+                         cells",
+                        cell.name()
+                    );
+                    if bar.is_hidden() {
+                        crate::say!("{line}");
+                    } else {
+                        bar.println(line);
+                    }
+                }
             }
         }
         bar.finish_and_clear();
+        let left = queue.left();
+        if !left.is_empty() && !crate::signals::stop_requested() {
+            failed.push(format!(
+                "{} cells not run: no device left ({} failed); run `reslab sweep {}` to go on",
+                left.len(),
+                names(&dead.lock().map(|d| d.clone()).unwrap_or_default()),
+                path.display()
+            ));
+        }
         if failed.is_empty() {
             Ok(())
         } else {
             Err(runtime(failed.join("\n")))
         }
     })
+}
+
+/// What one worker shares with the others.
+struct Worker<'a> {
+    grid: &'a Grid,
+    data: &'a Dataset,
+    dir: &'a Path,
+    bar: &'a ProgressBar,
+    queue: &'a Queue,
+    dead: &'a Mutex<Vec<DeviceChoice>>,
+}
+
+impl Worker<'_> {
+    fn is_dead(&self, device: &DeviceChoice) -> bool {
+        self.dead.lock().map_or(true, |d| d.contains(device))
+    }
+
+    /// Takes cells and trains them on `device` until none is left, a stop, or the device fails.
+    fn run(&self, device: &DeviceChoice, tx: Sender<Report>) {
+        let stop = crate::signals::stop_requested;
+        while !stop() && !self.is_dead(device) {
+            let Some(cell) = self.queue.take() else { break };
+            if self.is_dead(device) {
+                self.queue.give_back(cell);
+                break;
+            }
+            let (file, name) = run_path(self.dir, &cell);
+            self.bar.set_message(cell.name());
+            let mut steps = 0;
+            let out = sweep::run_cell(
+                self.grid,
+                (&cell, device),
+                self.data,
+                (&file, &name),
+                &mut || {
+                    steps += 1;
+                    self.bar.inc(1);
+                },
+                &stop,
+            );
+            let report = match out {
+                Err(CellError::Device(why)) => {
+                    if let Ok(mut d) = self.dead.lock() {
+                        d.push(device.clone());
+                    }
+                    self.bar.dec(steps);
+                    self.queue.give_back(cell.clone());
+                    Report::Lost(device.clone(), cell, why)
+                }
+                out => {
+                    self.queue.finish();
+                    Report::Ran(cell, out)
+                }
+            };
+            if tx.send(report).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 fn progress_bar(total: u64) -> ProgressBar {

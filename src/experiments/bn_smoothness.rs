@@ -16,7 +16,6 @@ use crate::metrics::series;
 use crate::model::{Act, BnNoise, Model, Probe};
 use crate::runfile::RunFile;
 use crate::train::Session;
-use burn::tensor::Device;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -431,7 +430,7 @@ fn train_variant(
     let mut points = Vec::new();
     let mut layer_moments = Vec::new();
     let mut pending: Option<Pending> = None;
-    let device = Device::flex().autodiff();
+    let device = opts.burn_device(true)?;
     // The fixed probe batch of the moment drift: the first training samples, one batch's worth
     // (the noise draw is sized for a batch).
     let probe_rows: Vec<usize> = (0..job.config.batch_size.min(data.train.len)).collect();

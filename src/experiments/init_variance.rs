@@ -254,11 +254,10 @@ fn host(t: Tensor<1>) -> Vec<f32> {
 }
 
 /// The MSA profile of one variant at initialisation, BN in training mode.
-pub fn profile(v: Variant, seed: u64) -> Result<Profile, ExperimentError> {
+pub fn profile(v: Variant, seed: u64, device: &Device) -> Result<Profile, ExperimentError> {
     let valid = validate(&init_spec(v))?;
     // Training mode (batch statistics) is what initialisation means for BN: an autodiff device.
-    let device = Device::flex().autodiff();
-    let model = build(&valid, &device, seed);
+    let model = build(&valid, device, seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1A17_5EED);
     let x: Vec<f32> = (0..BATCH * WIDTH)
         .map(|_| crate::rng::normal(&mut rng))
@@ -266,7 +265,7 @@ pub fn profile(v: Variant, seed: u64) -> Result<Profile, ExperimentError> {
     let msa0 = mean_square(&x);
     let input = Act::Flat(Tensor::from_data(
         TensorData::new(x, [BATCH, WIDTH]),
-        &device,
+        device,
     ));
     let (_, probes) = model.forward_with(input, Probe::On, None);
     let mut skip = vec![msa0];
@@ -383,13 +382,14 @@ pub fn measure_with(
     opts: &mut ExperimentOptions,
 ) -> Result<Measured, ExperimentError> {
     let seeds = util::seeds(opts.seed, PROTOCOL.seeds(opts.quick));
+    let device = opts.burn_device(true)?;
     let mut at_init = Vec::new();
     for v in AT_INIT {
         opts.check_cancel()?;
         at_init.push(
             seeds
                 .iter()
-                .map(|&s| profile(v, s))
+                .map(|&s| profile(v, s, &device))
                 .collect::<Result<Vec<_>, _>>()?,
         );
     }

@@ -92,7 +92,12 @@ fn read(path: &Path, job: &Job<'_>) -> Result<RunFile, ExperimentError> {
     let mut run: RunFile =
         serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a kept run: {e}")))?;
     run.history.reindex();
-    if run.spec != job.spec || run.config != job.config || run.dataset != *job.dataset {
+    // Where it trained does not matter: a run kept from a remote device serves on the CPU.
+    let config = crate::spec::TrainConfig {
+        device: run.config.device.clone(),
+        ..job.config.clone()
+    };
+    if run.spec != job.spec || run.config != config || run.dataset != *job.dataset {
         return Err(bad(format!(
             "it holds another run than {} (network, configuration or data differ)",
             job.name

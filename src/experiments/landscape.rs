@@ -15,6 +15,7 @@ use crate::data::Dataset;
 use crate::model::Model;
 use crate::runfile::RunFile;
 use crate::train::Session;
+use burn::module::Module;
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -157,15 +158,21 @@ pub struct Measured {
 }
 
 /// The fixed subset the surfaces are measured on: the first 512 training samples.
-fn subset(data: &Dataset) -> (crate::model::Act, Vec<i64>) {
+fn subset(data: &Dataset, model: &Model) -> (crate::model::Act, Vec<i64>) {
     let split = &data.train;
     let idx: Vec<usize> = (0..SUBSET.min(split.len)).collect();
-    util::batch(split, &idx, data.sample_shape, &Device::flex())
+    let device = model
+        .net
+        .devices()
+        .first()
+        .cloned()
+        .unwrap_or_else(Device::flex);
+    util::batch(split, &idx, data.sample_shape, &device)
 }
 
 /// The loss of an inference-mode model on the subset.
 fn centre_loss(model: &Model, data: &Dataset) -> f64 {
-    let (x, labels) = subset(data);
+    let (x, labels) = subset(data, model);
     let l = util::cross_entropy(model.forward(x), &labels)
         .into_data()
         .try_into_vec_as::<f32>()
@@ -199,7 +206,7 @@ pub fn surface(
             .collect()
     };
     let (delta, eta) = (dir(), dir());
-    let (x, labels) = subset(data);
+    let (x, labels) = subset(data, model);
     let coords = linspace(-1.0, 1.0, n);
     let mut values = Vec::with_capacity(n * n);
     for &b in &coords {

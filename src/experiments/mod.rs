@@ -61,6 +61,8 @@ pub struct ExperimentOptions {
     /// A folder to keep each training run in as it ends, and to read finished runs back from
     /// (the degradation experiments; see [`kept`]).
     pub keep_runs: Option<std::path::PathBuf>,
+    /// Where the experiment's networks train and are measured (the CPU unless set).
+    pub device: crate::spec::DeviceChoice,
 }
 
 impl ExperimentOptions {
@@ -73,7 +75,15 @@ impl ExperimentOptions {
             cancel: Arc::new(AtomicBool::new(false)),
             dataset: None,
             keep_runs: None,
+            device: crate::spec::DeviceChoice::Cpu,
         }
+    }
+
+    /// The burn device of [`ExperimentOptions::device`], with autodiff when `autodiff` is set;
+    /// an error names the device that cannot be used.
+    pub fn burn_device(&self, autodiff: bool) -> Result<burn::tensor::Device, ExperimentError> {
+        crate::model::make_device(&self.device, autodiff)
+            .map_err(|e| ExperimentError::Train(crate::train::TrainError::Device(e)))
     }
 
     /// The serialisable part.

@@ -284,13 +284,12 @@ pub fn gradient(
     net: Net,
     batch_norm: bool,
     seed: u64,
-    xs: &[f64],
+    (xs, device): (&[f64], &Device),
 ) -> Result<Vec<f64>, ExperimentError> {
     let valid = validate(&spec(net, batch_norm))?;
-    let device = Device::flex().autodiff();
-    let model = build(&valid, &device, seed);
+    let model = build(&valid, device, seed);
     let data: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
-    let input = || Tensor::<2>::from_data(TensorData::new(data.clone(), [xs.len(), 1]), &device);
+    let input = || Tensor::<2>::from_data(TensorData::new(data.clone(), [xs.len(), 1]), device);
     // One pass in training mode: BN (momentum 1) takes this batch's statistics.
     let _ = model.forward(Act::Flat(input()));
     // Inference mode on the autodiff device: BN uses the running statistics (committed by the
@@ -313,13 +312,13 @@ pub fn measure_net(
     net: Net,
     batch_norm: bool,
     seeds: &[u64],
-    xs: &[f64],
+    (xs, device): (&[f64], &Device),
 ) -> Result<NetResult, ExperimentError> {
     let mut r1 = Vec::new();
     let mut acf = vec![0.0; MAX_LAG + 1];
     let mut first = Vec::new();
     for (i, &s) in seeds.iter().enumerate() {
-        let g = gradient(net, batch_norm, s, xs)?;
+        let g = gradient(net, batch_norm, s, (xs, device))?;
         let a = autocorrelation(&g, MAX_LAG);
         r1.push(a[1]);
         for (sum, v) in acf.iter_mut().zip(&a) {
@@ -353,12 +352,13 @@ pub fn measure_with(
             DeepNets::Residual => Net::ResNet(d),
         })
         .collect();
+    let device = opts.burn_device(true)?;
     let mut views = Vec::new();
     for (v, batch_norm) in [judged_bn, !judged_bn].into_iter().enumerate() {
         let mut one = |k: usize, net: Net| {
             opts.check_cancel()?;
             opts.report((v * 5 + k) as f32 / 10.0, &net.label());
-            measure_net(net, batch_norm, &seeds, &xs)
+            measure_net(net, batch_norm, &seeds, (&xs, &device))
         };
         let shallow = one(0, Net::Plain(0))?;
         let mut deep = Vec::new();

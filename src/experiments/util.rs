@@ -152,7 +152,11 @@ pub(crate) fn train(
 ) -> Result<Trained, ExperimentError> {
     let (config, span) = (&job.config, job.span);
     let valid = validate(&job.spec)?;
-    let mut session = Session::new(&valid, config, job.data.clone(), Device::flex().autodiff())?;
+    let config = &TrainConfig {
+        device: opts.device.clone(),
+        ..config.clone()
+    };
+    let mut session = Session::new(&valid, config, job.data.clone(), opts.burn_device(true)?)?;
     let mut history = History::new(session.layout.clone());
     let mut status = RunStatus::Running;
     let mut losses = Vec::new();
@@ -164,6 +168,9 @@ pub(crate) fn train(
         }
         // The worker's step: the same events, applied as the lab and the CLI apply them.
         let taken = drive::step(&mut session, false);
+        if let Some(why) = taken.failed {
+            return Err(ExperimentError::Train(crate::train::TrainError::Lost(why)));
+        }
         for e in &taken.events {
             if let TrainEvent::Step(r) = e {
                 losses.push(r.loss);
@@ -194,9 +201,8 @@ pub(crate) fn train(
         config.clone(),
         job.dataset.clone(),
         Environment {
-            backend: "flex".into(),
-            device: crate::model::describe_device(DeviceChoice::Cpu).into(),
-            reslab_version: env!("CARGO_PKG_VERSION").into(),
+            device: config.device.describe(),
+            ..Environment::for_device(&config.device)
         },
     );
     run.status = status;

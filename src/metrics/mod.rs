@@ -249,6 +249,28 @@ impl History {
         self.series.len()
     }
 
+    /// Drops everything recorded after `step`: a run whose device failed goes back to the
+    /// weights it last saved, and its history must not run ahead of them.
+    pub fn truncate(&mut self, step: u64) {
+        for (_, s) in &mut self.series {
+            let keep = s.steps.partition_point(|&t| u64::from(t) <= step);
+            s.steps.truncate(keep);
+            s.values.truncate(keep);
+        }
+        self.series.retain(|(_, s)| !s.is_empty());
+        self.reindex();
+        self.last_step = self.last_step.min(step);
+        if self.latest_probe.as_ref().is_some_and(|p| p.step > step) {
+            self.latest_probe = None;
+        }
+        if self.latest_boundary.as_ref().is_some_and(|b| b.step > step) {
+            self.latest_boundary = None;
+        }
+        if self.latest_set_bn.as_ref().is_some_and(|b| b.step > step) {
+            self.latest_set_bn = None;
+        }
+    }
+
     /// Rebuilds the lookup index (after deserialising).
     pub fn reindex(&mut self) {
         self.index = self

@@ -13,6 +13,7 @@ mod device;
 pub mod fused;
 mod node;
 mod norm_act;
+mod serve;
 pub use dense::{DenseBlockOut, dense_block, fusable};
 pub use norm_act::{Epilogue, Stats};
 pub mod path;
@@ -21,8 +22,9 @@ pub mod probe;
 pub use act::Act;
 pub(crate) use act::map_act;
 pub use build::{ParamEntry, build, param_layout, stable_name};
-pub use device::{DeviceError, describe as describe_device, make_device};
+pub use device::{DeviceError, catch_quietly, make_device, panic_text, remote_device};
 pub use node::{NodeModule, apply as apply_layer};
+pub use serve::serve;
 
 use crate::spec::{Activation, LayerOp, Shape, Shortcut, ValidSpec};
 use burn::module::{Module, Param};

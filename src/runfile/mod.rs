@@ -137,7 +137,7 @@ pub use crate::metrics::RunStatus;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
-    /// `flex` or `wgpu`.
+    /// `flex`, `wgpu` or `remote`.
     pub backend: String,
     /// The device, in words.
     pub device: String,
@@ -148,12 +148,9 @@ pub struct Environment {
 impl Environment {
     /// The record for a run this build starts on `device` (the device's name in words arrives
     /// with the run's first event).
-    pub fn for_device(device: crate::spec::DeviceChoice) -> Self {
+    pub fn for_device(device: &crate::spec::DeviceChoice) -> Self {
         Self {
-            backend: match device {
-                crate::spec::DeviceChoice::Cpu => "flex".into(),
-                crate::spec::DeviceChoice::Gpu => "wgpu".into(),
-            },
+            backend: device.backend().into(),
             device: String::new(),
             reslab_version: env!("CARGO_PKG_VERSION").into(),
         }

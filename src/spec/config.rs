@@ -1,5 +1,6 @@
 //! Training configuration: plain serde data.
 
+pub use super::device::DeviceChoice;
 use super::strict::no_fields;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -169,17 +170,6 @@ pub enum Duration {
     Steps(u64),
     /// A number of passes over the training split.
     Epochs(u64),
-}
-
-/// Where a run trains.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceChoice {
-    /// burn-flex on the CPU.
-    #[default]
-    Cpu,
-    /// wgpu (Vulkan, Metal or DirectX) when an adapter is available.
-    Gpu,
 }
 
 /// Why a [`TrainConfig`] cannot be used.

@@ -6,6 +6,7 @@ pub mod blocks;
 mod config;
 mod data_kind;
 mod dataset;
+mod device;
 pub mod edit;
 mod eval_set;
 mod net;
@@ -26,6 +27,7 @@ pub use data_kind::DataKind;
 pub use dataset::{
     DataSource, DatasetNameError, DatasetSpec, MAX_DATASET_VALUES, MAX_SAMPLES, Palette,
 };
+pub use device::{Endpoint, MAX_ENDPOINT, TOKEN_VAR};
 pub use eval_set::{EvalSet, MAX_EVAL_SET_NAME, MAX_EVAL_SETS};
 pub use net::{
     Activation, BranchScale, INPUT_NODE, Init, InputShape, LayerOp, LayerSpec, NetSpec, Shortcut,

@@ -13,7 +13,8 @@
 //!   output's worth for a normalisation, its normalised input, and a convolution, its unfolded
 //!   input), one more for a layer a skip adds into, plus the input batch. On the GPU burn's
 //!   BatchNorm and convolution keep more temporaries than the fused CPU kernels: [`GPU_FACTOR`]
-//!   more.
+//!   more, and on a remote device (burn's ops on the server; the estimate is checked against
+//!   this machine's limit, which errs on the safe side when the server has more).
 //! - **evaluation**: the validation split goes through the network [`EVAL_CHUNK`] samples at a
 //!   time whatever the batch size, without gradients: per sample the largest layer's input and
 //!   its output's copies (as above), a projection's output and the sources of the skips open
@@ -132,7 +133,7 @@ pub fn estimate_memory(
     };
     let (samples, features) = dataset.expected_size();
     let device = |bytes: u64| match config.device {
-        DeviceChoice::Gpu => (bytes as f64 * GPU_FACTOR) as u64,
+        DeviceChoice::Gpu | DeviceChoice::Remote(_) => (bytes as f64 * GPU_FACTOR) as u64,
         DeviceChoice::Cpu => bytes,
     };
     let chunk = EVAL_CHUNK.min(samples.max(1)) as u64;

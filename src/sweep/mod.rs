@@ -8,10 +8,12 @@
 //! it again skips every cell whose run file finished (or diverged).
 
 mod figures;
+mod queue;
 mod run;
 
 pub use figures::figures;
-pub use run::{CellOutcome, FINAL_WINDOW, cell_spec, is_cells_run, run_cell, summary};
+pub use queue::Queue;
+pub use run::{CellError, CellOutcome, FINAL_WINDOW, cell_spec, is_cells_run, run_cell, summary};
 
 use crate::runfile::RunStatus;
 use crate::safe_fs;

@@ -1,19 +1,36 @@
-//! One cell of a sweep: its preset built for the sweep's data, trained on the CPU through the
-//! one driver ([`crate::train::drive`], the worker's steps applied with `apply_event`), saved
+//! One cell of a sweep: its preset built for the sweep's data, trained on the device it is given
+//! (this machine's CPU or GPU, or a `reslab serve` endpoint) through the one driver ([`crate::train::drive`], the worker's steps applied with `apply_event`), saved
 //! as a run file with its weights, summarised as a [`CellResult`].
 
 use super::{Cell, CellResult, Grid};
 use crate::data::Dataset;
 use crate::metrics::{History, series};
 use crate::runfile::{self, Environment, Progress, RunFile, RunStatus};
+use crate::spec::DeviceChoice;
 use crate::spec::{Duration, PresetOptions, TrainConfig, preset, validate};
 use crate::train::{Session, TrainEvent, apply_event, drive};
-use burn::tensor::Device;
 use std::path::Path;
 use std::time::Instant;
 
 /// Steps the final training loss is averaged over.
 pub const FINAL_WINDOW: usize = 50;
+
+/// Why a cell did not finish.
+#[derive(Debug)]
+pub enum CellError {
+    /// The device could not be reached or stopped answering: the cell can run elsewhere.
+    Device(String),
+    /// Anything else (its network, its file): running it elsewhere would fail the same way.
+    Cell(String),
+}
+
+impl std::fmt::Display for CellError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CellError::Device(e) | CellError::Cell(e) => f.write_str(e),
+        }
+    }
+}
 
 /// How a cell's run went.
 pub enum CellOutcome {
@@ -23,24 +40,33 @@ pub enum CellOutcome {
     Stopped,
 }
 
-/// Trains `cell` of `grid` on `data` (the grid's dataset, loaded once for the sweep) and saves
-/// it to `run_path` (whose name relative to the sweep file's folder is `run_name`). `progress`
-/// hears every step; `stop` is asked before each step.
+/// Trains `cell` of `grid` on `data` (the grid's dataset, loaded once for the sweep) on
+/// `device` and saves it to `run_path` (whose name relative to the sweep file's folder is
+/// `run_name`). `progress` hears every step; `stop` is asked before each step. Nothing is saved
+/// unless the run ends: a device that fails leaves no file, and the cell can run elsewhere.
 pub fn run_cell(
     grid: &Grid,
-    cell: &Cell,
+    (cell, device): (&Cell, &DeviceChoice),
     data: &Dataset,
     (run_path, run_name): (&Path, &str),
     progress: &mut dyn FnMut(),
     stop: &dyn Fn() -> bool,
-) -> Result<CellOutcome, String> {
+) -> Result<CellOutcome, CellError> {
     let started = Instant::now();
-    let spec = cell_spec(grid, cell)?;
-    let valid = validate(&spec).map_err(|e| format!("{}: {e}", cell.preset()))?;
-    let config = cell_config(grid, cell);
-    let device = Device::flex().autodiff();
-    let mut session =
-        Session::new(&valid, &config, data.clone(), device).map_err(|e| e.to_string())?;
+    let spec = cell_spec(grid, cell).map_err(CellError::Cell)?;
+    let valid = validate(&spec).map_err(|e| CellError::Cell(format!("{}: {e}", cell.preset())))?;
+    let config = TrainConfig {
+        device: device.clone(),
+        ..cell_config(grid, cell)
+    };
+    let burn_device =
+        crate::model::make_device(device, true).map_err(|e| CellError::Device(e.to_string()))?;
+    let lost = |e: String| CellError::Device(e);
+    let mut session = drive::guarded(device, || {
+        Session::new(&valid, &config, data.clone(), burn_device)
+    })
+    .map_err(lost)?
+    .map_err(|e| CellError::Cell(e.to_string()))?;
     let mut history = History::new(session.layout.clone());
     let mut status = RunStatus::Running;
     let mut diverged = false;
@@ -49,6 +75,9 @@ pub fn run_cell(
             return Ok(CellOutcome::Stopped);
         }
         let taken = drive::step(&mut session, false);
+        if let Some(why) = taken.failed {
+            return Err(lost(why));
+        }
         for e in &taken.events {
             apply_event(&mut history, &mut status, e);
         }
@@ -68,17 +97,17 @@ pub fn run_cell(
         spec,
         config.clone(),
         grid.dataset.clone(),
-        Environment::for_device(config.device),
+        Environment::for_device(&config.device),
     );
-    run.environment.device = crate::model::describe_device(config.device).into();
+    run.environment.device = config.device.describe();
     run.status = status;
     run.progress = Progress {
         step: session.step,
         optimizer_steps: session.optimizer.steps,
     };
     run.history = history;
-    let ck = session.checkpoint();
-    runfile::save_to(run_path, &run, Some(&ck)).map_err(|e| e.to_string())?;
+    let ck = drive::guarded(device, || session.checkpoint()).map_err(lost)?;
+    runfile::save_to(run_path, &run, Some(&ck)).map_err(|e| CellError::Cell(e.to_string()))?;
     Ok(CellOutcome::Done(summary(cell, &run, run_name, started)))
 }
 
@@ -106,10 +135,13 @@ pub fn cell_config(grid: &Grid, cell: &Cell) -> TrainConfig {
     }
 }
 
-/// Whether `run` is `cell`'s run of `grid` (its network, data and configuration), so that a
-/// sweep may take it as the cell's (or train the cell over it).
+/// Whether `run` is `cell`'s run of `grid` (its network, data and configuration, wherever it
+/// trained), so that a sweep may take it as the cell's (or train the cell over it).
 pub fn is_cells_run(grid: &Grid, cell: &Cell, run: &RunFile) -> bool {
-    let config = cell_config(grid, cell);
+    let config = TrainConfig {
+        device: run.config.device.clone(),
+        ..cell_config(grid, cell)
+    };
     cell_spec(grid, cell).is_ok_and(|spec| run.spec == spec)
         && run.dataset == grid.dataset
         && run.config == config

@@ -61,6 +61,9 @@ pub enum TrainError {
     /// The run would need more memory (or more steps) than the lab allows.
     #[error("{0}")]
     TooLarge(String),
+    /// The device stopped answering during the run (a remote server that went away).
+    #[error("{0}")]
+    Lost(String),
     /// The worker thread panicked.
     #[error("the training thread failed: {0}")]
     Panicked(String),
@@ -312,9 +315,9 @@ impl Emitter {
 /// Checks whether a device can be used, by making it and running a tiny computation on it.
 /// Returns the device in words, or why it cannot be used. For the GPU this can take a second
 /// (adapter discovery), so call it off the UI thread.
-pub fn probe_device(choice: crate::spec::DeviceChoice) -> Result<String, String> {
+pub fn probe_device(choice: &crate::spec::DeviceChoice) -> Result<String, String> {
     make_device(choice, false)
-        .map(|_| crate::model::describe_device(choice).to_string())
+        .map(|_| choice.describe())
         .map_err(|e| e.to_string())
 }
 
@@ -365,7 +368,7 @@ pub fn spawn_run(request: RunRequest, waker: Waker) -> Result<RunHandle, TrainEr
                 unseen: false,
             };
             let session = (|| -> Result<Session, TrainError> {
-                let device = make_device(config.device, true)?;
+                let device = make_device(&config.device, true)?;
                 let data = data::load(&dataset)?;
                 let mut s = Session::new(&valid, &config, data, device)?;
                 if let Some(ck) = &resume {
@@ -374,7 +377,7 @@ pub fn spawn_run(request: RunRequest, waker: Waker) -> Result<RunHandle, TrainEr
                 Ok(s)
             })();
             match session {
-                Ok(s) => Ok(run_loop(s, &ctl, &mut em, autosave)),
+                Ok(s) => run_loop(s, &ctl, &mut em, autosave),
                 Err(e) => {
                     em.send(TrainEvent::Failed(e.to_string()), true);
                     Err(e)
@@ -429,13 +432,35 @@ pub fn check_memory(
     Ok(())
 }
 
-fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave) -> Session {
+/// Ends a run whose device failed: sends [`TrainEvent::Failed`] (the consumer saves what it
+/// holds: the history and the last snapshot) and abandons the session.
+fn failed(s: Session, em: &mut Emitter, why: String) -> Result<Session, TrainError> {
+    em.send(TrainEvent::Failed(why.clone()), true);
+    abandon(s, why)
+}
+
+/// Drops a session whose device failed. Dropping remote tensors talks to the server that is
+/// gone; a panic there is caught, and what it leaves is leaked rather than brought down.
+fn abandon(s: Session, why: String) -> Result<Session, TrainError> {
+    let device = s.config.device.clone();
+    let _ = drive::guarded(&device, move || drop(s));
+    Err(TrainError::Lost(why))
+}
+
+/// Trains `s` to its end, a stop, a divergence or a failed device, sending the events; the
+/// session when the device still holds it.
+fn run_loop(
+    mut s: Session,
+    ctl: &Control,
+    em: &mut Emitter,
+    autosave: Autosave,
+) -> Result<Session, TrainError> {
     let mut last_save = (s.step, Instant::now());
     em.send(
         TrainEvent::Started {
             layout: Box::new(s.layout.clone()),
             total_steps: s.total_steps,
-            device: crate::model::describe_device(s.config.device).to_string(),
+            device: s.config.device.describe(),
             train_samples: s.data.train.len,
             valid_samples: s.data.valid.len,
         },
@@ -446,7 +471,10 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
             let mut paused = ctl.paused.lock().expect("control lock");
             loop {
                 if ctl.snapshot.swap(false, Ordering::SeqCst) {
-                    em.send(TrainEvent::Snapshot(Box::new(s.checkpoint())), true);
+                    match drive::guarded(&s.config.device, || s.checkpoint()) {
+                        Ok(ck) => em.send(TrainEvent::Snapshot(Box::new(ck)), true),
+                        Err(why) => return failed(s, em, why),
+                    }
                 }
                 if !*paused || ctl.stop.load(Ordering::SeqCst) {
                     break;
@@ -464,8 +492,11 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
         let taken = drive::step(&mut s, true);
         let step = s.step;
         for e in taken.events {
-            let wake = matches!(e, TrainEvent::Diverged { .. });
+            let wake = matches!(e, TrainEvent::Diverged { .. } | TrainEvent::Failed(_));
             em.send(e, wake);
+        }
+        if let Some(why) = taken.failed {
+            return abandon(s, why);
         }
         if taken.diverged {
             break EndReason::Diverged;
@@ -476,11 +507,17 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
         let by_time =
             autosave.every_secs > 0.0 && last_save.1.elapsed().as_secs_f64() >= autosave.every_secs;
         if (by_steps || by_time) && !s.is_done() {
-            em.send(TrainEvent::Snapshot(Box::new(s.checkpoint())), false);
+            match drive::guarded(&s.config.device, || s.checkpoint()) {
+                Ok(ck) => em.send(TrainEvent::Snapshot(Box::new(ck)), false),
+                Err(why) => return failed(s, em, why),
+            }
             last_save = (step, Instant::now());
         }
     };
-    em.send(TrainEvent::Snapshot(Box::new(s.checkpoint())), false);
+    match drive::guarded(&s.config.device, || s.checkpoint()) {
+        Ok(ck) => em.send(TrainEvent::Snapshot(Box::new(ck)), false),
+        Err(why) => return failed(s, em, why),
+    }
     em.send(
         TrainEvent::Finished {
             step: s.step,
@@ -488,5 +525,5 @@ fn run_loop(mut s: Session, ctl: &Control, em: &mut Emitter, autosave: Autosave)
         },
         true,
     );
-    s
+    Ok(s)
 }

@@ -234,7 +234,7 @@ impl Session {
             )));
         }
         let mut model = build(spec, &device, config.seed);
-        model.host_reductions = config.device == crate::spec::DeviceChoice::Cpu;
+        model.host_reductions = config.device.is_local_cpu();
         let names = crate::spec::probe_names(spec);
         let layout = RunLayout {
             layers: model.layer_names(),

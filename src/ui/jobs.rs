@@ -47,6 +47,8 @@ pub enum JobResult {
     },
     /// The GPU check ended: the device in words, or why it cannot be used.
     Gpu(GpuState),
+    /// A remote endpoint's check ended: the device in words, or why it cannot be used.
+    Remote(crate::spec::Endpoint, Result<String, String>),
     /// The run files found in the recent-runs folder.
     Recent(Vec<PathBuf>),
     /// Sweep files read (the runs folder's at launch, or one opened), and whether to show the
@@ -106,6 +108,8 @@ pub struct ExperimentJob {
     pub out_dir: PathBuf,
     /// The dataset for experiments that take one.
     pub dataset: Option<DatasetSpec>,
+    /// Where it trains (the lab's device setting).
+    pub device: DeviceChoice,
     /// Set to stop the experiment early.
     pub cancel: Arc<AtomicBool>,
     /// The fraction done and what is being done, as the experiment reports it.
@@ -271,13 +275,27 @@ impl Jobs {
         );
     }
 
+    /// Connects to a remote endpoint in the background (a server that does not answer can take
+    /// the network's time to say so).
+    pub fn probe_remote(&mut self, endpoint: crate::spec::Endpoint) {
+        let back = endpoint.clone();
+        self.spawn(
+            "remote check",
+            move || {
+                let device = DeviceChoice::Remote(endpoint.clone());
+                JobResult::Remote(endpoint, crate::train::probe_device(&device))
+            },
+            move |why| JobResult::Remote(back, Err(why)),
+        );
+    }
+
     /// Checks the GPU in the background: whether burn can use it, then what wgpu's adapters
     /// are (a software rasteriser on the CPU is usable but slower than the CPU backend).
     pub fn probe_gpu(&mut self) {
         self.spawn(
             "gpu check",
             || {
-                JobResult::Gpu(match crate::train::probe_device(DeviceChoice::Gpu) {
+                JobResult::Gpu(match crate::train::probe_device(&DeviceChoice::Gpu) {
                     Err(e) => GpuState::Unavailable(e),
                     Ok(d) => match wgpu_adapters() {
                         Some((names, true)) => GpuState::Software(names),
@@ -359,6 +377,7 @@ impl Jobs {
                 let mut opts = ExperimentOptions::new(job.quick, job.seed);
                 opts.cancel = job.cancel;
                 opts.dataset = job.dataset;
+                opts.device = job.device;
                 let progress = job.progress;
                 // The app repaints every 100 ms while a job runs; the tab reads this then.
                 opts.progress = Some(Box::new(move |f, msg| {

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod designer;
+pub mod device_picker;
 pub mod eval_sets;
 pub mod experiments;
 pub mod figure;

@@ -230,6 +230,12 @@ fn apply(live: &mut LiveRun, run: &mut ShownRun, e: TrainEvent, out: &mut Applie
             out.finished = true;
         }
         TrainEvent::Failed(msg) => {
+            // The weights after the last snapshot went with the device: the history goes back
+            // to it, so the run saves as it can be resumed.
+            if let Some(ck) = &run.checkpoint {
+                run.file.history.truncate(ck.step);
+                run.dirty = true;
+            }
             live.end(EndReason::Stopped);
             out.failed = Some(msg);
             out.finished = true;

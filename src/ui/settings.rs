@@ -2,9 +2,10 @@
 //! and every training setting, with sensible ranges. Everything here is persisted between
 //! launches.
 
+use super::device_picker::{DeviceAction, RemoteState, device_row};
 use crate::spec::{
-    Activation, BranchScale, DataKind, DataSource, DatasetSpec, DeviceChoice, Duration, NetSpec,
-    Norm, OptimizerSpec, PresetOptions, Schedule, Shortcut, TrainConfig, preset, validate,
+    Activation, BranchScale, DataKind, DataSource, DatasetSpec, Duration, NetSpec, Norm,
+    OptimizerSpec, PresetOptions, Schedule, Shortcut, TrainConfig, preset, validate,
 };
 use egui::{ComboBox, DragValue, Slider, Ui};
 use serde::{Deserialize, Serialize};
@@ -185,6 +186,8 @@ pub struct Settings {
     pub config: TrainConfig,
     /// Where runs are saved and listed from.
     pub runs_dir: PathBuf,
+    /// The remote endpoint as last typed (`ws://HOST:PORT`).
+    pub remote_text: String,
 }
 
 impl Default for Settings {
@@ -194,6 +197,7 @@ impl Default for Settings {
             dataset: DatasetSpec::new(DataSource::Mnist10k),
             config: TrainConfig::lab_default(),
             runs_dir: PathBuf::from("saved_runs"),
+            remote_text: String::new(),
         }
     }
 }
@@ -211,6 +215,17 @@ pub enum SettingsAction {
     PickDataFolder,
     /// Check whether the GPU can be used.
     CheckGpu,
+    /// Connect to a remote endpoint in the background.
+    CheckRemote(crate::spec::Endpoint),
+}
+
+/// What the device checks found, for the device row.
+#[derive(Clone, Copy)]
+pub struct Devices<'a> {
+    /// The GPU's check.
+    pub gpu: &'a GpuState,
+    /// The remote endpoint's check.
+    pub remote: &'a RemoteState,
 }
 
 /// Availability of the GPU as last checked.
@@ -241,7 +256,7 @@ pub fn software_gpu_text(adapters: &str) -> String {
 impl Settings {
     /// Draws the left side. `locked` greys everything out while a run trains (a run keeps the
     /// settings it started with).
-    pub fn ui(&mut self, ui: &mut Ui, gpu: &GpuState, spec_summary: &str) -> SettingsAction {
+    pub fn ui(&mut self, ui: &mut Ui, devices: Devices<'_>, spec_summary: &str) -> SettingsAction {
         let mut action = SettingsAction::None;
         ui.heading("Network");
         if self.net_ui(ui) {
@@ -257,8 +272,10 @@ impl Settings {
         }
         ui.separator();
         ui.heading("Training");
-        if self.config_ui(ui, gpu) {
-            action = SettingsAction::CheckGpu;
+        match self.config_ui(ui, devices) {
+            DeviceAction::None => {}
+            DeviceAction::CheckGpu => action = SettingsAction::CheckGpu,
+            DeviceAction::CheckRemote(e) => action = SettingsAction::CheckRemote(e),
         }
         action
     }
@@ -381,10 +398,10 @@ impl Settings {
         (self.dataset != before, browse)
     }
 
-    /// Returns whether the GPU should be checked.
-    fn config_ui(&mut self, ui: &mut Ui, gpu: &GpuState) -> bool {
+    /// Returns what the device row asks for.
+    fn config_ui(&mut self, ui: &mut Ui, devices: Devices<'_>) -> DeviceAction {
         let c = &mut self.config;
-        let mut check_gpu = false;
+        let mut asked = DeviceAction::None;
         egui::Grid::new("config-grid")
             .num_columns(2)
             .show(ui, |ui| {
@@ -401,12 +418,16 @@ impl Settings {
                 ui.end_row();
                 schedule_rows(ui, &mut c.schedule);
                 steps_rows(ui, c);
-                check_gpu = device_row(ui, &mut c.device, gpu);
+                asked = device_row(
+                    ui,
+                    (&mut c.device, &mut self.remote_text),
+                    (devices.gpu, devices.remote),
+                );
             });
         if let Err(e) = c.validate() {
             ui.colored_label(ui.visuals().error_fg_color, e.to_string());
         }
-        check_gpu
+        asked
     }
 }
 
@@ -670,42 +691,6 @@ fn duration_field(ui: &mut Ui, duration: &mut Duration) {
     } else {
         Duration::Steps(n)
     };
-}
-
-/// CPU or GPU, the GPU labelled by what the check found; returns whether the GPU should be
-/// checked (it was picked before any check).
-fn device_row(ui: &mut Ui, device: &mut DeviceChoice, gpu: &GpuState) -> bool {
-    let mut check_gpu = false;
-    ui.label("Device");
-    ui.horizontal(|ui| {
-        ui.selectable_value(device, DeviceChoice::Cpu, "CPU");
-        let gpu_label = match gpu {
-            GpuState::Available(_) => "GPU (ok)",
-            GpuState::Software(_) => "GPU (software)",
-            GpuState::Unavailable(_) => "GPU (n/a)",
-            GpuState::Checking => "GPU …",
-            GpuState::Unknown => "GPU",
-        };
-        let r = ui.add_enabled(
-            !matches!(gpu, GpuState::Unavailable(_)),
-            egui::Button::selectable(*device == DeviceChoice::Gpu, gpu_label),
-        );
-        let r = match gpu {
-            GpuState::Available(d) => r.on_hover_text(d.as_str()),
-            GpuState::Software(d) => r.on_hover_text(software_gpu_text(d)),
-            GpuState::Unavailable(why) => r.on_disabled_hover_text(why.as_str()),
-            GpuState::Checking => r.on_hover_text("checking for a GPU…"),
-            GpuState::Unknown => r.on_hover_text("click to check for a GPU"),
-        };
-        if r.clicked() {
-            if *gpu == GpuState::Unknown {
-                check_gpu = true;
-            }
-            *device = DeviceChoice::Gpu;
-        }
-    });
-    ui.end_row();
-    check_gpu
 }
 
 fn shortcut_label(s: Shortcut) -> &'static str {

@@ -144,6 +144,7 @@ pub fn measure_cast(
     opts: &mut ExperimentOptions,
 ) -> Result<Measured, ExperimentError> {
     let (spec, data) = util::mnist()?;
+    let device = opts.burn_device(false)?;
     let seeds: Vec<u64> = (0..seeds as u64).map(|k| opts.seed + k).collect();
     let mut m = Measured {
         seeds: seeds.clone(),
@@ -152,7 +153,7 @@ pub fn measure_cast(
     for stack in cast.stacks {
         let per_seed: Vec<(Vec<f64>, Vec<f64>)> = seeds
             .iter()
-            .map(|&s| rank_curve(stack, &spec, &data, s))
+            .map(|&s| rank_curve(stack, &spec, (&data, &device), s))
             .collect::<Result<_, _>>()?;
         let (rank, entropy) = per_seed.into_iter().unzip();
         m.rank.push(rank);
@@ -162,7 +163,7 @@ pub fn measure_cast(
         m.grads.push(
             seeds
                 .iter()
-                .map(|&s| init_grads(layout, &spec, &data, s))
+                .map(|&s| init_grads(layout, &spec, (&data, &device), s))
                 .collect::<Result<_, _>>()?,
         );
     }
@@ -232,20 +233,19 @@ fn curve_layers(stack: Stack, spec: &NetSpec) -> Vec<usize> {
 fn rank_curve(
     stack: Stack,
     dataset: &DatasetSpec,
-    data: &Dataset,
+    (data, device): (&Dataset, &Device),
     seed: u64,
 ) -> Result<(Vec<f64>, Vec<f64>), ExperimentError> {
     let spec = stack_spec(stack, dataset);
     let valid = validate(&spec)?;
-    let device = Device::flex();
-    let model = build(&valid, &device, seed);
+    let model = build(&valid, device, seed);
     let numel = data.sample_shape.numel();
     let n = RANK_BATCH.min(data.train.len);
     let x = input_from_host(
         data.train.x[..n * numel].to_vec(),
         n,
         data.sample_shape,
-        &device,
+        device,
     );
     let mut outputs = Vec::new();
     let (_, probes) = model.forward_streaming(x, None, &mut |t| outputs.push(t));
@@ -303,7 +303,7 @@ fn adam_config(lr: f64, warmup: u64, seed: u64) -> TrainConfig {
 fn init_grads(
     layout: VitLayout,
     dataset: &DatasetSpec,
-    data: &Dataset,
+    (data, device): (&Dataset, &Device),
     seed: u64,
 ) -> Result<Vec<f64>, ExperimentError> {
     let spec = stack_spec(Stack::Blocks(layout), dataset);
@@ -314,7 +314,7 @@ fn init_grads(
     };
     let valid = validate(&spec)?;
     let mut s =
-        crate::train::Session::new(&valid, &config, data.clone(), Device::flex().autodiff())?;
+        crate::train::Session::new(&valid, &config, data.clone(), device.clone().autodiff())?;
     let Some(probe) = s.train_step().probe else {
         return Ok(vec![f64::NAN; DEPTH]);
     };

@@ -34,6 +34,8 @@ pub(super) enum Command {
     Table(super::super::runs_table::TableAction),
     PickDataFolder,
     CheckGpu,
+    /// Connect to a remote endpoint in the background.
+    CheckRemote(crate::spec::Endpoint),
     RebuildSpec,
     AdaptSpec,
     Designer(DesignerAction),
@@ -125,6 +127,10 @@ impl LabApp {
                 self.gpu = super::GpuState::Checking;
                 self.jobs.probe_gpu();
             }
+            Command::CheckRemote(e) => {
+                self.remote = crate::ui::device_picker::RemoteState::Checking(e.clone());
+                self.jobs.probe_remote(e);
+            }
             Command::RebuildSpec => self.rebuild_spec(),
             Command::AdaptSpec => {
                 let (input, classes) = self.state.settings.dataset.expected_io();
@@ -171,7 +177,7 @@ impl LabApp {
             spec.clone(),
             settings.config.clone(),
             settings.dataset.clone(),
-            Environment::for_device(settings.config.device),
+            Environment::for_device(&settings.config.device),
         );
         let request = RunRequest {
             spec,
@@ -372,7 +378,10 @@ impl LabApp {
                 self.jobs.load(p, true);
             }
             ExperimentsAction::Run(dataset) => {
-                self.state.experiments.start(&mut self.jobs, dataset)
+                let device = self.state.settings.config.device.clone();
+                self.state
+                    .experiments
+                    .start(&mut self.jobs, (dataset, device))
             }
             ExperimentsAction::Open(p) if p.to_string_lossy().ends_with(crate::sweep::SUFFIX) => {
                 self.jobs.read_sweeps(p, true)

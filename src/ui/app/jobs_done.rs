@@ -71,6 +71,7 @@ impl LabApp {
             JobResult::SpecExported(Err(e)) => self.error(format!("could not export: {e}")),
             JobResult::Picked { purpose, path } => self.on_picked(purpose, path),
             JobResult::Gpu(state) => self.on_gpu_checked(state),
+            JobResult::Remote(endpoint, found) => self.on_remote_checked(endpoint, found),
             JobResult::Recent(paths) => self.recent = paths,
             JobResult::RunFiles(rows, scan) => {
                 if scan == self.runs_table.scan {
@@ -159,6 +160,25 @@ impl LabApp {
                 "no file chosen (if no dialog appeared, type a path in the Runs section on the left)",
             ),
         }
+    }
+
+    fn on_remote_checked(
+        &mut self,
+        endpoint: crate::spec::Endpoint,
+        found: Result<String, String>,
+    ) {
+        use crate::ui::device_picker::RemoteState;
+        self.remote = match found {
+            Ok(_) => RemoteState::Reached(endpoint),
+            Err(why) => {
+                let asked =
+                    self.state.settings.config.device == DeviceChoice::Remote(endpoint.clone());
+                if asked {
+                    self.error(why.clone());
+                }
+                RemoteState::Unreachable(endpoint, why)
+            }
+        };
     }
 
     fn on_gpu_checked(&mut self, state: GpuState) {

@@ -34,7 +34,11 @@ impl LabApp {
                 );
             }
             let twin = self.twin().map(|(label, _)| label);
-            let action = self.state.settings.ui(ui, &self.gpu, &summary);
+            let devices = crate::ui::settings::Devices {
+                gpu: &self.gpu,
+                remote: &self.remote,
+            };
+            let action = self.state.settings.ui(ui, devices, &summary);
             if let Some(label) = twin
                 && ui
                     .add_enabled(!self.registry.is_training(), egui::Button::new(label))
@@ -53,6 +57,7 @@ impl LabApp {
                 SettingsAction::DatasetChanged => self.commands.push(Command::AdaptSpec),
                 SettingsAction::PickDataFolder => self.commands.push(Command::PickDataFolder),
                 SettingsAction::CheckGpu => self.commands.push(Command::CheckGpu),
+                SettingsAction::CheckRemote(e) => self.commands.push(Command::CheckRemote(e)),
             }
             ui.separator();
             ui.heading("Runs");

@@ -167,6 +167,8 @@ pub struct LabApp {
     registry: RunRegistry,
     jobs: Jobs,
     gpu: GpuState,
+    /// What the last check of a remote endpoint found.
+    remote: crate::ui::device_picker::RemoteState,
     /// The network Train uses: the designer's spec, or why there is none.
     spec: Result<NetSpec, String>,
     /// Whether that network is not what the settings on the left build.
@@ -202,9 +204,15 @@ impl LabApp {
         // out takes wgpu a moment, so it runs in the background from the start. With the CPU
         // chosen the check waits for a click on "GPU": it leaves a device thread of burn's
         // behind that wakes every 150 µs for the rest of the session (7 % of a core, idle).
-        if app.state.settings.config.device == crate::spec::DeviceChoice::Gpu {
-            app.gpu = GpuState::Checking;
-            app.jobs.probe_gpu();
+        match &app.state.settings.config.device {
+            crate::spec::DeviceChoice::Gpu => {
+                app.gpu = GpuState::Checking;
+                app.jobs.probe_gpu();
+            }
+            crate::spec::DeviceChoice::Remote(e) => {
+                app.commands.push(Command::CheckRemote(e.clone()))
+            }
+            crate::spec::DeviceChoice::Cpu => {}
         }
         app
     }
@@ -249,6 +257,7 @@ impl LabApp {
             registry: RunRegistry::default(),
             jobs: Jobs::new(repaint, spawner),
             gpu: GpuState::Unknown,
+            remote: Default::default(),
             spec,
             custom: false,
             restoring: Vec::new(),
@@ -345,6 +354,11 @@ impl LabApp {
     /// What the lab knows about the GPU.
     pub fn gpu(&self) -> &GpuState {
         &self.gpu
+    }
+
+    /// What the last check of a remote endpoint found.
+    pub fn remote(&self) -> &crate::ui::device_picker::RemoteState {
+        &self.remote
     }
 
     /// Takes the result of a GPU check as the background check reports it (tests use this to
@@ -456,6 +470,11 @@ impl LabApp {
             && let GpuState::Unavailable(why) = &self.gpu
         {
             return Some(why.clone());
+        }
+        if let crate::spec::DeviceChoice::Remote(e) = &self.state.settings.config.device
+            && let Some(why) = self.remote.refusal(e)
+        {
+            return Some(why.to_string());
         }
         None
     }

@@ -101,9 +101,10 @@ impl LabApp {
             GpuState::Checking => "checking for a GPU",
             GpuState::Unknown => "GPU not checked",
         };
-        let device = match self.state.settings.config.device {
+        let device = match &self.state.settings.config.device {
             DeviceChoice::Cpu => format!("device: CPU ({gpu})"),
             DeviceChoice::Gpu => format!("device: GPU ({gpu})"),
+            DeviceChoice::Remote(e) => format!("device: {e} ({})", self.remote.word(e)),
         };
         let r = ui.label(device);
         match &self.gpu {

@@ -123,9 +123,14 @@ impl ExperimentsTab {
         self.error.as_deref()
     }
 
-    /// Starts the selected experiment as a background job. `dataset` is used by the
-    /// experiments that can run on another dataset (the CNN degradation).
-    pub fn start(&mut self, jobs: &mut Jobs, dataset: Option<crate::spec::DatasetSpec>) {
+    /// Starts the selected experiment as a background job on `device` (the lab's device
+    /// setting). `dataset` is used by the experiments that can run on another dataset (the CNN
+    /// degradation).
+    pub fn start(
+        &mut self,
+        jobs: &mut Jobs,
+        (dataset, device): (Option<crate::spec::DatasetSpec>, crate::spec::DeviceChoice),
+    ) {
         if self.running.is_some() {
             return;
         }
@@ -138,6 +143,7 @@ impl ExperimentsTab {
             seed: self.seed,
             out_dir: self.out_dir.clone(),
             dataset,
+            device,
             cancel: cancel.clone(),
             progress: progress.clone(),
         });
