@@ -55,29 +55,31 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
     let local = listener.local_addr().map_err(runtime)?;
     let (token, from_env) = token();
     let url = format!("ws://{local}");
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "serving {} on {url}", args.device.describe());
-    if from_env {
-        let _ = writeln!(out, "token: the one in {TOKEN_VAR}");
-    } else {
+    let ready = || {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "serving {} on {url}", args.device.describe());
+        if from_env {
+            let _ = writeln!(out, "token: the one in {TOKEN_VAR}");
+        } else {
+            let _ = writeln!(
+                out,
+                "token: {token}\n  on the client: export {TOKEN_VAR}={token}"
+            );
+        }
         let _ = writeln!(
             out,
-            "token: {token}\n  on the client: export {TOKEN_VAR}={token}"
+            "train there: reslab train --device remote:{url} … (Ctrl-C stops the server)"
         );
-    }
-    let _ = writeln!(
-        out,
-        "train there: reslab train --device remote:{url} … (Ctrl-C stops the server)"
-    );
-    if !local.ip().is_loopback() {
-        let _ = writeln!(
-            out,
-            "warning: {} is reachable from the network and the token travels unencrypted; \
-             prefer 127.0.0.1 and an SSH tunnel (README)",
-            local.ip()
-        );
-    }
-    let _ = out.flush();
-    drop(out);
-    crate::model::serve(&args.device, listener, &token).map_err(|e| runtime(format!("{url}: {e}")))
+        if !local.ip().is_loopback() {
+            let _ = writeln!(
+                out,
+                "warning: {} is reachable from the network and the token travels unencrypted; \
+                 prefer 127.0.0.1 and an SSH tunnel (README)",
+                local.ip()
+            );
+        }
+        let _ = out.flush();
+    };
+    crate::model::serve(&args.device, (listener, &token), ready)
+        .map_err(|e| runtime(format!("{url}: {e}")))
 }

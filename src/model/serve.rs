@@ -7,13 +7,19 @@ use burn::tensor::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
 use std::net::TcpListener;
 
 /// Serves `device` (this machine's CPU or GPU) on `listener` until Ctrl-C or SIGTERM, to the
-/// clients that present `token` (not empty). An error says why it could not start or stopped.
-pub fn serve(device: &DeviceChoice, listener: TcpListener, token: &str) -> Result<(), String> {
+/// clients that present `token` (not empty); `ready` runs once the device works, before the
+/// first session is taken. An error says why it could not start or stopped.
+pub fn serve(
+    device: &DeviceChoice,
+    (listener, token): (TcpListener, &str),
+    ready: impl FnOnce(),
+) -> Result<(), String> {
     if matches!(device, DeviceChoice::Remote(_)) {
         return Err("a server serves this machine's cpu or gpu".into());
     }
     let device = make_device(device, false).map_err(|e: DeviceError| e.to_string())?;
     let authorizer = TokenAuthorizer::new(token.to_string()).map_err(|e| e.to_string())?;
+    ready();
     RemoteServer::new([device])
         .with_authorizer(authorizer)
         .serve(WebSocketTransport::from_listener(listener))
