@@ -1,7 +1,7 @@
 //! `reslab sweep`: a grid of runs over depth ([`crate::sweep`]) with one progress bar and an ETA,
 //! `--jobs N` at a time on each device (this machine's CPU, or `--devices` such as several
-//! `reslab serve` endpoints; a cell whose device fails goes to another one); resumable (`reslab sweep FILE.reslab-sweep.json` runs
-//! the cells that have not finished). Ctrl-C stops after the current steps: the finished cells
+//! `reslab serve` endpoints; a cell whose device fails goes to another one); resumable
+//! (`reslab sweep FILE.reslab-sweep.json` runs the cells that have not finished). Ctrl-C stops after the current steps: the finished cells
 //! are in the sweep file, the unfinished ones run next time.
 
 use super::{CliError, bad_input, runtime};

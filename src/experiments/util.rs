@@ -200,10 +200,7 @@ pub(crate) fn train(
         job.spec.clone(),
         config.clone(),
         job.dataset.clone(),
-        Environment {
-            device: config.device.describe(),
-            ..Environment::for_device(&config.device)
-        },
+        Environment::for_device(&config.device),
     );
     run.status = status;
     run.progress = Progress {

@@ -146,12 +146,12 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// The record for a run this build starts on `device` (the device's name in words arrives
-    /// with the run's first event).
+    /// The record for a run this build starts on `device`, the device in its words (those the
+    /// run's first event repeats).
     pub fn for_device(device: &crate::spec::DeviceChoice) -> Self {
         Self {
             backend: device.backend().into(),
-            device: String::new(),
+            device: device.describe(),
             reslab_version: env!("CARGO_PKG_VERSION").into(),
         }
     }

@@ -1,13 +1,13 @@
 //! One cell of a sweep: its preset built for the sweep's data, trained on the device it is given
-//! (this machine's CPU or GPU, or a `reslab serve` endpoint) through the one driver ([`crate::train::drive`], the worker's steps applied with `apply_event`), saved
-//! as a run file with its weights, summarised as a [`CellResult`].
+//! (this machine's CPU or GPU, or a `reslab serve` endpoint) through the one driver
+//! ([`crate::train::drive`], the worker's steps applied with `apply_event`), saved as a run file
+//! with its weights, summarised as a [`CellResult`].
 
 use super::{Cell, CellResult, Grid};
 use crate::data::Dataset;
 use crate::metrics::{History, series};
 use crate::runfile::{self, Environment, Progress, RunFile, RunStatus};
-use crate::spec::DeviceChoice;
-use crate::spec::{Duration, PresetOptions, TrainConfig, preset, validate};
+use crate::spec::{DeviceChoice, Duration, PresetOptions, TrainConfig, preset, validate};
 use crate::train::{Session, TrainEvent, apply_event, drive};
 use std::path::Path;
 use std::time::Instant;
@@ -61,11 +61,10 @@ pub fn run_cell(
     };
     let burn_device =
         crate::model::make_device(device, true).map_err(|e| CellError::Device(e.to_string()))?;
-    let lost = |e: String| CellError::Device(e);
     let mut session = drive::guarded(device, || {
         Session::new(&valid, &config, data.clone(), burn_device)
     })
-    .map_err(lost)?
+    .map_err(CellError::Device)?
     .map_err(|e| CellError::Cell(e.to_string()))?;
     let mut history = History::new(session.layout.clone());
     let mut status = RunStatus::Running;
@@ -76,7 +75,7 @@ pub fn run_cell(
         }
         let taken = drive::step(&mut session, false);
         if let Some(why) = taken.failed {
-            return Err(lost(why));
+            return Err(CellError::Device(why));
         }
         for e in &taken.events {
             apply_event(&mut history, &mut status, e);
@@ -99,14 +98,13 @@ pub fn run_cell(
         grid.dataset.clone(),
         Environment::for_device(&config.device),
     );
-    run.environment.device = config.device.describe();
     run.status = status;
     run.progress = Progress {
         step: session.step,
         optimizer_steps: session.optimizer.steps,
     };
     run.history = history;
-    let ck = drive::guarded(device, || session.checkpoint()).map_err(lost)?;
+    let ck = drive::guarded(device, || session.checkpoint()).map_err(CellError::Device)?;
     runfile::save_to(run_path, &run, Some(&ck)).map_err(|e| CellError::Cell(e.to_string()))?;
     Ok(CellOutcome::Done(summary(cell, &run, run_name, started)))
 }

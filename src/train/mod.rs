@@ -243,12 +243,10 @@ impl RunHandle {
     pub fn join(mut self) -> (Result<Session, TrainError>, Receiver<TrainEvent>) {
         let result = match self.thread.take() {
             Some(t) => t.join().unwrap_or_else(|e| {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(TrainError::Panicked(msg))
+                let msg = crate::model::panic_text(e.as_ref());
+                Err(TrainError::Panicked(
+                    msg.unwrap_or_else(|| "unknown panic".into()),
+                ))
             }),
             None => Err(TrainError::Panicked("already joined".into())),
         };
@@ -442,9 +440,16 @@ fn failed(s: Session, em: &mut Emitter, why: String) -> Result<Session, TrainErr
 /// Drops a session whose device failed. Dropping remote tensors talks to the server that is
 /// gone; a panic there is caught, and what it leaves is leaked rather than brought down.
 fn abandon(s: Session, why: String) -> Result<Session, TrainError> {
-    let device = s.config.device.clone();
-    let _ = drive::guarded(&device, move || drop(s));
+    let _ = crate::model::catch_quietly(move || drop(s));
     Err(TrainError::Lost(why))
+}
+
+/// Sends a snapshot of `s` (its checkpoint, read from the device), or why the device could not
+/// give it.
+fn snapshot(s: &Session, em: &mut Emitter, wake: bool) -> Result<(), String> {
+    let ck = drive::guarded(&s.config.device, || s.checkpoint())?;
+    em.send(TrainEvent::Snapshot(Box::new(ck)), wake);
+    Ok(())
 }
 
 /// Trains `s` to its end, a stop, a divergence or a failed device, sending the events; the
@@ -470,11 +475,10 @@ fn run_loop(
         {
             let mut paused = ctl.paused.lock().expect("control lock");
             loop {
-                if ctl.snapshot.swap(false, Ordering::SeqCst) {
-                    match drive::guarded(&s.config.device, || s.checkpoint()) {
-                        Ok(ck) => em.send(TrainEvent::Snapshot(Box::new(ck)), true),
-                        Err(why) => return failed(s, em, why),
-                    }
+                if ctl.snapshot.swap(false, Ordering::SeqCst)
+                    && let Err(why) = snapshot(&s, em, true)
+                {
+                    return failed(s, em, why);
                 }
                 if !*paused || ctl.stop.load(Ordering::SeqCst) {
                     break;
@@ -507,16 +511,14 @@ fn run_loop(
         let by_time =
             autosave.every_secs > 0.0 && last_save.1.elapsed().as_secs_f64() >= autosave.every_secs;
         if (by_steps || by_time) && !s.is_done() {
-            match drive::guarded(&s.config.device, || s.checkpoint()) {
-                Ok(ck) => em.send(TrainEvent::Snapshot(Box::new(ck)), false),
-                Err(why) => return failed(s, em, why),
+            if let Err(why) = snapshot(&s, em, false) {
+                return failed(s, em, why);
             }
             last_save = (step, Instant::now());
         }
     };
-    match drive::guarded(&s.config.device, || s.checkpoint()) {
-        Ok(ck) => em.send(TrainEvent::Snapshot(Box::new(ck)), false),
-        Err(why) => return failed(s, em, why),
+    if let Err(why) = snapshot(&s, em, false) {
+        return failed(s, em, why);
     }
     em.send(
         TrainEvent::Finished {
