@@ -164,6 +164,34 @@ fn winograd_products_do_not_depend_on_the_number_of_threads() {
     assert_eq!(run(1), run(3));
 }
 
+/// Direct products large enough to run in row ranges on rayon's threads (a stride-2 3×3
+/// convolution of 16 samples, 16 → 32 channels: the forward product, the input gradient's
+/// four-tap phase and the weight gradient's chunk sums all split) give the same values bit
+/// for bit on one thread and on three, and match burn's convolution.
+#[test]
+fn direct_products_do_not_depend_on_the_number_of_threads() {
+    let g = Geometry::new(16, 30, 26, 16, 32, 3, 2, 1).unwrap();
+    let r = reference(&g);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            (
+                direct::forward(&g, &r.x, &r.w),
+                direct::input_grad(&g, &r.r, &r.w),
+                direct::weight_grad(&g, &r.x, &r.r),
+            )
+        })
+    };
+    let one = run(1);
+    assert_close(&one.0, &r.z, 1e-5, "z");
+    assert_close(&one.1, &r.dx, 1e-5, "dx");
+    assert_close(&one.2, &r.dw, 1e-5, "dw");
+    assert!(one == run(3), "the thread count changed a direct product");
+}
+
 /// A block large enough that its BatchNorm/ReLU passes run in row ranges on rayon's threads
 /// (≥ 2¹⁷ output values) equals the layers one by one, with an identity skip (α = 0.5) and a
 /// projection; and its output, conv and BN outputs, running statistics and every gradient are

@@ -15,6 +15,8 @@
 #[cfg(target_arch = "x86_64")]
 use super::simd::{Avx2, Avx512};
 use super::simd::{Isa, Portable, Simd};
+use crate::model::norm_act::PARTS;
+use rayon::prelude::*;
 
 /// Output channels per tile (and the width weights are packed in).
 pub const BLOCK: usize = 16;
@@ -112,8 +114,40 @@ fn gather_rows(isa: Isa) -> usize {
     }
 }
 
+/// Multiply-adds from which a product runs in [`PARTS`] fixed ranges on rayon's threads (the
+/// Winograd products' per-position calls, already inside parallel ranges, stay below it).
+const PAR_WORK: usize = 1 << 22;
+
+/// `n` items in at most [`PARTS`] ranges of whole `unit`s, the same for any thread count.
+fn ranges(n: usize, unit: usize) -> Vec<(usize, usize)> {
+    let units = n.div_ceil(unit.max(1));
+    let parts = PARTS.clamp(1, units.max(1));
+    (0..parts)
+        .map(|k| {
+            let (a, b) = (units * k / parts, units * (k + 1) / parts);
+            ((a * unit).min(n), (b * unit).min(n))
+        })
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
+/// A destination shared by the ranges of one product: each range writes only its own rows.
+#[derive(Clone, Copy)]
+struct Dst {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: ranges write disjoint rows (`gather_product`'s contract), so sharing the pointer
+// across threads never makes two writes to one value.
+unsafe impl Send for Dst {}
+unsafe impl Sync for Dst {}
+
 /// `dst[dst_at(m) + j] (+)= Σ_t Σ_c src[src_at(m) + taps[t] + c] · w[t][c][j]` for every row `m`
 /// and output channel `j < w.cout`; `accumulate` adds to `dst` instead of overwriting it.
+/// Distinct rows must write distinct values (`dst_at(m) .. dst_at(m) + cout` disjoint): large
+/// products run in row ranges on rayon's threads, and each row's sum is the same whichever
+/// range or thread computes it.
 ///
 /// # Panics
 /// If a row's reads or writes fall outside `src` or `dst`, or `taps.len() != w.taps`.
@@ -125,19 +159,46 @@ pub fn gather_product<F, G>(
     dst: &mut [f32],
     accumulate: bool,
 ) where
+    F: Fn(usize) -> usize + Sync,
+    G: Fn(usize) -> usize + Sync,
+{
+    assert_eq!(taps.len(), w.taps, "one packed weight row set per tap");
+    let out = Dst {
+        ptr: dst.as_mut_ptr(),
+        len: dst.len(),
+    };
+    let work = rows.rows * taps.len() * w.cin * w.cout;
+    if work < PAR_WORK {
+        gather_range(src, taps, w, rows, (out, accumulate), (0, rows.rows));
+        return;
+    }
+    let mr = gather_rows(Isa::detect());
+    ranges(rows.rows, mr).into_par_iter().for_each(|range| {
+        gather_range(src, taps, w, rows, (out, accumulate), range);
+    });
+}
+
+/// [`gather_product`] over rows `start..end`.
+fn gather_range<F, G>(
+    src: &[f32],
+    taps: &[usize],
+    w: &Packed,
+    rows: &Rows<F, G>,
+    (dst, accumulate): (Dst, bool),
+    (start, end): (usize, usize),
+) where
     F: Fn(usize) -> usize,
     G: Fn(usize) -> usize,
 {
-    assert_eq!(taps.len(), w.taps, "one packed weight row set per tap");
     let isa = Isa::detect();
     let mr = gather_rows(isa);
     let reach = taps.iter().max().copied().unwrap_or(0) + w.cin;
     let mut scratch = vec![0f32; mr * BLOCK];
     let mut offs = vec![0usize; mr];
     let mut outs = vec![std::ptr::null_mut::<f32>(); mr];
-    let mut m0 = 0;
-    while m0 < rows.rows {
-        let n = mr.min(rows.rows - m0);
+    let mut m0 = start;
+    while m0 < end {
+        let n = mr.min(end - m0);
         for (p, o) in offs.iter_mut().enumerate() {
             // Rows past the end repeat the last one, so the tile reads only valid memory.
             *o = (rows.src_at)(m0 + p.min(n - 1));
@@ -153,9 +214,9 @@ pub fn gather_product<F, G>(
             for (p, out) in outs.iter_mut().enumerate() {
                 *out = if direct {
                     let at = (rows.dst_at)(m0 + p) + j0;
-                    assert!(at + BLOCK <= dst.len(), "convolution write out of bounds");
+                    assert!(at + BLOCK <= dst.len, "convolution write out of bounds");
                     // SAFETY: in bounds (checked).
-                    unsafe { dst.as_mut_ptr().add(at) }
+                    unsafe { dst.ptr.add(at) }
                 } else {
                     // SAFETY: `scratch` holds `mr` rows of `BLOCK`.
                     unsafe { scratch.as_mut_ptr().add(p * BLOCK) }
@@ -168,7 +229,10 @@ pub fn gather_product<F, G>(
             if !direct {
                 for p in 0..n {
                     let at = (rows.dst_at)(m0 + p) + j0;
-                    put(&mut dst[at..], &scratch[p * BLOCK..], width, accumulate);
+                    assert!(at + width <= dst.len, "convolution write out of bounds");
+                    // SAFETY: in bounds (checked); this row's values are this range's alone.
+                    let d = unsafe { std::slice::from_raw_parts_mut(dst.ptr.add(at), width) };
+                    put(d, &scratch[p * BLOCK..], width, accumulate);
                 }
             }
         }
@@ -311,9 +375,11 @@ fn reduce_blocks(taps: &[usize], cin: usize, mr: usize) -> Vec<(Vec<usize>, usiz
 
 /// `out[r][j] += Σ_m src[src_at(m) + taps[t] + c] · g[dst_at(m) + j]` for the rows
 /// `r = t · cin + c` (tap `t`, input channel `c < cin`) and output channels `j < cout`; `out` is
-/// `taps × cin × cout` in f64 (each chunk of rows is summed in f32 registers and then added in
-/// f64, so long reductions keep their precision). Here `dst_at` locates row `m`'s gradient in
-/// `g`.
+/// `taps × cin × cout` in f64 (each chunk of [`REDUCE_CHUNK`] rows is summed in f32 registers
+/// and then added in f64 in chunk order, so long reductions keep their precision). Here `dst_at`
+/// locates row `m`'s gradient in `g`. Large products compute the chunks' f32 sums on rayon's
+/// threads, a group at a time, and add them in chunk order: the same result for any thread
+/// count, and the same as one thread's.
 ///
 /// # Panics
 /// If a row's reads fall outside `src` or `g`, or `out` is too short.
@@ -327,26 +393,107 @@ pub fn reduce_product<F, G>(
     rows: &Rows<F, G>,
     out: &mut [f64],
 ) where
-    F: Fn(usize) -> usize,
-    G: Fn(usize) -> usize,
+    F: Fn(usize) -> usize + Sync,
+    G: Fn(usize) -> usize + Sync,
 {
-    assert!(out.len() >= taps.len() * cin * cout);
-    let isa = Isa::detect();
-    let mr = reduce_rows(isa);
-    let reach = taps.iter().max().copied().unwrap_or(0) + cin;
-    let row_blocks = reduce_blocks(taps, cin, mr);
-    // A copy of each chunk's gradient rows, `BLOCK`-padded, so the last block reads zeros.
-    let blocks = cout.div_ceil(BLOCK);
-    let mut gbuf = vec![0f32; REDUCE_CHUNK * blocks * BLOCK];
-    let mut src_offs = vec![0usize; REDUCE_CHUNK];
-    let mut scratch = vec![0f32; mr * BLOCK];
-    let mut m0 = 0;
-    while m0 < rows.rows {
+    let len = taps.len() * cin * cout;
+    assert!(out.len() >= len);
+    let r = Reduce::new(taps, cin, cout);
+    let chunks = rows.rows.div_ceil(REDUCE_CHUNK);
+    if rows.rows * len < PAR_WORK || chunks < 2 {
+        let mut scratch = r.buffers();
+        for k in 0..chunks {
+            r.chunk(src, g, rows, k, &mut scratch, |at, v| out[at] += v as f64);
+        }
+        return;
+    }
+    // Groups of chunks bound the memory of the f32 sums waiting to be added.
+    let group = (PAR_GROUP_VALUES / len).clamp(PARTS, chunks);
+    for g0 in (0..chunks).step_by(group) {
+        let sums: Vec<Vec<f32>> = (g0..chunks.min(g0 + group))
+            .into_par_iter()
+            .map_init(
+                || r.buffers(),
+                |scratch, k| {
+                    let mut sum = vec![0f32; len];
+                    r.chunk(src, g, rows, k, scratch, |at, v| sum[at] = v);
+                    sum
+                },
+            )
+            .collect();
+        for sum in sums {
+            for (o, v) in out[..len].iter_mut().zip(sum) {
+                *o += v as f64;
+            }
+        }
+    }
+}
+
+/// f32 values of chunk sums [`reduce_product`] keeps at once in its parallel path.
+const PAR_GROUP_VALUES: usize = 1 << 21;
+
+/// The shape of one [`reduce_product`]: its row blocks and widths.
+struct Reduce {
+    isa: Isa,
+    mr: usize,
+    reach: usize,
+    cin: usize,
+    cout: usize,
+    row_blocks: Vec<(Vec<usize>, usize, usize)>,
+}
+
+/// One chunk's working buffers: the gradient rows `BLOCK`-padded, the rows' input offsets and a
+/// tile's results.
+struct ReduceBuffers {
+    gbuf: Vec<f32>,
+    src_offs: Vec<usize>,
+    scratch: Vec<f32>,
+}
+
+impl Reduce {
+    fn new(taps: &[usize], cin: usize, cout: usize) -> Self {
+        let isa = Isa::detect();
+        let mr = reduce_rows(isa);
+        Self {
+            isa,
+            mr,
+            reach: taps.iter().max().copied().unwrap_or(0) + cin,
+            cin,
+            cout,
+            row_blocks: reduce_blocks(taps, cin, mr),
+        }
+    }
+
+    fn buffers(&self) -> ReduceBuffers {
+        ReduceBuffers {
+            gbuf: vec![0f32; REDUCE_CHUNK * self.cout.div_ceil(BLOCK) * BLOCK],
+            src_offs: vec![0usize; REDUCE_CHUNK],
+            scratch: vec![0f32; self.mr * BLOCK],
+        }
+    }
+
+    /// The f32 sums of chunk `k` (rows `k · REDUCE_CHUNK ..`), each value `v` of output `at`
+    /// handed to `sink(at, v)` once.
+    fn chunk<F, G>(
+        &self,
+        src: &[f32],
+        g: &[f32],
+        rows: &Rows<F, G>,
+        k: usize,
+        buf: &mut ReduceBuffers,
+        mut sink: impl FnMut(usize, f32),
+    ) where
+        F: Fn(usize) -> usize,
+        G: Fn(usize) -> usize,
+    {
+        let (mr, cin, cout) = (self.mr, self.cin, self.cout);
+        let blocks = cout.div_ceil(BLOCK);
+        let m0 = k * REDUCE_CHUNK;
         let n = REDUCE_CHUNK.min(rows.rows - m0);
         for p in 0..n {
-            src_offs[p] = (rows.src_at)(m0 + p);
+            buf.src_offs[p] = (rows.src_at)(m0 + p);
             assert!(
-                src_offs[p] + reach <= src.len(),
+                buf.src_offs[p] + self.reach <= src.len(),
                 "convolution read out of bounds"
             );
             let at = (rows.dst_at)(m0 + p);
@@ -354,35 +501,43 @@ pub fn reduce_product<F, G>(
             for b in 0..blocks {
                 let w = BLOCK.min(cout - b * BLOCK);
                 put(
-                    &mut gbuf[(b * REDUCE_CHUNK + p) * BLOCK..],
+                    &mut buf.gbuf[(b * REDUCE_CHUNK + p) * BLOCK..],
                     &row[b * BLOCK..],
                     w,
                     false,
                 );
             }
         }
-        for (row_offs, first, keep) in &row_blocks {
+        for (row_offs, first, keep) in &self.row_blocks {
             let skip = mr - keep.min(&mr);
             // A shifted last block keeps its trailing rows; a block across taps its leading
             // rows.
             let kept = if cin >= mr { skip..mr } else { 0..*keep };
             for b in 0..blocks {
-                let gb = &gbuf[b * REDUCE_CHUNK * BLOCK..(b * REDUCE_CHUNK + n) * BLOCK];
+                let gb = &buf.gbuf[b * REDUCE_CHUNK * BLOCK..(b * REDUCE_CHUNK + n) * BLOCK];
                 // SAFETY: every `src_offs[p] + row_offs[r] < src.len()` (each row offset is a
                 // tap plus a channel below `cin`, checked through `reach`), `gb` holds `n` rows
                 // of `BLOCK`, `scratch` `mr × BLOCK`.
-                unsafe { reduce_tile(isa, src, &src_offs[..n], row_offs, gb, &mut scratch) };
+                unsafe {
+                    reduce_tile(
+                        self.isa,
+                        src,
+                        &buf.src_offs[..n],
+                        row_offs,
+                        gb,
+                        &mut buf.scratch,
+                    )
+                };
                 let j0 = b * BLOCK;
                 let width = BLOCK.min(cout - j0);
                 for r in kept.clone() {
-                    let o = &mut out[(first + r) * cout + j0..][..width];
-                    for (o, &v) in o.iter_mut().zip(&scratch[r * BLOCK..]) {
-                        *o += v as f64;
+                    let at = (first + r) * cout + j0;
+                    for (jj, &v) in buf.scratch[r * BLOCK..][..width].iter().enumerate() {
+                        sink(at + jj, v);
                     }
                 }
             }
         }
-        m0 += n;
     }
 }
 
