@@ -36,7 +36,8 @@ Usage (torch in a virtualenv; the output is what bench/side_by_side.sh parses):
   python3 scripts/pytorch/bench_models.py [--threads 2] [--models mlp-res-20,...] [--steps N]
       [--batch 128] [--compile] [--list]
 Prints "torch <version>, <n> threads", then one line per (model, mode):
-  "<model> <bare|instrumented|compiled>: <samples/s> samples/s, <ms> ms/step".
+  "<model> <bare|instrumented|compiled>: <samples/s> samples/s, <ms> ms/step, warm-up <s> s"
+(the untimed warm-up steps; for compiled, torch.compile's compilation is in them).
 --steps 0 (the default) means 50 timed steps for MLPs and ViTs, 8 for CIFAR nets, as
 `reslab bench`. bench/pytorch_gpu.py imports MODELS and instrument() from this file to train the
 same models on a GPU.
@@ -224,6 +225,7 @@ def bench(name, instrumented, steps, batch, compiled=False, warm=3):
     y = torch.randint(0, 10, (batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     model.train()
+    began = time.perf_counter()
     for i in range(warm + steps):
         if i == warm:
             start = time.perf_counter()
@@ -236,7 +238,9 @@ def bench(name, instrumented, steps, batch, compiled=False, warm=3):
         loss.item()
     dt = (time.perf_counter() - start) / steps
     mode = "instrumented" if instrumented else ("compiled" if compiled else "bare")
-    print(f"{name} {mode}: {batch / dt:.0f} samples/s, {dt * 1e3:.1f} ms/step", flush=True)
+    # The warm-up steps, compilation included for torch.compile: reported, never timed.
+    print(f"{name} {mode}: {batch / dt:.0f} samples/s, {dt * 1e3:.1f} ms/step, "
+          f"warm-up {start - began:.1f} s", flush=True)
 
 
 def main():
