@@ -278,7 +278,7 @@ fn distribution_shift_quick_passes_with_sample_images_and_the_bn_overlay() {
             _ => None,
         })
         .expect("a figure of sample images");
-    assert_eq!(images.len(), 14);
+    assert_eq!(images.len(), 15);
     assert!(images.iter().all(|t| t.rgb.len() == 28 * 28 * 3));
     // The overlay: the first BN layer's running mean beside what red, green and the per-image
     // contrast produce there, 16 channels each.

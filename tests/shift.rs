@@ -62,6 +62,44 @@ fn image_contrast_keeps_each_images_own_mean() {
 }
 
 #[test]
+fn image_gain_changes_each_images_contrast_by_its_own_gain() {
+    // Image k keeps its mean μ_k and becomes μ_k + g_k·(x − μ_k): one gain per image, read back
+    // from any pixel off the mean, inside [s, 1/s].
+    let n = 400;
+    let x: Vec<f32> = (0..n).flat_map(|_| TWO[..4].to_vec()).collect();
+    let y = shifted(ShiftKind::ImageGain, 0.25, &x, SHAPE);
+    let mut logs = Vec::new();
+    for (a, b) in x.chunks_exact(4).zip(y.chunks_exact(4)) {
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / 4.0;
+        let mu = mean(a);
+        assert!((mean(b) - mu).abs() < 1e-5, "the mean moved: {a:?} → {b:?}");
+        let g = (b[3] - mu) / (a[3] - mu);
+        assert!((0.25 - 1e-5..=4.0 + 1e-4).contains(&g), "gain {g}");
+        let expect: Vec<f32> = a.iter().map(|v| mu + g * (v - mu)).collect();
+        close(b, &expect);
+        logs.push(g.ln());
+    }
+    // Log-uniform on [ln 0.25, ln 4]: mean 0, spread ln 4 / √3 = 0.80; the gains differ.
+    let mean = logs.iter().sum::<f32>() / n as f32;
+    let sd = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f32>() / n as f32).sqrt();
+    assert!(mean.abs() < 0.1, "mean log gain {mean}");
+    assert!((sd - 4f32.ln() / 3f32.sqrt()).abs() < 0.08, "spread {sd}");
+    // Seeded: the same draws again, other draws under another seed; strength 1 changes nothing.
+    assert_eq!(y, shifted(ShiftKind::ImageGain, 0.25, &x, SHAPE));
+    let mut other = x.clone();
+    Shift {
+        kind: ShiftKind::ImageGain,
+        strength: 0.25,
+    }
+    .apply(&mut other, SHAPE, 8);
+    assert_ne!(y, other);
+    close(&shifted(ShiftKind::ImageGain, 1.0, &x, SHAPE), &x);
+    assert_eq!(ShiftKind::ImageGain.class(), ShiftClass::PerImageAffine);
+    assert!(Shift::parse("image-gain:0").is_err());
+    assert!(Shift::parse("image-gain:1.5").is_err());
+}
+
+#[test]
 fn tint_scales_the_first_channel_up_and_the_last_down() {
     // One 3×1×1 image [0.5, 0.5, 0.5]: gains 1 + 0.2·(1, 0, −1).
     close(

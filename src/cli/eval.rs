@@ -25,7 +25,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub dataset: Option<String>,
     /// A test-time shift KIND:STRENGTH, applied in the order given (brightness, contrast,
-    /// image-contrast, tint, scale, noise, impulse, invert, translate, rotate).
+    /// image-contrast, image-gain, tint, scale, noise, impulse, invert, translate, rotate).
     #[arg(long = "shift", value_parser = Shift::parse)]
     pub shifts: Vec<Shift>,
     /// How BatchNorm normalises: running (the saved statistics), batch (each test batch's),

@@ -6,8 +6,8 @@
 //!
 //! The kinds differ in what test-time normalisation can undo ([`ShiftClass`]): one affine map
 //! of every image (brightness, a global contrast, a tint, inversion) is undone by statistics of
-//! the shifted batch; a map that differs per image (contrast around each image's own mean) only
-//! by per-sample normalisation; noise and geometric changes by neither.
+//! the shifted batch; a map that differs per image (contrast around each image's own mean, by
+//! one amount for all or by its own for each) only by per-sample normalisation; noise and geometric changes by neither.
 
 pub use crate::spec::{Shift, ShiftClass, ShiftKind};
 
@@ -35,6 +35,11 @@ impl Shift {
                     let mean = img.iter().sum::<f32>() / numel as f32;
                     img.iter_mut().for_each(|v| *v = mean + s * (*v - mean));
                 }
+                ShiftKind::ImageGain => {
+                    let mean = img.iter().sum::<f32>() / numel as f32;
+                    let g = image_gain(s, &mut rng);
+                    img.iter_mut().for_each(|v| *v = mean + g * (*v - mean));
+                }
                 ShiftKind::Tint => tint(img, c, s),
                 ShiftKind::GaussianNoise => img
                     .iter_mut()
@@ -48,6 +53,12 @@ impl Shift {
             }
         }
     }
+}
+
+/// A gain log-uniform between `s` and `1/s`.
+fn image_gain(s: f32, rng: &mut ChaCha8Rng) -> f32 {
+    let span = -s.max(f32::MIN_POSITIVE).ln();
+    ((2.0 * rng.random::<f32>() - 1.0) * span).exp()
 }
 
 fn tint(img: &mut [f32], c: usize, s: f32) {

@@ -14,6 +14,10 @@ pub enum ShiftKind {
     Contrast,
     /// `μ + s·(x − μ)` with μ each image's own mean: lifts a dark background unevenly.
     ImageContrast,
+    /// `μ + g·(x − μ)` with μ each image's own mean and a gain `g` drawn for each image,
+    /// log-uniform between `s` and `1/s` (0 < s ≤ 1), seeded: the contrast changes by a
+    /// different amount in every image and, in the geometric mean, not at all.
+    ImageGain,
     /// Channel `k` of `c` scaled by `1 + s·(1 − 2k/(c − 1))` (warmer for s > 0; one channel:
     /// `1 + s`).
     Tint,
@@ -46,11 +50,12 @@ pub enum ShiftClass {
 
 impl ShiftKind {
     /// Every kind, in the order of the docs.
-    pub const ALL: [ShiftKind; 10] = [
+    pub const ALL: [ShiftKind; 11] = [
         ShiftKind::Scale,
         ShiftKind::Brightness,
         ShiftKind::Contrast,
         ShiftKind::ImageContrast,
+        ShiftKind::ImageGain,
         ShiftKind::Tint,
         ShiftKind::GaussianNoise,
         ShiftKind::ImpulseNoise,
@@ -66,6 +71,7 @@ impl ShiftKind {
             ShiftKind::Brightness => "brightness",
             ShiftKind::Contrast => "contrast",
             ShiftKind::ImageContrast => "image-contrast",
+            ShiftKind::ImageGain => "image-gain",
             ShiftKind::Tint => "tint",
             ShiftKind::GaussianNoise => "noise",
             ShiftKind::ImpulseNoise => "impulse",
@@ -83,7 +89,7 @@ impl ShiftKind {
             | ShiftKind::Contrast
             | ShiftKind::Tint
             | ShiftKind::Invert => ShiftClass::GlobalAffine,
-            ShiftKind::ImageContrast => ShiftClass::PerImageAffine,
+            ShiftKind::ImageContrast | ShiftKind::ImageGain => ShiftClass::PerImageAffine,
             ShiftKind::GaussianNoise | ShiftKind::ImpulseNoise => ShiftClass::Noise,
             ShiftKind::Translate | ShiftKind::Rotate => ShiftClass::Geometric,
         }
@@ -133,6 +139,7 @@ impl Shift {
         };
         match kind {
             ShiftKind::ImpulseNoise | ShiftKind::Invert => bounded(0.0, 1.0)?,
+            ShiftKind::ImageGain => bounded(0.01, 1.0)?,
             ShiftKind::GaussianNoise => bounded(0.0, 10.0)?,
             ShiftKind::Translate => bounded(-64.0, 64.0)?,
             ShiftKind::Rotate => bounded(-360.0, 360.0)?,

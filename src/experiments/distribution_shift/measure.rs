@@ -11,6 +11,7 @@ use crate::spec::{DataSource, DatasetSpec, Norm, Palette, PresetOptions, Shape};
 use crate::train::{
     ChannelStats, EvalData, EvalOptions, NormMode, data_statistics, evaluate, running_statistics,
 };
+use rayon::prelude::*;
 
 /// A net in one of the experiment's roles: its normalisation and the palette it trains on.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -76,8 +77,8 @@ const fn shifted(name: &'static str, kind: ShiftKind, strength: f32) -> TestSet 
 }
 
 /// Every test set: the palettes, then shifts of red digits (the global affine ones, the
-/// per-image contrast, noise, the geometric ones).
-pub const SETS: [TestSet; 14] = [
+/// per-image contrast and gain, noise, the geometric ones).
+pub const SETS: [TestSet; 15] = [
     palette("red", Palette::Red),
     palette("orange", Palette::Orange),
     palette("green", Palette::Green),
@@ -89,6 +90,7 @@ pub const SETS: [TestSet; 14] = [
     shifted("contrast:0.5", ShiftKind::Contrast, 0.5),
     shifted("tint:0.3", ShiftKind::Tint, 0.3),
     shifted("image-contrast:0.5", ShiftKind::ImageContrast, 0.5),
+    shifted("image-gain:0.25", ShiftKind::ImageGain, 0.25),
     shifted("noise:0.1", ShiftKind::GaussianNoise, 0.1),
     shifted("translate:4", ShiftKind::Translate, 4.0),
     shifted("rotate:25", ShiftKind::Rotate, 25.0),
@@ -255,6 +257,39 @@ fn train_role(
     util::train(&job, opts, None)
 }
 
+/// A palette's training data and the test sets, normalised with its training statistics:
+/// each net meets the test sets normalised as its own training data were.
+struct Prepared {
+    palette: Palette,
+    spec: DatasetSpec,
+    train: Dataset,
+    sets: Vec<Split>,
+}
+
+impl Prepared {
+    fn new(palette: Palette, raw: &[Split], shape: Shape) -> Result<Self, ExperimentError> {
+        let spec = DatasetSpec::new(DataSource::ColouredMnist { palette });
+        let mut train = data::load_raw(&spec)?;
+        let stats = data::norm_stats(&train.train, shape);
+        data::apply_norm(&mut train.train, &stats, shape);
+        data::apply_norm(&mut train.valid, &stats, shape);
+        let sets = raw
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                data::apply_norm(&mut v, &stats, shape);
+                v
+            })
+            .collect();
+        Ok(Self {
+            palette,
+            spec,
+            train,
+            sets,
+        })
+    }
+}
+
 /// Trains every role on every seed and evaluates each on every test set.
 pub fn measure_roles(
     roles: &[Role],
@@ -275,31 +310,26 @@ pub fn measure_roles(
         ..Measured::default()
     };
     let total = (roles.len() * seeds.len()) as f32;
+    let mut prepared: Option<Prepared> = None;
     for (k, (&seed, r)) in seeds
         .iter()
         .flat_map(|s| roles.iter().map(move |r| (s, r)))
         .enumerate()
     {
         let span = (k as f32 / total, (k as f32 + 1.0) / total);
-        let spec = DatasetSpec::new(DataSource::ColouredMnist { palette: r.palette });
-        let mut train_data = data::load_raw(&spec)?;
-        // Each net meets the test sets normalised as its own training data were.
-        let stats = data::norm_stats(&train_data.train, shape);
-        data::apply_norm(&mut train_data.train, &stats, shape);
-        data::apply_norm(&mut train_data.valid, &stats, shape);
-        let t = train_role(r, seed, scale, (&spec, &train_data), opts, span)?;
-        let sets: Vec<Split> = raw
-            .iter()
-            .map(|v| {
-                let mut v = v.clone();
-                data::apply_norm(&mut v, &stats, shape);
-                v
-            })
-            .collect();
+        // The roles of one palette share their training data and normalised test sets.
+        if prepared.as_ref().is_none_or(|p| p.palette != r.palette) {
+            prepared = Some(Prepared::new(r.palette, &raw, shape)?);
+        }
+        let Some(p) = prepared.as_ref() else {
+            unreachable!("prepared above")
+        };
+        let t = train_role(r, seed, scale, (&p.spec, &p.train), opts, span)?;
+        let sets = &p.sets;
         opts.report(span.1, &format!("{}: evaluating", r.name));
-        evaluate_role(r, seed, &t, &sets, shape, &mut m);
+        evaluate_role(r, seed, &t, sets, shape, &mut m);
         if m.overlay.is_empty() && r.name == "bn" {
-            m.overlay = overlay(&t, &sets, shape);
+            m.overlay = overlay(&t, sets, shape);
         }
         m.runs.push(t.run);
         opts.check_cancel()?;
@@ -317,32 +347,38 @@ fn evaluate_role(
     m: &mut Measured,
 ) {
     let task = t.session.data.task;
-    let mut push = |set: &TestSet, split: &Split, mode: &Mode| {
-        let e = evaluate(
-            &t.session.model,
-            EvalData { split, task, shape },
-            &EvalOptions {
+    let mut jobs: Vec<(&TestSet, &Split, &Mode)> = Vec::new();
+    for (set, split) in SETS.iter().zip(sets) {
+        jobs.push((set, split, &RUNNING));
+        if r.all_modes {
+            jobs.extend(ADAPTIVE.iter().map(|mode| (set, split, mode)));
+        }
+    }
+    jobs.push((&SETS[0], &sets[0], &BATCH4));
+    // The evaluations are independent (each adaptive mode adapts its own copy of the net), so
+    // they run two or more at a time; the cells keep the jobs' order.
+    let (model, device) = (&t.session.model, &t.session.device);
+    let accuracies: Vec<f32> = jobs
+        .par_iter()
+        .map(|(_, split, mode)| {
+            let opts = EvalOptions {
                 mode: mode.norm,
                 batch: mode.batch,
                 ..EvalOptions::default()
-            },
-            &t.session.device,
-        );
+            };
+            let data = EvalData { split, task, shape };
+            evaluate(model, data, &opts, device).accuracy
+        })
+        .collect();
+    for ((set, _, mode), accuracy) in jobs.iter().zip(accuracies) {
         m.cells.push(Cell {
             seed,
             role: r.name.into(),
             set: set.name.into(),
             mode: mode.name.into(),
-            accuracy: 100.0 * e.accuracy as f64,
+            accuracy: 100.0 * accuracy as f64,
         });
-    };
-    for (set, split) in SETS.iter().zip(sets) {
-        push(set, split, &RUNNING);
-        if r.all_modes {
-            ADAPTIVE.iter().for_each(|mode| push(set, split, mode));
-        }
     }
-    push(&SETS[0], &sets[0], &BATCH4);
 }
 
 /// The first BatchNorm layer's running statistics and what [`OVERLAY_SETS`] produce there.
