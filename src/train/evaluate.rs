@@ -96,6 +96,19 @@ pub fn evaluate(
     crate::model::fused::on_workers(|| evaluate_here(model, data, opts, device))
 }
 
+/// [`evaluate`] of `model` on each of `jobs`, several at a time (they are independent: each
+/// adaptive mode adapts its own copy of the net); the results in the jobs' order, each the same
+/// as one [`evaluate`] call gives.
+pub fn evaluate_each(
+    model: &Model,
+    jobs: &[(EvalData<'_>, EvalOptions)],
+    device: &Device,
+) -> Vec<Evaluation> {
+    crate::model::fused::par_map(jobs, |(data, opts)| {
+        evaluate_here(model, *data, opts, device)
+    })
+}
+
 fn evaluate_here(
     model: &Model,
     data: EvalData<'_>,

@@ -21,7 +21,7 @@ mod state;
 pub use apply::apply_event;
 pub use evaluate::{
     ChannelStats, EvalData, EvalOptions, Evaluation, NormMode, data_statistics, evaluate,
-    running_statistics,
+    evaluate_each, running_statistics,
 };
 pub use optim::{Optimizer, SlotState, StepReductions};
 pub use session::{Session, StepOutcome};

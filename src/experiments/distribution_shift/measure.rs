@@ -9,9 +9,9 @@ use crate::data::{self, Dataset, Split};
 use crate::runfile::RunFile;
 use crate::spec::{DataSource, DatasetSpec, Norm, Palette, PresetOptions, Shape};
 use crate::train::{
-    ChannelStats, EvalData, EvalOptions, NormMode, data_statistics, evaluate, running_statistics,
+    ChannelStats, EvalData, EvalOptions, NormMode, data_statistics, evaluate_each,
+    running_statistics,
 };
-use rayon::prelude::*;
 
 /// A net in one of the experiment's roles: its normalisation and the palette it trains on.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -355,21 +355,22 @@ fn evaluate_role(
         }
     }
     jobs.push((&SETS[0], &sets[0], &BATCH4));
-    // The evaluations are independent (each adaptive mode adapts its own copy of the net), so
-    // they run two or more at a time; the cells keep the jobs' order.
-    let (model, device) = (&t.session.model, &t.session.device);
-    let accuracies: Vec<f32> = jobs
-        .par_iter()
+    // The evaluations are independent, so they run several at a time; the cells keep the jobs'
+    // order.
+    let evals: Vec<(EvalData<'_>, EvalOptions)> = jobs
+        .iter()
         .map(|(_, split, mode)| {
             let opts = EvalOptions {
                 mode: mode.norm,
                 batch: mode.batch,
                 ..EvalOptions::default()
             };
-            let data = EvalData { split, task, shape };
-            evaluate(model, data, &opts, device).accuracy
+            (EvalData { split, task, shape }, opts)
         })
         .collect();
+    let accuracies = evaluate_each(&t.session.model, &evals, &t.session.device)
+        .into_iter()
+        .map(|e| e.accuracy);
     for ((set, _, mode), accuracy) in jobs.iter().zip(accuracies) {
         m.cells.push(Cell {
             seed,

@@ -214,6 +214,13 @@ pub fn on_workers<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }
 
+/// `f` of every item, several at a time on rayon's workers (each call's own parallel kernels
+/// split with the other workers as under [`on_workers`]); the results in the items' order.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use rayon::prelude::*;
+    items.par_iter().map(&f).collect()
+}
+
 /// The next message of `rx`, waiting on a rayon worker without taking it from the pool: between
 /// short waits the worker runs whatever rayon work is queued. A step running under
 /// [`on_workers`] waits this way for a helper thread (the probe statistics); if that thread
