@@ -141,16 +141,21 @@ fn many_tiles() -> Geometry {
     Geometry::new(8, 30, 26, 16, 16, 3, 1, 1).unwrap()
 }
 
+/// `f` on a rayon pool of `threads` threads.
+fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(f)
+}
+
 #[test]
 fn winograd_products_do_not_depend_on_the_number_of_threads() {
     let g = many_tiles();
     let r = reference(&g);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             [Tile::F2, Tile::F4].map(|tile| {
                 (
                     winograd::forward(&g, &r.x, &r.w, tile),
@@ -173,11 +178,7 @@ fn direct_products_do_not_depend_on_the_number_of_threads() {
     let g = Geometry::new(16, 30, 26, 16, 32, 3, 2, 1).unwrap();
     let r = reference(&g);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             (
                 direct::forward(&g, &r.x, &r.w),
                 direct::input_grad(&g, &r.r, &r.w),
@@ -200,13 +201,8 @@ fn direct_products_do_not_depend_on_the_number_of_threads() {
 fn a_large_fused_block_matches_the_layers_on_any_number_of_threads() {
     let g = Geometry::new(4, 24, 22, 64, 64, 3, 1, 1).unwrap();
     assert!(g.output_len() >= 1 << 17);
-    let run = |threads: usize, skip: Skip| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| run_block(&g, skip, 0.5, true, true))
-    };
+    let run =
+        |threads: usize, skip: Skip| on_threads(threads, || run_block(&g, skip, 0.5, true, true));
     for skip in [Skip::Identity, Skip::Projection] {
         compare_block(&g, skip, 0.5, true);
         let (one, three) = (run(1, skip), run(3, skip));
