@@ -1,6 +1,6 @@
 //! Direct convolution products on channels-last data, for any kernel size, stride and padding:
 //! the forward product, the input gradient and the weight gradient, each one pass of the
-//! register-tile kernels of [`super::tile`] over a zero-padded copy of its input (no im2col).
+//! register-tile kernels of `tile.rs` over a zero-padded copy of its input (no im2col).
 //!
 //! Weights are burn's `[cout, cin, k, k]`; activations and gradients `[batch, h, w, c]`.
 

@@ -9,7 +9,7 @@
 //! - activations stay channels-last (NHWC) from block to block, seen by burn through permuted
 //!   views ([`layout`]), so nothing is transposed between fused blocks;
 //! - the three products (forward, input gradient, weight gradient) run on register-tile kernels
-//!   written for AVX-512 / AVX2 / portable code ([`tile`]); 3×3 convolutions with stride 1 and
+//!   written for AVX-512 / AVX2 / portable code (`tile.rs`); 3×3 convolutions with stride 1 and
 //!   padding 1 use Winograd F(2×2, 3×3), 2.25 times fewer multiplications ([`winograd`]), the
 //!   others a direct product over a zero-padded copy ([`direct`]);
 //! - the normalisation, skip and ReLU are the two passes forward and two backward that the
@@ -29,7 +29,7 @@ pub mod geometry;
 pub mod layout;
 mod plain;
 mod simd;
-pub mod tile;
+mod tile;
 pub mod winograd;
 
 pub use block::{ConvBlockParams, ConvOut, FusedConv};

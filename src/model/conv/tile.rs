@@ -147,7 +147,8 @@ unsafe impl Sync for Dst {}
 /// and output channel `j < w.cout`; `accumulate` adds to `dst` instead of overwriting it.
 /// Distinct rows must write distinct values (`dst_at(m) .. dst_at(m) + cout` disjoint): large
 /// products run in row ranges on rayon's threads, and each row's sum is the same whichever
-/// range or thread computes it.
+/// range or thread computes it. (This module is private to `conv` for that contract: its
+/// callers, `direct` and `winograd`, map distinct rows to distinct pixels or tile positions.)
 ///
 /// # Panics
 /// If a row's reads or writes fall outside `src` or `dst`, or `taps.len() != w.taps`.

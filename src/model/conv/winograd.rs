@@ -12,7 +12,7 @@
 //!   over tiles instead of channels.
 //!
 //! Tiles are processed in blocks whose transformed inputs and products stay in L2, through the
-//! register-tile kernels of [`super::tile`]. The transforms run on a vector of channels at a time
+//! register-tile kernels of `tile.rs`. The transforms run on a vector of channels at a time
 //! in functions compiled per instruction set; their matrices are constants, so the compiler
 //! drops the zero terms and turns ±1 into additions. Patches reaching past the image read zeros,
 //! so odd sizes work and nothing is padded in memory. F(2×2) multiplies by 0, ±1 and ±½ only and
