@@ -7,7 +7,8 @@
 //! The kinds differ in what test-time normalisation can undo ([`ShiftClass`]): one affine map
 //! of every image (brightness, a global contrast, a tint, inversion) is undone by statistics of
 //! the shifted batch; a map that differs per image (contrast around each image's own mean, by
-//! one amount for all or by its own for each) only by per-sample normalisation; noise and geometric changes by neither.
+//! one amount for all or by its own for each) only by per-sample normalisation; noise and
+//! geometric changes by neither.
 
 pub use crate::spec::{Shift, ShiftClass, ShiftKind};
 
@@ -31,15 +32,8 @@ impl Shift {
                 ShiftKind::Scale => img.iter_mut().for_each(|v| *v *= s),
                 ShiftKind::Brightness => img.iter_mut().for_each(|v| *v += s),
                 ShiftKind::Contrast => img.iter_mut().for_each(|v| *v = 0.5 + s * (*v - 0.5)),
-                ShiftKind::ImageContrast => {
-                    let mean = img.iter().sum::<f32>() / numel as f32;
-                    img.iter_mut().for_each(|v| *v = mean + s * (*v - mean));
-                }
-                ShiftKind::ImageGain => {
-                    let mean = img.iter().sum::<f32>() / numel as f32;
-                    let g = image_gain(s, &mut rng);
-                    img.iter_mut().for_each(|v| *v = mean + g * (*v - mean));
-                }
+                ShiftKind::ImageContrast => around_own_mean(img, s),
+                ShiftKind::ImageGain => around_own_mean(img, image_gain(s, &mut rng)),
                 ShiftKind::Tint => tint(img, c, s),
                 ShiftKind::GaussianNoise => img
                     .iter_mut()
@@ -53,6 +47,12 @@ impl Shift {
             }
         }
     }
+}
+
+/// `μ + gain·(x − μ)`, μ the image's own mean.
+fn around_own_mean(img: &mut [f32], gain: f32) {
+    let mean = img.iter().sum::<f32>() / img.len().max(1) as f32;
+    img.iter_mut().for_each(|v| *v = mean + gain * (*v - mean));
 }
 
 /// A gain log-uniform between `s` and `1/s`.

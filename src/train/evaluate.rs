@@ -96,14 +96,21 @@ pub fn evaluate(
     crate::model::fused::on_workers(|| evaluate_here(model, data, opts, device))
 }
 
-/// [`evaluate`] of `model` on each of `jobs`, several at a time (they are independent: each
-/// adaptive mode adapts its own copy of the net); the results in the jobs' order, each the same
-/// as one [`evaluate`] call gives.
+/// [`evaluate`] of `model` on each of `jobs`, several at a time on the local CPU (they are
+/// independent: each adaptive mode adapts its own copy of the net), one after another on any
+/// other device (burn keeps one session per remote endpoint); the results in the jobs' order,
+/// each the same as one [`evaluate`] call gives.
 pub fn evaluate_each(
     model: &Model,
     jobs: &[(EvalData<'_>, EvalOptions)],
     device: &Device,
 ) -> Vec<Evaluation> {
+    if !crate::model::fused::is_flex(device) {
+        return jobs
+            .iter()
+            .map(|(data, opts)| evaluate(model, *data, opts, device))
+            .collect();
+    }
     crate::model::fused::par_map(jobs, |(data, opts)| {
         evaluate_here(model, *data, opts, device)
     })

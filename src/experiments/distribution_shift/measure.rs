@@ -318,11 +318,9 @@ pub fn measure_roles(
     {
         let span = (k as f32 / total, (k as f32 + 1.0) / total);
         // The roles of one palette share their training data and normalised test sets.
-        if prepared.as_ref().is_none_or(|p| p.palette != r.palette) {
-            prepared = Some(Prepared::new(r.palette, &raw, shape)?);
-        }
-        let Some(p) = prepared.as_ref() else {
-            unreachable!("prepared above")
+        let p = match &mut prepared {
+            Some(p) if p.palette == r.palette => p,
+            slot => slot.insert(Prepared::new(r.palette, &raw, shape)?),
         };
         let t = train_role(r, seed, scale, (&p.spec, &p.train), opts, span)?;
         let sets = &p.sets;

@@ -118,30 +118,45 @@ fn gather_rows(isa: Isa) -> usize {
 /// Winograd products' per-position calls, already inside parallel ranges, stay below it).
 const PAR_WORK: usize = 1 << 22;
 
-/// `n` items in at most [`PARTS`] ranges of whole `unit`s, the same for any thread count.
-fn ranges(n: usize, unit: usize) -> Vec<(usize, usize)> {
-    let units = n.div_ceil(unit.max(1));
-    let parts = PARTS.clamp(1, units.max(1));
+/// Up to `parts` contiguous ranges `(start, end)` of whole blocks of `unit` items covering
+/// `0..n`, as even as the blocks allow: the same for any thread count.
+pub(super) fn ranges(n: usize, unit: usize, parts: usize) -> Vec<(usize, usize)> {
+    let blocks = n.div_ceil(unit.max(1));
+    let parts = parts.clamp(1, blocks.max(1));
     (0..parts)
-        .map(|k| {
-            let (a, b) = (units * k / parts, units * (k + 1) / parts);
-            ((a * unit).min(n), (b * unit).min(n))
+        .map(|p| {
+            let (b0, b1) = (blocks * p / parts, blocks * (p + 1) / parts);
+            (b0 * unit, (b1 * unit).min(n))
         })
         .filter(|(a, b)| a < b)
         .collect()
 }
 
-/// A destination shared by the ranges of one product: each range writes only its own rows.
+/// Where the ranges of one parallel product write: `len` floats at `ptr`. It may be
+/// uninitialised (the Winograd output image, which the output transform covers completely):
+/// writes there go through raw pointers only, never through a slice; [`gather_product`] makes
+/// slices only of its own initialised `dst`.
 #[derive(Clone, Copy)]
-struct Dst {
-    ptr: *mut f32,
-    len: usize,
+pub(super) struct Out {
+    pub(super) ptr: *mut f32,
+    pub(super) len: usize,
 }
 
-// SAFETY: ranges write disjoint rows (`gather_product`'s contract), so sharing the pointer
-// across threads never makes two writes to one value.
-unsafe impl Send for Dst {}
-unsafe impl Sync for Dst {}
+// SAFETY: an `Out` is handed to the threads of one product, each of which writes only its own
+// positions (disjoint rows, or the output blocks of disjoint tile ranges), and the buffer
+// outlives the product (the parallel loop returns before it is used).
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// The whole of `v`.
+    pub(super) fn of(v: &mut [f32]) -> Self {
+        Self {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+        }
+    }
+}
 
 /// `dst[dst_at(m) + j] (+)= Σ_t Σ_c src[src_at(m) + taps[t] + c] · w[t][c][j]` for every row `m`
 /// and output channel `j < w.cout`; `accumulate` adds to `dst` instead of overwriting it.
@@ -164,19 +179,18 @@ pub fn gather_product<F, G>(
     G: Fn(usize) -> usize + Sync,
 {
     assert_eq!(taps.len(), w.taps, "one packed weight row set per tap");
-    let out = Dst {
-        ptr: dst.as_mut_ptr(),
-        len: dst.len(),
-    };
+    let out = Out::of(dst);
     let work = rows.rows * taps.len() * w.cin * w.cout;
     if work < PAR_WORK {
         gather_range(src, taps, w, rows, (out, accumulate), (0, rows.rows));
         return;
     }
     let mr = gather_rows(Isa::detect());
-    ranges(rows.rows, mr).into_par_iter().for_each(|range| {
-        gather_range(src, taps, w, rows, (out, accumulate), range);
-    });
+    ranges(rows.rows, mr, PARTS)
+        .into_par_iter()
+        .for_each(|range| {
+            gather_range(src, taps, w, rows, (out, accumulate), range);
+        });
 }
 
 /// [`gather_product`] over rows `start..end`.
@@ -185,7 +199,7 @@ fn gather_range<F, G>(
     taps: &[usize],
     w: &Packed,
     rows: &Rows<F, G>,
-    (dst, accumulate): (Dst, bool),
+    (dst, accumulate): (Out, bool),
     (start, end): (usize, usize),
 ) where
     F: Fn(usize) -> usize,

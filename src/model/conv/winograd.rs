@@ -24,7 +24,7 @@ use super::geometry::Geometry;
 #[cfg(target_arch = "x86_64")]
 use super::simd::{Avx2, Avx512};
 use super::simd::{Isa, Portable, Scalar, Simd};
-use super::tile::{Packed, Rows, gather_product, reduce_product};
+use super::tile::{Out, Packed, Rows, gather_product, ranges, reduce_product};
 use crate::model::norm_act::PARTS;
 use rayon::prelude::*;
 
@@ -338,31 +338,6 @@ unsafe fn grad_tile<S: Simd, C: Consts<M, N>, const M: usize, const N: usize>(
     c
 }
 
-/// Where a transform writes: `len` floats at `ptr`, which may be uninitialised (the output
-/// image, which the output transform covers completely; see [`correlate`]). Writes go through
-/// raw pointers only, never through a slice of it.
-#[derive(Clone, Copy)]
-struct Out {
-    ptr: *mut f32,
-    len: usize,
-}
-
-// SAFETY: an `Out` is handed to the threads of one product, each of which writes only the
-// positions of its own tiles (disjoint ranges of tiles cover disjoint output blocks), and the
-// buffer outlives the product (the parallel loop returns before it is used).
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// The whole of `v`.
-    fn of(v: &mut [f32]) -> Self {
-        Self {
-            ptr: v.as_mut_ptr(),
-            len: v.len(),
-        }
-    }
-}
-
 /// Which transform [`transform`] runs.
 #[derive(Clone, Copy)]
 enum Transform {
@@ -596,20 +571,6 @@ fn pack_kernels<const N: usize>(
         .collect()
 }
 
-/// Up to `parts` contiguous ranges `(start, end)` of whole blocks of `tb` tiles covering
-/// `0..tiles`, as even as the blocks allow.
-fn tile_ranges(tiles: usize, tb: usize, parts: usize) -> Vec<(usize, usize)> {
-    let blocks = tiles.div_ceil(tb.max(1));
-    let parts = parts.clamp(1, blocks.max(1));
-    (0..parts)
-        .map(|p| {
-            let (b0, b1) = (blocks * p / parts, blocks * (p + 1) / parts);
-            (b0 * tb, (b1 * tb).min(tiles))
-        })
-        .filter(|(a, b)| a < b)
-        .collect()
-}
-
 /// The Winograd product of `x` (`[batch, h, w, cin]`) with transformed kernels `u`: the
 /// stride-1, padding-1 3×3 correlation, `[batch, h, w, cout]`. The tiles are cut into
 /// [`PARTS`] ranges that run in parallel, each with its own transform buffers.
@@ -630,7 +591,7 @@ fn correlate<C: Consts<M, N>, const M: usize, const N: usize>(
         len,
     };
     let tb = tiles_per_block(N * N, cin.max(cout));
-    tile_ranges(grid.tiles(), tb, PARTS)
+    ranges(grid.tiles(), tb, PARTS)
         .into_par_iter()
         .for_each(move |range| {
             correlate_range::<C, M, N>(x, grid, (cin, cout), u, (tb, range), out);
@@ -704,7 +665,7 @@ fn weight_grad_with<C: Consts<M, N>, const M: usize, const N: usize>(
     let (cin, cout) = (g.cin, g.cout);
     let grid = Grid::new(g.batch, g.h, g.w, M);
     let tb = tiles_per_block(N * N, cin.max(cout));
-    let partial: Vec<Vec<f64>> = tile_ranges(grid.tiles(), tb, PARTS)
+    let partial: Vec<Vec<f64>> = ranges(grid.tiles(), tb, PARTS)
         .into_par_iter()
         .map(|range| weight_sums::<C, M, N>(x, dz, grid, (cin, cout), (tb, range)))
         .collect();
