@@ -9,6 +9,7 @@
 //! cargo run --release --example conv_profile -- 5 --fused-only --direct   # no Winograd
 //! cargo run --release --example conv_profile -- 5 --fused-only --f2   # Winograd F(2×2, 3×3)
 //! cargo run --release --example conv_profile -- 15 --compare   # direct / F(2×2) / F(4×4), interleaved
+//! cargo run --release --example conv_profile -- 5 --fused-only --cnn3   # cnn-3's shapes on 28×28 digits
 //! ```
 //!
 //! burn's backward products are timed together (one autodiff backward of `Σ z·r` computes
@@ -130,7 +131,7 @@ fn main() {
         return;
     }
     // (name, count in the network, h, cin, cout, k, stride, pad)
-    let shapes = [
+    let resnet = [
         ("stem 3→16 32²", 1, 32, 3, 16, 3, 1, 1),
         ("stage1 16→16 32²", 6, 32, 16, 16, 3, 1, 1),
         ("stage2 16→32 s2", 1, 32, 16, 32, 3, 2, 1),
@@ -140,12 +141,23 @@ fn main() {
         ("stage3 64→64 8²", 5, 8, 64, 64, 3, 1, 1),
         ("proj 32→64 1×1 s2", 1, 16, 32, 64, 1, 2, 0),
     ];
+    // cnn-3 on the coloured digits (the distribution-shift experiment's net).
+    let cnn3 = [
+        ("stem 3→16 28²", 1, 28, 3, 16, 3, 1, 1),
+        ("conv2 16→32 s2", 1, 28, 16, 32, 3, 2, 1),
+        ("conv3 32→64 s2", 1, 14, 32, 64, 3, 2, 1),
+    ];
+    let shapes: &[_] = if std::env::args().any(|a| a == "--cnn3") {
+        &cnn3
+    } else {
+        &resnet
+    };
     println!(
         "{:<20} {:>3} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} | {:>6}",
         "layer", "n", "burn fwd", "burn bwd", "fwd", "dx", "dW", "sum", "GF/s"
     );
     let (mut burn_total, mut ours_total, mut flops_total) = (0.0, 0.0, 0.0);
-    for (name, count, h, cin, cout, k, s, p) in shapes {
+    for &(name, count, h, cin, cout, k, s, p) in shapes {
         let b = 128;
         let g = Geometry::new(b, h, h, cin, cout, k, s, p).expect("valid shape");
         let device = Device::flex().autodiff();

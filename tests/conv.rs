@@ -193,6 +193,34 @@ fn direct_products_do_not_depend_on_the_number_of_threads() {
     assert!(one == run(3), "the thread count changed a direct product");
 }
 
+/// The zero-padded copy the direct products read equals padding by hand, on one thread and on
+/// three, for an input large enough that its images are copied on rayon's threads, with
+/// different padding before and after (the input gradient's).
+#[test]
+fn padding_matches_a_hand_copy_on_any_number_of_threads() {
+    let (b, h, w, c, lo, hi) = (9, 29, 23, 512, 2, 1);
+    let x: Vec<f32> = (0..b * h * w * c)
+        .map(|i| (i % 1009) as f32 - 500.0)
+        .collect();
+    let (hp, wp) = (h + lo + hi, w + lo + hi);
+    let mut want = vec![0f32; b * hp * wp * c];
+    for n in 0..b {
+        for y in 0..h {
+            for xx in 0..w {
+                for ch in 0..c {
+                    want[((n * hp + y + lo) * wp + xx + lo) * c + ch] =
+                        x[((n * h + y) * w + xx) * c + ch];
+                }
+            }
+        }
+    }
+    assert!(want.len() >= 1 << 20, "large enough for the parallel copy");
+    for threads in [1, 3] {
+        let got = on_threads(threads, || conv::geometry::pad_nhwc(&x, b, h, w, c, lo, hi));
+        assert!(got == want, "{threads} threads: the padded copy differs");
+    }
+}
+
 /// A block large enough that its BatchNorm/ReLU passes run in row ranges on rayon's threads
 /// (≥ 2¹⁷ output values) equals the layers one by one, with an identity skip (α = 0.5) and a
 /// projection; and its output, conv and BN outputs, running statistics and every gradient are

@@ -14,6 +14,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, ExtensionType, Flex, backend_extension};
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 /// What a fused convolutional block returns.
@@ -79,12 +80,26 @@ fn use_winograd(g: &Geometry) -> bool {
 /// The Winograd variant the block uses.
 const TILE: winograd::Tile = winograd::Tile::F4;
 
-/// `z = conv(x, weight)`, channels last.
-pub(super) fn conv_forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+/// `z = conv(x, weight)`, channels last, and the input as [`conv_weight_grad`] reads it, kept
+/// for the backward pass: for the direct products the zero-padded copy the forward product read
+/// (so the backward pass does not pad it again), else `x`'s channels-last values (a view when
+/// it already is channels last).
+pub(super) fn conv_forward(g: &Geometry, x: &FlexTensor, weight: &[f32]) -> (Vec<f32>, FlexTensor) {
+    let xv = nhwc_values(x);
     if use_winograd(g) {
-        winograd::forward(g, x, weight, TILE)
-    } else {
-        direct::forward(g, x, weight)
+        let z = winograd::forward(g, &xv, weight, TILE);
+        return (z, nhwc_kept(x, xv));
+    }
+    match direct::padded(g, &xv) {
+        Cow::Owned(xp) => {
+            let z = direct::forward_padded(g, &xp, weight);
+            let len = xp.len();
+            (z, flex_from(xp, vec![len]))
+        }
+        Cow::Borrowed(_) => {
+            let z = direct::forward_padded(g, &xv, weight);
+            (z, nhwc_kept(x, xv))
+        }
     }
 }
 
@@ -97,12 +112,12 @@ pub(super) fn conv_input_grad(g: &Geometry, dz: &[f32], weight: &[f32]) -> Vec<f
     }
 }
 
-/// `∂L/∂W` `[out, in, k, k]` from `x` and `dz`.
-pub(super) fn conv_weight_grad(g: &Geometry, x: &[f32], dz: &[f32]) -> Vec<f32> {
+/// `∂L/∂W` `[out, in, k, k]` from the input [`conv_forward`] kept and `dz`.
+pub(super) fn conv_weight_grad(g: &Geometry, kept: &[f32], dz: &[f32]) -> Vec<f32> {
     if use_winograd(g) {
-        winograd::weight_grad(g, x, dz, TILE)
+        winograd::weight_grad(g, kept, dz, TILE)
     } else {
-        direct::weight_grad(g, x, dz)
+        direct::weight_grad_padded(g, kept, dz)
     }
 }
 
@@ -126,7 +141,7 @@ pub(super) fn geometry(
 /// What the backward pass needs.
 #[derive(Clone)]
 struct ConvState {
-    /// The input's values, channels last `[b·h·w·in]`.
+    /// The input as the weight gradient reads it ([`conv_forward`]).
     x: FlexTensor,
     weight: FlexTensor,
     /// The convolution's output, channels last.
@@ -222,9 +237,7 @@ fn forward_flex(
     } = params;
     let Epilogue { alpha, relu, .. } = epilogue;
     let g = geometry(x, weight, stride, padding);
-    let xv = nhwc_values(x);
-    let wv = values(weight);
-    let mut z = conv_forward(&g, &xv, &wv);
+    let (mut z, x_kept) = conv_forward(&g, x, &values(weight));
     let (rows, c) = (g.out_pixels(), g.cout);
     norm_act::add_bias(&mut z, &values(bias), c);
     let sv = if shortcut.layout().num_elements() == z.len() {
@@ -259,8 +272,6 @@ fn forward_flex(
         output_flat.clone()
     };
     let z = flex_from(z, vec![n]);
-    // Keep the input channels last for the backward pass: a view when it already is.
-    let x_nhwc = nhwc_kept(x, xv);
     let out = ConvOut {
         output,
         conv: z.clone(),
@@ -271,7 +282,7 @@ fn forward_flex(
         skip_sums: flex_from(f.skip_sums, vec![3]),
     };
     let state = ConvState {
-        x: x_nhwc,
+        x: x_kept,
         weight: weight.clone(),
         z,
         output: output_flat,

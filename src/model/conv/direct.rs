@@ -5,7 +5,8 @@
 //! Weights are burn's `[cout, cin, k, k]`; activations and gradients `[batch, h, w, c]`.
 
 use super::geometry::{Geometry, pad_nhwc};
-use super::tile::{Packed, Rows, gather_product, reduce_product};
+use super::tile::{Packed, Rows, gather_new, gather_product, reduce_product};
+use std::borrow::Cow;
 
 /// The taps of a `k × k` kernel over a padded image of width `wp` and `c` channels: the offset
 /// of tap `(kh, kw)` from the top-left input of an output pixel.
@@ -15,15 +16,28 @@ fn taps(k: usize, wp: usize, c: usize) -> Vec<usize> {
         .collect()
 }
 
+/// `x` as the forward product and the weight gradient read it: zero-padded by `g.pad` on every
+/// side (a copy), or `x` itself without padding.
+pub fn padded<'a>(g: &Geometry, x: &'a [f32]) -> Cow<'a, [f32]> {
+    if g.pad == 0 {
+        Cow::Borrowed(x)
+    } else {
+        Cow::Owned(pad_nhwc(x, g.batch, g.h, g.w, g.cin, g.pad, g.pad))
+    }
+}
+
 /// `z = conv(x, weight)`: `[batch, oh, ow, cout]`.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    forward_padded(g, &padded(g, x), weight)
+}
+
+/// [`forward`] from the input as [`padded`] returns it.
+pub fn forward_padded(g: &Geometry, xp: &[f32], weight: &[f32]) -> Vec<f32> {
     let (k, s, p) = (g.k, g.stride, g.pad);
     let (hp, wp) = (g.h + 2 * p, g.w + 2 * p);
-    let xp = pad_nhwc(x, g.batch, g.h, g.w, g.cin, p, p);
     let packed = Packed::new(k * k, g.cin, g.cout, |t, c, j| {
         weight[((j * g.cin + c) * k + t / k) * k + t % k]
     });
-    let mut z = vec![0f32; g.output_len()];
     let (oh, ow, cin) = (g.oh, g.ow, g.cin);
     let rows = Rows {
         rows: g.out_pixels(),
@@ -33,8 +47,7 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
         },
         dst_at: |m: usize| m * g.cout,
     };
-    gather_product(&xp, &taps(k, wp, g.cin), &packed, &rows, &mut z, false);
-    z
+    gather_new(xp, &taps(k, wp, g.cin), &packed, &rows, g.output_len())
 }
 
 /// The kernel taps along one axis that feed input positions `≡ phase (mod s)`: `(tap, d)` with
@@ -127,9 +140,14 @@ pub fn input_grad(g: &Geometry, dz: &[f32], weight: &[f32]) -> Vec<f32> {
 
 /// The weight gradient `[cout, cin, k, k]` from the input `x` and `dz`.
 pub fn weight_grad(g: &Geometry, x: &[f32], dz: &[f32]) -> Vec<f32> {
+    weight_grad_padded(g, &padded(g, x), dz)
+}
+
+/// [`weight_grad`] from the input as [`padded`] returns it (the fused blocks keep the forward
+/// product's copy for it).
+pub fn weight_grad_padded(g: &Geometry, xp: &[f32], dz: &[f32]) -> Vec<f32> {
     let (k, s, p) = (g.k, g.stride, g.pad);
     let (hp, wp) = (g.h + 2 * p, g.w + 2 * p);
-    let xp = pad_nhwc(x, g.batch, g.h, g.w, g.cin, p, p);
     let (oh, ow, cin) = (g.oh, g.ow, g.cin);
     let rows = Rows {
         rows: g.out_pixels(),
@@ -140,7 +158,7 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dz: &[f32]) -> Vec<f32> {
         dst_at: |m: usize| m * g.cout,
     };
     let mut acc = vec![0f64; k * k * cin * g.cout];
-    reduce_product(&xp, &taps(k, wp, cin), cin, dz, g.cout, &rows, &mut acc);
+    reduce_product(xp, &taps(k, wp, cin), cin, dz, g.cout, &rows, &mut acc);
     to_burn_layout(&acc, k * k, cin, g.cout)
 }
 

@@ -81,6 +81,9 @@ impl Geometry {
 }
 
 /// `x` (`[batch, h, w, c]`) with `lo` zero rows and columns before and `hi` after each image.
+/// Every value is written once (the zeros only where the padding is, not the whole buffer
+/// first), the images in ranges on rayon's threads when large: a pure copy, the same on any
+/// thread count.
 pub fn pad_nhwc(
     x: &[f32],
     batch: usize,
@@ -90,14 +93,43 @@ pub fn pad_nhwc(
     lo: usize,
     hi: usize,
 ) -> Vec<f32> {
+    use rayon::prelude::*;
     let (hp, wp) = (h + lo + hi, w + lo + hi);
-    let mut out = vec![0f32; batch * hp * wp * c];
-    for b in 0..batch {
-        for y in 0..h {
-            let src = &x[((b * h + y) * w) * c..((b * h + y) * w + w) * c];
-            let at = ((b * hp + y + lo) * wp + lo) * c;
-            out[at..at + w * c].copy_from_slice(src);
+    let (image, padded) = (h * w * c, hp * wp * c);
+    assert!(
+        x.len() >= batch * image,
+        "pad_nhwc: {batch} images of {h}×{w}×{c}"
+    );
+    let mut out: Vec<f32> = Vec::with_capacity(batch * padded);
+    let dst = &mut out.spare_capacity_mut()[..batch * padded];
+    let pad_image = |b: usize, o: &mut [std::mem::MaybeUninit<f32>]| {
+        let zero = std::mem::MaybeUninit::new(0f32);
+        let (top, rest) = o.split_at_mut(lo * wp * c);
+        let (mid, bottom) = rest.split_at_mut(h * wp * c);
+        top.fill(zero);
+        bottom.fill(zero);
+        for (y, row) in mid.chunks_exact_mut(wp * c).enumerate() {
+            let src = &x[b * image + y * w * c..][..w * c];
+            let (left, rest) = row.split_at_mut(lo * c);
+            let (inner, right) = rest.split_at_mut(w * c);
+            left.fill(zero);
+            right.fill(zero);
+            for (d, &v) in inner.iter_mut().zip(src) {
+                *d = std::mem::MaybeUninit::new(v);
+            }
+        }
+    };
+    // Large copies split over rayon's threads (whole images per range).
+    if batch * padded >= 1 << 20 && batch > 1 {
+        dst.par_chunks_mut(padded)
+            .enumerate()
+            .for_each(|(b, o)| pad_image(b, o));
+    } else {
+        for (b, o) in dst.chunks_exact_mut(padded).enumerate() {
+            pad_image(b, o);
         }
     }
+    // SAFETY: `pad_image` wrote every value of every image's `padded` values.
+    unsafe { out.set_len(batch * padded) };
     out
 }

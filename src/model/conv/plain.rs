@@ -7,7 +7,7 @@
 
 use super::block::{conv_forward, conv_input_grad, conv_weight_grad, geometry};
 use super::geometry::Geometry;
-use super::layout::{flat_view, image_view, nhwc_kept, nhwc_values};
+use super::layout::{flat_view, image_view, nhwc_values};
 use crate::model::fused::{flex_from, values};
 use crate::model::norm_act;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -56,7 +56,7 @@ pub trait FusedPlainConv: Backend {
 /// What the backward pass needs.
 #[derive(Clone, Debug)]
 struct PlainState {
-    /// The input's values, channels last.
+    /// The input as the weight gradient reads it (`block::conv_forward`).
     x: FlexTensor,
     weight: FlexTensor,
     /// The output's values, channels last (for the ReLU's mask).
@@ -72,8 +72,7 @@ fn forward_flex(
     params: PlainConvParams,
 ) -> (PlainConvOut<Flex>, PlainState) {
     let g = geometry(x, weight, params.stride, params.padding);
-    let xv = nhwc_values(x);
-    let mut z = conv_forward(&g, &xv, &values(weight));
+    let (mut z, x_kept) = conv_forward(&g, x, &values(weight));
     let c = g.cout;
     norm_act::add_bias(&mut z, &values(bias), c);
     let n = z.len();
@@ -90,10 +89,8 @@ fn forward_flex(
     } else {
         output_flat.clone()
     };
-    // Keep the input channels last for the backward pass: a view when it already is.
-    let x_nhwc = nhwc_kept(x, xv);
     let state = PlainState {
-        x: x_nhwc,
+        x: x_kept,
         weight: weight.clone(),
         output: output_flat.clone(),
         geometry: g,

@@ -179,7 +179,52 @@ pub fn gather_product<F, G>(
     G: Fn(usize) -> usize + Sync,
 {
     assert_eq!(taps.len(), w.taps, "one packed weight row set per tap");
-    let out = Out::of(dst);
+    gather_to(src, taps, w, rows, (Out::of(dst), accumulate));
+}
+
+/// [`gather_product`] into a new buffer of `len` values that the rows cover completely (row
+/// `m` writes `dst_at(m) .. dst_at(m) + cout`, and together the rows write every value): the
+/// output is written once, never zero-filled first.
+///
+/// # Panics
+/// If `rows.rows · w.cout != len` (the rows cannot cover it), or as [`gather_product`].
+pub fn gather_new<F, G>(
+    src: &[f32],
+    taps: &[usize],
+    w: &Packed,
+    rows: &Rows<F, G>,
+    len: usize,
+) -> Vec<f32>
+where
+    F: Fn(usize) -> usize + Sync,
+    G: Fn(usize) -> usize + Sync,
+{
+    assert_eq!(taps.len(), w.taps, "one packed weight row set per tap");
+    assert_eq!(rows.rows * w.cout, len, "the rows cover the output");
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let dst = Out {
+        ptr: out.as_mut_ptr(),
+        len,
+    };
+    gather_to(src, taps, w, rows, (dst, false));
+    // SAFETY: the rows write every one of the `len` values (their `cout`-wide outputs are
+    // disjoint, as `gather_product` requires, and `rows · cout = len` of them), through raw
+    // pointers only.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// [`gather_product`]'s body over an output that may be uninitialised when not accumulating.
+fn gather_to<F, G>(
+    src: &[f32],
+    taps: &[usize],
+    w: &Packed,
+    rows: &Rows<F, G>,
+    (out, accumulate): (Out, bool),
+) where
+    F: Fn(usize) -> usize + Sync,
+    G: Fn(usize) -> usize + Sync,
+{
     let work = rows.rows * taps.len() * w.cin * w.cout;
     if work < PAR_WORK {
         gather_range(src, taps, w, rows, (out, accumulate), (0, rows.rows));
@@ -245,9 +290,19 @@ fn gather_range<F, G>(
                 for p in 0..n {
                     let at = (rows.dst_at)(m0 + p) + j0;
                     assert!(at + width <= dst.len, "convolution write out of bounds");
-                    // SAFETY: in bounds (checked); this row's values are this range's alone.
-                    let d = unsafe { std::slice::from_raw_parts_mut(dst.ptr.add(at), width) };
-                    put(d, &scratch[p * BLOCK..], width, accumulate);
+                    let from = &scratch[p * BLOCK..][..width];
+                    if accumulate {
+                        // SAFETY: in bounds (checked); this row's values are this range's
+                        // alone, and initialised (an accumulating output always is).
+                        let d = unsafe { std::slice::from_raw_parts_mut(dst.ptr.add(at), width) };
+                        put(d, from, width, true);
+                    } else {
+                        // SAFETY: in bounds (checked), this range's alone; written through a raw
+                        // pointer, as the output may be uninitialised (`gather_new`).
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(from.as_ptr(), dst.ptr.add(at), width)
+                        };
+                    }
                 }
             }
         }

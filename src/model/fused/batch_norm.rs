@@ -145,24 +145,86 @@ pub(in crate::model) fn bn_stats(
     let n = (b * s) as f64;
     let zero = vec![0f32; c];
     let mut sum = vec![0f64; c];
-    channel_sums(dims, x, x, &zero, &zero, |v, _, _, _| v, &mut sum);
+    let rows_on_threads = s == 1 && x.len() >= PAR_SUMS;
+    if rows_on_threads {
+        sum = ordered_row_sums(x, c, None);
+    } else {
+        channel_sums(dims, x, x, &zero, &zero, |v, _, _, _| v, &mut sum);
+    }
     let mean: Vec<f32> = sum.iter().map(|&v| (v / n) as f32).collect();
     let mut sq = vec![0f64; c];
-    channel_sums(
-        dims,
-        x,
-        x,
-        &mean,
-        &zero,
-        |v, _, m, _| (v - m) * (v - m),
-        &mut sq,
-    );
+    if rows_on_threads {
+        sq = ordered_row_sums(x, c, Some(&mean));
+    } else {
+        channel_sums(
+            dims,
+            x,
+            x,
+            &mean,
+            &zero,
+            |v, _, m, _| (v - m) * (v - m),
+            &mut sq,
+        );
+    }
     let var: Vec<f32> = sq.iter().map(|&v| (v / n) as f32).collect();
     let inv_std: Vec<f32> = var
         .iter()
         .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
         .collect();
     (mean, var, inv_std)
+}
+
+/// Values from which [`bn_stats`] sums channels-last rows on rayon's threads.
+const PAR_SUMS: usize = 1 << 17;
+
+/// Rows per f32 block of [`channel_sums`]' channels-last form (flushed into f64 after each).
+const SUM_BLOCK: usize = 16;
+
+/// [`channel_sums`] of `x` (rows × `c`, channels last) for `Σ x` (`mean` none) or
+/// `Σ (x − mean)²`, bit for bit: the f32 sums of each block of [`SUM_BLOCK`] rows, computed in
+/// ranges of blocks on rayon's threads (a block's sum does not depend on the range it is in),
+/// then added into f64 in block order on this thread, as [`channel_sums`] flushes them.
+fn ordered_row_sums(x: &[f32], c: usize, mean: Option<&[f32]>) -> Vec<f64> {
+    use rayon::prelude::*;
+    let c = c.max(1);
+    let blocks = (x.len() / c).div_ceil(SUM_BLOCK);
+    let mut part = vec![0f32; blocks * c];
+    let per = blocks.div_ceil(4).max(1);
+    part.par_chunks_mut(per * c)
+        .zip(x.par_chunks(per * SUM_BLOCK * c))
+        .for_each(|(o, xs)| block_sums(xs, c, mean, o));
+    let mut out = vec![0f64; c];
+    for block in part.chunks_exact(c) {
+        for (o, &v) in out.iter_mut().zip(block) {
+            *o += v as f64;
+        }
+    }
+    out
+}
+
+super::widest! {
+    /// The f32 sums per channel of each block of [`SUM_BLOCK`] rows of `x` into `out` (`c` per
+    /// block): `Σ x`, or `Σ (x − mean)²`, each row added in order as [`channel_sums`] does.
+    fn block_sums(x: &[f32], c: usize, mean: Option<&[f32]>, out: &mut [f32]) {
+        for (rows, o) in x.chunks(SUM_BLOCK * c).zip(out.chunks_exact_mut(c)) {
+            match mean {
+                None => {
+                    for r in rows.chunks_exact(c) {
+                        for (a, &v) in o.iter_mut().zip(r) {
+                            *a += v;
+                        }
+                    }
+                }
+                Some(m) => {
+                    for r in rows.chunks_exact(c) {
+                        for ((a, &v), &m) in o.iter_mut().zip(r).zip(&m[..c]) {
+                            *a += (v - m) * (v - m);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Forward on host slices: returns `(output, mean, biased var, inv_std)`.
@@ -412,4 +474,63 @@ pub(in crate::model) fn update_running(bn: &BatchNorm, mean: Tensor<1>, var: Ten
 pub(in crate::model) fn commit_running(bn: &BatchNorm) {
     let _ = bn.running_mean.value_sync();
     let _ = bn.running_var.value_sync();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PAR_SUMS, bn_stats, channel_sums, ordered_row_sums};
+
+    /// [`bn_stats`]' two passes on one thread, as they were before the rows went to rayon.
+    fn sequential(x: &[f32], c: usize) -> (Vec<f64>, Vec<f64>) {
+        let dims = (x.len() / c, c, 1);
+        let zero = vec![0f32; c];
+        let mut sum = vec![0f64; c];
+        channel_sums(dims, x, x, &zero, &zero, |v, _, _, _| v, &mut sum);
+        let n = dims.0 as f64;
+        let mean: Vec<f32> = sum.iter().map(|&v| (v / n) as f32).collect();
+        let mut sq = vec![0f64; c];
+        let f = |v: f32, _, m: f32, _| (v - m) * (v - m);
+        channel_sums(dims, x, x, &mean, &zero, f, &mut sq);
+        (sum, sq)
+    }
+
+    fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+        pool.expect("a thread pool").install(f)
+    }
+
+    #[test]
+    fn batch_statistics_on_threads_equal_the_sequential_sums_bit_for_bit() {
+        // Rows not a multiple of the 16-row blocks, more than the parallel threshold, and values
+        // whose magnitude changes from block to block over 2^±20 (so the order of the f64
+        // additions shows in the last bits, not only the f32 blocks').
+        let c = 24;
+        let rows = PAR_SUMS / c * 3 + 5;
+        let x: Vec<f32> = (0..rows * c)
+            .map(|i| {
+                let u = (i as u32).wrapping_mul(2_654_435_761) >> 8;
+                let scale = 2f32.powi((i / (c * 16) % 41) as i32 - 20);
+                (u as f32 / 16_777_216.0 - 0.3) * scale
+            })
+            .collect();
+        let (sum, sq) = sequential(&x, c);
+        let n = rows as f64;
+        let want_mean: Vec<f32> = sum.iter().map(|&v| (v / n) as f32).collect();
+        let want_var: Vec<f32> = sq.iter().map(|&v| (v / n) as f32).collect();
+        let f64_bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        for threads in [1, 3] {
+            let got_sum = on_threads(threads, || ordered_row_sums(&x, c, None));
+            let got_sq = on_threads(threads, || ordered_row_sums(&x, c, Some(&want_mean)));
+            assert_eq!(f64_bits(&got_sum), f64_bits(&sum), "{threads} threads: Σ x");
+            assert_eq!(
+                f64_bits(&got_sq),
+                f64_bits(&sq),
+                "{threads} threads: Σ (x − mean)²"
+            );
+            let (mean, var, _) = on_threads(threads, || bn_stats(&x, (rows, c, 1), 1e-5));
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&mean), bits(&want_mean), "{threads} threads: means");
+            assert_eq!(bits(&var), bits(&want_var), "{threads} threads: variances");
+        }
+    }
 }
