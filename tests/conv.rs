@@ -726,12 +726,24 @@ fn fused_conv_blocks_train_exactly_like_the_layer_by_layer_path() {
 }
 
 /// The blocked NCHW → NHWC transpose (used for the network's input and for gradients burn sums
-/// in logical order) equals a plain one, at sizes around its 16 × 64 blocks.
+/// in logical order) equals a plain one, at sizes around its 16 × 64 blocks, and at a size it
+/// transposes on rayon's threads, on one thread and on three.
 #[test]
 fn the_channels_last_transpose_moves_every_value() {
     for (b, c, s) in [(1, 1, 1), (2, 3, 5), (1, 16, 64), (2, 17, 65), (3, 33, 130)] {
         let v = values(b * c * s, 13);
         let t = conv::layout::nchw_to_nhwc(&v, b, c, s);
         assert_eq!(t, to_nhwc(&v, [b, c, s, 1]), "[{b}, {c}, {s}]");
+    }
+    let (b, c, s) = (7, 3, 28 * 28 * 16 + 3);
+    assert!(
+        b * c * s >= 1 << 18,
+        "large enough for the parallel transpose"
+    );
+    let v = values(b * c * s, 17);
+    let want = to_nhwc(&v, [b, c, s, 1]);
+    for threads in [1, 3] {
+        let t = on_threads(threads, || conv::layout::nchw_to_nhwc(&v, b, c, s));
+        assert!(t == want, "{threads} threads: [{b}, {c}, {s}]");
     }
 }

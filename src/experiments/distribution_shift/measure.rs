@@ -214,11 +214,19 @@ const OVERLAY_SETS: [&str; 3] = ["red", "green", "image-contrast:0.5"];
 fn raw_sets() -> Result<(Vec<Split>, Shape), ExperimentError> {
     let mut out = Vec::new();
     let mut shape = Shape::Flat(0);
+    // Each palette's digits are loaded once (the shifted sets are all red).
+    let mut loaded: Vec<(Palette, Split)> = Vec::new();
     for (k, s) in SETS.iter().enumerate() {
         let spec = DatasetSpec::new(DataSource::ColouredMnist { palette: s.palette });
-        let d = data::load_raw(&spec)?;
-        shape = d.sample_shape;
-        let mut v = d.valid;
+        let mut v = match loaded.iter().find(|(p, _)| *p == s.palette) {
+            Some((_, v)) => v.clone(),
+            None => {
+                let d = data::load_raw(&spec)?;
+                shape = d.sample_shape;
+                loaded.push((s.palette, d.valid.clone()));
+                d.valid
+            }
+        };
         if let Some(shift) = s.shift {
             shift.apply(&mut v.x, shape, spec.seed ^ k as u64);
         }

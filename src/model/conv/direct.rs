@@ -5,7 +5,7 @@
 //! Weights are burn's `[cout, cin, k, k]`; activations and gradients `[batch, h, w, c]`.
 
 use super::geometry::{Geometry, pad_nhwc};
-use super::tile::{Packed, Rows, gather_new, gather_product, reduce_product};
+use super::tile::{Out, Packed, Rows, gather_new, gather_to, reduce_product};
 use std::borrow::Cow;
 
 /// The taps of a `k × k` kernel over a padded image of width `wp` and `c` channels: the offset
@@ -100,7 +100,20 @@ pub fn input_grad(g: &Geometry, dz: &[f32], weight: &[f32]) -> Vec<f32> {
     let (lo, hi) = grad_padding(g);
     let (hp, wp) = (g.oh + lo + hi, g.ow + lo + hi);
     let dzp = pad_nhwc(dz, g.batch, g.oh, g.ow, g.cout, lo, hi);
-    let mut dx = vec![0f32; g.input_len()];
+    // Every input pixel belongs to one phase; when each phase with pixels has taps, the phases
+    // together write every value of `dx`, which is then never zero-filled first.
+    let len = g.input_len();
+    let covered =
+        (0..s).all(|a| (0..s).all(|b| (a >= g.h || b >= g.w) || !phase_taps(g, a, b).is_empty()));
+    let mut dx: Vec<f32> = if covered {
+        Vec::with_capacity(len)
+    } else {
+        vec![0f32; len]
+    };
+    let out = Out {
+        ptr: dx.as_mut_ptr(),
+        len,
+    };
     for a in 0..s {
         for b in 0..s {
             let taps_ab = phase_taps(g, a, b);
@@ -132,8 +145,13 @@ pub fn input_grad(g: &Geometry, dz: &[f32], weight: &[f32]) -> Vec<f32> {
                     ((n * g.h + y) * g.w + x) * cin
                 },
             };
-            gather_product(&dzp, &offsets, &packed, &rows, &mut dx, false);
+            gather_to(&dzp, &offsets, &packed, &rows, (out, false));
         }
+    }
+    if covered {
+        // SAFETY: the phases wrote every one of the `len` values (each input pixel is in one
+        // phase, and every phase with pixels has taps), through raw pointers only.
+        unsafe { dx.set_len(len) };
     }
     dx
 }

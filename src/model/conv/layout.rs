@@ -66,8 +66,10 @@ pub fn nhwc_kept(x: &FlexTensor, values: Cow<'_, [f32]>) -> FlexTensor {
 
 /// `[b, c, s]` values transposed to `[b, s, c]`, in blocks of 16 channels × 64 positions: each
 /// block reads 16 runs of consecutive positions and writes 64 runs of 16 consecutive channels,
-/// so both sides move whole cache lines.
+/// so both sides move whole cache lines. Large inputs are transposed image by image on rayon's
+/// threads (a pure copy: the same on any thread count).
 pub fn nchw_to_nhwc(src: &[f32], b: usize, c: usize, s: usize) -> Vec<f32> {
+    use rayon::prelude::*;
     assert_eq!(
         src.len(),
         b * c * s,
@@ -75,21 +77,35 @@ pub fn nchw_to_nhwc(src: &[f32], b: usize, c: usize, s: usize) -> Vec<f32> {
         src.len()
     );
     let mut out = vec![0f32; src.len()];
-    for (img, dst) in src.chunks_exact(c * s).zip(out.chunks_exact_mut(c * s)) {
-        for p0 in (0..s).step_by(64) {
-            let p1 = (p0 + 64).min(s);
-            for c0 in (0..c).step_by(16) {
-                let c1 = (c0 + 16).min(c);
-                for p in p0..p1 {
-                    let row = &mut dst[p * c + c0..p * c + c1];
-                    for (k, v) in row.iter_mut().enumerate() {
-                        *v = img[(c0 + k) * s + p];
-                    }
+    if c * s == 0 {
+        return out;
+    }
+    if src.len() >= 1 << 18 && b > 1 {
+        src.par_chunks_exact(c * s)
+            .zip(out.par_chunks_exact_mut(c * s))
+            .for_each(|(img, dst)| transpose_image(img, dst, c, s));
+    } else {
+        for (img, dst) in src.chunks_exact(c * s).zip(out.chunks_exact_mut(c * s)) {
+            transpose_image(img, dst, c, s);
+        }
+    }
+    out
+}
+
+/// One image of [`nchw_to_nhwc`]: `[c, s]` into `[s, c]`.
+fn transpose_image(img: &[f32], dst: &mut [f32], c: usize, s: usize) {
+    for p0 in (0..s).step_by(64) {
+        let p1 = (p0 + 64).min(s);
+        for c0 in (0..c).step_by(16) {
+            let c1 = (c0 + 16).min(c);
+            for p in p0..p1 {
+                let row = &mut dst[p * c + c0..p * c + c1];
+                for (k, v) in row.iter_mut().enumerate() {
+                    *v = img[(c0 + k) * s + p];
                 }
             }
         }
     }
-    out
 }
 
 /// A channels-last buffer `[b, h, w, c]` as an image tensor `[b, c, h, w]` (a view, no copy).

@@ -214,8 +214,10 @@ where
     out
 }
 
-/// [`gather_product`]'s body over an output that may be uninitialised when not accumulating.
-fn gather_to<F, G>(
+/// [`gather_product`]'s body over an output that may be uninitialised when not accumulating
+/// (writes go through raw pointers only): the caller sets a buffer's length once the products
+/// it runs this way have written every value.
+pub(super) fn gather_to<F, G>(
     src: &[f32],
     taps: &[usize],
     w: &Packed,
