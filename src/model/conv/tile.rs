@@ -493,13 +493,24 @@ pub fn reduce_product<F, G>(
                 },
             )
             .collect();
-        for sum in sums {
-            for (o, v) in out[..len].iter_mut().zip(sum) {
-                *o += v as f64;
-            }
-        }
+        // Each output value adds the chunks' sums in chunk order; the values split into ranges
+        // on rayon's threads (the order per value is the same).
+        out[..len]
+            .par_chunks_mut(ADD_RANGE)
+            .enumerate()
+            .for_each(|(k, o)| {
+                let at = k * ADD_RANGE;
+                for sum in &sums {
+                    for (o, &v) in o.iter_mut().zip(&sum[at..]) {
+                        *o += v as f64;
+                    }
+                }
+            });
     }
 }
+
+/// Output values per range of [`reduce_product`]'s parallel f64 additions.
+const ADD_RANGE: usize = 1 << 11;
 
 /// f32 values of chunk sums [`reduce_product`] keeps at once in its parallel path.
 const PAR_GROUP_VALUES: usize = 1 << 21;
