@@ -475,7 +475,11 @@ pub fn reduce_product<F, G>(
     if rows.rows * len < PAR_WORK || chunks < 2 {
         let mut scratch = r.buffers();
         for k in 0..chunks {
-            r.chunk(src, g, rows, k, &mut scratch, |at, v| out[at] += v as f64);
+            r.chunk(src, g, rows, k, &mut scratch, |at, v| {
+                for (o, &v) in out[at..at + v.len()].iter_mut().zip(v) {
+                    *o += v as f64;
+                }
+            });
         }
         return;
     }
@@ -488,7 +492,9 @@ pub fn reduce_product<F, G>(
                 || r.buffers(),
                 |scratch, k| {
                     let mut sum = vec![0f32; len];
-                    r.chunk(src, g, rows, k, scratch, |at, v| sum[at] = v);
+                    r.chunk(src, g, rows, k, scratch, |at, v| {
+                        sum[at..at + v.len()].copy_from_slice(v)
+                    });
                     sum
                 },
             )
@@ -555,8 +561,8 @@ impl Reduce {
         }
     }
 
-    /// The f32 sums of chunk `k` (rows `k · REDUCE_CHUNK ..`), each value `v` of output `at`
-    /// handed to `sink(at, v)` once.
+    /// The f32 sums of chunk `k` (rows `k · REDUCE_CHUNK ..`), each value handed to the sink
+    /// once: `sink(at, values)` for the consecutive outputs from `at`.
     fn chunk<F, G>(
         &self,
         src: &[f32],
@@ -564,7 +570,7 @@ impl Reduce {
         rows: &Rows<F, G>,
         k: usize,
         buf: &mut ReduceBuffers,
-        mut sink: impl FnMut(usize, f32),
+        mut sink: impl FnMut(usize, &[f32]),
     ) where
         F: Fn(usize) -> usize,
         G: Fn(usize) -> usize,
@@ -614,10 +620,7 @@ impl Reduce {
                 let j0 = b * BLOCK;
                 let width = BLOCK.min(cout - j0);
                 for r in kept.clone() {
-                    let at = (first + r) * cout + j0;
-                    for (jj, &v) in buf.scratch[r * BLOCK..][..width].iter().enumerate() {
-                        sink(at + jj, v);
-                    }
+                    sink((first + r) * cout + j0, &buf.scratch[r * BLOCK..][..width]);
                 }
             }
         }
