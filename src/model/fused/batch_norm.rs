@@ -189,7 +189,7 @@ fn ordered_row_sums(x: &[f32], c: usize, mean: Option<&[f32]>) -> Vec<f64> {
     let c = c.max(1);
     let blocks = (x.len() / c).div_ceil(SUM_BLOCK);
     let mut part = vec![0f32; blocks * c];
-    let per = blocks.div_ceil(4).max(1);
+    let per = blocks.div_ceil(crate::model::norm_act::PARTS).max(1);
     part.par_chunks_mut(per * c)
         .zip(x.par_chunks(per * SUM_BLOCK * c))
         .for_each(|(o, xs)| block_sums(xs, c, mean, o));
