@@ -178,7 +178,6 @@ pub fn gather_product<F, G>(
     F: Fn(usize) -> usize + Sync,
     G: Fn(usize) -> usize + Sync,
 {
-    assert_eq!(taps.len(), w.taps, "one packed weight row set per tap");
     gather_to(src, taps, w, rows, (Out::of(dst), accumulate));
 }
 
@@ -199,7 +198,6 @@ where
     F: Fn(usize) -> usize + Sync,
     G: Fn(usize) -> usize + Sync,
 {
-    assert_eq!(taps.len(), w.taps, "one packed weight row set per tap");
     assert_eq!(rows.rows * w.cout, len, "the rows cover the output");
     let mut out: Vec<f32> = Vec::with_capacity(len);
     let dst = Out {
@@ -217,6 +215,9 @@ where
 /// [`gather_product`]'s body over an output that may be uninitialised when not accumulating
 /// (writes go through raw pointers only): the caller sets a buffer's length once the products
 /// it runs this way have written every value.
+///
+/// # Panics
+/// As [`gather_product`].
 pub(super) fn gather_to<F, G>(
     src: &[f32],
     taps: &[usize],
@@ -227,6 +228,7 @@ pub(super) fn gather_to<F, G>(
     F: Fn(usize) -> usize + Sync,
     G: Fn(usize) -> usize + Sync,
 {
+    assert_eq!(taps.len(), w.taps, "one packed weight row set per tap");
     let work = rows.rows * taps.len() * w.cin * w.cout;
     if work < PAR_WORK {
         gather_range(src, taps, w, rows, (out, accumulate), (0, rows.rows));

@@ -144,28 +144,29 @@ pub(in crate::model) fn bn_stats(
     let (b, c, s) = dims;
     let n = (b * s) as f64;
     let zero = vec![0f32; c];
-    let mut sum = vec![0f64; c];
-    let rows_on_threads = s == 1 && x.len() >= PAR_SUMS;
-    if rows_on_threads {
-        sum = ordered_row_sums(x, c, None);
-    } else {
-        channel_sums(dims, x, x, &zero, &zero, |v, _, _, _| v, &mut sum);
-    }
-    let mean: Vec<f32> = sum.iter().map(|&v| (v / n) as f32).collect();
-    let mut sq = vec![0f64; c];
-    if rows_on_threads {
-        sq = ordered_row_sums(x, c, Some(&mean));
-    } else {
-        channel_sums(
-            dims,
-            x,
-            x,
-            &mean,
-            &zero,
-            |v, _, m, _| (v - m) * (v - m),
-            &mut sq,
-        );
-    }
+    // Σ x (no mean) or Σ (x − mean)² per channel: over channels-last rows on rayon's threads
+    // when large, the same sums bit for bit.
+    let sums = |mean: Option<&[f32]>| -> Vec<f64> {
+        if s == 1 && x.len() >= PAR_SUMS {
+            return ordered_row_sums(x, c, mean);
+        }
+        let mut out = vec![0f64; c];
+        match mean {
+            None => channel_sums(dims, x, x, &zero, &zero, |v, _, _, _| v, &mut out),
+            Some(m) => channel_sums(
+                dims,
+                x,
+                x,
+                m,
+                &zero,
+                |v, _, m, _| (v - m) * (v - m),
+                &mut out,
+            ),
+        }
+        out
+    };
+    let mean: Vec<f32> = sums(None).iter().map(|&v| (v / n) as f32).collect();
+    let sq = sums(Some(&mean));
     let var: Vec<f32> = sq.iter().map(|&v| (v / n) as f32).collect();
     let inv_std: Vec<f32> = var
         .iter()
