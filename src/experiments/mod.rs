@@ -22,6 +22,7 @@ pub mod landscape;
 pub mod lesion;
 mod protocol;
 pub mod shattered;
+mod side_by_side;
 pub mod stats;
 mod table;
 pub mod transformer_residuals;

@@ -89,6 +89,7 @@ pub(crate) fn one_cycle_config(
 }
 
 /// One training run of an experiment: what to train, on what, and where its progress goes.
+#[derive(Clone)]
 pub(crate) struct Job<'a> {
     /// The run's name in the experiment file.
     pub name: String,

@@ -2,6 +2,7 @@
 //! digits, then every test set under every test-time mode, through the one
 //! [`crate::train::evaluate`].
 
+use super::super::side_by_side::train_each;
 use super::super::util::{self, Job};
 use super::super::{ExperimentError, ExperimentOptions, ImageTile};
 use crate::data::shift::{Shift, ShiftKind};
@@ -235,15 +236,14 @@ fn raw_sets() -> Result<(Vec<Split>, Shape), ExperimentError> {
     Ok((out, shape))
 }
 
-/// Trains the net of `role` on `seed` at `scale`.
-fn train_role(
+/// The training run of the net of `role` on `seed` at `scale`.
+fn role_job<'a>(
     role: &Role,
     seed: u64,
     scale: Scale,
-    data: (&DatasetSpec, &Dataset),
-    opts: &mut ExperimentOptions,
+    data: (&'a DatasetSpec, &'a Dataset),
     span: (f32, f32),
-) -> Result<util::Trained, ExperimentError> {
+) -> Result<Job<'a>, ExperimentError> {
     let spec = util::preset_spec(
         "cnn-3",
         &PresetOptions {
@@ -254,21 +254,19 @@ fn train_role(
     let mut config =
         util::one_cycle_config(scale.steps, seed, (scale.batch, scale.lr), scale.steps / 10);
     config.eval_every = scale.steps;
-    let job = Job {
+    Ok(Job {
         name: format!("{}-{}-seed{seed}", role.name, role.norm.name()),
         spec,
         config,
         dataset: data.0,
         data: data.1,
         span,
-    };
-    util::train(&job, opts, None)
+    })
 }
 
 /// A palette's training data and the test sets, normalised with its training statistics:
 /// each net meets the test sets normalised as its own training data were.
 struct Prepared {
-    palette: Palette,
     spec: DatasetSpec,
     train: Dataset,
     sets: Vec<Split>,
@@ -289,12 +287,7 @@ impl Prepared {
                 v
             })
             .collect();
-        Ok(Self {
-            palette,
-            spec,
-            train,
-            sets,
-        })
+        Ok(Self { spec, train, sets })
     }
 }
 
@@ -317,28 +310,33 @@ pub fn measure_roles(
             .collect(),
         ..Measured::default()
     };
-    let total = (roles.len() * seeds.len()) as f32;
-    let mut prepared: Option<Prepared> = None;
-    for (k, (&seed, r)) in seeds
+    let runs: Vec<(u64, &Role)> = seeds
         .iter()
-        .flat_map(|s| roles.iter().map(move |r| (s, r)))
-        .enumerate()
-    {
-        let span = (k as f32 / total, (k as f32 + 1.0) / total);
-        // The roles of one palette share their training data and normalised test sets.
-        let p = match &mut prepared {
-            Some(p) if p.palette == r.palette => p,
-            slot => slot.insert(Prepared::new(r.palette, &raw, shape)?),
-        };
-        let t = train_role(r, seed, scale, (&p.spec, &p.train), opts, span)?;
-        let sets = &p.sets;
-        opts.report(span.1, &format!("{}: evaluating", r.name));
-        evaluate_role(r, seed, &t, sets, shape, &mut m);
-        if m.overlay.is_empty() && r.name == "bn" {
-            m.overlay = overlay(&t, sets, shape);
-        }
-        m.runs.push(t.run);
-        opts.check_cancel()?;
+        .flat_map(|&s| roles.iter().map(move |r| (s, r)))
+        .collect();
+    let total = runs.len() as f32;
+    let span = |k: usize| (k as f32 / total, (k as f32 + 1.0) / total);
+    let mut first = 0;
+    // Consecutive runs of one palette share their training data and normalised test sets, and
+    // train side by side (`train_each`).
+    for same in runs.chunk_by(|a, b| a.1.palette == b.1.palette) {
+        let p = Prepared::new(same[0].1.palette, &raw, shape)?;
+        let jobs = same
+            .iter()
+            .enumerate()
+            .map(|(i, &(seed, r))| role_job(r, seed, scale, (&p.spec, &p.train), span(first + i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        train_each(&jobs, opts, |i, t, opts| {
+            let (seed, r) = same[i];
+            opts.report(span(first + i).1, &format!("{}: evaluating", r.name));
+            evaluate_role(r, seed, &t, &p.sets, shape, &mut m);
+            if m.overlay.is_empty() && r.name == "bn" {
+                m.overlay = overlay(&t, &p.sets, shape);
+            }
+            m.runs.push(t.run);
+            opts.check_cancel()
+        })?;
+        first += same.len();
     }
     Ok(m)
 }
