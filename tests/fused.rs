@@ -439,3 +439,74 @@ fn running_statistics_are_the_moving_average_whichever_thread_steps() {
         "running mean after steps on three threads",
     );
 }
+
+/// A `rows × cols` flex tensor of values spread over six decades, from `seed`.
+fn flex_matrix(rows: usize, cols: usize, seed: u32) -> burn::backend::flex::FlexTensor {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    let values: Vec<f32> = (0..rows * cols)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let unit = (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+            unit * 10f32.powi((state % 7) as i32 - 3)
+        })
+        .collect();
+    burn::backend::flex::FlexTensor::from_data(TensorData::new(values, [rows, cols]))
+}
+
+/// The dense blocks' products, two halves of rows on rayon's threads, give burn-flex's one-call
+/// product bit for bit, on one thread and on three, for the shapes of the blocks' three products
+/// (transposed views included) and sizes that do not fill the register tiles; products outside
+/// the split's range are burn-flex's own.
+#[test]
+fn split_matrix_products_equal_burn_flexs_bit_for_bit() {
+    use burn::backend::Flex;
+    use burn::backend::ops::FloatTensorOps;
+    let bits = |t: burn::backend::flex::FlexTensor| -> Vec<u32> {
+        let t = t.to_contiguous();
+        t.storage::<f32>().iter().map(|v| v.to_bits()).collect()
+    };
+    // (m, k, n, lhs transposed, rhs transposed): x·W, xᵀ·dz, dz·Wᵀ at 128 × 128 and batch 128,
+    // odd sizes, a tall product, one below the split and one above burn-flex's threshold.
+    let shapes = [
+        (128, 128, 128, false, false),
+        (128, 128, 128, true, false),
+        (128, 128, 128, false, true),
+        (200, 100, 70, false, false),
+        (131, 97, 33, true, true),
+        (512, 64, 16, false, false),
+        (64, 64, 64, false, false),
+        (128, 784, 128, false, false),
+    ];
+    for (i, &(m, k, n, ta, tb)) in shapes.iter().enumerate() {
+        let seed = 10 * i as u32;
+        let a = if ta {
+            flex_matrix(k, m, seed + 1).transpose(0, 1)
+        } else {
+            flex_matrix(m, k, seed + 1)
+        };
+        let b = if tb {
+            flex_matrix(n, k, seed + 2).transpose(0, 1)
+        } else {
+            flex_matrix(k, n, seed + 2)
+        };
+        let want = bits(Flex::float_matmul(a.clone(), b.clone()));
+        for threads in [1, 3] {
+            let got = on_threads(threads, || bits(fused::matmul(a.clone(), b.clone())));
+            assert!(
+                got == want,
+                "{m}×{k}·{k}×{n} (transposed {ta}, {tb}) on {threads} threads differs from burn-flex's"
+            );
+        }
+    }
+}
+
+/// `f` on a rayon pool of `threads` threads.
+fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(f)
+}

@@ -5,7 +5,8 @@
 //! add, the BatchNorm, the skip add, the ReLU), each with its own output buffer, graph entry and
 //! passes over the data, forward and backward. Measured on 20 blocks of 128 × 128 at batch 128,
 //! everything but the three matrix products cost about as much as the products themselves. Here
-//! the product runs through burn-flex's own matmul, and the rest is one pass for the batch
+//! the products run through gemm (`fused::matmul`: two halves of rows on rayon's threads where
+//! burn-flex would keep a product on one), and the rest is one pass for the batch
 //! statistics plus one for the output, forward; two passes plus the two products, backward.
 //!
 //! [`Model`](super::Model) takes this path on burn-flex with autodiff for every `Linear` followed
@@ -15,7 +16,7 @@
 //! rounding: the block computes `z = x·W + b`, `f = (z − μ)/sqrt(σ² + ε)·γ + β` with the batch's
 //! biased variance, `h = α·f + s`, `y = max(h, 0)`, and hands back `z` and `h` for the probes.
 
-use super::fused::{block_operands, flex_from, is_flex, shape_of, update_running, values};
+use super::fused::{block_operands, flex_from, is_flex, matmul, shape_of, update_running, values};
 use super::norm_act::{self, Epilogue, Saved};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -79,7 +80,7 @@ fn forward_flex(
         relu,
         probe,
     } = epi;
-    let mut z = Flex::float_matmul(x.clone(), weight.clone());
+    let mut z = matmul(x.clone(), weight.clone());
     if !z.is_contiguous() {
         z = z.to_contiguous();
     }
@@ -192,11 +193,11 @@ impl Backward<Flex, 6> for FusedDenseBackward {
         let dz = flex_from(dz, shape.clone());
         if let Some(node) = node_w {
             let xt = Flex::float_swap_dims(st.x.clone(), 0, 1);
-            grads.register::<Flex>(node.id, Flex::float_matmul(xt, dz.clone()));
+            grads.register::<Flex>(node.id, matmul(xt, dz.clone()));
         }
         if let Some(node) = node_x {
             let wt = Flex::float_swap_dims(st.weight.clone(), 0, 1);
-            grads.register::<Flex>(node.id, Flex::float_matmul(dz, wt));
+            grads.register::<Flex>(node.id, matmul(dz, wt));
         }
         if let Some(node) = node_gamma {
             grads.register::<Flex>(node.id, flex_from(dgamma, vec![c]));

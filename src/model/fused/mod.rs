@@ -12,6 +12,8 @@
 //!   row's sets (`row_norm`); on images they are fused into the convolution block.
 //! - **Attention.** `softmax(QKᵀ/√d_h)·V` of every head, one task per sample each way, read
 //!   from and written to the token rows without permute copies (`attention`).
+//! - **Matrix products of the dense blocks** on both threads where burn-flex keeps them on one
+//!   (`matmul`).
 //! - **Optimiser step.** SGD and Adam as one pass per tensor instead of a chain of element-wise
 //!   operations ([`FusedOptim`]), also returning the sums the gradient panel shows.
 //!
@@ -26,6 +28,7 @@
 mod attention;
 mod batch_norm;
 mod gelu;
+mod matmul;
 mod optim;
 mod probe;
 mod row_norm;
@@ -36,6 +39,7 @@ pub use attention::{
 pub use batch_norm::{BnTrain, FusedOps, batch_norm};
 pub(in crate::model) use batch_norm::{block_operands, bn_stats, channel_sums, update_running};
 pub use gelu::{FusedGelu, gelu, gelu_backward, gelu_forward};
+pub use matmul::matmul;
 pub use optim::{
     FusedOptim, FusedRule, FusedStep, OptimStep, optimizer_step, optimizer_step_host,
     optimizer_step_in_place,
