@@ -474,9 +474,9 @@ fn split_matrix_products_equal_burn_flexs_bit_for_bit() {
         (128, 128, 128, true, false),
         (128, 128, 128, false, true),
         (200, 100, 70, false, false),
-        (131, 97, 33, true, true),
-        (512, 64, 16, false, false),
-        (64, 64, 64, false, false),
+        (331, 97, 33, true, true),
+        (1024, 64, 16, false, false),
+        (128, 64, 64, false, false),
         (128, 784, 128, false, false),
     ];
     for (i, &(m, k, n, ta, tb)) in shapes.iter().enumerate() {

@@ -13,8 +13,10 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::ops::FloatTensorOps;
 use burn::tensor::DType;
 
-/// From this many multiply-adds the two halves pay for the join (about 64³).
-const SPLIT_FROM: usize = 1 << 18;
+/// From this many multiply-adds (about 100³) the split is used: at 128 × 64 × 64 (the
+/// degradation experiment's width-64 blocks) the halves are about 10 µs each, no more than a
+/// worker's wake-up, and the experiment ran no faster split (77–78 s either way).
+const SPLIT_FROM: usize = 1 << 20;
 /// burn-flex's own threshold: from here gemm splits the product over its threads itself.
 const GEMM_THREADS_FROM: usize = 192 * 192 * 192;
 /// The halves are cut at a multiple of gemm's AVX-512 register tile height (4 × 16 rows).
