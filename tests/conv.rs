@@ -15,7 +15,7 @@ use reslab::model::conv::{self, BlockNorm, Geometry, direct};
 use reslab::model::fused;
 
 mod common;
-use common::kernels::{assert_close, assert_close_at, conv_layer, floats, values};
+use common::kernels::{assert_close, assert_close_at, conv_layer, floats, on_threads, values};
 
 /// `[b, c, h, w]` values reordered to `[b, h, w, c]`.
 fn to_nhwc(v: &[f32], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
@@ -139,15 +139,6 @@ fn winograd_products_match_burns_convolution() {
 /// 1,560 tiles, F(4×4): 448, in blocks of at most 160).
 fn many_tiles() -> Geometry {
     Geometry::new(8, 30, 26, 16, 16, 3, 1, 1).unwrap()
-}
-
-/// `f` on a rayon pool of `threads` threads.
-fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
-    pool.install(f)
 }
 
 #[test]

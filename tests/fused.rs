@@ -6,6 +6,9 @@ use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use reslab::model::fused::{self, FusedRule, FusedStep, optimizer_step_host};
 
+mod common;
+use common::kernels::on_threads;
+
 fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec_as::<f32>().unwrap()
 }
@@ -500,13 +503,4 @@ fn split_matrix_products_equal_burn_flexs_bit_for_bit() {
             );
         }
     }
-}
-
-/// `f` on a rayon pool of `threads` threads.
-fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
-    pool.install(f)
 }

@@ -56,3 +56,12 @@ pub fn conv_layer(g: &Geometry, w: &[f32], bias: Option<&[f32]>, device: &Device
     c.bias = bias.map(|b| Param::from_tensor(Tensor::from_floats(b, device)));
     c
 }
+
+/// `f` on a rayon pool of `threads` threads.
+pub fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(f)
+}
