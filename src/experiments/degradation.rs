@@ -9,6 +9,7 @@
 //! the 8-block one (a finding the notes report).
 
 use super::Control;
+use super::side_by_side::run_each;
 use super::stats::{describe_ci95, mean, mean_ci95, median, moving_average};
 use super::util::{self, Job};
 use super::{
@@ -234,19 +235,18 @@ pub fn measure_regime(
             runs: Vec::new(),
         })
         .collect();
-    let mut runs = Vec::new();
     let total = (nets.len() * seeds.len()) as f32;
-    let mut k = 0.0;
-    for &seed in seeds {
+    let part = |x: f32| span.0 + (span.1 - span.0) * x / total;
+    // A net in two roles (a control) trains once per seed; the others train side by side
+    // (`run_each`), in (seed, net) order.
+    let mut jobs = Vec::new();
+    let mut plan = Vec::new();
+    for (s, &seed) in seeds.iter().enumerate() {
         for (n, name) in nets.iter().enumerate() {
-            // A net in two roles (a control) trains once per seed.
-            if let Some(first) = nets[..n].iter().position(|m| m == name) {
-                let same = results[first].runs.last().cloned().expect("trained");
-                results[n].runs.push(same);
-                k += 1.0;
+            if nets[..n].contains(name) {
                 continue;
             }
-            let part = |x: f32| span.0 + (span.1 - span.0) * x / total;
+            let k = (s * nets.len() + n) as f32;
             let mut job = Job::mlp(
                 name,
                 WIDTH,
@@ -255,43 +255,60 @@ pub fn measure_regime(
                 (&dataset, &data),
                 (part(k), part(k + 1.0)),
             )?;
-            k += 1.0;
             job.config.lr = regime.lr;
             job.config.warmup_steps = regime.warmup_steps;
             job.config.schedule = regime.schedule;
             job.config.probe_every = PROBE_EVERY;
             job.config.eval_every = regime.steps / 8;
             job.name = format!("{name} {}-seed{seed}", regime.label);
-            let t = super::kept::train_or_reuse(&job, opts)?;
-            let history = &t.run.history;
-            let val = history.get(series::VAL_ACCURACY, "");
-            let (grad_first, grad_last) = grad_profile(history);
-            results[n].runs.push(RunResult {
-                seed,
-                final_loss: if t.diverged {
-                    f64::NAN
-                } else {
-                    super::stats::tail_mean(&t.losses, 50)
-                },
-                val_accuracy: val
-                    .and_then(|v| v.last())
-                    .map_or(f64::NAN, |a| 100.0 * a as f64),
-                val_curve: val.map_or(Vec::new(), |v| {
-                    v.steps
-                        .iter()
-                        .zip(&v.values)
-                        .map(|(&s, &a)| [s as f64, 100.0 * a as f64])
-                        .collect()
-                }),
-                spikes: count_spikes(&t.losses),
-                losses: t.losses,
-                grad_first,
-                grad_last,
-            });
-            runs.push(t.run);
+            jobs.push(job);
+            plan.push((seed, n));
+        }
+    }
+    let mut runs = Vec::new();
+    run_each(&jobs, opts, super::kept::train_or_reuse, |i, t, _| {
+        let (seed, n) = plan[i];
+        let (mut result, run) = run_result(seed, t, 50);
+        (result.grad_first, result.grad_last) = grad_profile(&run.history);
+        results[n].runs.push(result);
+        runs.push(run);
+        Ok(())
+    })?;
+    for n in 0..nets.len() {
+        if let Some(first) = nets[..n].iter().position(|m| *m == nets[n]) {
+            results[n].runs = results[first].runs.clone();
         }
     }
     Ok((results, runs))
+}
+
+/// What one finished (or kept) run of a net measured, with its final loss the mean of the last
+/// `tail` steps' (NaN if it diverged) and no gradient profile, and its record.
+pub(crate) fn run_result(seed: u64, t: super::kept::Kept, tail: usize) -> (RunResult, RunFile) {
+    let val = t.run.history.get(series::VAL_ACCURACY, "");
+    let result = RunResult {
+        seed,
+        final_loss: if t.diverged {
+            f64::NAN
+        } else {
+            super::stats::tail_mean(&t.losses, tail)
+        },
+        val_accuracy: val
+            .and_then(|v| v.last())
+            .map_or(f64::NAN, |a| 100.0 * a as f64),
+        val_curve: val.map_or(Vec::new(), |v| {
+            v.steps
+                .iter()
+                .zip(&v.values)
+                .map(|(&s, &a)| [s as f64, 100.0 * a as f64])
+                .collect()
+        }),
+        spikes: count_spikes(&t.losses),
+        losses: t.losses,
+        grad_first: Vec::new(),
+        grad_last: Vec::new(),
+    };
+    (result, t.run)
 }
 
 /// The whole measurement with the given nets in the four roles (a control run puts residual

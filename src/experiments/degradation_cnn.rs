@@ -2,15 +2,14 @@
 //! and 56, plain and residual (option-A shortcuts, BN after every convolution), on MNIST-10k or
 //! a dataset the user names (CIFAR-10 from a folder).
 
-use super::degradation::{self, NetResult, RunResult, count_spikes};
-use super::stats::{mean, tail_mean};
+use super::degradation::{self, NetResult, RunResult};
+use super::stats::mean;
 use super::util::{self, Job};
 use super::{
     Control, Criterion, Experiment, ExperimentError, ExperimentOptions, Figure, Protocol,
     Reproduction, fmt,
 };
 use crate::data::{self, Dataset};
-use crate::metrics::series;
 use crate::runfile::RunFile;
 use crate::spec::{DataSource, DatasetSpec, PresetOptions, Shortcut};
 
@@ -153,31 +152,8 @@ fn train_one(
         span,
     };
     let t = super::kept::train_or_reuse(&job, opts)?;
-    let val = t.run.history.get(series::VAL_ACCURACY, "");
     let tail = (t.losses.len() / 5).max(1);
-    let result = RunResult {
-        seed,
-        final_loss: if t.diverged {
-            f64::NAN
-        } else {
-            tail_mean(&t.losses, tail)
-        },
-        val_accuracy: val
-            .and_then(|v| v.last())
-            .map_or(f64::NAN, |a| 100.0 * a as f64),
-        val_curve: val.map_or(Vec::new(), |v| {
-            v.steps
-                .iter()
-                .zip(&v.values)
-                .map(|(&s, &a)| [s as f64, 100.0 * a as f64])
-                .collect()
-        }),
-        spikes: count_spikes(&t.losses),
-        losses: t.losses,
-        grad_first: Vec::new(),
-        grad_last: Vec::new(),
-    };
-    Ok((result, t.run))
+    Ok(degradation::run_result(seed, t, tail))
 }
 
 /// Trains `nets` (in the roles of [`NETS`]) at `scale` over `seeds` on `dataset`.

@@ -15,7 +15,18 @@ use std::sync::{Arc, Mutex};
 pub(crate) fn train_each(
     jobs: &[Job<'_>],
     opts: &mut ExperimentOptions,
-    mut then: impl FnMut(usize, Trained, &mut ExperimentOptions) -> Result<(), ExperimentError>,
+    then: impl FnMut(usize, Trained, &mut ExperimentOptions) -> Result<(), ExperimentError>,
+) -> Result<(), ExperimentError> {
+    run_each(jobs, opts, |job, opts| util::train(job, opts, None), then)
+}
+
+/// [`train_each`] with another way to train a job (`kept::train_or_reuse`, say): `train` runs
+/// on the job's own thread and pool.
+pub(crate) fn run_each<T: Send>(
+    jobs: &[Job<'_>],
+    opts: &mut ExperimentOptions,
+    train: impl Fn(&Job<'_>, &mut ExperimentOptions) -> Result<T, ExperimentError> + Sync,
+    mut then: impl FnMut(usize, T, &mut ExperimentOptions) -> Result<(), ExperimentError>,
 ) -> Result<(), ExperimentError> {
     let threads = rayon::current_num_threads();
     let at_once = match opts.device {
@@ -25,9 +36,9 @@ pub(crate) fn train_each(
     let mut done = 0;
     for group in jobs.chunks(at_once) {
         let trained = if group.len() == 1 {
-            vec![util::train(&group[0], opts, None)]
+            vec![train(&group[0], opts)]
         } else {
-            train_group(group, threads / group.len(), opts)
+            train_group(group, threads / group.len(), opts, &train)
         };
         for t in trained {
             then(done, t?, opts)?;
@@ -38,11 +49,12 @@ pub(crate) fn train_each(
 }
 
 /// The runs of `group` on threads of their own, each with a pool of `threads` workers.
-fn train_group(
+fn train_group<T: Send>(
     group: &[Job<'_>],
     threads: usize,
     opts: &mut ExperimentOptions,
-) -> Vec<Result<Trained, ExperimentError>> {
+    train: &(impl Fn(&Job<'_>, &mut ExperimentOptions) -> Result<T, ExperimentError> + Sync),
+) -> Vec<Result<T, ExperimentError>> {
     let span = (group[0].span.0, group[group.len() - 1].span.1);
     let progress = Arc::new(Mutex::new(opts.progress.take()));
     let results = std::thread::scope(|s| {
@@ -58,7 +70,7 @@ fn train_group(
                     };
                     let run = move || {
                         let mut own = own;
-                        util::train(&job, &mut own, None)
+                        train(&job, &mut own)
                     };
                     match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
                         Ok(pool) => pool.install(run),
