@@ -5,7 +5,7 @@
 //! Here such a product is cut into two fixed halves of its output rows, each one gemm call, on
 //! rayon's threads. Every value is the same dot product, summed in the same order, as the
 //! single call computes it (gemm's blocking of the inner dimension does not depend on the rows:
-//! `tests/dense.rs` compares the bits with burn-flex's product), and the halves are fixed, so the
+//! `tests/fused.rs` compares the bits with burn-flex's product), and the halves are fixed, so the
 //! result does not depend on the number of threads.
 
 use burn::backend::Flex;
@@ -97,8 +97,8 @@ fn product(
     );
     let lhs_at = last(&lhs, r0, 0);
     // SAFETY: every element gemm reads lies within the operands' buffers (checked above for the
-    // last one; the strides are non-negative, checked in `matmul`),
-    // and it writes `rows × n` values into `out` with row stride `n`.
+    // last one; the strides are non-negative, checked in `matmul`), and it writes `rows × n`
+    // values into `out` with row stride `n`.
     unsafe {
         gemm::gemm(
             rows,
